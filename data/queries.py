@@ -1,0 +1,435 @@
+"""Aggregate queries in SQLAlchemy Core: the same statement runs on SQLite, DuckDB, PostgreSQL, MySQL.
+
+Every query starts from the *cleaned* entities (``cleaned``): each source row gets the first
+exclusion rule it breaks (or none), so the data-health page counts exactly the rows that the
+KPIs leave out. What comes back is per period, per month × segment, per segment, per customer or
+per campaign — never the raw order log.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from data.entities import EXCLUSION_REASONS
+from data.filters import UNASSIGNED, Filters, previous_period
+from data.source import ResolvedEntity, Source
+from data.sqlfuncs import safe_date, safe_number
+
+__all__ = [
+    "campaign_summary",
+    "cleaned",
+    "customer_summary",
+    "entity_health",
+    "filter_options",
+    "monthly_by_segment",
+    "order_date_range",
+    "order_facts",
+    "period_measures",
+    "segment_totals",
+]
+
+REASON = "_reason"
+
+
+def _date(value: date) -> sa.BindParameter[date]:
+    return sa.bindparam(None, value, type_=sa.Date())
+
+
+def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
+    """The entity with typed columns and a ``_reason`` column: NULL for usable rows.
+
+    Rules, in order (a row counts under the first it breaks): missing id, missing customer,
+    missing date, unparseable date, non-numeric or missing amount, date after ``today``, and a
+    repeated id (the first usable row of an id is kept).
+    """
+    spec, src = entity.spec, entity.selectable
+    typed: dict[str, sa.ColumnElement[Any]] = {}
+    for name in spec.columns:
+        col = src.c[name]
+        if name in spec.dates and entity.has(name):
+            typed[name] = safe_date(col)
+        elif name in spec.amounts and entity.has(name):
+            typed[name] = safe_number(col)
+        else:
+            typed[name] = col
+    rules: list[tuple[sa.ColumnElement[bool], str]] = []
+    has_key = entity.has(spec.key)
+    if has_key:
+        rules.append((_blank(src.c[spec.key]), "missing_id"))
+    if spec.customer_ref:
+        rules.append((_blank(src.c[spec.customer_ref]), "missing_customer"))
+    if spec.needs_date:
+        rules.append((src.c[spec.needs_date].is_(None), "missing_date"))
+        rules.append((typed[spec.needs_date].is_(None), "bad_date"))
+    if spec.needs_amount:
+        rules.append((typed[spec.needs_amount].is_(None), "bad_amount"))
+    if spec.needs_date:
+        rules.append((typed[spec.needs_date] > _date(today), "future_date"))
+    first = sa.case(*rules, else_=sa.null()) if rules else sa.null()
+    inner = sa.select(*[typed[c].label(c) for c in spec.columns], first.label("_first")).subquery(
+        f"typed_{spec.name}"
+    )
+    if has_key:
+        usable = sa.case((inner.c._first.is_(None), 0), else_=1)
+        order = [inner.c[spec.needs_date]] if spec.needs_date else []
+        order += [inner.c[c] for c in spec.columns if c != spec.key and c != spec.needs_date][:2]
+        rank = sa.func.row_number().over(partition_by=[inner.c[spec.key], usable], order_by=order)
+        reason = sa.case(
+            (inner.c._first.is_not(None), inner.c._first),
+            (rank > 1, "duplicate_id"),
+            else_=sa.null(),
+        )
+    else:
+        reason = inner.c._first
+    cols = [inner.c[c] for c in spec.columns]
+    return sa.select(*cols, reason.label(REASON)).subquery(f"clean_{spec.name}")
+
+
+def _blank(col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    return sa.or_(col.is_(None), sa.cast(col, sa.String) == "")
+
+
+def _usable(sub: sa.Subquery) -> sa.Subquery:
+    cols = [c for c in sub.c if c.key != REASON]
+    return sa.select(*cols).where(sub.c[REASON].is_(None)).subquery(f"ok_{sub.name}")
+
+
+def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
+    """Usable orders with margin and the customer's segment, region and channel, filtered by
+    segment, region and channel (not by period: each query bounds dates itself)."""
+    orders = _usable(cleaned(source.entity("orders"), today))
+    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Float())
+    margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
+    dims: list[sa.ColumnElement[Any]]
+    if source.available("customers"):
+        customers = _usable(cleaned(source.entity("customers"), today))
+        joined: sa.FromClause = orders.outerjoin(customers, orders.c.customer_id == customers.c.customer_id)
+        dims = [
+            sa.func.coalesce(customers.c.segment, UNASSIGNED).label("segment"),
+            sa.func.coalesce(customers.c.region, UNASSIGNED).label("region"),
+            sa.func.coalesce(customers.c.channel, UNASSIGNED).label("channel"),
+        ]
+    else:
+        joined = orders
+        dims = [sa.literal(UNASSIGNED).label(d) for d in ("segment", "region", "channel")]
+    stmt = sa.select(
+        orders.c.order_id,
+        orders.c.customer_id,
+        orders.c.order_date,
+        orders.c.revenue,
+        margin.label("margin"),
+        *dims,
+    ).select_from(joined)
+    facts = stmt.subquery("facts_raw")
+    conditions = []
+    for column, chosen in (("segment", filters.segments), ("region", filters.regions), ("channel", filters.channels)):
+        if chosen:
+            conditions.append(facts.c[column].in_(list(chosen)))
+    return sa.select(facts).where(*conditions).subquery("facts")
+
+
+def _frame(source: Source, stmt: sa.Select[Any]) -> pd.DataFrame:
+    with source.engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _between(col: sa.ColumnElement[Any], start: date, end: date) -> sa.ColumnElement[bool]:
+    return sa.and_(col >= _date(start), col <= _date(end))
+
+
+def _sum_if(cond: sa.ColumnElement[bool], value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, value), else_=0)), 0)
+
+
+def period_measures(source: Source, filters: Filters, today: date | None = None) -> pd.DataFrame:
+    """Base measures of the selected period and of the previous period of equal length.
+
+    Returns two rows (``period`` = "current", "previous") with columns ``start``, ``end``,
+    ``revenue``, ``margin``, ``orders`` (rows with positive revenue), ``active_customers``
+    (customers with an order in the period), ``new_customers`` (first order ever in the period)
+    and ``repeat_customers`` (active, with at least two purchase days up to the period's end).
+    """
+    if filters.start is None or filters.end is None:
+        raise ValueError("period_measures needs a period: set Filters.start and Filters.end.")
+    today = today or date.today()
+    cur = (filters.start, filters.end)
+    prev = previous_period(*cur)
+    f = order_facts(source, filters, today)
+    purchase = f.c.revenue > 0
+    per_customer: list[sa.ColumnElement[Any]] = [f.c.customer_id, sa.func.min(sa.case((purchase, f.c.order_date))).label("first_date")]
+    for tag, (start, end) in (("cur", cur), ("prev", prev)):
+        inside = _between(f.c.order_date, start, end)
+        per_customer += [
+            _sum_if(inside, f.c.revenue).label(f"revenue_{tag}"),
+            _sum_if(inside, f.c.margin).label(f"margin_{tag}"),
+            _sum_if(sa.and_(inside, purchase), sa.literal(1)).label(f"orders_{tag}"),
+            sa.func.max(sa.case((sa.and_(inside, purchase), 1), else_=0)).label(f"active_{tag}"),
+            sa.func.count(sa.distinct(sa.case((sa.and_(purchase, f.c.order_date <= _date(end)), f.c.order_date)))).label(
+                f"days_{tag}"
+            ),
+        ]
+    pc = sa.select(*per_customer).where(f.c.order_date <= _date(cur[1])).group_by(f.c.customer_id).subquery("pc")
+    totals: list[sa.ColumnElement[Any]] = []
+    for tag, (start, end) in (("cur", cur), ("prev", prev)):
+        active = pc.c[f"active_{tag}"] == 1
+        totals += [
+            sa.func.coalesce(sa.func.sum(pc.c[f"revenue_{tag}"]), 0).label(f"revenue_{tag}"),
+            sa.func.coalesce(sa.func.sum(pc.c[f"margin_{tag}"]), 0).label(f"margin_{tag}"),
+            sa.func.coalesce(sa.func.sum(pc.c[f"orders_{tag}"]), 0).label(f"orders_{tag}"),
+            sa.func.coalesce(sa.func.sum(pc.c[f"active_{tag}"]), 0).label(f"active_{tag}"),
+            _sum_if(_between(pc.c.first_date, start, end), sa.literal(1)).label(f"new_{tag}"),
+            _sum_if(sa.and_(active, pc.c[f"days_{tag}"] >= 2), sa.literal(1)).label(f"repeat_{tag}"),
+        ]
+    row = _frame(source, sa.select(*totals)).iloc[0]
+    records = []
+    for tag, label, (start, end) in (("cur", "current", cur), ("prev", "previous", prev)):
+        records.append(
+            {
+                "period": label,
+                "start": start,
+                "end": end,
+                "revenue": float(row[f"revenue_{tag}"]),
+                "margin": float(row[f"margin_{tag}"]),
+                "orders": int(row[f"orders_{tag}"]),
+                "active_customers": int(row[f"active_{tag}"]),
+                "new_customers": int(row[f"new_{tag}"]),
+                "repeat_customers": int(row[f"repeat_{tag}"]),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def _period_where(f: sa.Subquery, filters: Filters) -> list[sa.ColumnElement[bool]]:
+    conds = []
+    if filters.start is not None:
+        conds.append(f.c.order_date >= _date(filters.start))
+    if filters.end is not None:
+        conds.append(f.c.order_date <= _date(filters.end))
+    return conds
+
+
+def monthly_by_segment(source: Source, filters: Filters, today: date | None = None) -> pd.DataFrame:
+    """Columns ``month`` (first day, as a Timestamp), ``segment``, ``revenue``, ``margin``,
+    ``orders`` and ``customers`` (distinct buyers), one row per month and segment with orders."""
+    f = order_facts(source, filters, today or date.today())
+    year = sa.extract("year", f.c.order_date)
+    month = sa.extract("month", f.c.order_date)
+    stmt = (
+        sa.select(
+            year.label("year"),
+            month.label("month_no"),
+            f.c.segment,
+            sa.func.sum(f.c.revenue).label("revenue"),
+            sa.func.sum(f.c.margin).label("margin"),
+            _sum_if(f.c.revenue > 0, sa.literal(1)).label("orders"),
+            sa.func.count(sa.distinct(f.c.customer_id)).label("customers"),
+        )
+        .where(*_period_where(f, filters))
+        .group_by(year, month, f.c.segment)
+        .order_by(year, month, f.c.segment)
+    )
+    df = _frame(source, stmt)
+    months = pd.to_datetime(
+        {"year": df["year"].astype(int), "month": df["month_no"].astype(int), "day": 1}
+    ) if len(df) else pd.Series([], dtype="datetime64[ns]")
+    out = pd.DataFrame(
+        {
+            "month": months,
+            "segment": df["segment"].astype(str),
+            "revenue": df["revenue"].astype(float),
+            "margin": df["margin"].astype(float),
+            "orders": df["orders"].astype(int),
+            "customers": df["customers"].astype(int),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def segment_totals(source: Source, filters: Filters, today: date | None = None) -> pd.DataFrame:
+    """Columns ``segment``, ``revenue``, ``margin``, ``orders``, ``customers`` for the period,
+    largest revenue first."""
+    f = order_facts(source, filters, today or date.today())
+    stmt = (
+        sa.select(
+            f.c.segment,
+            sa.func.sum(f.c.revenue).label("revenue"),
+            sa.func.sum(f.c.margin).label("margin"),
+            _sum_if(f.c.revenue > 0, sa.literal(1)).label("orders"),
+            sa.func.count(sa.distinct(f.c.customer_id)).label("customers"),
+        )
+        .where(*_period_where(f, filters))
+        .group_by(f.c.segment)
+    )
+    df = _frame(source, stmt)
+    df = df.astype({"segment": str, "revenue": float, "margin": float, "orders": int, "customers": int})
+    return df.sort_values(["revenue", "segment"], ascending=[False, True]).reset_index(drop=True)
+
+
+def customer_summary(source: Source, filters: Filters, as_of: date | None = None) -> pd.DataFrame:
+    """One row per customer with a purchase up to ``as_of`` (default: the period's end).
+
+    Columns: ``customer_id``, ``segment``, ``region``, ``channel``, ``first_purchase``,
+    ``last_purchase``, ``orders`` (positive-revenue rows), ``purchase_days`` (distinct days with a
+    purchase), ``revenue`` and ``margin`` (refunds included) — all up to ``as_of``.
+    """
+    as_of = as_of or filters.end or date.today()
+    f = order_facts(source, filters, as_of)
+    purchase = f.c.revenue > 0
+    stmt = (
+        sa.select(
+            f.c.customer_id,
+            sa.func.min(f.c.segment).label("segment"),
+            sa.func.min(f.c.region).label("region"),
+            sa.func.min(f.c.channel).label("channel"),
+            sa.func.min(sa.case((purchase, f.c.order_date))).label("first_purchase"),
+            sa.func.max(sa.case((purchase, f.c.order_date))).label("last_purchase"),
+            _sum_if(purchase, sa.literal(1)).label("orders"),
+            sa.func.count(sa.distinct(sa.case((purchase, f.c.order_date)))).label("purchase_days"),
+            sa.func.sum(f.c.revenue).label("revenue"),
+            sa.func.sum(f.c.margin).label("margin"),
+        )
+        .where(f.c.order_date <= _date(as_of))
+        .group_by(f.c.customer_id)
+        .having(_sum_if(purchase, sa.literal(1)) > 0)
+        .order_by(f.c.customer_id)
+    )
+    df = _frame(source, stmt)
+    for col in ("first_purchase", "last_purchase"):
+        df[col] = pd.to_datetime(df[col])
+    return df.astype({"orders": int, "purchase_days": int, "revenue": float, "margin": float})
+
+
+def campaign_summary(source: Source, filters: Filters, today: date | None = None) -> pd.DataFrame:
+    """One row per campaign: ``campaign_id``, ``name``, ``channel``, ``spend``, ``leads``,
+    ``converted_leads`` and ``customers`` (customers whose acquisition campaign it is, within the
+    segment/region/channel filters), ``margin`` (their margin up to the period's end)."""
+    today = today or date.today()
+    campaigns = _usable(cleaned(source.entity("campaigns"), today))
+    cols: list[sa.ColumnElement[Any]] = [
+        campaigns.c.campaign_id,
+        campaigns.c.name,
+        sa.func.coalesce(campaigns.c.channel, UNASSIGNED).label("channel"),
+        campaigns.c.spend,
+    ]
+    stmt = sa.select(*cols)
+    if source.available("leads"):
+        leads = _usable(cleaned(source.entity("leads"), today))
+        per_lead = (
+            sa.select(
+                leads.c.campaign_id,
+                sa.func.count().label("leads"),
+                sa.func.count(leads.c.customer_id).label("converted_leads"),
+            )
+            .group_by(leads.c.campaign_id)
+            .subquery("lead_counts")
+        )
+        stmt = sa.select(
+            *cols,
+            sa.func.coalesce(per_lead.c.leads, 0).label("leads"),
+            sa.func.coalesce(per_lead.c.converted_leads, 0).label("converted_leads"),
+        ).select_from(campaigns.outerjoin(per_lead, per_lead.c.campaign_id == campaigns.c.campaign_id))
+    else:
+        stmt = stmt.add_columns(sa.literal(0).label("leads"), sa.literal(0).label("converted_leads"))
+    camp = stmt.subquery("camp")
+    if source.available("customers"):
+        customers = _usable(cleaned(source.entity("customers"), today))
+        f = order_facts(source, filters, today)
+        end_conds = [f.c.order_date <= _date(filters.end)] if filters.end else []
+        margin_by_customer = (
+            sa.select(f.c.customer_id, sa.func.sum(f.c.margin).label("margin"))
+            .where(*end_conds)
+            .group_by(f.c.customer_id)
+            .subquery("mc")
+        )
+        conds = [customers.c.campaign_id.is_not(None)]
+        for column, chosen in (("segment", filters.segments), ("region", filters.regions), ("channel", filters.channels)):
+            if chosen:
+                conds.append(sa.func.coalesce(customers.c[column], UNASSIGNED).in_(list(chosen)))
+        acquired = (
+            sa.select(
+                customers.c.campaign_id,
+                sa.func.count().label("customers"),
+                sa.func.coalesce(sa.func.sum(margin_by_customer.c.margin), 0).label("margin"),
+            )
+            .select_from(customers.outerjoin(margin_by_customer, margin_by_customer.c.customer_id == customers.c.customer_id))
+            .where(*conds)
+            .group_by(customers.c.campaign_id)
+            .subquery("acq")
+        )
+        final = sa.select(
+            camp,
+            sa.func.coalesce(acquired.c.customers, 0).label("customers"),
+            sa.func.coalesce(acquired.c.margin, 0).label("margin"),
+        ).select_from(camp.outerjoin(acquired, acquired.c.campaign_id == camp.c.campaign_id))
+    else:
+        final = sa.select(camp, sa.literal(0).label("customers"), sa.literal(0.0).label("margin"))
+    df = _frame(source, final.order_by(camp.c.campaign_id))
+    return df.astype({"spend": float, "leads": int, "converted_leads": int, "customers": int, "margin": float})
+
+
+def filter_options(source: Source, today: date | None = None) -> dict[str, list[str]]:
+    """The values the segment, region and channel filters can take (sorted; ``n/d`` last)."""
+    today = today or date.today()
+    out: dict[str, list[str]] = {"segment": [], "region": [], "channel": []}
+    if not source.available("customers"):
+        return out
+    customers = _usable(cleaned(source.entity("customers"), today))
+    with source.engine.connect() as conn:
+        for column in out:
+            value = sa.func.coalesce(customers.c[column], UNASSIGNED)
+            rows = conn.execute(sa.select(value).distinct()).scalars().all()
+            values = sorted({str(v) for v in rows} - {UNASSIGNED})
+            out[column] = values + ([UNASSIGNED] if UNASSIGNED in {str(v) for v in rows} else [])
+    return out
+
+
+def order_date_range(source: Source, today: date | None = None) -> tuple[date | None, date | None]:
+    """First and last date of the usable orders (``None, None`` without any)."""
+    orders = _usable(cleaned(source.entity("orders"), today or date.today()))
+    stmt = sa.select(sa.func.min(orders.c.order_date), sa.func.max(orders.c.order_date))
+    with source.engine.connect() as conn:
+        first, last = conn.execute(stmt).one()
+    return _as_date(first), _as_date(last)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    if hasattr(value, "date") and callable(value.date):
+        return value.date()  # type: ignore[no-any-return]
+    return value  # type: ignore[no-any-return]
+
+
+def entity_health(source: Source, name: str, today: date | None = None) -> dict[str, Any]:
+    """Rows read, used and excluded by reason, and the date coverage of one entity.
+
+    Returns ``{"rows_read", "rows_used", "excluded": {reason: count}, "first_date", "last_date"}``;
+    reasons with no rows are left out of ``excluded``.
+    """
+    today = today or date.today()
+    entity = source.entity(name)
+    sub = cleaned(entity, today)
+    stmt = sa.select(sub.c[REASON], sa.func.count().label("n")).group_by(sub.c[REASON])
+    with source.engine.connect() as conn:
+        counts = {reason: int(n) for reason, n in conn.execute(stmt).all()}
+        first = last = None
+        date_col = entity.spec.needs_date or (entity.spec.dates[0] if entity.spec.dates else None)
+        if date_col and entity.has(date_col):
+            usable = sa.select(sub.c[date_col]).where(sub.c[REASON].is_(None)).subquery("u")
+            first, last = conn.execute(sa.select(sa.func.min(usable.c[date_col]), sa.func.max(usable.c[date_col]))).one()
+    used = counts.pop(None, 0)
+    excluded = {r: counts[r] for r in EXCLUSION_REASONS if r in counts}
+    return {
+        "rows_read": used + sum(excluded.values()),
+        "rows_used": used,
+        "excluded": excluded,
+        "first_date": _as_date(first),
+        "last_date": _as_date(last),
+    }

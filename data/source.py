@@ -1,0 +1,201 @@
+"""The source: a read-only engine plus the mapping of each canonical entity onto it.
+
+A mapping is checked by running it with ``LIMIT 0`` and reading the column names the database
+returns, never by reflecting the schema (reflection fails on DuckDB with recent SQLAlchemy).
+Every problem is reported with the settings key to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from data.engine import SourceUnavailable, make_readonly_engine, redact_url
+from data.entities import ENTITIES, EntitySpec
+from data.settings import EntityMapping, Settings
+
+__all__ = ["MappingError", "ResolvedEntity", "Source", "check_single_select"]
+
+_FORBIDDEN = re.compile(
+    r"\b(insert|update|delete|merge|upsert|drop|alter|create|truncate|grant|revoke|attach|detach|"
+    r"pragma|copy|call|exec|execute|vacuum|replace|set|install|load|export|import|into)\b",
+    re.IGNORECASE,
+)
+_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+class MappingError(ValueError):
+    """The mapping of an entity cannot be used; ``key`` is the settings key to fix."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+def check_single_select(sql: str, key: str) -> str:
+    """The SQL without a trailing semicolon, if it is one read-only SELECT; else ``MappingError``."""
+    body = sql.strip().rstrip(";").strip()
+    bare = _STRINGS_AND_COMMENTS.sub(" ", body)
+    if not body:
+        raise MappingError(key, "is empty; write one SELECT.")
+    if ";" in bare:
+        raise MappingError(key, "holds more than one statement; write a single SELECT.")
+    first = bare.split(None, 1)[0].lower() if bare.split() else ""
+    if first not in ("select", "with"):
+        raise MappingError(key, f"must be a single SELECT, not {first.upper() or 'empty'}.")
+    bad = _FORBIDDEN.search(bare)
+    if bad:
+        raise MappingError(key, f"must only read data; '{bad.group(0).upper()}' is not allowed.")
+    return body
+
+
+@dataclass(frozen=True)
+class ResolvedEntity:
+    """An entity as a selectable with canonical column names; absent optional columns are NULL."""
+
+    spec: EntitySpec
+    mapping: EntityMapping
+    selectable: sa.Subquery
+    present: frozenset[str]
+
+    def has(self, column: str) -> bool:
+        return column in self.present
+
+
+def _friendly(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return text[:300]
+
+
+@dataclass
+class Source:
+    """A database opened read-only with the entity mapping of ``settings``."""
+
+    settings: Settings
+    url: str
+    engine: sa.Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = make_readonly_engine(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def safe_url(self) -> str:
+        return redact_url(self.url)
+
+    def ping(self) -> None:
+        """Open a connection once; ``SourceUnavailable`` with a readable reason if it fails."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.select(sa.literal(1))).scalar()
+        except (OperationalError, DBAPIError) as exc:
+            raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
+
+    def _probe_columns(self, stmt: sa.Select[tuple[object, ...]] | sa.TextClause) -> list[str]:
+        with self.engine.connect() as conn:
+            result = conn.execute(stmt)
+            keys = list(result.keys())
+            result.close()
+        return keys
+
+    def _resolve(self, name: str) -> ResolvedEntity:
+        spec = ENTITIES[name]
+        mapping = self.settings.mapping(name)
+        base_key = f"entities.{name}"
+        if mapping.sql is not None:
+            key = f"{base_key}.sql"
+            body = check_single_select(mapping.sql, key)
+            textual = sa.text(body)
+            try:
+                probe = sa.select(sa.text("*")).select_from(textual.columns().subquery("probe")).limit(0)
+                available = self._probe_columns(probe)
+            except (OperationalError, DBAPIError) as exc:
+                if _is_connection_error(exc):
+                    raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
+                raise MappingError(key, f"the query fails on the database: {_friendly(exc)}") from None
+            base: sa.FromClause = textual.columns(*[sa.column(c) for c in available]).subquery(f"src_{name}")
+        else:
+            key = f"{base_key}.table"
+            table_name = mapping.table or name
+            schema, _, bare_name = table_name.rpartition(".")
+            table = sa.table(bare_name, schema=schema or None)
+            try:
+                available = self._probe_columns(sa.select(sa.text("*")).select_from(table).limit(0))
+            except (OperationalError, DBAPIError) as exc:
+                if _is_connection_error(exc):
+                    raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
+                hint = "" if mapping.configured else f" (no [{base_key}] in the settings, so a table named '{name}' was expected)"
+                raise MappingError(
+                    key if mapping.configured else base_key,
+                    f"table '{table_name}' cannot be read{hint}: {_friendly(exc)}",
+                ) from None
+            base = sa.table(bare_name, *[sa.column(c) for c in available], schema=schema or None)
+
+        by_lower = {c.lower(): c for c in available}
+        columns: list[sa.ColumnElement[object]] = []
+        present: set[str] = set()
+        for canonical in spec.columns:
+            wanted = mapping.source_column(canonical) if mapping.sql is None else canonical
+            actual = by_lower.get(wanted.lower())
+            explicit = canonical in dict(mapping.columns)
+            if actual is None:
+                if canonical in spec.required or explicit:
+                    fix = f"{base_key}.columns.{canonical}" if mapping.sql is None else f"{base_key}.sql"
+                    where = f"table '{mapping.table}'" if mapping.sql is None else "the query"
+                    raise MappingError(
+                        fix,
+                        f"column '{wanted}' for {canonical} is not in {where}; it has: "
+                        f"{', '.join(available) or 'no columns'}.",
+                    )
+                columns.append(sa.null().label(canonical))
+                continue
+            present.add(canonical)
+            columns.append(base.c[actual].label(canonical))
+        selectable = sa.select(*columns).select_from(base).subquery(f"e_{name}")
+        return ResolvedEntity(spec=spec, mapping=mapping, selectable=selectable, present=frozenset(present))
+
+    @cached_property
+    def resolution(self) -> dict[str, ResolvedEntity | MappingError]:
+        """Each entity resolved, or the error that prevents it. Connection faults propagate."""
+        out: dict[str, ResolvedEntity | MappingError] = {}
+        for name in ENTITIES:
+            try:
+                out[name] = self._resolve(name)
+            except MappingError as exc:
+                out[name] = exc
+        return out
+
+    def entity(self, name: str) -> ResolvedEntity:
+        """The resolved entity; raises its ``MappingError`` if it cannot be used."""
+        got = self.resolution[name]
+        if isinstance(got, MappingError):
+            raise got
+        return got
+
+    def available(self, name: str) -> bool:
+        return isinstance(self.resolution.get(name), ResolvedEntity)
+
+    def errors(self) -> dict[str, MappingError]:
+        """Mapping errors of entities the user configured, or of the required ``orders``."""
+        out = {}
+        for name, got in self.resolution.items():
+            if isinstance(got, MappingError) and (name == "orders" or self.settings.mapping(name).configured):
+                out[name] = got
+        return out
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    return bool(getattr(exc, "connection_invalidated", False)) or "connection" in str(exc.orig).lower() and (
+        "refused" in str(exc.orig).lower() or "closed" in str(exc.orig).lower()
+    )
