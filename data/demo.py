@@ -24,12 +24,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-__all__ = ["DEMO_END", "DEMO_PATH", "DEMO_START", "build_demo_frames", "ensure_demo_database", "write_demo"]
+__all__ = [
+    "DEMO_END",
+    "DEMO_PATH",
+    "DEMO_START",
+    "build_demo_frames",
+    "ensure_demo_database",
+    "write_demo",
+    "write_frames",
+]
 
 DEMO_START = date(2023, 11, 1)
 DEMO_END = date(2026, 10, 31)
@@ -166,7 +175,7 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
     # Acquisition day: campaign window, else spread over the years with gentle growth.
     acquired = np.zeros(n, dtype=int)
     organic = campaign_idx < 0
-    acquired[organic] = np.floor(horizon * np.sqrt(rng.random(organic.sum())) * 0.97).astype(int)
+    acquired[organic] = np.floor(horizon * rng.random(organic.sum()) ** 0.85 * 0.97).astype(int)
     for ci, camp in enumerate(CAMPAIGNS):
         mask = campaign_idx == ci
         lo, hi = (camp.start - DEMO_START).days, (camp.end - DEMO_START).days
@@ -358,27 +367,44 @@ def write_demo(url: str, customers: int = 3000, seed: int = 7, progress: Progres
     report = progress or (lambda _f, _m: None)
     report(0.05, "generating")
     frames = build_demo_frames(customers=customers, seed=seed)
-    engine = sa.create_engine(url)
-    total = len(frames)
-    try:
-        if engine.dialect.name == "duckdb":
-            _write_duckdb(engine, frames, report)
-        else:
-            for i, (name, df) in enumerate(frames.items()):
-                report(0.2 + 0.8 * i / total, name)
-                out = df.copy()
-                types: dict[str, sa.types.TypeEngine[object]] = {}
-                for col in DATE_COLUMNS.get(name, []):
-                    out[col] = out[col].dt.date
-                    types[col] = sa.Date()
-                out.to_sql(name, engine, if_exists="replace", index=False, dtype=types, chunksize=20_000, method="multi")
-    finally:
-        engine.dispose()
+    write_frames(url, frames, DATE_COLUMNS, progress=report)
     report(1.0, "done")
     return {name: len(df) for name, df in frames.items()}
 
 
-def _write_duckdb(engine: sa.Engine, frames: dict[str, pd.DataFrame], report: Progress) -> None:
+def write_frames(
+    url: str,
+    frames: dict[str, pd.DataFrame],
+    date_columns: dict[str, list[str]] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Write DataFrames as tables (replacing them) at ``url``: DuckDB natively, others via pandas.
+
+    ``date_columns`` names, per table, the columns stored as SQL DATE; other columns keep the
+    type pandas gives them. This is the only code that writes, and never to a dashboard source:
+    it is for the demo, benchmarks and tests."""
+    report = progress or (lambda _f, _m: None)
+    dates = date_columns or {}
+    engine = sa.create_engine(url)
+    try:
+        if engine.dialect.name == "duckdb":
+            _write_duckdb(engine, frames, dates, report)
+            return
+        for i, (name, df) in enumerate(frames.items()):
+            report(0.2 + 0.8 * i / len(frames), name)
+            out = df.copy()
+            types: dict[str, sa.types.TypeEngine[Any]] = {}
+            for col in dates.get(name, []):
+                out[col] = out[col].dt.date
+                types[col] = sa.Date()
+            out.to_sql(name, engine, if_exists="replace", index=False, dtype=types, chunksize=20_000, method="multi")
+    finally:
+        engine.dispose()
+
+
+def _write_duckdb(
+    engine: sa.Engine, frames: dict[str, pd.DataFrame], dates: dict[str, list[str]], report: Progress
+) -> None:
     raw = engine.raw_connection()
     try:
         con = raw.driver_connection  # the native duckdb connection: Arrow-speed bulk load
@@ -387,7 +413,7 @@ def _write_duckdb(engine: sa.Engine, frames: dict[str, pd.DataFrame], report: Pr
             report(0.2 + 0.8 * i / len(frames), name)
             con.register("frame", df)
             casts = ", ".join(
-                f'CAST("{c}" AS DATE) AS "{c}"' if c in DATE_COLUMNS.get(name, []) else f'"{c}"' for c in df.columns
+                f'CAST("{c}" AS DATE) AS "{c}"' if c in dates.get(name, []) else f'"{c}"' for c in df.columns
             )
             con.execute(f'DROP TABLE IF EXISTS "{name}"')
             con.execute(f'CREATE TABLE "{name}" AS SELECT {casts} FROM frame')  # noqa: S608 - own constants

@@ -35,8 +35,27 @@ class Filters:
         return (self.end - self.start).days + 1
 
 
+def _month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def _month_start(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _is_month_end(d: date) -> bool:
+    return (d + timedelta(days=1)).day == 1
+
+
 def previous_period(start: date, end: date) -> tuple[date, date]:
-    """The period of equal length that ends the day before ``start``."""
-    length = end - start
+    """The period of equal length that ends the day before ``start``.
+
+    Whole calendar months (start on the 1st, end on a month's last day) compare with the same
+    number of whole months before them (November–October with the November–October before);
+    any other period with the same number of days before it.
+    """
     prev_end = start - timedelta(days=1)
-    return prev_end - length, prev_end
+    if start.day == 1 and _is_month_end(end):
+        months = _month_index(end) - _month_index(start) + 1
+        return _month_start(_month_index(start) - months), prev_end
+    return prev_end - (end - start), prev_end

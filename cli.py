@@ -1,0 +1,196 @@
+"""Cruscotto without a browser: the same data and KPI code, for scheduled jobs and checks.
+
+    python cli.py check [--json]
+    python cli.py demo [--url URL] [--customers N]
+    python cli.py overview [--segment S ...] [--from D] [--to D] [--json] [--out FILE.csv|.xlsx]
+
+Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
+
+from data import queries
+from data.demo import DEMO_PATH, ensure_demo_database, write_demo
+from data.engine import SourceUnavailable
+from data.entities import ENTITIES
+from data.filters import Filters
+from data.settings import ConfigError, load_settings
+from data.source import MappingError, Source
+from kpi.overview import overview_kpis
+from kpi.periods import PERIOD_PRESETS, resolve_period
+
+EXIT_INPUT = 2
+
+
+class InputError(Exception):
+    """A problem the user fixes in the settings or the command line."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date: write it as YYYY-MM-DD.") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description="Cruscotto from the command line.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="settings file (default: cruscotto.toml or $CRUSCOTTO_CONFIG)")
+    common.add_argument("--json", action="store_true", help="print JSON for machines")
+    common.add_argument("--out", type=Path, help="write the full table to FILE.csv or FILE.xlsx")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--segment", action="append", default=[], help="segment (repeat for several)")
+    filters.add_argument("--region", action="append", default=[], help="region (repeat for several)")
+    filters.add_argument("--channel", action="append", default=[], help="acquisition channel (repeat for several)")
+    filters.add_argument("--period", choices=PERIOD_PRESETS[:-1], default="12m", help="preset period (default 12m)")
+    filters.add_argument("--from", dest="start", type=_date, help="period start, YYYY-MM-DD")
+    filters.add_argument("--to", dest="end", type=_date, help="period end, YYYY-MM-DD")
+    filters.add_argument("--as-of", dest="as_of", type=_date, help="reference date (default: today)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", parents=[common, filters], help="validate the mapping and print the data health")
+    demo = sub.add_parser("demo", help="write the demo database")
+    demo.add_argument("--url", help=f"target database URL (default: {DEMO_PATH})")
+    demo.add_argument("--customers", type=int, default=3000, help="number of customers (default 3000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
+    return parser
+
+
+def _open_source(args: argparse.Namespace) -> Source:
+    settings = load_settings(args.config)
+    url = settings.url or ensure_demo_database()
+    source = Source(settings=settings, url=url)
+    source.ping()
+    return source
+
+
+def _filters(args: argparse.Namespace, source: Source, today: date) -> Filters:
+    first, last = queries.order_date_range(source, today)
+    if first is None or last is None:
+        raise InputError("entities.orders: no usable order; run 'python cli.py check' to see why.")
+    preset = "custom" if (args.start or args.end) else args.period
+    try:
+        start, end = resolve_period(preset, first, last, args.start, args.end)
+        return Filters(tuple(args.segment), tuple(args.region), tuple(args.channel), start, end)
+    except ValueError as exc:
+        raise InputError(f"--from/--to: {exc}") from None
+
+
+def _write(df: pd.DataFrame, out: Path) -> None:
+    if out.suffix.lower() == ".csv":
+        df.to_csv(out, index=False)
+    elif out.suffix.lower() == ".xlsx":
+        df.to_excel(out, index=False)
+    else:
+        raise InputError(f"--out: write to a .csv or .xlsx file, not '{out.suffix or out.name}'.")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = args.as_of or date.today()
+    report: dict[str, dict[str, Any]] = {}
+    errors = source.errors()
+    for name in ENTITIES:
+        resolved = source.resolution[name]
+        if isinstance(resolved, MappingError):
+            status = "error" if name in errors else "not mapped"
+            report[name] = {"status": status, "message": str(resolved)}
+            continue
+        health = queries.entity_health(source, name, today)
+        report[name] = {"status": "ok", **health}
+    if args.out:
+        rows = [{"entity": n, "status": r["status"], "rows_read": r.get("rows_read"), "rows_used": r.get("rows_used"),
+                 **{f"excluded_{k}": v for k, v in r.get("excluded", {}).items()}} for n, r in report.items()]
+        _write(pd.DataFrame(rows), args.out)
+    if args.json:
+        print(json.dumps(report, default=_json_default, indent=2))
+    else:
+        print(f"source: {source.safe_url} ({source.dialect})")
+        for name, r in report.items():
+            if r["status"] != "ok":
+                print(f"{name:<12} {r['status']}: {r['message']}")
+                continue
+            excluded = ", ".join(f"{k} {v}" for k, v in r["excluded"].items()) or "none"
+            span = f"{r['first_date']} → {r['last_date']}" if r.get("first_date") else ""
+            print(f"{name:<12} read {r['rows_read']:>9,}  used {r['rows_used']:>9,}  excluded: {excluded}  {span}")
+    if errors:
+        first = next(iter(errors.values()))
+        print(str(first), file=sys.stderr)
+        return EXIT_INPUT
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.customers < 100:
+        raise InputError("--customers: the demo needs at least 100 customers.")
+    def progress(fraction: float, step: str) -> None:
+        print(f"\r{fraction:5.0%} {step:<12}", end="", file=sys.stderr, flush=True)
+
+    if args.url:
+        counts = write_demo(args.url, customers=args.customers, seed=args.seed, progress=progress)
+        target = args.url
+    else:
+        for stale in (DEMO_PATH, DEMO_PATH.with_suffix(".v1")):
+            stale.unlink(missing_ok=True)
+        counts = write_demo(f"duckdb:///{DEMO_PATH}", customers=args.customers, seed=args.seed, progress=progress)
+        DEMO_PATH.with_suffix(".v1").touch()
+        target = str(DEMO_PATH)
+    print(file=sys.stderr)
+    print(f"demo written to {target}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_overview(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = args.as_of or date.today()
+    filters = _filters(args, source, today)
+    table = overview_kpis(queries.period_measures(source, filters, today))
+    if args.out:
+        _write(table, args.out)
+    if args.json:
+        payload = {"period": {"start": filters.start, "end": filters.end}, "kpis": table.to_dict(orient="records")}
+        print(json.dumps(payload, default=_json_default, indent=2))
+    else:
+        print(f"period {filters.start} → {filters.end}")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:,.4f}"))
+    return 0
+
+
+COMMANDS = {"check": cmd_check, "demo": cmd_demo, "overview": cmd_overview}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, MappingError) as exc:
+        print(str(exc), file=sys.stderr)
+    except SourceUnavailable as exc:
+        print(f"source: {exc}", file=sys.stderr)
+    except InputError as exc:
+        print(str(exc), file=sys.stderr)
+    except SQLAlchemyError as exc:
+        print(f"query failed: {str(getattr(exc, 'orig', exc)).splitlines()[0]}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

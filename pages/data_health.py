@@ -1,0 +1,135 @@
+"""Qualità dei dati: the source, the mapping, rows read/used/excluded per table, what is missing."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from data.engine import redact_url
+from data.entities import ENTITIES
+from data.source import MappingError
+from ui import loaders
+from ui.format import fmt_count, fmt_date
+from ui.i18n import t
+from ui.shell import page_context, show_problem, shown_errors
+
+ctx = page_context()
+lang = ctx.lang
+st.title(t("health.title", lang))
+
+settings = ctx.settings
+st.subheader(t("health.source", lang))
+if settings is not None:
+    url = ctx.source.safe_url if ctx.source else redact_url(settings.url)
+    left, middle, right = st.columns(3)
+    left.markdown(f"**{t('health.source', lang)}**  \n`{url or t('origin.demo', lang)}`")
+    middle.markdown(
+        f"**{t('health.dialect', lang)}**  \n{ctx.source.dialect if ctx.source else '—'} · "
+        f"{t('health.origin', lang)}: {t('origin.' + settings.url_origin, lang)}"
+    )
+    right.markdown(f"**{t('health.config_file', lang)}**  \n`{settings.config_path or t('health.no_config', lang)}`")
+if ctx.problem or ctx.source is None:
+    show_problem(ctx)
+    st.stop()
+
+source = ctx.source
+for name, err in source.errors().items():
+    st.error(f"**{t('entity.' + name, lang)}** — {t('error.fix_key', lang)}: `{err.key}`  \n{err.message}")
+
+rows, reasons = [], []
+with shown_errors(ctx):
+    for name in ENTITIES:
+        resolved = source.resolution[name]
+        mapping = settings.mapping(name) if settings else None
+        origin = mapping.describe() if mapping else name
+        if isinstance(resolved, MappingError):
+            status = t("status.error" if name in source.errors() else "status.missing", lang)
+            rows.append({"entity": name, "status": status, "origin": origin})
+            continue
+        health = loaders.entity_health(source, ctx.source_key, name, ctx.today)
+        rows.append(
+            {
+                "entity": name,
+                "status": t("status.ok", lang),
+                "origin": origin,
+                "read": health["rows_read"],
+                "used": health["rows_used"],
+                "excluded": health["rows_read"] - health["rows_used"],
+                "first": health["first_date"],
+                "last": health["last_date"],
+            }
+        )
+        for reason, count in health["excluded"].items():
+            reasons.append({"entity": name, "reason": reason, "rows": count})
+
+read = sum(r.get("read", 0) for r in rows)
+used = sum(r.get("used", 0) for r in rows)
+st.subheader(t("health.entities", lang))
+st.markdown(t("health.summary", lang, used=fmt_count(used, lang), read=fmt_count(read, lang), excluded=fmt_count(read - used, lang)))
+table = pd.DataFrame(
+    {
+        t("col.entity", lang): [t("entity." + r["entity"], lang) for r in rows],
+        t("col.status", lang): [r["status"] for r in rows],
+        t("col.mapped_to", lang): [r["origin"] for r in rows],
+        t("col.rows_read", lang): [fmt_count(r["read"], lang) if "read" in r else "—" for r in rows],
+        t("col.rows_used", lang): [fmt_count(r["used"], lang) if "used" in r else "—" for r in rows],
+        t("col.rows_excluded", lang): [fmt_count(r["excluded"], lang) if "excluded" in r else "—" for r in rows],
+        t("col.first_date", lang): [fmt_date(r.get("first"), lang) if r.get("first") else "—" for r in rows],
+        t("col.last_date", lang): [fmt_date(r.get("last"), lang) if r.get("last") else "—" for r in rows],
+    }
+)
+st.dataframe(table, hide_index=True, key="health_entities")
+
+st.subheader(t("health.exclusions", lang))
+if reasons:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("col.entity", lang): [t("entity." + r["entity"], lang) for r in reasons],
+                t("col.reason", lang): [t("reason." + r["reason"], lang) for r in reasons],
+                t("col.rows", lang): [fmt_count(r["rows"], lang) for r in reasons],
+            }
+        ),
+        hide_index=True,
+        key="health_reasons",
+    )
+else:
+    st.success(t("health.no_exclusions", lang))
+
+st.subheader(t("health.missing", lang))
+missing = [name for name in ENTITIES if not source.available(name)]
+if missing:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("col.entity", lang): [t("entity." + n, lang) for n in missing],
+                t("col.disables", lang): [t("disables." + n, lang) for n in missing],
+            }
+        ),
+        hide_index=True,
+        key="health_missing",
+    )
+else:
+    st.success(t("health.all_mapped", lang))
+
+st.subheader(t("health.mapping", lang))
+for name, spec in ENTITIES.items():
+    resolved = source.resolution[name]
+    if isinstance(resolved, MappingError):
+        continue
+    with st.expander(f"{t('entity.' + name, lang)} ← {resolved.mapping.describe()[:80]}"):
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    t("col.canonical", lang): list(spec.columns),
+                    t("col.source_column", lang): [
+                        (resolved.mapping.source_column(c) if resolved.mapping.sql is None else c)
+                        if resolved.has(c)
+                        else t("absent", lang)
+                        for c in spec.columns
+                    ],
+                    t("col.required", lang): [t("yes" if c in spec.required else "no", lang) for c in spec.columns],
+                }
+            ),
+            hide_index=True,
+        )

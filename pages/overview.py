@@ -1,0 +1,68 @@
+"""Panoramica: the period's figures against the previous period, by month and by segment."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from kpi.overview import overview_kpis, segment_shares
+from kpi.registry import KPIS
+from ui import loaders
+from ui.charts import monthly_revenue_figure, segment_colors, segment_figure
+from ui.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
+from ui.i18n import t
+from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+
+ctx = page_context()
+lang = ctx.lang
+st.title(t("overview.title", lang))
+if ctx.problem or ctx.source is None:
+    show_problem(ctx)
+    st.stop()
+show_active_filters(ctx)
+
+with shown_errors(ctx):
+    args = (ctx.source, ctx.source_key, ctx.filters, ctx.today)
+    measures = loaders.period_measures(*args)
+    monthly = loaders.monthly_by_segment(*args)
+    totals = loaders.segment_totals(*args)
+
+table = overview_kpis(measures)
+if monthly.empty:
+    st.info(t("empty.orders", lang), icon=":material/filter_alt_off:")
+    st.stop()
+
+cards = table.set_index("kpi")
+for row_names in (("revenue", "margin", "margin_pct", "orders"), ("aov", "active_customers", "new_customers", "repeat_customers")):
+    for column, name in zip(st.columns(len(row_names)), row_names, strict=True):
+        spec, values = KPIS[name], cards.loc[name]
+        delta = fmt_change(values["change"], values["change_kind"], lang)
+        column.metric(
+            spec.label(lang),
+            fmt_value(values["value"], spec.format, lang, ctx.currency),
+            delta=None if delta == "n/d" else delta,
+            delta_description=t("overview.vs_prev", lang),
+            delta_color="normal" if spec.higher_is_better else "inverse",
+            help=f"{spec.help(lang)}  \n{t('overview.prev_value', lang)}: "
+            f"{fmt_value(values['previous'], spec.format, lang, ctx.currency)}",
+            border=True,
+        )
+
+colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"].unique()))
+st.plotly_chart(monthly_revenue_figure(monthly, colors, lang, ctx.currency), key="overview_monthly")
+
+shares = segment_shares(totals)
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(segment_figure(shares, colors, lang, ctx.currency), key="overview_segments")
+with right:
+    st.subheader(t("overview.table", lang))
+    view = shares.assign(
+        revenue=shares["revenue"].map(lambda v: fmt_money(v, lang, ctx.currency, 0)),
+        margin=shares["margin"].map(lambda v: fmt_money(v, lang, ctx.currency, 0)),
+        margin_pct=shares["margin_pct"].map(lambda v: fmt_percent(v, lang)),
+        revenue_share=shares["revenue_share"].map(lambda v: fmt_percent(v, lang)),
+        orders=shares["orders"].map(lambda v: fmt_count(v, lang)),
+        customers=shares["customers"].map(lambda v: fmt_count(v, lang)),
+    )[["segment", "revenue", "revenue_share", "margin", "margin_pct", "orders", "customers"]]
+    view.columns = [t(f"col.{c}", lang) for c in ("segment", "revenue", "share", "margin", "margin_pct", "orders", "customers")]
+    st.dataframe(view, hide_index=True)

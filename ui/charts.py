@@ -1,0 +1,138 @@
+"""Plotly figure builders: a tidy table in, a ``go.Figure`` out. No Streamlit here.
+
+One template for the whole app, one fixed colour per segment on every chart (Okabe–Ito, safe for
+colour-blind readers), hovers with money and dates formatted by Babel for the UI language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from data.filters import UNASSIGNED
+from ui.format import fmt_money, fmt_month, fmt_percent, plotly_separators
+from ui.i18n import t
+
+__all__ = ["TEMPLATE", "monthly_revenue_figure", "segment_colors", "segment_figure"]
+
+TEMPLATE = "cruscotto"
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+GREY = "#9AA0A6"
+INK = "#1F2933"
+
+pio.templates[TEMPLATE] = go.layout.Template(
+    layout=go.Layout(
+        font={"family": "Inter, 'Source Sans Pro', Arial, sans-serif", "size": 13, "color": INK},
+        title={"font": {"size": 16}, "x": 0, "xanchor": "left"},
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        colorway=list(OKABE_ITO),
+        xaxis={"showgrid": False, "linecolor": "#CBD2D9", "ticks": "outside", "tickcolor": "#CBD2D9"},
+        yaxis={"gridcolor": "#EEF1F4", "zeroline": False},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        hoverlabel={"bgcolor": "white", "font": {"size": 13}},
+    )
+)
+
+
+def segment_colors(all_segments: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per segment: chosen from the full list of segments (not the filtered one),
+    so a segment keeps its colour whatever else is selected. Unassigned is grey."""
+    named = sorted(s for s in set(all_segments) if s != UNASSIGNED)
+    colors = {s: OKABE_ITO[i % len(OKABE_ITO)] for i, s in enumerate(named)}
+    colors[UNASSIGNED] = GREY
+    return colors
+
+
+def _base_layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title={"text": title}, separators=plotly_separators(lang))
+    return fig
+
+
+def monthly_revenue_figure(
+    monthly: pd.DataFrame, colors: dict[str, str], lang: str = "it", currency: str = "EUR"
+) -> go.Figure:
+    """Stacked monthly revenue by segment, with the total gross margin as a line.
+
+    ``monthly`` has the columns of ``data.queries.monthly_by_segment``."""
+    fig = go.Figure()
+    if monthly.empty:
+        return _base_layout(fig, lang, t("empty.orders", lang))
+    months = sorted(monthly["month"].unique())
+    labels = [fmt_month(pd.Timestamp(m), lang) for m in months]
+    segments = sorted(monthly["segment"].unique(), key=lambda s: (s == UNASSIGNED, s))
+    for segment in segments:
+        rows = monthly[monthly["segment"] == segment].set_index("month").reindex(months)
+        revenue = rows["revenue"].fillna(0.0)
+        fig.add_bar(
+            x=months,
+            y=revenue,
+            name=segment,
+            marker_color=colors.get(segment, GREY),
+            customdata=[[lab, fmt_money(v, lang, currency, 0)] for lab, v in zip(labels, revenue, strict=True)],
+            hovertemplate=f"<b>{segment}</b><br>%{{customdata[0]}}<br>{t('hover.revenue', lang)}: %{{customdata[1]}}<extra></extra>",
+        )
+    totals = monthly.groupby("month")[["revenue", "margin"]].sum().reindex(months)
+    fig.add_scatter(
+        x=months,
+        y=totals["margin"],
+        name=t("overview.margin_line", lang),
+        mode="lines+markers",
+        line={"color": INK, "width": 2},
+        marker={"size": 5},
+        customdata=[[lab, fmt_money(v, lang, currency, 0)] for lab, v in zip(labels, totals["margin"], strict=True)],
+        hovertemplate=f"%{{customdata[0]}}<br>{t('hover.margin', lang)}: %{{customdata[1]}}<extra></extra>",
+    )
+    best = totals["revenue"].idxmax()
+    title = t(
+        "overview.monthly_title",
+        lang,
+        best=fmt_month(pd.Timestamp(best), lang),
+        value=fmt_money(float(totals.loc[best, "revenue"]), lang, currency, 0),
+    )
+    _base_layout(fig, lang, title)
+    fig.update_layout(barmode="stack", hovermode="closest", legend_title_text="", legend_traceorder="normal")
+    fig.update_xaxes(title_text=t("axis.month", lang), tickformat="%b %Y", dtick="M1" if len(months) <= 13 else "M3")
+    fig.update_yaxes(title_text=f"{t('axis.revenue', lang)} ({currency})", tickformat=",.0f")
+    return fig
+
+
+def segment_figure(shares: pd.DataFrame, colors: dict[str, str], lang: str = "it", currency: str = "EUR") -> go.Figure:
+    """Horizontal bars of revenue per segment, largest on top, labelled with share and margin %.
+
+    ``shares`` has the columns of ``kpi.overview.segment_shares``."""
+    fig = go.Figure()
+    if shares.empty:
+        return _base_layout(fig, lang, t("empty.orders", lang))
+    ordered = shares.iloc[::-1]
+    text = [
+        f"{fmt_percent(s, lang, 0)} · {t('col.margin_pct', lang)} {fmt_percent(m, lang, 0)}"
+        for s, m in zip(ordered["revenue_share"], ordered["margin_pct"], strict=True)
+    ]
+    fig.add_bar(
+        x=ordered["revenue"],
+        y=ordered["segment"],
+        orientation="h",
+        marker_color=[colors.get(s, GREY) for s in ordered["segment"]],
+        text=text,
+        textposition="auto",
+        customdata=[
+            [fmt_money(r, lang, currency, 0), fmt_money(m, lang, currency, 0), fmt_percent(s, lang)]
+            for r, m, s in zip(ordered["revenue"], ordered["margin"], ordered["revenue_share"], strict=True)
+        ],
+        hovertemplate=(
+            f"<b>%{{y}}</b><br>{t('hover.revenue', lang)}: %{{customdata[0]}}"
+            f"<br>{t('hover.margin', lang)}: %{{customdata[1]}}<br>{t('hover.share', lang)}: %{{customdata[2]}}<extra></extra>"
+        ),
+    )
+    top = shares.iloc[0]
+    title = t("overview.segments_title", lang, segment=top["segment"], share=fmt_percent(top["revenue_share"], lang, 0))
+    _base_layout(fig, lang, title)
+    fig.update_layout(showlegend=False, height=max(260, 70 + 48 * len(shares)))
+    fig.update_xaxes(title_text=f"{t('axis.revenue', lang)} ({currency})", tickformat=",.0f")
+    fig.update_yaxes(title_text="")
+    return fig

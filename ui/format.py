@@ -1,0 +1,102 @@
+"""Numbers, money, percentages and dates for the UI language, through Babel (CLDR)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, format_percent, get_currency_symbol
+
+__all__ = [
+    "NA",
+    "babel_locale",
+    "fmt_change",
+    "fmt_count",
+    "fmt_date",
+    "fmt_money",
+    "fmt_month",
+    "fmt_percent",
+    "fmt_value",
+    "plotly_separators",
+]
+
+NA = "n/d"
+_LOCALES = {"it": "it_IT", "en": "en_IE"}
+
+
+def babel_locale(lang: str) -> str:
+    return _LOCALES.get(lang, "it_IT")
+
+
+def _missing(value: float | int | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_money(value: float | None, lang: str = "it", currency: str = "EUR", decimals: int = 2) -> str:
+    """``€ 1.234,56`` in Italian, ``€1,234.56`` in English; ``n/d`` for a missing value."""
+    if _missing(value):
+        return NA
+    zeros = "." + "0" * decimals if decimals else ""
+    pattern = f"¤ #,##0{zeros}" if lang == "it" else f"¤#,##0{zeros}"
+    return format_currency(value, currency, format=pattern, locale=babel_locale(lang), currency_digits=False)
+
+
+def fmt_count(value: float | int | None, lang: str = "it") -> str:
+    if _missing(value):
+        return NA
+    return format_decimal(round(float(value)), locale=babel_locale(lang))  # type: ignore[arg-type]
+
+
+def fmt_percent(value: float | None, lang: str = "it", decimals: int = 1) -> str:
+    """0.123 → ``12,3 %`` (it) / ``12.3%`` (en)."""
+    if _missing(value):
+        return NA
+    zeros = "." + "0" * decimals if decimals else ""
+    pattern = f"#,##0{zeros} %" if lang == "it" else f"#,##0{zeros}%"
+    return format_percent(value, pattern, locale=babel_locale(lang))
+
+
+def fmt_change(value: float | None, kind: str, lang: str = "it") -> str:
+    """A signed change: relative (0.05 → ``+5,0 %``) or in percentage points (0.012 → ``+1,2 pp``)."""
+    if _missing(value):
+        return NA
+    assert value is not None
+    sign = "+" if value > 0 else ("-" if value < 0 else "±")
+    if kind == "points":
+        number = format_decimal(abs(value) * 100, "#,##0.0", locale=babel_locale(lang))
+        return f"{sign}{number} pp"
+    return sign + fmt_percent(abs(value), lang)
+
+
+def fmt_value(value: float | None, kind: str, lang: str = "it", currency: str = "EUR") -> str:
+    """Format by a KPI's declared format: money, percent, count or ratio."""
+    if kind == "money":
+        return fmt_money(value, lang, currency, decimals=0)
+    if kind == "percent":
+        return fmt_percent(value, lang)
+    if kind == "ratio":
+        return NA if _missing(value) else format_decimal(value, "#,##0.00", locale=babel_locale(lang))
+    return fmt_count(value, lang)
+
+
+def fmt_date(value: date | datetime | None, lang: str = "it") -> str:
+    """``31/10/2026`` (it) / ``31 Oct 2026`` (en)."""
+    if value is None:
+        return NA
+    pattern = "dd/MM/yyyy" if lang == "it" else "d MMM yyyy"
+    return format_date(value, pattern, locale=babel_locale(lang))
+
+
+def fmt_month(value: date | datetime, lang: str = "it") -> str:
+    """``ott 2026`` (it) / ``Oct 2026`` (en)."""
+    return format_date(value, "MMM yyyy", locale=babel_locale(lang))
+
+
+def currency_symbol(currency: str, lang: str = "it") -> str:
+    return get_currency_symbol(currency, locale=babel_locale(lang))
+
+
+def plotly_separators(lang: str) -> str:
+    """Plotly's ``layout.separators``: decimal mark then thousands mark."""
+    return ",." if lang == "it" else ".,"

@@ -1,0 +1,87 @@
+"""The app's cache boundary: one engine per source, query results per source, filters and day.
+
+Everything below this module (``data``, ``kpi``) is plain Python; here results are cached with
+``st.cache_resource`` (the source and its engine) and ``st.cache_data`` (DataFrames), keyed by a
+fingerprint of the source and the frozen ``Filters`` value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from data import queries
+from data.filters import Filters
+from data.settings import Settings
+from data.source import Source
+
+__all__ = [
+    "campaign_summary",
+    "entity_health",
+    "filter_options",
+    "get_source",
+    "monthly_by_segment",
+    "order_date_range",
+    "period_measures",
+    "segment_totals",
+    "source_key",
+]
+
+TTL = 600  # seconds: a fresh database read at most every ten minutes
+
+
+def source_key(url: str, settings: Settings) -> str:
+    """A fingerprint of the source and its mapping, for cache keys (no secret in clear)."""
+    return hashlib.sha256(f"{url}|{settings!r}".encode()).hexdigest()[:16]
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_source(key: str, _url: str, _settings: Settings) -> Source:
+    source = Source(settings=_settings, url=_url)
+    source.ping()
+    _ = source.resolution  # resolve the mapping once per source
+    return source
+
+
+def get_source(url: str, settings: Settings) -> Source:
+    """The source for ``url`` and ``settings``; raises ``SourceUnavailable`` (not cached) on failure."""
+    return _cached_source(source_key(url, settings), url, settings)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def filter_options(_source: Source, key: str, today: date) -> dict[str, list[str]]:
+    return queries.filter_options(_source, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def order_date_range(_source: Source, key: str, today: date) -> tuple[date | None, date | None]:
+    return queries.order_date_range(_source, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def period_measures(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
+    return queries.period_measures(_source, filters, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def monthly_by_segment(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
+    return queries.monthly_by_segment(_source, filters, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def segment_totals(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
+    return queries.segment_totals(_source, filters, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def campaign_summary(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
+    return queries.campaign_summary(_source, filters, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def entity_health(_source: Source, key: str, entity: str, today: date) -> dict[str, Any]:
+    return queries.entity_health(_source, entity, today)

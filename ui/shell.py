@@ -1,0 +1,241 @@
+"""The app shell: language, source, sidebar filters (kept in the URL) and error display.
+
+``build_context`` runs in ``app.py`` on every rerun, before the page; pages read the result with
+``page_context``. Widgets bound to query parameters keep the view in the address bar, so a view
+can be shared as a link and survives page changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from data.demo import DEMO_PATH, ensure_demo_database
+from data.engine import SourceUnavailable, redact_url
+from data.filters import Filters, previous_period
+from data.settings import ConfigError, Settings, load_settings
+from data.source import MappingError, Source
+from kpi.periods import PERIOD_PRESETS, resolve_period
+from ui import loaders
+from ui.format import fmt_date
+from ui.i18n import LANGUAGES, t
+
+__all__ = ["AppContext", "Problem", "build_context", "page_context", "show_active_filters", "shown_errors"]
+
+_CONTEXT_KEY = "cruscotto_context"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why the data cannot be shown: a title (catalogue key), the message and the key to fix."""
+
+    title_key: str
+    message: str
+    fix_key: str | None = None
+
+
+@dataclass(frozen=True)
+class AppContext:
+    lang: str
+    today: date
+    settings: Settings | None = None
+    source: Source | None = None
+    source_key: str = ""
+    problem: Problem | None = None
+    filters: Filters = field(default_factory=Filters)
+    options: dict[str, list[str]] = field(default_factory=dict)
+    first_date: date | None = None
+    last_date: date | None = None
+    preset: str = "12m"
+
+    @property
+    def currency(self) -> str:
+        return self.settings.business.currency if self.settings else "EUR"
+
+
+def _language() -> str:
+    with st.sidebar:
+        lang = st.segmented_control(
+            t("sidebar.language", "it") + " / " + t("sidebar.language", "en"),
+            options=list(LANGUAGES),
+            format_func=lambda code: LANGUAGES[code],
+            default="it",
+            required=True,
+            key="lang",
+            bind="query-params",
+        )
+    return lang if lang in LANGUAGES else "it"
+
+
+def _source_url(settings: Settings, lang: str) -> str:
+    if settings.url:
+        return settings.url
+    if DEMO_PATH.is_file() and DEMO_PATH.with_suffix(".v1").is_file():
+        return f"duckdb:///{DEMO_PATH}"
+    bar = st.progress(0.0, text=t("demo.building", lang))
+
+    def report(fraction: float, _step: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=t("demo.building", lang))
+
+    url = ensure_demo_database(progress=report)
+    bar.empty()
+    return url
+
+
+def _sidebar_filters(ctx_lang: str, options: dict[str, list[str]], first: date, last: date) -> tuple[Filters, str]:
+    lang = ctx_lang
+    with st.sidebar:
+        st.subheader(t("sidebar.filters", lang))
+        chosen: dict[str, list[str]] = {}
+        for dim in ("segment", "region", "channel"):
+            values = options.get(dim, [])
+            chosen[dim] = st.multiselect(
+                t(f"filter.{dim}", lang),
+                options=values,
+                key=dim,
+                bind="query-params",
+                placeholder=t("filter.placeholder", lang),
+                disabled=not values,
+            )
+        preset = st.selectbox(
+            t("filter.period", lang),
+            options=list(PERIOD_PRESETS),
+            format_func=lambda p: t(f"period.{p}", lang),
+            key="period",
+            bind="query-params",
+        )
+        preset = preset if preset in PERIOD_PRESETS else "12m"
+        custom_start = custom_end = None
+        if preset == "custom":
+            col_a, col_b = st.columns(2)
+            custom_start = col_a.date_input(
+                t("filter.from", lang), value=first, min_value=first, max_value=last,
+                key="from", bind="query-params", format="DD/MM/YYYY",
+            )
+            custom_end = col_b.date_input(
+                t("filter.to", lang), value=last, min_value=first, max_value=last,
+                key="to", bind="query-params", format="DD/MM/YYYY",
+            )
+        st.caption(t("filter.share_hint", lang))
+    try:
+        start, end = resolve_period(preset, first, last, custom_start, custom_end)  # type: ignore[arg-type]
+    except ValueError:
+        st.sidebar.error(t("error.bad_period", lang))
+        start, end = resolve_period("12m", first, last)
+    filters = Filters(
+        segments=tuple(chosen["segment"]),
+        regions=tuple(chosen["region"]),
+        channels=tuple(chosen["channel"]),
+        start=start,
+        end=end,
+    )
+    return filters, preset
+
+
+def build_context() -> AppContext:
+    """Language, settings, source and filters for this rerun; stored for the page to read."""
+    lang = _language()
+    today = date.today()
+    ctx = AppContext(lang=lang, today=today)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _store(AppContext(lang=lang, today=today, problem=Problem("error.config", exc.message, exc.key)))
+    try:
+        url = _source_url(settings, lang)
+        source = loaders.get_source(url, settings)
+        key = loaders.source_key(url, settings)
+    except SourceUnavailable as exc:
+        return _store(AppContext(lang=lang, today=today, settings=settings, problem=Problem("error.source", str(exc))))
+    ctx = AppContext(lang=lang, today=today, settings=settings, source=source, source_key=key)
+    errors = source.errors()
+    if "orders" in errors:
+        err = errors["orders"]
+        return _store(AppContext(**{**ctx.__dict__, "problem": Problem("error.mapping", err.message, err.key)}))
+    try:
+        options = loaders.filter_options(source, key, today)
+        first, last = loaders.order_date_range(source, key, today)
+    except SQLAlchemyError as exc:
+        message = redact_message(str(getattr(exc, "orig", exc)), source)
+        return _store(AppContext(**{**ctx.__dict__, "problem": Problem("error.query", message)}))
+    if first is None or last is None:
+        first = last = today
+    filters, preset = _sidebar_filters(lang, options, first, last)
+    return _store(
+        AppContext(
+            **{**ctx.__dict__, "options": options, "first_date": first, "last_date": last, "filters": filters, "preset": preset}
+        )
+    )
+
+
+def redact_message(message: str, source: Source) -> str:
+    """A driver message with the URL's password removed, first line only."""
+    password = source.engine.url.password
+    text = message.strip().splitlines()[0] if message.strip() else message
+    if password:
+        text = text.replace(str(password), "***")
+    return text[:400]
+
+
+def _store(ctx: AppContext) -> AppContext:
+    st.session_state[_CONTEXT_KEY] = ctx
+    return ctx
+
+
+def page_context() -> AppContext:
+    """The context ``app.py`` built for this rerun."""
+    ctx = st.session_state.get(_CONTEXT_KEY)
+    if not isinstance(ctx, AppContext):
+        st.error("Open the dashboard through app.py (streamlit run app.py).")
+        st.stop()
+    return ctx
+
+
+def show_problem(ctx: AppContext) -> None:
+    """Show why the data cannot be read, with the key to fix, and stop the page."""
+    assert ctx.problem is not None
+    lang = ctx.lang
+    body = ctx.problem.message
+    if ctx.problem.fix_key:
+        body = f"**{t('error.fix_key', lang)}: `{ctx.problem.fix_key}`**  \n{body}"
+    st.error(f"### {t(ctx.problem.title_key, lang)}\n{body}\n\n{t('error.retry', lang)}", icon=":material/error:")
+
+
+def show_active_filters(ctx: AppContext) -> None:
+    """One line under the page title: the period, its comparison and every active filter."""
+    lang, f = ctx.lang, ctx.filters
+    if f.start is None or f.end is None:
+        return
+    prev_start, prev_end = previous_period(f.start, f.end)
+    parts = [
+        f"**{t('active.period', lang)}:** {fmt_date(f.start, lang)} – {fmt_date(f.end, lang)} "
+        f"({t('active.compared', lang)} {fmt_date(prev_start, lang)} – {fmt_date(prev_end, lang)})"
+    ]
+    for dim, chosen in (("segment", f.segments), ("region", f.regions), ("channel", f.channels)):
+        label = ", ".join(chosen) if chosen else t("filter.all", lang)
+        parts.append(f"**{t(f'filter.{dim}', lang)}:** {label}")
+    st.caption(" · ".join(parts))
+    if ctx.settings is not None and ctx.settings.url_origin == "demo":
+        st.caption(f":material/science: {t('demo.banner', lang)}")
+
+
+@contextmanager
+def shown_errors(ctx: AppContext) -> Iterator[None]:
+    """Turn a failing query or mapping into a clear message on the page (never a traceback)."""
+    try:
+        yield
+    except MappingError as exc:
+        st.error(f"### {t('error.mapping', ctx.lang)}\n**{t('error.fix_key', ctx.lang)}: `{exc.key}`**  \n{exc.message}")
+        st.stop()
+    except SourceUnavailable as exc:
+        st.error(f"### {t('error.source', ctx.lang)}\n{exc}\n\n{t('error.retry', ctx.lang)}")
+        st.stop()
+    except SQLAlchemyError as exc:
+        message = redact_message(str(getattr(exc, "orig", exc)), ctx.source) if ctx.source else redact_url(None)
+        st.error(f"### {t('error.query', ctx.lang)}\n{message}\n\n{t('error.retry', ctx.lang)}")
+        st.stop()
