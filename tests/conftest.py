@@ -1,0 +1,91 @@
+"""Shared fixtures: the tiny messy company on SQLite, DuckDB and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from data.demo import write_demo, write_frames
+from data.settings import Settings, load_settings
+from data.source import Source
+from tests.fixtures import tiny_frames
+
+ENGINES = ("sqlite", "duckdb", "postgresql")
+
+
+def pg_admin_url() -> str | None:
+    url = os.environ.get("CRUSCOTTO_TEST_PG_URL")
+    if not url and os.environ.get("CI"):
+        pytest.fail("CRUSCOTTO_TEST_PG_URL is not set: run the tests through scripts/test.sh")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; its URL."""
+    admin = pg_admin_url()
+    if not admin:
+        pytest.skip("no PostgreSQL server (set CRUSCOTTO_TEST_PG_URL or run scripts/test.sh)")
+    name = f"cruscotto_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(admin).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def _url_for(kind: str, tmp: Path, request: pytest.FixtureRequest, stem: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / (stem + '.sqlite')}"
+    if kind == "duckdb":
+        return f"duckdb:///{tmp / (stem + '.duckdb')}"
+    base: str = request.getfixturevalue("pg_database")
+    schema_db = f"{stem}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{schema_db}"'))
+    admin.dispose()
+    return sa.engine.make_url(base).set(database=schema_db).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def tiny_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny messy company written to each engine."""
+    url = _url_for(request.param, tmp_path_factory.mktemp(f"tiny_{request.param}"), request, "tiny")
+    write_frames(url, tiny_frames())
+    return url
+
+
+@pytest.fixture(scope="session")
+def default_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings with every default: an empty settings file, no environment, no secrets."""
+    empty = tmp_path_factory.mktemp("settings") / "cruscotto.toml"
+    empty.write_text("")
+    return load_settings(empty, env={}, secrets_path="/nonexistent")
+
+
+@pytest.fixture(scope="session")
+def tiny_source(tiny_url: str, default_settings: Settings) -> Source:
+    return Source(settings=default_settings, url=tiny_url)
+
+
+@pytest.fixture(scope="session")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small demo database (600 customers) on DuckDB, written once per session."""
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    url = f"duckdb:///{path}"
+    write_demo(url, customers=600)
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_source(demo_url: str, default_settings: Settings) -> Source:
+    return Source(settings=default_settings, url=demo_url)

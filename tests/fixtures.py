@@ -1,0 +1,84 @@
+"""A small, messy company whose figures are computed by hand in the tests.
+
+Dates and amounts of orders are stored as text, so the tolerant parsing runs on every engine;
+rows 12-18 are broken on purpose, one per exclusion rule.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# order_id, customer_id, order_date, revenue, cost
+_ORDERS = [
+    (1, 1, "2024-02-10", "100", 60.0),
+    (2, 1, "2024-08-05", "200", 120.0),
+    (3, 1, "2024-08-05", "50", None),  # no cost: margin = 40 % of revenue = 20
+    (4, 2, "2024-09-01", "300", 100.0),
+    (5, 2, "2024-09-15", "-50", -20.0),  # a refund
+    (6, 3, "2024-03-03", "80", 50.0),
+    (7, 4, "2024-11-11", "120", 70.0),
+    (8, 4, "2024-12-01", "60", 30.0),
+    (9, 5, "2023-12-20", "40", 10.0),
+    (10, 5, "2024-10-10", "70", 40.0),
+    (11, 99, "2024-07-07", "90", 45.0),  # customer 99 is not in the customers table
+    (12, None, "2024-08-01", "100", 50.0),  # missing_customer
+    (13, 1, None, "100", 50.0),  # missing_date
+    (14, 1, "2024-13-45", "100", 50.0),  # bad_date
+    (15, 2, "2024-09-09", "abc", 50.0),  # bad_amount
+    (16, 3, "2099-01-01", "10", 5.0),  # future_date
+    (2, 1, "2024-08-05", "200", 120.0),  # duplicate_id (same as order 2)
+    (None, 1, "2024-08-08", "10", 5.0),  # missing_id
+]
+
+_CUSTOMERS = [
+    (1, "Alfa", "HoReCa", "Nord", "Fiere", "C1"),
+    (2, "Beta", "HoReCa", "Sud", "Social", "C2"),
+    (3, "Gamma", "Privati", "Nord", "Social", "C2"),
+    (4, "Delta", "Privati", "Sud", "Fiere", None),
+    (4, "Delta bis", "Uffici", "Nord", "Fiere", None),  # duplicate_id: the first by name is kept
+    (None, "Senza codice", "Uffici", "Nord", "Fiere", None),  # missing_id
+    (5, "Epsilon", None, "Centro", None, None),  # no segment, no channel
+]
+
+TODAY = "2025-01-15"
+
+
+def tiny_frames() -> dict[str, pd.DataFrame]:
+    orders = pd.DataFrame(_ORDERS, columns=["order_id", "customer_id", "order_date", "revenue", "cost"])
+    orders["order_id"] = orders["order_id"].astype("Int64")
+    orders["customer_id"] = orders["customer_id"].astype("Int64")
+    orders["order_date"] = orders["order_date"].astype("string")
+    orders["revenue"] = orders["revenue"].astype("string")
+    customers = pd.DataFrame(_CUSTOMERS, columns=["customer_id", "name", "segment", "region", "channel", "campaign_id"])
+    customers["customer_id"] = customers["customer_id"].astype("Int64")
+    campaigns = pd.DataFrame(
+        {
+            "campaign_id": ["C1", "C2", "C3"],
+            "name": ["Fiera", "Social", "Vuota"],
+            "channel": ["Fiere", "Social", "Email"],
+            "spend": [1000.0, 500.0, 0.0],
+        }
+    )
+    leads = pd.DataFrame(
+        {
+            "lead_id": [1, 2, 3, 4, 5],
+            "campaign_id": ["C1", "C1", "C2", "C2", "C2"],
+            "created_at": ["2024-01-05", "2024-01-06", "2024-08-20", "2024-02-20", "2024-02-21"],
+            "customer_id": pd.array([1, None, 2, 3, None], dtype="Int64"),
+        }
+    )
+    return {"orders": orders, "customers": customers, "campaigns": campaigns, "leads": leads}
+
+
+def usable_orders() -> pd.DataFrame:
+    """The pandas oracle's view of the usable orders: rows 1-11, typed, with margin and segment."""
+    frames = tiny_frames()
+    orders = frames["orders"].iloc[:11].copy()
+    orders["order_date"] = pd.to_datetime(orders["order_date"])
+    orders["revenue"] = orders["revenue"].astype(float)
+    orders["margin"] = (orders["revenue"] - orders["cost"]).fillna(orders["revenue"] * 0.40)
+    customers = frames["customers"].iloc[[0, 1, 2, 3, 6]]
+    merged = orders.merge(customers, on="customer_id", how="left")
+    for col in ("segment", "region", "channel"):
+        merged[col] = merged[col].fillna("n/d")
+    return merged

@@ -1,0 +1,59 @@
+"""The demo database tells the designed story and is the same every time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from data import queries
+from data.demo import DEMO_END, DEMO_START, build_demo_frames
+from data.filters import Filters
+from data.source import Source
+
+
+def test_demo_is_deterministic() -> None:
+    a, b = build_demo_frames(400, seed=3), build_demo_frames(400, seed=3)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name])
+    assert not build_demo_frames(400, seed=4)["orders"].equals(a["orders"])
+
+
+def test_demo_shape() -> None:
+    frames = build_demo_frames(3000)
+    customers, orders = frames["customers"], frames["orders"]
+    assert customers["customer_id"].nunique() == 3000
+    assert set(customers["segment"]) == {"Privati", "Uffici", "HoReCa", "Rivenditori"}
+    assert customers["region"].nunique() == 5
+    good = orders.dropna(subset=["customer_id", "revenue"])
+    good = good[good["order_date"] <= pd.Timestamp(DEMO_END)]
+    assert good["order_date"].min() >= pd.Timestamp(DEMO_START)
+    per_customer = good[good["revenue"] > 0].groupby("customer_id").size()
+    assert 3 <= per_customer.mean() <= 15
+    # Heterogeneous customers: many buy once, some buy dozens of times (BG/NBD-like).
+    assert (per_customer == 1).mean() > 0.2
+    assert per_customer.max() >= 40
+    assert (orders["revenue"] < 0).sum() > 50  # refunds
+    assert frames["products"]["ladder_step"].notna().sum() == 5
+    assert len(frames["campaigns"]) == 6
+    assert frames["leads"]["customer_id"].notna().sum() == customers["campaign_id"].notna().sum()
+    assert len(frames["tickets"]) > 500
+
+
+def test_designed_campaigns_differ(demo_source: Source) -> None:
+    """First-order margin vs spend: Google Ads Uffici pays at once, the fair and Black Friday do not;
+    over the life to date the fair pays and Black Friday still does not."""
+    summary = queries.campaign_summary(demo_source, Filters(end=date(2026, 10, 31)), date(2026, 11, 23)).set_index("name")
+    fair, black_friday, ads = (summary.loc[n] for n in ("Fiera HoReCa Rimini 2024", "Black Friday Social 2024", "Google Ads Uffici 2024"))
+    assert fair["margin"] > fair["spend"] * 1.5
+    assert black_friday["margin"] < black_friday["spend"]
+    assert ads["margin"] > ads["spend"]
+    assert fair["leads"] > fair["customers"] > 0
+
+
+@pytest.mark.parametrize("segment", ["Privati", "Uffici", "HoReCa", "Rivenditori"])
+def test_every_segment_has_recent_figures(demo_source: Source, segment: str) -> None:
+    f = Filters(segments=(segment,), start=date(2025, 11, 1), end=date(2026, 10, 31))
+    cur = queries.period_measures(demo_source, f, date(2026, 11, 23)).iloc[0]
+    assert cur["revenue"] > 0 and cur["active_customers"] > 0

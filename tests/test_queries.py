@@ -1,0 +1,149 @@
+"""The aggregate queries on SQLite, DuckDB and PostgreSQL against hand-computed figures and a
+pandas oracle on the same rows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from data import queries
+from data.filters import Filters
+from data.source import Source
+from tests.fixtures import usable_orders
+
+TODAY = date(2025, 1, 15)
+H2 = Filters(start=date(2024, 7, 1), end=date(2024, 12, 31))
+
+
+def _measures(source: Source, filters: Filters) -> dict[str, dict[str, object]]:
+    df = queries.period_measures(source, filters, TODAY)
+    return {row["period"]: row for row in df.to_dict(orient="records")}
+
+
+def test_period_measures_by_hand(tiny_source: Source) -> None:
+    m = _measures(tiny_source, H2)
+    cur, prev = m["current"], m["previous"]
+    assert (cur["start"], cur["end"]) == (date(2024, 7, 1), date(2024, 12, 31))
+    assert (prev["start"], prev["end"]) == (date(2024, 1, 1), date(2024, 6, 30))
+    assert cur["revenue"] == pytest.approx(840.0)
+    assert cur["margin"] == pytest.approx(425.0)
+    assert cur["orders"] == 7
+    assert cur["active_customers"] == 5
+    assert cur["new_customers"] == 3
+    assert cur["repeat_customers"] == 3
+    assert prev["revenue"] == pytest.approx(180.0)
+    assert prev["margin"] == pytest.approx(70.0)
+    assert (prev["orders"], prev["active_customers"], prev["new_customers"], prev["repeat_customers"]) == (2, 2, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("filters", "revenue", "margin", "orders", "active", "new", "repeat"),
+    [
+        (Filters(segments=("HoReCa",)), 500.0, 270.0, 3, 2, 1, 1),
+        (Filters(regions=("Sud",)), 430.0, 250.0, 3, 2, 2, 1),
+        (Filters(channels=("Social",)), 250.0, 170.0, 1, 1, 1, 0),
+        (Filters(segments=("n/d",)), 160.0, 75.0, 2, 2, 1, 1),
+        (Filters(segments=("HoReCa", "Privati")), 680.0, 350.0, 5, 3, 2, 2),
+        (Filters(segments=("Nessuno",)), 0.0, 0.0, 0, 0, 0, 0),
+    ],
+)
+def test_each_filter_by_hand(
+    tiny_source: Source, filters: Filters, revenue: float, margin: float, orders: int, active: int, new: int, repeat: int
+) -> None:
+    cur = _measures(tiny_source, filters.with_period(H2.start, H2.end))["current"]
+    assert cur["revenue"] == pytest.approx(revenue)
+    assert cur["margin"] == pytest.approx(margin)
+    assert (cur["orders"], cur["active_customers"], cur["new_customers"], cur["repeat_customers"]) == (
+        orders, active, new, repeat,
+    )
+
+
+def test_monthly_by_segment_matches_pandas(tiny_source: Source) -> None:
+    got = queries.monthly_by_segment(tiny_source, H2, TODAY)
+    o = usable_orders()
+    o = o[(o["order_date"] >= "2024-07-01") & (o["order_date"] <= "2024-12-31")]
+    o = o.assign(month=o["order_date"].dt.to_period("M").dt.to_timestamp(), purchase=(o["revenue"] > 0).astype(int))
+    want = (
+        o.groupby(["month", "segment"])
+        .agg(revenue=("revenue", "sum"), margin=("margin", "sum"), orders=("purchase", "sum"), customers=("customer_id", "nunique"))
+        .reset_index()
+    )
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), want.astype({"orders": int, "customers": int}), check_dtype=False, check_exact=False
+    )
+    assert list(got["segment"][:2]) == ["n/d", "HoReCa"]  # July: customer 99, unassigned
+
+
+def test_segment_totals_matches_pandas(tiny_source: Source) -> None:
+    got = queries.segment_totals(tiny_source, H2, TODAY).set_index("segment")
+    o = usable_orders()
+    o = o[(o["order_date"] >= "2024-07-01") & (o["order_date"] <= "2024-12-31")]
+    want = o.groupby("segment").agg(revenue=("revenue", "sum"), margin=("margin", "sum"), customers=("customer_id", "nunique"))
+    assert set(got.index) == {"HoReCa", "Privati", "n/d"}
+    for seg in want.index:
+        assert got.loc[seg, "revenue"] == pytest.approx(want.loc[seg, "revenue"])
+        assert got.loc[seg, "margin"] == pytest.approx(want.loc[seg, "margin"])
+        assert got.loc[seg, "customers"] == want.loc[seg, "customers"]
+    assert list(got.index)[0] == "HoReCa"  # largest revenue first
+
+
+def test_customer_summary_matches_pandas(tiny_source: Source) -> None:
+    got = queries.customer_summary(tiny_source, Filters(end=date(2024, 12, 31)), as_of=date(2024, 12, 31))
+    o = usable_orders()
+    buys = o[o["revenue"] > 0]
+    want = buys.groupby("customer_id").agg(
+        first_purchase=("order_date", "min"), last_purchase=("order_date", "max"), orders=("order_id", "count"),
+        purchase_days=("order_date", "nunique"),
+    )
+    money = o.groupby("customer_id").agg(revenue=("revenue", "sum"), margin=("margin", "sum"))
+    want = want.join(money)
+    got = got.set_index(got["customer_id"].astype(int))
+    assert sorted(got.index) == [1, 2, 3, 4, 5, 99]
+    for cid in want.index:
+        for col in ("orders", "purchase_days"):
+            assert got.loc[cid, col] == want.loc[cid, col], (cid, col)
+        for col in ("revenue", "margin"):
+            assert got.loc[cid, col] == pytest.approx(want.loc[cid, col]), (cid, col)
+        assert got.loc[cid, "first_purchase"] == want.loc[cid, "first_purchase"]
+        assert got.loc[cid, "last_purchase"] == want.loc[cid, "last_purchase"]
+    assert got.loc[2, "revenue"] == pytest.approx(250.0)  # the refund is netted
+    assert got.loc[4, "segment"] == "Privati"  # the duplicate customer row is not used
+
+
+def test_customer_summary_ignores_later_orders(tiny_source: Source) -> None:
+    got = queries.customer_summary(tiny_source, Filters(), as_of=date(2024, 6, 30))
+    assert sorted(got["customer_id"].astype(int)) == [1, 3, 5]
+    assert got.set_index(got["customer_id"].astype(int)).loc[1, "orders"] == 1
+
+
+def test_campaign_summary_by_hand(tiny_source: Source) -> None:
+    got = queries.campaign_summary(tiny_source, Filters(end=date(2024, 12, 31)), TODAY).set_index("campaign_id")
+    assert list(got.index) == ["C1", "C2", "C3"]
+    assert got.loc["C1", ["leads", "converted_leads", "customers"]].tolist() == [2, 1, 1]
+    assert got.loc["C2", ["leads", "converted_leads", "customers"]].tolist() == [3, 2, 2]
+    assert got.loc["C3", ["leads", "converted_leads", "customers"]].tolist() == [0, 0, 0]
+    assert got.loc["C1", "margin"] == pytest.approx(140.0)
+    assert got.loc["C2", "margin"] == pytest.approx(200.0)
+    assert got.loc["C1", "spend"] == pytest.approx(1000.0)
+
+
+def test_campaign_summary_respects_segment(tiny_source: Source) -> None:
+    got = queries.campaign_summary(tiny_source, Filters(segments=("Privati",), end=date(2024, 12, 31)), TODAY)
+    got = got.set_index("campaign_id")
+    assert got.loc["C2", "customers"] == 1  # only customer 3 is Privati
+    assert got.loc["C2", "margin"] == pytest.approx(30.0)
+
+
+def test_filter_options_and_range(tiny_source: Source) -> None:
+    options = queries.filter_options(tiny_source, TODAY)
+    assert options["segment"] == ["HoReCa", "Privati", "n/d"]
+    assert options["region"] == ["Centro", "Nord", "Sud"]
+    assert options["channel"] == ["Fiere", "Social", "n/d"]
+    assert queries.order_date_range(tiny_source, TODAY) == (date(2023, 12, 20), date(2024, 12, 1))
+
+
+def test_period_measures_needs_a_period(tiny_source: Source) -> None:
+    with pytest.raises(ValueError, match="needs a period"):
+        queries.period_measures(tiny_source, Filters(), TODAY)
