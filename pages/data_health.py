@@ -18,7 +18,8 @@ lang = ctx.lang
 st.title(t("health.title", lang))
 
 settings = ctx.settings
-st.subheader(t("health.source", lang))
+st.caption(t("health.not_filtered", lang))
+st.subheader(t("health.connection", lang))
 if settings is not None:
     url = ctx.source.safe_url if ctx.source else redact_url(settings.url)
     left, middle, right = st.columns(3)
@@ -78,11 +79,11 @@ table = pd.DataFrame(
         t("col.last_date", lang): [fmt_date(r.get("last"), lang) if r.get("last") else "—" for r in rows],
     }
 )
-st.dataframe(table, hide_index=True, key="health_entities")
+st.table(table, hide_index=True)
 
 st.subheader(t("health.exclusions", lang))
 if reasons:
-    st.dataframe(
+    st.table(
         pd.DataFrame(
             {
                 t("col.entity", lang): [t("entity." + r["entity"], lang) for r in reasons],
@@ -91,7 +92,6 @@ if reasons:
             }
         ),
         hide_index=True,
-        key="health_reasons",
     )
 else:
     st.success(t("health.no_exclusions", lang))
@@ -99,7 +99,7 @@ else:
 st.subheader(t("health.missing", lang))
 missing = [name for name in ENTITIES if not source.available(name)]
 if missing:
-    st.dataframe(
+    st.table(
         pd.DataFrame(
             {
                 t("col.entity", lang): [t("entity." + n, lang) for n in missing],
@@ -107,7 +107,6 @@ if missing:
             }
         ),
         hide_index=True,
-        key="health_missing",
     )
 else:
     st.success(t("health.all_mapped", lang))
@@ -118,7 +117,7 @@ for name, spec in ENTITIES.items():
     if isinstance(resolved, MappingError):
         continue
     with st.expander(f"{t('entity.' + name, lang)} ← {resolved.mapping.describe()[:80]}"):
-        st.dataframe(
+        st.table(
             pd.DataFrame(
                 {
                     t("col.canonical", lang): list(spec.columns),

@@ -40,7 +40,6 @@ for row_names in (("revenue", "margin", "margin_pct", "orders"), ("aov", "active
             spec.label(lang),
             fmt_value(values["value"], spec.format, lang, ctx.currency),
             delta=None if delta == "n/d" else delta,
-            delta_description=t("overview.vs_prev", lang),
             delta_color="normal" if spec.higher_is_better else "inverse",
             help=f"{spec.help(lang)}  \n{t('overview.prev_value', lang)}: "
             f"{fmt_value(values['previous'], spec.format, lang, ctx.currency)}",
@@ -51,18 +50,16 @@ colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"
 st.plotly_chart(monthly_revenue_figure(monthly, colors, lang, ctx.currency), key="overview_monthly")
 
 shares = segment_shares(totals)
-left, right = st.columns([3, 2])
+left, right = st.columns(2)
 with left:
     st.plotly_chart(segment_figure(shares, colors, lang, ctx.currency), key="overview_segments")
 with right:
     st.subheader(t("overview.table", lang))
     view = shares.assign(
         revenue=shares["revenue"].map(lambda v: fmt_money(v, lang, ctx.currency, 0)),
-        margin=shares["margin"].map(lambda v: fmt_money(v, lang, ctx.currency, 0)),
         margin_pct=shares["margin_pct"].map(lambda v: fmt_percent(v, lang)),
         revenue_share=shares["revenue_share"].map(lambda v: fmt_percent(v, lang)),
-        orders=shares["orders"].map(lambda v: fmt_count(v, lang)),
         customers=shares["customers"].map(lambda v: fmt_count(v, lang)),
-    )[["segment", "revenue", "revenue_share", "margin", "margin_pct", "orders", "customers"]]
-    view.columns = [t(f"col.{c}", lang) for c in ("segment", "revenue", "share", "margin", "margin_pct", "orders", "customers")]
-    st.dataframe(view, hide_index=True)
+    )[["segment", "revenue", "revenue_share", "margin_pct", "customers"]]
+    view.columns = [t(f"col.{c}", lang) for c in ("segment", "revenue", "share", "margin_pct", "customers")]
+    st.table(view, hide_index=True)

@@ -96,7 +96,8 @@ def monthly_revenue_figure(
     )
     _base_layout(fig, lang, title)
     fig.update_layout(barmode="stack", hovermode="closest", legend_title_text="", legend_traceorder="normal")
-    fig.update_xaxes(title_text=t("axis.month", lang), tickformat="%b %Y", dtick="M1" if len(months) <= 13 else "M3")
+    step = 1 if len(months) <= 13 else 3
+    fig.update_xaxes(title_text=t("axis.month", lang), tickvals=months[::step], ticktext=labels[::step])
     fig.update_yaxes(title_text=f"{t('axis.revenue', lang)} ({currency})", tickformat=",.0f")
     return fig
 

@@ -60,13 +60,12 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     # overview
     "overview.title": ("Panoramica", "Overview"),
-    "overview.vs_prev": ("vs periodo precedente", "vs previous period"),
     "overview.prev_value": ("Periodo precedente", "Previous period"),
     "overview.monthly": ("Ricavi e margine per mese", "Revenue and margin by month"),
     "overview.segments": ("Segmenti", "Segments"),
     "overview.monthly_title": (
-        "Ricavi mensili per segmento: {best} il mese migliore ({value})",
-        "Monthly revenue by segment: {best} was the best month ({value})",
+        "Ricavi mensili per segmento: il mese migliore è {best} ({value})",
+        "Monthly revenue by segment: the best month was {best} ({value})",
     ),
     "overview.segments_title": (
         "{segment} porta il {share} dei ricavi",
@@ -90,6 +89,11 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     # data health
     "health.title": ("Qualità dei dati", "Data health"),
     "health.source": ("Sorgente", "Source"),
+    "health.connection": ("Connessione", "Connection"),
+    "health.not_filtered": (
+        "Questa pagina descrive tutti i dati letti: i filtri di segmento e periodo non si applicano.",
+        "This page describes all the data read: the segment and period filters do not apply.",
+    ),
     "health.dialect": ("Database", "Database"),
     "health.origin": ("Configurata da", "Configured by"),
     "origin.demo": ("database dimostrativo incorporato", "embedded demo database"),

@@ -1,0 +1,64 @@
+"""End to end in headless Chromium: open, filter by segment, switch page, the filter holds."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import ARTIFACTS
+
+CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+
+
+def _settle(page: Page) -> None:
+    page.wait_for_timeout(300)
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=60_000)
+
+
+def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
+    started = time.perf_counter()
+    page.goto(app_url)
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    first_chart = time.perf_counter() - started
+    print(f"time to first chart: {first_chart:.2f} s")
+    _settle(page)
+    expect(page.get_by_role("heading", name="Panoramica")).to_be_visible()
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(8)
+
+    # Choose the HoReCa segment in the sidebar.
+    segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+    segment.click()
+    page.get_by_role("option", name="HoReCa").click()
+    page.keyboard.press("Escape")
+    _settle(page)
+    expect(page.get_by_role("button", name="Remove HoReCa")).to_be_visible()
+    assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
+    legend = page.locator(CHART).first.locator(".legendtext")
+    expect(legend).to_have_text(["HoReCa", "Margine lordo (totale)"])
+
+    # Another page: the filter and the URL hold.
+    page.get_by_role("link", name="Qualità dei dati").click()
+    _settle(page)
+    expect(page.get_by_role("heading", name="Qualità dei dati")).to_be_visible()
+    expect(page.get_by_role("button", name="Remove HoReCa")).to_be_visible()
+    assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
+
+    # And back: still HoReCa, and the chart is drawn.
+    page.get_by_role("link", name="Panoramica").click()
+    _settle(page)
+    page.locator(CHART).first.wait_for()
+    expect(page.locator(CHART).first.locator(".legendtext")).to_have_text(["HoReCa", "Margine lordo (totale)"])
+    expect(page.locator(CHART)).to_have_count(2)
+    assert page.locator(".traceback, [data-testid='stException']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "overview-horeca.png"), full_page=True)
+
+
+def test_shared_link_opens_the_same_view(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/dati?segment=Uffici&lang=English&period=Last+6+months")
+    _settle(page)
+    expect(page.get_by_role("heading", name="Data health")).to_be_visible()
+    expect(page.get_by_role("button", name="Remove Uffici")).to_be_visible()
+    expect(page.get_by_text("Rows excluded by reason")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "data-health-en.png"), full_page=True)

@@ -1,0 +1,144 @@
+"""Every page through Streamlit's AppTest: figures present, filters applied, errors readable."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from data import queries
+from data.filters import Filters
+from data.source import Source
+from ui.format import fmt_money
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, demo_url: str) -> Path:
+    config = tmp_path / "cruscotto.toml"
+    config.write_text("")
+    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", demo_url)
+    return config
+
+
+def _run(query: dict[str, str | list[str]] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _metric(at: AppTest, label: str) -> str:
+    for m in at.metric:
+        if m.label == label:
+            return m.value
+    raise AssertionError(f"no metric {label!r} in {[m.label for m in at.metric]}")
+
+
+def _expected_revenue(source: Source, filters: Filters) -> str:
+    cur = queries.period_measures(source, filters, date.today()).iloc[0]
+    return fmt_money(cur["revenue"], "it", decimals=0)
+
+
+def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> None:
+    at = _run()
+    assert at.title[0].value == "Panoramica"
+    assert len(at.metric) == 8
+    assert _metric(at, "Ricavi") == _expected_revenue(demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31)))
+    charts = _charts(at)
+    assert len(charts) == 2
+    monthly = charts[0]
+    segments = {trace["name"] for trace in monthly["data"] if trace["type"] == "bar"}
+    assert segments == {"Privati", "Uffici", "HoReCa", "Rivenditori"}
+    assert len(monthly["data"][0]["x"]) == 12
+    assert monthly["layout"]["separators"] == ",."
+    assert any("Periodo" in c.value and "01/11/2025" in c.value for c in at.caption)
+
+
+def test_segment_filter_changes_figures(app_env: Path, demo_source: Source) -> None:
+    at = _run()
+    at.multiselect(key="segment").set_value(["HoReCa"]).run()
+    assert not at.exception
+    expected = _expected_revenue(demo_source, Filters(segments=("HoReCa",), start=date(2025, 11, 1), end=date(2026, 10, 31)))
+    assert _metric(at, "Ricavi") == expected
+    bars = [t["name"] for t in _charts(at)[0]["data"] if t["type"] == "bar"]
+    assert bars == ["HoReCa"]
+    # The URL is written by the browser for bound widgets: tests/e2e checks it.
+
+
+def test_filters_come_from_the_url(app_env: Path, demo_source: Source) -> None:
+    # Options show in the URL as they read on screen, in the link's language.
+    at = _run({"segment": ["Uffici", "Privati"], "region": "Centro", "period": "Last 6 months", "lang": "English"})
+    assert at.title[0].value == "Overview"
+    assert sorted(at.multiselect(key="segment").value) == ["Privati", "Uffici"]
+    f = Filters(segments=("Privati", "Uffici"), regions=("Centro",), start=date(2026, 5, 1), end=date(2026, 10, 31))
+    cur = queries.period_measures(demo_source, f, date.today()).iloc[0]
+    assert _metric(at, "Revenue") == fmt_money(cur["revenue"], "en", decimals=0)
+    assert len(_charts(at)[0]["data"][0]["x"]) == 6
+
+
+def test_custom_period(app_env: Path) -> None:
+    at = _run({"period": "Personalizzato", "from": "2025-01-01", "to": "2025-03-31"})
+    assert len(_charts(at)[0]["data"][0]["x"]) == 3
+    assert any("01/01/2025 – 31/03/2025" in c.value for c in at.caption)
+
+
+def test_filter_holds_when_switching_page(app_env: Path) -> None:
+    at = _run()
+    at.multiselect(key="segment").set_value(["Rivenditori"]).run()
+    at.switch_page("pages/data_health.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Qualità dei dati"
+    assert at.multiselect(key="segment").value == ["Rivenditori"]
+
+
+def test_data_health_page(app_env: Path, demo_source: Source) -> None:
+    at = _run()
+    at.switch_page("pages/data_health.py").run()
+    assert not at.exception
+    tables = [tb.value for tb in at.table]
+    entities = tables[0]
+    assert "Ordini" in set(entities.iloc[:, 0])
+    orders = entities.set_index(entities.columns[0]).loc["Ordini"]
+    health = queries.entity_health(demo_source, "orders", date.today())
+    assert orders["Righe lette"] == f"{health['rows_read']:,}".replace(",", ".")
+    reasons = tables[1]
+    assert set(reasons.iloc[:, 1]) == {"Cliente mancante", "Importo mancante o non numerico", "Data nel futuro", "Identificativo ripetuto"}
+    assert any("duckdb" in md.value for md in at.markdown)
+
+
+def test_bad_mapping_shows_the_key_not_a_traceback(app_env: Path) -> None:
+    app_env.write_text('[entities.orders]\ntable = "vendite"\n')
+    at = _run()
+    assert at.error, "expected an error box"
+    text = at.error[0].value
+    assert "entities.orders.table" in text and "vendite" in text
+    at.switch_page("pages/data_health.py").run()
+    assert not at.exception
+    assert any("entities.orders.table" in e.value for e in at.error)
+
+
+def test_bad_settings_file(app_env: Path) -> None:
+    app_env.write_text("[business]\ndefault_margin = 40\n")
+    at = _run()
+    assert "business.default_margin" in at.error[0].value
+
+
+def test_unreachable_database_is_explained(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", "postgresql+psycopg://reader:topsecret@127.0.0.1:1/erp")
+    at = _run()
+    text = at.error[0].value
+    assert "Il database non è raggiungibile" in text
+    assert "topsecret" not in text and "***" in text
+    assert all("topsecret" not in m.value for m in at.markdown)

@@ -1,0 +1,86 @@
+"""The command line: check, demo and overview, with exit status 2 on input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cli
+
+
+def _run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, *argv: str) -> tuple[int, str, str]:
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
+    monkeypatch.delenv("CRUSCOTTO_CONFIG", raising=False)
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    code, out, _ = _run(capsys, monkeypatch, tiny_url, "check", "--json", "--config", str(config), "--as-of", "2025-01-15")
+    assert code == 0
+    report = json.loads(out)
+    assert report["orders"]["rows_read"] == 18
+    assert report["orders"]["rows_used"] == 11
+    assert report["orders"]["excluded"]["bad_date"] == 1
+    assert report["customers"]["excluded"] == {"missing_id": 1, "duplicate_id": 1}
+    assert report["tickets"]["status"] == "not mapped"
+
+
+def test_check_names_the_key_and_exits_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[entities.orders]\ntable = "orders"\n[entities.orders.columns]\nrevenue = "importo"\n')
+    code, _, err = _run(capsys, monkeypatch, tiny_url, "check", "--config", str(config))
+    assert code == 2
+    assert err.strip().startswith("entities.orders.columns.revenue: column 'importo'")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_config_and_bad_source_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[business]\ndefault_margin = 2\n")
+    code, _, err = _run(capsys, monkeypatch, "sqlite:///x.db", "check", "--config", str(config))
+    assert code == 2 and err.startswith("business.default_margin:")
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    code, _, err = _run(capsys, monkeypatch, "postgresql+psycopg://u:topsecret@127.0.0.1:1/x", "check", "--config", str(empty))
+    assert code == 2 and err.startswith("source:") and "topsecret" not in err
+
+
+def test_overview_json_and_out(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    out_file = tmp_path / "overview.xlsx"
+    code, out, _ = _run(
+        capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--from", "2024-07-01", "--to", "2024-12-31",
+        "--segment", "HoReCa", "--as-of", "2025-01-15", "--json", "--out", str(out_file),
+    )
+    assert code == 0
+    payload = json.loads(out)
+    kpis = {row["kpi"]: row for row in payload["kpis"]}
+    assert kpis["revenue"]["value"] == pytest.approx(500.0)
+    assert kpis["revenue"]["previous"] == pytest.approx(100.0)
+    assert kpis["orders"]["value"] == 3
+    assert pd.read_excel(out_file).set_index("kpi").loc["margin", "value"] == pytest.approx(270.0)
+
+
+def test_overview_bad_dates_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    code, _, err = _run(capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--from", "2024-12-01", "--to", "2024-01-01")
+    assert code == 2 and "starts after it ends" in err
+    code, _, err = _run(capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--out", str(tmp_path / "x.pdf"))
+    assert code == 2 and err.startswith("--out:")
+
+
+def test_demo_command_writes_a_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    assert cli.main(["demo", "--url", url, "--customers", "150"]) == 0
+    out = capsys.readouterr().out
+    assert "customers 151" in out  # 150 and one repeated row, on purpose
+    assert cli.main(["demo", "--url", url, "--customers", "10"]) == 2
