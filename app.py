@@ -14,7 +14,13 @@ lang = ctx.lang
 
 pages = {
     t("nav.dashboard", lang): [
-        st.Page("pages/overview.py", title=t("page.overview", lang), icon=":material/dashboard:", url_path="panoramica", default=True),
+        st.Page(
+            "pages/overview.py",
+            title=t("page.overview", lang),
+            icon=":material/dashboard:",
+            url_path="panoramica",
+            default=True,
+        ),
     ],
     t("nav.data", lang): [
         st.Page("pages/data_health.py", title=t("page.health", lang), icon=":material/fact_check:", url_path="dati"),

@@ -117,8 +117,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         health = queries.entity_health(source, name, today)
         report[name] = {"status": "ok", **health}
     if args.out:
-        rows = [{"entity": n, "status": r["status"], "rows_read": r.get("rows_read"), "rows_used": r.get("rows_used"),
-                 **{f"excluded_{k}": v for k, v in r.get("excluded", {}).items()}} for n, r in report.items()]
+        rows = [
+            {
+                "entity": n,
+                "status": r["status"],
+                "rows_read": r.get("rows_read"),
+                "rows_used": r.get("rows_used"),
+                **{f"excluded_{k}": v for k, v in r.get("excluded", {}).items()},
+            }
+            for n, r in report.items()
+        ]
         _write(pd.DataFrame(rows), args.out)
     if args.json:
         print(json.dumps(report, default=_json_default, indent=2))
@@ -141,6 +149,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.customers < 100:
         raise InputError("--customers: the demo needs at least 100 customers.")
+
     def progress(fraction: float, step: str) -> None:
         print(f"\r{fraction:5.0%} {step:<12}", end="", file=sys.stderr, flush=True)
 

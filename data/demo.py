@@ -89,18 +89,73 @@ class _Campaign:
 
 
 CAMPAIGNS = (
-    _Campaign("C01", "Google Ads Uffici 2024", "Google Ads", date(2024, 2, 1), date(2024, 6, 30),
-              0.040, "Uffici", 110.0, 0.08, first_basket=900.0),
-    _Campaign("C02", "Fiera HoReCa Rimini 2024", "Fiere", date(2024, 1, 20), date(2024, 3, 31),
-              0.035, "HoReCa", 420.0, 0.22, first_basket=520.0, a=0.25, b=12.0, rate_factor=1.3),
-    _Campaign("C03", "Black Friday Social 2024", "Social", date(2024, 11, 15), date(2024, 12, 15),
-              0.080, "Privati", 85.0, 0.03, first_basket=38.0, a=4.0, b=1.5, rate_factor=0.5),
-    _Campaign("C04", "Newsletter primavera 2025", "Email", date(2025, 3, 1), date(2025, 5, 31),
-              0.030, "Privati", 15.0, 0.12),
-    _Campaign("C05", "Agenti rivenditori 2025", "Agenti", date(2025, 1, 10), date(2025, 12, 20),
-              0.025, "Rivenditori", 650.0, 0.30),
-    _Campaign("C06", "Google Ads Privati 2025", "Google Ads", date(2025, 9, 1), date(2026, 2, 28),
-              0.050, "Privati", 45.0, 0.05),
+    _Campaign(
+        "C01",
+        "Google Ads Uffici 2024",
+        "Google Ads",
+        date(2024, 2, 1),
+        date(2024, 6, 30),
+        0.040,
+        "Uffici",
+        110.0,
+        0.08,
+        first_basket=900.0,
+    ),
+    _Campaign(
+        "C02",
+        "Fiera HoReCa Rimini 2024",
+        "Fiere",
+        date(2024, 1, 20),
+        date(2024, 3, 31),
+        0.035,
+        "HoReCa",
+        420.0,
+        0.22,
+        first_basket=520.0,
+        a=0.25,
+        b=12.0,
+        rate_factor=1.3,
+    ),
+    _Campaign(
+        "C03",
+        "Black Friday Social 2024",
+        "Social",
+        date(2024, 11, 15),
+        date(2024, 12, 15),
+        0.080,
+        "Privati",
+        85.0,
+        0.03,
+        first_basket=38.0,
+        a=4.0,
+        b=1.5,
+        rate_factor=0.5,
+    ),
+    _Campaign(
+        "C04", "Newsletter primavera 2025", "Email", date(2025, 3, 1), date(2025, 5, 31), 0.030, "Privati", 15.0, 0.12
+    ),
+    _Campaign(
+        "C05",
+        "Agenti rivenditori 2025",
+        "Agenti",
+        date(2025, 1, 10),
+        date(2025, 12, 20),
+        0.025,
+        "Rivenditori",
+        650.0,
+        0.30,
+    ),
+    _Campaign(
+        "C06",
+        "Google Ads Privati 2025",
+        "Google Ads",
+        date(2025, 9, 1),
+        date(2026, 2, 28),
+        0.050,
+        "Privati",
+        45.0,
+        0.05,
+    ),
 )
 
 PRODUCTS = pd.DataFrame(
@@ -123,10 +178,46 @@ PRODUCTS = pd.DataFrame(
 _LADDER_PRICE = {2: 390.0, 3: 240.0, 4: 2900.0}
 _LADDER_PRODUCT = {2: "P03", 3: "P04", 4: "P05"}
 
-_FIRST = ["Marco", "Giulia", "Luca", "Francesca", "Andrea", "Chiara", "Matteo", "Sara", "Paolo", "Elena",
-          "Davide", "Anna", "Simone", "Laura", "Giorgio", "Marta"]
-_LAST = ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
-         "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti"]
+_FIRST = [
+    "Marco",
+    "Giulia",
+    "Luca",
+    "Francesca",
+    "Andrea",
+    "Chiara",
+    "Matteo",
+    "Sara",
+    "Paolo",
+    "Elena",
+    "Davide",
+    "Anna",
+    "Simone",
+    "Laura",
+    "Giorgio",
+    "Marta",
+]
+_LAST = [
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Bianchi",
+    "Romano",
+    "Colombo",
+    "Ricci",
+    "Marino",
+    "Greco",
+    "Bruno",
+    "Gallo",
+    "Conti",
+    "De Luca",
+    "Mancini",
+    "Costa",
+    "Giordano",
+    "Rizzo",
+    "Lombardi",
+    "Moretti",
+]
 _PREFIX = {"Privati": "", "Uffici": "Studio ", "HoReCa": "Bar ", "Rivenditori": "Distribuzione "}
 
 
@@ -167,7 +258,7 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
     order = rng.permutation(n)
     pos = 0
     for ci, camp in enumerate(CAMPAIGNS):
-        k = int(round(camp.share * n))
+        k = round(camp.share * n)
         chosen = order[pos : pos + k]
         pos += k
         campaign_idx[chosen] = ci
@@ -224,23 +315,41 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
     order_id = np.arange(1, len(day) + 1)
     order_dates = pd.to_datetime(DEMO_START) + pd.to_timedelta(day, unit="D")
     orders = pd.DataFrame(
-        {"order_id": order_id, "customer_id": cust_of_order + 1, "order_date": order_dates, "revenue": revenue, "cost": cost}
+        {
+            "order_id": order_id,
+            "customer_id": cust_of_order + 1,
+            "order_date": order_dates,
+            "revenue": revenue,
+            "cost": cost,
+        }
     )
 
     # Order lines: the consumables line, plus the ladder product where the order climbed.
     consumable = np.where(np.isin(seg_idx[cust_of_order], [0]), "P02", "P01")
     base_lines = pd.DataFrame(
-        {"order_id": order_id, "product_id": consumable, "quantity": 1.0,
-         "revenue": revenue - np.where(climbed, ladder_price, 0.0)}
+        {
+            "order_id": order_id,
+            "product_id": consumable,
+            "quantity": 1.0,
+            "revenue": revenue - np.where(climbed, ladder_price, 0.0),
+        }
     )
     up_lines = pd.DataFrame(
-        {"order_id": order_id[climbed], "product_id": [_LADDER_PRODUCT[int(s)] for s in step[climbed]],
-         "quantity": 1.0, "revenue": ladder_price[climbed]}
+        {
+            "order_id": order_id[climbed],
+            "product_id": [_LADDER_PRODUCT[int(s)] for s in step[climbed]],
+            "quantity": 1.0,
+            "revenue": ladder_price[climbed],
+        }
     )
     extra = rng.random(len(day)) < 0.08
     extra_lines = pd.DataFrame(
-        {"order_id": order_id[extra], "product_id": rng.choice(["P06", "P07"], size=extra.sum(), p=[0.8, 0.2]),
-         "quantity": 1.0, "revenue": 0.0}
+        {
+            "order_id": order_id[extra],
+            "product_id": rng.choice(["P06", "P07"], size=extra.sum(), p=[0.8, 0.2]),
+            "quantity": 1.0,
+            "revenue": 0.0,
+        }
     )
     lines = pd.concat([base_lines, up_lines, extra_lines], ignore_index=True).sort_values("order_id", kind="stable")
     lines.insert(0, "line_id", np.arange(1, len(lines) + 1))
@@ -285,20 +394,30 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
     for ci, camp in enumerate(CAMPAIGNS):
         members = np.flatnonzero(campaign_idx == ci)
         camp_rows.append(
-            {"campaign_id": camp.campaign_id, "name": camp.name, "channel": camp.channel,
-             "spend": round(camp.cac * max(len(members), 1), 2),
-             "start_date": pd.Timestamp(camp.start), "end_date": pd.Timestamp(camp.end)}
+            {
+                "campaign_id": camp.campaign_id,
+                "name": camp.name,
+                "channel": camp.channel,
+                "spend": round(camp.cac * max(len(members), 1), 2),
+                "start_date": pd.Timestamp(camp.start),
+                "end_date": pd.Timestamp(camp.end),
+            }
         )
-        total_leads = int(round(len(members) / camp.conversion))
+        total_leads = round(len(members) / camp.conversion)
         lo, hi = (camp.start - DEMO_START).days, (camp.end - DEMO_START).days
         lead_days = rng.integers(lo, hi + 1, size=total_leads)
         for j in range(total_leads):
             converted = j < len(members)
             cust = int(members[j]) if converted else None
             created = (acquired[cust] - int(rng.integers(0, 10))) if cust is not None else int(lead_days[j])
-            lead_rows.append({"lead_id": lead_id, "campaign_id": camp.campaign_id,
-                              "created_at": pd.Timestamp(DEMO_START) + pd.Timedelta(days=max(created, lo)),
-                              "customer_id": None if cust is None else cust + 1})
+            lead_rows.append(
+                {
+                    "lead_id": lead_id,
+                    "campaign_id": camp.campaign_id,
+                    "created_at": pd.Timestamp(DEMO_START) + pd.Timedelta(days=max(created, lo)),
+                    "customer_id": None if cust is None else cust + 1,
+                }
+            )
             lead_id += 1
     campaigns_df = pd.DataFrame(camp_rows)
     leads_df = pd.DataFrame(lead_rows)
@@ -309,7 +428,9 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
     span_years = np.maximum((np.minimum(last_day + 60, horizon) - acquired) / 365.0, 0.05)
     n_tickets = rng.poisson(np.array([s.tickets_per_year for s in SEGMENTS])[seg_idx] * span_years)
     t_cust = np.repeat(np.arange(n), n_tickets)
-    t_day = acquired[t_cust] + np.floor(rng.random(len(t_cust)) * (np.minimum(last_day + 60, horizon) - acquired)[t_cust])
+    t_day = acquired[t_cust] + np.floor(
+        rng.random(len(t_cust)) * (np.minimum(last_day + 60, horizon) - acquired)[t_cust]
+    )
     tickets_df = pd.DataFrame(
         {
             "ticket_id": np.arange(1, len(t_cust) + 1),

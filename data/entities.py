@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EXCLUSION_REASONS", "ENTITIES", "EntitySpec", "entity_spec"]
+__all__ = ["ENTITIES", "EXCLUSION_REASONS", "EntitySpec", "entity_spec"]
 
 
 @dataclass(frozen=True)

@@ -70,15 +70,13 @@ def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
     if spec.needs_date:
         rules.append((typed[spec.needs_date] > _date(today), "future_date"))
     first = sa.case(*rules, else_=sa.null()) if rules else sa.null()
-    inner = sa.select(*[typed[c].label(c) for c in spec.columns], first.label("_first")).subquery(
-        f"typed_{spec.name}"
-    )
+    inner = sa.select(*[typed[c].label(c) for c in spec.columns], first.label("_first")).subquery(f"typed_{spec.name}")
     if has_key:
         usable = sa.case((inner.c._first.is_(None), 0), else_=1)
         order = [inner.c[spec.needs_date]] if spec.needs_date else []
         order += [inner.c[c] for c in spec.columns if c != spec.key and c != spec.needs_date][:2]
         rank = sa.func.row_number().over(partition_by=[inner.c[spec.key], usable], order_by=order)
-        reason = sa.case(
+        reason: sa.ColumnElement[Any] = sa.case(
             (inner.c._first.is_not(None), inner.c._first),
             (rank > 1, "duplicate_id"),
             else_=sa.null(),
@@ -161,7 +159,10 @@ def period_measures(source: Source, filters: Filters, today: date | None = None)
     prev = previous_period(*cur)
     f = order_facts(source, filters, today)
     purchase = f.c.revenue > 0
-    per_customer: list[sa.ColumnElement[Any]] = [f.c.customer_id, sa.func.min(sa.case((purchase, f.c.order_date))).label("first_date")]
+    per_customer: list[sa.ColumnElement[Any]] = [
+        f.c.customer_id,
+        sa.func.min(sa.case((purchase, f.c.order_date))).label("first_date"),
+    ]
     for tag, (start, end) in (("cur", cur), ("prev", prev)):
         inside = _between(f.c.order_date, start, end)
         per_customer += [
@@ -169,9 +170,9 @@ def period_measures(source: Source, filters: Filters, today: date | None = None)
             _sum_if(inside, f.c.margin).label(f"margin_{tag}"),
             _sum_if(sa.and_(inside, purchase), sa.literal(1)).label(f"orders_{tag}"),
             sa.func.max(sa.case((sa.and_(inside, purchase), 1), else_=0)).label(f"active_{tag}"),
-            sa.func.count(sa.distinct(sa.case((sa.and_(purchase, f.c.order_date <= _date(end)), f.c.order_date)))).label(
-                f"days_{tag}"
-            ),
+            sa.func.count(
+                sa.distinct(sa.case((sa.and_(purchase, f.c.order_date <= _date(end)), f.c.order_date)))
+            ).label(f"days_{tag}"),
         ]
     pc = sa.select(*per_customer).where(f.c.order_date <= _date(cur[1])).group_by(f.c.customer_id).subquery("pc")
     totals: list[sa.ColumnElement[Any]] = []
@@ -234,9 +235,11 @@ def monthly_by_segment(source: Source, filters: Filters, today: date | None = No
         .order_by(year, month, f.c.segment)
     )
     df = _frame(source, stmt)
-    months = pd.to_datetime(
-        {"year": df["year"].astype(int), "month": df["month_no"].astype(int), "day": 1}
-    ) if len(df) else pd.Series([], dtype="datetime64[ns]")
+    months = (
+        pd.to_datetime({"year": df["year"].astype(int), "month": df["month_no"].astype(int), "day": 1})
+        if len(df)
+        else pd.Series([], dtype="datetime64[ns]")
+    )
     out = pd.DataFrame(
         {
             "month": months,
@@ -347,7 +350,11 @@ def campaign_summary(source: Source, filters: Filters, today: date | None = None
             .subquery("mc")
         )
         conds = [customers.c.campaign_id.is_not(None)]
-        for column, chosen in (("segment", filters.segments), ("region", filters.regions), ("channel", filters.channels)):
+        for column, chosen in (
+            ("segment", filters.segments),
+            ("region", filters.regions),
+            ("channel", filters.channels),
+        ):
             if chosen:
                 conds.append(sa.func.coalesce(customers.c[column], UNASSIGNED).in_(list(chosen)))
         acquired = (
@@ -356,7 +363,9 @@ def campaign_summary(source: Source, filters: Filters, today: date | None = None
                 sa.func.count().label("customers"),
                 sa.func.coalesce(sa.func.sum(margin_by_customer.c.margin), 0).label("margin"),
             )
-            .select_from(customers.outerjoin(margin_by_customer, margin_by_customer.c.customer_id == customers.c.customer_id))
+            .select_from(
+                customers.outerjoin(margin_by_customer, margin_by_customer.c.customer_id == customers.c.customer_id)
+            )
             .where(*conds)
             .group_by(customers.c.campaign_id)
             .subquery("acq")
@@ -403,8 +412,8 @@ def _as_date(value: Any) -> date | None:
     if isinstance(value, str):
         return date.fromisoformat(value[:10])
     if hasattr(value, "date") and callable(value.date):
-        return value.date()  # type: ignore[no-any-return]
-    return value  # type: ignore[no-any-return]
+        return value.date()  # type: ignore[no-any-return,unused-ignore]
+    return value  # type: ignore[no-any-return,unused-ignore]
 
 
 def entity_health(source: Source, name: str, today: date | None = None) -> dict[str, Any]:
@@ -423,7 +432,9 @@ def entity_health(source: Source, name: str, today: date | None = None) -> dict[
         date_col = entity.spec.needs_date or (entity.spec.dates[0] if entity.spec.dates else None)
         if date_col and entity.has(date_col):
             usable = sa.select(sub.c[date_col]).where(sub.c[REASON].is_(None)).subquery("u")
-            first, last = conn.execute(sa.select(sa.func.min(usable.c[date_col]), sa.func.max(usable.c[date_col]))).one()
+            first, last = conn.execute(
+                sa.select(sa.func.min(usable.c[date_col]), sa.func.max(usable.c[date_col]))
+            ).one()
     used = counts.pop(None, 0)
     excluded = {r: counts[r] for r in EXCLUSION_REASONS if r in counts}
     return {

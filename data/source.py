@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -135,7 +136,11 @@ class Source:
             except (OperationalError, DBAPIError) as exc:
                 if _is_connection_error(exc):
                     raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
-                hint = "" if mapping.configured else f" (no [{base_key}] in the settings, so a table named '{name}' was expected)"
+                hint = (
+                    ""
+                    if mapping.configured
+                    else f" (no [{base_key}] in the settings, so a table named '{name}' was expected)"
+                )
                 raise MappingError(
                     key if mapping.configured else base_key,
                     f"table '{table_name}' cannot be read{hint}: {_friendly(exc)}",
@@ -143,7 +148,7 @@ class Source:
             base = sa.table(bare_name, *[sa.column(c) for c in available], schema=schema or None)
 
         by_lower = {c.lower(): c for c in available}
-        columns: list[sa.ColumnElement[object]] = []
+        columns: list[sa.ColumnElement[Any]] = []
         present: set[str] = set()
         for canonical in spec.columns:
             wanted = mapping.source_column(canonical) if mapping.sql is None else canonical
@@ -196,6 +201,7 @@ class Source:
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:
-    return bool(getattr(exc, "connection_invalidated", False)) or "connection" in str(exc.orig).lower() and (
-        "refused" in str(exc.orig).lower() or "closed" in str(exc.orig).lower()
+    return bool(getattr(exc, "connection_invalidated", False)) or (
+        "connection" in str(exc.orig).lower()
+        and ("refused" in str(exc.orig).lower() or "closed" in str(exc.orig).lower())
     )

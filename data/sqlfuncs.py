@@ -36,7 +36,7 @@ class safe_number(FunctionElement[Any]):  # noqa: N801
 
 
 def _arg(element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(list(element.clauses)[0], **kw))
+    return str(compiler.process(next(iter(element.clauses)), **kw))
 
 
 @compiles(safe_date)
@@ -92,10 +92,7 @@ def _number_duckdb(element: safe_number, compiler: Any, **kw: Any) -> str:
 @compiles(safe_number, "postgresql")
 def _number_pg(element: safe_number, compiler: Any, **kw: Any) -> str:
     x = _arg(element, compiler, **kw)
-    return (
-        f"(CASE WHEN CAST({x} AS TEXT) ~ '{_PG_NUMBER}' "
-        f"THEN CAST(CAST({x} AS TEXT) AS DOUBLE PRECISION) END)"
-    )
+    return f"(CASE WHEN CAST({x} AS TEXT) ~ '{_PG_NUMBER}' THEN CAST(CAST({x} AS TEXT) AS DOUBLE PRECISION) END)"
 
 
 @compiles(safe_number, "mysql")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -37,7 +39,8 @@ source = ctx.source
 for name, err in source.errors().items():
     st.error(f"**{t('entity.' + name, lang)}** — {t('error.fix_key', lang)}: `{err.key}`  \n{err.message}")
 
-rows, reasons = [], []
+rows: list[dict[str, Any]] = []
+reasons: list[dict[str, Any]] = []
 with shown_errors(ctx):
     for name in ENTITIES:
         resolved = source.resolution[name]
@@ -66,7 +69,15 @@ with shown_errors(ctx):
 read = sum(r.get("read", 0) for r in rows)
 used = sum(r.get("used", 0) for r in rows)
 st.subheader(t("health.entities", lang))
-st.markdown(t("health.summary", lang, used=fmt_count(used, lang), read=fmt_count(read, lang), excluded=fmt_count(read - used, lang)))
+st.markdown(
+    t(
+        "health.summary",
+        lang,
+        used=fmt_count(used, lang),
+        read=fmt_count(read, lang),
+        excluded=fmt_count(read - used, lang),
+    )
+)
 table = pd.DataFrame(
     {
         t("col.entity", lang): [t("entity." + r["entity"], lang) for r in rows],

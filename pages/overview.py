@@ -32,7 +32,10 @@ if monthly.empty:
     st.stop()
 
 cards = table.set_index("kpi")
-for row_names in (("revenue", "margin", "margin_pct", "orders"), ("aov", "active_customers", "new_customers", "repeat_customers")):
+for row_names in (
+    ("revenue", "margin", "margin_pct", "orders"),
+    ("aov", "active_customers", "new_customers", "repeat_customers"),
+):
     for column, name in zip(st.columns(len(row_names)), row_names, strict=True):
         spec, values = KPIS[name], cards.loc[name]
         delta = fmt_change(values["change"], values["change_kind"], lang)

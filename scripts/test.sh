@@ -30,4 +30,6 @@ cleanup() { as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null 2>&1 
 trap cleanup EXIT
 export CRUSCOTTO_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$PORT/postgres"
 
+python3 -m ruff check .
+python3 -m mypy app.py cli.py data kpi ui pages
 python3 -m pytest "$@"

@@ -11,7 +11,9 @@ import pytest
 import cli
 
 
-def _run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, *argv: str) -> tuple[int, str, str]:
+def _run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, *argv: str
+) -> tuple[int, str, str]:
     monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
     monkeypatch.delenv("CRUSCOTTO_CONFIG", raising=False)
     code = cli.main(list(argv))
@@ -19,10 +21,14 @@ def _run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, ur
     return code, out, err
 
 
-def test_check_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+def test_check_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path
+) -> None:
     config = tmp_path / "empty.toml"
     config.write_text("")
-    code, out, _ = _run(capsys, monkeypatch, tiny_url, "check", "--json", "--config", str(config), "--as-of", "2025-01-15")
+    code, out, _ = _run(
+        capsys, monkeypatch, tiny_url, "check", "--json", "--config", str(config), "--as-of", "2025-01-15"
+    )
     assert code == 0
     report = json.loads(out)
     assert report["orders"]["rows_read"] == 18
@@ -32,7 +38,9 @@ def test_check_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
     assert report["tickets"]["status"] == "not mapped"
 
 
-def test_check_names_the_key_and_exits_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+def test_check_names_the_key_and_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path
+) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[entities.orders]\ntable = "orders"\n[entities.orders.columns]\nrevenue = "importo"\n')
     code, _, err = _run(capsys, monkeypatch, tiny_url, "check", "--config", str(config))
@@ -41,24 +49,45 @@ def test_check_names_the_key_and_exits_2(capsys: pytest.CaptureFixture[str], mon
     assert len(err.strip().splitlines()) == 1
 
 
-def test_bad_config_and_bad_source_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_bad_config_and_bad_source_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[business]\ndefault_margin = 2\n")
     code, _, err = _run(capsys, monkeypatch, "sqlite:///x.db", "check", "--config", str(config))
     assert code == 2 and err.startswith("business.default_margin:")
     empty = tmp_path / "empty.toml"
     empty.write_text("")
-    code, _, err = _run(capsys, monkeypatch, "postgresql+psycopg://u:topsecret@127.0.0.1:1/x", "check", "--config", str(empty))
+    code, _, err = _run(
+        capsys, monkeypatch, "postgresql+psycopg://u:topsecret@127.0.0.1:1/x", "check", "--config", str(empty)
+    )
     assert code == 2 and err.startswith("source:") and "topsecret" not in err
 
 
-def test_overview_json_and_out(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+def test_overview_json_and_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path
+) -> None:
     config = tmp_path / "empty.toml"
     config.write_text("")
     out_file = tmp_path / "overview.xlsx"
     code, out, _ = _run(
-        capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--from", "2024-07-01", "--to", "2024-12-31",
-        "--segment", "HoReCa", "--as-of", "2025-01-15", "--json", "--out", str(out_file),
+        capsys,
+        monkeypatch,
+        tiny_url,
+        "overview",
+        "--config",
+        str(config),
+        "--from",
+        "2024-07-01",
+        "--to",
+        "2024-12-31",
+        "--segment",
+        "HoReCa",
+        "--as-of",
+        "2025-01-15",
+        "--json",
+        "--out",
+        str(out_file),
     )
     assert code == 0
     payload = json.loads(out)
@@ -69,12 +98,18 @@ def test_overview_json_and_out(capsys: pytest.CaptureFixture[str], monkeypatch: 
     assert pd.read_excel(out_file).set_index("kpi").loc["margin", "value"] == pytest.approx(270.0)
 
 
-def test_overview_bad_dates_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path) -> None:
+def test_overview_bad_dates_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_url: str, tmp_path: Path
+) -> None:
     config = tmp_path / "empty.toml"
     config.write_text("")
-    code, _, err = _run(capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--from", "2024-12-01", "--to", "2024-01-01")
+    code, _, err = _run(
+        capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--from", "2024-12-01", "--to", "2024-01-01"
+    )
     assert code == 2 and "starts after it ends" in err
-    code, _, err = _run(capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--out", str(tmp_path / "x.pdf"))
+    code, _, err = _run(
+        capsys, monkeypatch, tiny_url, "overview", "--config", str(config), "--out", str(tmp_path / "x.pdf")
+    )
     assert code == 2 and err.startswith("--out:")
 
 

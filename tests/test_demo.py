@@ -44,8 +44,12 @@ def test_demo_shape() -> None:
 def test_designed_campaigns_differ(demo_source: Source) -> None:
     """First-order margin vs spend: Google Ads Uffici pays at once, the fair and Black Friday do not;
     over the life to date the fair pays and Black Friday still does not."""
-    summary = queries.campaign_summary(demo_source, Filters(end=date(2026, 10, 31)), date(2026, 11, 23)).set_index("name")
-    fair, black_friday, ads = (summary.loc[n] for n in ("Fiera HoReCa Rimini 2024", "Black Friday Social 2024", "Google Ads Uffici 2024"))
+    summary = queries.campaign_summary(demo_source, Filters(end=date(2026, 10, 31)), date(2026, 11, 23)).set_index(
+        "name"
+    )
+    fair, black_friday, ads = (
+        summary.loc[n] for n in ("Fiera HoReCa Rimini 2024", "Black Friday Social 2024", "Google Ads Uffici 2024")
+    )
     assert fair["margin"] > fair["spend"] * 1.5
     assert black_friday["margin"] < black_friday["spend"]
     assert ads["margin"] > ads["spend"]

@@ -18,11 +18,25 @@ def _measures(cur: dict[str, float], prev: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame([{"period": "current", **cur}, {"period": "previous", **prev}])
 
 
-BASE = {"revenue": 1000.0, "margin": 400.0, "orders": 10, "active_customers": 8, "new_customers": 2, "repeat_customers": 5}
+BASE = {
+    "revenue": 1000.0,
+    "margin": 400.0,
+    "orders": 10,
+    "active_customers": 8,
+    "new_customers": 2,
+    "repeat_customers": 5,
+}
 
 
 def test_overview_kpis_by_hand() -> None:
-    prev = {"revenue": 800.0, "margin": 240.0, "orders": 8, "active_customers": 8, "new_customers": 4, "repeat_customers": 4}
+    prev = {
+        "revenue": 800.0,
+        "margin": 240.0,
+        "orders": 8,
+        "active_customers": 8,
+        "new_customers": 4,
+        "repeat_customers": 4,
+    }
     table = overview_kpis(_measures(BASE, prev)).set_index("kpi")
     assert list(table.index) == list(OVERVIEW_KPIS)
     assert table.loc["revenue", "change"] == pytest.approx(0.25)
@@ -101,7 +115,10 @@ def test_period_presets_anchor_on_the_last_data_day(preset: str, expected: tuple
 
 def test_custom_period_and_errors() -> None:
     first, last = date(2024, 1, 1), date(2024, 12, 31)
-    assert resolve_period("custom", first, last, date(2024, 3, 1), date(2024, 3, 31)) == (date(2024, 3, 1), date(2024, 3, 31))
+    assert resolve_period("custom", first, last, date(2024, 3, 1), date(2024, 3, 31)) == (
+        date(2024, 3, 1),
+        date(2024, 3, 31),
+    )
     with pytest.raises(ValueError, match="starts after it ends"):
         resolve_period("custom", first, last, date(2024, 4, 1), date(2024, 3, 1))
     with pytest.raises(ValueError, match="Unknown period"):

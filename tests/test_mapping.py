@@ -33,7 +33,13 @@ def renamed_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
     frames = tiny_frames()
     vendite = frames["orders"].rename(
-        columns={"order_id": "id_vendita", "customer_id": "cliente", "order_date": "data", "revenue": "importo", "cost": "costo"}
+        columns={
+            "order_id": "id_vendita",
+            "customer_id": "cliente",
+            "order_date": "data",
+            "revenue": "importo",
+            "cost": "costo",
+        }
     )
     anagrafica = frames["customers"].rename(columns={"customer_id": "codice", "segment": "categoria"})
     url = _url_for("sqlite", tmp_path_factory.mktemp("renamed"), request, "renamed")
@@ -56,7 +62,8 @@ cost = "costo"
 def test_table_mapping_with_renames_gives_the_same_figures(tmp_path: Path, renamed_url: str) -> None:
     settings = _settings(
         tmp_path,
-        TABLE_MAPPING + '[entities.customers]\nsql = "SELECT codice AS customer_id, categoria AS segment, region FROM anagrafica"\n',
+        TABLE_MAPPING
+        + '[entities.customers]\nsql = "SELECT codice AS customer_id, categoria AS segment, region FROM anagrafica"\n',
         renamed_url,
     )
     source = Source(settings=settings, url=renamed_url)
@@ -162,7 +169,10 @@ def test_url_precedence(tmp_path: Path) -> None:
 
 
 def test_password_is_redacted() -> None:
-    assert redact_url("postgresql+psycopg://reader:s3cret@db.example/erp") == "postgresql+psycopg://reader:***@db.example/erp"
+    assert (
+        redact_url("postgresql+psycopg://reader:s3cret@db.example/erp")
+        == "postgresql+psycopg://reader:***@db.example/erp"
+    )
     assert "s3cret" not in redact_url("not a url s3cret")
 
 
@@ -194,3 +204,13 @@ def test_postgresql_source_is_read_only(pg_database: str) -> None:
     with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match="read-only transaction"):
         conn.execute(sa.text("CREATE TABLE intruso (x int)"))
     engine.dispose()
+
+
+def test_the_documented_example_settings_parse() -> None:
+    example = Path(__file__).resolve().parent.parent / "cruscotto.example.toml"
+    settings = load_settings(example, env={}, secrets_path="/nonexistent")
+    assert settings.url_origin == "config"
+    assert settings.mapping("orders").source_column("order_date") == "data"
+    assert settings.mapping("customers").sql is not None
+    assert settings.mapping("tickets").table == "assistenza.ticket"
+    assert settings.business.default_margin == 0.40

@@ -50,13 +50,23 @@ def test_period_measures_by_hand(tiny_source: Source) -> None:
     ],
 )
 def test_each_filter_by_hand(
-    tiny_source: Source, filters: Filters, revenue: float, margin: float, orders: int, active: int, new: int, repeat: int
+    tiny_source: Source,
+    filters: Filters,
+    revenue: float,
+    margin: float,
+    orders: int,
+    active: int,
+    new: int,
+    repeat: int,
 ) -> None:
     cur = _measures(tiny_source, filters.with_period(H2.start, H2.end))["current"]
     assert cur["revenue"] == pytest.approx(revenue)
     assert cur["margin"] == pytest.approx(margin)
     assert (cur["orders"], cur["active_customers"], cur["new_customers"], cur["repeat_customers"]) == (
-        orders, active, new, repeat,
+        orders,
+        active,
+        new,
+        repeat,
     )
 
 
@@ -67,7 +77,12 @@ def test_monthly_by_segment_matches_pandas(tiny_source: Source) -> None:
     o = o.assign(month=o["order_date"].dt.to_period("M").dt.to_timestamp(), purchase=(o["revenue"] > 0).astype(int))
     want = (
         o.groupby(["month", "segment"])
-        .agg(revenue=("revenue", "sum"), margin=("margin", "sum"), orders=("purchase", "sum"), customers=("customer_id", "nunique"))
+        .agg(
+            revenue=("revenue", "sum"),
+            margin=("margin", "sum"),
+            orders=("purchase", "sum"),
+            customers=("customer_id", "nunique"),
+        )
         .reset_index()
     )
     pd.testing.assert_frame_equal(
@@ -80,13 +95,15 @@ def test_segment_totals_matches_pandas(tiny_source: Source) -> None:
     got = queries.segment_totals(tiny_source, H2, TODAY).set_index("segment")
     o = usable_orders()
     o = o[(o["order_date"] >= "2024-07-01") & (o["order_date"] <= "2024-12-31")]
-    want = o.groupby("segment").agg(revenue=("revenue", "sum"), margin=("margin", "sum"), customers=("customer_id", "nunique"))
+    want = o.groupby("segment").agg(
+        revenue=("revenue", "sum"), margin=("margin", "sum"), customers=("customer_id", "nunique")
+    )
     assert set(got.index) == {"HoReCa", "Privati", "n/d"}
     for seg in want.index:
         assert got.loc[seg, "revenue"] == pytest.approx(want.loc[seg, "revenue"])
         assert got.loc[seg, "margin"] == pytest.approx(want.loc[seg, "margin"])
         assert got.loc[seg, "customers"] == want.loc[seg, "customers"]
-    assert list(got.index)[0] == "HoReCa"  # largest revenue first
+    assert next(iter(got.index)) == "HoReCa"  # largest revenue first
 
 
 def test_customer_summary_matches_pandas(tiny_source: Source) -> None:
@@ -94,7 +111,9 @@ def test_customer_summary_matches_pandas(tiny_source: Source) -> None:
     o = usable_orders()
     buys = o[o["revenue"] > 0]
     want = buys.groupby("customer_id").agg(
-        first_purchase=("order_date", "min"), last_purchase=("order_date", "max"), orders=("order_id", "count"),
+        first_purchase=("order_date", "min"),
+        last_purchase=("order_date", "max"),
+        orders=("order_id", "count"),
         purchase_days=("order_date", "nunique"),
     )
     money = o.groupby("customer_id").agg(revenue=("revenue", "sum"), margin=("margin", "sum"))

@@ -74,7 +74,10 @@ def monthly_revenue_figure(
             name=segment,
             marker_color=colors.get(segment, GREY),
             customdata=[[lab, fmt_money(v, lang, currency, 0)] for lab, v in zip(labels, revenue, strict=True)],
-            hovertemplate=f"<b>{segment}</b><br>%{{customdata[0]}}<br>{t('hover.revenue', lang)}: %{{customdata[1]}}<extra></extra>",
+            hovertemplate=(
+                f"<b>{segment}</b><br>%{{customdata[0]}}<br>"
+                f"{t('hover.revenue', lang)}: %{{customdata[1]}}<extra></extra>"
+            ),
         )
     totals = monthly.groupby("month")[["revenue", "margin"]].sum().reindex(months)
     fig.add_scatter(
@@ -127,7 +130,8 @@ def segment_figure(shares: pd.DataFrame, colors: dict[str, str], lang: str = "it
         ],
         hovertemplate=(
             f"<b>%{{y}}</b><br>{t('hover.revenue', lang)}: %{{customdata[0]}}"
-            f"<br>{t('hover.margin', lang)}: %{{customdata[1]}}<br>{t('hover.share', lang)}: %{{customdata[2]}}<extra></extra>"
+            f"<br>{t('hover.margin', lang)}: %{{customdata[1]}}"
+            f"<br>{t('hover.share', lang)}: %{{customdata[2]}}<extra></extra>"
         ),
     )
     top = shares.iloc[0]

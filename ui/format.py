@@ -35,7 +35,7 @@ def _missing(value: float | int | None) -> bool:
 
 def fmt_money(value: float | None, lang: str = "it", currency: str = "EUR", decimals: int = 2) -> str:
     """``€ 1.234,56`` in Italian, ``€1,234.56`` in English; ``n/d`` for a missing value."""
-    if _missing(value):
+    if value is None or _missing(value):
         return NA
     zeros = "." + "0" * decimals if decimals else ""
     pattern = f"¤ #,##0{zeros}" if lang == "it" else f"¤#,##0{zeros}"
@@ -50,7 +50,7 @@ def fmt_count(value: float | int | None, lang: str = "it") -> str:
 
 def fmt_percent(value: float | None, lang: str = "it", decimals: int = 1) -> str:
     """0.123 → ``12,3 %`` (it) / ``12.3%`` (en)."""
-    if _missing(value):
+    if value is None or _missing(value):
         return NA
     zeros = "." + "0" * decimals if decimals else ""
     pattern = f"#,##0{zeros} %" if lang == "it" else f"#,##0{zeros}%"
@@ -76,7 +76,9 @@ def fmt_value(value: float | None, kind: str, lang: str = "it", currency: str = 
     if kind == "percent":
         return fmt_percent(value, lang)
     if kind == "ratio":
-        return NA if _missing(value) else format_decimal(value, "#,##0.00", locale=babel_locale(lang))
+        if value is None or _missing(value):
+            return NA
+        return format_decimal(value, "#,##0.00", locale=babel_locale(lang))
     return fmt_count(value, lang)
 
 

@@ -104,7 +104,10 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "health.no_config": ("nessuno (valori predefiniti)", "none (defaults)"),
     "health.entities": ("Tabelle lette", "Tables read"),
     "health.exclusions": ("Righe escluse per motivo", "Rows excluded by reason"),
-    "health.no_exclusions": ("Nessuna riga esclusa: tutti i dati letti sono usabili.", "No rows excluded: every row read is usable."),
+    "health.no_exclusions": (
+        "Nessuna riga esclusa: tutti i dati letti sono usabili.",
+        "No rows excluded: every row read is usable.",
+    ),
     "health.mapping": ("Mappatura", "Mapping"),
     "health.missing": ("Tabelle non collegate", "Tables not connected"),
     "health.all_mapped": ("Tutte le tabelle sono collegate.", "Every table is connected."),

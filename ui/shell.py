@@ -114,16 +114,26 @@ def _sidebar_filters(ctx_lang: str, options: dict[str, list[str]], first: date, 
         if preset == "custom":
             col_a, col_b = st.columns(2)
             custom_start = col_a.date_input(
-                t("filter.from", lang), value=first, min_value=first, max_value=last,
-                key="from", bind="query-params", format="DD/MM/YYYY",
+                t("filter.from", lang),
+                value=first,
+                min_value=first,
+                max_value=last,
+                key="from",
+                bind="query-params",
+                format="DD/MM/YYYY",
             )
             custom_end = col_b.date_input(
-                t("filter.to", lang), value=last, min_value=first, max_value=last,
-                key="to", bind="query-params", format="DD/MM/YYYY",
+                t("filter.to", lang),
+                value=last,
+                min_value=first,
+                max_value=last,
+                key="to",
+                bind="query-params",
+                format="DD/MM/YYYY",
             )
         st.caption(t("filter.share_hint", lang))
     try:
-        start, end = resolve_period(preset, first, last, custom_start, custom_end)  # type: ignore[arg-type]
+        start, end = resolve_period(preset, first, last, custom_start, custom_end)  # type: ignore[arg-type,unused-ignore]
     except ValueError:
         st.sidebar.error(t("error.bad_period", lang))
         start, end = resolve_period("12m", first, last)
@@ -168,7 +178,14 @@ def build_context() -> AppContext:
     filters, preset = _sidebar_filters(lang, options, first, last)
     return _store(
         AppContext(
-            **{**ctx.__dict__, "options": options, "first_date": first, "last_date": last, "filters": filters, "preset": preset}
+            **{
+                **ctx.__dict__,
+                "options": options,
+                "first_date": first,
+                "last_date": last,
+                "filters": filters,
+                "preset": preset,
+            }
         )
     )
 
@@ -230,7 +247,9 @@ def shown_errors(ctx: AppContext) -> Iterator[None]:
     try:
         yield
     except MappingError as exc:
-        st.error(f"### {t('error.mapping', ctx.lang)}\n**{t('error.fix_key', ctx.lang)}: `{exc.key}`**  \n{exc.message}")
+        st.error(
+            f"### {t('error.mapping', ctx.lang)}\n**{t('error.fix_key', ctx.lang)}: `{exc.key}`**  \n{exc.message}"
+        )
         st.stop()
     except SourceUnavailable as exc:
         st.error(f"### {t('error.source', ctx.lang)}\n{exc}\n\n{t('error.retry', ctx.lang)}")

@@ -55,7 +55,9 @@ def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> 
     at = _run()
     assert at.title[0].value == "Panoramica"
     assert len(at.metric) == 8
-    assert _metric(at, "Ricavi") == _expected_revenue(demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31)))
+    assert _metric(at, "Ricavi") == _expected_revenue(
+        demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
+    )
     charts = _charts(at)
     assert len(charts) == 2
     monthly = charts[0]
@@ -70,7 +72,9 @@ def test_segment_filter_changes_figures(app_env: Path, demo_source: Source) -> N
     at = _run()
     at.multiselect(key="segment").set_value(["HoReCa"]).run()
     assert not at.exception
-    expected = _expected_revenue(demo_source, Filters(segments=("HoReCa",), start=date(2025, 11, 1), end=date(2026, 10, 31)))
+    expected = _expected_revenue(
+        demo_source, Filters(segments=("HoReCa",), start=date(2025, 11, 1), end=date(2026, 10, 31))
+    )
     assert _metric(at, "Ricavi") == expected
     bars = [t["name"] for t in _charts(at)[0]["data"] if t["type"] == "bar"]
     assert bars == ["HoReCa"]
@@ -114,7 +118,12 @@ def test_data_health_page(app_env: Path, demo_source: Source) -> None:
     health = queries.entity_health(demo_source, "orders", date.today())
     assert orders["Righe lette"] == f"{health['rows_read']:,}".replace(",", ".")
     reasons = tables[1]
-    assert set(reasons.iloc[:, 1]) == {"Cliente mancante", "Importo mancante o non numerico", "Data nel futuro", "Identificativo ripetuto"}
+    assert set(reasons.iloc[:, 1]) == {
+        "Cliente mancante",
+        "Importo mancante o non numerico",
+        "Data nel futuro",
+        "Identificativo ripetuto",
+    }
     assert any("duckdb" in md.value for md in at.markdown)
 
 
