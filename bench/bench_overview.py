@@ -106,8 +106,13 @@ def main() -> None:
     for label, fn in checks.items():
         seconds, _ = _median_time(fn, args.repeat)
         rows.append((label, seconds))
-        if label in ("filter options", "order date range", "period measures (current + previous)",
-                     "monthly by segment", "segment totals"):
+        if label in (
+            "filter options",
+            "order date range",
+            "period measures (current + previous)",
+            "monthly by segment",
+            "segment totals",
+        ):
             overview_total += seconds
     rows.append(("**overview page, all its queries**", overview_total))
     naive, _ = _median_time(lambda: _naive(url), max(1, args.repeat // 2))

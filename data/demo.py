@@ -518,7 +518,9 @@ def write_frames(
             for col in dates.get(name, []):
                 out[col] = out[col].dt.date
                 types[col] = sa.Date()
-            out.to_sql(name, engine, if_exists="replace", index=False, dtype=types, chunksize=20_000, method="multi")
+            # Multi-row INSERTs, kept under the 65,535 bound parameters PostgreSQL allows per statement.
+            chunk = max(1, 30_000 // max(1, len(out.columns)))
+            out.to_sql(name, engine, if_exists="replace", index=False, dtype=types, chunksize=chunk, method="multi")
     finally:
         engine.dispose()
 

@@ -64,7 +64,12 @@ def make_readonly_engine(url: str | URL) -> sa.Engine:
             raise SourceUnavailable(f"DuckDB file {database} does not exist.")
         return sa.create_engine(parsed, connect_args={"read_only": True}, **kwargs)
     if backend == "postgresql":
-        options = f"-c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        # Read-only sessions with a statement timeout. Nested loops are off: the cleaning rules
+        # hide row counts from the planner, which then nests loops over whole tables (measured:
+        # 14 s instead of 0.3 s at 10k customers); every query here scans, so hash joins win.
+        options = (
+            f"-c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS} -c enable_nestloop=off"
+        )
         connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
         return sa.create_engine(parsed, connect_args=connect_args, **kwargs)
     engine = sa.create_engine(parsed, **kwargs)

@@ -50,10 +50,11 @@ def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
     typed: dict[str, sa.ColumnElement[Any]] = {}
     for name in spec.columns:
         col = src.c[name]
+        kind = entity.native_kind(name)
         if name in spec.dates and entity.has(name):
-            typed[name] = safe_date(col)
+            typed[name] = sa.cast(col, sa.Date()) if kind == "date" else safe_date(col)
         elif name in spec.amounts and entity.has(name):
-            typed[name] = safe_number(col)
+            typed[name] = sa.cast(col, sa.Float()) if kind == "number" else safe_number(col)
         else:
             typed[name] = col
     rules: list[tuple[sa.ColumnElement[bool], str]] = []
@@ -99,13 +100,17 @@ def _usable(sub: sa.Subquery) -> sa.Subquery:
 def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
     """Usable orders with margin and the customer's segment, region and channel, filtered by
     segment, region and channel (not by period: each query bounds dates itself)."""
-    orders = _usable(cleaned(source.entity("orders"), today))
+    # Join the cleaned tables first and filter on the reasons afterwards: planners cannot estimate
+    # how many rows a reason filter keeps, and an early filter leads PostgreSQL to nested loops.
+    orders = cleaned(source.entity("orders"), today)
     default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Float())
     margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
     dims: list[sa.ColumnElement[Any]]
     if source.available("customers"):
-        customers = _usable(cleaned(source.entity("customers"), today))
-        joined: sa.FromClause = orders.outerjoin(customers, orders.c.customer_id == customers.c.customer_id)
+        customers = cleaned(source.entity("customers"), today)
+        joined: sa.FromClause = orders.outerjoin(
+            customers, sa.and_(orders.c.customer_id == customers.c.customer_id, customers.c[REASON].is_(None))
+        )
         dims = [
             sa.func.coalesce(customers.c.segment, UNASSIGNED).label("segment"),
             sa.func.coalesce(customers.c.region, UNASSIGNED).label("region"),
@@ -114,14 +119,18 @@ def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
     else:
         joined = orders
         dims = [sa.literal(UNASSIGNED).label(d) for d in ("segment", "region", "channel")]
-    stmt = sa.select(
-        orders.c.order_id,
-        orders.c.customer_id,
-        orders.c.order_date,
-        orders.c.revenue,
-        margin.label("margin"),
-        *dims,
-    ).select_from(joined)
+    stmt = (
+        sa.select(
+            orders.c.order_id,
+            orders.c.customer_id,
+            orders.c.order_date,
+            orders.c.revenue,
+            margin.label("margin"),
+            *dims,
+        )
+        .select_from(joined)
+        .where(orders.c[REASON].is_(None))
+    )
     facts = stmt.subquery("facts_raw")
     conditions = []
     for column, chosen in (("segment", filters.segments), ("region", filters.regions), ("channel", filters.channels)):

@@ -63,6 +63,11 @@ class ResolvedEntity:
     mapping: EntityMapping
     selectable: sa.Subquery
     present: frozenset[str]
+    #: canonical columns the database already types as "date" or "number": no tolerant cast needed
+    native: tuple[tuple[str, str], ...] = ()
+
+    def native_kind(self, column: str) -> str | None:
+        return dict(self.native).get(column)
 
     def has(self, column: str) -> bool:
         return column in self.present
@@ -81,6 +86,7 @@ class Source:
     settings: Settings
     url: str
     engine: sa.Engine = field(init=False)
+    _last_kinds: dict[str, str | None] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.engine = make_readonly_engine(self.url)
@@ -104,9 +110,12 @@ class Source:
             raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
 
     def _probe_columns(self, stmt: sa.Select[tuple[object, ...]] | sa.TextClause) -> list[str]:
+        keys, self._last_kinds = [], {}
         with self.engine.connect() as conn:
             result = conn.execute(stmt)
             keys = list(result.keys())
+            description = getattr(result.cursor, "description", None) or []
+            self._last_kinds = {d[0]: _type_kind(self.dialect, d[1]) for d in description}
             result.close()
         return keys
 
@@ -148,8 +157,10 @@ class Source:
             base = sa.table(bare_name, *[sa.column(c) for c in available], schema=schema or None)
 
         by_lower = {c.lower(): c for c in available}
+        kinds = dict(self._last_kinds)
         columns: list[sa.ColumnElement[Any]] = []
         present: set[str] = set()
+        native: list[tuple[str, str]] = []
         for canonical in spec.columns:
             wanted = mapping.source_column(canonical) if mapping.sql is None else canonical
             actual = by_lower.get(wanted.lower())
@@ -167,8 +178,13 @@ class Source:
                 continue
             present.add(canonical)
             columns.append(base.c[actual].label(canonical))
+            kind = kinds.get(actual)
+            if kind is not None:
+                native.append((canonical, kind))
         selectable = sa.select(*columns).select_from(base).subquery(f"e_{name}")
-        return ResolvedEntity(spec=spec, mapping=mapping, selectable=selectable, present=frozenset(present))
+        return ResolvedEntity(
+            spec=spec, mapping=mapping, selectable=selectable, present=frozenset(present), native=tuple(native)
+        )
 
     @cached_property
     def resolution(self) -> dict[str, ResolvedEntity | MappingError]:
@@ -198,6 +214,40 @@ class Source:
             if isinstance(got, MappingError) and (name == "orders" or self.settings.mapping(name).configured):
                 out[name] = got
         return out
+
+
+_PG_DATE_OIDS = {1082, 1114, 1184}  # date, timestamp, timestamptz
+_PG_NUMBER_OIDS = {20, 21, 23, 700, 701, 1700}  # int8, int2, int4, float4, float8, numeric
+_DUCKDB_NUMBERS = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "UBIGINT",
+    "UINTEGER",
+    "USMALLINT",
+    "UTINYINT",
+    "NUMBER",
+)
+
+
+def _type_kind(dialect: str, type_code: Any) -> str | None:
+    """ "date" or "number" where the driver reports a column's type as such; else None (text,
+    unknown, or a driver that does not say), and the tolerant casts are used."""
+    if dialect == "postgresql" and isinstance(type_code, int):
+        if type_code in _PG_DATE_OIDS:
+            return "date"
+        return "number" if type_code in _PG_NUMBER_OIDS else None
+    if dialect == "duckdb" and type_code is not None:
+        name = str(type_code).upper()
+        if name.startswith(("DATE", "TIMESTAMP")):
+            return "date"
+        return "number" if name.startswith(_DUCKDB_NUMBERS) else None
+    return None
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:
