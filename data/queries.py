@@ -139,6 +139,11 @@ def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
     return sa.select(facts).where(*conditions).subquery("facts")
 
 
+def _is_purchase(facts: sa.Subquery) -> sa.ColumnElement[bool]:
+    """An order is a purchase unless it is a refund (negative revenue); a free order counts."""
+    return facts.c.revenue >= 0
+
+
 def _frame(source: Source, stmt: sa.Select[Any]) -> pd.DataFrame:
     with source.engine.connect() as conn:
         result = conn.execute(stmt)
@@ -157,7 +162,7 @@ def period_measures(source: Source, filters: Filters, today: date | None = None)
     """Base measures of the selected period and of the previous period of equal length.
 
     Returns two rows (``period`` = "current", "previous") with columns ``start``, ``end``,
-    ``revenue``, ``margin``, ``orders`` (rows with positive revenue), ``active_customers``
+    ``revenue``, ``margin``, ``orders`` (purchases: orders that are not refunds), ``active_customers``
     (customers with an order in the period), ``new_customers`` (first order ever in the period)
     and ``repeat_customers`` (active, with at least two purchase days up to the period's end).
     """
@@ -167,7 +172,7 @@ def period_measures(source: Source, filters: Filters, today: date | None = None)
     cur = (filters.start, filters.end)
     prev = previous_period(*cur)
     f = order_facts(source, filters, today)
-    purchase = f.c.revenue > 0
+    purchase = _is_purchase(f)
     per_customer: list[sa.ColumnElement[Any]] = [
         f.c.customer_id,
         sa.func.min(sa.case((purchase, f.c.order_date))).label("first_date"),
@@ -236,7 +241,7 @@ def monthly_by_segment(source: Source, filters: Filters, today: date | None = No
             f.c.segment,
             sa.func.sum(f.c.revenue).label("revenue"),
             sa.func.sum(f.c.margin).label("margin"),
-            _sum_if(f.c.revenue > 0, sa.literal(1)).label("orders"),
+            _sum_if(_is_purchase(f), sa.literal(1)).label("orders"),
             sa.func.count(sa.distinct(f.c.customer_id)).label("customers"),
         )
         .where(*_period_where(f, filters))
@@ -271,7 +276,7 @@ def segment_totals(source: Source, filters: Filters, today: date | None = None) 
             f.c.segment,
             sa.func.sum(f.c.revenue).label("revenue"),
             sa.func.sum(f.c.margin).label("margin"),
-            _sum_if(f.c.revenue > 0, sa.literal(1)).label("orders"),
+            _sum_if(_is_purchase(f), sa.literal(1)).label("orders"),
             sa.func.count(sa.distinct(f.c.customer_id)).label("customers"),
         )
         .where(*_period_where(f, filters))
@@ -286,12 +291,12 @@ def customer_summary(source: Source, filters: Filters, as_of: date | None = None
     """One row per customer with a purchase up to ``as_of`` (default: the period's end).
 
     Columns: ``customer_id``, ``segment``, ``region``, ``channel``, ``first_purchase``,
-    ``last_purchase``, ``orders`` (positive-revenue rows), ``purchase_days`` (distinct days with a
+    ``last_purchase``, ``orders`` (purchases, refunds excluded), ``purchase_days`` (distinct days with a
     purchase), ``revenue`` and ``margin`` (refunds included) — all up to ``as_of``.
     """
     as_of = as_of or filters.end or date.today()
     f = order_facts(source, filters, as_of)
-    purchase = f.c.revenue > 0
+    purchase = _is_purchase(f)
     stmt = (
         sa.select(
             f.c.customer_id,
@@ -453,3 +458,100 @@ def entity_health(source: Source, name: str, today: date | None = None) -> dict[
         "first_date": _as_date(first),
         "last_date": _as_date(last),
     }
+
+
+def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "margin") -> pd.DataFrame:
+    """Per customer, the purchase days up to ``as_of``: the input of the CLV model.
+
+    A purchase day is a day with at least one purchase (not a refund); its value is the sum of
+    those orders' ``value`` ("margin" or "revenue"). Columns: ``customer_id``, ``segment``,
+    ``region``, ``channel``, ``first_purchase``, ``last_purchase``, ``purchase_days``,
+    ``total_value`` (all purchase days) and ``first_value`` (the first purchase day).
+    """
+    if value not in ("margin", "revenue"):
+        raise ValueError("value must be 'margin' or 'revenue'.")
+    f = order_facts(source, filters, date.today())
+    daily = (
+        sa.select(
+            f.c.customer_id,
+            f.c.order_date,
+            sa.func.min(f.c.segment).label("segment"),
+            sa.func.min(f.c.region).label("region"),
+            sa.func.min(f.c.channel).label("channel"),
+            sa.func.sum(f.c[value]).label("day_value"),
+        )
+        .where(_is_purchase(f), f.c.order_date <= _date(as_of))
+        .group_by(f.c.customer_id, f.c.order_date)
+        .subquery("daily")
+    )
+    first_date = sa.func.min(daily.c.order_date).over(partition_by=daily.c.customer_id)
+    ranked = sa.select(daily, first_date.label("first_date")).subquery("ranked")
+    stmt = (
+        sa.select(
+            ranked.c.customer_id,
+            sa.func.min(ranked.c.segment).label("segment"),
+            sa.func.min(ranked.c.region).label("region"),
+            sa.func.min(ranked.c.channel).label("channel"),
+            sa.func.min(ranked.c.order_date).label("first_purchase"),
+            sa.func.max(ranked.c.order_date).label("last_purchase"),
+            sa.func.count().label("purchase_days"),
+            sa.func.sum(ranked.c.day_value).label("total_value"),
+            _sum_if(ranked.c.order_date == ranked.c.first_date, ranked.c.day_value).label("first_value"),
+        )
+        .group_by(ranked.c.customer_id)
+        .order_by(ranked.c.customer_id)
+    )
+    df = _frame(source, stmt)
+    for col in ("first_purchase", "last_purchase"):
+        df[col] = pd.to_datetime(df[col])
+    return df.astype({"purchase_days": int, "total_value": float, "first_value": float})
+
+
+def customer_costs(source: Source, as_of: date, today: date | None = None) -> pd.DataFrame:
+    """Per customer: ``service_cost`` (tickets opened up to ``as_of``, each at its cost or the
+    configured cost per ticket), ``tickets``, ``campaign_id`` and ``acquisition_cost`` (the CAC of
+    their acquisition campaign: its spend over all the customers it acquired; 0 where unknown).
+    Customers with neither tickets nor a campaign are left out (both costs are 0)."""
+    today = today or date.today()
+    frames = []
+    if source.available("tickets"):
+        tickets = _usable(cleaned(source.entity("tickets"), today))
+        per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Float())
+        stmt = (
+            sa.select(
+                tickets.c.customer_id,
+                sa.func.count().label("tickets"),
+                sa.func.sum(sa.func.coalesce(tickets.c.cost, per_ticket)).label("service_cost"),
+            )
+            .where(tickets.c.opened_at <= _date(as_of))
+            .group_by(tickets.c.customer_id)
+        )
+        frames.append(_frame(source, stmt).set_index("customer_id"))
+    if source.available("customers") and source.available("campaigns"):
+        customers = _usable(cleaned(source.entity("customers"), today))
+        campaigns = _usable(cleaned(source.entity("campaigns"), today))
+        acquired = (
+            sa.select(customers.c.campaign_id, sa.func.count().label("n"))
+            .where(customers.c.campaign_id.is_not(None))
+            .group_by(customers.c.campaign_id)
+            .subquery("acquired")
+        )
+        cac = campaigns.c.spend / sa.func.nullif(acquired.c.n, 0)
+        stmt = sa.select(
+            customers.c.customer_id,
+            customers.c.campaign_id,
+            sa.func.coalesce(cac, 0).label("acquisition_cost"),
+        ).select_from(
+            customers.join(campaigns, campaigns.c.campaign_id == customers.c.campaign_id).join(
+                acquired, acquired.c.campaign_id == campaigns.c.campaign_id
+            )
+        )
+        frames.append(_frame(source, stmt).set_index("customer_id"))
+    if not frames:
+        return pd.DataFrame(columns=["customer_id", "tickets", "service_cost", "campaign_id", "acquisition_cost"])
+    out = pd.concat(frames, axis=1).reset_index()
+    for col, default in (("tickets", 0), ("service_cost", 0.0), ("acquisition_cost", 0.0)):
+        out[col] = out[col].fillna(default) if col in out else default
+    if "campaign_id" not in out:
+        out["campaign_id"] = None
+    return out.astype({"tickets": int, "service_cost": float, "acquisition_cost": float})

@@ -59,8 +59,8 @@ KPIS: dict[str, KPI] = {
             "orders",
             "Ordini",
             "Orders",
-            "Ordini con ricavo positivo nel periodo (i resi non contano come ordini).",
-            "Orders with positive revenue in the period (refunds are not orders).",
+            "Ordini nel periodo, esclusi i resi (righe con ricavo negativo).",
+            "Orders in the period, refunds (negative revenue) excluded.",
             "count",
         ),
         KPI(
