@@ -1,0 +1,278 @@
+"""Customer lifetime value: BG/NBD for the number of purchases, Gamma-Gamma for their value.
+
+Both are fitted by maximum likelihood with analytic gradients (scipy L-BFGS-B on log-parameters).
+References:
+  Fader, Hardie & Lee (2005a), "Counting Your Customers the Easy Way: An Alternative to the
+  Pareto/NBD Model", Marketing Science 24(2) — equations (6), (10), (13).
+  Fader, Hardie & Lee (2005b), "RFM and CLV: Using Iso-Value Curves for Customer Base Analysis",
+  Journal of Marketing Research 42(4) — the Gamma-Gamma spend model, equation (5).
+  Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value" (note).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+__all__ = [
+    "BGNBD",
+    "GammaGamma",
+    "ModelError",
+    "discounted_residual_value",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+]
+
+MIN_REPEAT_CUSTOMERS = 50
+
+
+class ModelError(ValueError):
+    """The model cannot be fitted on this data (too little history, or no convergence)."""
+
+
+@dataclass(frozen=True)
+class BGNBD:
+    """A fitted BG/NBD model; time in the unit of the summary it was fitted on."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float
+    customers: int
+    repeat_customers: int
+
+    def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+        """P(alive | x, t_x, T), equation (13) of FHL 2005a; 1 for customers with no repeat."""
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+        with np.errstate(divide="ignore", over="ignore"):
+            log_ratio = math.log(self.a) - np.log(self.b + np.maximum(x, 1) - 1) + (self.r + x) * (
+                np.log(self.alpha + T) - np.log(self.alpha + t_x)
+            )
+            odds = np.where(x > 0, np.exp(log_ratio), 0.0)
+        return 1.0 / (1.0 + odds)
+
+    def expected_purchases(self, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+        """E[Y(t) | x, t_x, T]: purchases expected in the next ``t`` time units, equation (10)."""
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+        t = np.asarray(t, dtype=float)
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        if abs(a - 1) < 1e-9:
+            a = 1 + 1e-9  # equation (10) has a removable singularity at a = 1
+        z = t / (alpha + T + t)
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+        first = (a + b + x - 1) / (a - 1) * (1 - np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t))) * hyp)
+        with np.errstate(over="ignore"):
+            odds = np.where(
+                x > 0,
+                a / (b + np.maximum(x, 1) - 1) * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + t_x))),
+                0.0,
+            )
+        return np.asarray(first / (1 + odds))
+
+    def population_expected(self, t: float | np.ndarray) -> np.ndarray:
+        """E[X(t)] for a new customer, equation (9)."""
+        t = np.asarray(t, dtype=float)
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
+        return np.asarray((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp))
+
+
+@dataclass(frozen=True)
+class GammaGamma:
+    """A fitted Gamma-Gamma model of the value per purchase."""
+
+    p: float
+    q: float
+    gamma: float
+    log_likelihood: float
+    customers: int
+
+    def expected_value(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """E[M | x, m̄]: a weighted mean of the population mean and the customer's own mean."""
+        x, m = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
+        population = self.population_mean
+        own = self.p * (self.gamma + x * m) / (self.p * x + self.q - 1)
+        return np.where(x > 0, own, population)
+
+    @property
+    def population_mean(self) -> float:
+        if self.q <= 1:
+            raise ModelError("The fitted q ≤ 1: the mean value per purchase is undefined.")
+        return self.p * self.gamma / (self.q - 1)
+
+
+def _grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Identical rows once, with their counts: repeated summaries are evaluated once."""
+    stacked = np.column_stack(columns)
+    unique, counts = np.unique(stacked, axis=0, return_counts=True)
+    return [unique[:, i] for i in range(unique.shape[1])], counts.astype(float)
+
+
+def _bgnbd_negll(log_params: np.ndarray, data: tuple[np.ndarray, ...]) -> tuple[float, np.ndarray]:
+    """Minus the BG/NBD log-likelihood (equation 6 of FHL 2005a) and its gradient in log-params."""
+    r, alpha, a, b = np.exp(log_params)
+    xs, xs_w, t0, t0_w, x, t_x, T, w = data  # noqa: N806
+    # Terms that depend on x only (few distinct values): computed once per value of x.
+    a1 = special.gammaln(r + xs) - special.gammaln(r) + r * math.log(alpha)
+    a2 = special.gammaln(a + b) + special.gammaln(b + xs) - special.gammaln(b) - special.gammaln(a + b + xs)
+    ll = float(np.dot(xs_w, a1 + a2))
+    d_r = float(np.dot(xs_w, special.digamma(r + xs) - special.digamma(r) + math.log(alpha)))
+    d_alpha = float(xs_w.sum()) * r / alpha
+    d_a = float(np.dot(xs_w, special.digamma(a + b) - special.digamma(a + b + xs)))
+    d_b = float(np.dot(xs_w, special.digamma(a + b) + special.digamma(b + xs) - special.digamma(b) - special.digamma(a + b + xs)))
+    # Customers with no repeat purchase: the likelihood term is −r·ln(α+T), by distinct T.
+    if len(t0):
+        log_t0 = np.log(alpha + t0)
+        ll -= r * float(np.dot(t0_w, log_t0))
+        d_r -= float(np.dot(t0_w, log_t0))
+        d_alpha -= r * float(np.dot(t0_w, 1.0 / (alpha + t0)))
+    # Repeat customers: log(exp(A3) + exp(A4)).
+    if len(x):
+        log_T, log_tx = np.log(alpha + T), np.log(alpha + t_x)  # noqa: N806
+        rx = r + x
+        a3 = -rx * log_T
+        a4 = math.log(a) - np.log(b + x - 1) - rx * log_tx
+        top = np.maximum(a3, a4)
+        e3, e4 = np.exp(a3 - top), np.exp(a4 - top)
+        total = e3 + e4
+        ll += float(np.dot(w, top + np.log(total)))
+        w3, w4 = w * e3 / total, w * e4 / total
+        d_r -= float(np.dot(w3, log_T) + np.dot(w4, log_tx))
+        d_alpha -= float(np.dot(w3, rx / (alpha + T)) + np.dot(w4, rx / (alpha + t_x)))
+        d_a += float(w4.sum()) / a
+        d_b -= float(np.dot(w4, 1.0 / (b + x - 1)))
+    grad = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+    return -ll, -grad
+
+
+def fit_bgnbd(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_CUSTOMERS) -> BGNBD:
+    """Fit BG/NBD by maximum likelihood on ``x``, ``t_x``, ``T`` (``kpi.summary.rfm_summary``).
+
+    Raises ``ModelError`` when fewer than ``min_repeat_customers`` customers bought twice, or when
+    the optimiser does not converge.
+    """
+    for col in ("x", "t_x", "T"):
+        if col not in summary.columns:
+            raise ValueError(f"The summary lacks the column {col}.")
+    x_all = summary["x"].to_numpy(dtype=float)
+    t_x_all = summary["t_x"].to_numpy(dtype=float)
+    T_all = summary["T"].to_numpy(dtype=float)  # noqa: N806
+    if len(x_all) == 0:
+        raise ModelError("No customer has bought: the model needs purchases.")
+    if np.any(x_all < 0) or np.any(t_x_all < 0) or np.any(t_x_all > T_all + 1e-9):
+        raise ValueError("The summary needs x ≥ 0 and 0 ≤ t_x ≤ T for every customer.")
+    repeat = x_all > 0
+    n_repeat = int(repeat.sum())
+    if n_repeat < min_repeat_customers:
+        raise ModelError(
+            f"Only {n_repeat} customers bought more than once (at least {min_repeat_customers} are needed "
+            "for a reliable model)."
+        )
+    xs_unique, xs_counts = np.unique(x_all, return_counts=True)
+    t0, t0_w = np.unique(T_all[~repeat], return_counts=True)
+    (x, t_x, T), w = _grouped(x_all[repeat], t_x_all[repeat], T_all[repeat])  # noqa: N806
+    data = (xs_unique, xs_counts.astype(float), t0, t0_w.astype(float), x, t_x, T, w)
+    scale = float(len(x_all))
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = _bgnbd_negll(theta, data)
+        return value / scale, grad / scale
+
+    start = np.log([1.0, max(float(np.mean(T_all)), 1e-3), 1.0, 1.0])
+    result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 500, "gtol": 1e-9})
+    if not result.success and not np.isfinite(result.fun):
+        raise ModelError(f"The BG/NBD fit did not converge: {result.message}")
+    r, alpha, a, b = np.exp(result.x)
+    return BGNBD(
+        r=float(r), alpha=float(alpha), a=float(a), b=float(b), log_likelihood=float(-result.fun * scale),
+        customers=len(x_all), repeat_customers=n_repeat,
+    )
+
+
+def bgnbd_log_likelihood(summary: pd.DataFrame, r: float, alpha: float, a: float, b: float) -> float:
+    """The BG/NBD log-likelihood of given parameters (for checks and comparisons)."""
+    x_all, t_x_all, T_all = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))  # noqa: N806
+    repeat = x_all > 0
+    xs, xs_w = np.unique(x_all, return_counts=True)
+    t0, t0_w = np.unique(T_all[~repeat], return_counts=True)
+    data = (xs, xs_w.astype(float), t0, t0_w.astype(float), x_all[repeat], t_x_all[repeat], T_all[repeat],
+            np.ones(int(repeat.sum())))
+    value, _ = _bgnbd_negll(np.log([r, alpha, a, b]), data)
+    return -value
+
+
+def _gg_negll(log_params: np.ndarray, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+    p, q, g = np.exp(log_params)
+    px = p * x
+    log_m, log_x = np.log(m), np.log(x)
+    log_den = np.log(g + x * m)
+    ll = (
+        special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * math.log(g)
+        + (px - 1) * log_m + px * log_x - (px + q) * log_den
+    )
+    psi_pq = special.digamma(px + q)
+    d_p = x * (psi_pq - special.digamma(px) + log_m + log_x - log_den)
+    d_q = psi_pq - special.digamma(q) + math.log(g) - log_den
+    d_g = q / g - (px + q) / (g + x * m)
+    grad = np.array([np.dot(w, d_p) * p, np.dot(w, d_q) * q, np.dot(w, d_g) * g])
+    return -float(np.dot(w, ll)), -grad
+
+
+def fit_gamma_gamma(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_CUSTOMERS) -> GammaGamma:
+    """Fit Gamma-Gamma on the repeat buyers' ``x`` and ``m`` (mean value of their repeat purchases).
+
+    Customers without repeat purchases, or with a non-positive mean, carry no information on the
+    spend and are left out of the fit (the model needs positive values)."""
+    for col in ("x", "m"):
+        if col not in summary.columns:
+            raise ValueError(f"The summary lacks the column {col}.")
+    x_all, m_all = summary["x"].to_numpy(dtype=float), summary["m"].to_numpy(dtype=float)
+    use = (x_all > 0) & (m_all > 0)
+    if int(use.sum()) < min_repeat_customers:
+        raise ModelError(
+            f"Only {int(use.sum())} customers have repeat purchases of positive value "
+            f"(at least {min_repeat_customers} are needed)."
+        )
+    (x, m), w = _grouped(x_all[use], m_all[use])
+    scale = float(w.sum())
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = _gg_negll(theta, x, m, w)
+        return value / scale, grad / scale
+
+    start = np.log([1.0, 2.0, max(float(np.mean(m)), 1e-3)])
+    result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 1000, "gtol": 1e-10})
+    p, q, g = np.exp(result.x)
+    return GammaGamma(p=float(p), q=float(q), gamma=float(g), log_likelihood=float(-result.fun * scale), customers=int(scale))
+
+
+def discounted_residual_value(
+    model: BGNBD,
+    summary: pd.DataFrame,
+    value_per_purchase: np.ndarray,
+    *,
+    horizon_months: int,
+    annual_discount_rate: float,
+    unit_days: float,
+) -> np.ndarray:
+    """Σ_{m=1..H} E[purchases in month m] × E[value per purchase] / (1 + d)^m per customer, with d
+    the monthly rate equivalent to ``annual_discount_rate`` (DESIGN.md section 3)."""
+    if horizon_months <= 0:
+        raise ValueError("The horizon must be a positive number of months.")
+    if annual_discount_rate <= -1:
+        raise ValueError("The discount rate must be above -100 %.")
+    x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))  # noqa: N806
+    month = (365.25 / 12) / unit_days
+    monthly = (1 + annual_discount_rate) ** (1 / 12) - 1
+    total = np.zeros(len(x))
+    previous = np.zeros(len(x))
+    for m in range(1, horizon_months + 1):
+        cumulative = model.expected_purchases(m * month, x, t_x, T)
+        total += (cumulative - previous) / (1 + monthly) ** m
+        previous = cumulative
+    return total * np.asarray(value_per_purchase, dtype=float)

@@ -1,0 +1,183 @@
+"""Customer lifetime value per customer: what each customer has earned us, and is expected to.
+
+historical CLV = margin to date − service cost − acquisition cost
+residual CLV   = Σ_{m=1..H} E[purchases in month m] × E[margin per purchase] / (1 + d)^m
+total CLV      = historical CLV + residual CLV                       (DESIGN.md section 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from kpi.clv import BGNBD, GammaGamma, ModelError, discounted_residual_value, fit_bgnbd, fit_gamma_gamma
+from kpi.summary import TIME_UNITS, rfm_summary
+
+__all__ = ["CLVResult", "HoldoutCheck", "compute_clv", "holdout_check", "recency_p_alive", "segment_clv"]
+
+CLV_COLUMNS = (
+    "customer_id", "segment", "region", "channel", "first_purchase", "last_purchase", "purchase_days",
+    "x", "t_x", "T", "margin_to_date", "tickets", "service_cost", "acquisition_cost", "historical_clv",
+    "p_alive", "expected_purchases_12m", "expected_margin_per_purchase", "residual_clv", "total_clv",
+)
+
+
+@dataclass(frozen=True)
+class CLVResult:
+    """The per-customer table (``CLV_COLUMNS``), the fitted models (None when they could not be
+    fitted) and, then, the reason in ``notice``."""
+
+    table: pd.DataFrame
+    bgnbd: BGNBD | None
+    gamma_gamma: GammaGamma | None
+    unit: str
+    notice: str | None = None
+
+    @property
+    def predicted(self) -> bool:
+        return self.bgnbd is not None and self.gamma_gamma is not None
+
+
+def recency_p_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Without a model: how alive a customer looks against their own rhythm.
+
+    The gap since the last purchase (T − t_x) is compared with the customer's mean gap between
+    purchases (t_x / x): 1 up to 1.5 gaps, falling linearly to 0 at 3 gaps. One-time buyers are
+    judged against the median gap of the repeat buyers."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    repeat = x > 0
+    gaps = np.where(repeat, t_x / np.where(repeat, x, 1), np.nan)
+    typical = float(np.nanmedian(gaps)) if repeat.any() else float(np.nanmax(T, initial=1.0))
+    gap = np.where(repeat & (gaps > 0), gaps, typical)
+    ratio = (T - t_x) / np.maximum(gap, 1e-9)
+    return np.clip((3.0 - ratio) / 1.5, 0.0, 1.0)
+
+
+def compute_clv(
+    rfm: pd.DataFrame,
+    margins: pd.DataFrame,
+    costs: pd.DataFrame,
+    *,
+    as_of: date,
+    unit: str = "week",
+    horizon_months: int = 36,
+    annual_discount_rate: float = 0.10,
+    min_repeat_customers: int = 50,
+) -> CLVResult:
+    """CLV of every customer in ``rfm`` (``data.queries.customer_rfm`` with margin values).
+
+    ``margins`` has ``customer_id`` and ``margin`` (margin to date, refunds included); ``costs``
+    has ``customer_id``, ``tickets``, ``service_cost`` and ``acquisition_cost``. The models are
+    fitted on all the customers given: pass every customer, filter the result.
+    """
+    summary = rfm_summary(rfm, as_of, unit)
+    base = rfm.set_index("customer_id").loc[summary["customer_id"]].reset_index()
+    table = pd.concat([base, summary[["x", "t_x", "T"]].reset_index(drop=True)], axis=1)
+    table = table.merge(margins[["customer_id", "margin"]], on="customer_id", how="left")
+    table = table.rename(columns={"margin": "margin_to_date"})
+    table = table.merge(costs[["customer_id", "tickets", "service_cost", "acquisition_cost"]], on="customer_id", how="left")
+    table = table.fillna({"margin_to_date": 0.0, "tickets": 0, "service_cost": 0.0, "acquisition_cost": 0.0})
+    table["historical_clv"] = table["margin_to_date"] - table["service_cost"] - table["acquisition_cost"]
+
+    bgnbd = gamma_gamma = None
+    notice = None
+    try:
+        bgnbd = fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
+        gamma_gamma = fit_gamma_gamma(summary, min_repeat_customers=min_repeat_customers)
+        _ = gamma_gamma.population_mean
+    except ModelError as exc:
+        bgnbd = gamma_gamma = None
+        notice = str(exc)
+    x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))  # noqa: N806
+    if bgnbd is not None and gamma_gamma is not None:
+        month = (365.25 / 12) / TIME_UNITS[unit]
+        table["p_alive"] = bgnbd.p_alive(x, t_x, T)
+        table["expected_purchases_12m"] = bgnbd.expected_purchases(12 * month, x, t_x, T)
+        value = gamma_gamma.expected_value(x, summary["m"].to_numpy())
+        table["expected_margin_per_purchase"] = value
+        table["residual_clv"] = discounted_residual_value(
+            bgnbd, summary, value, horizon_months=horizon_months,
+            annual_discount_rate=annual_discount_rate, unit_days=TIME_UNITS[unit],
+        )
+    else:
+        table["p_alive"] = recency_p_alive(x, t_x, T)
+        table["expected_purchases_12m"] = np.nan
+        table["expected_margin_per_purchase"] = np.nan
+        table["residual_clv"] = 0.0
+    table["total_clv"] = table["historical_clv"] + table["residual_clv"]
+    return CLVResult(table=table[list(CLV_COLUMNS)], bgnbd=bgnbd, gamma_gamma=gamma_gamma, unit=unit, notice=notice)
+
+
+def segment_clv(table: pd.DataFrame, by: str = "segment") -> pd.DataFrame:
+    """Per group: ``customers``, mean ``historical_clv``, ``residual_clv``, ``total_clv``, mean
+    ``acquisition_cost`` of the customers with one (``cac``) and ``clv_cac`` = mean CLV before
+    acquisition cost of those customers ÷ their mean CAC (NaN where no customer has a CAC)."""
+    rows = []
+    for group, part in table.groupby(by, sort=True):
+        acquired = part[part["acquisition_cost"] > 0]
+        cac = float(acquired["acquisition_cost"].mean()) if len(acquired) else np.nan
+        before_cac = (acquired["total_clv"] + acquired["acquisition_cost"]).mean() if len(acquired) else np.nan
+        rows.append(
+            {
+                by: group,
+                "customers": len(part),
+                "historical_clv": float(part["historical_clv"].mean()),
+                "residual_clv": float(part["residual_clv"].mean()),
+                "total_clv": float(part["total_clv"].mean()),
+                "cac": cac,
+                "clv_cac": float(before_cac / cac) if cac and not np.isnan(cac) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=[by, "customers", "historical_clv", "residual_clv", "total_clv", "cac", "clv_cac"])
+
+
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """Fit on the history up to a date, predict the rest, compare with what happened."""
+
+    actual: int
+    predicted: float
+    holdout_length: float
+    by_frequency: pd.DataFrame  # x_bucket, customers, actual (mean), predicted (mean)
+    per_customer: pd.DataFrame  # customer_id, actual, predicted
+    mean_absolute_error: float
+
+
+def holdout_check(
+    calibration: pd.DataFrame, full: pd.DataFrame, *, calibration_end: date, end: date, unit: str = "week",
+    min_repeat_customers: int = 50,
+) -> HoldoutCheck:
+    """Fit BG/NBD on ``calibration`` (``customer_rfm`` as of ``calibration_end``) and predict each
+    customer's repeat purchases up to ``end``; ``full`` is ``customer_rfm`` as of ``end``.
+
+    Raises ``ModelError`` when the calibration history is too short to fit."""
+    if end <= calibration_end:
+        raise ValueError("The holdout must end after the calibration period.")
+    summary = rfm_summary(calibration, calibration_end, unit)
+    model = fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
+    length = (pd.Timestamp(end) - pd.Timestamp(calibration_end)).days / TIME_UNITS[unit]
+    predicted = model.expected_purchases(length, summary["x"], summary["t_x"], summary["T"])
+    later = full.set_index("customer_id")["purchase_days"]
+    before = calibration.set_index("customer_id")["purchase_days"]
+    ids = summary["customer_id"]
+    actual = (later.reindex(ids).fillna(0).to_numpy() - before.reindex(ids).to_numpy()).clip(min=0)
+    per_customer = pd.DataFrame({"customer_id": ids.to_numpy(), "x": summary["x"].to_numpy(), "actual": actual,
+                                 "predicted": predicted})
+    bucket = per_customer["x"].clip(upper=7).astype(int)
+    by_frequency = (
+        per_customer.assign(x_bucket=bucket)
+        .groupby("x_bucket")
+        .agg(customers=("customer_id", "size"), actual=("actual", "mean"), predicted=("predicted", "mean"))
+        .reset_index()
+    )
+    return HoldoutCheck(
+        actual=int(actual.sum()),
+        predicted=float(predicted.sum()),
+        holdout_length=float(length),
+        by_frequency=by_frequency,
+        per_customer=per_customer,
+        mean_absolute_error=float(np.mean(np.abs(actual - predicted))),
+    )

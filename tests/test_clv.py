@@ -1,0 +1,177 @@
+"""The CLV model against published reference results and hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from data import queries
+from data.demo import write_frames
+from data.filters import Filters
+from data.settings import load_settings
+from data.source import Source
+from kpi.clv import BGNBD, GammaGamma, ModelError, bgnbd_log_likelihood, discounted_residual_value, fit_bgnbd, fit_gamma_gamma
+from kpi.customer_value import compute_clv, holdout_check, recency_p_alive, segment_clv
+from kpi.summary import rfm_summary
+
+CDNOW = Path(__file__).resolve().parent / "data" / "cdnow_sample.txt"
+CAL_END = date(1997, 9, 30)
+
+# Fader, Hardie & Lee (2005a), table/figure values for the CDNOW sample, 39-week calibration.
+PUBLISHED = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
+PUBLISHED_LL = -9582.43
+PUBLISHED_GG = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+
+
+@pytest.fixture(scope="module")
+def cdnow_source(tmp_path_factory: pytest.TempPathFactory) -> Source:
+    """The raw CDNOW sample log in SQLite under Italian names, read through a mapping."""
+    raw = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master", "cliente", "data", "cd", "importo"])
+    raw["data"] = pd.to_datetime(raw["data"].astype(str))
+    raw.insert(0, "id", np.arange(1, len(raw) + 1))
+    raw["costo"] = 0.0
+    tmp = tmp_path_factory.mktemp("cdnow")
+    url = f"sqlite:///{tmp / 'cdnow.sqlite'}"
+    write_frames(url, {"acquisti": raw}, {"acquisti": ["data"]})
+    config = tmp / "cruscotto.toml"
+    config.write_text(
+        '[entities.orders]\ntable = "acquisti"\n[entities.orders.columns]\n'
+        'order_id = "id"\ncustomer_id = "cliente"\norder_date = "data"\nrevenue = "importo"\ncost = "costo"\n'
+    )
+    return Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=url)
+
+
+@pytest.fixture(scope="module")
+def cdnow_summary(cdnow_source: Source) -> pd.DataFrame:
+    rfm = queries.customer_rfm(cdnow_source, Filters(), CAL_END, value="revenue")
+    return rfm_summary(rfm, CAL_END, "week")
+
+
+def test_cdnow_summary_shape(cdnow_summary: pd.DataFrame) -> None:
+    assert len(cdnow_summary) == 2357
+    assert int((cdnow_summary["x"] > 0).sum()) == 946
+    assert cdnow_summary["T"].max() == pytest.approx(272 / 7)
+
+
+def test_bgnbd_matches_fader_hardie_lee(cdnow_summary: pd.DataFrame) -> None:
+    model = fit_bgnbd(cdnow_summary)
+    for name, value in PUBLISHED.items():
+        assert getattr(model, name) == pytest.approx(value, abs=1e-4), name  # published to 4 decimals
+    assert model.log_likelihood == pytest.approx(PUBLISHED_LL, abs=0.005)
+    assert (model.customers, model.repeat_customers) == (2357, 946)
+    # The published parameters give the same likelihood, and ours is at least as good.
+    assert bgnbd_log_likelihood(cdnow_summary, **PUBLISHED) == pytest.approx(PUBLISHED_LL, abs=0.01)
+    assert model.log_likelihood >= bgnbd_log_likelihood(cdnow_summary, **PUBLISHED) - 1e-6
+
+
+def test_gamma_gamma_matches_the_published_fit(cdnow_summary: pd.DataFrame) -> None:
+    model = fit_gamma_gamma(cdnow_summary)
+    assert model.customers == 946
+    for name, value in PUBLISHED_GG.items():
+        assert getattr(model, name) == pytest.approx(value, abs=0.006), name
+
+
+def test_published_conditional_expectation() -> None:
+    model = BGNBD(r=0.2425945, alpha=4.413598, a=0.792891, b=2.425816, log_likelihood=0, customers=0, repeat_customers=0)
+    got = model.expected_purchases(39, np.array([2.0]), np.array([30.43]), np.array([38.86]))
+    assert got[0] == pytest.approx(1.226, abs=5e-4)
+
+
+def test_tiny_cases_by_hand() -> None:
+    model = BGNBD(r=1.0, alpha=2.0, a=1.5, b=3.0, log_likelihood=0, customers=0, repeat_customers=0)
+    # No repeat purchase: alive for sure (the model only loses customers after a purchase).
+    assert model.p_alive(np.array([0.0]), np.array([0.0]), np.array([10.0]))[0] == 1.0
+    # x=1, t_x=4, T=10: odds = a/(b+x-1) * ((alpha+T)/(alpha+t_x))^(r+x) = 0.5 * (12/6)^2 = 2.
+    assert model.p_alive(np.array([1.0]), np.array([4.0]), np.array([10.0]))[0] == pytest.approx(1 / 3)
+    # Likelihood of one customer with x=0, T=10: (alpha/(alpha+T))^r = 2/12.
+    one = pd.DataFrame({"x": [0.0], "t_x": [0.0], "T": [10.0]})
+    assert bgnbd_log_likelihood(one, 1.0, 2.0, 1.5, 3.0) == pytest.approx(math.log(2 / 12))
+    gg = GammaGamma(p=2.0, q=3.0, gamma=10.0, log_likelihood=0, customers=0)
+    assert gg.population_mean == pytest.approx(10.0)  # p*gamma/(q-1)
+    # E[M | x=2, m=20] = p(gamma + x m)/(p x + q - 1) = 2*50/6
+    assert gg.expected_value(np.array([2.0]), np.array([20.0]))[0] == pytest.approx(100 / 6)
+    assert gg.expected_value(np.array([0.0]), np.array([0.0]))[0] == pytest.approx(10.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    x=st.integers(min_value=1, max_value=50),
+    t_x=st.floats(min_value=0.5, max_value=50),
+    gap=st.floats(min_value=0.0, max_value=50),
+    extra=st.floats(min_value=0.1, max_value=20),
+)
+def test_p_alive_is_a_probability_and_falls_with_the_gap(x: int, t_x: float, gap: float, extra: float) -> None:
+    model = BGNBD(r=0.2426, alpha=4.4136, a=0.7929, b=2.4259, log_likelihood=0, customers=0, repeat_customers=0)
+    xs, txs = np.array([x, x], dtype=float), np.array([t_x, t_x])
+    alive = model.p_alive(xs, txs, np.array([t_x + gap, t_x + gap + extra]))
+    assert np.all((alive >= 0) & (alive <= 1))
+    assert alive[1] <= alive[0] + 1e-12
+
+
+def test_discounting() -> None:
+    model = BGNBD(r=0.2426, alpha=4.4136, a=0.7929, b=2.4259, log_likelihood=0, customers=0, repeat_customers=0)
+    summary = pd.DataFrame({"x": [2.0, 0.0], "t_x": [30.43, 0.0], "T": [38.86, 38.86]})
+    value = np.array([10.0, 10.0])
+    undiscounted = discounted_residual_value(model, summary, value, horizon_months=12, annual_discount_rate=0.0, unit_days=7)
+    one_year = model.expected_purchases(365.25 / 7, summary["x"], summary["t_x"], summary["T"]) * value
+    np.testing.assert_allclose(undiscounted, one_year, rtol=1e-9)
+    discounted = discounted_residual_value(model, summary, value, horizon_months=12, annual_discount_rate=0.10, unit_days=7)
+    assert np.all(discounted < undiscounted) and np.all(discounted > undiscounted / 1.1)
+
+
+def test_too_few_repeat_buyers_gives_a_notice() -> None:
+    rfm = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "segment": ["A", "A", "B"], "region": ["N"] * 3, "channel": ["W"] * 3,
+            "first_purchase": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]),
+            "last_purchase": pd.to_datetime(["2024-01-01", "2024-05-01", "2024-03-01"]),
+            "purchase_days": [1, 3, 1],
+            "total_value": [10.0, 60.0, 5.0],
+            "first_value": [10.0, 20.0, 5.0],
+        }
+    )
+    margins = pd.DataFrame({"customer_id": [1, 2, 3], "margin": [10.0, 60.0, 5.0]})
+    costs = pd.DataFrame({"customer_id": [2], "tickets": [1], "service_cost": [25.0], "acquisition_cost": [15.0]})
+    result = compute_clv(rfm, margins, costs, as_of=date(2024, 6, 30))
+    assert not result.predicted
+    assert "Only 1 customers bought more than once" in (result.notice or "")
+    table = result.table.set_index("customer_id")
+    assert table.loc[2, "historical_clv"] == pytest.approx(60 - 25 - 15)
+    assert table.loc[2, "total_clv"] == pytest.approx(20.0)
+    assert (table["residual_clv"] == 0).all()
+    with pytest.raises(ModelError, match="Only 1 customers"):
+        fit_bgnbd(rfm_summary(rfm, date(2024, 6, 30)))
+
+
+def test_recency_fallback_uses_each_customers_own_rhythm() -> None:
+    # Both bought last 60 days ago; one every 90 days, one every 7 days.
+    alive = recency_p_alive(np.array([4.0, 20.0]), np.array([360.0, 140.0]), np.array([420.0, 200.0]))
+    assert alive[0] == 1.0  # 60 days is less than one 90-day gap
+    assert alive[1] == 0.0  # 60 days is more than eight 7-day gaps
+
+
+def test_clv_on_the_demo_and_holdout(demo_source: Source) -> None:
+    as_of, cal = date(2026, 10, 31), date(2025, 10, 31)
+    rfm = queries.customer_rfm(demo_source, Filters(), as_of)
+    margins = queries.customer_summary(demo_source, Filters(), as_of)
+    costs = queries.customer_costs(demo_source, as_of)
+    result = compute_clv(rfm, margins, costs, as_of=as_of)
+    assert result.predicted and result.notice is None
+    table = result.table
+    assert len(table) == len(rfm)
+    np.testing.assert_allclose(table["total_clv"], table["historical_clv"] + table["residual_clv"])
+    assert (table["p_alive"].between(0, 1)).all()
+    by_segment = segment_clv(table).set_index("segment")
+    assert by_segment.loc["HoReCa", "total_clv"] > by_segment.loc["Privati", "total_clv"]
+    check = holdout_check(queries.customer_rfm(demo_source, Filters(), cal), rfm, calibration_end=cal, end=as_of)
+    assert check.actual > 0
+    assert check.predicted == pytest.approx(check.actual, rel=0.25)
+    assert list(check.by_frequency["x_bucket"]) == list(range(8))
