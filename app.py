@@ -21,6 +21,7 @@ pages = {
             url_path="panoramica",
             default=True,
         ),
+        st.Page("pages/customer_value.py", title=t("page.value", lang), icon=":material/diamond:", url_path="valore"),
     ],
     t("nav.data", lang): [
         st.Page("pages/data_health.py", title=t("page.health", lang), icon=":material/fact_check:", url_path="dati"),

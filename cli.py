@@ -3,6 +3,7 @@
     python cli.py check [--json]
     python cli.py demo [--url URL] [--customers N]
     python cli.py overview [--segment S ...] [--from D] [--to D] [--json] [--out FILE.csv|.xlsx]
+    python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
 
 Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix).
 """
@@ -13,7 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ from data.entities import ENTITIES
 from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
+from kpi.customer_value import clv_overview, compute_clv, holdout_check, select_customers
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
+from kpi.summary import TIME_UNITS
 
 EXIT_INPUT = 2
 
@@ -65,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=3000, help="number of customers (default 3000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
+    clv = sub.add_parser("clv", parents=[common, filters], help="customer lifetime value: the model and each customer")
+    clv.add_argument("--unit", choices=list(TIME_UNITS), default="week", help="model time unit (default week)")
+    clv.add_argument(
+        "--holdout-from",
+        dest="holdout_from",
+        type=_date,
+        help="check the model: fit on the history before DATE, predict from DATE to the last order",
+    )
+    clv.add_argument(
+        "--value",
+        choices=["margin", "revenue"],
+        default="margin",
+        help="value per purchase for the spend model (default margin; revenue for published benchmarks)",
+    )
     return parser
 
 
@@ -183,7 +200,81 @@ def cmd_overview(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"check": cmd_check, "demo": cmd_demo, "overview": cmd_overview}
+def cmd_clv(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    first, last = queries.order_date_range(source, today)
+    if first is None or last is None:
+        raise InputError("entities.orders: no usable order; run 'python cli.py check' to see why.")
+    as_of = args.as_of or args.end or last
+    everyone = Filters()
+    business = source.settings.business
+    result = compute_clv(
+        queries.customer_rfm(source, everyone, as_of, value=args.value),
+        queries.customer_summary(source, everyone, as_of),
+        queries.customer_costs(source, as_of, today),
+        as_of=as_of,
+        unit=args.unit,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+    )
+    table = select_customers(result.table, tuple(args.segment), tuple(args.region), tuple(args.channel))
+    payload: dict[str, Any] = {"as_of": as_of, "model": None, "notice": result.notice}
+    if result.bgnbd is not None and result.gamma_gamma is not None:
+        m, g = result.bgnbd, result.gamma_gamma
+        payload["model"] = {
+            "unit": args.unit,
+            "r": m.r,
+            "alpha": m.alpha,
+            "a": m.a,
+            "b": m.b,
+            "log_likelihood": m.log_likelihood,
+            "p": g.p,
+            "q": g.q,
+            "gamma": g.gamma,
+            "customers": m.customers,
+            "repeat_customers": m.repeat_customers,
+        }
+    payload["summary"] = clv_overview(table)
+    if args.holdout_from:
+        calibration_end = args.holdout_from - timedelta(days=1)
+        if not first <= calibration_end < last:
+            raise InputError(f"--holdout-from: choose a date after {first} and up to {last}.")
+        check = holdout_check(
+            queries.customer_rfm(source, everyone, calibration_end, value=args.value),
+            queries.customer_rfm(source, everyone, last, value=args.value),
+            calibration_end=calibration_end,
+            end=last,
+            unit=args.unit,
+        )
+        payload["holdout"] = {
+            "from": args.holdout_from,
+            "to": last,
+            "actual": check.actual,
+            "predicted": check.predicted,
+        }
+    if args.out:
+        _write(table, args.out)
+    if args.json:
+        print(json.dumps(payload, default=_json_default, indent=2))
+    else:
+        if payload["model"]:
+            print(
+                "model: "
+                + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in payload["model"].items())
+            )
+        else:
+            print(f"no model: {result.notice}")
+        print("summary: " + ", ".join(f"{k} {v:,.2f}" for k, v in payload["summary"].items()))
+        if "holdout" in payload:
+            h = payload["holdout"]
+            print(f"holdout {h['from']} → {h['to']}: predicted {h['predicted']:,.1f}, actual {h['actual']:,}")
+        columns = ["customer_id", "segment", "margin_to_date", "service_cost", "p_alive", "residual_clv", "total_clv"]
+        print(table.sort_values("total_clv", ascending=False).head(10)[columns].to_string(index=False))
+    return 0
+
+
+COMMANDS = {"check": cmd_check, "demo": cmd_demo, "overview": cmd_overview, "clv": cmd_clv}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -555,3 +555,27 @@ def customer_costs(source: Source, as_of: date, today: date | None = None) -> pd
     if "campaign_id" not in out:
         out["campaign_id"] = None
     return out.astype({"tickets": int, "service_cost": float, "acquisition_cost": float})
+
+
+def customer_names(source: Source, customer_ids: list[Any], today: date | None = None) -> dict[Any, str]:
+    """Names of the given customers (where the customers entity has a name)."""
+    if not customer_ids or not source.available("customers") or not source.entity("customers").has("name"):
+        return {}
+    customers = _usable(cleaned(source.entity("customers"), today or date.today()))
+    stmt = sa.select(customers.c.customer_id, customers.c.name).where(customers.c.customer_id.in_(list(customer_ids)))
+    with source.engine.connect() as conn:
+        return {cid: str(name) for cid, name in conn.execute(stmt).all() if name is not None}
+
+
+def customer_orders(source: Source, customer_id: Any, as_of: date, today: date | None = None) -> pd.DataFrame:
+    """One customer's usable orders up to ``as_of``: ``order_id``, ``order_date``, ``revenue``,
+    ``margin`` (a customer card, not a bulk read)."""
+    f = order_facts(source, Filters(), today or date.today())
+    stmt = (
+        sa.select(f.c.order_id, f.c.order_date, f.c.revenue, f.c.margin)
+        .where(f.c.customer_id == sa.bindparam("cid", customer_id), f.c.order_date <= _date(as_of))
+        .order_by(f.c.order_date)
+    )
+    df = _frame(source, stmt)
+    df["order_date"] = pd.to_datetime(df["order_date"])
+    return df.astype({"revenue": float, "margin": float})

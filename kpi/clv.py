@@ -46,17 +46,19 @@ class BGNBD:
     customers: int
     repeat_customers: int
 
-    def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+    def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """P(alive | x, t_x, T), equation (13) of FHL 2005a; 1 for customers with no repeat."""
         x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
         with np.errstate(divide="ignore", over="ignore"):
-            log_ratio = math.log(self.a) - np.log(self.b + np.maximum(x, 1) - 1) + (self.r + x) * (
-                np.log(self.alpha + T) - np.log(self.alpha + t_x)
+            log_ratio = (
+                math.log(self.a)
+                - np.log(self.b + np.maximum(x, 1) - 1)
+                + (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + t_x))
             )
             odds = np.where(x > 0, np.exp(log_ratio), 0.0)
         return 1.0 / (1.0 + odds)
 
-    def expected_purchases(self, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+    def expected_purchases(self, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """E[Y(t) | x, t_x, T]: purchases expected in the next ``t`` time units, equation (10)."""
         x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
         t = np.asarray(t, dtype=float)
@@ -116,7 +118,7 @@ def _grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
 def _bgnbd_negll(log_params: np.ndarray, data: tuple[np.ndarray, ...]) -> tuple[float, np.ndarray]:
     """Minus the BG/NBD log-likelihood (equation 6 of FHL 2005a) and its gradient in log-params."""
     r, alpha, a, b = np.exp(log_params)
-    xs, xs_w, t0, t0_w, x, t_x, T, w = data  # noqa: N806
+    xs, xs_w, t0, t0_w, x, t_x, T, w = data
     # Terms that depend on x only (few distinct values): computed once per value of x.
     a1 = special.gammaln(r + xs) - special.gammaln(r) + r * math.log(alpha)
     a2 = special.gammaln(a + b) + special.gammaln(b + xs) - special.gammaln(b) - special.gammaln(a + b + xs)
@@ -124,7 +126,11 @@ def _bgnbd_negll(log_params: np.ndarray, data: tuple[np.ndarray, ...]) -> tuple[
     d_r = float(np.dot(xs_w, special.digamma(r + xs) - special.digamma(r) + math.log(alpha)))
     d_alpha = float(xs_w.sum()) * r / alpha
     d_a = float(np.dot(xs_w, special.digamma(a + b) - special.digamma(a + b + xs)))
-    d_b = float(np.dot(xs_w, special.digamma(a + b) + special.digamma(b + xs) - special.digamma(b) - special.digamma(a + b + xs)))
+    d_b = float(
+        np.dot(
+            xs_w, special.digamma(a + b) + special.digamma(b + xs) - special.digamma(b) - special.digamma(a + b + xs)
+        )
+    )
     # Customers with no repeat purchase: the likelihood term is −r·ln(α+T), by distinct T.
     if len(t0):
         log_t0 = np.log(alpha + t0)
@@ -133,7 +139,7 @@ def _bgnbd_negll(log_params: np.ndarray, data: tuple[np.ndarray, ...]) -> tuple[
         d_alpha -= r * float(np.dot(t0_w, 1.0 / (alpha + t0)))
     # Repeat customers: log(exp(A3) + exp(A4)).
     if len(x):
-        log_T, log_tx = np.log(alpha + T), np.log(alpha + t_x)  # noqa: N806
+        log_T, log_tx = np.log(alpha + T), np.log(alpha + t_x)
         rx = r + x
         a3 = -rx * log_T
         a4 = math.log(a) - np.log(b + x - 1) - rx * log_tx
@@ -161,7 +167,7 @@ def fit_bgnbd(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_C
             raise ValueError(f"The summary lacks the column {col}.")
     x_all = summary["x"].to_numpy(dtype=float)
     t_x_all = summary["t_x"].to_numpy(dtype=float)
-    T_all = summary["T"].to_numpy(dtype=float)  # noqa: N806
+    T_all = summary["T"].to_numpy(dtype=float)
     if len(x_all) == 0:
         raise ModelError("No customer has bought: the model needs purchases.")
     if np.any(x_all < 0) or np.any(t_x_all < 0) or np.any(t_x_all > T_all + 1e-9):
@@ -175,7 +181,7 @@ def fit_bgnbd(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_C
         )
     xs_unique, xs_counts = np.unique(x_all, return_counts=True)
     t0, t0_w = np.unique(T_all[~repeat], return_counts=True)
-    (x, t_x, T), w = _grouped(x_all[repeat], t_x_all[repeat], T_all[repeat])  # noqa: N806
+    (x, t_x, T), w = _grouped(x_all[repeat], t_x_all[repeat], T_all[repeat])
     data = (xs_unique, xs_counts.astype(float), t0, t0_w.astype(float), x, t_x, T, w)
     scale = float(len(x_all))
 
@@ -189,19 +195,32 @@ def fit_bgnbd(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_C
         raise ModelError(f"The BG/NBD fit did not converge: {result.message}")
     r, alpha, a, b = np.exp(result.x)
     return BGNBD(
-        r=float(r), alpha=float(alpha), a=float(a), b=float(b), log_likelihood=float(-result.fun * scale),
-        customers=len(x_all), repeat_customers=n_repeat,
+        r=float(r),
+        alpha=float(alpha),
+        a=float(a),
+        b=float(b),
+        log_likelihood=float(-result.fun * scale),
+        customers=len(x_all),
+        repeat_customers=n_repeat,
     )
 
 
 def bgnbd_log_likelihood(summary: pd.DataFrame, r: float, alpha: float, a: float, b: float) -> float:
     """The BG/NBD log-likelihood of given parameters (for checks and comparisons)."""
-    x_all, t_x_all, T_all = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))  # noqa: N806
+    x_all, t_x_all, T_all = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
     repeat = x_all > 0
     xs, xs_w = np.unique(x_all, return_counts=True)
     t0, t0_w = np.unique(T_all[~repeat], return_counts=True)
-    data = (xs, xs_w.astype(float), t0, t0_w.astype(float), x_all[repeat], t_x_all[repeat], T_all[repeat],
-            np.ones(int(repeat.sum())))
+    data = (
+        xs,
+        xs_w.astype(float),
+        t0,
+        t0_w.astype(float),
+        x_all[repeat],
+        t_x_all[repeat],
+        T_all[repeat],
+        np.ones(int(repeat.sum())),
+    )
     value, _ = _bgnbd_negll(np.log([r, alpha, a, b]), data)
     return -value
 
@@ -212,8 +231,13 @@ def _gg_negll(log_params: np.ndarray, x: np.ndarray, m: np.ndarray, w: np.ndarra
     log_m, log_x = np.log(m), np.log(x)
     log_den = np.log(g + x * m)
     ll = (
-        special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * math.log(g)
-        + (px - 1) * log_m + px * log_x - (px + q) * log_den
+        special.gammaln(px + q)
+        - special.gammaln(px)
+        - special.gammaln(q)
+        + q * math.log(g)
+        + (px - 1) * log_m
+        + px * log_x
+        - (px + q) * log_den
     )
     psi_pq = special.digamma(px + q)
     d_p = x * (psi_pq - special.digamma(px) + log_m + log_x - log_den)
@@ -248,7 +272,9 @@ def fit_gamma_gamma(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_RE
     start = np.log([1.0, 2.0, max(float(np.mean(m)), 1e-3)])
     result = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 1000, "gtol": 1e-10})
     p, q, g = np.exp(result.x)
-    return GammaGamma(p=float(p), q=float(q), gamma=float(g), log_likelihood=float(-result.fun * scale), customers=int(scale))
+    return GammaGamma(
+        p=float(p), q=float(q), gamma=float(g), log_likelihood=float(-result.fun * scale), customers=int(scale)
+    )
 
 
 def discounted_residual_value(
@@ -266,7 +292,7 @@ def discounted_residual_value(
         raise ValueError("The horizon must be a positive number of months.")
     if annual_discount_rate <= -1:
         raise ValueError("The discount rate must be above -100 %.")
-    x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))  # noqa: N806
+    x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
     month = (365.25 / 12) / unit_days
     monthly = (1 + annual_discount_rate) ** (1 / 12) - 1
     total = np.zeros(len(x))

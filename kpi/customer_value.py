@@ -19,9 +19,26 @@ from kpi.summary import TIME_UNITS, rfm_summary
 __all__ = ["CLVResult", "HoldoutCheck", "compute_clv", "holdout_check", "recency_p_alive", "segment_clv"]
 
 CLV_COLUMNS = (
-    "customer_id", "segment", "region", "channel", "first_purchase", "last_purchase", "purchase_days",
-    "x", "t_x", "T", "margin_to_date", "tickets", "service_cost", "acquisition_cost", "historical_clv",
-    "p_alive", "expected_purchases_12m", "expected_margin_per_purchase", "residual_clv", "total_clv",
+    "customer_id",
+    "segment",
+    "region",
+    "channel",
+    "first_purchase",
+    "last_purchase",
+    "purchase_days",
+    "x",
+    "t_x",
+    "T",
+    "margin_to_date",
+    "tickets",
+    "service_cost",
+    "acquisition_cost",
+    "historical_clv",
+    "p_alive",
+    "expected_purchases_12m",
+    "expected_margin_per_purchase",
+    "residual_clv",
+    "total_clv",
 )
 
 
@@ -41,7 +58,7 @@ class CLVResult:
         return self.bgnbd is not None and self.gamma_gamma is not None
 
 
-def recency_p_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+def recency_p_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Without a model: how alive a customer looks against their own rhythm.
 
     The gap since the last purchase (T − t_x) is compared with the customer's mean gap between
@@ -78,7 +95,9 @@ def compute_clv(
     table = pd.concat([base, summary[["x", "t_x", "T"]].reset_index(drop=True)], axis=1)
     table = table.merge(margins[["customer_id", "margin"]], on="customer_id", how="left")
     table = table.rename(columns={"margin": "margin_to_date"})
-    table = table.merge(costs[["customer_id", "tickets", "service_cost", "acquisition_cost"]], on="customer_id", how="left")
+    table = table.merge(
+        costs[["customer_id", "tickets", "service_cost", "acquisition_cost"]], on="customer_id", how="left"
+    )
     table = table.fillna({"margin_to_date": 0.0, "tickets": 0, "service_cost": 0.0, "acquisition_cost": 0.0})
     table["historical_clv"] = table["margin_to_date"] - table["service_cost"] - table["acquisition_cost"]
 
@@ -91,7 +110,7 @@ def compute_clv(
     except ModelError as exc:
         bgnbd = gamma_gamma = None
         notice = str(exc)
-    x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))  # noqa: N806
+    x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))
     if bgnbd is not None and gamma_gamma is not None:
         month = (365.25 / 12) / TIME_UNITS[unit]
         table["p_alive"] = bgnbd.p_alive(x, t_x, T)
@@ -99,8 +118,12 @@ def compute_clv(
         value = gamma_gamma.expected_value(x, summary["m"].to_numpy())
         table["expected_margin_per_purchase"] = value
         table["residual_clv"] = discounted_residual_value(
-            bgnbd, summary, value, horizon_months=horizon_months,
-            annual_discount_rate=annual_discount_rate, unit_days=TIME_UNITS[unit],
+            bgnbd,
+            summary,
+            value,
+            horizon_months=horizon_months,
+            annual_discount_rate=annual_discount_rate,
+            unit_days=TIME_UNITS[unit],
         )
     else:
         table["p_alive"] = recency_p_alive(x, t_x, T)
@@ -131,7 +154,9 @@ def segment_clv(table: pd.DataFrame, by: str = "segment") -> pd.DataFrame:
                 "clv_cac": float(before_cac / cac) if cac and not np.isnan(cac) else np.nan,
             }
         )
-    return pd.DataFrame(rows, columns=[by, "customers", "historical_clv", "residual_clv", "total_clv", "cac", "clv_cac"])
+    return pd.DataFrame(
+        rows, columns=[by, "customers", "historical_clv", "residual_clv", "total_clv", "cac", "clv_cac"]
+    )
 
 
 @dataclass(frozen=True)
@@ -147,7 +172,12 @@ class HoldoutCheck:
 
 
 def holdout_check(
-    calibration: pd.DataFrame, full: pd.DataFrame, *, calibration_end: date, end: date, unit: str = "week",
+    calibration: pd.DataFrame,
+    full: pd.DataFrame,
+    *,
+    calibration_end: date,
+    end: date,
+    unit: str = "week",
     min_repeat_customers: int = 50,
 ) -> HoldoutCheck:
     """Fit BG/NBD on ``calibration`` (``customer_rfm`` as of ``calibration_end``) and predict each
@@ -164,8 +194,9 @@ def holdout_check(
     before = calibration.set_index("customer_id")["purchase_days"]
     ids = summary["customer_id"]
     actual = (later.reindex(ids).fillna(0).to_numpy() - before.reindex(ids).to_numpy()).clip(min=0)
-    per_customer = pd.DataFrame({"customer_id": ids.to_numpy(), "x": summary["x"].to_numpy(), "actual": actual,
-                                 "predicted": predicted})
+    per_customer = pd.DataFrame(
+        {"customer_id": ids.to_numpy(), "x": summary["x"].to_numpy(), "actual": actual, "predicted": predicted}
+    )
     bucket = per_customer["x"].clip(upper=7).astype(int)
     by_frequency = (
         per_customer.assign(x_bucket=bucket)
@@ -181,3 +212,41 @@ def holdout_check(
         per_customer=per_customer,
         mean_absolute_error=float(np.mean(np.abs(actual - predicted))),
     )
+
+
+def holdout_split(first: date, as_of: date) -> date | None:
+    """The calibration end for the model check: the last third of the history, at most 12 months,
+    is held out. None when the history is shorter than six months."""
+    days = (as_of - first).days
+    if days < 183:
+        return None
+    held = min(days // 3, 365)
+    return as_of - pd.Timedelta(days=held).to_pytimedelta()
+
+
+def select_customers(
+    table: pd.DataFrame, segments: tuple[str, ...] = (), regions: tuple[str, ...] = (), channels: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The rows of the chosen segments, regions and channels (an empty choice keeps all)."""
+    mask = pd.Series(True, index=table.index)
+    for column, chosen in (("segment", segments), ("region", regions), ("channel", channels)):
+        if chosen:
+            mask &= table[column].isin(chosen)
+    return table[mask]
+
+
+def clv_overview(table: pd.DataFrame) -> dict[str, float]:
+    """Headline figures of a set of customers: ``customers``, ``avg_clv``, ``avg_historical``,
+    ``future_margin`` (Σ residual CLV), ``alive`` (Σ P(alive)) and ``clv_cac`` (customers with an
+    acquisition cost: mean CLV before that cost ÷ mean cost; NaN when there are none)."""
+    acquired = table[table["acquisition_cost"] > 0]
+    cac = float(acquired["acquisition_cost"].mean()) if len(acquired) else float("nan")
+    before = float((acquired["total_clv"] + acquired["acquisition_cost"]).mean()) if len(acquired) else float("nan")
+    return {
+        "customers": float(len(table)),
+        "avg_clv": float(table["total_clv"].mean()) if len(table) else float("nan"),
+        "avg_historical": float(table["historical_clv"].mean()) if len(table) else float("nan"),
+        "future_margin": float(table["residual_clv"].sum()),
+        "alive": float(table["p_alive"].sum()),
+        "clv_cac": before / cac if len(acquired) and cac > 0 else float("nan"),
+    }

@@ -95,6 +95,22 @@ KPIS: dict[str, KPI] = {
             "Customers active in the period who have bought on at least two different days up to its end.",
             "count",
         ),
+        KPI(
+            "avg_clv",
+            "CLV medio",
+            "Average CLV",
+            "Valore medio per cliente: margine a oggi meno assistenza e acquisizione, più il margine futuro atteso.",
+            "Mean value per customer: margin to date minus service and acquisition cost, plus expected future margin.",
+            "money",
+        ),
+        KPI(
+            "clv_cac",
+            "CLV : CAC",
+            "CLV : CAC",
+            "Valore dei clienti acquisiti con campagne, prima del costo di acquisizione, diviso quel costo.",
+            "Value of the customers acquired by campaigns, before acquisition cost, divided by that cost.",
+            "ratio",
+        ),
     )
 }
 

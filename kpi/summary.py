@@ -44,9 +44,9 @@ def rfm_summary(per_customer: pd.DataFrame, as_of: date, unit: str = "week") -> 
     x = per_customer["purchase_days"].to_numpy(dtype=float)[keep] - 1
     if (x < 0).any():
         raise ValueError("purchase_days must be at least 1 for every customer with a first purchase.")
-    repeat_value = (per_customer["total_value"].to_numpy(dtype=float) - per_customer["first_value"].to_numpy(dtype=float))[
-        keep
-    ]
+    repeat_value = (
+        per_customer["total_value"].to_numpy(dtype=float) - per_customer["first_value"].to_numpy(dtype=float)
+    )[keep]
     with np.errstate(invalid="ignore", divide="ignore"):
         m = np.where(x > 0, repeat_value / np.where(x > 0, x, 1), 0.0)
     return pd.DataFrame(

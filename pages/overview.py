@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kpi.overview import overview_kpis, segment_shares
+from kpi.customer_value import clv_overview, select_customers
+from kpi.overview import overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
 from ui import loaders
 from ui.charts import monthly_revenue_figure, segment_colors, segment_figure
@@ -48,6 +49,29 @@ for row_names in (
             f"{fmt_value(values['previous'], spec.format, lang, ctx.currency)}",
             border=True,
         )
+
+# Customer value at the end of this period and of the previous one (the model sees every customer).
+with shown_errors(ctx):
+    prev_end = measures.set_index("period").loc["previous", "end"]
+    assert ctx.filters.end is not None
+    now_clv = loaders.clv(ctx.source, ctx.source_key, ctx.filters.end, "week", ctx.today)
+    before_clv = loaders.clv(ctx.source, ctx.source_key, prev_end, "week", ctx.today)
+f = ctx.filters
+value_now = clv_overview(select_customers(now_clv.table, f.segments, f.regions, f.channels))
+value_before = clv_overview(select_customers(before_clv.table, f.segments, f.regions, f.channels))
+value_cols = st.columns(4)
+for column, name in zip(value_cols[:2], ("avg_clv", "clv_cac"), strict=True):
+    spec = KPIS[name]
+    change = safe_ratio(value_now[name] - value_before[name], abs(value_before[name]))
+    delta = fmt_change(change, "relative", lang)
+    column.metric(
+        spec.label(lang),
+        fmt_value(value_now[name], spec.format, lang, ctx.currency),
+        delta=None if delta == "n/d" else delta,
+        help=f"{spec.help(lang)}  \n{t('overview.prev_value', lang)}: "
+        f"{fmt_value(value_before[name], spec.format, lang, ctx.currency)}",
+        border=True,
+    )
 
 colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"].unique()))
 st.plotly_chart(monthly_revenue_figure(monthly, colors, lang, ctx.currency), key="overview_monthly")

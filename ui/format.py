@@ -15,6 +15,7 @@ __all__ = [
     "fmt_count",
     "fmt_date",
     "fmt_money",
+    "fmt_money_short",
     "fmt_month",
     "fmt_percent",
     "fmt_value",
@@ -40,6 +41,17 @@ def fmt_money(value: float | None, lang: str = "it", currency: str = "EUR", deci
     zeros = "." + "0" * decimals if decimals else ""
     pattern = f"¤ #,##0{zeros}" if lang == "it" else f"¤#,##0{zeros}"
     return format_currency(value, currency, format=pattern, locale=babel_locale(lang), currency_digits=False)
+
+
+def fmt_money_short(value: float | None, lang: str = "it", currency: str = "EUR") -> str:
+    """Money for a card: ``€ 3,2 Mln`` / ``€3.2M`` from a million up, else whole units."""
+    if value is None or _missing(value):
+        return NA
+    if abs(value) < 1_000_000:
+        return fmt_money(value, lang, currency, decimals=0)
+    millions = format_decimal(value / 1_000_000, "#,##0.0", locale=babel_locale(lang))
+    symbol = get_currency_symbol(currency, locale=babel_locale(lang))
+    return f"{symbol} {millions} Mln" if lang == "it" else f"{symbol}{millions}M"
 
 
 def fmt_count(value: float | int | None, lang: str = "it") -> str:

@@ -165,6 +165,142 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Costo di assistenza nel valore cliente (CLV).",
         "Service cost in customer lifetime value (CLV).",
     ),
+    # customer value
+    "page.value": ("Valore clienti", "Customer value"),
+    "empty.customers": ("Nessun cliente per questi filtri.", "No customers for these filters."),
+    "value.title": ("Valore clienti", "Customer value"),
+    "value.intro": (
+        "Valore di ogni cliente (CLV): margine già guadagnato, meno assistenza e acquisizione, più il margine "
+        "atteso nei prossimi {months} mesi (attualizzato al {rate} annuo). Modello stimato su tutti i clienti "
+        "fino al {as_of}; i filtri scelgono quali clienti mostrare.",
+        "Value of each customer (CLV): margin earned so far, minus service and acquisition cost, plus the margin "
+        "expected over the next {months} months (discounted at {rate} a year). Model fitted on every customer up "
+        "to {as_of}; the filters choose which customers are shown.",
+    ),
+    "value.no_model": (
+        "Il modello predittivo non è stimabile: {reason} Qui sotto solo il valore storico (margine meno costi); "
+        "lo stato dei clienti è giudicato sul loro ritmo d'acquisto.",
+        "The predictive model cannot be fitted: {reason} Below, historical value only (margin minus costs); "
+        "customers' status is judged on their own buying rhythm.",
+    ),
+    "value.card_avg_clv": ("CLV medio", "Average CLV"),
+    "value.card_avg_clv_help": (
+        "Valore totale medio per cliente: storico più futuro atteso.",
+        "Mean total value per customer: historical plus expected future.",
+    ),
+    "value.card_hist": ("Già guadagnato", "Earned so far"),
+    "value.card_hist_help": (
+        "Margine a oggi meno costo di assistenza (ticket) e di acquisizione, medio per cliente.",
+        "Margin to date minus service (tickets) and acquisition cost, per customer on average.",
+    ),
+    "value.card_future": ("Margine futuro atteso", "Expected future margin"),
+    "value.card_future_help": (
+        "Somma del margine atteso (attualizzato) di tutti i clienti selezionati.",
+        "Sum of the expected (discounted) margin of all the selected customers.",
+    ),
+    "value.card_alive": ("Clienti attivi (stima)", "Active customers (estimate)"),
+    "value.card_alive_help": (
+        "Somma delle probabilità che ciascuno dei {customers} clienti selezionati stia ancora comprando.",
+        "Sum of each of the {customers} selected customers' probability of still buying.",
+    ),
+    "value.card_clv_cac": ("CLV : CAC", "CLV : CAC"),
+    "value.card_clv_cac_help": (
+        "Valore dei clienti acquisiti con campagne (prima del costo di acquisizione) diviso il loro costo di "
+        "acquisizione. Sotto 1 non ripaga; 3 o più è sano.",
+        "Value of the customers acquired by campaigns (before acquisition cost) divided by their acquisition cost. "
+        "Below 1 it does not pay back; 3 or more is healthy.",
+    ),
+    "value.dist_title": (
+        "Metà dei clienti vale meno di {median}",
+        "Half of the customers are worth less than {median}",
+    ),
+    "value.total_clv": ("CLV totale", "Total CLV"),
+    "value.historical": ("Già guadagnato", "Earned so far"),
+    "value.residual": ("Futuro atteso", "Expected future"),
+    "value.mean_clv": ("CLV medio per cliente", "Mean CLV per customer"),
+    "value.segment_title": (
+        "{segment}: il valore medio più alto ({value} per cliente)",
+        "{segment}: the highest mean value ({value} per customer)",
+    ),
+    "value.segment_title_one": (
+        "{segment}: {value} per cliente in media",
+        "{segment}: {value} per customer on average",
+    ),
+    "value.no_cac": ("Nessun cliente con un costo di acquisizione noto.", "No customer with a known acquisition cost."),
+    "value.break_even": ("pareggio", "break-even"),
+    "value.cac_title_bad": (
+        "{channel}: CLV : CAC {ratio}, sotto il livello sano di 3",
+        "{channel}: CLV : CAC {ratio}, below the healthy 3",
+    ),
+    "value.cac_title_good": (
+        "Ogni canale rende almeno 3 volte il costo ({channel}: {ratio})",
+        "Every channel returns at least 3× its cost ({channel}: {ratio})",
+    ),
+    "value.clv_cac_axis": ("CLV : CAC (valore ÷ costo di acquisizione)", "CLV : CAC (value ÷ acquisition cost)"),
+    "value.by_channel": ("Ritorno per canale di acquisizione", "Return by acquisition channel"),
+    "value.alive_title": (
+        "Chi è ancora attivo: probabilità per frequenza e recenza",
+        "Who is still active: probability by frequency and recency",
+    ),
+    "value.repeat_axis": ("Acquisti ripetuti", "Repeat purchases"),
+    "value.last_purchase_axis": ("Ultimo acquisto, {unit} dopo il primo", "Last purchase, {unit} after the first"),
+    "value.actual": ("Avvenuti", "Actual"),
+    "value.predicted": ("Previsti dal modello", "Predicted by the model"),
+    "value.holdout_chart": (
+        "Acquisti per cliente nel periodo di verifica",
+        "Purchases per customer in the check period",
+    ),
+    "value.calibration_x": (
+        "Acquisti ripetuti prima del periodo di verifica",
+        "Repeat purchases before the check period",
+    ),
+    "value.holdout_mean": ("Acquisti medi per cliente", "Mean purchases per customer"),
+    "value.check": ("Quanto fidarsi delle previsioni", "How far to trust the forecast"),
+    "value.holdout_sentence": (
+        "Stimato sui dati fino al {cal}, il modello prevedeva **{predicted}** acquisti ripetuti dal {start} al {end}: "
+        "ne sono avvenuti **{actual}** ({diff}). Errore medio per cliente: {mae} acquisti.",
+        "Fitted on the data up to {cal}, the model expected **{predicted}** repeat purchases from {start} to {end}: "
+        "**{actual}** happened ({diff}). Mean error per customer: {mae} purchases.",
+    ),
+    "value.holdout_none": (
+        "La verifica del modello richiede almeno sei mesi di storico.",
+        "The model check needs at least six months of history.",
+    ),
+    "value.holdout_failed": ("Verifica non possibile: {reason}", "Check not possible: {reason}"),
+    "value.top_title": ("I clienti di maggior valore", "The most valuable customers"),
+    "value.card_title": ("Scheda cliente", "Customer card"),
+    "value.pick_customer": ("Cliente", "Customer"),
+    "value.timeline_title": ("{n} acquisti, margine {share} dei ricavi", "{n} purchases, margin {share} of revenue"),
+    "value.cumulative_margin": ("Margine cumulato", "Cumulative margin"),
+    "value.status": ("Stato", "Status"),
+    "status.active": ("attivo", "active"),
+    "status.at_risk": ("a rischio", "at risk"),
+    "status.lapsed": ("perso", "lapsed"),
+    "value.model": ("Il modello", "The model"),
+    "value.unit": ("Unità di tempo del modello", "Model time unit"),
+    "value.model_params": (
+        "BG/NBD (acquisti): r = {r}, α = {alpha}, a = {a}, b = {b}, log-verosimiglianza {ll}. "
+        "Gamma-Gamma (margine per acquisto): p = {p}, q = {q}, γ = {gamma}. {customers} clienti, {repeat} con "
+        "acquisti ripetuti.",
+        "BG/NBD (purchases): r = {r}, α = {alpha}, a = {a}, b = {b}, log-likelihood {ll}. "
+        "Gamma-Gamma (margin per purchase): p = {p}, q = {q}, γ = {gamma}. {customers} customers, {repeat} with "
+        "repeat purchases.",
+    ),
+    "unit.day": ("giorni", "days"),
+    "unit.week": ("settimane", "weeks"),
+    "unit.month": ("mesi", "months"),
+    "col.customer": ("Cliente", "Customer"),
+    "col.name": ("Nome", "Name"),
+    "col.margin_to_date": ("Margine a oggi", "Margin to date"),
+    "col.service_cost": ("Assistenza", "Service cost"),
+    "col.acquisition_cost": ("Acquisizione", "Acquisition cost"),
+    "col.p_alive": ("P(attivo)", "P(alive)"),
+    "col.expected_12m": ("Acquisti attesi 12 mesi", "Expected purchases 12 months"),
+    "col.residual": ("Futuro atteso", "Expected future"),
+    "col.total_clv": ("CLV", "CLV"),
+    "col.tickets": ("Ticket", "Tickets"),
+    "col.first_purchase": ("Primo acquisto", "First purchase"),
+    "col.last_purchase": ("Ultimo acquisto", "Last purchase"),
 }
 
 

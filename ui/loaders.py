@@ -18,9 +18,15 @@ from data import queries
 from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
+from kpi.clv import ModelError
+from kpi.customer_value import CLVResult, HoldoutCheck, compute_clv, holdout_check, holdout_split
 
 __all__ = [
     "campaign_summary",
+    "clv",
+    "clv_holdout",
+    "customer_names",
+    "customer_orders",
     "entity_health",
     "filter_options",
     "get_source",
@@ -85,3 +91,48 @@ def campaign_summary(_source: Source, key: str, filters: Filters, today: date) -
 @st.cache_data(ttl=TTL, show_spinner=False)
 def entity_health(_source: Source, key: str, entity: str, today: date) -> dict[str, Any]:
     return queries.entity_health(_source, entity, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def clv(_source: Source, key: str, as_of: date, unit: str, today: date) -> CLVResult:
+    """The CLV of every customer as of ``as_of`` (the model sees every customer; pages filter)."""
+    everyone = Filters()
+    business = _source.settings.business
+    return compute_clv(
+        queries.customer_rfm(_source, everyone, as_of),
+        queries.customer_summary(_source, everyone, as_of),
+        queries.customer_costs(_source, as_of, today),
+        as_of=as_of,
+        unit=unit,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def clv_holdout(_source: Source, key: str, first: date, as_of: date, unit: str, today: date) -> HoldoutCheck | str:
+    """The model check on held-out months, or the reason it cannot be made."""
+    calibration_end = holdout_split(first, as_of)
+    if calibration_end is None:
+        return "history"
+    everyone = Filters()
+    try:
+        return holdout_check(
+            queries.customer_rfm(_source, everyone, calibration_end),
+            queries.customer_rfm(_source, everyone, as_of),
+            calibration_end=calibration_end,
+            end=as_of,
+            unit=unit,
+        )
+    except ModelError as exc:
+        return str(exc)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def customer_names(_source: Source, key: str, ids: tuple[Any, ...], today: date) -> dict[Any, str]:
+    return queries.customer_names(_source, list(ids), today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> pd.DataFrame:
+    return queries.customer_orders(_source, customer_id, as_of, today)

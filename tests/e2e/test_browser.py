@@ -25,7 +25,7 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     print(f"time to first chart: {first_chart:.2f} s")
     _settle(page)
     expect(page.get_by_role("heading", name="Panoramica")).to_be_visible()
-    expect(page.locator('[data-testid="stMetric"]')).to_have_count(8)
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(10)
 
     # Choose the HoReCa segment in the sidebar.
     segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
@@ -53,6 +53,17 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     expect(page.locator(CHART)).to_have_count(2)
     assert page.locator(".traceback, [data-testid='stException']").count() == 0
     page.screenshot(path=str(ARTIFACTS / "overview-horeca.png"), full_page=True)
+
+    # The customer-value page shows the same segment only.
+    page.get_by_role("link", name="Valore clienti").click()
+    _settle(page)
+    expect(page.get_by_role("heading", name="Valore clienti")).to_be_visible()
+    page.locator(CHART).first.wait_for()
+    expect(page.locator(CHART).first.locator(".gtitle")).to_contain_text("Metà dei clienti vale meno di")
+    expect(page.locator(CHART).nth(1).locator(".gtitle")).to_contain_text("HoReCa")  # the only segment shown
+    expect(page.get_by_text("il modello prevedeva")).to_be_visible()
+    assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
+    page.screenshot(path=str(ARTIFACTS / "customer-value-horeca.png"), full_page=True)
 
 
 def test_shared_link_opens_the_same_view(page: Page, app_url: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -39,6 +41,15 @@ def _charts(at: AppTest) -> list[dict]:
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
+def _array(value: object) -> np.ndarray:
+    """A Plotly array from the figure JSON: a list, or a typed array ({"dtype", "bdata", "shape"})."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(value, dtype=float)
+
+
 def _metric(at: AppTest, label: str) -> str:
     for m in at.metric:
         if m.label == label:
@@ -54,7 +65,7 @@ def _expected_revenue(source: Source, filters: Filters) -> str:
 def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> None:
     at = _run()
     assert at.title[0].value == "Panoramica"
-    assert len(at.metric) == 8
+    assert len(at.metric) == 10  # eight period figures, average CLV and CLV : CAC
     assert _metric(at, "Ricavi") == _expected_revenue(
         demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
     )
@@ -151,3 +162,41 @@ def test_unreachable_database_is_explained(app_env: Path, monkeypatch: pytest.Mo
     assert "Il database non è raggiungibile" in text
     assert "topsecret" not in text and "***" in text
     assert all("topsecret" not in m.value for m in at.markdown)
+
+
+def test_customer_value_page(app_env: Path) -> None:
+    at = _run()
+    at.switch_page("pages/customer_value.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Valore clienti"
+    assert [m.label for m in at.metric][:5] == [
+        "CLV medio",
+        "Già guadagnato",
+        "Margine futuro atteso",
+        "Clienti attivi (stima)",
+        "CLV : CAC",
+    ]
+    charts = _charts(at)
+    assert len(charts) >= 6  # distribution, segments, CLV:CAC, P(alive) map, model check, customer timeline
+    heatmap = next(c for c in charts if c["data"][0]["type"] == "heatmap")
+    z = _array(heatmap["data"][0]["z"])
+    assert z.size > 100 and z.min() >= 0 and z.max() <= 1
+    assert any("il modello prevedeva" in md.value for md in at.markdown)
+    top = at.dataframe[0].value
+    assert len(top) == 50 and "CLV" in top.columns
+
+
+def test_customer_value_follows_the_segment_filter(app_env: Path) -> None:
+    at = _run({"segment": "Privati"})
+    at.switch_page("pages/customer_value.py").run()
+    assert not at.exception
+    segments = {t["name"] for t in _charts(at)[0]["data"]}
+    assert segments == {"Privati"}
+    assert set(at.dataframe[0].value["Segmento"]) == {"Privati"}
+
+
+def test_overview_has_value_cards(app_env: Path) -> None:
+    at = _run()
+    labels = [m.label for m in at.metric]
+    assert "CLV medio" in labels and "CLV : CAC" in labels
+    assert _metric(at, "CLV medio").startswith("€ ")

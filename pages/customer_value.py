@@ -1,0 +1,181 @@
+"""Valore clienti: what each customer has earned us and is expected to, and how far to trust it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from kpi.customer_value import clv_overview, segment_clv, select_customers
+from kpi.summary import TIME_UNITS
+from ui import loaders
+from ui.charts import segment_colors
+from ui.charts_value import (
+    clv_cac_figure,
+    clv_distribution_figure,
+    clv_segment_figure,
+    customer_timeline_figure,
+    holdout_figure,
+    p_alive_map_figure,
+)
+from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
+from ui.i18n import t
+from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+
+ctx = page_context()
+lang, cur = ctx.lang, ctx.currency
+st.title(t("value.title", lang))
+if ctx.problem or ctx.source is None or ctx.filters.end is None or ctx.first_date is None:
+    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
+    st.stop()
+show_active_filters(ctx)
+business = ctx.settings.business if ctx.settings else None
+as_of = ctx.filters.end
+unit = st.session_state.get("clv_unit", "week")
+
+with shown_errors(ctx):
+    result = loaders.clv(ctx.source, ctx.source_key, as_of, unit, ctx.today)
+    check = loaders.clv_holdout(ctx.source, ctx.source_key, ctx.first_date, as_of, unit, ctx.today)
+
+st.caption(
+    t(
+        "value.intro",
+        lang,
+        months=business.clv_horizon_months if business else 36,
+        rate=fmt_percent(business.annual_discount_rate if business else 0.1, lang, 0),
+        as_of=fmt_date(as_of, lang),
+    )
+)
+if result.notice:
+    st.warning(t("value.no_model", lang, reason=result.notice), icon=":material/warning:")
+
+f = ctx.filters
+table = select_customers(result.table, f.segments, f.regions, f.channels)
+if table.empty:
+    st.info(t("empty.customers", lang), icon=":material/filter_alt_off:")
+    st.stop()
+head = clv_overview(table)
+cards = (
+    ("value.card_avg_clv", fmt_money(head["avg_clv"], lang, cur, 0)),
+    ("value.card_hist", fmt_money(head["avg_historical"], lang, cur, 0)),
+    ("value.card_future", fmt_money_short(head["future_margin"], lang, cur)),
+    ("value.card_alive", fmt_count(head["alive"], lang)),
+    ("value.card_clv_cac", fmt_value(head["clv_cac"], "ratio", lang)),
+)
+for column, (key, value) in zip(st.columns(len(cards)), cards, strict=True):
+    column.metric(
+        t(key, lang), value, help=t(key + "_help", lang, customers=fmt_count(head["customers"], lang)), border=True
+    )
+
+colors = segment_colors(ctx.options.get("segment", []) or list(table["segment"].unique()))
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(clv_distribution_figure(table, colors, lang, cur), key="value_distribution")
+with right:
+    st.plotly_chart(clv_segment_figure(segment_clv(table), colors, lang, cur), key="value_segments")
+
+left, right = st.columns(2)
+with left:
+    by_channel = segment_clv(table, by="channel")
+    st.plotly_chart(clv_cac_figure(by_channel, lang), key="value_clv_cac")
+with right:
+    if result.bgnbd is not None:
+        max_x = int(min(max(table["x"].quantile(0.95), 5), 40))
+        max_t = float(table["T"].max())
+        st.plotly_chart(
+            p_alive_map_figure(result.bgnbd, max_x, max_t, t(f"unit.{unit}", lang), lang), key="value_alive"
+        )
+
+st.subheader(t("value.check", lang))
+if isinstance(check, str):
+    st.info(t("value.holdout_none", lang) if check == "history" else t("value.holdout_failed", lang, reason=check))
+else:
+    start = (
+        pd.Timestamp(as_of) - pd.Timedelta(days=round(check.holdout_length * TIME_UNITS[unit])) + pd.Timedelta(days=1)
+    )
+    diff = (check.predicted - check.actual) / check.actual if check.actual else float("nan")
+    st.markdown(
+        t(
+            "value.holdout_sentence",
+            lang,
+            cal=fmt_date((start - pd.Timedelta(days=1)).date(), lang),
+            start=fmt_date(start.date(), lang),
+            end=fmt_date(as_of, lang),
+            predicted=fmt_count(check.predicted, lang),
+            actual=fmt_count(check.actual, lang),
+            diff=fmt_change(diff, "relative", lang),
+            mae=f"{check.mean_absolute_error:.2f}".replace(".", "," if lang == "it" else "."),
+        )
+    )
+    left, right = st.columns([3, 2])
+    left.plotly_chart(holdout_figure(check.by_frequency, lang), key="value_holdout")
+
+st.subheader(t("value.top_title", lang))
+top = table.sort_values("total_clv", ascending=False).head(50)
+with shown_errors(ctx):
+    names = loaders.customer_names(ctx.source, ctx.source_key, tuple(top["customer_id"].tolist()), ctx.today)
+
+
+def _status(p: float) -> str:
+    return t("status.active" if p >= 0.7 else "status.at_risk" if p >= 0.3 else "status.lapsed", lang)
+
+
+view = pd.DataFrame(
+    {
+        t("col.customer", lang): [f"{names.get(c, c)}" for c in top["customer_id"]],
+        t("col.segment", lang): top["segment"],
+        t("col.margin_to_date", lang): [fmt_money(v, lang, cur, 0) for v in top["margin_to_date"]],
+        t("col.service_cost", lang): [fmt_money(v, lang, cur, 0) for v in top["service_cost"]],
+        t("col.acquisition_cost", lang): [fmt_money(v, lang, cur, 0) for v in top["acquisition_cost"]],
+        t("col.p_alive", lang): [fmt_percent(v, lang, 0) for v in top["p_alive"]],
+        t("col.expected_12m", lang): [fmt_value(v, "ratio", lang) for v in top["expected_purchases_12m"]],
+        t("col.residual", lang): [fmt_money(v, lang, cur, 0) for v in top["residual_clv"]],
+        t("col.total_clv", lang): [fmt_money(v, lang, cur, 0) for v in top["total_clv"]],
+    }
+)
+st.dataframe(view, hide_index=True, height=320, key="value_top")
+
+st.subheader(t("value.card_title", lang))
+choices = top["customer_id"].tolist()
+picked = st.selectbox(
+    t("value.pick_customer", lang), choices, format_func=lambda c: f"{names.get(c, c)} ({c})", key="value_customer"
+)
+if picked is not None:
+    row = top.set_index("customer_id").loc[picked]
+    cols = st.columns(5)
+    cols[0].metric(t("col.total_clv", lang), fmt_money(row["total_clv"], lang, cur, 0))
+    cols[1].metric(t("value.historical", lang), fmt_money(row["historical_clv"], lang, cur, 0))
+    cols[2].metric(t("value.residual", lang), fmt_money(row["residual_clv"], lang, cur, 0))
+    cols[3].metric(
+        t("value.status", lang), _status(float(row["p_alive"])), help=f"P = {fmt_percent(row['p_alive'], lang, 0)}"
+    )
+    cols[4].metric(t("col.tickets", lang), fmt_count(row["tickets"], lang))
+    with shown_errors(ctx):
+        orders = loaders.customer_orders(ctx.source, ctx.source_key, picked, as_of, ctx.today)
+    st.plotly_chart(customer_timeline_figure(orders, lang, cur), key="value_timeline")
+
+with st.expander(t("value.model", lang)):
+    st.selectbox(
+        t("value.unit", lang),
+        list(TIME_UNITS),
+        format_func=lambda u: t(f"unit.{u}", lang),
+        key="clv_unit",
+        index=list(TIME_UNITS).index(unit),
+    )
+    if result.bgnbd is not None and result.gamma_gamma is not None:
+        m, g = result.bgnbd, result.gamma_gamma
+        st.caption(
+            t(
+                "value.model_params",
+                lang,
+                r=f"{m.r:.4f}",
+                alpha=f"{m.alpha:.4f}",
+                a=f"{m.a:.4f}",
+                b=f"{m.b:.4f}",
+                ll=f"{m.log_likelihood:,.2f}",
+                p=f"{g.p:.3f}",
+                q=f"{g.q:.3f}",
+                gamma=f"{g.gamma:.2f}",
+                customers=fmt_count(m.customers, lang),
+                repeat=fmt_count(m.repeat_customers, lang),
+            )
+        )
