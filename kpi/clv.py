@@ -334,7 +334,15 @@ def discounted_residual_value(
         raise ValueError("The horizon must be a positive number of months.")
     if annual_discount_rate <= -1:
         raise ValueError("The discount rate must be above -100 %.")
-    x, t_x, T = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    columns = [summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T")]
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)
+        key = key * len(uniques) + codes
+    inverse, distinct = pd.factorize(key)
+    first = np.zeros(len(distinct), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(key))[::-1]
+    x, t_x, T = (c[first] for c in columns)  # each distinct history once
     month = (365.25 / 12) / unit_days
     monthly = (1 + annual_discount_rate) ** (1 / 12) - 1
     total = np.zeros(len(x))
@@ -343,4 +351,4 @@ def discounted_residual_value(
         cumulative = model.expected_purchases(m * month, x, t_x, T)
         total += (cumulative - previous) / (1 + monthly) ** m
         previous = cumulative
-    return total * np.asarray(value_per_purchase, dtype=float)
+    return total[inverse] * np.asarray(value_per_purchase, dtype=float)
