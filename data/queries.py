@@ -139,6 +139,11 @@ def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
     return sa.select(facts).where(*conditions).subquery("facts")
 
 
+def _customer_dims(sub: sa.Subquery) -> list[sa.ColumnElement[Any]]:
+    """A customer's segment, region and channel in a query grouped by customer."""
+    return [sa.func.min(sub.c[d]).label(d) for d in ("segment", "region", "channel")]
+
+
 def _is_purchase(facts: sa.Subquery) -> sa.ColumnElement[bool]:
     """An order is a purchase unless it is a refund (negative revenue); a free order counts."""
     return facts.c.revenue >= 0
@@ -300,9 +305,7 @@ def customer_summary(source: Source, filters: Filters, as_of: date | None = None
     stmt = (
         sa.select(
             f.c.customer_id,
-            sa.func.min(f.c.segment).label("segment"),
-            sa.func.min(f.c.region).label("region"),
-            sa.func.min(f.c.channel).label("channel"),
+            *_customer_dims(f),
             sa.func.min(sa.case((purchase, f.c.order_date))).label("first_purchase"),
             sa.func.max(sa.case((purchase, f.c.order_date))).label("last_purchase"),
             _sum_if(purchase, sa.literal(1)).label("orders"),
@@ -475,9 +478,7 @@ def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "ma
         sa.select(
             f.c.customer_id,
             f.c.order_date,
-            sa.func.min(f.c.segment).label("segment"),
-            sa.func.min(f.c.region).label("region"),
-            sa.func.min(f.c.channel).label("channel"),
+            *_customer_dims(f),
             sa.func.sum(f.c[value]).label("day_value"),
         )
         .where(_is_purchase(f), f.c.order_date <= _date(as_of))
@@ -489,9 +490,7 @@ def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "ma
     stmt = (
         sa.select(
             ranked.c.customer_id,
-            sa.func.min(ranked.c.segment).label("segment"),
-            sa.func.min(ranked.c.region).label("region"),
-            sa.func.min(ranked.c.channel).label("channel"),
+            *_customer_dims(ranked),
             sa.func.min(ranked.c.order_date).label("first_purchase"),
             sa.func.max(ranked.c.order_date).label("last_purchase"),
             sa.func.count().label("purchase_days"),

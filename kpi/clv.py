@@ -109,22 +109,26 @@ class GammaGamma:
         return self.p * self.gamma / (self.q - 1)
 
 
-def _grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Identical rows once, with their counts: repeated summaries are evaluated once.
-
-    Hash-based (pandas factorize), not a sort of the rows: at a million customers this is the
-    difference between 0.05 s and 0.4 s."""
-    if len(columns[0]) == 0:
-        return [np.asarray(c, dtype=float) for c in columns], np.zeros(0)
+def _distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For identical rows across ``columns``: the index of each distinct row's first occurrence,
+    and for every row the number of its distinct row. Hash-based (pandas factorize), not a sort:
+    at a million customers this is the difference between 0.05 s and 0.4 s."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
     for column in columns:
         codes, uniques = pd.factorize(column)
         key = key * len(uniques) + codes
-    codes, first = pd.factorize(key)
-    counts = np.bincount(codes).astype(float)
-    index = np.zeros(len(first), dtype=np.int64)
-    index[codes[::-1]] = np.arange(len(key))[::-1]  # the first row of each group
-    return [np.asarray(c, dtype=float)[index] for c in columns], counts
+    inverse, distinct = pd.factorize(key)
+    first = np.zeros(len(distinct), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(key))[::-1]
+    return first, inverse
+
+
+def _grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Identical rows once, with their counts: repeated summaries are evaluated once."""
+    if len(columns[0]) == 0:
+        return [np.asarray(c, dtype=float) for c in columns], np.zeros(0)
+    first, inverse = _distinct_rows(*columns)
+    return [np.asarray(c, dtype=float)[first] for c in columns], np.bincount(inverse).astype(float)
 
 
 def _minimize(objective: Any, start: np.ndarray) -> optimize.OptimizeResult:
@@ -335,13 +339,9 @@ def discounted_residual_value(
     if annual_discount_rate <= -1:
         raise ValueError("The discount rate must be above -100 %.")
     columns = [summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T")]
-    key = np.zeros(len(columns[0]), dtype=np.int64)
-    for column in columns:
-        codes, uniques = pd.factorize(column)
-        key = key * len(uniques) + codes
-    inverse, distinct = pd.factorize(key)
-    first = np.zeros(len(distinct), dtype=np.int64)
-    first[inverse[::-1]] = np.arange(len(key))[::-1]
+    if len(columns[0]) == 0:
+        return np.zeros(0)
+    first, inverse = _distinct_rows(*columns)
     x, t_x, T = (c[first] for c in columns)  # each distinct history once
     month = (365.25 / 12) / unit_days
     monthly = (1 + annual_discount_rate) ** (1 / 12) - 1
