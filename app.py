@@ -1,16 +1,15 @@
-"""Cruscotto: the entry point. Page config, shared sidebar filters, navigation."""
+"""Cruscotto: the entry point. Page config, language, navigation, the shared sidebar filters."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from ui.i18n import t
-from ui.shell import build_context
+from ui.shell import build_context, choose_language
 
 st.set_page_config(page_title="Cruscotto", page_icon=":material/speed:", layout="wide")
 
-ctx = build_context()
-lang = ctx.lang
+lang = choose_language()
 
 pages = {
     t("nav.dashboard", lang): [
@@ -27,4 +26,8 @@ pages = {
         st.Page("pages/data_health.py", title=t("page.health", lang), icon=":material/fact_check:", url_path="dati"),
     ],
 }
-st.navigation(pages).run()
+# Register the pages before any query runs: a cold first load may take seconds, and the browser
+# must already know the page its address names.
+page = st.navigation(pages)
+build_context(lang)
+page.run()

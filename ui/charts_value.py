@@ -86,7 +86,7 @@ def clv_segment_figure(by_segment: pd.DataFrame, colors: dict[str, str], lang: s
     key = "value.segment_title" if len(ordered) > 1 else "value.segment_title_one"
     title = t(key, lang, segment=top["segment"], value=fmt_money(float(top["total_clv"]), lang, currency, 0))
     _layout(fig, lang, title)
-    fig.update_layout(barmode="relative", height=max(280, 90 + 50 * len(ordered)), legend_title_text="")
+    fig.update_layout(barmode="relative", height=max(280, 90 + 50 * len(ordered)), showlegend=False)
     fig.update_traces(cliponaxis=False)
     fig.update_xaxes(
         title_text=f"{t('value.mean_clv', lang)} ({currency})",

@@ -193,12 +193,12 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Margine a oggi meno costo di assistenza (ticket) e di acquisizione, medio per cliente.",
         "Margin to date minus service (tickets) and acquisition cost, per customer on average.",
     ),
-    "value.card_future": ("Margine futuro atteso", "Expected future margin"),
+    "value.card_future": ("Margine futuro", "Future margin"),
     "value.card_future_help": (
         "Somma del margine atteso (attualizzato) di tutti i clienti selezionati.",
         "Sum of the expected (discounted) margin of all the selected customers.",
     ),
-    "value.card_alive": ("Clienti attivi (stima)", "Active customers (estimate)"),
+    "value.card_alive": ("Attivi (stima)", "Active (estimate)"),
     "value.card_alive_help": (
         "Somma delle probabilità che ciascuno dei {customers} clienti selezionati stia ancora comprando.",
         "Sum of each of the {customers} selected customers' probability of still buying.",
@@ -217,7 +217,10 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "value.total_clv": ("CLV totale", "Total CLV"),
     "value.historical": ("Già guadagnato", "Earned so far"),
     "value.residual": ("Futuro atteso", "Expected future"),
-    "value.mean_clv": ("CLV medio per cliente", "Mean CLV per customer"),
+    "value.mean_clv": (
+        "CLV medio per cliente: pieno = già guadagnato, chiaro = futuro atteso",
+        "Mean CLV per customer: solid = earned so far, light = expected future",
+    ),
     "value.segment_title": (
         "{segment}: il valore medio più alto ({value} per cliente)",
         "{segment}: the highest mean value ({value} per customer)",

@@ -25,7 +25,15 @@ from ui import loaders
 from ui.format import fmt_date
 from ui.i18n import LANGUAGES, t
 
-__all__ = ["AppContext", "Problem", "build_context", "page_context", "show_active_filters", "shown_errors"]
+__all__ = [
+    "AppContext",
+    "Problem",
+    "build_context",
+    "choose_language",
+    "page_context",
+    "show_active_filters",
+    "shown_errors",
+]
 
 _CONTEXT_KEY = "cruscotto_context"
 
@@ -147,9 +155,13 @@ def _sidebar_filters(ctx_lang: str, options: dict[str, list[str]], first: date, 
     return filters, preset
 
 
-def build_context() -> AppContext:
-    """Language, settings, source and filters for this rerun; stored for the page to read."""
-    lang = _language()
+def choose_language() -> str:
+    """The language switch in the sidebar (kept in the URL as ``lang``)."""
+    return _language()
+
+
+def build_context(lang: str) -> AppContext:
+    """Settings, source and filters for this rerun; stored for the page to read."""
     today = date.today()
     ctx = AppContext(lang=lang, today=today)
     try:
