@@ -172,8 +172,8 @@ def test_customer_value_page(app_env: Path) -> None:
     assert [m.label for m in at.metric][:5] == [
         "CLV medio",
         "Già guadagnato",
-        "Margine futuro atteso",
-        "Clienti attivi (stima)",
+        "Margine futuro",
+        "Attivi (stima)",
         "CLV : CAC",
     ]
     charts = _charts(at)
