@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from kpi.clv import MIN_REPEAT_CUSTOMERS
 from kpi.customer_value import clv_overview, segment_clv, select_customers
 from kpi.summary import TIME_UNITS
 from ui import loaders
@@ -46,7 +47,11 @@ st.caption(
     )
 )
 if result.notice:
-    st.warning(t("value.no_model", lang, reason=result.notice), icon=":material/warning:")
+    repeat = int((result.table["x"] > 0).sum())
+    st.warning(
+        t("value.no_model", lang, repeat=fmt_count(repeat, lang), needed=MIN_REPEAT_CUSTOMERS),
+        icon=":material/warning:",
+    )
 
 f = ctx.filters
 table = select_customers(result.table, f.segments, f.regions, f.channels)
@@ -75,8 +80,15 @@ with right:
 
 left, right = st.columns(2)
 with left:
-    by_channel = segment_clv(table, by="channel")
-    st.plotly_chart(clv_cac_figure(by_channel, lang), key="value_clv_cac")
+    group = st.segmented_control(
+        t("value.group_by", lang),
+        ["channel", "segment"],
+        format_func=lambda g: t(f"value.by_{g}", lang),
+        default="channel",
+        required=True,
+        key="value_cac_by",
+    )
+    st.plotly_chart(clv_cac_figure(segment_clv(table, by=group or "channel"), lang), key="value_clv_cac")
 with right:
     if result.bgnbd is not None:
         max_x = int(min(max(table["x"].quantile(0.95), 5), 40))

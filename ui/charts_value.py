@@ -96,15 +96,17 @@ def clv_segment_figure(by_segment: pd.DataFrame, colors: dict[str, str], lang: s
     return fig
 
 
-def clv_cac_figure(by_channel: pd.DataFrame, lang: str) -> go.Figure:
-    """CLV : CAC per acquisition channel, with the break-even (1) and the healthy mark (3)."""
+def clv_cac_figure(by_group: pd.DataFrame, lang: str) -> go.Figure:
+    """CLV : CAC per acquisition channel or segment (the table's first column), with the
+    break-even (1) and the healthy mark (3)."""
     fig = go.Figure()
-    data = by_channel.dropna(subset=["clv_cac"]).sort_values("clv_cac")
+    label = by_group.columns[0]
+    data = by_group.dropna(subset=["clv_cac"]).sort_values("clv_cac").rename(columns={label: "group"})
     if data.empty:
         return _layout(fig, lang, t("value.no_cac", lang))
     colors = [RED if v < 1 else AMBER if v < 3 else GREEN for v in data["clv_cac"]]
     fig.add_bar(
-        y=data["channel"],
+        y=data["group"],
         x=data["clv_cac"],
         orientation="h",
         marker_color=colors,
@@ -125,7 +127,7 @@ def clv_cac_figure(by_channel: pd.DataFrame, lang: str) -> go.Figure:
     worst = data.iloc[0]
     key = "value.cac_title_bad" if worst["clv_cac"] < 3 else "value.cac_title_good"
     ratio = f"{worst['clv_cac']:.1f}".replace(".", ",") if lang == "it" else f"{worst['clv_cac']:.1f}"
-    _layout(fig, lang, t(key, lang, channel=worst["channel"], ratio=ratio))
+    _layout(fig, lang, t(key, lang, channel=worst["group"], ratio=ratio))
     fig.update_layout(showlegend=False, height=max(280, 100 + 45 * len(data)))
     fig.update_traces(cliponaxis=False)
     fig.update_xaxes(title_text=t("value.clv_cac_axis", lang), range=[0, max(3.5, float(data["clv_cac"].max()) * 1.15)])

@@ -178,10 +178,12 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "to {as_of}; the filters choose which customers are shown.",
     ),
     "value.no_model": (
-        "Il modello predittivo non è stimabile: {reason} Qui sotto solo il valore storico (margine meno costi); "
-        "lo stato dei clienti è giudicato sul loro ritmo d'acquisto.",
-        "The predictive model cannot be fitted: {reason} Below, historical value only (margin minus costs); "
-        "customers' status is judged on their own buying rhythm.",
+        "Il modello predittivo non è stimabile: solo {repeat} clienti hanno comprato più di una volta "
+        "(ne servono almeno {needed}). Qui sotto solo il valore storico (margine meno costi); lo stato dei "
+        "clienti è giudicato sul loro ritmo d'acquisto.",
+        "The predictive model cannot be fitted: only {repeat} customers bought more than once (at least "
+        "{needed} are needed). Below, historical value only (margin minus costs); customers' status is judged "
+        "on their own buying rhythm.",
     ),
     "value.card_avg_clv": ("CLV medio", "Average CLV"),
     "value.card_avg_clv_help": (
@@ -236,11 +238,13 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "{channel}: CLV : CAC {ratio}, below the healthy 3",
     ),
     "value.cac_title_good": (
-        "Ogni canale rende almeno 3 volte il costo ({channel}: {ratio})",
-        "Every channel returns at least 3× its cost ({channel}: {ratio})",
+        "Tutti rendono almeno 3 volte il costo di acquisizione ({channel}: {ratio})",
+        "All return at least 3× their acquisition cost ({channel}: {ratio})",
     ),
     "value.clv_cac_axis": ("CLV : CAC (valore ÷ costo di acquisizione)", "CLV : CAC (value ÷ acquisition cost)"),
-    "value.by_channel": ("Ritorno per canale di acquisizione", "Return by acquisition channel"),
+    "value.group_by": ("CLV : CAC per", "CLV : CAC by"),
+    "value.by_channel": ("canale di acquisizione", "acquisition channel"),
+    "value.by_segment": ("segmento", "segment"),
     "value.alive_title": (
         "Chi è ancora attivo: probabilità per frequenza e recenza",
         "Who is still active: probability by frequency and recency",

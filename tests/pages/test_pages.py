@@ -200,3 +200,34 @@ def test_overview_has_value_cards(app_env: Path) -> None:
     labels = [m.label for m in at.metric]
     assert "CLV medio" in labels and "CLV : CAC" in labels
     assert _metric(at, "CLV medio").startswith("€ ")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"region": "Sud"},
+        {"channel": ["Fiere", "Social"]},
+        {"period": "Da inizio anno"},
+        {"period": "Personalizzato", "from": "2024-06-01", "to": "2025-05-31"},
+        {"segment": "Rivenditori", "region": "Isole", "lang": "English"},
+    ],
+)
+def test_customer_value_page_with_every_filter(app_env: Path, query: dict[str, str | list[str]]) -> None:
+    at = _run(query)
+    at.switch_page("pages/customer_value.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    top = at.dataframe[0].value
+    assert 0 < len(top) <= 50
+    assert len(_charts(at)) >= 5
+
+
+def test_customer_value_without_enough_history(app_env: Path, monkeypatch: pytest.MonkeyPatch, tiny_url: str) -> None:
+    """Five customers, one of whom bought twice: a notice, and the historical value only."""
+    if not tiny_url.startswith("sqlite"):
+        pytest.skip("one engine is enough for this page test")
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", tiny_url)
+    at = _run({"period": "Tutto lo storico"})
+    at.switch_page("pages/customer_value.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("solo 3 clienti hanno comprato più di una volta (ne servono almeno 50)" in w.value for w in at.warning)
+    assert at.dataframe[0].value["Futuro atteso"].eq("€ 0").all()
