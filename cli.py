@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
 from data import queries
-from data.demo import DEMO_PATH, ensure_demo_database, write_demo
+from data.demo import DEMO_PATH, build_demo_frames, ensure_demo_database, write_demo
 from data.engine import SourceUnavailable
 from data.entities import ENTITIES
 from data.filters import Filters
@@ -173,12 +173,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.url:
         counts = write_demo(args.url, customers=args.customers, seed=args.seed, progress=progress)
         target = args.url
-    else:
-        for stale in (DEMO_PATH, DEMO_PATH.with_suffix(".v1")):
-            stale.unlink(missing_ok=True)
-        counts = write_demo(f"duckdb:///{DEMO_PATH}", customers=args.customers, seed=args.seed, progress=progress)
-        DEMO_PATH.with_suffix(".v1").touch()
+    elif args.customers == 3000 and args.seed == 7:
+        ensure_demo_database(progress=progress, rewrite=True)
+        counts = {name: len(df) for name, df in build_demo_frames().items()}
         target = str(DEMO_PATH)
+    else:
+        raise InputError("--customers/--seed: give --url for a demo other than the embedded one.")
     print(file=sys.stderr)
     print(f"demo written to {target}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return 0

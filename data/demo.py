@@ -35,6 +35,7 @@ __all__ = [
     "DEMO_PATH",
     "DEMO_START",
     "build_demo_frames",
+    "demo_ready",
     "ensure_demo_database",
     "write_demo",
     "write_frames",
@@ -43,7 +44,7 @@ __all__ = [
 DEMO_START = date(2023, 11, 1)
 DEMO_END = date(2026, 10, 31)
 DEMO_PATH = Path(__file__).resolve().parent / "demo.duckdb"
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 
 Progress = Callable[[float, str], None]
 
@@ -124,7 +125,7 @@ CAMPAIGNS = (
         date(2024, 12, 15),
         0.080,
         "Privati",
-        85.0,
+        150.0,
         0.03,
         first_basket=38.0,
         a=4.0,
@@ -546,15 +547,27 @@ def _write_duckdb(
         raw.close()
 
 
-def ensure_demo_database(path: Path = DEMO_PATH, progress: Progress | None = None) -> str:
-    """The URL of the demo database, writing it first if it is missing (atomically)."""
-    marker = path.with_suffix(f".v{DEMO_VERSION}")
-    if not (path.is_file() and marker.is_file()):
+def _marker(path: Path) -> Path:
+    return path.with_suffix(f".v{DEMO_VERSION}")
+
+
+def demo_ready(path: Path = DEMO_PATH) -> bool:
+    """True when the demo database of this version is written."""
+    return path.is_file() and _marker(path).is_file()
+
+
+def ensure_demo_database(path: Path = DEMO_PATH, progress: Progress | None = None, *, rewrite: bool = False) -> str:
+    """The URL of the demo database, writing it first if it is missing or of an older version
+    (atomically: written aside, then moved into place)."""
+    marker = _marker(path)
+    if rewrite or not demo_ready(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="demo-", suffix=".duckdb", dir=path.parent)
         os.close(fd)
         os.unlink(tmp)
         write_demo(f"duckdb:///{tmp}", progress=progress)
         os.replace(tmp, path)
+        for old in path.parent.glob(f"{path.stem}.v*"):
+            old.unlink()
         marker.touch()
     return f"duckdb:///{path}"

@@ -20,8 +20,14 @@ from data.source import ResolvedEntity, Source
 from data.sqlfuncs import safe_date, safe_number
 
 __all__ = [
-    "campaign_summary",
+    "campaign_monthly_margin",
+    "campaigns",
     "cleaned",
+    "customer_acquisition",
+    "customer_costs",
+    "customer_names",
+    "customer_orders",
+    "customer_rfm",
     "customer_summary",
     "entity_health",
     "filter_options",
@@ -324,19 +330,57 @@ def customer_summary(source: Source, filters: Filters, as_of: date | None = None
     return df.astype({"orders": int, "purchase_days": int, "revenue": float, "margin": float})
 
 
-def campaign_summary(source: Source, filters: Filters, today: date | None = None) -> pd.DataFrame:
-    """One row per campaign: ``campaign_id``, ``name``, ``channel``, ``spend``, ``leads``,
-    ``converted_leads`` and ``customers`` (customers whose acquisition campaign it is, within the
-    segment/region/channel filters), ``margin`` (their margin up to the period's end)."""
+def _attribution(source: Source, today: date) -> sa.Subquery | None:
+    """Which campaign acquired each customer: ``customers.campaign_id`` where set, else the campaign
+    of the customer's earliest converted lead. None without customers or leads to tell."""
+    first_lead = None
+    if source.available("leads"):
+        leads = _usable(cleaned(source.entity("leads"), today))
+        rank = sa.func.row_number().over(
+            partition_by=leads.c.customer_id, order_by=[leads.c.created_at, leads.c.lead_id]
+        )
+        ranked = (
+            sa.select(leads.c.customer_id, leads.c.campaign_id, rank.label("rank"))
+            .where(leads.c.customer_id.is_not(None))
+            .subquery("ranked_leads")
+        )
+        first_lead = (
+            sa.select(ranked.c.customer_id, ranked.c.campaign_id).where(ranked.c.rank == 1).subquery("first_lead")
+        )
+    if not source.available("customers"):
+        return first_lead
+    customers = _usable(cleaned(source.entity("customers"), today))
+    if first_lead is None:
+        campaign: sa.ColumnElement[Any] = customers.c.campaign_id
+        base: sa.FromClause = customers
+    else:
+        campaign = sa.func.coalesce(customers.c.campaign_id, first_lead.c.campaign_id)
+        base = customers.outerjoin(first_lead, first_lead.c.customer_id == customers.c.customer_id)
+    inner = sa.select(customers.c.customer_id, campaign.label("campaign_id")).select_from(base).subquery("attributed")
+    return sa.select(inner).where(inner.c.campaign_id.is_not(None)).subquery("attribution")
+
+
+def customer_acquisition(source: Source, today: date | None = None) -> pd.DataFrame:
+    """``customer_id`` → ``campaign_id`` of the campaign that acquired them: ``customers.campaign_id``
+    where set, else the campaign of the customer's earliest converted lead."""
+    attribution = _attribution(source, today or date.today())
+    if attribution is None:
+        return pd.DataFrame(columns=["customer_id", "campaign_id"])
+    return _frame(source, sa.select(attribution.c.customer_id, attribution.c.campaign_id))
+
+
+def campaigns(source: Source, today: date | None = None) -> pd.DataFrame:
+    """The usable campaigns: ``campaign_id``, ``name``, ``channel``, ``spend``, ``start_date``,
+    ``leads`` and ``converted_leads`` (0 without a leads entity)."""
     today = today or date.today()
-    campaigns = _usable(cleaned(source.entity("campaigns"), today))
+    camp = _usable(cleaned(source.entity("campaigns"), today))
     cols: list[sa.ColumnElement[Any]] = [
-        campaigns.c.campaign_id,
-        campaigns.c.name,
-        sa.func.coalesce(campaigns.c.channel, UNASSIGNED).label("channel"),
-        campaigns.c.spend,
+        camp.c.campaign_id,
+        camp.c.name,
+        sa.func.coalesce(camp.c.channel, UNASSIGNED).label("channel"),
+        camp.c.spend,
+        camp.c.start_date,
     ]
-    stmt = sa.select(*cols)
     if source.available("leads"):
         leads = _usable(cleaned(source.entity("leads"), today))
         per_lead = (
@@ -352,50 +396,41 @@ def campaign_summary(source: Source, filters: Filters, today: date | None = None
             *cols,
             sa.func.coalesce(per_lead.c.leads, 0).label("leads"),
             sa.func.coalesce(per_lead.c.converted_leads, 0).label("converted_leads"),
-        ).select_from(campaigns.outerjoin(per_lead, per_lead.c.campaign_id == campaigns.c.campaign_id))
+        ).select_from(camp.outerjoin(per_lead, per_lead.c.campaign_id == camp.c.campaign_id))
     else:
-        stmt = stmt.add_columns(sa.literal(0).label("leads"), sa.literal(0).label("converted_leads"))
-    camp = stmt.subquery("camp")
-    if source.available("customers"):
-        customers = _usable(cleaned(source.entity("customers"), today))
-        f = order_facts(source, filters, today)
-        end_conds = [f.c.order_date <= _date(filters.end)] if filters.end else []
-        margin_by_customer = (
-            sa.select(f.c.customer_id, sa.func.sum(f.c.margin).label("margin"))
-            .where(*end_conds)
-            .group_by(f.c.customer_id)
-            .subquery("mc")
+        stmt = sa.select(*cols, sa.literal(0).label("leads"), sa.literal(0).label("converted_leads"))
+    df = _frame(source, stmt.order_by(camp.c.campaign_id))
+    df["start_date"] = pd.to_datetime(df["start_date"])
+    return df.astype({"spend": float, "leads": int, "converted_leads": int})
+
+
+def campaign_monthly_margin(source: Source, filters: Filters, as_of: date, today: date | None = None) -> pd.DataFrame:
+    """Margin of each campaign's acquired customers (within the segment/region/channel filters) by
+    month up to ``as_of``: ``campaign_id``, ``month`` (first day), ``margin``."""
+    today = today or date.today()
+    attribution = _attribution(source, today)
+    empty = pd.DataFrame({"campaign_id": [], "month": pd.to_datetime([]), "margin": []})
+    if attribution is None:
+        return empty
+    f = order_facts(source, filters, today)
+    year, month = sa.extract("year", f.c.order_date), sa.extract("month", f.c.order_date)
+    stmt = (
+        sa.select(
+            attribution.c.campaign_id,
+            year.label("year"),
+            month.label("month_no"),
+            sa.func.sum(f.c.margin).label("margin"),
         )
-        conds = [customers.c.campaign_id.is_not(None)]
-        for column, chosen in (
-            ("segment", filters.segments),
-            ("region", filters.regions),
-            ("channel", filters.channels),
-        ):
-            if chosen:
-                conds.append(sa.func.coalesce(customers.c[column], UNASSIGNED).in_(list(chosen)))
-        acquired = (
-            sa.select(
-                customers.c.campaign_id,
-                sa.func.count().label("customers"),
-                sa.func.coalesce(sa.func.sum(margin_by_customer.c.margin), 0).label("margin"),
-            )
-            .select_from(
-                customers.outerjoin(margin_by_customer, margin_by_customer.c.customer_id == customers.c.customer_id)
-            )
-            .where(*conds)
-            .group_by(customers.c.campaign_id)
-            .subquery("acq")
-        )
-        final = sa.select(
-            camp,
-            sa.func.coalesce(acquired.c.customers, 0).label("customers"),
-            sa.func.coalesce(acquired.c.margin, 0).label("margin"),
-        ).select_from(camp.outerjoin(acquired, acquired.c.campaign_id == camp.c.campaign_id))
-    else:
-        final = sa.select(camp, sa.literal(0).label("customers"), sa.literal(0.0).label("margin"))
-    df = _frame(source, final.order_by(camp.c.campaign_id))
-    return df.astype({"spend": float, "leads": int, "converted_leads": int, "customers": int, "margin": float})
+        .select_from(f.join(attribution, attribution.c.customer_id == f.c.customer_id))
+        .where(f.c.order_date <= _date(as_of))
+        .group_by(attribution.c.campaign_id, year, month)
+        .order_by(attribution.c.campaign_id, year, month)
+    )
+    df = _frame(source, stmt)
+    if df.empty:
+        return empty
+    df["month"] = pd.to_datetime({"year": df["year"].astype(int), "month": df["month_no"].astype(int), "day": 1})
+    return df[["campaign_id", "month", "margin"]].astype({"margin": float})
 
 
 def filter_options(source: Source, today: date | None = None) -> dict[str, list[str]]:
@@ -509,7 +544,8 @@ def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "ma
 def customer_costs(source: Source, as_of: date, today: date | None = None) -> pd.DataFrame:
     """Per customer: ``service_cost`` (tickets opened up to ``as_of``, each at its cost or the
     configured cost per ticket), ``tickets``, ``campaign_id`` and ``acquisition_cost`` (the CAC of
-    their acquisition campaign: its spend over all the customers it acquired; 0 where unknown).
+    their acquisition campaign, as ``customer_acquisition`` attributes it: its spend over all the
+    customers it acquired; 0 where unknown).
     Customers with neither tickets nor a campaign are left out (both costs are 0)."""
     today = today or date.today()
     frames = []
@@ -526,23 +562,22 @@ def customer_costs(source: Source, as_of: date, today: date | None = None) -> pd
             .group_by(tickets.c.customer_id)
         )
         frames.append(_frame(source, stmt).set_index("customer_id"))
-    if source.available("customers") and source.available("campaigns"):
-        customers = _usable(cleaned(source.entity("customers"), today))
-        campaigns = _usable(cleaned(source.entity("campaigns"), today))
+    attribution = _attribution(source, today)
+    if attribution is not None and source.available("campaigns"):
+        camp = _usable(cleaned(source.entity("campaigns"), today))
         acquired = (
-            sa.select(customers.c.campaign_id, sa.func.count().label("n"))
-            .where(customers.c.campaign_id.is_not(None))
-            .group_by(customers.c.campaign_id)
+            sa.select(attribution.c.campaign_id, sa.func.count().label("n"))
+            .group_by(attribution.c.campaign_id)
             .subquery("acquired")
         )
-        cac = campaigns.c.spend / sa.func.nullif(acquired.c.n, 0)
+        cac = camp.c.spend / sa.func.nullif(acquired.c.n, 0)
         stmt = sa.select(
-            customers.c.customer_id,
-            customers.c.campaign_id,
+            attribution.c.customer_id,
+            attribution.c.campaign_id,
             sa.func.coalesce(cac, 0).label("acquisition_cost"),
         ).select_from(
-            customers.join(campaigns, campaigns.c.campaign_id == customers.c.campaign_id).join(
-                acquired, acquired.c.campaign_id == campaigns.c.campaign_id
+            attribution.join(camp, camp.c.campaign_id == attribution.c.campaign_id).join(
+                acquired, acquired.c.campaign_id == camp.c.campaign_id
             )
         )
         frames.append(_frame(source, stmt).set_index("customer_id"))

@@ -29,6 +29,7 @@ CLV_COLUMNS = (
     "x",
     "t_x",
     "T",
+    "first_purchase_margin",
     "margin_to_date",
     "tickets",
     "service_cost",
@@ -73,6 +74,17 @@ def recency_p_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray
     return np.clip((3.0 - ratio) / 1.5, 0.0, 1.0)
 
 
+def _expected_margin(model: GammaGamma, x: np.ndarray, m: np.ndarray, first_value: np.ndarray) -> np.ndarray:
+    """E[margin per purchase]. Gamma-Gamma learns from repeat purchases only, so a one-time buyer
+    would get the population mean; here their first purchase counts as one observation instead
+    (where its margin is positive). A bargain hunter's €20 first basket then keeps their forecast
+    modest rather than at the average customer's level."""
+    one_time = (x == 0) & (first_value > 0)
+    x_eff = np.where(one_time, 1.0, x)
+    m_eff = np.where(one_time, first_value, m)
+    return model.expected_value(x_eff, m_eff)
+
+
 def compute_clv(
     rfm: pd.DataFrame,
     margins: pd.DataFrame,
@@ -93,6 +105,7 @@ def compute_clv(
     summary = rfm_summary(rfm, as_of, unit)
     base = rfm.set_index("customer_id").loc[summary["customer_id"]].reset_index()
     table = pd.concat([base, summary[["x", "t_x", "T"]].reset_index(drop=True)], axis=1)
+    table["first_purchase_margin"] = table["first_value"]
     table = table.merge(margins[["customer_id", "margin"]], on="customer_id", how="left")
     table = table.rename(columns={"margin": "margin_to_date"})
     table = table.merge(
@@ -115,7 +128,7 @@ def compute_clv(
         month = (365.25 / 12) / TIME_UNITS[unit]
         table["p_alive"] = bgnbd.p_alive(x, t_x, T)
         table["expected_purchases_12m"] = bgnbd.expected_purchases(12 * month, x, t_x, T)
-        value = gamma_gamma.expected_value(x, summary["m"].to_numpy())
+        value = _expected_margin(gamma_gamma, x, summary["m"].to_numpy(), table["first_value"].to_numpy(dtype=float))
         table["expected_margin_per_purchase"] = value
         table["residual_clv"] = discounted_residual_value(
             bgnbd,

@@ -61,10 +61,11 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
     )
     leads = pd.DataFrame(
         {
-            "lead_id": [1, 2, 3, 4, 5],
-            "campaign_id": ["C1", "C1", "C2", "C2", "C2"],
-            "created_at": ["2024-01-05", "2024-01-06", "2024-08-20", "2024-02-20", "2024-02-21"],
-            "customer_id": pd.array([1, None, 2, 3, None], dtype="Int64"),
+            "lead_id": [1, 2, 3, 4, 5, 6],
+            "campaign_id": ["C1", "C1", "C2", "C2", "C2", "C1"],
+            "created_at": ["2024-01-05", "2024-01-06", "2024-08-20", "2024-02-20", "2024-02-21", "2024-11-01"],
+            # customer 4 has no campaign in the customers table: their converted lead attributes them to C1
+            "customer_id": pd.array([1, None, 2, 3, None, 4], dtype="Int64"),
         }
     )
     return {"orders": orders, "customers": customers, "campaigns": campaigns, "leads": leads}

@@ -41,21 +41,6 @@ def test_demo_shape() -> None:
     assert len(frames["tickets"]) > 500
 
 
-def test_designed_campaigns_differ(demo_source: Source) -> None:
-    """First-order margin vs spend: Google Ads Uffici pays at once, the fair and Black Friday do not;
-    over the life to date the fair pays and Black Friday still does not."""
-    summary = queries.campaign_summary(demo_source, Filters(end=date(2026, 10, 31)), date(2026, 11, 23)).set_index(
-        "name"
-    )
-    fair, black_friday, ads = (
-        summary.loc[n] for n in ("Fiera HoReCa Rimini 2024", "Black Friday Social 2024", "Google Ads Uffici 2024")
-    )
-    assert fair["margin"] > fair["spend"] * 1.5
-    assert black_friday["margin"] < black_friday["spend"]
-    assert ads["margin"] > ads["spend"]
-    assert fair["leads"] > fair["customers"] > 0
-
-
 @pytest.mark.parametrize("segment", ["Privati", "Uffici", "HoReCa", "Rivenditori"])
 def test_every_segment_has_recent_figures(demo_source: Source, segment: str) -> None:
     f = Filters(segments=(segment,), start=date(2025, 11, 1), end=date(2026, 10, 31))

@@ -39,7 +39,7 @@ def test_future_is_relative_to_today(tiny_source: Source) -> None:
 
 
 def test_leads_and_campaigns_health(tiny_source: Source) -> None:
-    assert queries.entity_health(tiny_source, "leads", TODAY)["rows_used"] == 5
+    assert queries.entity_health(tiny_source, "leads", TODAY)["rows_used"] == 6
     campaigns = queries.entity_health(tiny_source, "campaigns", TODAY)
     assert (campaigns["rows_read"], campaigns["excluded"]) == (3, {})
 

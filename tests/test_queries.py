@@ -137,22 +137,39 @@ def test_customer_summary_ignores_later_orders(tiny_source: Source) -> None:
     assert got.set_index(got["customer_id"].astype(int)).loc[1, "orders"] == 1
 
 
-def test_campaign_summary_by_hand(tiny_source: Source) -> None:
-    got = queries.campaign_summary(tiny_source, Filters(end=date(2024, 12, 31)), TODAY).set_index("campaign_id")
+def test_acquisition_from_customers_then_leads(tiny_source: Source) -> None:
+    got = queries.customer_acquisition(tiny_source, TODAY)
+    attributed = dict(zip(got["customer_id"].astype(int), got["campaign_id"], strict=True))
+    assert attributed == {1: "C1", 2: "C2", 3: "C2", 4: "C1"}  # customer 4 through their converted lead
+
+
+def test_campaigns_with_leads(tiny_source: Source) -> None:
+    got = queries.campaigns(tiny_source, TODAY).set_index("campaign_id")
     assert list(got.index) == ["C1", "C2", "C3"]
-    assert got.loc["C1", ["leads", "converted_leads", "customers"]].tolist() == [2, 1, 1]
-    assert got.loc["C2", ["leads", "converted_leads", "customers"]].tolist() == [3, 2, 2]
-    assert got.loc["C3", ["leads", "converted_leads", "customers"]].tolist() == [0, 0, 0]
-    assert got.loc["C1", "margin"] == pytest.approx(140.0)
-    assert got.loc["C2", "margin"] == pytest.approx(200.0)
+    assert got.loc["C1", ["leads", "converted_leads"]].tolist() == [3, 2]
+    assert got.loc["C2", ["leads", "converted_leads"]].tolist() == [3, 2]
+    assert got.loc["C3", ["leads", "converted_leads"]].tolist() == [0, 0]
     assert got.loc["C1", "spend"] == pytest.approx(1000.0)
 
 
-def test_campaign_summary_respects_segment(tiny_source: Source) -> None:
-    got = queries.campaign_summary(tiny_source, Filters(segments=("Privati",), end=date(2024, 12, 31)), TODAY)
-    got = got.set_index("campaign_id")
-    assert got.loc["C2", "customers"] == 1  # only customer 3 is Privati
-    assert got.loc["C2", "margin"] == pytest.approx(30.0)
+def test_campaign_monthly_margin_by_hand(tiny_source: Source) -> None:
+    got = queries.campaign_monthly_margin(tiny_source, Filters(), date(2024, 12, 31), TODAY)
+    table = {
+        (c, m.strftime("%Y-%m")): v for c, m, v in zip(got["campaign_id"], got["month"], got["margin"], strict=True)
+    }
+    assert table == pytest.approx(
+        {
+            ("C1", "2024-02"): 40.0,
+            ("C1", "2024-08"): 100.0,
+            ("C1", "2024-11"): 50.0,
+            ("C1", "2024-12"): 30.0,
+            ("C2", "2024-03"): 30.0,
+            ("C2", "2024-09"): 170.0,
+        }
+    )
+    privati = queries.campaign_monthly_margin(tiny_source, Filters(segments=("Privati",)), date(2024, 12, 31), TODAY)
+    assert set(privati["campaign_id"]) == {"C1", "C2"}  # customers 4 (C1) and 3 (C2)
+    assert privati["margin"].sum() == pytest.approx(50.0 + 30.0 + 30.0)
 
 
 def test_filter_options_and_range(tiny_source: Source) -> None:

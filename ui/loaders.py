@@ -22,9 +22,11 @@ from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, compute_clv, holdout_check, holdout_split
 
 __all__ = [
-    "campaign_summary",
+    "campaign_monthly_margin",
+    "campaigns",
     "clv",
     "clv_holdout",
+    "customer_acquisition",
     "customer_names",
     "customer_orders",
     "entity_health",
@@ -84,8 +86,18 @@ def segment_totals(_source: Source, key: str, filters: Filters, today: date) -> 
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def campaign_summary(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
-    return queries.campaign_summary(_source, filters, today)
+def campaigns(_source: Source, key: str, today: date) -> pd.DataFrame:
+    return queries.campaigns(_source, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def customer_acquisition(_source: Source, key: str, today: date) -> pd.DataFrame:
+    return queries.customer_acquisition(_source, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def campaign_monthly_margin(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame:
+    return queries.campaign_monthly_margin(_source, filters, as_of, today)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -15,7 +15,7 @@ from datetime import date
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from data.demo import DEMO_PATH, ensure_demo_database
+from data.demo import DEMO_PATH, demo_ready, ensure_demo_database
 from data.engine import SourceUnavailable, redact_url
 from data.filters import Filters, previous_period
 from data.settings import ConfigError, Settings, load_settings
@@ -83,7 +83,7 @@ def _language() -> str:
 def _source_url(settings: Settings, lang: str) -> str:
     if settings.url:
         return settings.url
-    if DEMO_PATH.is_file() and DEMO_PATH.with_suffix(".v1").is_file():
+    if demo_ready():
         return f"duckdb:///{DEMO_PATH}"
     bar = st.progress(0.0, text=t("demo.building", lang))
 
