@@ -21,6 +21,9 @@ pages = {
             default=True,
         ),
         st.Page("pages/customer_value.py", title=t("page.value", lang), icon=":material/diamond:", url_path="valore"),
+        st.Page(
+            "pages/marketing.py", title=t("page.marketing", lang), icon=":material/campaign:", url_path="marketing"
+        ),
     ],
     t("nav.data", lang): [
         st.Page("pages/data_health.py", title=t("page.health", lang), icon=":material/fact_check:", url_path="dati"),

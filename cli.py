@@ -3,6 +3,7 @@
     python cli.py check [--json]
     python cli.py demo [--url URL] [--customers N]
     python cli.py overview [--segment S ...] [--from D] [--to D] [--json] [--out FILE.csv|.xlsx]
+    python cli.py roi [--segment S ...] [--json] [--out FILE]
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
 
 Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix).
@@ -18,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +33,7 @@ from data.source import MappingError, Source
 from kpi.customer_value import clv_overview, compute_clv, holdout_check, select_customers
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
+from kpi.roi import campaign_roi, channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
 
 EXIT_INPUT = 2
@@ -68,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=3000, help="number of customers (default 3000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
+    sub.add_parser("roi", parents=[common, filters], help="marketing ROI per campaign and channel, with verdicts")
     clv = sub.add_parser("clv", parents=[common, filters], help="customer lifetime value: the model and each customer")
     clv.add_argument("--unit", choices=list(TIME_UNITS), default="week", help="model time unit (default week)")
     clv.add_argument(
@@ -274,7 +278,68 @@ def cmd_clv(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"check": cmd_check, "demo": cmd_demo, "overview": cmd_overview, "clv": cmd_clv}
+def cmd_roi(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    if not source.available("campaigns"):
+        err = source.resolution["campaigns"]
+        raise InputError(
+            str(err)
+            if source.settings.mapping("campaigns").configured
+            else "entities.campaigns: map your campaigns (campaign_id, name, spend) to judge their ROI."
+        )
+    filters = _filters(args, source, today)
+    as_of = args.as_of or filters.end
+    assert as_of is not None
+    everyone = Filters()
+    business = source.settings.business
+    clv = compute_clv(
+        queries.customer_rfm(source, everyone, as_of),
+        queries.customer_summary(source, everyone, as_of),
+        queries.customer_costs(source, as_of, today),
+        as_of=as_of,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+    )
+    customers = clv.table.merge(queries.customer_acquisition(source, today), on="customer_id", how="left")
+    chosen = select_customers(customers, filters.segments, filters.regions, filters.channels).index
+    roi = campaign_roi(
+        queries.campaigns(source, today),
+        customers,
+        selected=pd.Series(customers.index.isin(chosen), index=customers.index),
+        monthly_margin=queries.campaign_monthly_margin(source, filters, as_of, today),
+    )
+    channels = channel_roi(roi)
+    if args.out:
+        _write(roi, args.out)
+    if args.json:
+        payload = {
+            "as_of": as_of,
+            "summary": marketing_summary(roi),
+            "campaigns": roi.replace({np.nan: None}).to_dict(orient="records"),
+            "channels": channels.replace({np.nan: None}).to_dict(orient="records"),
+        }
+        print(json.dumps(payload, default=_json_default, indent=2))
+    else:
+        columns = [
+            "name",
+            "channel",
+            "spend",
+            "customers",
+            "cac",
+            "roi_first",
+            "roi_to_date",
+            "roi_lifetime",
+            "clv_cac",
+            "payback_months",
+            "verdict",
+        ]
+        print(f"as of {as_of}")
+        print(roi[columns].to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    return 0
+
+
+COMMANDS = {"check": cmd_check, "demo": cmd_demo, "overview": cmd_overview, "clv": cmd_clv, "roi": cmd_roi}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

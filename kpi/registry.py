@@ -111,6 +111,14 @@ KPIS: dict[str, KPI] = {
             "Value of the customers acquired by campaigns, before acquisition cost, divided by that cost.",
             "ratio",
         ),
+        KPI(
+            "marketing_roi",
+            "ROI marketing (vita cliente)",
+            "Marketing ROI (lifetime)",
+            "Tutte le campagne: (valore dei clienti acquisiti prima del costo di acquisizione − spesa) ÷ spesa.",
+            "All campaigns: (value of the acquired customers before acquisition cost − spend) ÷ spend.",
+            "percent",
+        ),
     )
 }
 

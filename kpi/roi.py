@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["VERDICTS", "campaign_roi", "channel_roi", "marketing_summary", "payback", "verdict"]
+__all__ = ["VERDICTS", "campaign_roi", "channel_roi", "marketing_summary", "payback", "payback_curves", "verdict"]
 
 VERDICTS: tuple[str, ...] = ("pays_first", "pays_lifetime", "does_not_pay", "no_spend")
 
@@ -94,8 +94,9 @@ def campaign_roi(
     ``first_purchase_margin``, ``margin_to_date``, ``service_cost``, ``residual_clv``.
     ``selected``: a boolean mask over ``customers`` (a segment, region or channel filter). With a
     selection, each campaign's spend is shared in proportion to its customers in the selection (its
-    CAC is unchanged), and leads — which belong to no segment — are not counted; a campaign with no
-    customer at all keeps its whole spend. ``monthly_margin`` (``campaign_id``, ``month``,
+    CAC is unchanged), leads — which belong to no segment — are not counted, and a campaign whose
+    customers are all outside the selection is left out; a campaign with no customer at all keeps
+    its whole spend. ``monthly_margin`` (``campaign_id``, ``month``,
     ``margin``) gives the payback in months.
     """
     missing = [c for c in ("campaign_id", "name", "channel", "spend", "leads", "converted_leads") if c not in campaigns]
@@ -128,6 +129,8 @@ def campaign_roi(
         out["spend"] = out["spend"] * share
         out["leads"] = np.nan
         out["converted_leads"] = np.nan
+        # A campaign whose customers are all outside the selection says nothing about it.
+        out = out[(out["customers"] > 0) | (total == 0)]
     out = _ratios(out.reset_index())
     out["payback_months"] = payback(out, monthly_margin) if monthly_margin is not None else np.nan
     return out[list(ROI_COLUMNS)]

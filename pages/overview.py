@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from kpi.customer_value import clv_overview, select_customers
 from kpi.overview import overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
+from kpi.roi import marketing_summary
 from ui import loaders
 from ui.charts import monthly_revenue_figure, segment_colors, segment_figure
 from ui.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
@@ -50,26 +53,34 @@ for row_names in (
             border=True,
         )
 
-# Customer value at the end of this period and of the previous one (the model sees every customer).
+# Customer value and marketing at the end of this period and of the previous one.
 with shown_errors(ctx):
     prev_end = measures.set_index("period").loc["previous", "end"]
     assert ctx.filters.end is not None
-    now_clv = loaders.clv(ctx.source, ctx.source_key, ctx.filters.end, "week", ctx.today)
-    before_clv = loaders.clv(ctx.source, ctx.source_key, prev_end, "week", ctx.today)
-f = ctx.filters
-value_now = clv_overview(select_customers(now_clv.table, f.segments, f.regions, f.channels))
-value_before = clv_overview(select_customers(before_clv.table, f.segments, f.regions, f.channels))
-value_cols = st.columns(4)
-for column, name in zip(value_cols[:2], ("avg_clv", "clv_cac"), strict=True):
+    f = ctx.filters
+    ends = {"now": ctx.filters.end, "before": prev_end}
+    value: dict[str, dict[str, float]] = {}
+    for when, end in ends.items():
+        result = loaders.clv(ctx.source, ctx.source_key, end, "week", ctx.today)
+        value[when] = clv_overview(select_customers(result.table, f.segments, f.regions, f.channels))
+        roi = loaders.marketing_roi(ctx.source, ctx.source_key, f, end, ctx.today)
+        value[when]["marketing_roi"] = (
+            marketing_summary(roi)["roi_lifetime"] if roi is not None and len(roi) else math.nan
+        )
+names = ["avg_clv", "clv_cac"] + (["marketing_roi"] if ctx.source.available("campaigns") else [])
+for column, name in zip(st.columns(4), names, strict=False):
     spec = KPIS[name]
-    change = safe_ratio(value_now[name] - value_before[name], abs(value_before[name]))
-    delta = fmt_change(change, "relative", lang)
+    now, before = value["now"][name], value["before"][name]
+    if spec.format == "percent":
+        delta = fmt_change(now - before, "points", lang)
+    else:
+        delta = fmt_change(safe_ratio(now - before, abs(before)), "relative", lang)
     column.metric(
         spec.label(lang),
-        fmt_value(value_now[name], spec.format, lang, ctx.currency),
+        fmt_value(now, spec.format, lang, ctx.currency),
         delta=None if delta == "n/d" else delta,
         help=f"{spec.help(lang)}  \n{t('overview.prev_value', lang)}: "
-        f"{fmt_value(value_before[name], spec.format, lang, ctx.currency)}",
+        f"{fmt_value(before, spec.format, lang, ctx.currency)}",
         border=True,
     )
 

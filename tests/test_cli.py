@@ -119,3 +119,30 @@ def test_demo_command_writes_a_database(capsys: pytest.CaptureFixture[str], tmp_
     out = capsys.readouterr().out
     assert "customers 151" in out  # 150 and one repeated row, on purpose
     assert cli.main(["demo", "--url", url, "--customers", "10"]) == 2
+
+
+def test_roi_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    out_file = tmp_path / "roi.csv"
+    code, out, _ = _run(capsys, monkeypatch, demo_url, "roi", "--config", str(config), "--json", "--out", str(out_file))
+    assert code == 0
+    payload = json.loads(out)
+    verdicts = {c["name"]: c["verdict"] for c in payload["campaigns"]}
+    assert verdicts["Google Ads Uffici 2024"] == "pays_first"
+    assert verdicts["Fiera HoReCa Rimini 2024"] == "pays_lifetime"
+    assert verdicts["Black Friday Social 2024"] == "does_not_pay"
+    assert payload["summary"]["spend"] == pytest.approx(sum(c["spend"] for c in payload["campaigns"]))
+    assert {c["channel"] for c in payload["channels"]} >= {"Fiere", "Social", "Google Ads"}
+    assert len(pd.read_csv(out_file)) == 6
+
+
+def test_roi_without_campaigns_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[entities.campaigns]\ntable = "nessuna"\n')
+    code, _, err = _run(capsys, monkeypatch, demo_url, "roi", "--config", str(config))
+    assert code == 2 and err.startswith("entities.campaigns.table:")

@@ -26,14 +26,14 @@ INK = "#1F2933"
 pio.templates[TEMPLATE] = go.layout.Template(
     layout=go.Layout(
         font={"family": "Inter, 'Source Sans Pro', Arial, sans-serif", "size": 13, "color": INK},
-        title={"font": {"size": 16}, "x": 0, "xanchor": "left"},
+        title={"font": {"size": 16}, "x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top"},
         paper_bgcolor="white",
         plot_bgcolor="white",
         colorway=list(OKABE_ITO),
         xaxis={"showgrid": False, "linecolor": "#CBD2D9", "ticks": "outside", "tickcolor": "#CBD2D9"},
         yaxis={"gridcolor": "#EEF1F4", "zeroline": False},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
-        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        margin={"l": 10, "r": 10, "t": 90, "b": 10},
         hoverlabel={"bgcolor": "white", "font": {"size": 13}},
     )
 )

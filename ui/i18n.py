@@ -308,6 +308,93 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "col.tickets": ("Ticket", "Tickets"),
     "col.first_purchase": ("Primo acquisto", "First purchase"),
     "col.last_purchase": ("Ultimo acquisto", "Last purchase"),
+    # marketing
+    "page.marketing": ("Marketing", "Marketing"),
+    "marketing.title": ("Marketing", "Marketing"),
+    "marketing.intro": (
+        "Ogni campagna giudicata sul primo acquisto e sul valore dei clienti che ha portato, fino al {as_of}. "
+        "Un cliente è attribuito alla campagna della sua anagrafica, altrimenti a quella del suo primo contatto "
+        "convertito. Con un filtro di segmento, regione o canale ogni campagna conta la quota di spesa dei suoi "
+        "clienti selezionati (il CAC non cambia).",
+        "Each campaign judged on the first purchase and on the value of the customers it brought, up to {as_of}. "
+        "A customer belongs to the campaign in their customer record, else to that of their first converted lead. "
+        "With a segment, region or channel filter each campaign counts the share of its spend of its selected "
+        "customers (the CAC does not change).",
+    ),
+    "marketing.no_campaigns": (
+        "Per il ROI delle campagne collega la tabella delle campagne (`entities.campaigns`: campaign_id, name, "
+        "spend) e il legame dei clienti (`customers.campaign_id` o `leads`). Intanto, il valore dei clienti per "
+        "canale di acquisizione:",
+        "For campaign ROI, connect the campaigns table (`entities.campaigns`: campaign_id, name, spend) and how "
+        "customers link to it (`customers.campaign_id` or `leads`). Meanwhile, customer value by acquisition "
+        "channel:",
+    ),
+    "marketing.no_campaign_customers": (
+        "Nessuna campagna con clienti acquisiti.",
+        "No campaign with acquired customers.",
+    ),
+    "marketing.no_spend": ("Nessuna campagna con spesa registrata.", "No campaign with recorded spend."),
+    "marketing.card_spend": ("Spesa marketing", "Marketing spend"),
+    "marketing.card_customers": ("Clienti acquisiti", "Customers acquired"),
+    "marketing.card_cac": ("CAC medio", "Average CAC"),
+    "marketing.card_roi_to_date": ("ROI a oggi", "ROI to date"),
+    "marketing.card_roi_lifetime": ("ROI vita cliente", "Lifetime ROI"),
+    "marketing.card_roi_lifetime_help": (
+        "(Valore dei clienti acquisiti prima del costo di acquisizione − spesa) ÷ spesa, con il valore futuro atteso.",
+        "(Value of the acquired customers before acquisition cost − spend) ÷ spend, expected future value included.",
+    ),
+    "marketing.verdicts": (
+        "{pays_first} campagne ripagano al primo acquisto, {pays_lifetime} nella vita del cliente, "
+        "{does_not_pay} non ripagano.",
+        "{pays_first} campaigns pay back at the first purchase, {pays_lifetime} over the customers' life, "
+        "{does_not_pay} do not pay.",
+    ),
+    "marketing.table": ("Campagne", "Campaigns"),
+    "marketing.channels": ("Canali a confronto", "Channels compared"),
+    "marketing.break_even": ("pareggio (CLV = CAC)", "break-even (CLV = CAC)"),
+    "marketing.clv_per_customer": ("CLV per cliente prima del CAC", "CLV per customer before CAC"),
+    "marketing.spend": ("Spesa", "Spend"),
+    "marketing.scatter_title": (
+        "{n} campagne su {total}: clienti che valgono più di quanto costano",
+        "{n} of {total} campaigns: customers worth more than they cost",
+    ),
+    "marketing.roi_first": ("ROI primo acquisto", "ROI on first purchase"),
+    "marketing.roi_to_date": ("ROI a oggi", "ROI to date"),
+    "marketing.roi_lifetime": ("ROI vita cliente", "Lifetime ROI"),
+    "marketing.steps_title": (
+        "{n} campagne in perdita al primo acquisto ripagano nel tempo",
+        "{n} campaigns losing at the first purchase pay back over time",
+    ),
+    "marketing.month": ("mese", "month"),
+    "marketing.spend_recovered": ("spesa recuperata", "spend recovered"),
+    "marketing.payback_title": ("{name} si è ripagata in {months} mesi", "{name} paid back in {months} months"),
+    "marketing.payback_none": ("Nessuna campagna si è ancora ripagata", "No campaign has paid back yet"),
+    "marketing.months_since_start": ("Mesi dall'inizio della campagna", "Months since the campaign started"),
+    "marketing.recovered": ("Spesa recuperata dal margine", "Spend recovered by margin"),
+    "marketing.channel_title": (
+        "{channel}: il ROI vita cliente più alto ({roi})",
+        "{channel}: the highest lifetime ROI ({roi})",
+    ),
+    "marketing.payback_chart": ("Tempo di rientro", "Payback"),
+    "verdict.pays_first": ("Ripaga al primo acquisto", "Pays at first purchase"),
+    "verdict.pays_lifetime": ("Ripaga nella vita del cliente", "Pays over the customer's life"),
+    "verdict.does_not_pay": ("Non ripaga: fermare o ripensare", "Does not pay: stop or rethink"),
+    "verdict.no_spend": ("Spesa non registrata", "No spend recorded"),
+    "col.campaign": ("Campagna", "Campaign"),
+    "col.channel": ("Canale", "Channel"),
+    "col.spend": ("Spesa", "Spend"),
+    "col.leads": ("Contatti", "Leads"),
+    "col.cost_per_lead": ("Costo per contatto", "Cost per lead"),
+    "col.conversion_rate": ("Conversione", "Conversion"),
+    "col.cac": ("CAC", "CAC"),
+    "col.roi_first": ("ROI 1° acquisto", "ROI 1st purchase"),
+    "col.roi_to_date": ("ROI a oggi", "ROI to date"),
+    "col.roi_lifetime": ("ROI vita", "Lifetime ROI"),
+    "col.clv_cac": ("CLV : CAC", "CLV : CAC"),
+    "col.payback": ("Rientro (mesi)", "Payback (months)"),
+    "col.verdict": ("Giudizio", "Verdict"),
+    "col.avg_clv": ("CLV medio", "Average CLV"),
+    "overview.marketing_roi": ("ROI marketing (vita cliente)", "Marketing ROI (lifetime)"),
 }
 
 

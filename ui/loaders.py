@@ -19,7 +19,8 @@ from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
-from kpi.customer_value import CLVResult, HoldoutCheck, compute_clv, holdout_check, holdout_split
+from kpi.customer_value import CLVResult, HoldoutCheck, compute_clv, holdout_check, holdout_split, select_customers
+from kpi.roi import campaign_roi
 
 __all__ = [
     "campaign_monthly_margin",
@@ -32,6 +33,7 @@ __all__ = [
     "entity_health",
     "filter_options",
     "get_source",
+    "marketing_roi",
     "monthly_by_segment",
     "order_date_range",
     "period_measures",
@@ -148,3 +150,21 @@ def customer_names(_source: Source, key: str, ids: tuple[Any, ...], today: date)
 @st.cache_data(ttl=TTL, show_spinner=False)
 def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> pd.DataFrame:
     return queries.customer_orders(_source, customer_id, as_of, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def marketing_roi(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame | None:
+    """The campaign ROI table for the filters, or None without a usable campaigns entity."""
+    if not _source.available("campaigns"):
+        return None
+    customers = clv(_source, key, as_of, "week", today).table.merge(
+        customer_acquisition(_source, key, today), on="customer_id", how="left"
+    )
+    selected = select_customers(customers, filters.segments, filters.regions, filters.channels).index
+    mask = customers.index.isin(selected)
+    return campaign_roi(
+        campaigns(_source, key, today),
+        customers,
+        selected=pd.Series(mask, index=customers.index),
+        monthly_margin=campaign_monthly_margin(_source, key, filters, as_of, today),
+    )

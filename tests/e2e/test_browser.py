@@ -25,7 +25,7 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     print(f"time to first chart: {first_chart:.2f} s")
     _settle(page)
     expect(page.get_by_role("heading", name="Panoramica")).to_be_visible()
-    expect(page.locator('[data-testid="stMetric"]')).to_have_count(10)
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(11)
 
     # Choose the HoReCa segment in the sidebar.
     segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
@@ -74,3 +74,16 @@ def test_shared_link_opens_the_same_view(page: Page, app_url: str) -> None:
     expect(sidebar.get_by_role("button", name="Remove Uffici")).to_have_count(1)
     expect(page.get_by_text("Rows excluded by reason")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "data-health-en.png"), full_page=True)
+
+
+def test_marketing_page_in_the_browser(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/marketing?segment=HoReCa")
+    _settle(page)
+    expect(page.get_by_role("heading", name="Marketing", exact=True)).to_be_visible()
+    page.locator(CHART).first.wait_for(timeout=60_000)
+    expect(page.locator(CHART)).to_have_count(4)
+    expect(page.locator(CHART).first.locator(".gtitle")).to_contain_text("clienti che valgono più di quanto costano")
+    expect(page.get_by_text("campagne ripagano al primo acquisto")).to_be_visible()
+    sidebar = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+    expect(sidebar.get_by_role("button", name="Remove HoReCa")).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "marketing-horeca.png"), full_page=True)

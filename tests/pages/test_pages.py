@@ -65,7 +65,7 @@ def _expected_revenue(source: Source, filters: Filters) -> str:
 def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> None:
     at = _run()
     assert at.title[0].value == "Panoramica"
-    assert len(at.metric) == 10  # eight period figures, average CLV and CLV : CAC
+    assert len(at.metric) == 11  # eight period figures, average CLV, CLV : CAC, marketing ROI
     assert _metric(at, "Ricavi") == _expected_revenue(
         demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
     )
@@ -231,3 +231,40 @@ def test_customer_value_without_enough_history(app_env: Path, monkeypatch: pytes
     assert not at.exception, [e.value for e in at.exception]
     assert any("solo 3 clienti hanno comprato più di una volta (ne servono almeno 50)" in w.value for w in at.warning)
     assert at.dataframe[0].value["Futuro atteso"].eq("€ 0").all()
+
+
+def test_marketing_page(app_env: Path, demo_source: Source) -> None:
+    at = _run()
+    at.switch_page("pages/marketing.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Marketing"
+    table = at.dataframe[0].value
+    verdicts = dict(zip(table["Campagna"], table["Giudizio"], strict=True))
+    assert verdicts["Google Ads Uffici 2024"] == "Ripaga al primo acquisto"
+    assert verdicts["Fiera HoReCa Rimini 2024"] == "Ripaga nella vita del cliente"
+    assert verdicts["Black Friday Social 2024"] == "Non ripaga: fermare o ripensare"
+    charts = _charts(at)
+    assert len(charts) == 4  # CAC vs CLV, ROI steps, payback, channels
+    scatter = charts[0]
+    assert scatter["layout"]["xaxis"]["type"] == "log"
+    assert any("campagne ripagano al primo acquisto" in md.value for md in at.markdown)
+    assert [m.label for m in at.metric][:2] == ["Spesa marketing", "Clienti acquisiti"]
+
+
+def test_marketing_page_with_a_segment(app_env: Path) -> None:
+    at = _run({"segment": "Privati"})
+    at.switch_page("pages/marketing.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("Campagna")
+    assert "Fiera HoReCa Rimini 2024" not in table.index  # no Privati customer: it says nothing of them
+    assert table.loc["Black Friday Social 2024", "Contatti"] == "n/d"  # leads belong to no segment
+
+
+def test_marketing_without_campaigns_says_what_to_map(app_env: Path) -> None:
+    app_env.write_text('[entities.campaigns]\ntable = "campagne_inesistenti"\n')
+    at = _run()
+    at.switch_page("pages/marketing.py").run()
+    assert not at.exception
+    assert any("entities.campaigns" in w.value for w in at.warning)
+    channels = at.table[0].value
+    assert "Passaparola" in set(channels.iloc[:, 0])

@@ -1,0 +1,106 @@
+"""Marketing: is each campaign paying back, on the first purchase or over the customers' life?"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from kpi.customer_value import segment_clv, select_customers
+from kpi.roi import channel_roi, marketing_summary, payback_curves
+from ui import loaders
+from ui.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
+from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
+from ui.i18n import t
+from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+
+#: Light tints of the verdict colours, for the table's badge column.
+TINTS = {"pays_first": "#D5F0E6", "pays_lifetime": "#D4E6F4", "does_not_pay": "#F8DCCC", "no_spend": "#ECEEF0"}
+
+ctx = page_context()
+lang, cur = ctx.lang, ctx.currency
+st.title(t("marketing.title", lang))
+if ctx.problem or ctx.source is None or ctx.filters.end is None:
+    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
+    st.stop()
+show_active_filters(ctx)
+f, as_of = ctx.filters, ctx.filters.end
+st.caption(t("marketing.intro", lang, as_of=fmt_date(as_of, lang)))
+
+with shown_errors(ctx):
+    roi = loaders.marketing_roi(ctx.source, ctx.source_key, f, as_of, ctx.today)
+
+if roi is None:
+    # No campaigns: say what to map, and show what the customers table can tell by channel.
+    st.warning(t("marketing.no_campaigns", lang), icon=":material/campaign:")
+    with shown_errors(ctx):
+        value = loaders.clv(ctx.source, ctx.source_key, as_of, "week", ctx.today).table
+    by_channel = segment_clv(select_customers(value, f.segments, f.regions, f.channels), by="channel")
+    st.table(
+        pd.DataFrame(
+            {
+                t("col.channel", lang): by_channel["channel"],
+                t("col.customers", lang): [fmt_count(v, lang) for v in by_channel["customers"]],
+                t("col.avg_clv", lang): [fmt_money(v, lang, cur, 0) for v in by_channel["total_clv"]],
+            }
+        ),
+        hide_index=True,
+    )
+    st.stop()
+
+total = marketing_summary(roi)
+cards = (
+    ("marketing.card_spend", fmt_money_short(total["spend"], lang, cur), None),
+    ("marketing.card_customers", fmt_count(total["customers"], lang), None),
+    ("marketing.card_cac", fmt_money(total["cac"], lang, cur, 0), None),
+    ("marketing.card_roi_to_date", fmt_percent(total["roi_to_date"], lang, 0), None),
+    ("marketing.card_roi_lifetime", fmt_percent(total["roi_lifetime"], lang, 0), "marketing.card_roi_lifetime_help"),
+)
+for column, (key, value, help_key) in zip(st.columns(len(cards)), cards, strict=True):
+    column.metric(t(key, lang), value, help=t(help_key, lang) if help_key else None, border=True)
+st.markdown(
+    t(
+        "marketing.verdicts",
+        lang,
+        pays_first=int(total["pays_first"]),
+        pays_lifetime=int(total["pays_lifetime"]),
+        does_not_pay=int(total["does_not_pay"]),
+    )
+)
+
+st.subheader(t("marketing.table", lang))
+view = pd.DataFrame(
+    {
+        t("col.campaign", lang): roi["name"],
+        t("col.channel", lang): roi["channel"],
+        t("col.verdict", lang): [t(f"verdict.{v}", lang) for v in roi["verdict"]],
+        t("col.spend", lang): [fmt_money(v, lang, cur, 0) for v in roi["spend"]],
+        t("col.leads", lang): [fmt_count(v, lang) for v in roi["leads"]],
+        t("col.cost_per_lead", lang): [fmt_money(v, lang, cur, 2) for v in roi["cost_per_lead"]],
+        t("col.conversion_rate", lang): [fmt_percent(v, lang) for v in roi["conversion_rate"]],
+        t("col.customers", lang): [fmt_count(v, lang) for v in roi["customers"]],
+        t("col.cac", lang): [fmt_money(v, lang, cur, 0) for v in roi["cac"]],
+        t("col.roi_first", lang): [fmt_percent(v, lang, 0) for v in roi["roi_first"]],
+        t("col.roi_to_date", lang): [fmt_percent(v, lang, 0) for v in roi["roi_to_date"]],
+        t("col.roi_lifetime", lang): [fmt_percent(v, lang, 0) for v in roi["roi_lifetime"]],
+        t("col.clv_cac", lang): [fmt_value(v, "ratio", lang) for v in roi["clv_cac"]],
+        t("col.payback", lang): [fmt_count(v, lang) for v in roi["payback_months"]],
+    }
+)
+tint = {t(f"verdict.{v}", lang): c for v, c in TINTS.items()}
+styled = view.style.map(lambda v: f"background-color: {tint.get(v, 'white')}", subset=[t("col.verdict", lang)])
+st.dataframe(styled, hide_index=True, key="marketing_table")
+
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(cac_vs_clv_figure(roi, lang, cur), key="marketing_scatter")
+with right:
+    st.plotly_chart(roi_steps_figure(roi, lang), key="marketing_steps")
+
+with shown_errors(ctx):
+    monthly = loaders.campaign_monthly_margin(ctx.source, ctx.source_key, f, as_of, ctx.today)
+    starts = loaders.campaigns(ctx.source, ctx.source_key, ctx.today)[["campaign_id", "start_date"]]
+curves = payback_curves(roi.merge(starts, on="campaign_id", how="left"), monthly)
+st.plotly_chart(payback_figure(curves, roi, lang), key="marketing_payback")
+
+st.subheader(t("marketing.channels", lang))
+st.plotly_chart(channel_roi_figure(channel_roi(roi), lang), key="marketing_channels")

@@ -1,0 +1,187 @@
+"""Figures of the marketing page: the campaign table in, ``go.Figure`` out (no Streamlit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ui.charts import GREY, INK, TEMPLATE
+from ui.format import fmt_money, fmt_percent, plotly_separators
+from ui.i18n import t
+
+__all__ = ["VERDICT_COLORS", "cac_vs_clv_figure", "channel_roi_figure", "payback_figure", "roi_steps_figure"]
+
+#: One fixed colour per verdict on every chart (Okabe–Ito: safe for colour-blind readers).
+VERDICT_COLORS = {"pays_first": "#009E73", "pays_lifetime": "#0072B2", "does_not_pay": "#D55E00", "no_spend": GREY}
+
+
+def _layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title={"text": title}, separators=plotly_separators(lang))
+    return fig
+
+
+def cac_vs_clv_figure(roi: pd.DataFrame, lang: str, currency: str) -> go.Figure:
+    """Each campaign at (CAC, CLV before acquisition cost per customer); bubble area = spend;
+    above the diagonal the customers are worth more than they cost."""
+    fig = go.Figure()
+    data = roi[(roi["customers"] > 0) & (roi["spend"] > 0)].copy()
+    if data.empty:
+        return _layout(fig, lang, t("marketing.no_campaign_customers", lang))
+    data["clv_per_customer"] = data["clv_before_cac"] / data["customers"]
+    positive = data[(data["cac"] > 0) & (data["clv_per_customer"] > 0)]
+    low = float(min(positive["cac"].min(), positive["clv_per_customer"].min())) / 1.6 if len(positive) else 1.0
+    high = float(max(data["cac"].max(), data["clv_per_customer"].max())) * 1.6
+    fig.add_scatter(
+        x=[low, high],
+        y=[low, high],
+        mode="lines",
+        line={"color": INK, "dash": "dash", "width": 1},
+        name=t("marketing.break_even", lang),
+        hoverinfo="skip",
+    )
+    size_ref = 2.0 * float(data["spend"].max()) / (60.0**2)
+    for key, part in data.groupby("verdict"):
+        fig.add_scatter(
+            x=part["cac"],
+            y=part["clv_per_customer"],
+            mode="markers+text",
+            name=t(f"verdict.{key}", lang),
+            text=part["name"],
+            textposition="top center",
+            marker={
+                "size": part["spend"],
+                "sizemode": "area",
+                "sizeref": size_ref,
+                "sizemin": 6,
+                "color": VERDICT_COLORS.get(str(key), GREY),
+                "line": {"color": "white", "width": 1},
+            },
+            customdata=[
+                [fmt_money(c, lang, currency, 0), fmt_money(v, lang, currency, 0), fmt_money(s, lang, currency, 0)]
+                for c, v, s in zip(part["cac"], part["clv_per_customer"], part["spend"], strict=True)
+            ],
+            hovertemplate=(
+                f"<b>%{{text}}</b><br>CAC %{{customdata[0]}}<br>{t('marketing.clv_per_customer', lang)} "
+                f"%{{customdata[1]}}<br>{t('marketing.spend', lang)} %{{customdata[2]}}<extra></extra>"
+            ),
+        )
+    worth = int((data["clv_per_customer"] >= data["cac"]).sum())
+    _layout(fig, lang, t("marketing.scatter_title", lang, n=worth, total=len(data)))
+    # Log scales: a €15 newsletter and a €650 sales agent on one chart; the diagonal stays straight.
+    fig.update_xaxes(title_text=f"CAC ({currency}, log)", type="log", tickformat=",.0f")
+    fig.update_yaxes(
+        title_text=f"{t('marketing.clv_per_customer', lang)} ({currency}, log)", type="log", tickformat=",.0f"
+    )
+    fig.update_layout(legend_title_text="", height=500, legend={"orientation": "h", "y": -0.18, "yanchor": "top"})
+    return fig
+
+
+def roi_steps_figure(roi: pd.DataFrame, lang: str) -> go.Figure:
+    """Per campaign, ROI on the first purchase → to date → over the customers' life."""
+    fig = go.Figure()
+    data = roi[roi["spend"] > 0].sort_values("roi_lifetime")
+    if data.empty:
+        return _layout(fig, lang, t("marketing.no_spend", lang))
+    steps = (
+        ("roi_first", "marketing.roi_first", "#E69F00"),
+        ("roi_to_date", "marketing.roi_to_date", "#56B4E9"),
+        ("roi_lifetime", "marketing.roi_lifetime", "#0072B2"),
+    )
+    for _, row in data.iterrows():
+        fig.add_scatter(
+            x=[row[c] for c, _, _ in steps],
+            y=[row["name"]] * 3,
+            mode="lines",
+            line={"color": "#CBD2D9", "width": 3},
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    for column, key, color in steps:
+        fig.add_scatter(
+            x=data[column],
+            y=data["name"],
+            mode="markers",
+            name=t(key, lang),
+            marker={"color": color, "size": 12, "line": {"color": "white", "width": 1}},
+            customdata=[fmt_percent(v, lang, 0) for v in data[column]],
+            hovertemplate=f"<b>%{{y}}</b><br>{t(key, lang)}: %{{customdata}}<extra></extra>",
+        )
+    fig.add_vline(x=0, line={"color": INK, "width": 1})
+    turned = int(((data["roi_first"] < 0) & (data["roi_lifetime"] >= 0)).sum())
+    _layout(fig, lang, t("marketing.steps_title", lang, n=turned))
+    fig.update_xaxes(title_text="ROI", tickformat=".0%")
+    fig.update_layout(
+        legend_title_text="",
+        height=max(340, 150 + 45 * len(data)),
+        legend={"orientation": "h", "y": -0.15, "yanchor": "top"},
+    )
+    return fig
+
+
+def payback_figure(curves: pd.DataFrame, roi: pd.DataFrame, lang: str) -> go.Figure:
+    """Share of each campaign's spend recovered by its customers' cumulative margin, month by month."""
+    fig = go.Figure()
+    if curves.empty:
+        return _layout(fig, lang, t("marketing.no_spend", lang))
+    verdicts = roi.set_index("campaign_id")["verdict"]
+    for campaign_id, part in curves.groupby("campaign_id", sort=False):
+        fig.add_scatter(
+            x=part["months"],
+            y=part["recovered"],
+            mode="lines",
+            name=str(part["name"].iloc[0]),
+            line={"color": VERDICT_COLORS.get(str(verdicts.get(campaign_id)), GREY), "width": 2},
+            customdata=[fmt_percent(v, lang, 0) for v in part["recovered"]],
+            hovertemplate=(
+                f"<b>{part['name'].iloc[0]}</b><br>{t('marketing.month', lang)} %{{x}}: %{{customdata}}<extra></extra>"
+            ),
+        )
+    fig.add_hline(
+        y=1, line={"color": INK, "dash": "dash", "width": 1}, annotation_text=t("marketing.spend_recovered", lang)
+    )
+    paid = roi.dropna(subset=["payback_months"])
+    if paid.empty:
+        title = t("marketing.payback_none", lang)
+    else:
+        fastest = paid.sort_values("payback_months").iloc[0]
+        title = t("marketing.payback_title", lang, name=fastest["name"], months=int(fastest["payback_months"]))
+    _layout(fig, lang, title)
+    fig.update_xaxes(title_text=t("marketing.months_since_start", lang))
+    fig.update_yaxes(title_text=t("marketing.recovered", lang), tickformat=".0%")
+    fig.update_layout(
+        legend_title_text="", height=440, legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"}
+    )
+    return fig
+
+
+def channel_roi_figure(channels: pd.DataFrame, lang: str) -> go.Figure:
+    """Lifetime ROI per acquisition channel, coloured by verdict."""
+    fig = go.Figure()
+    data = channels.dropna(subset=["roi_lifetime"]).sort_values("roi_lifetime")
+    if data.empty:
+        return _layout(fig, lang, t("marketing.no_spend", lang))
+    fig.add_bar(
+        y=data["channel"],
+        x=data["roi_lifetime"],
+        orientation="h",
+        marker_color=[VERDICT_COLORS.get(v, GREY) for v in data["verdict"]],
+        text=[fmt_percent(v, lang, 0) for v in data["roi_lifetime"]],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate=f"<b>%{{y}}</b><br>{t('marketing.roi_lifetime', lang)}: %{{text}}<extra></extra>",
+    )
+    best = data.iloc[-1]
+    _layout(
+        fig,
+        lang,
+        t("marketing.channel_title", lang, channel=best["channel"], roi=fmt_percent(best["roi_lifetime"], lang, 0)),
+    )
+    high = float(np.nanmax(data["roi_lifetime"])) if len(data) else 1.0
+    fig.update_xaxes(
+        title_text=t("marketing.roi_lifetime", lang),
+        tickformat=".0%",
+        range=[min(0.0, float(data["roi_lifetime"].min()) * 1.2), high * 1.2],
+    )
+    fig.update_layout(showlegend=False, height=max(260, 90 + 45 * len(data)))
+    return fig
