@@ -221,11 +221,21 @@ def test_customer_value_page_with_every_filter(app_env: Path, query: dict[str, s
     assert len(_charts(at)) >= 5
 
 
-def test_customer_value_without_enough_history(app_env: Path, monkeypatch: pytest.MonkeyPatch, tiny_url: str) -> None:
-    """Five customers, one of whom bought twice: a notice, and the historical value only."""
-    if not tiny_url.startswith("sqlite"):
-        pytest.skip("one engine is enough for this page test")
-    monkeypatch.setenv("CRUSCOTTO_DB_URL", tiny_url)
+@pytest.fixture(scope="module")
+def tiny_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from data.demo import write_frames
+    from tests.fixtures import tiny_frames
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('tiny_page') / 'tiny.sqlite'}"
+    write_frames(url, tiny_frames())
+    return url
+
+
+def test_customer_value_without_enough_history(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch, tiny_sqlite_url: str
+) -> None:
+    """Five customers, three of whom bought twice: a notice, and the historical value only."""
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", tiny_sqlite_url)
     at = _run({"period": "Tutto lo storico"})
     at.switch_page("pages/customer_value.py").run()
     assert not at.exception, [e.value for e in at.exception]
