@@ -11,23 +11,22 @@ st.set_page_config(page_title="Cruscotto", page_icon=":material/speed:", layout=
 
 lang = choose_language()
 
+# (file, title key, Material icon, address) per section of the navigation.
+SECTIONS = {
+    "nav.dashboard": [
+        ("pages/overview.py", "page.overview", "dashboard", "panoramica"),
+        ("pages/customer_value.py", "page.value", "diamond", "valore"),
+        ("pages/marketing.py", "page.marketing", "campaign", "marketing"),
+        ("pages/lifecycle.py", "page.lifecycle", "cycle", "ciclo-di-vita"),
+    ],
+    "nav.data": [("pages/data_health.py", "page.health", "fact_check", "dati")],
+}
 pages = {
-    t("nav.dashboard", lang): [
-        st.Page(
-            "pages/overview.py",
-            title=t("page.overview", lang),
-            icon=":material/dashboard:",
-            url_path="panoramica",
-            default=True,
-        ),
-        st.Page("pages/customer_value.py", title=t("page.value", lang), icon=":material/diamond:", url_path="valore"),
-        st.Page(
-            "pages/marketing.py", title=t("page.marketing", lang), icon=":material/campaign:", url_path="marketing"
-        ),
-    ],
-    t("nav.data", lang): [
-        st.Page("pages/data_health.py", title=t("page.health", lang), icon=":material/fact_check:", url_path="dati"),
-    ],
+    t(section, lang): [
+        st.Page(file, title=t(title, lang), icon=f":material/{icon}:", url_path=url, default=url == "panoramica")
+        for file, title, icon, url in entries
+    ]
+    for section, entries in SECTIONS.items()
 }
 # Register the pages before any query runs: a cold first load may take seconds, and the browser
 # must already know the page its address names.

@@ -23,6 +23,7 @@ __all__ = [
     "campaign_monthly_margin",
     "campaigns",
     "cleaned",
+    "cohort_activity",
     "customer_acquisition",
     "customer_costs",
     "customer_names",
@@ -35,6 +36,7 @@ __all__ = [
     "order_date_range",
     "order_facts",
     "period_measures",
+    "prospects",
     "segment_totals",
 ]
 
@@ -155,7 +157,7 @@ def _is_purchase(facts: sa.Subquery) -> sa.ColumnElement[bool]:
     return facts.c.revenue >= 0
 
 
-def _frame(source: Source, stmt: sa.Select[Any]) -> pd.DataFrame:
+def _frame(source: Source, stmt: sa.Select[Any] | sa.Select[tuple[Any, ...]] | Any) -> pd.DataFrame:
     with source.engine.connect() as conn:
         result = conn.execute(stmt)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
@@ -503,8 +505,9 @@ def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "ma
 
     A purchase day is a day with at least one purchase (not a refund); its value is the sum of
     those orders' ``value`` ("margin" or "revenue"). Columns: ``customer_id``, ``segment``,
-    ``region``, ``channel``, ``first_purchase``, ``last_purchase``, ``purchase_days``,
-    ``total_value`` (all purchase days) and ``first_value`` (the first purchase day).
+    ``region``, ``channel``, ``first_purchase``, ``last_purchase``, ``previous_purchase`` (the
+    purchase day before the last; NaT for one-time buyers), ``purchase_days``, ``total_value`` (all
+    purchase days) and ``first_value`` (the first purchase day).
     """
     if value not in ("margin", "revenue"):
         raise ValueError("value must be 'margin' or 'revenue'.")
@@ -521,13 +524,15 @@ def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "ma
         .subquery("daily")
     )
     first_date = sa.func.min(daily.c.order_date).over(partition_by=daily.c.customer_id)
-    ranked = sa.select(daily, first_date.label("first_date")).subquery("ranked")
+    from_last = sa.func.row_number().over(partition_by=daily.c.customer_id, order_by=daily.c.order_date.desc())
+    ranked = sa.select(daily, first_date.label("first_date"), from_last.label("from_last")).subquery("ranked")
     stmt = (
         sa.select(
             ranked.c.customer_id,
             *_customer_dims(ranked),
             sa.func.min(ranked.c.order_date).label("first_purchase"),
             sa.func.max(ranked.c.order_date).label("last_purchase"),
+            sa.func.max(sa.case((ranked.c.from_last == 2, ranked.c.order_date))).label("previous_purchase"),
             sa.func.count().label("purchase_days"),
             sa.func.sum(ranked.c.day_value).label("total_value"),
             _sum_if(ranked.c.order_date == ranked.c.first_date, ranked.c.day_value).label("first_value"),
@@ -536,7 +541,7 @@ def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "ma
         .order_by(ranked.c.customer_id)
     )
     df = _frame(source, stmt)
-    for col in ("first_purchase", "last_purchase"):
+    for col in ("first_purchase", "last_purchase", "previous_purchase"):
         df[col] = pd.to_datetime(df[col])
     return df.astype({"purchase_days": int, "total_value": float, "first_value": float})
 
@@ -613,3 +618,63 @@ def customer_orders(source: Source, customer_id: Any, as_of: date, today: date |
     df = _frame(source, stmt)
     df["order_date"] = pd.to_datetime(df["order_date"])
     return df.astype({"revenue": float, "margin": float})
+
+
+def cohort_activity(source: Source, filters: Filters, as_of: date, today: date | None = None) -> pd.DataFrame:
+    """Per acquisition month (the month of a customer's first purchase) and calendar month up to
+    ``as_of``: ``cohort`` and ``month`` (first days), ``customers`` (distinct buyers that month) and
+    ``margin`` (their margin that month, refunds included); within the segment/region/channel filters."""
+    f = order_facts(source, filters, today or date.today())
+    purchase = _is_purchase(f)
+    first = sa.func.min(sa.case((purchase, f.c.order_date))).over(partition_by=f.c.customer_id)
+    rows = (
+        sa.select(f.c.customer_id, f.c.order_date, f.c.margin, purchase.label("purchase"), first.label("first_date"))
+        .where(f.c.order_date <= _date(as_of))
+        .subquery("cohort_rows")
+    )
+    cy, cm = sa.extract("year", rows.c.first_date), sa.extract("month", rows.c.first_date)
+    y, m = sa.extract("year", rows.c.order_date), sa.extract("month", rows.c.order_date)
+    stmt = (
+        sa.select(
+            cy.label("cy"),
+            cm.label("cm"),
+            y.label("y"),
+            m.label("m"),
+            sa.func.count(sa.distinct(sa.case((rows.c.purchase, rows.c.customer_id)))).label("customers"),
+            sa.func.sum(rows.c.margin).label("margin"),
+        )
+        .where(rows.c.first_date.is_not(None))
+        .group_by(cy, cm, y, m)
+    )
+    df = _frame(source, stmt)
+    if df.empty:
+        return pd.DataFrame({"cohort": pd.to_datetime([]), "month": pd.to_datetime([]), "customers": [], "margin": []})
+    df["cohort"] = pd.to_datetime({"year": df["cy"].astype(int), "month": df["cm"].astype(int), "day": 1})
+    df["month"] = pd.to_datetime({"year": df["y"].astype(int), "month": df["m"].astype(int), "day": 1})
+    return df[["cohort", "month", "customers", "margin"]].astype({"customers": int, "margin": float})
+
+
+def prospects(source: Source, filters: Filters, as_of: date, today: date | None = None) -> int:
+    """Customers on record with no purchase up to ``as_of`` (within the filters), plus leads not
+    converted: people we know who have not bought yet."""
+    today = today or date.today()
+    count = 0
+    with source.engine.connect() as conn:
+        if source.available("customers"):
+            customers = _usable(cleaned(source.entity("customers"), today))
+            f = order_facts(source, Filters(), today)
+            buyers = sa.select(f.c.customer_id).where(_is_purchase(f), f.c.order_date <= _date(as_of)).distinct()
+            conds = [customers.c.customer_id.not_in(buyers)]
+            for column, chosen in (
+                ("segment", filters.segments),
+                ("region", filters.regions),
+                ("channel", filters.channels),
+            ):
+                if chosen:
+                    conds.append(sa.func.coalesce(customers.c[column], UNASSIGNED).in_(list(chosen)))
+            count += int(conn.execute(sa.select(sa.func.count()).select_from(customers).where(*conds)).scalar() or 0)
+        if source.available("leads") and not (filters.segments or filters.regions or filters.channels):
+            leads = _usable(cleaned(source.entity("leads"), today))
+            stmt = sa.select(sa.func.count()).where(leads.c.customer_id.is_(None), leads.c.created_at <= _date(as_of))
+            count += int(conn.execute(stmt.select_from(leads)).scalar() or 0)
+    return count

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from data.entities import ENTITIES
+from kpi.lifecycle import StageRules
 
 __all__ = [
     "BusinessParams",
@@ -86,6 +87,7 @@ class Settings:
     entities: tuple[EntityMapping, ...]
     business: BusinessParams = field(default_factory=BusinessParams)
     config_path: str | None = None
+    lifecycle: StageRules = field(default_factory=StageRules)
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -181,7 +183,17 @@ def load_settings(
         business = BusinessParams(**business_raw)
     except TypeError as exc:
         raise ConfigError("business", str(exc)) from None
+    lifecycle_raw = raw.get("lifecycle", {})
+    if not isinstance(lifecycle_raw, Mapping):
+        raise ConfigError("lifecycle", "must be a table of stage thresholds.")
+    try:
+        lifecycle = StageRules.from_mapping(lifecycle_raw)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        key = message.split(":", 1)[0] if message.startswith("lifecycle.") else "lifecycle"
+        raise ConfigError(key, message.split(": ", 1)[-1]) from None
     return Settings(
+        lifecycle=lifecycle,
         url=url,
         url_origin=origin,
         entities=entities,

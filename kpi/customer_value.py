@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from kpi.clv import BGNBD, GammaGamma, ModelError, discounted_residual_value, fit_bgnbd, fit_gamma_gamma
+from kpi.lifecycle import rhythm_p_alive
 from kpi.summary import TIME_UNITS, rfm_summary
 
-__all__ = ["CLVResult", "HoldoutCheck", "compute_clv", "holdout_check", "recency_p_alive", "segment_clv"]
+__all__ = ["CLVResult", "HoldoutCheck", "compute_clv", "holdout_check", "segment_clv"]
 
 CLV_COLUMNS = (
     "customer_id",
@@ -25,6 +26,7 @@ CLV_COLUMNS = (
     "channel",
     "first_purchase",
     "last_purchase",
+    "previous_purchase",
     "purchase_days",
     "x",
     "t_x",
@@ -57,21 +59,6 @@ class CLVResult:
     @property
     def predicted(self) -> bool:
         return self.bgnbd is not None and self.gamma_gamma is not None
-
-
-def recency_p_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Without a model: how alive a customer looks against their own rhythm.
-
-    The gap since the last purchase (T − t_x) is compared with the customer's mean gap between
-    purchases (t_x / x): 1 up to 1.5 gaps, falling linearly to 0 at 3 gaps. One-time buyers are
-    judged against the median gap of the repeat buyers."""
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    repeat = x > 0
-    gaps = np.where(repeat, t_x / np.where(repeat, x, 1), np.nan)
-    typical = float(np.nanmedian(gaps)) if repeat.any() else float(np.nanmax(T, initial=1.0))
-    gap = np.where(repeat & (gaps > 0), gaps, typical)
-    ratio = (T - t_x) / np.maximum(gap, 1e-9)
-    return np.clip((3.0 - ratio) / 1.5, 0.0, 1.0)
 
 
 def _expected_margin(model: GammaGamma, x: np.ndarray, m: np.ndarray, first_value: np.ndarray) -> np.ndarray:
@@ -139,7 +126,7 @@ def compute_clv(
             unit_days=TIME_UNITS[unit],
         )
     else:
-        table["p_alive"] = recency_p_alive(x, t_x, T)
+        table["p_alive"] = rhythm_p_alive(x, t_x, T, table["segment"].to_numpy())
         table["expected_purchases_12m"] = np.nan
         table["expected_margin_per_purchase"] = np.nan
         table["residual_clv"] = 0.0

@@ -26,7 +26,8 @@ from kpi.clv import (
     fit_bgnbd,
     fit_gamma_gamma,
 )
-from kpi.customer_value import compute_clv, holdout_check, recency_p_alive, segment_clv
+from kpi.customer_value import compute_clv, holdout_check, segment_clv
+from kpi.lifecycle import rhythm_p_alive
 from kpi.summary import rfm_summary
 
 CDNOW = Path(__file__).resolve().parent / "data" / "cdnow_sample.txt"
@@ -171,7 +172,7 @@ def test_too_few_repeat_buyers_gives_a_notice() -> None:
 
 def test_recency_fallback_uses_each_customers_own_rhythm() -> None:
     # Both bought last 60 days ago; one every 90 days, one every 7 days.
-    alive = recency_p_alive(np.array([4.0, 20.0]), np.array([360.0, 140.0]), np.array([420.0, 200.0]))
+    alive = rhythm_p_alive(np.array([4.0, 20.0]), np.array([360.0, 140.0]), np.array([420.0, 200.0]))
     assert alive[0] == 1.0  # 60 days is less than one 90-day gap
     assert alive[1] == 0.0  # 60 days is more than eight 7-day gaps
 

@@ -395,6 +395,70 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "col.verdict": ("Giudizio", "Verdict"),
     "col.avg_clv": ("CLV medio", "Average CLV"),
     "overview.marketing_roi": ("ROI marketing (vita cliente)", "Marketing ROI (lifetime)"),
+    # lifecycle
+    "page.lifecycle": ("Ciclo di vita", "Lifecycle"),
+    "lifecycle.title": ("Ciclo di vita", "Lifecycle"),
+    "lifecycle.intro": (
+        "Ogni cliente giudicato sul proprio ritmo d'acquisto al {as_of}: **nuovo** (primo acquisto negli ultimi "
+        "{new_days} giorni), **riattivato** (ha ricomprato dopo un silenzio da cliente perso), **fedele** (attivo e "
+        "nel {top} migliore del suo segmento per valore), **attivo** (probabilità di essere ancora cliente ≥ "
+        "{active}), **a rischio** (tra {lapsed} e {active}), **perso** (sotto {lapsed}).",
+        "Each customer judged against their own buying rhythm on {as_of}: **new** (first purchase in the last "
+        "{new_days} days), **reactivated** (bought again after a lapsed customer's silence), **loyal** (active and "
+        "in the top {top} of their segment by value), **active** (probability of still being a customer ≥ "
+        "{active}), **at risk** (between {lapsed} and {active}), **lapsed** (below {lapsed}).",
+    ),
+    "lifecycle.prospects": ("Potenziali", "Prospects"),
+    "lifecycle.prospects_help": (
+        "Clienti in anagrafica senza acquisti e contatti non convertiti.",
+        "Customers on record without purchases, and leads not converted.",
+    ),
+    "lifecycle.over_time": ("Clienti per stato, mese per mese", "Customers by stage, month by month"),
+    "lifecycle.trend_up": (
+        "Clienti a rischio in crescita: {then} → {now}",
+        "Customers at risk growing: {then} → {now}",
+    ),
+    "lifecycle.trend_down": ("Clienti a rischio in calo: {then} → {now}", "Customers at risk falling: {then} → {now}"),
+    "lifecycle.flow": ("Dove sono andati i clienti", "Where customers went"),
+    "lifecycle.flow_from": ("Confronta con", "Compare with"),
+    "lifecycle.months_ago": ("{n} mesi prima", "{n} months before"),
+    "lifecycle.flow_title": (
+        "Dei clienti attivi o fedeli al {before}, il {share} lo è ancora",
+        "Of the customers active or loyal on {before}, {share} still are",
+    ),
+    "lifecycle.cohorts": ("Coorti di acquisizione", "Acquisition cohorts"),
+    "lifecycle.retention_tab": ("Clienti che ricomprano", "Customers buying again"),
+    "lifecycle.margin_tab": ("Margine per cliente acquisito", "Margin per acquired customer"),
+    "lifecycle.retention_title": (
+        "Quota di ogni coorte che acquista nel mese k dopo il primo acquisto",
+        "Share of each cohort buying in month k after the first purchase",
+    ),
+    "lifecycle.margin_title": (
+        "Margine cumulato per cliente acquisito, k mesi dopo il primo acquisto",
+        "Cumulative margin per acquired customer, k months after the first purchase",
+    ),
+    "lifecycle.months_since": ("Mesi dal primo acquisto", "Months since the first purchase"),
+    "lifecycle.cohort": ("Mese di acquisizione", "Acquisition month"),
+    "lifecycle.at_risk_title": ("Da chiamare questa settimana", "To call this week"),
+    "lifecycle.at_risk_intro": (
+        "Clienti a rischio, ordinati per valore in gioco = CLV × calo della probabilità di essere ancora "
+        "cliente dal {before}.",
+        "Customers at risk, ranked by value at stake = CLV × drop in the probability of still being a customer "
+        "since {before}.",
+    ),
+    "lifecycle.none_at_risk": ("Nessun cliente a rischio per questi filtri.", "No customer at risk for these filters."),
+    "lifecycle.download_csv": ("Scarica CSV", "Download CSV"),
+    "lifecycle.download_xlsx": ("Scarica Excel", "Download Excel"),
+    "col.stage": ("Stato", "Stage"),
+    "col.p_before": ("P(attivo) prima", "P(alive) before"),
+    "col.at_stake": ("Valore in gioco", "Value at stake"),
+    "stage.new": ("Nuovi", "New"),
+    "stage.reactivated": ("Riattivati", "Reactivated"),
+    "stage.loyal": ("Fedeli", "Loyal"),
+    "stage.active": ("Attivi", "Active"),
+    "stage.at_risk": ("A rischio", "At risk"),
+    "stage.lapsed": ("Persi", "Lapsed"),
+    "stage.not_yet": ("Non ancora clienti", "Not yet customers"),
 }
 
 

@@ -20,23 +20,28 @@ from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, compute_clv, holdout_check, holdout_split, select_customers
+from kpi.lifecycle import StageRules, assign_stages
 from kpi.roi import campaign_roi
+from kpi.summary import TIME_UNITS
 
 __all__ = [
     "campaign_monthly_margin",
     "campaigns",
     "clv",
     "clv_holdout",
+    "cohort_activity",
     "customer_acquisition",
     "customer_names",
     "customer_orders",
     "entity_health",
     "filter_options",
     "get_source",
+    "lifecycle_stages",
     "marketing_roi",
     "monthly_by_segment",
     "order_date_range",
     "period_measures",
+    "prospects",
     "segment_totals",
     "source_key",
 ]
@@ -168,3 +173,21 @@ def marketing_roi(_source: Source, key: str, filters: Filters, as_of: date, toda
         selected=pd.Series(mask, index=customers.index),
         monthly_margin=campaign_monthly_margin(_source, key, filters, as_of, today),
     )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def lifecycle_stages(_source: Source, key: str, as_of: date, rules: StageRules, today: date) -> pd.DataFrame:
+    """Every customer's stage at ``as_of``: the CLV columns plus ``stage`` and ``p_alive``."""
+    result = clv(_source, key, as_of, "week", today)
+    stages = assign_stages(result.table, as_of, rules, model=result.bgnbd, unit_days=TIME_UNITS["week"])
+    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cohort_activity(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame:
+    return queries.cohort_activity(_source, filters, as_of, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def prospects(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> int:
+    return queries.prospects(_source, filters, as_of, today)

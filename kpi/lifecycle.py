@@ -1,0 +1,169 @@
+"""Where each customer is in their life with us (DESIGN.md section 3), judged against their own rhythm.
+
+Stages, in the order the rules are tried (a customer takes the first that applies):
+
+    new          first purchase within ``new_days`` of the reference date
+    reactivated  bought in the last ``new_days`` after a silence long enough to have been lapsed
+    loyal        active and in the top ``loyal_top_share`` of their segment by CLV
+    active       P(alive) ≥ ``active_min``
+    at_risk      ``lapsed_below`` ≤ P(alive) < ``active_min``
+    lapsed       P(alive) < ``lapsed_below``
+
+(prospects — people on record who never bought — are counted apart: they have no rhythm yet.)
+P(alive) comes from the BG/NBD model where it was fitted. BG/NBD considers every one-time buyer
+alive, so for them, and for everybody when there is no model, the silence since the last purchase
+is compared with the customer's own mean gap between purchases (one-time buyers: the median gap of
+their segment's repeat buyers): alive up to 1.5 gaps, lapsed from 3. "Reactivated" applies the same
+judgement at the moment just before the last purchase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kpi.clv import BGNBD
+
+__all__ = ["STAGES", "StageRules", "assign_stages", "rhythm_p_alive", "stage_counts", "transitions"]
+
+STAGES: tuple[str, ...] = ("new", "reactivated", "loyal", "active", "at_risk", "lapsed")
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """The thresholds of the stages; override any of them in ``[lifecycle]`` of the settings file."""
+
+    new_days: int = 90
+    active_min: float = 0.7
+    lapsed_below: float = 0.3
+    loyal_top_share: float = 0.2
+    alive_gaps: float = 1.5
+    lapsed_gaps: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.lapsed_below <= self.active_min <= 1:
+            raise ValueError("lifecycle: need 0 ≤ lapsed_below ≤ active_min ≤ 1.")
+        if not 0 < self.loyal_top_share < 1:
+            raise ValueError("lifecycle.loyal_top_share must be between 0 and 1 (0.2 is the top 20 %).")
+        if self.new_days <= 0 or not 0 < self.alive_gaps < self.lapsed_gaps:
+            raise ValueError("lifecycle: new_days must be positive and 0 < alive_gaps < lapsed_gaps.")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StageRules:
+        """Rules from a settings table; ``ValueError`` naming an unknown key."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ValueError(f"lifecycle.{key}: unknown setting; the settings are {', '.join(sorted(known))}.")
+        return cls(**dict(values))
+
+
+def rhythm_p_alive(
+    x: np.ndarray, t_x: np.ndarray, T: np.ndarray, segments: np.ndarray | None = None, rules: StageRules | None = None
+) -> np.ndarray:
+    """How alive a customer looks against their own rhythm, without a model.
+
+    The silence since the last purchase (T − t_x) is compared with the customer's mean gap between
+    purchases (t_x / x); one-time buyers are judged against the median gap of their segment's repeat
+    buyers (else of all repeat buyers). 1 up to ``alive_gaps`` gaps, falling linearly to 0 at
+    ``lapsed_gaps``. Any time unit, as long as all three arrays share it."""
+    rules = rules or StageRules()
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    own = np.where(x > 0, t_x / np.maximum(x, 1), np.nan)
+    own = np.where(own > 0, own, np.nan)
+    overall = float(np.nanmedian(own)) if np.isfinite(own).any() else float(np.nanmax(T, initial=1.0))
+    if segments is None:
+        typical = np.full(len(x), overall)
+    else:
+        typical = pd.Series(own).groupby(np.asarray(segments)).transform("median").fillna(overall).to_numpy(dtype=float)
+    gap = np.where(np.isfinite(own), own, typical)
+    ratio = (T - t_x) / np.maximum(gap, 1e-9)
+    return np.clip((rules.lapsed_gaps - ratio) / (rules.lapsed_gaps - rules.alive_gaps), 0.0, 1.0)
+
+
+def assign_stages(
+    customers: pd.DataFrame,
+    as_of: pd.Timestamp | Any,
+    rules: StageRules | None = None,
+    model: BGNBD | None = None,
+    unit_days: float = 7.0,
+) -> pd.DataFrame:
+    """The stage of each customer at ``as_of``.
+
+    ``customers`` has ``customer_id``, ``segment``, ``first_purchase``, ``last_purchase``,
+    ``previous_purchase`` (NaT for one-time buyers), ``purchase_days`` and ``total_clv``, all as of
+    ``as_of``. ``model`` is the BG/NBD fitted on time units of ``unit_days`` days (None: judge by
+    rhythm only). Returns ``customer_id``, ``stage`` and ``p_alive`` (what the stage was judged on).
+    """
+    rules = rules or StageRules()
+    needed = (
+        "customer_id",
+        "segment",
+        "first_purchase",
+        "last_purchase",
+        "previous_purchase",
+        "purchase_days",
+        "total_clv",
+    )
+    missing = [c for c in needed if c not in customers.columns]
+    if missing:
+        raise ValueError(f"The customers table lacks the columns {', '.join(missing)}.")
+    end = pd.Timestamp(as_of)
+    first = pd.to_datetime(customers["first_purchase"])
+    last = pd.to_datetime(customers["last_purchase"])
+    previous = pd.to_datetime(customers["previous_purchase"])
+    x = customers["purchase_days"].to_numpy(dtype=float) - 1
+    t_x = (last - first).dt.days.to_numpy(dtype=float)
+    age = (end - first).dt.days.to_numpy(dtype=float)
+    t_prev = np.nan_to_num((previous - first).dt.days.to_numpy(dtype=float))
+    segments = customers["segment"].to_numpy()
+
+    def alive(x_: np.ndarray, t_x_: np.ndarray, age_: np.ndarray) -> np.ndarray:
+        """The model where a repeat purchase lets it judge, the customer's rhythm otherwise."""
+        by_rhythm = rhythm_p_alive(x_, t_x_, age_, segments, rules)
+        if model is None:
+            return by_rhythm
+        by_model = model.p_alive(x_, t_x_ / unit_days, age_ / unit_days)
+        return np.where(x_ > 0, by_model, by_rhythm)
+
+    p_alive = alive(x, t_x, age)
+    # Just before the last purchase, was the customer lapsed? (Same rule, at that moment.)
+    before = alive(np.maximum(x - 1, 0), t_prev, t_x)
+    was_lapsed = (x > 0) & (before < rules.lapsed_below)
+
+    recent_first = age < rules.new_days
+    recent_last = (age - t_x) < rules.new_days
+    rank = customers["total_clv"].astype(float).groupby(customers["segment"]).rank(pct=True, ascending=False).to_numpy()
+    top = rank <= rules.loyal_top_share
+    stage = np.select(
+        [
+            recent_first,
+            recent_last & was_lapsed,
+            (p_alive >= rules.active_min) & top,
+            p_alive >= rules.active_min,
+            p_alive >= rules.lapsed_below,
+        ],
+        ["new", "reactivated", "loyal", "active", "at_risk"],
+        default="lapsed",
+    )
+    return pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(), "stage": stage, "p_alive": p_alive})
+
+
+def stage_counts(stages: pd.DataFrame) -> pd.Series:
+    """Customers per stage, in the order of ``STAGES`` (zeros included)."""
+    return stages["stage"].value_counts().reindex(list(STAGES), fill_value=0)
+
+
+def transitions(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Moves between two stage tables: ``source``, ``target``, ``customers``. Customers present
+    only in ``after`` come from ``not_yet`` (not a customer yet at the earlier date)."""
+    merged = after[["customer_id", "stage"]].merge(
+        before[["customer_id", "stage"]], on="customer_id", how="left", suffixes=("", "_before")
+    )
+    merged["stage_before"] = merged["stage_before"].fillna("not_yet")
+    moves = merged.groupby(["stage_before", "stage"]).size().reset_index(name="customers")
+    return moves.rename(columns={"stage_before": "source", "stage": "target"})

@@ -1,0 +1,151 @@
+"""Ciclo di vita: where each customer is, how they move, how cohorts hold, whom to call."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from kpi.cohorts import cohort_matrices
+from kpi.customer_value import select_customers
+from kpi.lifecycle import STAGES, StageRules, stage_counts, transitions
+from ui import loaders
+from ui.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
+from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent
+from ui.i18n import t
+from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+
+ctx = page_context()
+lang, cur = ctx.lang, ctx.currency
+st.title(t("lifecycle.title", lang))
+if ctx.problem or ctx.source is None or ctx.filters.end is None or ctx.filters.start is None:
+    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
+    st.stop()
+show_active_filters(ctx)
+f = ctx.filters
+as_of = f.end
+assert as_of is not None and f.start is not None
+source = ctx.source
+rules = ctx.settings.lifecycle if ctx.settings else StageRules()
+st.caption(
+    t(
+        "lifecycle.intro",
+        lang,
+        as_of=fmt_date(as_of, lang),
+        new_days=rules.new_days,
+        top=fmt_percent(rules.loyal_top_share, lang, 0),
+        active=fmt_percent(rules.active_min, lang, 0),
+        lapsed=fmt_percent(rules.lapsed_below, lang, 0),
+    )
+)
+
+
+def _stages(end: pd.Timestamp | object) -> pd.DataFrame:
+    table = loaders.lifecycle_stages(source, ctx.source_key, pd.Timestamp(end).date(), rules, ctx.today)
+    return select_customers(table, f.segments, f.regions, f.channels)
+
+
+with shown_errors(ctx):
+    now = _stages(as_of)
+    prospects = loaders.prospects(ctx.source, ctx.source_key, f, as_of, ctx.today)
+counts = stage_counts(now)
+columns = st.columns(len(STAGES) + 1)
+for column, stage in zip(columns, STAGES, strict=False):
+    column.metric(t(f"stage.{stage}", lang), fmt_count(int(counts[stage]), lang), border=True)
+columns[-1].metric(
+    t("lifecycle.prospects", lang), fmt_count(prospects, lang), help=t("lifecycle.prospects_help", lang), border=True
+)
+
+# Month by month over the selected period (at most the last 12 month ends).
+month_ends = pd.date_range(pd.Timestamp(f.start), pd.Timestamp(as_of), freq="ME")
+if len(month_ends) == 0 or month_ends[-1] < pd.Timestamp(as_of):
+    month_ends = month_ends.append(pd.DatetimeIndex([pd.Timestamp(as_of)]))
+month_ends = month_ends[-12:]
+with shown_errors(ctx), st.spinner(t("lifecycle.over_time", lang)):
+    history = pd.DataFrame({end: stage_counts(_stages(end)) for end in month_ends}).T
+st.subheader(t("lifecycle.over_time", lang))
+st.plotly_chart(stages_over_time_figure(history, lang), key="lifecycle_over_time")
+
+st.subheader(t("lifecycle.flow", lang))
+months_back = st.segmented_control(
+    t("lifecycle.flow_from", lang),
+    [3, 6, 12],
+    default=3,
+    required=True,
+    key="lifecycle_months",
+    format_func=lambda n: t("lifecycle.months_ago", lang, n=n),
+)
+before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=int(months_back or 3))).date()
+with shown_errors(ctx):
+    before = _stages(before_date)
+moves = transitions(before, now)
+st.plotly_chart(
+    stage_flow_figure(moves, lang, fmt_date(before_date, lang), fmt_date(as_of, lang)), key="lifecycle_flow"
+)
+
+st.subheader(t("lifecycle.cohorts", lang))
+with shown_errors(ctx):
+    activity = loaders.cohort_activity(ctx.source, ctx.source_key, f, as_of, ctx.today)
+retention, margin, _sizes = cohort_matrices(activity, max_months=12)
+tab_retention, tab_margin = st.tabs([t("lifecycle.retention_tab", lang), t("lifecycle.margin_tab", lang)])
+with tab_retention:
+    st.plotly_chart(cohort_figure(retention.tail(18), lang, "retention", cur), key="lifecycle_retention")
+with tab_margin:
+    st.plotly_chart(cohort_figure(margin.tail(18), lang, "margin", cur), key="lifecycle_margin")
+
+st.subheader(t("lifecycle.at_risk_title", lang))
+st.caption(t("lifecycle.at_risk_intro", lang, before=fmt_date(before_date, lang)))
+risky = now[now["stage"] == "at_risk"].merge(
+    before[["customer_id", "p_alive"]].rename(columns={"p_alive": "p_before"}), on="customer_id", how="left"
+)
+risky["p_before"] = risky["p_before"].fillna(1.0)
+risky["at_stake"] = risky["total_clv"].clip(lower=0) * (risky["p_before"] - risky["p_alive"]).clip(lower=0)
+risky = risky.sort_values("at_stake", ascending=False)
+if risky.empty:
+    st.info(t("lifecycle.none_at_risk", lang))
+else:
+    with shown_errors(ctx):
+        names = loaders.customer_names(ctx.source, ctx.source_key, tuple(risky["customer_id"].head(500)), ctx.today)
+    export = pd.DataFrame(
+        {
+            t("col.customer", lang): [names.get(c, c) for c in risky["customer_id"]],
+            "customer_id": risky["customer_id"],
+            t("col.segment", lang): risky["segment"],
+            t("col.last_purchase", lang): risky["last_purchase"].dt.date,
+            t("col.p_before", lang): risky["p_before"].round(3),
+            t("col.p_alive", lang): risky["p_alive"].round(3),
+            t("col.total_clv", lang): risky["total_clv"].round(2),
+            t("col.at_stake", lang): risky["at_stake"].round(2),
+        }
+    )
+    view = export.head(100).assign(
+        **{
+            t("col.last_purchase", lang): [fmt_date(d, lang) for d in export[t("col.last_purchase", lang)].head(100)],
+            t("col.p_before", lang): [fmt_percent(v, lang, 0) for v in export[t("col.p_before", lang)].head(100)],
+            t("col.p_alive", lang): [fmt_percent(v, lang, 0) for v in export[t("col.p_alive", lang)].head(100)],
+            t("col.total_clv", lang): [fmt_money(v, lang, cur, 0) for v in export[t("col.total_clv", lang)].head(100)],
+            t("col.at_stake", lang): [fmt_money(v, lang, cur, 0) for v in export[t("col.at_stake", lang)].head(100)],
+        }
+    )
+    st.dataframe(view, hide_index=True, key="lifecycle_at_risk")
+    stem = f"clienti-a-rischio-{as_of.isoformat()}" if lang == "it" else f"customers-at-risk-{as_of.isoformat()}"
+    excel = io.BytesIO()
+    export.to_excel(excel, index=False)
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button(
+        t("lifecycle.download_csv", lang),
+        export.to_csv(index=False).encode(),
+        f"{stem}.csv",
+        "text/csv",
+        icon=":material/download:",
+        key="lifecycle_csv",
+    )
+    right.download_button(
+        t("lifecycle.download_xlsx", lang),
+        excel.getvalue(),
+        f"{stem}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        icon=":material/download:",
+        key="lifecycle_xlsx",
+    )

@@ -1,0 +1,157 @@
+"""Lifecycle stages and cohorts: hand-built customers, own rhythm, transitions, cohort matrix."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import queries
+from data.filters import Filters
+from data.settings import ConfigError, load_settings
+from data.source import Source
+from kpi.clv import BGNBD
+from kpi.cohorts import cohort_matrices
+from kpi.lifecycle import STAGES, StageRules, assign_stages, rhythm_p_alive, stage_counts, transitions
+
+AS_OF = pd.Timestamp("2026-06-30")
+
+
+def _customer(cid: int, dates: list[str], clv: float = 100.0, segment: str = "A") -> dict[str, object]:
+    days = sorted(pd.to_datetime(dates))
+    return {
+        "customer_id": cid,
+        "segment": segment,
+        "first_purchase": days[0],
+        "last_purchase": days[-1],
+        "previous_purchase": days[-2] if len(days) > 1 else pd.NaT,
+        "purchase_days": len(days),
+        "total_clv": clv,
+    }
+
+
+def _every(start: str, days: int, n: int) -> list[str]:
+    first = pd.Timestamp(start)
+    return [str((first + pd.Timedelta(days=days * i)).date()) for i in range(n)]
+
+
+def _table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def test_each_stage_by_hand_without_a_model() -> None:
+    rows = [
+        _customer(1, ["2026-05-10"]),  # new: first purchase 51 days ago
+        # reactivated: monthly for a year, a 10-month silence, bought again 20 days ago
+        _customer(2, [*_every("2024-06-01", 30, 12), "2026-06-10"]),
+        _customer(3, _every("2025-07-01", 30, 12), clv=900.0),  # monthly, last 30 days ago: alive, top CLV → loyal
+        _customer(4, _every("2025-07-02", 30, 12), clv=50.0),  # the same rhythm, low CLV → active
+        _customer(5, _every("2025-01-01", 30, 12)),  # monthly, silent ~5 months → lapsed
+        _customer(6, _every("2025-07-23", 30, 10)),  # monthly, silent 72 days (2.4 gaps) → at risk
+    ]
+    stages = assign_stages(_table(rows), AS_OF, StageRules(loyal_top_share=0.2)).set_index("customer_id")["stage"]
+    assert stages.to_dict() == {1: "new", 2: "reactivated", 3: "loyal", 4: "active", 5: "lapsed", 6: "at_risk"}
+
+
+def test_own_rhythm_decides() -> None:
+    """Silent for 60 days: fine for a customer who buys every 90 days, alarming for a weekly one."""
+    quarterly = _customer(1, _every("2024-01-01", 90, 9))  # last purchase 2026-01-01... set below
+    weekly = _customer(2, _every("2025-01-01", 7, 40))
+    as_of_quarterly = pd.Timestamp(quarterly["last_purchase"]) + pd.Timedelta(days=60)
+    as_of_weekly = pd.Timestamp(weekly["last_purchase"]) + pd.Timedelta(days=60)
+    rules = StageRules()
+    q = assign_stages(_table([quarterly]), as_of_quarterly, rules).iloc[0]
+    w = assign_stages(_table([weekly]), as_of_weekly, rules).iloc[0]
+    assert q["stage"] in ("active", "loyal")
+    assert w["stage"] in ("at_risk", "lapsed")
+    # The same with the CDNOW-fitted BG/NBD model judging (time unit: weeks).
+    model = BGNBD(r=0.2426, alpha=4.4136, a=0.7929, b=2.4259, log_likelihood=0, customers=0, repeat_customers=0)
+    q = assign_stages(_table([quarterly]), as_of_quarterly, rules, model=model).iloc[0]
+    w = assign_stages(_table([weekly]), as_of_weekly, rules, model=model).iloc[0]
+    assert q["p_alive"] > w["p_alive"]
+    assert q["stage"] in ("active", "loyal") and w["stage"] in ("at_risk", "lapsed")
+
+
+def test_one_time_buyers_are_judged_by_their_segment_rhythm() -> None:
+    # Segment A buys every 30 days; two one-time buyers, 20 and 200 days ago (after the 90-day "new" window
+    # for the second).
+    rows = [_customer(1, _every("2025-06-01", 30, 12)), _customer(2, ["2026-06-10"]), _customer(3, ["2025-12-12"])]
+    stages = assign_stages(_table(rows), AS_OF).set_index("customer_id")["stage"]
+    assert stages[2] == "new"
+    assert stages[3] == "lapsed"
+    # BG/NBD would call customer 3 alive (P = 1 without repeat purchases); the rhythm does not.
+    model = BGNBD(r=0.5, alpha=5.0, a=0.5, b=3.0, log_likelihood=0, customers=0, repeat_customers=0)
+    assert assign_stages(_table(rows), AS_OF, model=model).set_index("customer_id")["stage"][3] == "lapsed"
+
+
+def test_rhythm_p_alive_bounds() -> None:
+    alive = rhythm_p_alive(np.array([4.0, 4.0, 4.0]), np.array([120.0, 120.0, 120.0]), np.array([130.0, 180.0, 300.0]))
+    assert alive[0] == 1.0  # 10 days of silence, 30-day gaps
+    assert alive[1] == pytest.approx(2 / 3)  # 60 days = 2 gaps: between 1.5 and 3 → (3-2)/1.5
+    assert alive[2] == 0.0
+
+
+def test_transitions_on_known_moves() -> None:
+    before = pd.DataFrame({"customer_id": [1, 2, 3], "stage": ["active", "active", "at_risk"]})
+    after = pd.DataFrame({"customer_id": [1, 2, 3, 4], "stage": ["active", "lapsed", "reactivated", "new"]})
+    moves = transitions(before, after).set_index(["source", "target"])["customers"].to_dict()
+    assert moves == {
+        ("active", "active"): 1,
+        ("active", "lapsed"): 1,
+        ("at_risk", "reactivated"): 1,
+        ("not_yet", "new"): 1,
+    }
+    counts = stage_counts(after)
+    assert list(counts.index) == list(STAGES)
+    assert counts["new"] == 1 and counts["loyal"] == 0
+
+
+def test_cohort_matrix_by_hand() -> None:
+    activity = pd.DataFrame(
+        {
+            "cohort": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-01", "2026-02-01", "2026-02-01"]),
+            "month": pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01", "2026-02-01", "2026-03-01"]),
+            "customers": [10, 4, 5, 20, 2],
+            "margin": [1000.0, 300.0, 500.0, 1000.0, 100.0],
+        }
+    )
+    retention, margin, sizes = cohort_matrices(activity)
+    jan, feb = pd.Timestamp("2026-01-01"), pd.Timestamp("2026-02-01")
+    assert sizes.to_dict() == {jan: 10.0, feb: 20.0}
+    assert retention.loc[jan].tolist() == pytest.approx([1.0, 0.4, 0.5])
+    assert retention.loc[feb, 0] == 1.0 and retention.loc[feb, 1] == pytest.approx(0.1)
+    assert math.isnan(retention.loc[feb, 2])  # not lived yet
+    assert margin.loc[jan].tolist() == pytest.approx([100.0, 130.0, 180.0])  # cumulative per acquired customer
+    assert margin.loc[feb, 1] == pytest.approx(55.0)
+
+
+def test_rules_come_from_the_settings_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "c.toml"
+    path.write_text("[lifecycle]\nnew_days = 60\nactive_min = 0.8\n")
+    rules = load_settings(path, env={}, secrets_path="/nonexistent").lifecycle
+    assert (rules.new_days, rules.active_min, rules.lapsed_below) == (60, 0.8, 0.3)
+    path.write_text("[lifecycle]\nnuovi = 60\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={}, secrets_path="/nonexistent")
+    assert info.value.key == "lifecycle.nuovi"
+    path.write_text("[lifecycle]\nactive_min = 0.2\n")
+    with pytest.raises(ConfigError, match="lapsed_below ≤ active_min"):
+        load_settings(path, env={}, secrets_path="/nonexistent")
+
+
+def test_cohorts_from_sql_match_pandas(tiny_source: Source) -> None:
+    from tests.fixtures import usable_orders
+
+    got = queries.cohort_activity(tiny_source, Filters(), date(2024, 12, 31), date(2025, 1, 15))
+    o = usable_orders()
+    o["cohort"] = o.groupby("customer_id")["order_date"].transform("min").dt.to_period("M").dt.to_timestamp()
+    o["month"] = o["order_date"].dt.to_period("M").dt.to_timestamp()
+    want = (
+        o.groupby(["cohort", "month"]).agg(customers=("customer_id", "nunique"), margin=("margin", "sum")).reset_index()
+    )
+    got = got.sort_values(["cohort", "month"]).reset_index(drop=True)
+    assert got["customers"].tolist() == want["customers"].tolist()
+    assert got["margin"].tolist() == pytest.approx(want["margin"].tolist())
