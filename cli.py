@@ -4,6 +4,7 @@
     python cli.py demo [--url URL] [--customers N]
     python cli.py overview [--segment S ...] [--from D] [--to D] [--json] [--out FILE.csv|.xlsx]
     python cli.py roi [--segment S ...] [--json] [--out FILE]
+    python cli.py lifecycle [--as-of D] [--compare-months 3] [--json] [--out FILE]
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
 
 Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix).
@@ -31,6 +32,7 @@ from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
 from kpi.customer_value import clv_overview, compute_clv, holdout_check, select_customers
+from kpi.lifecycle import assign_stages, stage_counts, transitions
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from kpi.roi import campaign_roi, channel_roi, marketing_summary
@@ -72,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
     sub.add_parser("roi", parents=[common, filters], help="marketing ROI per campaign and channel, with verdicts")
+    lifecycle = sub.add_parser("lifecycle", parents=[common, filters], help="customers per lifecycle stage, and moves")
+    lifecycle.add_argument(
+        "--compare-months",
+        dest="compare_months",
+        type=int,
+        default=3,
+        help="transitions from this many months before --as-of (default 3)",
+    )
     clv = sub.add_parser("clv", parents=[common, filters], help="customer lifetime value: the model and each customer")
     clv.add_argument("--unit", choices=list(TIME_UNITS), default="week", help="model time unit (default week)")
     clv.add_argument(
@@ -339,7 +349,77 @@ def cmd_roi(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"check": cmd_check, "demo": cmd_demo, "overview": cmd_overview, "clv": cmd_clv, "roi": cmd_roi}
+def _stages_at(source: Source, as_of: date, today: date) -> pd.DataFrame:
+    everyone = Filters()
+    business = source.settings.business
+    result = compute_clv(
+        queries.customer_rfm(source, everyone, as_of),
+        queries.customer_summary(source, everyone, as_of),
+        queries.customer_costs(source, as_of, today),
+        as_of=as_of,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+    )
+    stages = assign_stages(
+        result.table, as_of, source.settings.lifecycle, model=result.bgnbd, unit_days=TIME_UNITS["week"]
+    )
+    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
+
+
+def cmd_lifecycle(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    filters = _filters(args, source, today)
+    as_of = args.as_of or filters.end
+    assert as_of is not None
+    before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=args.compare_months)).date()
+    now = select_customers(_stages_at(source, as_of, today), filters.segments, filters.regions, filters.channels)
+    before = select_customers(
+        _stages_at(source, before_date, today), filters.segments, filters.regions, filters.channels
+    )
+    counts = stage_counts(now)
+    moves = transitions(before, now)
+    if args.out:
+        _write(
+            now[
+                [
+                    "customer_id",
+                    "segment",
+                    "region",
+                    "channel",
+                    "first_purchase",
+                    "last_purchase",
+                    "purchase_days",
+                    "stage",
+                    "p_alive",
+                    "total_clv",
+                ]
+            ],
+            args.out,
+        )
+    if args.json:
+        payload = {
+            "as_of": as_of,
+            "stages": {k: int(v) for k, v in counts.items()},
+            "prospects": queries.prospects(source, filters, as_of, today),
+            "transitions": {"from": before_date, "moves": moves.to_dict(orient="records")},
+        }
+        print(json.dumps(payload, default=_json_default, indent=2))
+    else:
+        print(f"as of {as_of}: " + ", ".join(f"{k} {int(v):,}" for k, v in counts.items()))
+        print(f"moves since {before_date}:")
+        print(moves.to_string(index=False))
+    return 0
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "demo": cmd_demo,
+    "overview": cmd_overview,
+    "clv": cmd_clv,
+    "roi": cmd_roi,
+    "lifecycle": cmd_lifecycle,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

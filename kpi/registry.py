@@ -119,6 +119,24 @@ KPIS: dict[str, KPI] = {
             "All campaigns: (value of the acquired customers before acquisition cost − spend) ÷ spend.",
             "percent",
         ),
+        KPI(
+            "at_risk_customers",
+            "Clienti a rischio",
+            "Customers at risk",
+            "Clienti la cui probabilità di essere ancora clienti, sul loro ritmo d'acquisto, è tra 30 % e 70 %.",
+            "Customers whose probability of still being customers, on their own rhythm, is between 30 % and 70 %.",
+            "count",
+            higher_is_better=False,
+        ),
+        KPI(
+            "lapsed_customers",
+            "Clienti persi",
+            "Lapsed customers",
+            "Clienti la cui probabilità di essere ancora clienti è sotto il 30 %.",
+            "Customers whose probability of still being customers is below 30 %.",
+            "count",
+            higher_is_better=False,
+        ),
     )
 }
 

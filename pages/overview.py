@@ -7,6 +7,7 @@ import math
 import streamlit as st
 
 from kpi.customer_value import clv_overview, select_customers
+from kpi.lifecycle import StageRules, stage_counts
 from kpi.overview import overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
@@ -58,6 +59,7 @@ with shown_errors(ctx):
     prev_end = measures.set_index("period").loc["previous", "end"]
     assert ctx.filters.end is not None
     f = ctx.filters
+    rules = ctx.settings.lifecycle if ctx.settings else StageRules()
     ends = {"now": ctx.filters.end, "before": prev_end}
     value: dict[str, dict[str, float]] = {}
     for when, end in ends.items():
@@ -67,8 +69,13 @@ with shown_errors(ctx):
         value[when]["marketing_roi"] = (
             marketing_summary(roi)["roi_lifetime"] if roi is not None and len(roi) else math.nan
         )
+        stages = loaders.lifecycle_stages(ctx.source, ctx.source_key, end, rules, ctx.today)
+        counts = stage_counts(select_customers(stages, f.segments, f.regions, f.channels))
+        value[when]["at_risk_customers"] = float(counts["at_risk"])
+        value[when]["lapsed_customers"] = float(counts["lapsed"])
 names = ["avg_clv", "clv_cac"] + (["marketing_roi"] if ctx.source.available("campaigns") else [])
-for column, name in zip(st.columns(4), names, strict=False):
+names += ["at_risk_customers", "lapsed_customers"]
+for column, name in zip(st.columns(5), names, strict=False):
     spec = KPIS[name]
     now, before = value["now"][name], value["before"][name]
     if spec.format == "percent":
@@ -79,6 +86,7 @@ for column, name in zip(st.columns(4), names, strict=False):
         spec.label(lang),
         fmt_value(now, spec.format, lang, ctx.currency),
         delta=None if delta == "n/d" else delta,
+        delta_color="normal" if spec.higher_is_better else "inverse",
         help=f"{spec.help(lang)}  \n{t('overview.prev_value', lang)}: "
         f"{fmt_value(before, spec.format, lang, ctx.currency)}",
         border=True,

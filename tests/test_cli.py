@@ -146,3 +146,32 @@ def test_roi_without_campaigns_exits_2(
     config.write_text('[entities.campaigns]\ntable = "nessuna"\n')
     code, _, err = _run(capsys, monkeypatch, demo_url, "roi", "--config", str(config))
     assert code == 2 and err.startswith("entities.campaigns.table:")
+
+
+def test_lifecycle_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    out_file = tmp_path / "stages.csv"
+    code, out, _ = _run(
+        capsys,
+        monkeypatch,
+        demo_url,
+        "lifecycle",
+        "--config",
+        str(config),
+        "--json",
+        "--out",
+        str(out_file),
+        "--as-of",
+        "2026-10-31",
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert set(payload["stages"]) == {"new", "reactivated", "loyal", "active", "at_risk", "lapsed"}
+    written = pd.read_csv(out_file)
+    assert sum(payload["stages"].values()) == len(written)
+    moves = payload["transitions"]["moves"]
+    assert sum(m["customers"] for m in moves) == len(written)
+    assert payload["transitions"]["from"] == "2026-07-31"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import Page, expect
@@ -25,7 +26,7 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     print(f"time to first chart: {first_chart:.2f} s")
     _settle(page)
     expect(page.get_by_role("heading", name="Panoramica")).to_be_visible()
-    expect(page.locator('[data-testid="stMetric"]')).to_have_count(11)
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(13)
 
     # Choose the HoReCa segment in the sidebar.
     segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
@@ -87,3 +88,20 @@ def test_marketing_page_in_the_browser(page: Page, app_url: str) -> None:
     sidebar = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
     expect(sidebar.get_by_role("button", name="Remove HoReCa")).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "marketing-horeca.png"), full_page=True)
+
+
+def test_lifecycle_page_in_the_browser(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/ciclo-di-vita?region=Centro")
+    _settle(page)
+    expect(page.get_by_role("heading", name="Ciclo di vita", exact=True)).to_be_visible()
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    expect(page.locator(".sankey")).to_have_count(1)
+    expect(page.get_by_role("button", name="Scarica CSV")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Scarica CSV").click()
+    path = download.value.path()
+    assert path is not None
+    text = Path(path).read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith("Cliente,customer_id,Segmento")
+    assert len(text.splitlines()) > 1
+    page.screenshot(path=str(ARTIFACTS / "lifecycle-centro.png"), full_page=True)

@@ -65,7 +65,7 @@ def _expected_revenue(source: Source, filters: Filters) -> str:
 def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> None:
     at = _run()
     assert at.title[0].value == "Panoramica"
-    assert len(at.metric) == 11  # eight period figures, average CLV, CLV : CAC, marketing ROI
+    assert len(at.metric) == 13  # eight period figures, CLV, CLV : CAC, marketing ROI, at risk, lapsed
     assert _metric(at, "Ricavi") == _expected_revenue(
         demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
     )
@@ -278,3 +278,31 @@ def test_marketing_without_campaigns_says_what_to_map(app_env: Path) -> None:
     assert any("entities.campaigns" in w.value for w in at.warning)
     channels = at.table[0].value
     assert "Passaparola" in set(channels.iloc[:, 0])
+
+
+def test_lifecycle_page(app_env: Path) -> None:
+    at = _run()
+    at.switch_page("pages/lifecycle.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Ciclo di vita"
+    labels = [m.label for m in at.metric]
+    assert labels[:6] == ["Nuovi", "Riattivati", "Fedeli", "Attivi", "A rischio", "Persi"]
+    charts = _charts(at)
+    kinds = [c["data"][0]["type"] for c in charts]
+    assert kinds.count("sankey") == 1 and kinds.count("heatmap") == 2
+    area = charts[0]
+    assert len(area["data"]) == 6 and area["data"][0]["stackgroup"] == "one"
+    sankey = next(c for c in charts if c["data"][0]["type"] == "sankey")
+    assert sum(_array(sankey["data"][0]["link"]["value"])) > 0
+    risky = at.dataframe[0].value
+    assert len(risky) > 0 and "Valore in gioco" in risky.columns
+    assert len(at.get("download_button")) == 2
+
+
+def test_lifecycle_page_with_filters(app_env: Path) -> None:
+    at = _run({"segment": "HoReCa", "period": "Last 6 months", "lang": "English"})
+    at.switch_page("pages/lifecycle.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Lifecycle"
+    assert set(at.dataframe[0].value["Segment"]) <= {"HoReCa"}
+    assert len(_array(_charts(at)[0]["data"][0]["y"])) == 6  # six month ends
