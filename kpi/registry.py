@@ -113,8 +113,8 @@ KPIS: dict[str, KPI] = {
         ),
         KPI(
             "marketing_roi",
-            "ROI marketing (vita cliente)",
-            "Marketing ROI (lifetime)",
+            "ROI marketing",
+            "Marketing ROI",
             "Tutte le campagne: (valore dei clienti acquisiti prima del costo di acquisizione − spesa) ÷ spesa.",
             "All campaigns: (value of the acquired customers before acquisition cost − spend) ÷ spend.",
             "percent",
