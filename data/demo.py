@@ -44,7 +44,7 @@ __all__ = [
 DEMO_START = date(2023, 11, 1)
 DEMO_END = date(2026, 10, 31)
 DEMO_PATH = Path(__file__).resolve().parent / "demo.duckdb"
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 
 Progress = Callable[[float, str], None]
 
@@ -311,6 +311,14 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
     climbed = upgrade & (counts <= 3)
     ladder_price = np.vectorize(lambda s: _LADDER_PRICE.get(int(s), 0.0))(step)
     revenue = revenue + np.where(climbed, ladder_price, 0.0)
+    # Extras: cups and accessories, and the barista course — far likelier once there is a machine,
+    # and the course above all for bars and restaurants.
+    extra = rng.random(len(day)) < 0.03 + 0.12 * (step >= 2)
+    horeca = seg_idx[cust_of_order] == [x.name for x in SEGMENTS].index("HoReCa")
+    course = rng.random(len(day)) < np.where(horeca, 0.5, 0.15)
+    extra_product = np.where(course, "P07", "P06")
+    extra_price = np.where(extra, np.where(course, 180.0, 45.0), 0.0)
+    revenue = revenue + extra_price
     margin_rate = np.array([s.margin for s in SEGMENTS])[seg_idx][cust_of_order]
     cost = np.round(revenue * (1 - rng.normal(margin_rate, 0.04).clip(0.05, 0.8)), 2)
     order_id = np.arange(1, len(day) + 1)
@@ -332,7 +340,7 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
             "order_id": order_id,
             "product_id": consumable,
             "quantity": 1.0,
-            "revenue": revenue - np.where(climbed, ladder_price, 0.0),
+            "revenue": revenue - np.where(climbed, ladder_price, 0.0) - extra_price,
         }
     )
     up_lines = pd.DataFrame(
@@ -343,17 +351,18 @@ def build_demo_frames(customers: int = 3000, seed: int = 7) -> dict[str, pd.Data
             "revenue": ladder_price[climbed],
         }
     )
-    extra = rng.random(len(day)) < 0.08
     extra_lines = pd.DataFrame(
         {
             "order_id": order_id[extra],
-            "product_id": rng.choice(["P06", "P07"], size=extra.sum(), p=[0.8, 0.2]),
+            "product_id": extra_product[extra],
             "quantity": 1.0,
-            "revenue": 0.0,
+            "revenue": extra_price[extra],
         }
     )
     lines = pd.concat([base_lines, up_lines, extra_lines], ignore_index=True).sort_values("order_id", kind="stable")
     lines.insert(0, "line_id", np.arange(1, len(lines) + 1))
+    cost_share = pd.Series(cost / np.where(revenue > 0, revenue, 1.0), index=order_id)
+    lines["cost"] = np.round(lines["revenue"].to_numpy() * cost_share.reindex(lines["order_id"]).to_numpy(), 2)
 
     # Refunds: about 1 % of orders come back a week later as a negative order.
     refunded = np.flatnonzero(rng.random(len(orders)) < 0.01)

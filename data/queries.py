@@ -28,6 +28,7 @@ __all__ = [
     "customer_costs",
     "customer_names",
     "customer_orders",
+    "customer_products",
     "customer_rfm",
     "customer_summary",
     "entity_health",
@@ -36,6 +37,7 @@ __all__ = [
     "order_date_range",
     "order_facts",
     "period_measures",
+    "products",
     "prospects",
     "segment_totals",
 ]
@@ -678,3 +680,49 @@ def prospects(source: Source, filters: Filters, as_of: date, today: date | None 
             stmt = sa.select(sa.func.count()).where(leads.c.customer_id.is_(None), leads.c.created_at <= _date(as_of))
             count += int(conn.execute(stmt.select_from(leads)).scalar() or 0)
     return count
+
+
+def customer_products(source: Source, as_of: date, today: date | None = None) -> pd.DataFrame:
+    """What each customer has bought up to ``as_of``, by product: ``customer_id``, ``product_id``,
+    ``name``, ``category``, ``ladder_step``, ``lines`` and ``margin`` (the lines' revenue minus
+    cost, else revenue × default margin). Needs the order_lines and products entities."""
+    today = today or date.today()
+    lines = _usable(cleaned(source.entity("order_lines"), today))
+    products = _usable(cleaned(source.entity("products"), today))
+    orders = _usable(cleaned(source.entity("orders"), today))
+    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Float())
+    margin = sa.func.coalesce(lines.c.revenue - lines.c.cost, lines.c.revenue * default_margin)
+    stmt = (
+        sa.select(
+            orders.c.customer_id,
+            products.c.product_id,
+            sa.func.min(products.c.name).label("name"),
+            sa.func.min(sa.func.coalesce(products.c.category, products.c.name)).label("category"),
+            sa.func.min(products.c.ladder_step).label("ladder_step"),
+            sa.func.count().label("lines"),
+            sa.func.sum(margin).label("margin"),
+        )
+        .select_from(
+            lines.join(orders, orders.c.order_id == lines.c.order_id).join(
+                products, products.c.product_id == lines.c.product_id
+            )
+        )
+        .where(orders.c.order_date <= _date(as_of), orders.c.revenue >= 0)
+        .group_by(orders.c.customer_id, products.c.product_id)
+        .order_by(orders.c.customer_id, products.c.product_id)
+    )
+    df = _frame(source, stmt)
+    return df.astype({"lines": int, "margin": float, "ladder_step": float})
+
+
+def products(source: Source, today: date | None = None) -> pd.DataFrame:
+    """The usable products: ``product_id``, ``name``, ``category`` (the name where missing) and
+    ``ladder_step`` (NaN where the product is not on the owner's ladder)."""
+    table = _usable(cleaned(source.entity("products"), today or date.today()))
+    stmt = sa.select(
+        table.c.product_id,
+        table.c.name,
+        sa.func.coalesce(table.c.category, table.c.name).label("category"),
+        table.c.ladder_step,
+    ).order_by(table.c.product_id)
+    return _frame(source, stmt).astype({"ladder_step": float})

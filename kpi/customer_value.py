@@ -93,6 +93,8 @@ def compute_clv(
     base = rfm.set_index("customer_id").loc[summary["customer_id"]].reset_index()
     table = pd.concat([base, summary[["x", "t_x", "T"]].reset_index(drop=True)], axis=1)
     table["first_purchase_margin"] = table["first_value"]
+    if "previous_purchase" not in table:
+        table["previous_purchase"] = pd.NaT
     table = table.merge(margins[["customer_id", "margin"]], on="customer_id", how="left")
     table = table.rename(columns={"margin": "margin_to_date"})
     table = table.merge(
