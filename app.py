@@ -18,6 +18,7 @@ SECTIONS = {
         ("pages/customer_value.py", "page.value", "diamond", "valore"),
         ("pages/marketing.py", "page.marketing", "campaign", "marketing"),
         ("pages/lifecycle.py", "page.lifecycle", "cycle", "ciclo-di-vita"),
+        ("pages/upsell.py", "page.upsell", "trending_up", "opportunita"),
     ],
     "nav.data": [("pages/data_health.py", "page.health", "fact_check", "dati")],
 }

@@ -4,6 +4,7 @@
     python cli.py demo [--url URL] [--customers N]
     python cli.py overview [--segment S ...] [--from D] [--to D] [--json] [--out FILE.csv|.xlsx]
     python cli.py roi [--segment S ...] [--json] [--out FILE]
+    python cli.py upsell [--segment S ...] [--top N] [--json] [--out FILE]
     python cli.py lifecycle [--as-of D] [--compare-months 3] [--json] [--out FILE]
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
 
@@ -37,6 +38,7 @@ from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from kpi.roi import campaign_roi, channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
+from kpi.upsell import upsell_candidates
 
 EXIT_INPUT = 2
 
@@ -74,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
     sub.add_parser("roi", parents=[common, filters], help="marketing ROI per campaign and channel, with verdicts")
+    upsell = sub.add_parser("upsell", parents=[common, filters], help="upsell candidates ranked by expected value")
+    upsell.add_argument("--top", type=int, default=20, help="rows to print (default 20; --out writes them all)")
     lifecycle = sub.add_parser("lifecycle", parents=[common, filters], help="customers per lifecycle stage, and moves")
     lifecycle.add_argument(
         "--compare-months",
@@ -412,7 +416,46 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upsell(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    for entity in ("order_lines", "products"):
+        if not source.available(entity):
+            err = source.resolution[entity]
+            raise InputError(
+                str(err)
+                if source.settings.mapping(entity).configured
+                else f"entities.{entity}: map your {entity.replace('_', ' ')} to find upsell candidates."
+            )
+    filters = _filters(args, source, today)
+    as_of = args.as_of or filters.end
+    assert as_of is not None
+    stages = _stages_at(source, as_of, today)
+    candidates = upsell_candidates(
+        stages, queries.customer_products(source, as_of, today), queries.products(source, today)
+    )
+    candidates = candidates.merge(stages[["customer_id", "region", "channel"]], on="customer_id", how="left")
+    candidates = select_customers(candidates, filters.segments, filters.regions, filters.channels)
+    if args.out:
+        _write(candidates, args.out)
+    if args.json:
+        payload = {
+            "as_of": as_of,
+            "candidates": len(candidates),
+            "expected_value": float(candidates["expected_value"].sum()),
+            "by_offer": candidates.groupby("offer_name")["expected_value"].sum().round(2).to_dict(),
+            "top": candidates.head(args.top).replace({np.nan: None}).to_dict(orient="records"),
+        }
+        print(json.dumps(payload, default=_json_default, indent=2))
+    else:
+        columns = ["customer_id", "segment", "stage", "offer_name", "source", "adoption", "expected_value"]
+        print(f"as of {as_of}: {len(candidates):,} proposals")
+        print(candidates.head(args.top)[columns].to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    return 0
+
+
 COMMANDS = {
+    "upsell": cmd_upsell,
     "check": cmd_check,
     "demo": cmd_demo,
     "overview": cmd_overview,

@@ -7,6 +7,7 @@ import streamlit as st
 
 from kpi.clv import MIN_REPEAT_CUSTOMERS
 from kpi.customer_value import clv_overview, segment_clv, select_customers
+from kpi.lifecycle import StageRules
 from kpi.summary import TIME_UNITS
 from ui import loaders
 from ui.charts import segment_colors
@@ -161,8 +162,30 @@ if picked is not None:
         t("value.status", lang), _status(float(row["p_alive"])), help=f"P = {fmt_percent(row['p_alive'], lang, 0)}"
     )
     cols[4].metric(t("col.tickets", lang), fmt_count(row["tickets"], lang))
+    rules = ctx.settings.lifecycle if ctx.settings else StageRules()
     with shown_errors(ctx):
         orders = loaders.customer_orders(ctx.source, ctx.source_key, picked, as_of, ctx.today)
+        offers = loaders.upsell(ctx.source, ctx.source_key, as_of, rules, ctx.today)
+    if offers is not None:
+        candidates, funnel = offers
+        owned = loaders.customer_ladder(ctx.source, ctx.source_key, as_of, ctx.today)
+        step, name = owned.get(picked, (0, ""))
+        top = int(funnel["step"].max()) if not funnel.empty else 0
+        ladder = (
+            t("value.ladder_position", lang, step=int(step), top=top, name=name)
+            if step
+            else t("value.ladder_none", lang)
+        )
+        mine = candidates[candidates["customer_id"] == picked]
+        if not mine.empty:
+            best = mine.iloc[0]
+            ladder += " · " + t(
+                "value.next_offer",
+                lang,
+                offer=best["offer_name"],
+                value=fmt_money(best["expected_value"], lang, cur, 0),
+            )
+        st.markdown(f"**{t('value.ladder', lang)}:** {ladder}")
     st.plotly_chart(customer_timeline_figure(orders, lang, cur), key="value_timeline")
 
 with st.expander(t("value.model", lang)):

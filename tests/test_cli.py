@@ -175,3 +175,33 @@ def test_lifecycle_json(
     moves = payload["transitions"]["moves"]
     assert sum(m["customers"] for m in moves) == len(written)
     assert payload["transitions"]["from"] == "2026-07-31"
+
+
+def test_upsell_json(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    out_file = tmp_path / "upsell.xlsx"
+    code, out, _ = _run(
+        capsys,
+        monkeypatch,
+        demo_url,
+        "upsell",
+        "--config",
+        str(config),
+        "--segment",
+        "HoReCa",
+        "--json",
+        "--out",
+        str(out_file),
+        "--top",
+        "5",
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["candidates"] > 0 and len(payload["top"]) == 5
+    assert {row["segment"] for row in payload["top"]} == {"HoReCa"}
+    values = [row["expected_value"] for row in payload["top"]]
+    assert values == sorted(values, reverse=True)
+    assert len(pd.read_excel(out_file)) == payload["candidates"]

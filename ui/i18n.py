@@ -394,7 +394,6 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "col.payback": ("Rientro (mesi)", "Payback (months)"),
     "col.verdict": ("Giudizio", "Verdict"),
     "col.avg_clv": ("CLV medio", "Average CLV"),
-    "overview.marketing_roi": ("ROI marketing (vita cliente)", "Marketing ROI (lifetime)"),
     # lifecycle
     "page.lifecycle": ("Ciclo di vita", "Lifecycle"),
     "lifecycle.title": ("Ciclo di vita", "Lifecycle"),
@@ -459,6 +458,69 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "stage.at_risk": ("A rischio", "At risk"),
     "stage.lapsed": ("Persi", "Lapsed"),
     "stage.not_yet": ("Non ancora clienti", "Not yet customers"),
+    # upsell
+    "page.upsell": ("Opportunità", "Opportunities"),
+    "upsell.title": ("Opportunità", "Opportunities"),
+    "upsell.intro": (
+        "Per ogni cliente ancora attivo, il prossimo passo della tua scala di prodotti, o ciò che comprano i "
+        "clienti simili, in ordine di valore atteso = probabilità che sia attivo × quota di clienti simili che "
+        "l'hanno preso × margine medio dell'offerta. Dati al {as_of}.",
+        "For each customer still active, the next step of your product ladder, or what similar customers buy, "
+        "ranked by expected value = probability they are active × share of similar customers who took it × "
+        "average margin of the offer. Data as of {as_of}.",
+    ),
+    "upsell.missing": (
+        "Per le opportunità collega le righe d'ordine (`entities.order_lines`: order_id, product_id, revenue) e i "
+        "prodotti (`entities.products`: product_id, name; `ladder_step` per la tua scala).",
+        "For opportunities, connect the order lines (`entities.order_lines`: order_id, product_id, revenue) and "
+        "the products (`entities.products`: product_id, name; `ladder_step` for your ladder).",
+    ),
+    "upsell.no_ladder": (
+        "Nessun prodotto ha un `ladder_step`: le proposte vengono solo dagli acquisti abbinati.",
+        "No product has a `ladder_step`: the proposals come from purchases made together only.",
+    ),
+    "upsell.card_candidates": ("Proposte", "Proposals"),
+    "upsell.card_customers": ("Clienti", "Customers"),
+    "upsell.card_value": ("Valore atteso", "Expected value"),
+    "upsell.filter_stage": ("Stato", "Stage"),
+    "upsell.filter_offer": ("Offerta", "Offer"),
+    "upsell.filter_min": ("Valore atteso minimo", "Minimum expected value"),
+    "upsell.list": ("Lista per le vendite", "List for sales"),
+    "upsell.none": ("Nessuna proposta con questi filtri.", "No proposal with these filters."),
+    "upsell.reason_ladder": (
+        "{share} dei clienti {segment} con {current} sono passati a {offer}",
+        "{share} of {segment} customers with {current} moved on to {offer}",
+    ),
+    "upsell.reason_ladder_start": (
+        "{share} dei clienti {segment} hanno preso {offer}",
+        "{share} of {segment} customers took {offer}",
+    ),
+    "upsell.reason_affinity": (
+        "{share} dei clienti {segment} con {current} prendono anche {offer} ({lift}× la media)",
+        "{share} of {segment} customers with {current} also take {offer} ({lift}× the average)",
+    ),
+    "upsell.source_ladder": ("scala prodotti", "product ladder"),
+    "upsell.source_affinity": ("acquisti abbinati", "bought together"),
+    "upsell.funnel": ("Quanti clienti salgono la scala", "How many customers climb the ladder"),
+    "upsell.funnel_title": (
+        "Passo {step}: {share} dei clienti {segment}",
+        "Step {step}: {share} of {segment} customers",
+    ),
+    "upsell.step": ("Passo della scala", "Ladder step"),
+    "upsell.by_offer": ("Valore atteso per offerta", "Expected value by offer"),
+    "upsell.by_offer_title": ("{offer}: {value} di margine atteso", "{offer}: {value} of expected margin"),
+    "col.offer": ("Offerta", "Offer"),
+    "col.why": ("Perché", "Why"),
+    "col.source": ("Fonte", "Source"),
+    "col.expected_value": ("Valore atteso", "Expected value"),
+    "col.share_customers": ("Quota clienti", "Share of customers"),
+    "value.ladder": ("Scala prodotti", "Product ladder"),
+    "value.ladder_position": ("Passo {step} di {top}: {name}", "Step {step} of {top}: {name}"),
+    "value.ladder_none": ("Non ancora sulla scala", "Not on the ladder yet"),
+    "value.next_offer": (
+        "Prossima proposta: {offer} (valore atteso {value})",
+        "Next proposal: {offer} (expected value {value})",
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from kpi.customer_value import CLVResult, HoldoutCheck, compute_clv, holdout_che
 from kpi.lifecycle import StageRules, assign_stages
 from kpi.roi import campaign_roi
 from kpi.summary import TIME_UNITS
+from kpi.upsell import ladder_funnel, upsell_candidates
 
 __all__ = [
     "campaign_monthly_margin",
@@ -31,6 +32,7 @@ __all__ = [
     "clv_holdout",
     "cohort_activity",
     "customer_acquisition",
+    "customer_ladder",
     "customer_names",
     "customer_orders",
     "entity_health",
@@ -44,6 +46,7 @@ __all__ = [
     "prospects",
     "segment_totals",
     "source_key",
+    "upsell",
 ]
 
 TTL = 600  # seconds: a fresh database read at most every ten minutes
@@ -191,3 +194,28 @@ def cohort_activity(_source: Source, key: str, filters: Filters, as_of: date, to
 @st.cache_data(ttl=TTL, show_spinner=False)
 def prospects(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> int:
     return queries.prospects(_source, filters, as_of, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def upsell(
+    _source: Source, key: str, as_of: date, rules: StageRules, today: date
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The ranked upsell candidates and the ladder funnel for every customer at ``as_of``; None
+    without the order_lines and products entities."""
+    if not (_source.available("order_lines") and _source.available("products")):
+        return None
+    stages = lifecycle_stages(_source, key, as_of, rules, today)
+    owned = queries.customer_products(_source, as_of, today)
+    catalogue = queries.products(_source, today)
+    candidates = upsell_candidates(stages, owned, catalogue).merge(
+        stages[["customer_id", "region", "channel"]], on="customer_id", how="left"
+    )
+    return candidates, ladder_funnel(stages, owned, catalogue)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def customer_ladder(_source: Source, key: str, as_of: date, today: date) -> dict[Any, tuple[int, str]]:
+    """Each customer's highest ladder step and the product at it (customers on the ladder only)."""
+    owned = queries.customer_products(_source, as_of, today).dropna(subset=["ladder_step"])
+    top = owned.sort_values("ladder_step").drop_duplicates("customer_id", keep="last")
+    return {c: (int(s), str(n)) for c, s, n in zip(top["customer_id"], top["ladder_step"], top["name"], strict=True)}

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import pandas as pd
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import ARTIFACTS
@@ -105,3 +106,18 @@ def test_lifecycle_page_in_the_browser(page: Page, app_url: str) -> None:
     assert text.splitlines()[0].startswith("Cliente,customer_id,Segmento")
     assert len(text.splitlines()) > 1
     page.screenshot(path=str(ARTIFACTS / "lifecycle-centro.png"), full_page=True)
+
+
+def test_upsell_list_downloads(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/opportunita?segment=Uffici&lang=English")
+    _settle(page)
+    expect(page.get_by_role("heading", name="Opportunities", exact=True)).to_be_visible()
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download Excel").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    path = download.value.path()
+    assert path is not None
+    table = pd.read_excel(path)
+    assert len(table) > 0 and set(table["Segment"]) == {"Uffici"}
+    page.screenshot(path=str(ARTIFACTS / "opportunities-uffici.png"), full_page=True)

@@ -184,6 +184,8 @@ def test_customer_value_page(app_env: Path) -> None:
     assert any("il modello prevedeva" in md.value for md in at.markdown)
     top = at.dataframe[0].value
     assert len(top) == 50 and "CLV" in top.columns
+    ladder = next(md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**"))
+    assert "Passo" in ladder or "Non ancora sulla scala" in ladder
 
 
 def test_customer_value_follows_the_segment_filter(app_env: Path) -> None:
@@ -306,3 +308,26 @@ def test_lifecycle_page_with_filters(app_env: Path) -> None:
     assert at.title[0].value == "Lifecycle"
     assert set(at.dataframe[0].value["Segment"]) <= {"HoReCa"}
     assert len(_array(_charts(at)[0]["data"][0]["y"])) == 6  # six month ends
+
+
+def test_upsell_page(app_env: Path) -> None:
+    at = _run()
+    at.switch_page("pages/upsell.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Opportunità"
+    table = at.dataframe[0].value
+    assert len(table) > 0
+    assert set(table["Stato"]) <= {"Nuovi", "Riattivati", "Fedeli", "Attivi"}
+    assert table["Perché"].str.contains("dei clienti").all()
+    assert len(at.get("download_button")) == 2
+    assert len(_charts(at)) == 2  # ladder funnel, value by offer
+    at.multiselect(key="upsell_offer").set_value(["Corso barista"]).run()
+    assert set(at.dataframe[0].value["Offerta"]) == {"Corso barista"}
+
+
+def test_upsell_page_without_products(app_env: Path) -> None:
+    app_env.write_text('[entities.products]\ntable = "catalogo"\n')
+    at = _run()
+    at.switch_page("pages/upsell.py").run()
+    assert not at.exception
+    assert any("entities.products" in w.value for w in at.warning)

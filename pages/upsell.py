@@ -1,0 +1,153 @@
+"""Opportunità: whom to offer what next, ranked by expected value, as a list sales can take."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from kpi.customer_value import select_customers
+from kpi.lifecycle import STAGES, StageRules
+from ui import loaders
+from ui.charts import segment_colors
+from ui.charts_upsell import funnel_figure, offer_value_figure
+from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
+from ui.i18n import t
+from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+
+ctx = page_context()
+lang, cur = ctx.lang, ctx.currency
+st.title(t("upsell.title", lang))
+if ctx.problem or ctx.source is None or ctx.filters.end is None:
+    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
+    st.stop()
+show_active_filters(ctx)
+f, as_of, source = ctx.filters, ctx.filters.end, ctx.source
+assert as_of is not None
+rules = ctx.settings.lifecycle if ctx.settings else StageRules()
+st.caption(t("upsell.intro", lang, as_of=fmt_date(as_of, lang)))
+
+with shown_errors(ctx):
+    result = loaders.upsell(source, ctx.source_key, as_of, rules, ctx.today)
+if result is None:
+    st.warning(t("upsell.missing", lang), icon=":material/inventory_2:")
+    st.stop()
+candidates, funnel = result
+if funnel.empty:
+    st.info(t("upsell.no_ladder", lang))
+candidates = select_customers(candidates, f.segments, f.regions, f.channels)
+
+left, middle, right = st.columns(3)
+stages = left.multiselect(
+    t("upsell.filter_stage", lang),
+    [s for s in STAGES if s in set(candidates["stage"])],
+    format_func=lambda s: t(f"stage.{s}", lang),
+    key="upsell_stage",
+    placeholder=t("filter.placeholder", lang),
+)
+offers = middle.multiselect(
+    t("upsell.filter_offer", lang),
+    sorted(candidates["offer_name"].unique()),
+    key="upsell_offer",
+    placeholder=t("filter.placeholder", lang),
+)
+minimum = right.number_input(t("upsell.filter_min", lang), min_value=0.0, value=0.0, step=10.0, key="upsell_min")
+shown = candidates[candidates["expected_value"] >= minimum]
+if stages:
+    shown = shown[shown["stage"].isin(stages)]
+if offers:
+    shown = shown[shown["offer_name"].isin(offers)]
+
+cards = st.columns(3)
+cards[0].metric(t("upsell.card_candidates", lang), fmt_count(len(shown), lang), border=True)
+cards[1].metric(t("upsell.card_customers", lang), fmt_count(shown["customer_id"].nunique(), lang), border=True)
+cards[2].metric(
+    t("upsell.card_value", lang), fmt_money_short(float(shown["expected_value"].sum()), lang, cur), border=True
+)
+
+
+def _reason(row: pd.Series) -> str:
+    share = fmt_percent(row["adoption"], lang, 0)
+    if row["source"] == "ladder":
+        if not row["because"]:
+            return t("upsell.reason_ladder_start", lang, share=share, segment=row["segment"], offer=row["offer_name"])
+        return t(
+            "upsell.reason_ladder",
+            lang,
+            share=share,
+            segment=row["segment"],
+            current=row["because"],
+            offer=row["offer_name"],
+        )
+    lift = f"{row['lift']:.1f}".replace(".", ",") if lang == "it" else f"{row['lift']:.1f}"
+    return t(
+        "upsell.reason_affinity",
+        lang,
+        share=share,
+        segment=row["segment"],
+        current=row["because"],
+        offer=row["offer_category"],
+        lift=lift,
+    )
+
+
+st.subheader(t("upsell.list", lang))
+if shown.empty:
+    st.info(t("upsell.none", lang))
+else:
+    with shown_errors(ctx):
+        names = loaders.customer_names(source, ctx.source_key, tuple(shown["customer_id"].head(2000)), ctx.today)
+    export = pd.DataFrame(
+        {
+            t("col.customer", lang): [names.get(c, c) for c in shown["customer_id"]],
+            t("col.segment", lang): shown["segment"].to_numpy(),
+            t("col.stage", lang): [t(f"stage.{s}", lang) for s in shown["stage"]],
+            t("col.offer", lang): shown["offer_name"].to_numpy(),
+            t("col.expected_value", lang): shown["expected_value"].round(2).to_numpy(),
+            t("col.p_alive", lang): shown["p_alive"].round(3).to_numpy(),
+            t("col.why", lang): [_reason(r) for _, r in shown.iterrows()],
+            t("col.source", lang): [t(f"upsell.source_{s}", lang) for s in shown["source"]],
+            "customer_id": shown["customer_id"].to_numpy(),
+        }
+    )
+    view = export.head(200).assign(
+        **{
+            t("col.p_alive", lang): [fmt_percent(v, lang, 0) for v in export[t("col.p_alive", lang)].head(200)],
+            t("col.expected_value", lang): [
+                fmt_money(v, lang, cur, 0) for v in export[t("col.expected_value", lang)].head(200)
+            ],
+        }
+    )
+    st.dataframe(view, hide_index=True, key="upsell_table")
+    stem = f"{'opportunita' if lang == 'it' else 'opportunities'}-{as_of.isoformat()}"
+    excel = io.BytesIO()
+    export.to_excel(excel, index=False)
+    a, b, _ = st.columns([1, 1, 4])
+    a.download_button(
+        t("lifecycle.download_csv", lang),
+        export.to_csv(index=False).encode(),
+        f"{stem}.csv",
+        "text/csv",
+        icon=":material/download:",
+        key="upsell_csv",
+    )
+    b.download_button(
+        t("lifecycle.download_xlsx", lang),
+        excel.getvalue(),
+        f"{stem}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        icon=":material/download:",
+        key="upsell_xlsx",
+    )
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("upsell.funnel", lang))
+    segments = set(f.segments) if f.segments else None
+    shown_funnel = funnel[funnel["segment"].isin(segments)] if segments else funnel
+    colors = segment_colors(ctx.options.get("segment", []) or list(funnel["segment"].unique()))
+    st.plotly_chart(funnel_figure(shown_funnel, colors, lang), key="upsell_funnel")
+with right:
+    st.subheader(t("upsell.by_offer", lang))
+    st.plotly_chart(offer_value_figure(shown, lang, cur), key="upsell_offers")

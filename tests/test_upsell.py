@@ -1,0 +1,142 @@
+"""Upsell candidates: the ladder, affinity against a hand computation, ranking, reasons, no ladder."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import queries
+from data.filters import Filters
+from data.source import Source
+from kpi.customer_value import compute_clv
+from kpi.lifecycle import assign_stages
+from kpi.upsell import UpsellRules, affinity_rules, ladder_funnel, upsell_candidates
+
+PRODUCTS = pd.DataFrame(
+    {
+        "product_id": ["COF", "MAC", "SRV", "CUP"],
+        "name": ["Caffè", "Macchina", "Assistenza", "Tazzine"],
+        "category": ["Caffè", "Macchine", "Servizi", "Accessori"],
+        "ladder_step": [1.0, 2.0, 3.0, np.nan],
+    }
+)
+
+
+def _owned(rows: list[tuple[int, str]]) -> pd.DataFrame:
+    catalogue = PRODUCTS.set_index("product_id")
+    return pd.DataFrame(
+        [
+            {
+                "customer_id": c,
+                "product_id": p,
+                "name": catalogue.loc[p, "name"],
+                "category": catalogue.loc[p, "category"],
+                "ladder_step": catalogue.loc[p, "ladder_step"],
+                "lines": 1,
+                "margin": {"COF": 10.0, "MAC": 200.0, "SRV": 80.0, "CUP": 20.0}[p],
+            }
+            for c, p in rows
+        ]
+    )
+
+
+# Ten bars: all buy coffee; 1-5 also a machine; 1-2 also the service; 1-4 cups (cups go with machines).
+OWNED = _owned(
+    [(c, "COF") for c in range(1, 11)]
+    + [(c, "MAC") for c in range(1, 6)]
+    + [(c, "SRV") for c in (1, 2)]
+    + [(c, "CUP") for c in (1, 2, 3, 4)]
+)
+CUSTOMERS = pd.DataFrame(
+    {
+        "customer_id": list(range(1, 11)),
+        "segment": ["Bar"] * 10,
+        "stage": ["loyal", "active", "active", "active", "lapsed", "active", "active", "at_risk", "new", "lapsed"],
+        "p_alive": [0.9, 0.8, 0.8, 0.8, 0.1, 0.9, 0.7, 0.5, 1.0, 0.2],
+    }
+)
+
+
+def test_ladder_candidates_by_hand() -> None:
+    got = upsell_candidates(CUSTOMERS, OWNED, PRODUCTS, UpsellRules(min_customers=1))
+    ladder = got[got["source"] == "ladder"].set_index("customer_id")
+    # Customers at step 1 (coffee only) are offered the machine: 5 of the 10 who reached step 1 went on.
+    assert ladder.loc[6, "offer_product_id"] == "MAC"
+    assert ladder.loc[6, "adoption"] == pytest.approx(0.5)
+    assert ladder.loc[6, "avg_margin"] == pytest.approx(200.0)
+    assert ladder.loc[6, "expected_value"] == pytest.approx(0.9 * 0.5 * 200.0)
+    # At step 2 (machine, no service): the service, taken by 2 of the 5 with a machine.
+    assert ladder.loc[3, "offer_product_id"] == "SRV"
+    assert ladder.loc[3, "adoption"] == pytest.approx(0.4)
+    # At the top step there is nothing more on the ladder.
+    assert 1 not in ladder.index
+    # Only live customers: lapsed and at-risk customers are never proposed.
+    assert not set(got["customer_id"]) & {5, 8, 10}
+    assert set(got["stage"]) <= {"new", "reactivated", "loyal", "active"}
+
+
+def test_affinity_lift_by_hand() -> None:
+    rules = affinity_rules(CUSTOMERS, OWNED, min_support=0.1).set_index(["antecedent", "consequent"])
+    # Machines → cups: 4 of the 5 machine owners have cups; 4 of 10 customers have cups.
+    rule = rules.loc[("Macchine", "Accessori")]
+    assert rule["support"] == pytest.approx(0.4)
+    assert rule["confidence"] == pytest.approx(0.8)
+    assert rule["lift"] == pytest.approx(0.8 / 0.4)
+    # Coffee → anything has lift 1 at most (everybody has coffee): no rule.
+    assert not any(a == "Caffè" for a, _ in rules.index)
+
+
+def test_ranking_order() -> None:
+    got = upsell_candidates(CUSTOMERS, OWNED, PRODUCTS, UpsellRules(min_customers=1, min_support=0.1))
+    assert got["expected_value"].is_monotonic_decreasing
+    assert list(got["customer_id"][:2]) == [9, 6]  # p_alive 1.0 and 0.9, both offered the machine
+    # Every live machine owner has cups already: no cup offer.
+    assert got[got["offer_product_id"] == "CUP"].empty
+
+
+def test_affinity_offers_what_goes_with_what_they_have() -> None:
+    owned = pd.concat([OWNED, _owned([(6, "MAC")])], ignore_index=True)  # customer 6 buys a machine, no cups
+    got = upsell_candidates(CUSTOMERS, owned, PRODUCTS, UpsellRules(min_customers=1, min_support=0.1))
+    row = got[(got["customer_id"] == 6) & (got["offer_product_id"] == "CUP")].iloc[0]
+    assert row["source"] == "affinity"
+    assert row["because"] == "Macchine"
+    assert row["adoption"] == pytest.approx(4 / 6)  # 4 of the 6 machine owners have cups
+    assert row["expected_value"] == pytest.approx(0.9 * 4 / 6 * 20.0)
+
+
+def test_no_ladder_and_bad_input() -> None:
+    flat = PRODUCTS.assign(ladder_step=np.nan)
+    owned = OWNED.assign(ladder_step=np.nan)
+    got = upsell_candidates(CUSTOMERS, owned, flat, UpsellRules(min_customers=1, min_support=0.1))
+    assert set(got["source"]) <= {"affinity"}
+    assert ladder_funnel(CUSTOMERS, owned, flat).empty
+    with pytest.raises(ValueError, match="lacks the columns p_alive"):
+        upsell_candidates(CUSTOMERS.drop(columns=["p_alive"]), OWNED, PRODUCTS)
+
+
+def test_ladder_funnel_by_hand() -> None:
+    funnel = ladder_funnel(CUSTOMERS, OWNED, PRODUCTS).set_index("step")
+    assert funnel.loc[1, "share"] == 1.0 and funnel.loc[2, "share"] == 0.5 and funnel.loc[3, "share"] == 0.2
+
+
+def test_demo_has_candidates_in_every_segment(demo_source: Source) -> None:
+    as_of = date(2026, 10, 31)
+    everyone = Filters()
+    clv = compute_clv(
+        queries.customer_rfm(demo_source, everyone, as_of),
+        queries.customer_summary(demo_source, everyone, as_of),
+        queries.customer_costs(demo_source, as_of),
+        as_of=as_of,
+    )
+    stages = clv.table.drop(columns=["p_alive"]).merge(
+        assign_stages(clv.table, as_of, model=clv.bgnbd), on="customer_id"
+    )
+    got = upsell_candidates(stages, queries.customer_products(demo_source, as_of), queries.products(demo_source))
+    assert set(got["segment"]) == {"Privati", "Uffici", "HoReCa", "Rivenditori"}
+    top = got.head(20).merge(stages[["customer_id", "total_clv"]], on="customer_id")
+    assert set(top["stage"]) <= {"loyal", "active", "new", "reactivated"}
+    assert top["p_alive"].min() > 0.7
+    assert top["total_clv"].median() > stages["total_clv"].median()
