@@ -22,7 +22,9 @@ from ui.charts_value import (
 from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from ui.i18n import t
 from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.widgets import chart
 
+PAGE = "page.value"
 ctx = page_context()
 lang, cur = ctx.lang, ctx.currency
 st.title(t("value.title", lang))
@@ -75,9 +77,15 @@ for column, (key, value) in zip(st.columns(len(cards)), cards, strict=True):
 colors = segment_colors(ctx.options.get("segment", []) or list(table["segment"].unique()))
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(clv_distribution_figure(table, colors, lang, cur), key="value_distribution")
+    chart(clv_distribution_figure(table, colors, lang, cur), table, key="value_distribution", ctx=ctx, page=PAGE)
 with right:
-    st.plotly_chart(clv_segment_figure(segment_clv(table), colors, lang, cur), key="value_segments")
+    chart(
+        clv_segment_figure(segment_clv(table), colors, lang, cur),
+        segment_clv(table),
+        key="value_segments",
+        ctx=ctx,
+        page=PAGE,
+    )
 
 left, right = st.columns(2)
 with left:
@@ -89,14 +97,14 @@ with left:
         required=True,
         key="value_cac_by",
     )
-    st.plotly_chart(clv_cac_figure(segment_clv(table, by=group or "channel"), lang), key="value_clv_cac")
+    by_group = segment_clv(table, by=group or "channel")
+    chart(clv_cac_figure(by_group, lang), by_group, key="value_clv_cac", ctx=ctx, page=PAGE)
 with right:
     if result.bgnbd is not None:
         max_x = int(min(max(table["x"].quantile(0.95), 5), 40))
         max_t = float(table["T"].max())
-        st.plotly_chart(
-            p_alive_map_figure(result.bgnbd, max_x, max_t, t(f"unit.{unit}", lang), lang), key="value_alive"
-        )
+        alive_map = p_alive_map_figure(result.bgnbd, max_x, max_t, t(f"unit.{unit}", lang), lang)
+        chart(alive_map, table[["customer_id", "x", "t_x", "T", "p_alive"]], key="value_alive", ctx=ctx, page=PAGE)
 
 st.subheader(t("value.check", lang))
 if isinstance(check, str):
@@ -120,7 +128,8 @@ else:
         )
     )
     left, right = st.columns([3, 2])
-    left.plotly_chart(holdout_figure(check.by_frequency, lang), key="value_holdout")
+    with left:
+        chart(holdout_figure(check.by_frequency, lang), check.by_frequency, key="value_holdout", ctx=ctx, page=PAGE)
 
 st.subheader(t("value.top_title", lang))
 top = table.sort_values("total_clv", ascending=False).head(50)
@@ -186,7 +195,7 @@ if picked is not None:
                 value=fmt_money(best["expected_value"], lang, cur, 0),
             )
         st.markdown(f"**{t('value.ladder', lang)}:** {ladder}")
-    st.plotly_chart(customer_timeline_figure(orders, lang, cur), key="value_timeline")
+    chart(customer_timeline_figure(orders, lang, cur), orders, key="value_timeline", ctx=ctx, page=PAGE)
 
 with st.expander(t("value.model", lang)):
     st.selectbox(

@@ -15,7 +15,9 @@ from ui.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_ti
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent
 from ui.i18n import t
 from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.widgets import chart
 
+PAGE = "page.lifecycle"
 ctx = page_context()
 lang, cur = ctx.lang, ctx.currency
 st.title(t("lifecycle.title", lang))
@@ -65,7 +67,13 @@ month_ends = month_ends[-12:]
 with shown_errors(ctx), st.spinner(t("lifecycle.over_time", lang)):
     history = pd.DataFrame({end: stage_counts(_stages(end)) for end in month_ends}).T
 st.subheader(t("lifecycle.over_time", lang))
-st.plotly_chart(stages_over_time_figure(history, lang), key="lifecycle_over_time")
+chart(
+    stages_over_time_figure(history, lang),
+    history.rename_axis("month").reset_index(),
+    key="lifecycle_over_time",
+    ctx=ctx,
+    page=PAGE,
+)
 
 st.subheader(t("lifecycle.flow", lang))
 months_back = st.segmented_control(
@@ -80,8 +88,12 @@ before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=int(months_back or 3))
 with shown_errors(ctx):
     before = _stages(before_date)
 moves = transitions(before, now)
-st.plotly_chart(
-    stage_flow_figure(moves, lang, fmt_date(before_date, lang), fmt_date(as_of, lang)), key="lifecycle_flow"
+chart(
+    stage_flow_figure(moves, lang, fmt_date(before_date, lang), fmt_date(as_of, lang)),
+    moves,
+    key="lifecycle_flow",
+    ctx=ctx,
+    page=PAGE,
 )
 
 st.subheader(t("lifecycle.cohorts", lang))
@@ -90,9 +102,21 @@ with shown_errors(ctx):
 retention, margin, _sizes = cohort_matrices(activity, max_months=12)
 tab_retention, tab_margin = st.tabs([t("lifecycle.retention_tab", lang), t("lifecycle.margin_tab", lang)])
 with tab_retention:
-    st.plotly_chart(cohort_figure(retention.tail(18), lang, "retention", cur), key="lifecycle_retention")
+    chart(
+        cohort_figure(retention.tail(18), lang, "retention", cur),
+        retention.reset_index(),
+        key="lifecycle_retention",
+        ctx=ctx,
+        page=PAGE,
+    )
 with tab_margin:
-    st.plotly_chart(cohort_figure(margin.tail(18), lang, "margin", cur), key="lifecycle_margin")
+    chart(
+        cohort_figure(margin.tail(18), lang, "margin", cur),
+        margin.reset_index(),
+        key="lifecycle_margin",
+        ctx=ctx,
+        page=PAGE,
+    )
 
 st.subheader(t("lifecycle.at_risk_title", lang))
 st.caption(t("lifecycle.at_risk_intro", lang, before=fmt_date(before_date, lang)))

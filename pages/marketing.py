@@ -12,10 +12,12 @@ from ui.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_f
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from ui.i18n import t
 from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.widgets import chart
 
 #: Light tints of the verdict colours, for the table's badge column.
 TINTS = {"pays_first": "#D5F0E6", "pays_lifetime": "#D4E6F4", "does_not_pay": "#F8DCCC", "no_spend": "#ECEEF0"}
 
+PAGE = "page.marketing"
 ctx = page_context()
 lang, cur = ctx.lang, ctx.currency
 st.title(t("marketing.title", lang))
@@ -92,15 +94,15 @@ st.dataframe(styled, hide_index=True, key="marketing_table")
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(cac_vs_clv_figure(roi, lang, cur), key="marketing_scatter")
+    chart(cac_vs_clv_figure(roi, lang, cur), roi, key="marketing_scatter", ctx=ctx, page=PAGE)
 with right:
-    st.plotly_chart(roi_steps_figure(roi, lang), key="marketing_steps")
+    chart(roi_steps_figure(roi, lang), roi, key="marketing_steps", ctx=ctx, page=PAGE)
 
 with shown_errors(ctx):
     monthly = loaders.campaign_monthly_margin(ctx.source, ctx.source_key, f, as_of, ctx.today)
     starts = loaders.campaigns(ctx.source, ctx.source_key, ctx.today)[["campaign_id", "start_date"]]
 curves = payback_curves(roi.merge(starts, on="campaign_id", how="left"), monthly)
-st.plotly_chart(payback_figure(curves, roi, lang), key="marketing_payback")
+chart(payback_figure(curves, roi, lang), curves, key="marketing_payback", ctx=ctx, page=PAGE)
 
 st.subheader(t("marketing.channels", lang))
-st.plotly_chart(channel_roi_figure(channel_roi(roi), lang), key="marketing_channels")
+chart(channel_roi_figure(channel_roi(roi), lang), channel_roi(roi), key="marketing_channels", ctx=ctx, page=PAGE)

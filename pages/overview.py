@@ -16,7 +16,9 @@ from ui.charts import monthly_revenue_figure, segment_colors, segment_figure
 from ui.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
 from ui.i18n import t
 from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.widgets import chart
 
+PAGE = "page.overview"
 ctx = page_context()
 lang = ctx.lang
 st.title(t("overview.title", lang))
@@ -93,12 +95,12 @@ for column, name in zip(st.columns(5), names, strict=False):
     )
 
 colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"].unique()))
-st.plotly_chart(monthly_revenue_figure(monthly, colors, lang, ctx.currency), key="overview_monthly")
+chart(monthly_revenue_figure(monthly, colors, lang, ctx.currency), monthly, key="overview_monthly", ctx=ctx, page=PAGE)
 
 shares = segment_shares(totals)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(segment_figure(shares, colors, lang, ctx.currency), key="overview_segments")
+    chart(segment_figure(shares, colors, lang, ctx.currency), shares, key="overview_segments", ctx=ctx, page=PAGE)
 with right:
     st.subheader(t("overview.table", lang))
     view = shares.assign(

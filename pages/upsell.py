@@ -15,7 +15,9 @@ from ui.charts_upsell import funnel_figure, offer_value_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
 from ui.i18n import t
 from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.widgets import chart
 
+PAGE = "page.upsell"
 ctx = page_context()
 lang, cur = ctx.lang, ctx.currency
 st.title(t("upsell.title", lang))
@@ -147,7 +149,7 @@ with left:
     segments = set(f.segments) if f.segments else None
     shown_funnel = funnel[funnel["segment"].isin(segments)] if segments else funnel
     colors = segment_colors(ctx.options.get("segment", []) or list(funnel["segment"].unique()))
-    st.plotly_chart(funnel_figure(shown_funnel, colors, lang), key="upsell_funnel")
+    chart(funnel_figure(shown_funnel, colors, lang), shown_funnel, key="upsell_funnel", ctx=ctx, page=PAGE)
 with right:
     st.subheader(t("upsell.by_offer", lang))
-    st.plotly_chart(offer_value_figure(shown, lang, cur), key="upsell_offers")
+    chart(offer_value_figure(shown, lang, cur), shown, key="upsell_offers", ctx=ctx, page=PAGE)

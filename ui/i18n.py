@@ -521,6 +521,11 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Prossima proposta: {offer} (valore atteso {value})",
         "Next proposal: {offer} (expected value {value})",
     ),
+    "export.menu": ("Esporta", "Export"),
+    "export.no_chromium": (
+        "Per le immagini serve Chromium (apt-get install chromium); HTML, CSV ed Excel funzionano comunque.",
+        "Images need Chromium (apt-get install chromium); HTML, CSV and Excel work anyway.",
+    ),
 }
 
 

@@ -298,7 +298,9 @@ def test_lifecycle_page(app_env: Path) -> None:
     assert sum(_array(sankey["data"][0]["link"]["value"])) > 0
     risky = at.dataframe[0].value
     assert len(risky) > 0 and "Valore in gioco" in risky.columns
-    assert len(at.get("download_button")) == 2
+    labels = [b.label for b in at.get("download_button")]
+    assert {"Scarica CSV", "Scarica Excel"} <= set(labels)
+    assert len(labels) == 6 * len(charts) + 2  # PNG, SVG, PDF, HTML, CSV, Excel under every chart
 
 
 def test_lifecycle_page_with_filters(app_env: Path) -> None:
@@ -319,7 +321,8 @@ def test_upsell_page(app_env: Path) -> None:
     assert len(table) > 0
     assert set(table["Stato"]) <= {"Nuovi", "Riattivati", "Fedeli", "Attivi"}
     assert table["Perché"].str.contains("dei clienti").all()
-    assert len(at.get("download_button")) == 2
+    labels = [b.label for b in at.get("download_button")]
+    assert {"Scarica CSV", "Scarica Excel"} <= set(labels)
     assert len(_charts(at)) == 2  # ladder funnel, value by offer
     at.multiselect(key="upsell_offer").set_value(["Corso barista"]).run()
     assert set(at.dataframe[0].value["Offerta"]) == {"Corso barista"}

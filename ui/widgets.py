@@ -1,0 +1,76 @@
+"""Streamlit pieces shared by the pages: a chart with its export menu."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.export import MIME, figure_bytes, file_stem, images_available, table_bytes
+from ui.format import fmt_date
+from ui.i18n import t
+from ui.shell import AppContext
+
+__all__ = ["chart", "filters_text"]
+
+
+def filters_text(ctx: AppContext) -> str:
+    """The active filters in one plain line, for exported files."""
+    f, lang = ctx.filters, ctx.lang
+    parts = []
+    if f.start and f.end:
+        parts.append(f"{t('active.period', lang)} {fmt_date(f.start, lang)} – {fmt_date(f.end, lang)}")
+    for dim, chosen in (("segment", f.segments), ("region", f.regions), ("channel", f.channels)):
+        if chosen:
+            parts.append(f"{t(f'filter.{dim}', lang)}: {', '.join(chosen)}")
+    return " · ".join(parts)
+
+
+def chart(fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page: str) -> None:
+    """Draw the figure, with an export menu: PNG, SVG, PDF, interactive HTML, and its data as CSV
+    and Excel. Files are made only when a button is pressed; their names carry page, filters and date."""
+    lang = ctx.lang
+    caption = f"Cruscotto · {t(page, lang)} · {filters_text(ctx)} · {fmt_date(ctx.today, lang)}"
+    stem = file_stem(f"{t(page, lang)}-{key}", "-".join(ctx.filters.segments), ctx.today)
+    st.plotly_chart(
+        fig,
+        key=key,
+        config={"toImageButtonOptions": {"filename": stem, "format": "png", "scale": 2}, "displaylogo": False},
+    )
+    images = images_available()
+    with st.popover(t("export.menu", lang), icon=":material/download:"):
+        columns = st.columns(3)
+        for i, fmt in enumerate(("png", "svg", "pdf")):
+            columns[i].download_button(
+                fmt.upper(),
+                _figure(fig, fmt, caption),
+                f"{stem}.{fmt}",
+                MIME[fmt],
+                key=f"{key}_{fmt}",
+                disabled=not images,
+                help=None if images else t("export.no_chromium", lang),
+                on_click="ignore",
+            )
+        columns = st.columns(3)
+        columns[0].download_button(
+            "HTML", _figure(fig, "html", caption), f"{stem}.html", MIME["html"], key=f"{key}_html", on_click="ignore"
+        )
+        columns[1].download_button(
+            "CSV", lambda: table_bytes(data, "csv"), f"{stem}.csv", MIME["csv"], key=f"{key}_csv", on_click="ignore"
+        )
+        columns[2].download_button(
+            "Excel",
+            lambda: table_bytes(data, "xlsx"),
+            f"{stem}.xlsx",
+            MIME["xlsx"],
+            key=f"{key}_xlsx",
+            on_click="ignore",
+        )
+        if not images:
+            st.caption(t("export.no_chromium", lang))
+
+
+def _figure(fig: go.Figure, fmt: str, caption: str) -> Callable[[], bytes]:
+    return lambda: figure_bytes(fig, fmt, caption)
