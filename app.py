@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui.i18n import t
 from ui.shell import build_context, choose_language
+from ui.widgets import report_controls
 
 st.set_page_config(page_title="Cruscotto", page_icon=":material/speed:", layout="wide")
 
@@ -32,5 +33,6 @@ pages = {
 # Register the pages before any query runs: a cold first load may take seconds, and the browser
 # must already know the page its address names.
 page = st.navigation(pages)
-build_context(lang)
+context = build_context(lang)
+report_controls(context)
 page.run()

@@ -5,6 +5,7 @@
     python cli.py overview [--segment S ...] [--from D] [--to D] [--json] [--out FILE.csv|.xlsx]
     python cli.py roi [--segment S ...] [--json] [--out FILE]
     python cli.py upsell [--segment S ...] [--top N] [--json] [--out FILE]
+    python cli.py report --format pdf|pptx|html [--lang it|en] --out FILE
     python cli.py lifecycle [--as-of D] [--compare-months 3] [--json] [--out FILE]
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
 
@@ -33,12 +34,15 @@ from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
 from kpi.customer_value import clv_overview, compute_clv, holdout_check, select_customers
-from kpi.lifecycle import assign_stages, stage_counts, transitions
+from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from kpi.roi import campaign_roi, channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
 from kpi.upsell import upsell_candidates
+from ui.export import images_available
+from ui.i18n import t
+from ui.report import build_report, render, report_caption, stages_at
 
 EXIT_INPUT = 2
 
@@ -76,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
     sub.add_parser("roi", parents=[common, filters], help="marketing ROI per campaign and channel, with verdicts")
+    report = sub.add_parser("report", parents=[common, filters], help="the executive report as pdf, pptx or html")
+    report.add_argument("--format", choices=["pdf", "pptx", "html"], default="pdf", help="default pdf")
+    report.add_argument("--lang", choices=["it", "en"], default="it", help="report language (default it)")
     upsell = sub.add_parser("upsell", parents=[common, filters], help="upsell candidates ranked by expected value")
     upsell.add_argument("--top", type=int, default=20, help="rows to print (default 20; --out writes them all)")
     lifecycle = sub.add_parser("lifecycle", parents=[common, filters], help="customers per lifecycle stage, and moves")
@@ -353,23 +360,6 @@ def cmd_roi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stages_at(source: Source, as_of: date, today: date) -> pd.DataFrame:
-    everyone = Filters()
-    business = source.settings.business
-    result = compute_clv(
-        queries.customer_rfm(source, everyone, as_of),
-        queries.customer_summary(source, everyone, as_of),
-        queries.customer_costs(source, as_of, today),
-        as_of=as_of,
-        horizon_months=business.clv_horizon_months,
-        annual_discount_rate=business.annual_discount_rate,
-    )
-    stages = assign_stages(
-        result.table, as_of, source.settings.lifecycle, model=result.bgnbd, unit_days=TIME_UNITS["week"]
-    )
-    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
-
-
 def cmd_lifecycle(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = date.today()
@@ -377,9 +367,9 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
     as_of = args.as_of or filters.end
     assert as_of is not None
     before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=args.compare_months)).date()
-    now = select_customers(_stages_at(source, as_of, today), filters.segments, filters.regions, filters.channels)
+    now = select_customers(stages_at(source, as_of, today), filters.segments, filters.regions, filters.channels)
     before = select_customers(
-        _stages_at(source, before_date, today), filters.segments, filters.regions, filters.channels
+        stages_at(source, before_date, today), filters.segments, filters.regions, filters.channels
     )
     counts = stage_counts(now)
     moves = transitions(before, now)
@@ -430,7 +420,7 @@ def cmd_upsell(args: argparse.Namespace) -> int:
     filters = _filters(args, source, today)
     as_of = args.as_of or filters.end
     assert as_of is not None
-    stages = _stages_at(source, as_of, today)
+    stages = stages_at(source, as_of, today)
     candidates = upsell_candidates(
         stages, queries.customer_products(source, as_of, today), queries.products(source, today)
     )
@@ -454,7 +444,29 @@ def cmd_upsell(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    filters = _filters(args, source, today)
+    fmt = args.format
+    out = args.out or Path(f"cruscotto-report.{fmt}")
+    if out.suffix.lower() != f".{fmt}":
+        raise InputError(f"--out: a {fmt} report goes to a .{fmt} file, not '{out.name}'.")
+    if fmt in ("pdf", "pptx") and not images_available():
+        raise InputError("--format: pdf and pptx need Chromium (apt-get install chromium); html does not.")
+
+    def progress(fraction: float, step: str) -> None:
+        print(f"\r{fraction:5.0%} {step:<20}", end="", file=sys.stderr, flush=True)
+
+    sections = build_report(source, filters, args.lang, today, progress)
+    print(file=sys.stderr)
+    out.write_bytes(render(sections, fmt, t("report.title", args.lang), report_caption(filters, args.lang, today)))
+    print(f"report written to {out} ({out.stat().st_size:,} bytes, {len(sections)} sections)")
+    return 0
+
+
 COMMANDS = {
+    "report": cmd_report,
     "upsell": cmd_upsell,
     "check": cmd_check,
     "demo": cmd_demo,

@@ -526,6 +526,37 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Per le immagini serve Chromium (apt-get install chromium); HTML, CSV ed Excel funzionano comunque.",
         "Images need Chromium (apt-get install chromium); HTML, CSV and Excel work anyway.",
     ),
+    "report.title": ("Cruscotto — report direzionale", "Cruscotto — executive report"),
+    "report.button": ("Report direzionale", "Executive report"),
+    "report.building": ("Preparo il report…", "Building the report…"),
+    "report.ready": ("Report pronto.", "Report ready."),
+    "report.format": ("Formato", "Format"),
+    "report.make": ("Prepara il report", "Build the report"),
+    "report.download": ("Scarica il report", "Download the report"),
+    "report.overview_comment": (
+        "Ricavi del periodo {revenue} ({change} rispetto al periodo precedente).",
+        "Revenue in the period {revenue} ({change} against the previous period).",
+    ),
+    "report.value_comment": (
+        "Un cliente vale in media {clv}; i clienti selezionati valgono ancora {future} di margine atteso; "
+        "CLV : CAC {ratio}.",
+        "A customer is worth {clv} on average; the selected customers still hold {future} of expected margin; "
+        "CLV : CAC {ratio}.",
+    ),
+    "report.marketing_comment": (
+        "{first} campagne ripagano al primo acquisto, {life} nella vita del cliente, {none} non ripagano "
+        "(da fermare o ripensare: {stop}). ROI marketing sulla vita del cliente {roi}.",
+        "{first} campaigns pay back at the first purchase, {life} over the customers' life, {none} do not pay "
+        "(stop or rethink: {stop}). Marketing ROI over the customers' life {roi}.",
+    ),
+    "report.lifecycle_comment": (
+        "{active} clienti attivi o fedeli, {risk} a rischio, {lapsed} persi.",
+        "{active} customers active or loyal, {risk} at risk, {lapsed} lapsed.",
+    ),
+    "report.upsell_comment": (
+        "{n} proposte di vendita per un margine atteso di {value}.",
+        "{n} sales proposals for an expected margin of {value}.",
+    ),
 }
 
 

@@ -13,7 +13,7 @@ from ui.format import fmt_date
 from ui.i18n import t
 from ui.shell import AppContext
 
-__all__ = ["chart", "filters_text"]
+__all__ = ["chart", "filters_text", "report_controls"]
 
 
 def filters_text(ctx: AppContext) -> str:
@@ -74,3 +74,52 @@ def chart(fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page
 
 def _figure(fig: go.Figure, fmt: str, caption: str) -> Callable[[], bytes]:
     return lambda: figure_bytes(fig, fmt, caption)
+
+
+def report_controls(ctx: AppContext) -> None:
+    """Sidebar: build the executive report for the current view, with progress, then download it."""
+    if ctx.source is None or ctx.problem is not None or ctx.filters.end is None:
+        return
+    from ui.report import build_report, render, report_caption
+
+    lang = ctx.lang
+    with st.sidebar.expander(t("report.button", lang), icon=":material/summarize:"):
+        fmt = (
+            st.segmented_control(
+                t("report.format", lang),
+                ["pdf", "pptx", "html"],
+                format_func=str.upper,
+                default="pdf",
+                required=True,
+                key="report_format",
+            )
+            or "pdf"
+        )
+        wanted = (ctx.filters, lang, fmt, ctx.source_key)
+        if st.button(t("report.make", lang), icon=":material/play_arrow:", key="report_make"):
+            with st.status(t("report.building", lang), expanded=False) as status:
+                bar = st.progress(0.0)
+
+                def progress(fraction: float, step: str) -> None:
+                    bar.progress(min(max(fraction, 0.0), 1.0), text=step)
+
+                sections = build_report(ctx.source, ctx.filters, lang, ctx.today, progress)
+                caption = report_caption(ctx.filters, lang, ctx.today)
+                st.session_state["cruscotto_report"] = (wanted, render(sections, fmt, t("report.title", lang), caption))
+                status.update(label=t("report.ready", lang), state="complete")
+        built = st.session_state.get("cruscotto_report")
+        if built and built[0] == wanted:
+            stem = file_stem(
+                "cruscotto-report" if lang == "en" else "cruscotto-report-direzionale",
+                "-".join(ctx.filters.segments),
+                ctx.today,
+            )
+            st.download_button(
+                t("report.download", lang),
+                built[1],
+                f"{stem}.{fmt}",
+                MIME[fmt],
+                icon=":material/download:",
+                key="report_download",
+                on_click="ignore",
+            )

@@ -121,3 +121,17 @@ def test_upsell_list_downloads(page: Page, app_url: str) -> None:
     table = pd.read_excel(path)
     assert len(table) > 0 and set(table["Segment"]) == {"Uffici"}
     page.screenshot(path=str(ARTIFACTS / "opportunities-uffici.png"), full_page=True)
+
+
+def test_chart_export_downloads_a_png(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/?segment=Privati")
+    _settle(page)
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    page.get_by_role("button", name="Esporta").first.click()
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="PNG").first.click()
+    assert download.value.suggested_filename.startswith("panoramica-overview_monthly-privati-")
+    path = download.value.path()
+    assert path is not None
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -334,3 +334,12 @@ def test_upsell_page_without_products(app_env: Path) -> None:
     at.switch_page("pages/upsell.py").run()
     assert not at.exception
     assert any("entities.products" in w.value for w in at.warning)
+
+
+def test_report_is_built_with_progress_and_downloads(app_env: Path) -> None:
+    at = _run()
+    at.segmented_control(key="report_format").set_value("html").run()
+    at.button(key="report_make").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [b.label for b in at.get("download_button")]
+    assert "Scarica il report" in labels

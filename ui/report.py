@@ -1,0 +1,328 @@
+"""The executive report: the headline figures, the key chart of each page and a comment in words,
+as HTML, PDF (vector charts) or PowerPoint. No Streamlit: the app and ``cli.py report`` share it."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from data import queries
+from data.filters import Filters
+from data.source import Source
+from kpi.customer_value import CLVResult, clv_overview, compute_clv, select_customers
+from kpi.lifecycle import assign_stages, stage_counts
+from kpi.overview import OVERVIEW_KPIS, overview_kpis
+from kpi.registry import KPIS
+from kpi.roi import campaign_roi, marketing_summary
+from kpi.summary import TIME_UNITS
+from kpi.upsell import upsell_candidates
+from ui.charts import monthly_revenue_figure, segment_colors
+from ui.charts_marketing import cac_vs_clv_figure
+from ui.charts_upsell import offer_value_figure
+from ui.charts_value import clv_segment_figure
+from ui.export import figure_bytes
+from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
+from ui.i18n import t
+
+__all__ = ["Section", "build_report", "clv_at", "render", "stages_at"]
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Section:
+    title: str
+    comment: str
+    figure: go.Figure | None = None
+    cards: list[tuple[str, str]] = field(default_factory=list)
+
+
+def clv_at(source: Source, as_of: date, today: date) -> CLVResult:
+    """The CLV of every customer as of ``as_of`` (the model sees every customer)."""
+    everyone = Filters()
+    business = source.settings.business
+    return compute_clv(
+        queries.customer_rfm(source, everyone, as_of),
+        queries.customer_summary(source, everyone, as_of),
+        queries.customer_costs(source, as_of, today),
+        as_of=as_of,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+    )
+
+
+def stages_at(source: Source, as_of: date, today: date, clv: CLVResult | None = None) -> pd.DataFrame:
+    """Every customer's CLV columns with their lifecycle ``stage`` and ``p_alive`` at ``as_of``."""
+    result = clv or clv_at(source, as_of, today)
+    stages = assign_stages(
+        result.table, as_of, source.settings.lifecycle, model=result.bgnbd, unit_days=TIME_UNITS["week"]
+    )
+    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
+
+
+def build_report(
+    source: Source, filters: Filters, lang: str, today: date, progress: Progress | None = None
+) -> list[Section]:
+    """The sections of the report for ``filters`` (which must carry a period)."""
+    report = progress or (lambda _f, _m: None)
+    assert filters.start is not None and filters.end is not None
+    cur = source.settings.business.currency
+    f, as_of = filters, filters.end
+    sections: list[Section] = []
+
+    report(0.1, t("page.overview", lang))
+    table = overview_kpis(queries.period_measures(source, f, today)).set_index("kpi")
+    cards = []
+    for name in OVERVIEW_KPIS:
+        spec, row = KPIS[name], table.loc[name]
+        cards.append(
+            (
+                spec.label(lang),
+                f"{fmt_value(row['value'], spec.format, lang, cur)} "
+                f"({fmt_change(row['change'], row['change_kind'], lang)})",
+            )
+        )
+    monthly = queries.monthly_by_segment(source, f, today)
+    colors = segment_colors(list(monthly["segment"].unique()))
+    revenue = table.loc["revenue"]
+    sections.append(
+        Section(
+            t("page.overview", lang),
+            t(
+                "report.overview_comment",
+                lang,
+                revenue=fmt_money(revenue["value"], lang, cur, 0),
+                change=fmt_change(revenue["change"], "relative", lang),
+            ),
+            monthly_revenue_figure(monthly, colors, lang, cur),
+            cards,
+        )
+    )
+
+    report(0.3, t("page.value", lang))
+    clv = clv_at(source, as_of, today)
+    chosen = select_customers(clv.table, f.segments, f.regions, f.channels)
+    head = clv_overview(chosen)
+    from kpi.customer_value import segment_clv
+
+    sections.append(
+        Section(
+            t("page.value", lang),
+            t(
+                "report.value_comment",
+                lang,
+                clv=fmt_money(head["avg_clv"], lang, cur, 0),
+                future=fmt_money(head["future_margin"], lang, cur, 0),
+                ratio=fmt_value(head["clv_cac"], "ratio", lang),
+            ),
+            clv_segment_figure(segment_clv(chosen), colors, lang, cur),
+        )
+    )
+
+    if source.available("campaigns"):
+        report(0.5, t("page.marketing", lang))
+        customers = clv.table.merge(queries.customer_acquisition(source, today), on="customer_id", how="left")
+        picked = select_customers(customers, f.segments, f.regions, f.channels).index
+        roi = campaign_roi(
+            queries.campaigns(source, today),
+            customers,
+            selected=pd.Series(customers.index.isin(picked), index=customers.index),
+            monthly_margin=queries.campaign_monthly_margin(source, f, as_of, today),
+        )
+        total = marketing_summary(roi)
+        stop = ", ".join(roi.loc[roi["verdict"] == "does_not_pay", "name"]) or "—"
+        sections.append(
+            Section(
+                t("page.marketing", lang),
+                t(
+                    "report.marketing_comment",
+                    lang,
+                    first=int(total["pays_first"]),
+                    life=int(total["pays_lifetime"]),
+                    none=int(total["does_not_pay"]),
+                    stop=stop,
+                    roi=fmt_percent(total["roi_lifetime"], lang, 0),
+                ),
+                cac_vs_clv_figure(roi, lang, cur),
+            )
+        )
+
+    report(0.7, t("page.lifecycle", lang))
+    stages = select_customers(stages_at(source, as_of, today, clv), f.segments, f.regions, f.channels)
+    counts = stage_counts(stages)
+    sections.append(
+        Section(
+            t("page.lifecycle", lang),
+            t(
+                "report.lifecycle_comment",
+                lang,
+                active=fmt_count(counts["active"] + counts["loyal"], lang),
+                risk=fmt_count(counts["at_risk"], lang),
+                lapsed=fmt_count(counts["lapsed"], lang),
+            ),
+            None,
+            [(t(f"stage.{s}", lang), fmt_count(int(n), lang)) for s, n in counts.items()],
+        )
+    )
+
+    if source.available("order_lines") and source.available("products"):
+        report(0.85, t("page.upsell", lang))
+        every = stages_at(source, as_of, today, clv)
+        candidates = upsell_candidates(
+            every, queries.customer_products(source, as_of, today), queries.products(source, today)
+        )
+        candidates = candidates.merge(every[["customer_id", "region", "channel"]], on="customer_id", how="left")
+        candidates = select_customers(candidates, f.segments, f.regions, f.channels)
+        sections.append(
+            Section(
+                t("page.upsell", lang),
+                t(
+                    "report.upsell_comment",
+                    lang,
+                    n=fmt_count(len(candidates), lang),
+                    value=fmt_money(float(candidates["expected_value"].sum()), lang, cur, 0),
+                ),
+                offer_value_figure(candidates, lang, cur),
+            )
+        )
+    report(1.0, "")
+    return sections
+
+
+def render(sections: list[Section], fmt: str, title: str, caption: str) -> bytes:
+    """The report as ``html``, ``pdf`` or ``pptx``."""
+    if fmt == "html":
+        return _html(sections, title, caption)
+    if fmt == "pdf":
+        return _pdf(sections, title, caption)
+    if fmt == "pptx":
+        return _pptx(sections, title, caption)
+    raise ValueError(f"Unknown report format {fmt!r}: use pdf, pptx or html.")
+
+
+def _html(sections: list[Section], title: str, caption: str) -> bytes:
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:Arial,sans-serif;max-width:1100px;margin:2em auto;color:#1F2933}"
+        "table{border-collapse:collapse}td{padding:4px 12px;border-bottom:1px solid #eee}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(caption)}</p>",
+    ]
+    first = True
+    for s in sections:
+        parts.append(f"<h2>{html.escape(s.title)}</h2><p>{html.escape(s.comment)}</p>")
+        if s.cards:
+            rows = "".join(f"<tr><td>{html.escape(k)}</td><td><b>{html.escape(v)}</b></td></tr>" for k, v in s.cards)
+            parts.append(f"<table>{rows}</table>")
+        if s.figure is not None:
+            parts.append(s.figure.to_html(include_plotlyjs=first, full_html=False))
+            first = False
+    parts.append("</body></html>")
+    return "".join(parts).encode()
+
+
+def _text_page(title: str, lines: list[str], width: int = 1200, height: int = 800) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        width=width,
+        height=height,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        margin={"l": 40, "r": 40, "t": 40, "b": 40},
+    )
+    fig.add_annotation(
+        text=f"<b>{html.escape(title)}</b>",
+        x=0,
+        y=1,
+        xref="paper",
+        yref="paper",
+        xanchor="left",
+        yanchor="top",
+        showarrow=False,
+        font={"size": 26},
+    )
+    for i, line in enumerate(lines):
+        fig.add_annotation(
+            text=html.escape(line),
+            x=0,
+            y=0.9 - i * 0.055,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            font={"size": 16},
+        )
+    return fig
+
+
+def _pdf(sections: list[Section], title: str, caption: str) -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    pages = [_text_page(title, [caption])]
+    for s in sections:
+        pages.append(_text_page(s.title, [*_wrap(s.comment), "", *[f"{k}: {v}" for k, v in s.cards]]))
+        if s.figure is not None:
+            pages.append(s.figure)
+    for fig in pages:
+        writer.append(io.BytesIO(figure_bytes(fig, "pdf", width=1200, height=800)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _wrap(text: str, width: int = 110) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if len(line) + len(word) + 1 > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line] if line else lines
+
+
+def _pptx(sections: list[Section], title: str, caption: str) -> bytes:
+    from pptx import Presentation
+    from pptx.util import Inches, Pt
+
+    deck = Presentation()
+    deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
+    cover = deck.slides.add_slide(deck.slide_layouts[0])
+    cover.shapes.title.text = title
+    cover.placeholders[1].text = caption
+    for s in sections:
+        slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only: the title stays editable
+        slide.shapes.title.text = s.title
+        box = slide.shapes.add_textbox(Inches(0.5), Inches(1.3), Inches(12.3), Inches(1.0)).text_frame
+        box.word_wrap = True
+        box.text = s.comment
+        box.paragraphs[0].font.size = Pt(16)
+        if s.figure is not None:
+            image = figure_bytes(s.figure, "png", width=1200, height=560)
+            slide.shapes.add_picture(io.BytesIO(image), Inches(0.6), Inches(2.3), width=Inches(12.0))
+        elif s.cards:
+            rows = slide.shapes.add_table(
+                len(s.cards), 2, Inches(0.6), Inches(2.4), Inches(8), Inches(0.4 * len(s.cards))
+            )
+            for i, (k, v) in enumerate(s.cards):
+                rows.table.cell(i, 0).text, rows.table.cell(i, 1).text = k, v
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def report_caption(filters: Filters, lang: str, today: date) -> str:
+    """Period, filters and date, for the report's cover."""
+    parts = [f"{t('active.period', lang)} {fmt_date(filters.start, lang)} – {fmt_date(filters.end, lang)}"]
+    for dim, chosen in (("segment", filters.segments), ("region", filters.regions), ("channel", filters.channels)):
+        parts.append(f"{t(f'filter.{dim}', lang)}: {', '.join(chosen) if chosen else t('filter.all', lang)}")
+    return " · ".join(parts) + f" · {fmt_date(today, lang)}"
