@@ -135,3 +135,18 @@ def test_chart_export_downloads_a_png(page: Page, app_url: str) -> None:
     assert path is not None
     data = Path(path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_exported_html_renders_offline(page: Page, tmp_path: Path) -> None:
+    """The standalone HTML export draws its Plotly chart in Chromium with no network."""
+    import plotly.graph_objects as go
+
+    from ui.export import figure_bytes
+
+    fig = go.Figure(go.Bar(x=["HoReCa", "Uffici"], y=[3, 2]), layout={"title": {"text": "Esportato"}})
+    target = tmp_path / "chart.html"
+    target.write_bytes(figure_bytes(fig, "html", "Cruscotto · test"))
+    page.route("http*://**", lambda route: route.abort())  # offline: plotly.js must be inside the file
+    page.goto(target.as_uri())
+    expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=20_000)
+    expect(page.locator(".gtitle")).to_have_text("Esportato")

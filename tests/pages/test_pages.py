@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -343,3 +344,22 @@ def test_report_is_built_with_progress_and_downloads(app_env: Path) -> None:
     assert not at.exception, [e.value for e in at.exception]
     labels = [b.label for b in at.get("download_button")]
     assert "Scarica il report" in labels
+
+
+def test_excel_export_equals_the_page_table(app_env: Path, demo_source: Source) -> None:
+    """The data behind the segment chart, as exported to Excel, is the table the page shows."""
+    import io
+
+    from kpi.overview import segment_shares
+    from ui.export import table_bytes
+
+    at = _run()
+    shown = at.table[0].value.set_index("Segmento")
+    f = Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
+    exported = pd.read_excel(
+        io.BytesIO(table_bytes(segment_shares(queries.segment_totals(demo_source, f, date.today())), "xlsx"))
+    )
+    assert set(exported["segment"]) == set(shown.index)
+    for _, row in exported.iterrows():
+        assert shown.loc[row["segment"], "Ricavi"] == fmt_money(row["revenue"], "it", decimals=0)
+        assert shown.loc[row["segment"], "Clienti"] == f"{int(row['customers']):,}".replace(",", ".")
