@@ -33,16 +33,16 @@ from data.entities import ENTITIES
 from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
-from kpi.customer_value import clv_overview, compute_clv, holdout_check, select_customers
+from kpi.customer_value import clv_overview, holdout_check, select_customers
 from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
-from kpi.roi import campaign_roi, channel_roi, marketing_summary
+from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
-from kpi.upsell import upsell_candidates
+from ui.compute import clv_at, roi_table, stages_at, upsell_tables
 from ui.export import images_available
 from ui.i18n import t
-from ui.report import build_report, render, report_caption, stages_at
+from ui.report import build_report, render, report_caption
 
 EXIT_INPUT = 2
 
@@ -233,16 +233,7 @@ def cmd_clv(args: argparse.Namespace) -> int:
         raise InputError("entities.orders: no usable order; run 'python cli.py check' to see why.")
     as_of = args.as_of or args.end or last
     everyone = Filters()
-    business = source.settings.business
-    result = compute_clv(
-        queries.customer_rfm(source, everyone, as_of, value=args.value),
-        queries.customer_summary(source, everyone, as_of),
-        queries.customer_costs(source, as_of, today),
-        as_of=as_of,
-        unit=args.unit,
-        horizon_months=business.clv_horizon_months,
-        annual_discount_rate=business.annual_discount_rate,
-    )
+    result = clv_at(source, as_of, today, unit=args.unit, value=args.value)
     table = select_customers(result.table, tuple(args.segment), tuple(args.region), tuple(args.channel))
     payload: dict[str, Any] = {"as_of": as_of, "model": None, "notice": result.notice}
     if result.bgnbd is not None and result.gamma_gamma is not None:
@@ -312,24 +303,7 @@ def cmd_roi(args: argparse.Namespace) -> int:
     filters = _filters(args, source, today)
     as_of = args.as_of or filters.end
     assert as_of is not None
-    everyone = Filters()
-    business = source.settings.business
-    clv = compute_clv(
-        queries.customer_rfm(source, everyone, as_of),
-        queries.customer_summary(source, everyone, as_of),
-        queries.customer_costs(source, as_of, today),
-        as_of=as_of,
-        horizon_months=business.clv_horizon_months,
-        annual_discount_rate=business.annual_discount_rate,
-    )
-    customers = clv.table.merge(queries.customer_acquisition(source, today), on="customer_id", how="left")
-    chosen = select_customers(customers, filters.segments, filters.regions, filters.channels).index
-    roi = campaign_roi(
-        queries.campaigns(source, today),
-        customers,
-        selected=pd.Series(customers.index.isin(chosen), index=customers.index),
-        monthly_margin=queries.campaign_monthly_margin(source, filters, as_of, today),
-    )
+    roi = roi_table(source, filters, as_of, today)
     channels = channel_roi(roi)
     if args.out:
         _write(roi, args.out)
@@ -420,11 +394,7 @@ def cmd_upsell(args: argparse.Namespace) -> int:
     filters = _filters(args, source, today)
     as_of = args.as_of or filters.end
     assert as_of is not None
-    stages = stages_at(source, as_of, today)
-    candidates = upsell_candidates(
-        stages, queries.customer_products(source, as_of, today), queries.products(source, today)
-    )
-    candidates = candidates.merge(stages[["customer_id", "region", "channel"]], on="customer_id", how="left")
+    candidates, _funnel = upsell_tables(source, as_of, today)
     candidates = select_customers(candidates, filters.segments, filters.regions, filters.channels)
     if args.out:
         _write(candidates, args.out)

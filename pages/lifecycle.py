@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 import streamlit as st
 
@@ -15,7 +13,7 @@ from ui.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_ti
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent
 from ui.i18n import t
 from ui.shell import page_context, show_active_filters, show_problem, shown_errors
-from ui.widgets import chart
+from ui.widgets import chart, table_downloads
 
 PAGE = "page.lifecycle"
 ctx = page_context()
@@ -154,22 +152,4 @@ else:
     )
     st.dataframe(view, hide_index=True, key="lifecycle_at_risk")
     stem = f"clienti-a-rischio-{as_of.isoformat()}" if lang == "it" else f"customers-at-risk-{as_of.isoformat()}"
-    excel = io.BytesIO()
-    export.to_excel(excel, index=False)
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button(
-        t("lifecycle.download_csv", lang),
-        export.to_csv(index=False).encode(),
-        f"{stem}.csv",
-        "text/csv",
-        icon=":material/download:",
-        key="lifecycle_csv",
-    )
-    right.download_button(
-        t("lifecycle.download_xlsx", lang),
-        excel.getvalue(),
-        f"{stem}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        icon=":material/download:",
-        key="lifecycle_xlsx",
-    )
+    table_downloads(export, stem, lang, key="lifecycle")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 import streamlit as st
 
@@ -15,7 +13,7 @@ from ui.charts_upsell import funnel_figure, offer_value_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
 from ui.i18n import t
 from ui.shell import page_context, show_active_filters, show_problem, shown_errors
-from ui.widgets import chart
+from ui.widgets import chart, table_downloads
 
 PAGE = "page.upsell"
 ctx = page_context()
@@ -123,25 +121,7 @@ else:
     )
     st.dataframe(view, hide_index=True, key="upsell_table")
     stem = f"{'opportunita' if lang == 'it' else 'opportunities'}-{as_of.isoformat()}"
-    excel = io.BytesIO()
-    export.to_excel(excel, index=False)
-    a, b, _ = st.columns([1, 1, 4])
-    a.download_button(
-        t("lifecycle.download_csv", lang),
-        export.to_csv(index=False).encode(),
-        f"{stem}.csv",
-        "text/csv",
-        icon=":material/download:",
-        key="upsell_csv",
-    )
-    b.download_button(
-        t("lifecycle.download_xlsx", lang),
-        excel.getvalue(),
-        f"{stem}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        icon=":material/download:",
-        key="upsell_xlsx",
-    )
+    table_downloads(export, stem, lang, key="upsell")
 
 left, right = st.columns(2)
 with left:

@@ -19,11 +19,9 @@ from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
-from kpi.customer_value import CLVResult, HoldoutCheck, compute_clv, holdout_check, holdout_split, select_customers
-from kpi.lifecycle import StageRules, assign_stages
-from kpi.roi import campaign_roi
-from kpi.summary import TIME_UNITS
-from kpi.upsell import ladder_funnel, upsell_candidates
+from kpi.customer_value import CLVResult, HoldoutCheck, holdout_check, holdout_split
+from kpi.lifecycle import StageRules
+from ui import compute
 
 __all__ = [
     "campaign_monthly_margin",
@@ -118,17 +116,7 @@ def entity_health(_source: Source, key: str, entity: str, today: date) -> dict[s
 @st.cache_data(ttl=TTL, show_spinner=False)
 def clv(_source: Source, key: str, as_of: date, unit: str, today: date) -> CLVResult:
     """The CLV of every customer as of ``as_of`` (the model sees every customer; pages filter)."""
-    everyone = Filters()
-    business = _source.settings.business
-    return compute_clv(
-        queries.customer_rfm(_source, everyone, as_of),
-        queries.customer_summary(_source, everyone, as_of),
-        queries.customer_costs(_source, as_of, today),
-        as_of=as_of,
-        unit=unit,
-        horizon_months=business.clv_horizon_months,
-        annual_discount_rate=business.annual_discount_rate,
-    )
+    return compute.clv_at(_source, as_of, today, unit)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -165,25 +153,13 @@ def marketing_roi(_source: Source, key: str, filters: Filters, as_of: date, toda
     """The campaign ROI table for the filters, or None without a usable campaigns entity."""
     if not _source.available("campaigns"):
         return None
-    customers = clv(_source, key, as_of, "week", today).table.merge(
-        customer_acquisition(_source, key, today), on="customer_id", how="left"
-    )
-    selected = select_customers(customers, filters.segments, filters.regions, filters.channels).index
-    mask = customers.index.isin(selected)
-    return campaign_roi(
-        campaigns(_source, key, today),
-        customers,
-        selected=pd.Series(mask, index=customers.index),
-        monthly_margin=campaign_monthly_margin(_source, key, filters, as_of, today),
-    )
+    return compute.roi_table(_source, filters, as_of, today, clv(_source, key, as_of, "week", today))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def lifecycle_stages(_source: Source, key: str, as_of: date, rules: StageRules, today: date) -> pd.DataFrame:
     """Every customer's stage at ``as_of``: the CLV columns plus ``stage`` and ``p_alive``."""
-    result = clv(_source, key, as_of, "week", today)
-    stages = assign_stages(result.table, as_of, rules, model=result.bgnbd, unit_days=TIME_UNITS["week"])
-    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
+    return compute.stages_at(_source, as_of, today, clv(_source, key, as_of, "week", today), rules)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -204,13 +180,7 @@ def upsell(
     without the order_lines and products entities."""
     if not (_source.available("order_lines") and _source.available("products")):
         return None
-    stages = lifecycle_stages(_source, key, as_of, rules, today)
-    owned = queries.customer_products(_source, as_of, today)
-    catalogue = queries.products(_source, today)
-    candidates = upsell_candidates(stages, owned, catalogue).merge(
-        stages[["customer_id", "region", "channel"]], on="customer_id", how="left"
-    )
-    return candidates, ladder_funnel(stages, owned, catalogue)
+    return compute.upsell_tables(_source, as_of, today, lifecycle_stages(_source, key, as_of, rules, today))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

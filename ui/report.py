@@ -15,22 +15,22 @@ import plotly.graph_objects as go
 from data import queries
 from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import CLVResult, clv_overview, compute_clv, select_customers
-from kpi.lifecycle import assign_stages, stage_counts
+from kpi.customer_value import clv_overview, segment_clv, select_customers
+from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
 from kpi.roi import campaign_roi, marketing_summary
-from kpi.summary import TIME_UNITS
 from kpi.upsell import upsell_candidates
 from ui.charts import monthly_revenue_figure, segment_colors
 from ui.charts_marketing import cac_vs_clv_figure
 from ui.charts_upsell import offer_value_figure
 from ui.charts_value import clv_segment_figure
+from ui.compute import clv_at, stages_at
 from ui.export import figure_bytes
 from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
 from ui.i18n import t
 
-__all__ = ["Section", "build_report", "clv_at", "render", "stages_at"]
+__all__ = ["Section", "build_report", "render", "report_caption"]
 
 Progress = Callable[[float, str], None]
 
@@ -41,29 +41,6 @@ class Section:
     comment: str
     figure: go.Figure | None = None
     cards: list[tuple[str, str]] = field(default_factory=list)
-
-
-def clv_at(source: Source, as_of: date, today: date) -> CLVResult:
-    """The CLV of every customer as of ``as_of`` (the model sees every customer)."""
-    everyone = Filters()
-    business = source.settings.business
-    return compute_clv(
-        queries.customer_rfm(source, everyone, as_of),
-        queries.customer_summary(source, everyone, as_of),
-        queries.customer_costs(source, as_of, today),
-        as_of=as_of,
-        horizon_months=business.clv_horizon_months,
-        annual_discount_rate=business.annual_discount_rate,
-    )
-
-
-def stages_at(source: Source, as_of: date, today: date, clv: CLVResult | None = None) -> pd.DataFrame:
-    """Every customer's CLV columns with their lifecycle ``stage`` and ``p_alive`` at ``as_of``."""
-    result = clv or clv_at(source, as_of, today)
-    stages = assign_stages(
-        result.table, as_of, source.settings.lifecycle, model=result.bgnbd, unit_days=TIME_UNITS["week"]
-    )
-    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
 
 
 def build_report(
@@ -109,8 +86,6 @@ def build_report(
     clv = clv_at(source, as_of, today)
     chosen = select_customers(clv.table, f.segments, f.regions, f.channels)
     head = clv_overview(chosen)
-    from kpi.customer_value import segment_clv
-
     sections.append(
         Section(
             t("page.value", lang),

@@ -13,7 +13,7 @@ from ui.format import fmt_date
 from ui.i18n import t
 from ui.shell import AppContext
 
-__all__ = ["chart", "filters_text", "report_controls"]
+__all__ = ["chart", "filters_text", "report_controls", "table_downloads"]
 
 
 def filters_text(ctx: AppContext) -> str:
@@ -70,6 +70,29 @@ def chart(fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page
         )
         if not images:
             st.caption(t("export.no_chromium", lang))
+
+
+def table_downloads(table: pd.DataFrame, stem: str, lang: str, *, key: str) -> None:
+    """Two buttons under a list meant to leave the app: CSV and Excel, made on click."""
+    left, right, _ = st.columns([1, 1, 4])
+    left.download_button(
+        t("lifecycle.download_csv", lang),
+        lambda: table_bytes(table, "csv"),
+        f"{stem}.csv",
+        MIME["csv"],
+        icon=":material/download:",
+        key=f"{key}_csv",
+        on_click="ignore",
+    )
+    right.download_button(
+        t("lifecycle.download_xlsx", lang),
+        lambda: table_bytes(table, "xlsx"),
+        f"{stem}.xlsx",
+        MIME["xlsx"],
+        icon=":material/download:",
+        key=f"{key}_xlsx",
+        on_click="ignore",
+    )
 
 
 def _figure(fig: go.Figure, fmt: str, caption: str) -> Callable[[], bytes]:

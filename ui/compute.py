@@ -1,0 +1,73 @@
+"""What each page computes, assembled once from ``data`` and ``kpi`` — used by the cached loaders
+of the app, by ``cli.py`` and by the executive report, so every figure is computed the same way
+everywhere. No Streamlit here."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from data import queries
+from data.filters import Filters
+from data.source import Source
+from kpi.customer_value import CLVResult, compute_clv, select_customers
+from kpi.lifecycle import StageRules, assign_stages
+from kpi.roi import campaign_roi
+from kpi.summary import TIME_UNITS
+from kpi.upsell import ladder_funnel, upsell_candidates
+
+__all__ = ["clv_at", "roi_table", "stages_at", "upsell_tables"]
+
+
+def clv_at(source: Source, as_of: date, today: date, unit: str = "week", value: str = "margin") -> CLVResult:
+    """The CLV of every customer as of ``as_of``: the model sees every customer; callers filter."""
+    everyone = Filters()
+    business = source.settings.business
+    return compute_clv(
+        queries.customer_rfm(source, everyone, as_of, value=value),
+        queries.customer_summary(source, everyone, as_of),
+        queries.customer_costs(source, as_of, today),
+        as_of=as_of,
+        unit=unit,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+    )
+
+
+def stages_at(
+    source: Source, as_of: date, today: date, clv: CLVResult | None = None, rules: StageRules | None = None
+) -> pd.DataFrame:
+    """Every customer's CLV columns with their lifecycle ``stage`` and ``p_alive`` at ``as_of``."""
+    result = clv or clv_at(source, as_of, today)
+    stages = assign_stages(
+        result.table, as_of, rules or source.settings.lifecycle, model=result.bgnbd, unit_days=TIME_UNITS[result.unit]
+    )
+    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
+
+
+def roi_table(source: Source, filters: Filters, as_of: date, today: date, clv: CLVResult | None = None) -> pd.DataFrame:
+    """The campaign ROI table for the filters (``kpi.roi.campaign_roi``); needs the campaigns entity."""
+    result = clv or clv_at(source, as_of, today)
+    customers = result.table.merge(queries.customer_acquisition(source, today), on="customer_id", how="left")
+    chosen = select_customers(customers, filters.segments, filters.regions, filters.channels).index
+    return campaign_roi(
+        queries.campaigns(source, today),
+        customers,
+        selected=pd.Series(customers.index.isin(chosen), index=customers.index),
+        monthly_margin=queries.campaign_monthly_margin(source, filters, as_of, today),
+    )
+
+
+def upsell_tables(
+    source: Source, as_of: date, today: date, stages: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ranked upsell candidates of every customer (with region and channel, for filtering)
+    and the ladder funnel; needs the order_lines and products entities."""
+    everyone = stages if stages is not None else stages_at(source, as_of, today)
+    owned = queries.customer_products(source, as_of, today)
+    catalogue = queries.products(source, today)
+    candidates = upsell_candidates(everyone, owned, catalogue).merge(
+        everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
+    )
+    return candidates, ladder_funnel(everyone, owned, catalogue)
