@@ -33,7 +33,8 @@ def safe_ratio(numerator: float, denominator: float) -> float:
         return math.nan
     if denominator == 0:
         return math.nan
-    return float(numerator) / float(denominator)
+    ratio = float(numerator) / float(denominator)
+    return ratio if math.isfinite(ratio) else math.nan
 
 
 def _validate(measures: pd.DataFrame) -> None:

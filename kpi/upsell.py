@@ -176,7 +176,10 @@ def _affinity(customers: pd.DataFrame, owned: pd.DataFrame, margins: pd.Series, 
     pairs = live[["customer_id", "segment", "stage", "p_alive"]].merge(has, on="customer_id")
     pairs = pairs.rename(columns={"category": "antecedent"}).merge(table, on=["segment", "antecedent"])
     owned_pairs = set(zip(has["customer_id"], has["category"], strict=True))
-    pairs = pairs[[(c, b) not in owned_pairs for c, b in zip(pairs["customer_id"], pairs["consequent"], strict=True)]]
+    not_owned = np.array(
+        [(c, b) not in owned_pairs for c, b in zip(pairs["customer_id"], pairs["consequent"], strict=True)], dtype=bool
+    )
+    pairs = pairs.loc[not_owned]
     pairs = pairs.sort_values("confidence", ascending=False).drop_duplicates(["customer_id", "consequent"])
     pairs = pairs.merge(favourite, left_on=["segment", "consequent"], right_on=["segment", "category"])
     return pd.DataFrame(
