@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.access import gate, is_open
 from ui.i18n import t
 from ui.shell import build_context, choose_language
 from ui.widgets import report_controls
@@ -32,7 +33,8 @@ pages = {
 }
 # Register the pages before any query runs: a cold first load may take seconds, and the browser
 # must already know the page its address names.
-page = st.navigation(pages)
+page = st.navigation(pages, position="sidebar" if is_open() else "hidden")
+gate(lang)  # a password or OIDC login when configured; open for the local demo
 context = build_context(lang)
 report_controls(context)
 page.run()

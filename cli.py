@@ -15,6 +15,7 @@ Exit status: 0 on success, 2 on a settings, mapping or input error (one line nam
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Sequence
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
     sub.add_parser("roi", parents=[common, filters], help="marketing ROI per campaign and channel, with verdicts")
+    sub.add_parser("hash-password", help="read a password, print its argon2 hash for CRUSCOTTO_PASSWORD_HASH")
     report = sub.add_parser("report", parents=[common, filters], help="the executive report as pdf, pptx or html")
     report.add_argument("--format", choices=["pdf", "pptx", "html"], default="pdf", help="default pdf")
     report.add_argument("--lang", choices=["it", "en"], default="it", help="report language (default it)")
@@ -435,7 +437,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from ui.access import hash_password
+
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("Password: ")
+    if len(password) < 8:
+        raise InputError("password: use at least 8 characters.")
+    print(hash_password(password))
+    return 0
+
+
 COMMANDS = {
+    "hash-password": cmd_hash_password,
     "report": cmd_report,
     "upsell": cmd_upsell,
     "check": cmd_check,

@@ -32,4 +32,13 @@ export CRUSCOTTO_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$PORT/post
 
 python3 -m ruff check .
 python3 -m mypy app.py cli.py data kpi ui pages
-python3 -m pytest "$@"
+# DuckDB's bindings may print reference-leak notes at interpreter exit, after pytest's summary:
+# repeat the summary as the last line so it is what a reader (or CI) sees last.
+LOG=$(mktemp)
+set +e
+python3 -m pytest "$@" 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+grep -E "^=+ .*(passed|failed|error).* =+$" "$LOG" | tail -n 1
+rm -f "$LOG"
+exit "$status"

@@ -205,3 +205,16 @@ def test_upsell_json(
     values = [row["expected_value"] for row in payload["top"]]
     assert values == sorted(values, reverse=True)
     assert len(pd.read_excel(out_file)) == payload["candidates"]
+
+
+def test_hash_password(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from ui.access import check_password
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("una-password-lunga\n"))
+    assert cli.main(["hash-password"]) == 0
+    stored = capsys.readouterr().out.strip()
+    assert check_password(stored, "una-password-lunga")
+    monkeypatch.setattr("sys.stdin", io.StringIO("corta\n"))
+    assert cli.main(["hash-password"]) == 2

@@ -557,6 +557,14 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "{n} proposte di vendita per un margine atteso di {value}.",
         "{n} sales proposals for an expected margin of {value}.",
     ),
+    "access.title": ("Cruscotto — accesso riservato", "Cruscotto — restricted access"),
+    "access.password": ("Password", "Password"),
+    "access.enter": ("Entra", "Enter"),
+    "access.login": ("Accedi", "Log in"),
+    "access.wrong": (
+        "Password errata. Il prossimo tentativo attenderà un po' di più.",
+        "Wrong password. The next attempt will wait a little longer.",
+    ),
 }
 
 

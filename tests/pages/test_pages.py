@@ -363,3 +363,31 @@ def test_excel_export_equals_the_page_table(app_env: Path, demo_source: Source) 
     for _, row in exported.iterrows():
         assert shown.loc[row["segment"], "Ricavi"] == fmt_money(row["revenue"], "it", decimals=0)
         assert shown.loc[row["segment"], "Clienti"] == f"{int(row['customers']):,}".replace(",", ".")
+
+
+def test_password_gate(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.access import hash_password
+
+    monkeypatch.setenv("CRUSCOTTO_PASSWORD_HASH", hash_password("cruscotto-2026"))
+    at = _run()
+    assert at.title[0].value == "Cruscotto — accesso riservato"
+    assert len(at.metric) == 0  # nothing of the business before the password
+    at.text_input[0].input("sbagliata")
+    at.button[0].click().run()
+    assert "Password errata" in at.error[0].value and len(at.metric) == 0
+    at.text_input[0].input("cruscotto-2026")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "Panoramica" and len(at.metric) > 0
+
+
+def test_password_helpers() -> None:
+    from ui.access import check_password, hash_password, password_hash
+
+    stored = hash_password("segreto-lungo")
+    assert stored.startswith("$argon2id$") and "segreto" not in stored
+    assert check_password(stored, "segreto-lungo") and not check_password(stored, "segreto")
+    assert not check_password("not a hash", "x")
+    assert password_hash(env={"CRUSCOTTO_PASSWORD_HASH": stored}, secrets={}) == stored
+    assert password_hash(env={}, secrets={"cruscotto": {"password_hash": stored}}) == stored
+    assert password_hash(env={}, secrets={}) is None
