@@ -39,6 +39,7 @@ set +e
 python3 -m pytest "$@" 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
+echo
 grep -E "^=+ .*(passed|failed|error).* =+$" "$LOG" | tail -n 1 || true
 rm -f "$LOG"
 exit "$status"
