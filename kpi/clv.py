@@ -151,7 +151,10 @@ def _minimize(objective: Any, start: np.ndarray) -> optimize.OptimizeResult:
 
 def _bgnbd_negll(log_params: np.ndarray, data: tuple[np.ndarray, ...]) -> tuple[float, np.ndarray]:
     """Minus the BG/NBD log-likelihood (equation 6 of FHL 2005a) and its gradient in log-params."""
-    r, alpha, a, b = np.exp(log_params)
+    params = np.exp(log_params)
+    if not np.all(np.isfinite(params)) or np.any(params <= 0):
+        return math.inf, np.zeros_like(log_params)  # out of range: the line search steps back
+    r, alpha, a, b = params
     xs, xs_w, t0, t0_w, x, t_x, T, w = data
     # Terms that depend on x only (few distinct values): computed once per value of x.
     a1 = special.gammaln(r + xs) - special.gammaln(r) + r * math.log(alpha)
@@ -264,7 +267,10 @@ def _gg_negll(log_params: np.ndarray, data: tuple[Any, ...]) -> tuple[float, np.
 
     The gamma-function terms depend on x only and are evaluated once per distinct x; the sums
     that do not depend on the parameters are computed once, before the fit."""
-    p, q, g = np.exp(log_params)
+    params = np.exp(log_params)
+    if not np.all(np.isfinite(params)) or np.any(params <= 0):
+        return math.inf, np.zeros_like(log_params)  # out of range: the line search steps back
+    p, q, g = params
     xs, xs_w, x, m, w, n, s_xlogm, s_logm, s_xlogx = data
     pxs = p * xs
     log_den = np.log(g + x * m)

@@ -31,21 +31,9 @@ _SUMS = (
     "service_cost",
     "clv_before_cac",
 )
-ROI_COLUMNS = (
-    "campaign_id",
-    "name",
-    "channel",
-    *_SUMS,
-    "cost_per_lead",
-    "conversion_rate",
-    "cac",
-    "roi_first",
-    "roi_to_date",
-    "roi_lifetime",
-    "clv_cac",
-    "payback_months",
-    "verdict",
-)
+#: The ratio columns, in display order, for campaigns and channels alike.
+RATIO_COLUMNS = ("cost_per_lead", "conversion_rate", "cac", "roi_first", "roi_to_date", "roi_lifetime", "clv_cac")
+ROI_COLUMNS = ("campaign_id", "name", "channel", *_SUMS, *RATIO_COLUMNS, "payback_months", "verdict")
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -190,20 +178,7 @@ def channel_roi(roi: pd.DataFrame) -> pd.DataFrame:
         return roi.drop(columns=["campaign_id", "name"]).copy()
     sums = roi.groupby("channel", as_index=False)[list(_SUMS)].sum(min_count=1)
     out = _ratios(sums)
-    return out[
-        [
-            "channel",
-            *_SUMS,
-            "cost_per_lead",
-            "conversion_rate",
-            "cac",
-            "roi_first",
-            "roi_to_date",
-            "roi_lifetime",
-            "clv_cac",
-            "verdict",
-        ]
-    ]
+    return out[["channel", *_SUMS, *RATIO_COLUMNS, "verdict"]]
 
 
 def marketing_summary(roi: pd.DataFrame) -> dict[str, float]:

@@ -21,17 +21,13 @@ from ui.charts_value import (
 )
 from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from ui.i18n import t
-from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 
 PAGE = "page.value"
-ctx = page_context()
+ctx = start_page("value.title")
+assert ctx.source and ctx.filters.start and ctx.filters.end and ctx.first_date  # start_page stopped otherwise
 lang, cur = ctx.lang, ctx.currency
-st.title(t("value.title", lang))
-if ctx.problem or ctx.source is None or ctx.filters.end is None or ctx.first_date is None:
-    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
-    st.stop()
-show_active_filters(ctx)
 business = ctx.settings.business if ctx.settings else None
 as_of = ctx.filters.end
 unit = st.session_state.get("clv_unit", "week")

@@ -12,17 +12,13 @@ from ui import loaders
 from ui.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent
 from ui.i18n import t
-from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.shell import shown_errors, start_page
 from ui.widgets import chart, table_downloads
 
 PAGE = "page.lifecycle"
-ctx = page_context()
+ctx = start_page("lifecycle.title")
+assert ctx.source and ctx.filters.start and ctx.filters.end and ctx.first_date  # start_page stopped otherwise
 lang, cur = ctx.lang, ctx.currency
-st.title(t("lifecycle.title", lang))
-if ctx.problem or ctx.source is None or ctx.filters.end is None or ctx.filters.start is None:
-    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
-    st.stop()
-show_active_filters(ctx)
 f = ctx.filters
 as_of = f.end
 assert as_of is not None and f.start is not None

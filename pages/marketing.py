@@ -11,20 +11,16 @@ from ui import loaders
 from ui.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from ui.i18n import t
-from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 
 #: Light tints of the verdict colours, for the table's badge column.
 TINTS = {"pays_first": "#D5F0E6", "pays_lifetime": "#D4E6F4", "does_not_pay": "#F8DCCC", "no_spend": "#ECEEF0"}
 
 PAGE = "page.marketing"
-ctx = page_context()
+ctx = start_page("marketing.title")
+assert ctx.source and ctx.filters.start and ctx.filters.end and ctx.first_date  # start_page stopped otherwise
 lang, cur = ctx.lang, ctx.currency
-st.title(t("marketing.title", lang))
-if ctx.problem or ctx.source is None or ctx.filters.end is None:
-    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
-    st.stop()
-show_active_filters(ctx)
 f, as_of = ctx.filters, ctx.filters.end
 st.caption(t("marketing.intro", lang, as_of=fmt_date(as_of, lang)))
 

@@ -15,17 +15,13 @@ from ui import loaders
 from ui.charts import monthly_revenue_figure, segment_colors, segment_figure
 from ui.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
 from ui.i18n import t
-from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 
 PAGE = "page.overview"
-ctx = page_context()
+ctx = start_page("overview.title")
+assert ctx.source and ctx.filters.start and ctx.filters.end and ctx.first_date  # start_page stopped otherwise
 lang = ctx.lang
-st.title(t("overview.title", lang))
-if ctx.problem or ctx.source is None:
-    show_problem(ctx)
-    st.stop()
-show_active_filters(ctx)
 
 with shown_errors(ctx):
     args = (ctx.source, ctx.source_key, ctx.filters, ctx.today)

@@ -12,17 +12,13 @@ from ui.charts import segment_colors
 from ui.charts_upsell import funnel_figure, offer_value_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
 from ui.i18n import t
-from ui.shell import page_context, show_active_filters, show_problem, shown_errors
+from ui.shell import shown_errors, start_page
 from ui.widgets import chart, table_downloads
 
 PAGE = "page.upsell"
-ctx = page_context()
+ctx = start_page("upsell.title")
+assert ctx.source and ctx.filters.start and ctx.filters.end and ctx.first_date  # start_page stopped otherwise
 lang, cur = ctx.lang, ctx.currency
-st.title(t("upsell.title", lang))
-if ctx.problem or ctx.source is None or ctx.filters.end is None:
-    show_problem(ctx) if ctx.problem else st.info(t("empty.orders", lang))
-    st.stop()
-show_active_filters(ctx)
 f, as_of, source = ctx.filters, ctx.filters.end, ctx.source
 assert as_of is not None
 rules = ctx.settings.lifecycle if ctx.settings else StageRules()

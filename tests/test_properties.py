@@ -18,7 +18,7 @@ from kpi.roi import VERDICTS, campaign_roi
 from kpi.summary import rfm_summary
 from kpi.upsell import upsell_candidates
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 money = st.floats(min_value=-1e6, max_value=1e7, allow_nan=False, allow_infinity=False)
 counts = st.integers(min_value=0, max_value=10_000)
 

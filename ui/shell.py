@@ -33,6 +33,7 @@ __all__ = [
     "page_context",
     "show_active_filters",
     "shown_errors",
+    "start_page",
 ]
 
 _CONTEXT_KEY = "cruscotto_context"
@@ -222,6 +223,21 @@ def page_context() -> AppContext:
     if not isinstance(ctx, AppContext):
         st.error("Open the dashboard through app.py (streamlit run app.py).")
         st.stop()
+    return ctx
+
+
+def start_page(title_key: str) -> AppContext:
+    """The common head of every analysis page: title, and — when the data cannot be read or there
+    is no period — the reason, then stop; otherwise the active filters. Returns the context."""
+    ctx = page_context()
+    st.title(t(title_key, ctx.lang))
+    if ctx.problem is not None:
+        show_problem(ctx)
+        st.stop()
+    if ctx.source is None or ctx.filters.start is None or ctx.filters.end is None or ctx.first_date is None:
+        st.info(t("empty.orders", ctx.lang))
+        st.stop()
+    show_active_filters(ctx)
     return ctx
 
 
