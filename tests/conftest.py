@@ -16,6 +16,15 @@ from data.source import Source
 from tests.fixtures import tiny_frames
 
 ENGINES = ("sqlite", "duckdb", "postgresql")
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+ALL_PAGES = (
+    "pages/overview.py",
+    "pages/customer_value.py",
+    "pages/marketing.py",
+    "pages/lifecycle.py",
+    "pages/upsell.py",
+    "pages/data_health.py",
+)
 
 
 def pg_admin_url() -> str | None:

@@ -17,17 +17,9 @@ from data.demo import write_demo
 from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
+from tests.conftest import ALL_PAGES, APP
 from ui.report import build_report, render
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = (
-    "pages/overview.py",
-    "pages/customer_value.py",
-    "pages/marketing.py",
-    "pages/lifecycle.py",
-    "pages/upsell.py",
-    "pages/data_health.py",
-)
 HOSTILE = "x'); DROP TABLE orders; --"
 
 
@@ -51,7 +43,7 @@ def test_source_file_is_byte_identical_after_everything(
     at.query_params["segment"] = HOSTILE  # not an option: ignored
     at.run()
     assert not at.exception
-    for page in PAGES:
+    for page in ALL_PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
     source = Source(settings=default_settings, url=url)

@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import queries
 from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import compute_clv
 from kpi.roi import campaign_roi, channel_roi, marketing_summary, payback, verdict
+from ui.compute import roi_table
 
 
 def _campaigns() -> pd.DataFrame:
@@ -140,20 +139,7 @@ def test_bad_input_is_named() -> None:
 
 
 def test_the_demo_campaigns_land_on_the_three_verdicts(demo_source: Source) -> None:
-    as_of = date(2026, 10, 31)
-    everyone = Filters()
-    clv = compute_clv(
-        queries.customer_rfm(demo_source, everyone, as_of),
-        queries.customer_summary(demo_source, everyone, as_of),
-        queries.customer_costs(demo_source, as_of),
-        as_of=as_of,
-    )
-    customers = clv.table.merge(queries.customer_acquisition(demo_source), on="customer_id", how="left")
-    roi = campaign_roi(
-        queries.campaigns(demo_source),
-        customers,
-        monthly_margin=queries.campaign_monthly_margin(demo_source, everyone, as_of),
-    ).set_index("name")
+    roi = roi_table(demo_source, Filters(), date(2026, 10, 31), date.today()).set_index("name")
     assert roi.loc["Google Ads Uffici 2024", "verdict"] == "pays_first"
     assert roi.loc["Fiera HoReCa Rimini 2024", "verdict"] == "pays_lifetime"
     assert roi.loc["Fiera HoReCa Rimini 2024", "roi_first"] < 0

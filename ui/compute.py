@@ -46,8 +46,16 @@ def stages_at(
     return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
 
 
-def roi_table(source: Source, filters: Filters, as_of: date, today: date, clv: CLVResult | None = None) -> pd.DataFrame:
-    """The campaign ROI table for the filters (``kpi.roi.campaign_roi``); needs the campaigns entity."""
+def roi_table(
+    source: Source,
+    filters: Filters,
+    as_of: date,
+    today: date,
+    clv: CLVResult | None = None,
+    monthly_margin: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The campaign ROI table for the filters (``kpi.roi.campaign_roi``); needs the campaigns entity.
+    Pass ``clv`` and ``monthly_margin`` when the caller has them already (both are queries)."""
     result = clv or clv_at(source, as_of, today)
     customers = result.table.merge(queries.customer_acquisition(source, today), on="customer_id", how="left")
     chosen = select_customers(customers, filters.segments, filters.regions, filters.channels).index
@@ -55,7 +63,11 @@ def roi_table(source: Source, filters: Filters, as_of: date, today: date, clv: C
         queries.campaigns(source, today),
         customers,
         selected=pd.Series(customers.index.isin(chosen), index=customers.index),
-        monthly_margin=queries.campaign_monthly_margin(source, filters, as_of, today),
+        monthly_margin=(
+            monthly_margin
+            if monthly_margin is not None
+            else queries.campaign_monthly_margin(source, filters, as_of, today)
+        ),
     )
 
 

@@ -107,10 +107,6 @@ def fmt_month(value: date | datetime, lang: str = "it") -> str:
     return format_date(value, "MMM yyyy", locale=babel_locale(lang))
 
 
-def currency_symbol(currency: str, lang: str = "it") -> str:
-    return get_currency_symbol(currency, locale=babel_locale(lang))
-
-
 def plotly_separators(lang: str) -> str:
     """Plotly's ``layout.separators``: decimal mark then thousands mark."""
     return ",." if lang == "it" else ".,"

@@ -29,7 +29,6 @@ __all__ = [
     "clv",
     "clv_holdout",
     "cohort_activity",
-    "customer_acquisition",
     "customer_ladder",
     "customer_names",
     "customer_orders",
@@ -99,11 +98,6 @@ def campaigns(_source: Source, key: str, today: date) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def customer_acquisition(_source: Source, key: str, today: date) -> pd.DataFrame:
-    return queries.customer_acquisition(_source, today)
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
 def campaign_monthly_margin(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame:
     return queries.campaign_monthly_margin(_source, filters, as_of, today)
 
@@ -153,7 +147,14 @@ def marketing_roi(_source: Source, key: str, filters: Filters, as_of: date, toda
     """The campaign ROI table for the filters, or None without a usable campaigns entity."""
     if not _source.available("campaigns"):
         return None
-    return compute.roi_table(_source, filters, as_of, today, clv(_source, key, as_of, "week", today))
+    return compute.roi_table(
+        _source,
+        filters,
+        as_of,
+        today,
+        clv(_source, key, as_of, "week", today),
+        campaign_monthly_margin(_source, key, filters, as_of, today),
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-import pandas as pd
 import plotly.graph_objects as go
 
 from data import queries
@@ -19,13 +18,12 @@ from kpi.customer_value import clv_overview, segment_clv, select_customers
 from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
-from kpi.roi import campaign_roi, marketing_summary
-from kpi.upsell import upsell_candidates
+from kpi.roi import marketing_summary
 from ui.charts import monthly_revenue_figure, segment_colors
 from ui.charts_marketing import cac_vs_clv_figure
 from ui.charts_upsell import offer_value_figure
 from ui.charts_value import clv_segment_figure
-from ui.compute import clv_at, stages_at
+from ui.compute import clv_at, roi_table, stages_at, upsell_tables
 from ui.export import figure_bytes
 from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
 from ui.i18n import t
@@ -102,14 +100,7 @@ def build_report(
 
     if source.available("campaigns"):
         report(0.5, t("page.marketing", lang))
-        customers = clv.table.merge(queries.customer_acquisition(source, today), on="customer_id", how="left")
-        picked = select_customers(customers, f.segments, f.regions, f.channels).index
-        roi = campaign_roi(
-            queries.campaigns(source, today),
-            customers,
-            selected=pd.Series(customers.index.isin(picked), index=customers.index),
-            monthly_margin=queries.campaign_monthly_margin(source, f, as_of, today),
-        )
+        roi = roi_table(source, f, as_of, today, clv)
         total = marketing_summary(roi)
         stop = ", ".join(roi.loc[roi["verdict"] == "does_not_pay", "name"]) or "—"
         sections.append(
@@ -148,11 +139,7 @@ def build_report(
 
     if source.available("order_lines") and source.available("products"):
         report(0.85, t("page.upsell", lang))
-        every = stages_at(source, as_of, today, clv)
-        candidates = upsell_candidates(
-            every, queries.customer_products(source, as_of, today), queries.products(source, today)
-        )
-        candidates = candidates.merge(every[["customer_id", "region", "channel"]], on="customer_id", how="left")
+        candidates, _funnel = upsell_tables(source, as_of, today, stages_at(source, as_of, today, clv))
         candidates = select_customers(candidates, f.segments, f.regions, f.channels)
         sections.append(
             Section(

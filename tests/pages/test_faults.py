@@ -8,16 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from data.demo import DATE_COLUMNS, build_demo_frames, write_frames
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGES = (
-    "pages/overview.py",
-    "pages/customer_value.py",
-    "pages/marketing.py",
-    "pages/lifecycle.py",
-    "pages/upsell.py",
-    "pages/data_health.py",
-)
+from tests.conftest import ALL_PAGES, APP
 
 
 def _frames(kind: str) -> dict:  # type: ignore[type-arg]
@@ -40,7 +31,7 @@ def test_every_page_says_what_it_can(kind: str, tmp_path: Path, monkeypatch: pyt
     at = AppTest.from_file(APP, default_timeout=90)
     at.run()
     notices = []
-    for page in PAGES:
+    for page in ALL_PAGES:
         at.switch_page(page).run()
         assert not at.exception, (kind, page, [e.value for e in at.exception])
         notices += [n.value for n in (*at.info, *at.warning)]
