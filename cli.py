@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from data import queries
 from data.demo import DEMO_PATH, build_demo_frames, ensure_demo_database, write_demo
-from data.engine import SourceUnavailable
+from data.engine import SourceFault
 from data.entities import ENTITIES
 from data.filters import Filters
 from data.settings import ConfigError, load_settings
@@ -466,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (ConfigError, MappingError) as exc:
         print(str(exc), file=sys.stderr)
-    except SourceUnavailable as exc:
+    except SourceFault as exc:
         print(f"source: {exc}", file=sys.stderr)
     except InputError as exc:
         print(str(exc), file=sys.stderr)

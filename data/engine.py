@@ -1,21 +1,55 @@
-"""Read-only engines for any SQLAlchemy URL, and URLs safe to show."""
+"""Read-only engines for any SQLAlchemy URL with a statement timeout, and URLs safe to show.
+
+Faults of the database reach the caller as two exceptions, whatever the driver: ``QueryTimeout``
+when a statement ran past the limit and was stopped, ``SourceUnavailable`` when the database
+cannot be reached (at start or mid-session). Neither message holds the URL's password. Both are
+transient: the pool pings connections before use, so the next rerun works once the cause is gone.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-__all__ = ["SourceUnavailable", "make_readonly_engine", "redact_url"]
+from data.messages import Explained
 
-STATEMENT_TIMEOUT_MS = 60_000
+__all__ = ["QueryTimeout", "SourceFault", "SourceUnavailable", "make_readonly_engine", "redact_url"]
+
+STATEMENT_TIMEOUT_S = 60.0
+
+#: driver words that mean the connection is gone or was never made
+_DISCONNECT_WORDS = (
+    "connection refused",
+    "could not connect",
+    "connection to server",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "unable to open database file",
+    "can't connect",
+    "lost connection",
+    "server has gone away",
+    "timeout expired",
+    "name or service not known",
+)
 
 
-class SourceUnavailable(RuntimeError):
+class SourceFault(Explained, RuntimeError):
+    """The database could not answer; transient, shown with a retry."""
+
+
+class SourceUnavailable(SourceFault):
     """The database cannot be reached or opened; the message never holds the password."""
+
+
+class QueryTimeout(SourceFault):
+    """A statement ran past the timeout and was stopped."""
 
 
 def redact_url(url: str | URL | None) -> str:
@@ -34,7 +68,7 @@ def _sqlite_engine(url: URL) -> sa.Engine:
         return sa.create_engine(url, poolclass=sa.pool.StaticPool)
     path = Path(database).expanduser().resolve()
     if not path.is_file():
-        raise SourceUnavailable(f"SQLite file {path} does not exist.")
+        raise SourceUnavailable("source.file_missing", path=path)
 
     def connect() -> sqlite3.Connection:
         # mode=ro: SQLite refuses every write on this connection.
@@ -43,42 +77,115 @@ def _sqlite_engine(url: URL) -> sa.Engine:
     return sa.create_engine("sqlite+pysqlite://", creator=connect)
 
 
-def make_readonly_engine(url: str | URL) -> sa.Engine:
-    """An engine that cannot write: read-only at the driver or session level per dialect.
+def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S) -> sa.Engine:
+    """An engine that cannot write and stops statements running longer than ``timeout_s``.
 
     SQLite opens the file with ``mode=ro``; DuckDB with ``read_only``; PostgreSQL sessions start
-    with ``default_transaction_read_only`` and a statement timeout; MySQL/MariaDB sessions are set
-    ``READ ONLY``. Other dialects rely on the grants of the user in the URL.
+    with ``default_transaction_read_only`` and ``statement_timeout``; MySQL/MariaDB sessions are
+    set ``READ ONLY`` with ``max_execution_time`` / ``max_statement_time``. SQLite and DuckDB
+    have no server-side timeout: a timer interrupts the connection. Other dialects rely on the
+    grants of the user in the URL and on the warehouse's own limits.
     """
     try:
         parsed = make_url(url)
     except Exception:
-        raise SourceUnavailable("The database URL cannot be parsed: check its form (dialect://user@host/db).") from None
+        raise SourceUnavailable("source.bad_url") from None
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    timeout_ms = max(int(timeout_s * 1000), 1)
     if backend == "sqlite":
-        return _sqlite_engine(parsed)
-    if backend == "duckdb":
+        engine = _sqlite_engine(parsed)
+        _interrupt_after(engine, timeout_s)
+    elif backend == "duckdb":
         database = parsed.database or ""
         if database not in ("", ":memory:") and not Path(database).expanduser().is_file():
-            raise SourceUnavailable(f"DuckDB file {database} does not exist.")
-        return sa.create_engine(parsed, connect_args={"read_only": True}, **kwargs)
-    if backend == "postgresql":
+            raise SourceUnavailable("source.file_missing", path=database)
+        engine = sa.create_engine(parsed, connect_args={"read_only": True}, **kwargs)
+        _interrupt_after(engine, timeout_s)
+    elif backend == "postgresql":
         # Read-only sessions with a statement timeout. Nested loops are off: the cleaning rules
         # hide row counts from the planner, which then nests loops over whole tables (measured:
         # 14 s instead of 0.3 s at 10k customers); every query here scans, so hash joins win.
-        options = (
-            f"-c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS} -c enable_nestloop=off"
-        )
+        options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms} -c enable_nestloop=off"
         connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
-        return sa.create_engine(parsed, connect_args=connect_args, **kwargs)
-    engine = sa.create_engine(parsed, **kwargs)
-    if backend in ("mysql", "mariadb"):
-
-        @sa.event.listens_for(engine, "connect")
-        def _read_only(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("SET SESSION TRANSACTION READ ONLY")
-            cur.close()
-
+        engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
+    else:
+        engine = sa.create_engine(parsed, **kwargs)
+        if backend in ("mysql", "mariadb"):
+            _mysql_session(engine, timeout_ms)
+    _translate_faults(engine, timeout_s)
     return engine
+
+
+def _mysql_session(engine: sa.Engine, timeout_ms: int) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("SET SESSION TRANSACTION READ ONLY")
+        # MariaDB names the limit max_statement_time (seconds), MySQL max_execution_time (ms).
+        for statement in (
+            f"SET SESSION max_statement_time = {timeout_ms / 1000:.3f}",
+            f"SET SESSION max_execution_time = {timeout_ms}",
+        ):
+            with contextlib.suppress(Exception):  # the other server's variable: not an error
+                cur.execute(statement)
+        cur.close()
+
+
+def _interrupt_after(engine: sa.Engine, timeout_s: float) -> None:
+    """Interrupt a statement still running after ``timeout_s`` (embedded engines have no timeout).
+
+    The timer starts when the statement is sent and is cancelled when the next one starts or the
+    connection goes back to the pool, so it covers the fetch too.
+    """
+
+    def cancel(info: dict[str, Any]) -> None:
+        timer = info.pop("cruscotto_timer", None)
+        if timer is not None:
+            timer.cancel()
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _start(conn: sa.Connection, _cursor: Any, _stmt: Any, _params: Any, _context: Any, _many: bool) -> None:
+        record = conn.connection
+        cancel(record.info)
+        dbapi = record.dbapi_connection
+        interrupt = getattr(dbapi, "interrupt", None)
+        if interrupt is None:
+            return
+        timer = threading.Timer(timeout_s, interrupt)
+        timer.daemon = True
+        record.info["cruscotto_timer"] = timer
+        timer.start()
+
+    @sa.event.listens_for(engine, "checkin")
+    def _stop(_dbapi: Any, record: Any) -> None:
+        cancel(record.info)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    text = str(exc).lower()
+    if name == "InterruptException" or (name == "OperationalError" and text.strip() == "interrupted"):
+        return True  # DuckDB, SQLite: interrupted by the timer
+    if getattr(exc, "sqlstate", None) == "57014":
+        return True  # PostgreSQL: query_canceled (statement_timeout)
+    args = getattr(exc, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    return code in (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
+
+
+def _translate_faults(engine: sa.Engine, timeout_s: float) -> None:
+    safe_url = redact_url(engine.url)
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _fault(context: Any) -> None:
+        exc = context.original_exception
+        if _is_timeout(exc):
+            raise QueryTimeout("source.timeout", seconds=f"{timeout_s:g}") from None
+        text = str(exc).lower()
+        if context.is_disconnect or any(word in text for word in _DISCONNECT_WORDS):
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            password = engine.url.password
+            if password:
+                detail = detail.replace(str(password), "***")
+            raise SourceUnavailable("source.unreachable", url=safe_url, detail=detail[:300]) from None

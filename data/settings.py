@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from data.entities import ENTITIES
+from data.messages import Explained
 from kpi.lifecycle import StageRules
 
 __all__ = [
@@ -28,15 +29,19 @@ __all__ = [
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "cruscotto.toml"
 DEFAULT_SECRETS = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+DEFAULT_TIMEOUT_S = 60.0
+DATE_ORDERS = ("DMY", "MDY")
 
 
-class ConfigError(ValueError):
-    """A setting that cannot be used; ``key`` names the setting to fix."""
+class ConfigError(Explained, ValueError):
+    """A setting that cannot be used; ``key`` names the setting to fix, ``code`` the message."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+    def __init__(self, key: str, code: str, **params: object) -> None:
         self.key = key
-        self.message = message
+        super().__init__(code, **params)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -52,13 +57,13 @@ class BusinessParams:
 
     def __post_init__(self) -> None:
         if not 0 <= self.default_margin <= 1:
-            raise ConfigError("business.default_margin", "must be between 0 and 1 (0.40 is 40 %).")
+            raise ConfigError("business.default_margin", "config.margin_range")
         if self.cost_per_ticket < 0:
-            raise ConfigError("business.cost_per_ticket", "cannot be negative.")
+            raise ConfigError("business.cost_per_ticket", "config.not_negative")
         if self.clv_horizon_months <= 0:
-            raise ConfigError("business.clv_horizon_months", "must be a positive number of months.")
+            raise ConfigError("business.clv_horizon_months", "config.positive_months")
         if self.locale not in ("it", "en"):
-            raise ConfigError("business.locale", "must be 'it' or 'en'.")
+            raise ConfigError("business.locale", "config.locale")
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,10 @@ class Settings:
     business: BusinessParams = field(default_factory=BusinessParams)
     config_path: str | None = None
     lifecycle: StageRules = field(default_factory=StageRules)
+    #: longest a query may run before it is stopped (seconds)
+    statement_timeout_s: float = 60.0
+    #: how dates written with slashes, dots or dashes and a year last are read: "DMY" or "MDY"
+    date_order: str = "DMY"
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -101,34 +110,37 @@ def _read_toml(path: Path, key: str) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(key, f"{path} is not valid TOML ({exc}).") from None
+        raise ConfigError(key, "config.toml_invalid", path=path, detail=exc) from None
 
 
 def _parse_entity(name: str, raw: Any) -> EntityMapping:
     key = f"entities.{name}"
     if name not in ENTITIES:
-        raise ConfigError(key, f"unknown entity; the entities are {', '.join(ENTITIES)}.")
+        raise ConfigError(key, "config.unknown_entity", names=", ".join(ENTITIES))
     if not isinstance(raw, Mapping):
-        raise ConfigError(key, "must be a table with 'table' and 'columns', or 'sql'.")
+        raise ConfigError(key, "config.entity_shape")
     table, sql, columns = raw.get("table"), raw.get("sql"), raw.get("columns", {})
     if (table is None) == (sql is None):
-        raise ConfigError(key, "give either 'table' (with optional 'columns') or 'sql', not both.")
+        raise ConfigError(key, "config.table_or_sql")
     if sql is not None and not isinstance(sql, str):
-        raise ConfigError(f"{key}.sql", "must be a string holding one SELECT.")
+        raise ConfigError(f"{key}.sql", "config.sql_string")
     if table is not None and not isinstance(table, str):
-        raise ConfigError(f"{key}.table", "must be a table name.")
+        raise ConfigError(f"{key}.table", "config.table_name")
     if not isinstance(columns, Mapping):
-        raise ConfigError(f"{key}.columns", "must map canonical names to your column names.")
+        raise ConfigError(f"{key}.columns", "config.columns_map")
     spec = ENTITIES[name]
     pairs: list[tuple[str, str]] = []
     for canonical, source in columns.items():
         if canonical not in spec.columns:
             raise ConfigError(
                 f"{key}.columns.{canonical}",
-                f"'{canonical}' is not a column of {name}; its columns are {', '.join(spec.columns)}.",
+                "config.unknown_column",
+                canonical=canonical,
+                entity=name,
+                columns=", ".join(spec.columns),
             )
         if not isinstance(source, str) or not source:
-            raise ConfigError(f"{key}.columns.{canonical}", "must name a column of your table.")
+            raise ConfigError(f"{key}.columns.{canonical}", "config.column_name")
         pairs.append((canonical, source))
     return EntityMapping(entity=name, table=table, columns=tuple(pairs), sql=sql, configured=True)
 
@@ -139,6 +151,39 @@ def _secrets_url(path: Path) -> str | None:
     conn = _read_toml(path, "secrets").get("connections", {}).get("cruscotto", {})
     url = conn.get("url") if isinstance(conn, Mapping) else None
     return url if isinstance(url, str) and url else None
+
+
+def _lifecycle_rules(raw: Mapping[str, Any]) -> StageRules:
+    known = {f for f in StageRules.__dataclass_fields__}
+    for k in raw:
+        if k not in known:
+            raise ConfigError(f"lifecycle.{k}", "config.unknown_setting", names=", ".join(sorted(known)))
+    try:
+        return StageRules(**dict(raw))
+    except TypeError as exc:
+        raise ConfigError("lifecycle", "config.value", detail=exc) from None
+    except ValueError as exc:
+        text = str(exc)
+        if "loyal_top_share" in text:
+            raise ConfigError("lifecycle.loyal_top_share", "config.lifecycle_share") from None
+        if "new_days" in text:
+            raise ConfigError("lifecycle", "config.lifecycle_gaps") from None
+        raise ConfigError("lifecycle", "config.lifecycle_bounds") from None
+
+
+def _source_options(raw: Mapping[str, Any]) -> tuple[float, str]:
+    """``[source] statement_timeout_s`` and ``date_order``, checked."""
+    allowed = {"url", "statement_timeout_s", "date_order"}
+    for k in raw:
+        if k not in allowed:
+            raise ConfigError(f"source.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
+    timeout = raw.get("statement_timeout_s", DEFAULT_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError("source.statement_timeout_s", "config.positive_seconds")
+    order = str(raw.get("date_order", "DMY")).upper()
+    if order not in DATE_ORDERS:
+        raise ConfigError("source.date_order", "config.date_order")
+    return float(timeout), order
 
 
 def load_settings(
@@ -152,7 +197,7 @@ def load_settings(
     explicit = config_path or env.get("CRUSCOTTO_CONFIG")
     path = Path(explicit) if explicit else DEFAULT_CONFIG
     if explicit and not path.is_file():
-        raise ConfigError("CRUSCOTTO_CONFIG", f"the settings file {path} does not exist.")
+        raise ConfigError("CRUSCOTTO_CONFIG", "config.no_file", path=path)
     raw: dict[str, Any] = _read_toml(path, "cruscotto.toml") if path.is_file() else {}
 
     url, origin = None, "demo"
@@ -168,31 +213,29 @@ def load_settings(
 
     entities_raw = raw.get("entities", {})
     if not isinstance(entities_raw, Mapping):
-        raise ConfigError("entities", "must be a table of entities ([entities.orders] …).")
+        raise ConfigError("entities", "config.entities_table")
     configured = {name: _parse_entity(name, value) for name, value in entities_raw.items()}
     entities = tuple(configured.get(name, EntityMapping(entity=name, table=name)) for name in ENTITIES)
 
     business_raw = raw.get("business", {})
     if not isinstance(business_raw, Mapping):
-        raise ConfigError("business", "must be a table of business figures.")
+        raise ConfigError("business", "config.section_table")
     allowed = set(BusinessParams.__dataclass_fields__)
     for k in business_raw:
         if k not in allowed:
-            raise ConfigError(f"business.{k}", f"unknown setting; the settings are {', '.join(sorted(allowed))}.")
+            raise ConfigError(f"business.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
     try:
         business = BusinessParams(**business_raw)
     except TypeError as exc:
-        raise ConfigError("business", str(exc)) from None
+        raise ConfigError("business", "config.value", detail=exc) from None
     lifecycle_raw = raw.get("lifecycle", {})
     if not isinstance(lifecycle_raw, Mapping):
-        raise ConfigError("lifecycle", "must be a table of stage thresholds.")
-    try:
-        lifecycle = StageRules.from_mapping(lifecycle_raw)
-    except (TypeError, ValueError) as exc:
-        message = str(exc)
-        key = message.split(":", 1)[0] if message.startswith("lifecycle.") else "lifecycle"
-        raise ConfigError(key, message.split(": ", 1)[-1]) from None
+        raise ConfigError("lifecycle", "config.section_table")
+    lifecycle = _lifecycle_rules(lifecycle_raw)
+    timeout, date_order = _source_options(source if isinstance(source, Mapping) else {})
     return Settings(
+        statement_timeout_s=timeout,
+        date_order=date_order,
         lifecycle=lifecycle,
         url=url,
         url_origin=origin,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from data.engine import SourceUnavailable, make_readonly_engine, redact_url
 from data.entities import ENTITIES, EntitySpec
+from data.messages import Explained
 from data.settings import EntityMapping, Settings
 
 __all__ = ["MappingError", "ResolvedEntity", "Source", "check_single_select"]
@@ -29,13 +30,15 @@ _FORBIDDEN = re.compile(
 _STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
-class MappingError(ValueError):
+class MappingError(Explained, ValueError):
     """The mapping of an entity cannot be used; ``key`` is the settings key to fix."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+    def __init__(self, key: str, code: str, **params: object) -> None:
         self.key = key
-        self.message = message
+        super().__init__(code, **params)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
 
 
 def check_single_select(sql: str, key: str) -> str:
@@ -43,15 +46,15 @@ def check_single_select(sql: str, key: str) -> str:
     body = sql.strip().rstrip(";").strip()
     bare = _STRINGS_AND_COMMENTS.sub(" ", body)
     if not body:
-        raise MappingError(key, "is empty; write one SELECT.")
+        raise MappingError(key, "mapping.sql_empty")
     if ";" in bare:
-        raise MappingError(key, "holds more than one statement; write a single SELECT.")
+        raise MappingError(key, "mapping.sql_many")
     first = bare.split(None, 1)[0].lower() if bare.split() else ""
     if first not in ("select", "with"):
-        raise MappingError(key, f"must be a single SELECT, not {first.upper() or 'empty'}.")
+        raise MappingError(key, "mapping.sql_not_select", first=first.upper() or "-")
     bad = _FORBIDDEN.search(bare)
     if bad:
-        raise MappingError(key, f"must only read data; '{bad.group(0).upper()}' is not allowed.")
+        raise MappingError(key, "mapping.sql_writes", word=bad.group(0).upper())
     return body
 
 
@@ -89,7 +92,7 @@ class Source:
     _last_kinds: dict[str, str | None] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.engine = make_readonly_engine(self.url)
+        self.engine = make_readonly_engine(self.url, self.settings.statement_timeout_s)
 
     @property
     def dialect(self) -> str:
@@ -104,10 +107,8 @@ class Source:
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.select(sa.literal(1))).scalar()
-        except (OperationalError, DBAPIError) as exc:
-            raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
         except SQLAlchemyError as exc:
-            raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
+            raise SourceUnavailable("source.unreachable", url=self.safe_url, detail=_friendly(exc)) from None
 
     def _probe_columns(self, stmt: sa.Select[tuple[object, ...]] | sa.TextClause) -> list[str]:
         keys, self._last_kinds = [], {}
@@ -131,9 +132,7 @@ class Source:
                 probe = sa.select(sa.text("*")).select_from(textual.columns().subquery("probe")).limit(0)
                 available = self._probe_columns(probe)
             except (OperationalError, DBAPIError) as exc:
-                if _is_connection_error(exc):
-                    raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
-                raise MappingError(key, f"the query fails on the database: {_friendly(exc)}") from None
+                raise MappingError(key, "mapping.sql_fails", detail=_friendly(exc)) from None
             base: sa.FromClause = textual.columns(*[sa.column(c) for c in available]).subquery(f"src_{name}")
         else:
             key = f"{base_key}.table"
@@ -143,16 +142,12 @@ class Source:
             try:
                 available = self._probe_columns(sa.select(sa.text("*")).select_from(table).limit(0))
             except (OperationalError, DBAPIError) as exc:
-                if _is_connection_error(exc):
-                    raise SourceUnavailable(f"{self.safe_url}: {_friendly(exc)}") from None
-                hint = (
-                    ""
-                    if mapping.configured
-                    else f" (no [{base_key}] in the settings, so a table named '{name}' was expected)"
-                )
+                if mapping.configured:
+                    raise MappingError(
+                        key, "mapping.table_unreadable", table=table_name, detail=_friendly(exc)
+                    ) from None
                 raise MappingError(
-                    key if mapping.configured else base_key,
-                    f"table '{table_name}' cannot be read{hint}: {_friendly(exc)}",
+                    base_key, "mapping.table_default_missing", entity=name, table=table_name, detail=_friendly(exc)
                 ) from None
             base = sa.table(bare_name, *[sa.column(c) for c in available], schema=schema or None)
 
@@ -167,12 +162,18 @@ class Source:
             explicit = canonical in dict(mapping.columns)
             if actual is None:
                 if canonical in spec.required or explicit:
-                    fix = f"{base_key}.columns.{canonical}" if mapping.sql is None else f"{base_key}.sql"
-                    where = f"table '{mapping.table}'" if mapping.sql is None else "the query"
+                    listed = ", ".join(available) or "-"
+                    if mapping.sql is not None:
+                        raise MappingError(
+                            f"{base_key}.sql", "mapping.column_missing_sql", canonical=canonical, columns=listed
+                        )
                     raise MappingError(
-                        fix,
-                        f"column '{wanted}' for {canonical} is not in {where}; it has: "
-                        f"{', '.join(available) or 'no columns'}.",
+                        f"{base_key}.columns.{canonical}",
+                        "mapping.column_missing_table",
+                        wanted=wanted,
+                        canonical=canonical,
+                        table=mapping.table,
+                        columns=listed,
                     )
                 columns.append(sa.null().label(canonical))
                 continue
@@ -248,10 +249,3 @@ def _type_kind(dialect: str, type_code: Any) -> str | None:
             return "date"
         return "number" if name.startswith(_DUCKDB_NUMBERS) else None
     return None
-
-
-def _is_connection_error(exc: DBAPIError) -> bool:
-    return bool(getattr(exc, "connection_invalidated", False)) or (
-        "connection" in str(exc.orig).lower()
-        and ("refused" in str(exc.orig).lower() or "closed" in str(exc.orig).lower())
-    )

@@ -37,7 +37,7 @@ if ctx.problem or ctx.source is None:
 
 source = ctx.source
 for name, err in source.errors().items():
-    st.error(f"**{t('entity.' + name, lang)}** — {t('error.fix_key', lang)}: `{err.key}`  \n{err.message}")
+    st.error(f"**{t('entity.' + name, lang)}** — {t('error.fix_key', lang)}: `{err.key}`  \n{err.localized(lang)}")
 
 rows: list[dict[str, Any]] = []
 reasons: list[dict[str, Any]] = []

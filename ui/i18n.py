@@ -48,10 +48,12 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "error.mapping": ("La mappatura dei dati va corretta", "The data mapping needs fixing"),
     "error.fix_key": ("Chiave da correggere", "Key to fix"),
     "error.retry": (
-        "Correggi la causa e ricarica la pagina: il cruscotto riprova da solo.",
-        "Fix the cause and reload the page: the dashboard tries again by itself.",
+        "Quando la causa è risolta, premi Riprova: il cruscotto rilegge i dati da solo.",
+        "Once the cause is fixed, press Try again: the dashboard reads the data again by itself.",
     ),
     "error.query": ("La query non è riuscita", "The query failed"),
+    "error.timeout": ("La query è stata fermata", "The query was stopped"),
+    "error.retry_button": ("Riprova", "Try again"),
     "error.bad_period": ("Periodo non valido", "Invalid period"),
     "see.health": ("Dettagli nella pagina Qualità dei dati.", "Details on the Data health page."),
     "empty.orders": (

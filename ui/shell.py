@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from data.demo import DEMO_PATH, demo_ready, ensure_demo_database
-from data.engine import SourceUnavailable, redact_url
+from data.engine import QueryTimeout, SourceFault
 from data.filters import Filters, previous_period
 from data.settings import ConfigError, Settings, load_settings
 from data.source import MappingError, Source
@@ -168,21 +168,23 @@ def build_context(lang: str) -> AppContext:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        return _store(AppContext(lang=lang, today=today, problem=Problem("error.config", exc.message, exc.key)))
+        return _store(AppContext(lang=lang, today=today, problem=Problem("error.config", exc.localized(lang), exc.key)))
     try:
         url = _source_url(settings, lang)
         source = loaders.get_source(url, settings)
         key = loaders.source_key(url, settings)
-    except SourceUnavailable as exc:
-        return _store(AppContext(lang=lang, today=today, settings=settings, problem=Problem("error.source", str(exc))))
+    except SourceFault as exc:
+        return _store(AppContext(lang=lang, today=today, settings=settings, problem=_fault_problem(exc, lang)))
     ctx = AppContext(lang=lang, today=today, settings=settings, source=source, source_key=key)
     errors = source.errors()
     if "orders" in errors:
         err = errors["orders"]
-        return _store(AppContext(**{**ctx.__dict__, "problem": Problem("error.mapping", err.message, err.key)}))
+        return _store(AppContext(**{**ctx.__dict__, "problem": Problem("error.mapping", err.localized(lang), err.key)}))
     try:
         options = loaders.filter_options(source, key, today)
         first, last = loaders.order_date_range(source, key, today)
+    except SourceFault as exc:
+        return _store(AppContext(**{**ctx.__dict__, "problem": _fault_problem(exc, lang)}))
     except SQLAlchemyError as exc:
         message = redact_message(str(getattr(exc, "orig", exc)), source)
         return _store(AppContext(**{**ctx.__dict__, "problem": Problem("error.query", message)}))
@@ -201,6 +203,11 @@ def build_context(lang: str) -> AppContext:
             }
         )
     )
+
+
+def _fault_problem(exc: SourceFault, lang: str) -> Problem:
+    title = "error.timeout" if isinstance(exc, QueryTimeout) else "error.source"
+    return Problem(title, exc.localized(lang))
 
 
 def redact_message(message: str, source: Source) -> str:
@@ -249,6 +256,12 @@ def show_problem(ctx: AppContext) -> None:
     if ctx.problem.fix_key:
         body = f"**{t('error.fix_key', lang)}: `{ctx.problem.fix_key}`**  \n{body}"
     st.error(f"### {t(ctx.problem.title_key, lang)}\n{body}\n\n{t('error.retry', lang)}", icon=":material/error:")
+    _retry_button(lang)
+
+
+def _retry_button(lang: str) -> None:
+    """A button that simply reruns: caches never keep a failure, so a rerun asks the database again."""
+    st.button(t("error.retry_button", lang), icon=":material/refresh:", key="cruscotto_retry")
 
 
 def show_active_filters(ctx: AppContext) -> None:
@@ -275,14 +288,12 @@ def shown_errors(ctx: AppContext) -> Iterator[None]:
     try:
         yield
     except MappingError as exc:
-        st.error(
-            f"### {t('error.mapping', ctx.lang)}\n**{t('error.fix_key', ctx.lang)}: `{exc.key}`**  \n{exc.message}"
-        )
+        show_problem(replace(ctx, problem=Problem("error.mapping", exc.localized(ctx.lang), exc.key)))
         st.stop()
-    except SourceUnavailable as exc:
-        st.error(f"### {t('error.source', ctx.lang)}\n{exc}\n\n{t('error.retry', ctx.lang)}")
+    except SourceFault as exc:
+        show_problem(replace(ctx, problem=_fault_problem(exc, ctx.lang)))
         st.stop()
     except SQLAlchemyError as exc:
-        message = redact_message(str(getattr(exc, "orig", exc)), ctx.source) if ctx.source else redact_url(None)
-        st.error(f"### {t('error.query', ctx.lang)}\n{message}\n\n{t('error.retry', ctx.lang)}")
+        message = redact_message(str(getattr(exc, "orig", exc)), ctx.source) if ctx.source else ""
+        show_problem(replace(ctx, problem=Problem("error.query", message)))
         st.stop()
