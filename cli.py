@@ -160,6 +160,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         health = queries.entity_health(source, name, today)
         report[name] = {"status": "ok", **health}
+        if name == "orders":
+            report[name]["warnings"] = queries.data_warnings(source, today)
     if args.out:
         rows = [
             {
@@ -183,6 +185,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             excluded = ", ".join(f"{k} {v}" for k, v in r["excluded"].items()) or "none"
             span = f"{r['first_date']} → {r['last_date']}" if r.get("first_date") else ""
             print(f"{name:<12} read {r['rows_read']:>9,}  used {r['rows_used']:>9,}  excluded: {excluded}  {span}")
+            if r.get("warnings"):
+                looks = ", ".join(f"{k} {v:,.0f}" for k, v in r["warnings"].items())
+                print(f"{'':<12} worth a look (kept in the figures): {looks}")
     if errors:
         first = next(iter(errors.values()))
         print(str(first), file=sys.stderr)

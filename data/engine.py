@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from data.messages import Explained
+from data.sqlfuncs import parse_date_text
 
 __all__ = ["QueryTimeout", "SourceFault", "SourceUnavailable", "make_readonly_engine", "redact_url"]
 
@@ -96,6 +97,12 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
     if backend == "sqlite":
         engine = _sqlite_engine(parsed)
         _interrupt_after(engine, timeout_s)
+
+        @sa.event.listens_for(engine, "connect")
+        def _functions(dbapi_conn: Any, _record: Any) -> None:
+            # SQLite has no regular expressions: its date reading is this function (data.sqlfuncs).
+            dbapi_conn.create_function("cruscotto_date", 2, parse_date_text, deterministic=True)
+
     elif backend == "duckdb":
         database = parsed.database or ""
         if database not in ("", ":memory:") and not Path(database).expanduser().is_file():

@@ -26,6 +26,8 @@ class EntitySpec:
     #: columns whose absence in a row makes the row unusable (besides the key and customer_ref)
     needs_date: str | None = None
     needs_amount: str | None = None
+    #: text labels used to group and filter (segment, region, channel): trimmed, blank = ``n/d``
+    labels: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -72,6 +74,7 @@ ENTITIES: dict[str, EntitySpec] = {
             required=("customer_id",),
             optional=("name", "segment", "region", "channel", "acquired_at", "campaign_id"),
             dates=("acquired_at",),
+            labels=("segment", "region", "channel"),
         ),
         EntitySpec(
             name="products",
@@ -88,6 +91,7 @@ ENTITIES: dict[str, EntitySpec] = {
             dates=("start_date", "end_date"),
             amounts=("spend",),
             needs_amount="spend",
+            labels=("channel",),
         ),
         EntitySpec(
             name="leads",

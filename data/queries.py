@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from data.entities import EXCLUSION_REASONS
 from data.filters import UNASSIGNED, Filters, previous_period
 from data.source import ResolvedEntity, Source
-from data.sqlfuncs import safe_date, safe_number
+from data.sqlfuncs import date_of, safe_number
 
 __all__ = [
     "campaign_monthly_margin",
@@ -31,6 +31,7 @@ __all__ = [
     "customer_products",
     "customer_rfm",
     "customer_summary",
+    "data_warnings",
     "entity_health",
     "filter_options",
     "monthly_by_segment",
@@ -62,9 +63,13 @@ def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
         col = src.c[name]
         kind = entity.native_kind(name)
         if name in spec.dates and entity.has(name):
-            typed[name] = sa.cast(col, sa.Date()) if kind == "date" else safe_date(col)
+            typed[name] = sa.cast(col, sa.Date()) if kind == "date" else date_of(col, entity.date_order)
         elif name in spec.amounts and entity.has(name):
             typed[name] = sa.cast(col, sa.Float()) if kind == "number" else safe_number(col)
+        elif name in spec.labels:
+            # "HoReCa " and "HoReCa" are one segment; a blank or missing label is n/d
+            text = sa.func.trim(sa.cast(col, sa.String()))
+            typed[name] = sa.func.coalesce(sa.func.nullif(text, ""), UNASSIGNED)
         else:
             typed[name] = col
     rules: list[tuple[sa.ColumnElement[bool], str]] = []
@@ -500,6 +505,34 @@ def entity_health(source: Source, name: str, today: date | None = None) -> dict[
         "first_date": _as_date(first),
         "last_date": _as_date(last),
     }
+
+
+def data_warnings(source: Source, today: date | None = None) -> dict[str, float]:
+    """Usable rows that are kept in the figures but deserve a look, counted in the database.
+
+    ``orders_unknown_customer`` / ``revenue_unknown_customer``: orders whose customer is not in the
+    customers table (their figures count under segment ``n/d``); ``refunds`` / ``refund_amount``:
+    orders with negative revenue (they lower revenue and margin, and are not purchases);
+    ``customers_without_orders``: customers with no usable order (prospects or data to check).
+    Keys that need the customers table are left out without it.
+    """
+    today = today or date.today()
+    orders = _usable(cleaned(source.entity("orders"), today))
+    refund = orders.c.revenue < 0
+    out: dict[str, float] = {}
+    with source.engine.connect() as conn:
+        n, amount = conn.execute(sa.select(_sum_if(refund, sa.literal(1)), _sum_if(refund, -orders.c.revenue))).one()
+        out["refunds"], out["refund_amount"] = int(n or 0), float(amount or 0.0)
+        if source.available("customers"):
+            customers = _usable(cleaned(source.entity("customers"), today))
+            unknown = ~sa.exists().where(customers.c.customer_id == orders.c.customer_id)
+            n, revenue = conn.execute(sa.select(sa.func.count(), sa.func.sum(orders.c.revenue)).where(unknown)).one()
+            out["orders_unknown_customer"], out["revenue_unknown_customer"] = int(n or 0), float(revenue or 0.0)
+            idle = ~sa.exists().where(orders.c.customer_id == customers.c.customer_id)
+            out["customers_without_orders"] = int(
+                conn.execute(sa.select(sa.func.count()).select_from(customers).where(idle)).scalar() or 0
+            )
+    return out
 
 
 def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "margin") -> pd.DataFrame:

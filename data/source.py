@@ -68,6 +68,8 @@ class ResolvedEntity:
     present: frozenset[str]
     #: canonical columns the database already types as "date" or "number": no tolerant cast needed
     native: tuple[tuple[str, str], ...] = ()
+    #: how dates with the year last are read: "DMY" or "MDY"
+    date_order: str = "DMY"
 
     def native_kind(self, column: str) -> str | None:
         return dict(self.native).get(column)
@@ -184,7 +186,12 @@ class Source:
                 native.append((canonical, kind))
         selectable = sa.select(*columns).select_from(base).subquery(f"e_{name}")
         return ResolvedEntity(
-            spec=spec, mapping=mapping, selectable=selectable, present=frozenset(present), native=tuple(native)
+            spec=spec,
+            mapping=mapping,
+            selectable=selectable,
+            present=frozenset(present),
+            native=tuple(native),
+            date_order=self.settings.date_order,
         )
 
     @cached_property

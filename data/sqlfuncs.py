@@ -7,24 +7,43 @@ rows, so the data-health page and every KPI agree on which rows are used.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["safe_date", "safe_number"]
+__all__ = ["date_of", "parse_date_text", "safe_date", "safe_number"]
 
-_PG_DATE = r"^\s*\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _PG_NUMBER = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 
 
 class safe_date(FunctionElement[Any]):  # noqa: N801 - SQL function style
-    """The value as a DATE, or NULL where it is not a valid date."""
+    """The value as a DATE, or NULL where it is not a valid date.
+
+    Read on every engine alike: ``2025-12-31`` and ``2025/12/31`` (year first), and dates with the
+    year last — ``31/12/2025``, ``31.12.2025``, ``31-12-2025``, one-digit days and months too —
+    taken day first (``DMY``, the default) or month first (``MDY``); a time after a space or a
+    ``T`` is ignored. Anything else (``20251231``, ``31/12/25``, ``ieri``, ``2025-02-30``) is NULL.
+    """
 
     type = sa.Date()
     inherit_cache = True
     name = "safe_date"
+    order = "DMY"
+
+
+class _safe_date_mdy(safe_date):  # noqa: N801 - a class of its own, so the two orders never share cached SQL
+    inherit_cache = True
+    name = "safe_date_mdy"
+    order = "MDY"
+
+
+def date_of(value: Any, order: str = "DMY") -> safe_date:
+    """``safe_date`` for ``order`` ("DMY" or "MDY")."""
+    return _safe_date_mdy(value) if order == "MDY" else safe_date(value)
 
 
 class safe_number(FunctionElement[Any]):  # noqa: N801
@@ -39,6 +58,44 @@ def _arg(element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
     return str(compiler.process(next(iter(element.clauses)), **kw))
 
 
+#: the two written forms, as regular expressions with three groups
+_YEAR_FIRST = r"^\s*([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})([ T].*)?$"
+_YEAR_LAST = r"^\s*([0-9]{1,2})[-/.]([0-9]{1,2})[-/.]([0-9]{4})([ T].*)?$"
+_YEAR_FIRST_RE = re.compile(_YEAR_FIRST)
+_YEAR_LAST_RE = re.compile(_YEAR_LAST)
+
+
+def parse_date_text(text: object, order: str = "DMY") -> str | None:
+    """The ISO date of ``text`` by the rules of ``safe_date``, or None (SQLite calls this)."""
+    if not isinstance(text, str):
+        return None
+    value = text.rstrip()
+    if m := _YEAR_FIRST_RE.match(value):
+        y, mo, d = m.group(1), m.group(2), m.group(3)
+    elif m := _YEAR_LAST_RE.match(value):
+        first, second, y = m.group(1), m.group(2), m.group(3)
+        d, mo = (second, first) if order == "MDY" else (first, second)
+    else:
+        return None
+    try:
+        return date(int(y), int(mo), int(d)).isoformat()
+    except ValueError:
+        return None
+
+
+def _parts(order: str, group: Any) -> tuple[str, str, str, str, str, str]:
+    """(year, month, day) expressions for the year-first and the year-last form."""
+    day, month = (2, 1) if order == "MDY" else (1, 2)
+    return (
+        group(_YEAR_FIRST, 1),
+        group(_YEAR_FIRST, 2),
+        group(_YEAR_FIRST, 3),
+        group(_YEAR_LAST, 3),
+        group(_YEAR_LAST, month),
+        group(_YEAR_LAST, day),
+    )
+
+
 @compiles(safe_date)
 def _date_default(element: safe_date, compiler: Any, **kw: Any) -> str:
     return f"CAST({_arg(element, compiler, **kw)} AS DATE)"
@@ -47,26 +104,64 @@ def _date_default(element: safe_date, compiler: Any, **kw: Any) -> str:
 @compiles(safe_date, "sqlite")
 def _date_sqlite(element: safe_date, compiler: Any, **kw: Any) -> str:
     x = _arg(element, compiler, **kw)
-    # Text dates only: SQLite would read a bare number as a Julian day.
-    return f"(CASE WHEN typeof({x}) = 'text' THEN date({x}) END)"
+    # Text only (SQLite would read a bare number as a Julian day); the engine registers the
+    # function on every connection (data.engine).
+    return f"(CASE WHEN typeof({x}) = 'text' THEN cruscotto_date({x}, '{element.order}') END)"
 
 
 @compiles(safe_date, "duckdb")
 def _date_duckdb(element: safe_date, compiler: Any, **kw: Any) -> str:
-    return f"TRY_CAST({_arg(element, compiler, **kw)} AS DATE)"
+    x = _arg(element, compiler, **kw)
+    s = f"CAST({x} AS VARCHAR)"
+
+    def group(pattern: str, n: int) -> str:
+        return f"TRY_CAST(NULLIF(regexp_extract({s}, '{pattern}', {n}), '') AS INTEGER)"
+
+    y1, m1, d1, y2, m2, d2 = _parts(element.order, group)
+    fmt = "'%04d-%02d-%02d'"
+    return (
+        f"COALESCE(TRY_CAST(printf({fmt}, {y1}, {m1}, {d1}) AS DATE), "
+        f"TRY_CAST(printf({fmt}, {y2}, {m2}, {d2}) AS DATE))"
+    )
+
+
+def _valid_ymd(y: str, m: str, d: str, make: str, last_day: str) -> str:
+    return f"(CASE WHEN {m} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND {last_day} THEN {make} END)"
 
 
 @compiles(safe_date, "postgresql")
 def _date_pg(element: safe_date, compiler: Any, **kw: Any) -> str:
     x = _arg(element, compiler, **kw)
-    return f"(CASE WHEN CAST({x} AS TEXT) ~ '{_PG_DATE}' THEN CAST(CAST({x} AS TEXT) AS DATE) END)"
+    s = f"CAST({x} AS TEXT)"
+
+    def group(pattern: str, n: int) -> str:
+        return f"CAST((regexp_match({s}, '{pattern}'))[{n}] AS INTEGER)"
+
+    y1, m1, d1, y2, m2, d2 = _parts(element.order, group)
+
+    def valid(y: str, m: str, d: str) -> str:
+        last = f"EXTRACT(DAY FROM make_date({y}, {m}, 1) + INTERVAL '1 month - 1 day')"
+        return _valid_ymd(y, m, d, f"make_date({y}, {m}, {d})", last)
+
+    return f"COALESCE({valid(y1, m1, d1)}, {valid(y2, m2, d2)})"
 
 
 @compiles(safe_date, "mysql")
 @compiles(safe_date, "mariadb")
 def _date_mysql(element: safe_date, compiler: Any, **kw: Any) -> str:
     x = _arg(element, compiler, **kw)
-    return f"(CASE WHEN CAST({x} AS CHAR) REGEXP '{_PG_DATE}' THEN CAST({x} AS DATE) END)"
+    s = f"CAST({x} AS CHAR)"
+    first = f"SUBSTRING_INDEX(REPLACE(REPLACE(REPLACE(TRIM({s}), '/', '-'), '.', '-'), 'T', ' '), ' ', 1)"
+    last_fmt = "%c-%e-%Y" if element.order == "MDY" else "%e-%c-%Y"
+    yf, yl = _YEAR_FIRST.replace("\\s", "[[:space:]]"), _YEAR_LAST.replace("\\s", "[[:space:]]")
+    # STR_TO_DATE gives NULL for an impossible day (2025-02-30); the patterns keep out the rest.
+    # The formats travel as bound values: pymysql/mysqlclient read a literal % as a placeholder.
+    fmt_first = compiler.process(sa.literal("%Y-%c-%e"), **kw)
+    fmt_last = compiler.process(sa.literal(last_fmt), **kw)
+    return (
+        f"(CASE WHEN {s} REGEXP '{yf}' THEN STR_TO_DATE({first}, {fmt_first}) "
+        f"WHEN {s} REGEXP '{yl}' THEN STR_TO_DATE({first}, {fmt_last}) END)"
+    )
 
 
 @compiles(safe_number)

@@ -11,7 +11,7 @@ from data.engine import redact_url
 from data.entities import ENTITIES
 from data.source import MappingError
 from ui import loaders
-from ui.format import fmt_count, fmt_date
+from ui.format import fmt_count, fmt_date, fmt_money
 from ui.i18n import t
 from ui.shell import page_context, show_problem, shown_errors
 
@@ -106,6 +106,34 @@ if reasons:
     )
 else:
     st.success(t("health.no_exclusions", lang))
+
+st.subheader(t("health.warnings", lang))
+st.caption(t("health.warnings_note", lang))
+if source.available("orders"):
+    with shown_errors(ctx):
+        warnings = loaders.data_warnings(source, ctx.source_key, ctx.today)
+    notes = []
+    if "orders_unknown_customer" in warnings:
+        notes.append(
+            (
+                t("warn.unknown_customer", lang),
+                fmt_count(warnings["orders_unknown_customer"], lang),
+                fmt_money(warnings["revenue_unknown_customer"], lang, ctx.currency, decimals=0),
+            )
+        )
+    notes.append(
+        (
+            t("warn.refunds", lang),
+            fmt_count(warnings["refunds"], lang),
+            fmt_money(-warnings["refund_amount"], lang, ctx.currency, decimals=0),
+        )
+    )
+    if "customers_without_orders" in warnings:
+        notes.append((t("warn.idle_customers", lang), fmt_count(warnings["customers_without_orders"], lang), "—"))
+    st.table(
+        pd.DataFrame(notes, columns=[t("col.check", lang), t("col.rows", lang), t("col.revenue", lang)]),
+        hide_index=True,
+    )
 
 st.subheader(t("health.missing", lang))
 missing = [name for name in ENTITIES if not source.available(name)]

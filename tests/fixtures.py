@@ -83,3 +83,78 @@ def usable_orders() -> pd.DataFrame:
     for col in ("segment", "region", "channel"):
         merged[col] = merged[col].fillna("n/d")
     return merged
+
+
+# The bad-input matrix: an ERP export as it comes — text customer codes, dates in several written
+# forms, amounts as text, odd segment names. Usable orders are 1-12; the rest break one rule each.
+_MATRIX_ORDERS = [
+    (1, "C1", "2024-03-01", "100", 60.0),
+    (2, "C1", "15/03/2024", "200", 100.0),
+    (3, "C2", "20.04.2024", "150", 50.0),
+    (4, "C3", "2024-05-05 10:30:00", "80", 30.0),
+    (5, "C4", "6/7/2024", "300", 120.0),  # 6 July (day first)
+    (6, "C5", "2024/08/09", "60", 20.0),
+    (7, "C6", "2024-09-10", "40", 10.0),
+    (8, "C7", "2024-10-11", "70", 30.0),
+    (9, "C8", "12/11/2024", "90", 40.0),  # 12 November
+    (10, "C9", "2024-11-20", "110", 50.0),
+    (11, "C1", "2024-06-01", "-30", -10.0),  # a refund
+    (12, "C999", "2024-07-07", "55", 25.0),  # customer not in the customers table
+    (13, "C1", "31/02/2024", "10", 5.0),  # bad_date
+    (14, "C1", "ieri", "10", 5.0),  # bad_date
+    (15, "C2", "2024-13-01", "10", 5.0),  # bad_date
+    (16, "C2", "2024-04-04", "abc", 5.0),  # bad_amount
+    (17, "C3", "2024-04-05", "12,50 €", 5.0),  # bad_amount
+    (18, "C3", "2099-12-31", "10", 5.0),  # future_date
+    (19, "C4", "01/01/2099", "10", 5.0),  # future_date
+    (20, None, "2024-04-06", "10", 5.0),  # missing_customer
+    (22, "", "2024-04-08", "10", 5.0),  # missing_customer (blank)
+    (21, "C4", None, "10", 5.0),  # missing_date
+    (None, "C4", "2024-04-07", "10", 5.0),  # missing_id
+    (2, "C1", "15/03/2024", "200", 100.0),  # duplicate_id
+]
+
+_MATRIX_CUSTOMERS = [
+    ("C1", "Bar Roma", "Bar & Caffè", "Nord", "Fiere"),
+    ("C2", "Pub O'Hara", "O'Hara", "Sud", "Social"),
+    ("C3", "Rossi", "Privati/Famiglie", "Nord", "Social"),
+    ("C4", "Bio srl", "100% bio", "Centro", "Web"),
+    ("C5", "Studio A", "  Uffici  ", "Nord", "Web"),  # the same segment as C6 once trimmed
+    ("C6", "Studio B", "Uffici", "Nord", "Web"),
+    ("C7", "Senza segmento", "", "Sud", "Fiere"),  # blank segment: n/d
+    ("C8", "Specialty", "☕ Specialty", "Nord", "Web"),
+    ("C9", "Hotel Lago", "Ristoranti, hotel", "Nord", "Fiere"),
+    ("C10", "Mai comprato", "Uffici", "Sud", "Web"),  # a customer without orders
+    (None, "Senza codice", "Uffici", "Nord", "Web"),  # missing_id
+    ("C9", "Hotel Lago doppio", "Altro", "Sud", "Web"),  # duplicate_id
+]
+
+MATRIX_TODAY = "2025-01-15"
+
+#: revenue of 2024 per segment, by hand (refund included; unknown customer under n/d)
+MATRIX_REVENUE = {
+    "Bar & Caffè": 270.0,
+    "O'Hara": 150.0,
+    "Privati/Famiglie": 80.0,
+    "100% bio": 300.0,
+    "Uffici": 100.0,
+    "☕ Specialty": 90.0,
+    "Ristoranti, hotel": 110.0,
+    "n/d": 125.0,
+}
+MATRIX_EXCLUDED = {
+    "missing_id": 1,
+    "missing_customer": 2,
+    "missing_date": 1,
+    "bad_date": 3,
+    "bad_amount": 2,
+    "future_date": 2,
+    "duplicate_id": 1,
+}
+
+
+def matrix_frames() -> dict[str, pd.DataFrame]:
+    orders = pd.DataFrame(_MATRIX_ORDERS, columns=["order_id", "customer_id", "order_date", "revenue", "cost"])
+    orders["order_id"] = orders["order_id"].astype("Int64")
+    customers = pd.DataFrame(_MATRIX_CUSTOMERS, columns=["customer_id", "name", "segment", "region", "channel"])
+    return {"orders": orders, "customers": customers}

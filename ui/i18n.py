@@ -111,6 +111,24 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "No rows excluded: every row read is usable.",
     ),
     "health.mapping": ("Mappatura", "Mapping"),
+    "health.warnings": ("Da controllare", "Worth a look"),
+    "health.warnings_note": (
+        "Righe valide e usate nei calcoli, ma che meritano uno sguardo nel gestionale.",
+        "Valid rows, used in the figures, that deserve a look in the source system.",
+    ),
+    "warn.unknown_customer": (
+        "Ordini di clienti assenti dall'anagrafica (contati nel segmento n/d)",
+        "Orders of customers missing from the customers table (counted under segment n/d)",
+    ),
+    "warn.refunds": (
+        "Resi e note di credito (importo negativo: riducono fatturato e margine)",
+        "Refunds and credit notes (negative amount: they lower revenue and margin)",
+    ),
+    "warn.idle_customers": (
+        "Clienti in anagrafica senza ordini (contatti o dati da verificare)",
+        "Customers without orders (prospects, or data to check)",
+    ),
+    "col.check": ("Controllo", "Check"),
     "health.missing": ("Tabelle non collegate", "Tables not connected"),
     "health.all_mapped": ("Tutte le tabelle sono collegate.", "Every table is connected."),
     "health.summary": (

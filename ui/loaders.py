@@ -32,6 +32,7 @@ __all__ = [
     "customer_ladder",
     "customer_names",
     "customer_orders",
+    "data_warnings",
     "entity_health",
     "filter_options",
     "get_source",
@@ -105,6 +106,11 @@ def campaign_monthly_margin(_source: Source, key: str, filters: Filters, as_of: 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def entity_health(_source: Source, key: str, entity: str, today: date) -> dict[str, Any]:
     return queries.entity_health(_source, entity, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def data_warnings(_source: Source, key: str, today: date) -> dict[str, float]:
+    return queries.data_warnings(_source, today)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
