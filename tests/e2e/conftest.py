@@ -48,48 +48,65 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class StreamlitServer:
+    """``streamlit run app.py`` on a free port with ``env``; its output goes to ``log``."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(self.port),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        pytest.fail("the Streamlit server did not start within 60 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        self._log.close()
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def server_env(config: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CRUSCOTTO_DB_URL", "CRUSCOTTO_PASSWORD_HASH")}
+    return {**env, "CRUSCOTTO_CONFIG": str(config), **extra}
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The dashboard as a user starts it: the embedded demo database, default settings."""
     config = tmp_path_factory.mktemp("e2e") / "cruscotto.toml"
     config.write_text("")
-    env = {k: v for k, v in os.environ.items() if k != "CRUSCOTTO_DB_URL"}
-    env["CRUSCOTTO_CONFIG"] = str(config)
-    port = _free_port()
-    log = (tmp_path_factory.getbasetemp() / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("the Streamlit server did not start within 60 s")
+    server = StreamlitServer(server_env(config), tmp_path_factory.getbasetemp() / "streamlit.log")
     ARTIFACTS.mkdir(exist_ok=True)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    yield server.url
+    server.stop()
