@@ -62,7 +62,9 @@ def _no_traceback(page: Page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
-def test_database_away_and_back_in_the_browser(page: Page, guarded_pg_app: tuple[StreamlitServer, CuttableProxy, str]) -> None:
+def test_database_away_and_back_in_the_browser(
+    page: Page, guarded_pg_app: tuple[StreamlitServer, CuttableProxy, str]
+) -> None:
     server, proxy, pw_hash = guarded_pg_app
     page.goto(server.url)
     _enter(page)
