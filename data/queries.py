@@ -8,6 +8,9 @@ per campaign — never the raw order log.
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -164,10 +167,51 @@ def _is_purchase(facts: sa.Subquery) -> sa.ColumnElement[bool]:
     return facts.c.revenue >= 0
 
 
+@dataclass
+class QueryStats:
+    """Time spent running queries and moving their rows into pandas, for benchmarks."""
+
+    queries: int = 0
+    rows: int = 0
+    query_s: float = 0.0
+    transfer_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, rows: int, query_s: float, transfer_s: float) -> None:
+        with self._lock:
+            self.queries += 1
+            self.rows += rows
+            self.query_s += query_s
+            self.transfer_s += transfer_s
+
+    def reset(self) -> None:
+        with self._lock:
+            self.queries, self.rows, self.query_s, self.transfer_s = 0, 0, 0.0, 0.0
+
+
+STATS = QueryStats()
+
+
 def _frame(source: Source, stmt: sa.Select[Any] | sa.Select[tuple[Any, ...]] | Any) -> pd.DataFrame:
+    """The result of ``stmt`` as a DataFrame, by the fastest path the driver offers.
+
+    DuckDB hands its result to pandas column by column (``df()``, about 2× faster than fetching
+    rows at 100k rows); other drivers fetch rows. Dates come back as datetime64 from DuckDB and as
+    ``date`` objects or ISO text elsewhere: callers convert with ``pd.to_datetime`` either way.
+    """
+    started = time.perf_counter()
     with source.engine.connect() as conn:
         result = conn.execute(stmt)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        executed = time.perf_counter()
+        columns = list(result.keys())
+        native = getattr(result.cursor, "df", None) if source.dialect == "duckdb" else None
+        if native is not None:
+            df = native()
+            df.columns = columns
+        else:
+            df = pd.DataFrame(result.fetchall(), columns=columns)
+    STATS.add(len(df), executed - started, time.perf_counter() - executed)
+    return df
 
 
 def _between(col: sa.ColumnElement[Any], start: date, end: date) -> sa.ColumnElement[bool]:
