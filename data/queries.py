@@ -29,6 +29,7 @@ __all__ = [
     "cohort_activity",
     "customer_acquisition",
     "customer_costs",
+    "customer_days",
     "customer_names",
     "customer_orders",
     "customer_products",
@@ -44,6 +45,7 @@ __all__ = [
     "products",
     "prospects",
     "segment_totals",
+    "ticket_days",
 ]
 
 REASON = "_reason"
@@ -623,6 +625,57 @@ def customer_rfm(source: Source, filters: Filters, as_of: date, value: str = "ma
     for col in ("first_purchase", "last_purchase", "previous_purchase"):
         df[col] = pd.to_datetime(df[col])
     return df.astype({"purchase_days": int, "total_value": float, "first_value": float})
+
+
+def customer_days(source: Source, as_of: date, today: date | None = None) -> pd.DataFrame:
+    """Every customer's order days up to ``as_of``: the history from which ``kpi.customer_value.
+    inputs_at`` rebuilds the CLV inputs at any earlier date with one read.
+
+    Columns: ``customer_id``, ``segment``, ``region``, ``channel``, ``order_date``, ``purchases``
+    (orders that are not refunds), ``purchase_value`` (their margin) and ``day_margin`` (refunds
+    included). One row per customer and day with a usable order.
+    """
+    f = order_facts(source, Filters(), today or date.today())
+    purchase = _is_purchase(f)
+    stmt = (
+        sa.select(
+            f.c.customer_id,
+            *_customer_dims(f),
+            f.c.order_date,
+            _sum_if(purchase, sa.literal(1)).label("purchases"),
+            _sum_if(purchase, f.c.margin).label("purchase_value"),
+            sa.func.sum(f.c.margin).label("day_margin"),
+        )
+        .where(f.c.order_date <= _date(as_of))
+        .group_by(f.c.customer_id, f.c.order_date)
+    )
+    df = _frame(source, stmt)
+    df["order_date"] = pd.to_datetime(df["order_date"])
+    return df.astype({"purchases": int, "purchase_value": float, "day_margin": float})
+
+
+def ticket_days(source: Source, as_of: date, today: date | None = None) -> pd.DataFrame:
+    """Tickets per customer and day up to ``as_of``: ``customer_id``, ``opened_at``, ``tickets``,
+    ``service_cost`` (each ticket at its cost or the configured cost per ticket)."""
+    columns = ["customer_id", "opened_at", "tickets", "service_cost"]
+    today = today or date.today()
+    if not source.available("tickets"):
+        return pd.DataFrame(columns=columns)
+    tickets = _usable(cleaned(source.entity("tickets"), today))
+    per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Float())
+    stmt = (
+        sa.select(
+            tickets.c.customer_id,
+            tickets.c.opened_at,
+            sa.func.count().label("tickets"),
+            sa.func.sum(sa.func.coalesce(tickets.c.cost, per_ticket)).label("service_cost"),
+        )
+        .where(tickets.c.opened_at <= _date(as_of))
+        .group_by(tickets.c.customer_id, tickets.c.opened_at)
+    )
+    df = _frame(source, stmt)
+    df["opened_at"] = pd.to_datetime(df["opened_at"])
+    return df.astype({"tickets": int, "service_cost": float})
 
 
 def customer_costs(source: Source, as_of: date, today: date | None = None) -> pd.DataFrame:

@@ -82,6 +82,7 @@ def compute_clv(
     horizon_months: int = 36,
     annual_discount_rate: float = 0.10,
     min_repeat_customers: int = 50,
+    models: tuple[BGNBD, GammaGamma] | None = None,
 ) -> CLVResult:
     """CLV of every customer in ``rfm`` (``data.queries.customer_rfm`` with margin values).
 
@@ -103,15 +104,19 @@ def compute_clv(
     table = table.fillna({"margin_to_date": 0.0, "tickets": 0, "service_cost": 0.0, "acquisition_cost": 0.0})
     table["historical_clv"] = table["margin_to_date"] - table["service_cost"] - table["acquisition_cost"]
 
-    bgnbd = gamma_gamma = None
+    bgnbd: BGNBD | None = None
+    gamma_gamma: GammaGamma | None = None
     notice = None
-    try:
-        bgnbd = fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
-        gamma_gamma = fit_gamma_gamma(summary, min_repeat_customers=min_repeat_customers)
-        _ = gamma_gamma.population_mean
-    except ModelError as exc:
-        bgnbd = gamma_gamma = None
-        notice = str(exc)
+    if models is not None:  # fitted elsewhere (e.g. at a later date): evaluate only
+        bgnbd, gamma_gamma = models
+    else:
+        try:
+            bgnbd = fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
+            gamma_gamma = fit_gamma_gamma(summary, min_repeat_customers=min_repeat_customers)
+            _ = gamma_gamma.population_mean
+        except ModelError as exc:
+            bgnbd = gamma_gamma = None
+            notice = str(exc)
     x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))
     if bgnbd is not None and gamma_gamma is not None:
         month = (365.25 / 12) / TIME_UNITS[unit]
@@ -134,6 +139,46 @@ def compute_clv(
         table["residual_clv"] = 0.0
     table["total_clv"] = table["historical_clv"] + table["residual_clv"]
     return CLVResult(table=table[list(CLV_COLUMNS)], bgnbd=bgnbd, gamma_gamma=gamma_gamma, unit=unit, notice=notice)
+
+
+def inputs_at(
+    days: pd.DataFrame, tickets: pd.DataFrame, acquisition: pd.DataFrame, as_of: date
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The three inputs of ``compute_clv`` as of ``as_of``, from day-level history.
+
+    ``days`` has one row per customer and order day (``data.queries.customer_days``): ``customer_id``,
+    ``segment``, ``region``, ``channel``, ``order_date``, ``purchases``, ``purchase_value`` and
+    ``day_margin`` (refunds included); ``tickets`` has ``customer_id``, ``opened_at``, ``tickets``,
+    ``service_cost``; ``acquisition`` has ``customer_id``, ``campaign_id``, ``acquisition_cost``.
+    Returns what ``customer_rfm``, ``customer_summary`` and ``customer_costs`` return at ``as_of``,
+    so one read of the history gives the inputs at any earlier date.
+    """
+    end = pd.Timestamp(as_of)
+    upto = days[pd.to_datetime(days["order_date"]) <= end]
+    bought = upto[upto["purchases"] > 0].assign(order_date=lambda d: pd.to_datetime(d["order_date"]))
+    bought = bought.sort_values(["customer_id", "order_date"])
+    grouped = bought.groupby("customer_id", sort=True)
+    from_last = grouped.cumcount(ascending=False)
+    previous = bought.loc[from_last == 1].set_index("customer_id")["order_date"]
+    rfm = grouped.agg(
+        segment=("segment", "first"),
+        region=("region", "first"),
+        channel=("channel", "first"),
+        first_purchase=("order_date", "min"),
+        last_purchase=("order_date", "max"),
+        purchase_days=("order_date", "size"),
+        total_value=("purchase_value", "sum"),
+        first_value=("purchase_value", "first"),
+    )
+    rfm["previous_purchase"] = previous.reindex(rfm.index)
+    rfm = rfm.rename_axis("customer_id").reset_index()
+    margins = upto.groupby("customer_id", sort=True)["day_margin"].sum().rename("margin").reset_index()
+    margins = margins[margins["customer_id"].isin(rfm["customer_id"])]
+    t = tickets[pd.to_datetime(tickets["opened_at"]) <= end].groupby("customer_id")[["tickets", "service_cost"]].sum()
+    costs = acquisition.set_index("customer_id")[["campaign_id", "acquisition_cost"]].join(t, how="outer")
+    costs = costs.rename_axis("customer_id").reset_index()
+    costs = costs.fillna({"tickets": 0, "service_cost": 0.0, "acquisition_cost": 0.0})
+    return rfm, margins, costs.astype({"tickets": int, "service_cost": float, "acquisition_cost": float})
 
 
 def segment_clv(table: pd.DataFrame, by: str = "segment") -> pd.DataFrame:

@@ -100,13 +100,13 @@ def _ladder(
                 base = everyone[everyone["step"] >= current]
             adoption = float((base["step"] >= target).mean()) if len(base) else 0.0
             offer = offer_at[target]
-            for _, row in group.iterrows():
-                rows.append(
+            rows.append(
+                pd.DataFrame(
                     {
-                        "customer_id": row["customer_id"],
+                        "customer_id": group["customer_id"].to_numpy(),
                         "segment": segment,
-                        "stage": row["stage"],
-                        "p_alive": row["p_alive"],
+                        "stage": group["stage"].to_numpy(),
+                        "p_alive": group["p_alive"].to_numpy(),
                         "source": "ladder",
                         "offer_product_id": offer["product_id"],
                         "offer_name": offer["name"],
@@ -118,7 +118,11 @@ def _ladder(
                         "avg_margin": float(margins.get(offer["product_id"], np.nan)),
                     }
                 )
-    return pd.DataFrame(rows, columns=[c for c in CANDIDATE_COLUMNS if c != "expected_value"])
+            )
+    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(rows, ignore_index=True)[columns]
 
 
 def affinity_rules(customers: pd.DataFrame, owned: pd.DataFrame, min_support: float = 0.02) -> pd.DataFrame:

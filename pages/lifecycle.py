@@ -38,7 +38,9 @@ st.caption(
 
 
 def _stages(end: pd.Timestamp | object) -> pd.DataFrame:
-    table = loaders.lifecycle_stages(source, ctx.source_key, pd.Timestamp(end).date(), rules, ctx.today)
+    """Stages at ``end``: exact at the period's end; earlier dates by the same model (one read)."""
+    assert as_of is not None
+    table = loaders.stages_before(source, ctx.source_key, pd.Timestamp(end).date(), as_of, rules, ctx.today)
     return select_customers(table, f.segments, f.regions, f.channels)
 
 

@@ -88,6 +88,15 @@ def _reason(row: pd.Series) -> str:
     )
 
 
+def _reasons(table: pd.DataFrame) -> list[str]:
+    """One sentence per row, written once per distinct reason (a few hundred for any size)."""
+    keys = ["source", "segment", "because", "offer_name", "offer_category", "adoption", "lift"]
+    plain = table[keys].astype(object).where(table[keys].notna(), None)  # NaN never equals itself: use None
+    distinct = plain.drop_duplicates()
+    text = {tuple(row): _reason(pd.Series(row, index=keys)) for row in distinct.itertuples(index=False)}
+    return [text[tuple(row)] for row in plain.itertuples(index=False)]
+
+
 st.subheader(t("upsell.list", lang))
 if shown.empty:
     st.info(t("upsell.none", lang))
@@ -102,7 +111,7 @@ else:
             t("col.offer", lang): shown["offer_name"].to_numpy(),
             t("col.expected_value", lang): shown["expected_value"].round(2).to_numpy(),
             t("col.p_alive", lang): shown["p_alive"].round(3).to_numpy(),
-            t("col.why", lang): [_reason(r) for _, r in shown.iterrows()],
+            t("col.why", lang): _reasons(shown),
             t("col.source", lang): [t(f"upsell.source_{s}", lang) for s in shown["source"]],
             "customer_id": shown["customer_id"].to_numpy(),
         }

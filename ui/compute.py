@@ -4,6 +4,7 @@ everywhere. No Streamlit here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -11,13 +12,13 @@ import pandas as pd
 from data import queries
 from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import CLVResult, compute_clv, select_customers
+from kpi.customer_value import CLVResult, compute_clv, inputs_at, select_customers
 from kpi.lifecycle import StageRules, assign_stages
 from kpi.roi import campaign_roi
 from kpi.summary import TIME_UNITS
 from kpi.upsell import ladder_funnel, upsell_candidates
 
-__all__ = ["clv_at", "roi_table", "stages_at", "upsell_tables"]
+__all__ = ["History", "clv_at", "clv_from_history", "history", "roi_table", "stages_at", "upsell_tables"]
 
 
 def clv_at(source: Source, as_of: date, today: date, unit: str = "week", value: str = "margin") -> CLVResult:
@@ -32,6 +33,48 @@ def clv_at(source: Source, as_of: date, today: date, unit: str = "week", value: 
         unit=unit,
         horizon_months=business.clv_horizon_months,
         annual_discount_rate=business.annual_discount_rate,
+    )
+
+
+@dataclass(frozen=True)
+class History:
+    """Every customer's order days and ticket days up to ``anchor``, with acquisition costs: one read
+    that gives the CLV inputs at any earlier date (``kpi.customer_value.inputs_at``)."""
+
+    anchor: date
+    days: pd.DataFrame
+    tickets: pd.DataFrame
+    acquisition: pd.DataFrame
+
+
+def history(source: Source, anchor: date, today: date) -> History:
+    costs = queries.customer_costs(source, anchor, today)
+    return History(
+        anchor=anchor,
+        days=queries.customer_days(source, anchor, today),
+        tickets=queries.ticket_days(source, anchor, today),
+        acquisition=costs[["customer_id", "campaign_id", "acquisition_cost"]],
+    )
+
+
+def clv_from_history(source: Source, past: History, as_of: date, models_from: CLVResult) -> CLVResult:
+    """The CLV of every customer as of ``as_of`` (≤ the history's anchor) without a query or a fit:
+    the inputs come from the history, the models from ``models_from`` (fitted at the anchor), so
+    month after month is judged by one model and only the customers' own histories change."""
+    if as_of > past.anchor:
+        raise ValueError("as_of must not be after the history's anchor.")
+    business = source.settings.business
+    rfm, margins, costs = inputs_at(past.days, past.tickets, past.acquisition, as_of)
+    models = (models_from.bgnbd, models_from.gamma_gamma) if models_from.predicted else None
+    return compute_clv(
+        rfm,
+        margins,
+        costs,
+        as_of=as_of,
+        unit=models_from.unit,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+        models=models,  # type: ignore[arg-type]
     )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "entity_health",
     "filter_options",
     "get_source",
+    "history",
     "lifecycle_stages",
     "marketing_roi",
     "monthly_by_segment",
@@ -44,6 +45,7 @@ __all__ = [
     "prospects",
     "segment_totals",
     "source_key",
+    "stages_before",
     "upsell",
 ]
 
@@ -167,6 +169,23 @@ def marketing_roi(_source: Source, key: str, filters: Filters, as_of: date, toda
 def lifecycle_stages(_source: Source, key: str, as_of: date, rules: StageRules, today: date) -> pd.DataFrame:
     """Every customer's stage at ``as_of``: the CLV columns plus ``stage`` and ``p_alive``."""
     return compute.stages_at(_source, as_of, today, clv(_source, key, as_of, "week", today), rules)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def history(_source: Source, key: str, anchor: date, today: date) -> compute.History:
+    """Every customer's order days up to ``anchor``: one read for the stages at earlier dates."""
+    return compute.history(_source, anchor, today)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: StageRules, today: date) -> pd.DataFrame:
+    """Every customer's stage at ``as_of`` before ``anchor``, judged by the model fitted at ``anchor``
+    on the customers' history up to ``as_of`` (no query, no refit: month ends cost milliseconds)."""
+    if as_of >= anchor:
+        return lifecycle_stages(_source, key, anchor, rules, today)
+    current = clv(_source, key, anchor, "week", today)
+    result = compute.clv_from_history(_source, history(_source, key, anchor, today), as_of, current)
+    return compute.stages_at(_source, as_of, today, result, rules)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

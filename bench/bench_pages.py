@@ -1,0 +1,117 @@
+"""Benchmark: every page of the dashboard, as the server runs it, on one database.
+
+    python bench/bench_pages.py --url duckdb:////tmp/bench/100k.duckdb --json out.json
+
+Runs the pages in-process through Streamlit's AppTest (the same script run the server does, without
+the browser) and reports, per page and in total:
+
+- cold: the first visit with empty caches (each page alone, then all pages in a row as one visitor);
+- query / transfer: seconds inside the database and moving rows into pandas (data.queries.STATS);
+- kpi + drawing: the rest of the cold run (models, KPI functions, figures, Streamlit);
+- warm switch: coming back to the page, caches full (what a page switch costs the server);
+- filter change: one segment chosen on the page (new queries; shared model fits stay cached);
+- peak memory of the process (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from data.queries import STATS  # noqa: E402
+
+PAGES = {
+    "overview": "pages/overview.py",
+    "customer_value": "pages/customer_value.py",
+    "marketing": "pages/marketing.py",
+    "lifecycle": "pages/lifecycle.py",
+    "upsell": "pages/upsell.py",
+    "data_health": "pages/data_health.py",
+}
+
+
+def _clear() -> None:
+    st.cache_data.clear()
+
+
+def _timed(at: AppTest, page: str | None = None) -> dict[str, float]:
+    STATS.reset()
+    started = time.perf_counter()
+    (at.switch_page(page) if page else at).run()
+    total = time.perf_counter() - started
+    if at.exception:
+        raise RuntimeError(f"{page}: {[e.value for e in at.exception]}")
+    errors = [e.value for e in at.error]
+    if errors:
+        raise RuntimeError(f"{page}: {errors}")
+    return {
+        "total_s": total,
+        "query_s": STATS.query_s,
+        "transfer_s": STATS.transfer_s,
+        "kpi_s": max(total - STATS.query_s - STATS.transfer_s, 0.0),
+        "queries": STATS.queries,
+        "rows": STATS.rows,
+    }
+
+
+def run(url: str, timeout: float) -> dict[str, Any]:
+    os.environ["CRUSCOTTO_DB_URL"] = url
+    os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "empty.toml")
+    out: dict[str, Any] = {"url": url, "pages": {}}
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    started = time.perf_counter()
+    at.run()  # opens the source, validates the mapping, draws the overview
+    out["first_visit_s"] = time.perf_counter() - started
+    segment = at.multiselect(key="segment").options[0]
+    for name, path in PAGES.items():
+        _clear()
+        cold = _timed(at, path)
+        warm = _timed(at, path)
+        # The same page with one segment chosen: a session opened on a link with the filter, so
+        # the source, the filter options and the model fits shared by every view are warm.
+        filtered = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+        filtered.query_params["segment"] = [segment]
+        changed = _timed(filtered) if path == PAGES["overview"] else (filtered.run(), _timed(filtered, path))[1]
+        out["pages"][name] = {"cold": cold, "warm_switch_s": warm["total_s"], "filter_change": changed}
+        print(
+            f"{name:<15} cold {cold['total_s']:6.2f} s (query {cold['query_s']:.2f}, transfer "
+            f"{cold['transfer_s']:.2f}, kpi+draw {cold['kpi_s']:.2f}) · warm {warm['total_s']:.2f} s · "
+            f"filter change {changed['total_s']:.2f} s",
+            flush=True,
+        )
+    # one visitor, every page in a row from empty caches: what "all KPIs cold" costs
+    _clear()
+    totals = [_timed(at, path) for path in PAGES.values()]
+    out["all_pages_cold"] = {k: sum(t[k] for t in totals) for k in ("total_s", "query_s", "transfer_s", "kpi_s")}
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cold = out["all_pages_cold"]["total_s"]
+    print(f"all pages cold in a row: {cold:.2f} s · peak memory {out['peak_rss_mb']:.0f} MB")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    result = run(args.url, args.timeout)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

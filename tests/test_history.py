@@ -1,0 +1,54 @@
+"""One read of the history gives the CLV inputs at any earlier date: the same as querying then."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from data import queries
+from data.filters import Filters
+from data.source import Source
+from kpi.customer_value import inputs_at
+from ui import compute
+
+AS_OF = date(2026, 10, 31)
+
+
+@pytest.mark.parametrize("when", [date(2024, 6, 30), date(2025, 12, 31), AS_OF])
+def test_inputs_from_history_equal_the_queries(demo_source: Source, when: date) -> None:
+    past = compute.history(demo_source, AS_OF, AS_OF)
+    rfm, margins, costs = inputs_at(past.days, past.tickets, past.acquisition, when)
+    want_rfm = queries.customer_rfm(demo_source, Filters(), when)
+    columns = ["customer_id", "segment", "first_purchase", "last_purchase", "previous_purchase", "purchase_days"]
+    got = rfm.sort_values("customer_id").reset_index(drop=True)
+    want = want_rfm.sort_values("customer_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[columns], want[columns], check_dtype=False)
+    assert got["total_value"].to_numpy() == pytest.approx(want["total_value"].to_numpy())
+    assert got["first_value"].to_numpy() == pytest.approx(want["first_value"].to_numpy())
+    summary = queries.customer_summary(demo_source, Filters(), when).set_index("customer_id")["margin"]
+    assert margins.set_index("customer_id")["margin"].sort_index().to_numpy() == pytest.approx(
+        summary.sort_index().to_numpy()
+    )
+    want_costs = queries.customer_costs(demo_source, when, AS_OF).set_index("customer_id").sort_index()
+    got_costs = costs.set_index("customer_id").sort_index()
+    both = want_costs.index.intersection(got_costs.index)
+    assert len(both) == len(want_costs)
+    for col in ("tickets", "service_cost", "acquisition_cost"):
+        assert got_costs.loc[both, col].to_numpy() == pytest.approx(want_costs.loc[both, col].to_numpy()), col
+    # customers only in the history's costs have none at this date
+    extra = got_costs.index.difference(want_costs.index)
+    assert (got_costs.loc[extra, ["tickets", "service_cost", "acquisition_cost"]] == 0).all().all()
+
+
+def test_the_clv_at_the_anchor_is_the_same_either_way(demo_source: Source) -> None:
+    exact = compute.clv_at(demo_source, AS_OF, AS_OF)
+    again = compute.clv_from_history(demo_source, compute.history(demo_source, AS_OF, AS_OF), AS_OF, exact)
+    a = exact.table.set_index("customer_id").sort_index()
+    b = again.table.set_index("customer_id").sort_index()
+    assert list(a.index) == list(b.index)
+    for col in ("historical_clv", "residual_clv", "total_clv", "p_alive"):
+        assert b[col].to_numpy() == pytest.approx(a[col].to_numpy(), rel=1e-9, abs=1e-9), col
+    with pytest.raises(ValueError):
+        compute.clv_from_history(demo_source, compute.history(demo_source, date(2025, 1, 31), AS_OF), AS_OF, exact)
