@@ -120,13 +120,13 @@ def _date_duckdb(element: safe_date, compiler: Any, **kw: Any) -> str:
     y1, m1, d1, y2, m2, d2 = _parts(element.order, group)
     fmt = "'%04d-%02d-%02d'"
     return (
-        f"COALESCE(TRY_CAST(printf({fmt}, {y1}, {m1}, {d1}) AS DATE), "
-        f"TRY_CAST(printf({fmt}, {y2}, {m2}, {d2}) AS DATE))"
+        f"COALESCE(TRY_CAST(printf({fmt}, NULLIF({y1}, 0), {m1}, {d1}) AS DATE), "
+        f"TRY_CAST(printf({fmt}, NULLIF({y2}, 0), {m2}, {d2}) AS DATE))"
     )
 
 
 def _valid_ymd(y: str, m: str, d: str, make: str, last_day: str) -> str:
-    return f"(CASE WHEN {m} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND {last_day} THEN {make} END)"
+    return f"(CASE WHEN {y} >= 1 AND {m} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND {last_day} THEN {make} END)"
 
 
 @compiles(safe_date, "postgresql")
@@ -151,17 +151,52 @@ def _date_pg(element: safe_date, compiler: Any, **kw: Any) -> str:
 def _date_mysql(element: safe_date, compiler: Any, **kw: Any) -> str:
     x = _arg(element, compiler, **kw)
     s = f"CAST({x} AS CHAR)"
-    first = f"SUBSTRING_INDEX(REPLACE(REPLACE(REPLACE(TRIM({s}), '/', '-'), '.', '-'), 'T', ' '), ' ', 1)"
-    last_fmt = "%c-%e-%Y" if element.order == "MDY" else "%e-%c-%Y"
+    # "31/12/2025 10:00" → "31-12-2025": separators made one, the time dropped; then three parts.
+    norm = f"SUBSTRING_INDEX(REPLACE(REPLACE(REPLACE(TRIM({s}), '/', '-'), '.', '-'), 'T', ' '), ' ', 1)"
+    a = f"CAST(SUBSTRING_INDEX({norm}, '-', 1) AS UNSIGNED)"
+    b = f"CAST(SUBSTRING_INDEX(SUBSTRING_INDEX({norm}, '-', 2), '-', -1) AS UNSIGNED)"
+    c = f"CAST(SUBSTRING_INDEX({norm}, '-', -1) AS UNSIGNED)"
     yf, yl = _YEAR_FIRST.replace("\\s", "[[:space:]]"), _YEAR_LAST.replace("\\s", "[[:space:]]")
-    # STR_TO_DATE gives NULL for an impossible day (2025-02-30); the patterns keep out the rest.
-    # The formats travel as bound values: pymysql/mysqlclient read a literal % as a placeholder.
-    fmt_first = compiler.process(sa.literal("%Y-%c-%e"), **kw)
-    fmt_last = compiler.process(sa.literal(last_fmt), **kw)
-    return (
-        f"(CASE WHEN {s} REGEXP '{yf}' THEN STR_TO_DATE({first}, {fmt_first}) "
-        f"WHEN {s} REGEXP '{yl}' THEN STR_TO_DATE({first}, {fmt_last}) END)"
-    )
+
+    def make(y: str, m: str, d: str) -> str:
+        # MySQL/MariaDB accept impossible days (2025-02-30) unless strict modes are on: check here.
+        month_start = f"(MAKEDATE({y}, 1) + INTERVAL ({m} - 1) MONTH)"
+        last = f"DAY(LAST_DAY({month_start}))"
+        return (
+            f"(CASE WHEN {y} >= 1 AND {m} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND {last} "
+            f"THEN {month_start} + INTERVAL ({d} - 1) DAY END)"
+        )
+
+    last_form = make(c, a, b) if element.order == "MDY" else make(c, b, a)
+    return f"(CASE WHEN {s} REGEXP '{yf}' THEN {make(a, b, c)} WHEN {s} REGEXP '{yl}' THEN {last_form} END)"
+
+
+@compiles(safe_date, "mssql")
+def _date_mssql(element: safe_date, compiler: Any, **kw: Any) -> str:
+    x = _arg(element, compiler, **kw)
+    s = f"LTRIM(CAST({x} AS NVARCHAR(40)))"
+    # TRY_CONVERT styles: 23 yyyy-mm-dd, 111 yyyy/mm/dd; day first 103 (/), 104 (.), 105 (-);
+    # month first 101 (/), 110 (-).
+    styles = ("101", "110") if element.order == "MDY" else ("103", "104", "105")
+    tries = [f"TRY_CONVERT(DATE, LEFT({s}, 10), 23)", f"TRY_CONVERT(DATE, LEFT({s}, 10), 111)"]
+    tries += [f"TRY_CONVERT(DATE, {s}, {style})" for style in styles]
+    return f"COALESCE({', '.join(tries)})"
+
+
+@compiles(safe_date, "trino")
+def _date_trino(element: safe_date, compiler: Any, **kw: Any) -> str:
+    x = _arg(element, compiler, **kw)
+    s = f"CAST({x} AS VARCHAR)"
+
+    def group(pattern: str, n: int) -> str:
+        return f"NULLIF(regexp_extract({s}, '{pattern}', {n}), '')"
+
+    def iso(y: str, m: str, d: str) -> str:
+        # from_iso8601_date refuses impossible days; TRY turns the refusal into NULL
+        return f"TRY(from_iso8601_date(lpad({y}, 4, '0') || '-' || lpad({m}, 2, '0') || '-' || lpad({d}, 2, '0')))"
+
+    y1, m1, d1, y2, m2, d2 = _parts(element.order, group)
+    return f"COALESCE({iso(y1, m1, d1)}, {iso(y2, m2, d2)})"
 
 
 @compiles(safe_number)
@@ -177,6 +212,16 @@ def _number_sqlite(element: safe_number, compiler: Any, **kw: Any) -> str:
         f"WHEN typeof({x}) = 'text' AND trim({x}) <> '' AND trim({x}) NOT GLOB '*[^0-9.eE+-]*' "
         f"AND trim({x}) GLOB '*[0-9]*' THEN CAST(trim({x}) AS REAL) END)"
     )
+
+
+@compiles(safe_number, "mssql")
+def _number_mssql(element: safe_number, compiler: Any, **kw: Any) -> str:
+    return f"TRY_CAST({_arg(element, compiler, **kw)} AS FLOAT)"
+
+
+@compiles(safe_number, "trino")
+def _number_trino(element: safe_number, compiler: Any, **kw: Any) -> str:
+    return f"TRY_CAST({_arg(element, compiler, **kw)} AS DOUBLE)"
 
 
 @compiles(safe_number, "duckdb")

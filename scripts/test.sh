@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Debian Chromium, PostgreSQL, Python packages),
-# start a throwaway PostgreSQL server on loopback, and run the whole test suite.
+# Install everything the tests need (Debian Chromium, PostgreSQL, MariaDB, Python packages),
+# start throwaway PostgreSQL and MariaDB servers on loopback, and run the whole test suite.
 # Extra arguments go to pytest, e.g.  bash scripts/test.sh -k overview
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ SUDO=""
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${need[*]}"
@@ -26,9 +27,30 @@ as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_pg "$PGBIN/initdb" -D "$PGDIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -o "-p $PORT -c listen_addresses=127.0.0.1 -k $PGDIR" -w start >/dev/null
-cleanup() { as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$PGDIR"; }
-trap cleanup EXIT
 export CRUSCOTTO_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$PORT/postgres"
+
+# A throwaway MariaDB server on loopback (no grant tables: a test server nobody else reaches).
+MYDIR=$(mktemp -d /tmp/cruscotto-maria.XXXXXX)
+MYPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MYUSER=$(id -un)
+[ "$(id -u)" -eq 0 ] && MYUSER=mysql && chown mysql:mysql "$MYDIR"
+mariadb-install-db --user="$MYUSER" --datadir="$MYDIR/data" --skip-test-db >"$MYDIR/install.log" 2>&1
+mariadbd --user="$MYUSER" --datadir="$MYDIR/data" --port="$MYPORT" --bind-address=127.0.0.1 \
+  --socket="$MYDIR/mysqld.sock" --pid-file="$MYDIR/mysqld.pid" --skip-grant-tables \
+  --log-error="$MYDIR/error.log" >/dev/null 2>&1 &
+MYPID=$!
+cleanup() {
+  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null 2>&1 || true
+  kill "$MYPID" 2>/dev/null || true
+  wait "$MYPID" 2>/dev/null || true
+  rm -rf "$PGDIR" "$MYDIR"
+}
+trap cleanup EXIT
+export CRUSCOTTO_TEST_MARIADB_URL="mysql+pymysql://root@127.0.0.1:$MYPORT/mysql"
+for _ in $(seq 1 60); do
+  python3 -c "import sqlalchemy as sa; sa.create_engine('$CRUSCOTTO_TEST_MARIADB_URL').connect().close()" 2>/dev/null && break
+  sleep 0.5
+done
 
 python3 -m ruff check .
 python3 -m mypy app.py cli.py data kpi ui pages

@@ -15,7 +15,7 @@ from data.settings import Settings, load_settings
 from data.source import Source
 from tests.fixtures import tiny_frames
 
-ENGINES = ("sqlite", "duckdb", "postgresql")
+ENGINES = ("sqlite", "duckdb", "postgresql", "mariadb")
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 ALL_PAGES = (
     "pages/overview.py",
@@ -51,11 +51,34 @@ def pg_database() -> Iterator[str]:
     engine.dispose()
 
 
+def mariadb_admin_url() -> str | None:
+    url = os.environ.get("CRUSCOTTO_TEST_MARIADB_URL")
+    if not url and os.environ.get("CI"):
+        pytest.fail("CRUSCOTTO_TEST_MARIADB_URL is not set: run the tests through scripts/test.sh")
+    return url
+
+
+def _mariadb_url(stem: str) -> str:
+    admin = mariadb_admin_url()
+    if not admin:
+        pytest.skip("no MariaDB server (set CRUSCOTTO_TEST_MARIADB_URL or run scripts/test.sh)")
+    name = f"{stem}_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin)
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+    engine.dispose()
+    return (
+        sa.engine.make_url(admin).set(database=name, query={"charset": "utf8mb4"}).render_as_string(hide_password=False)
+    )
+
+
 def _url_for(kind: str, tmp: Path, request: pytest.FixtureRequest, stem: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp / (stem + '.sqlite')}"
     if kind == "duckdb":
         return f"duckdb:///{tmp / (stem + '.duckdb')}"
+    if kind == "mariadb":
+        return _mariadb_url(stem)
     base: str = request.getfixturevalue("pg_database")
     schema_db = f"{stem}_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")

@@ -36,6 +36,8 @@ CASES: dict[str, tuple[str | None, str | None]] = {
     "00/01/2025": (None, None),
     "31/12/25": (None, None),
     "20251231": (None, None),
+    "0000-01-01": (None, None),
+    "00/00/0000": (None, None),
     "2025-12-31x": (None, None),
     "ieri": (None, None),
     "": (None, None),

@@ -1,4 +1,4 @@
-"""The same demo company on SQLite, DuckDB and PostgreSQL (typed columns this time) gives the
+"""The same demo company on SQLite, DuckDB, PostgreSQL and MariaDB (typed columns this time) gives the
 same figures on every engine."""
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ NARROW = Filters(segments=("HoReCa", "Uffici"), regions=("Centro", "Sud"), start
 def test_period_measures_agree(sources: dict[str, Source], filters: Filters) -> None:
     frames = {k: queries.period_measures(s, filters, TODAY) for k, s in sources.items()}
     assert frames["duckdb"].iloc[0]["revenue"] > 0
-    for kind in ("sqlite", "postgresql"):
+    for kind in ("sqlite", "postgresql", "mariadb"):
         pd.testing.assert_frame_equal(frames[kind], frames["duckdb"], check_dtype=False)
 
 
 def test_monthly_and_health_agree(sources: dict[str, Source]) -> None:
     monthly = {k: queries.monthly_by_segment(s, PERIOD, TODAY) for k, s in sources.items()}
     health = {k: queries.entity_health(s, "orders", TODAY) for k, s in sources.items()}
-    for kind in ("sqlite", "postgresql"):
+    for kind in ("sqlite", "postgresql", "mariadb"):
         pd.testing.assert_frame_equal(monthly[kind], monthly["duckdb"], check_dtype=False)
         assert health[kind] == health["duckdb"]
     assert health["duckdb"]["excluded"] == {"missing_customer": 2, "bad_amount": 1, "future_date": 2, "duplicate_id": 2}

@@ -26,6 +26,7 @@ SLOW_ORDERS = {
     "duckdb": "SELECT * FROM orders WHERE (SELECT count(*) FROM range(20000000000) r "
     "WHERE hash(r.range) % 1000003 = 7) >= 0",
     "postgresql": "SELECT * FROM orders WHERE pg_sleep(0.3) IS NOT NULL",
+    "mysql": "SELECT * FROM orders WHERE SLEEP(0.3) = 0",
 }
 
 
