@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--url", help=f"target database URL (default: {DEMO_PATH})")
     demo.add_argument("--customers", type=int, default=3000, help="number of customers (default 3000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument(
+        "--intensity", type=float, default=1.0, help="factor on purchase rates (1.75: about ten orders per customer)"
+    )
     sub.add_parser("overview", parents=[common, filters], help="the overview KPIs against the previous period")
     sub.add_parser("roi", parents=[common, filters], help="marketing ROI per campaign and channel, with verdicts")
     sub.add_parser("hash-password", help="read a password, print its argon2 hash for CRUSCOTTO_PASSWORD_HASH")
@@ -203,9 +206,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\r{fraction:5.0%} {step:<12}", end="", file=sys.stderr, flush=True)
 
     if args.url:
-        counts = write_demo(args.url, customers=args.customers, seed=args.seed, progress=progress)
+        counts = write_demo(
+            args.url, customers=args.customers, seed=args.seed, progress=progress, intensity=args.intensity
+        )
         target = args.url
-    elif args.customers == 3000 and args.seed == 7:
+    elif args.customers == 3000 and args.seed == 7 and args.intensity == 1.0:
         ensure_demo_database(progress=progress, rewrite=True)
         counts = {name: len(df) for name, df in build_demo_frames().items()}
         target = str(DEMO_PATH)

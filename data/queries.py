@@ -212,8 +212,16 @@ def _frame(source: Source, stmt: sa.Select[Any] | sa.Select[tuple[Any, ...]] | A
             df.columns = columns
         else:
             df = pd.DataFrame(result.fetchall(), columns=columns)
+    for label in _LABELS.intersection(df.columns):
+        # a handful of distinct names repeated on every row: as categories, bytes instead of objects
+        # (at a million customers the per-day history drops by gigabytes)
+        if len(df) > 1_000:
+            df[label] = df[label].astype("category")
     STATS.add(len(df), executed - started, time.perf_counter() - executed)
     return df
+
+
+_LABELS = frozenset({"segment", "region", "channel"})
 
 
 def _between(col: sa.ColumnElement[Any], start: date, end: date) -> sa.ColumnElement[bool]:

@@ -106,7 +106,14 @@ def _date_sqlite(element: safe_date, compiler: Any, **kw: Any) -> str:
     x = _arg(element, compiler, **kw)
     # Text only (SQLite would read a bare number as a Julian day); the engine registers the
     # function on every connection (data.engine).
-    return f"(CASE WHEN typeof({x}) = 'text' THEN cruscotto_date({x}, '{element.order}') END)"
+    # ISO dates, the common case, stay in C: date(x, '+0 days') rolls an impossible day over
+    # (2025-02-30 → 2025-03-02), so equality means the date exists. The rest goes to Python.
+    iso = f"{x} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
+    return (
+        f"(CASE WHEN typeof({x}) = 'text' THEN CASE WHEN {iso} THEN "
+        f"(CASE WHEN {x} >= '0001' AND date({x}, '+0 days') = {x} THEN {x} END) "
+        f"ELSE cruscotto_date({x}, '{element.order}') END END)"
+    )
 
 
 @compiles(safe_date, "duckdb")

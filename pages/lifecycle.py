@@ -60,7 +60,7 @@ month_ends = pd.date_range(pd.Timestamp(f.start), pd.Timestamp(as_of), freq="ME"
 if len(month_ends) == 0 or month_ends[-1] < pd.Timestamp(as_of):
     month_ends = month_ends.append(pd.DatetimeIndex([pd.Timestamp(as_of)]))
 month_ends = month_ends[-12:]
-with shown_errors(ctx), st.spinner(t("lifecycle.over_time", lang)):
+with shown_errors(ctx):
     history = pd.DataFrame({end: stage_counts(_stages(end)) for end in month_ends}).T
 st.subheader(t("lifecycle.over_time", lang))
 chart(

@@ -233,3 +233,34 @@ def test_cli_clv_reproduces_the_reference(
     # expected 1,653 (it undershoots, as the conditional expectations of FHL 2005a, figure 5, show).
     assert holdout["actual"] == 1882
     assert holdout["predicted"] == pytest.approx(1653.4, abs=0.5)
+
+
+def test_the_residual_value_on_a_grid_matches_the_exact_sum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above a few thousand distinct histories the monthly sum is interpolated; it must not show."""
+    import kpi.clv as clv_module
+
+    model = clv_module.BGNBD(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0, customers=0, repeat_customers=0)
+    rng = np.random.default_rng(1)
+    n = 20_000
+    age = rng.uniform(0.1, 160, n).round(3)
+    x = rng.poisson(2, n).astype(float)
+    t_x = np.where(x > 0, rng.uniform(0, 1, n) * age, 0.0)
+    summary = pd.DataFrame({"x": x, "t_x": t_x, "T": age})
+    args = {"horizon_months": 36, "annual_discount_rate": 0.1, "unit_days": 7.0}
+    fast = clv_module.discounted_residual_value(model, summary, np.ones(n), **args)
+    monkeypatch.setattr(clv_module, "_EXACT_PAIRS", 10**9)
+    exact = clv_module.discounted_residual_value(model, summary, np.ones(n), **args)
+    assert np.max(np.abs(fast - exact) / np.abs(exact)) < 1e-7
+    # and the exact path is the plain sum of equation (10) month by month
+    month = (365.25 / 12) / 7.0
+    d = 1.1 ** (1 / 12) - 1
+    i = 123
+    by_hand = sum(
+        (
+            model.expected_purchases(m * month, x[i : i + 1], t_x[i : i + 1], age[i : i + 1])[0]
+            - model.expected_purchases((m - 1) * month, x[i : i + 1], t_x[i : i + 1], age[i : i + 1])[0]
+        )
+        / (1 + d) ** m
+        for m in range(1, 37)
+    )
+    assert exact[i] == pytest.approx(by_hand, rel=1e-12)

@@ -54,6 +54,7 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "error.query": ("La query non è riuscita", "The query failed"),
     "error.timeout": ("La query è stata fermata", "The query was stopped"),
     "error.retry_button": ("Riprova", "Try again"),
+    "loading": ("Calcolo in corso sui dati…", "Working through the data…"),
     "error.bad_period": ("Periodo non valido", "Invalid period"),
     "see.health": ("Dettagli nella pagina Qualità dei dati.", "Details on the Data health page."),
     "empty.orders": (

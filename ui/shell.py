@@ -284,9 +284,13 @@ def show_active_filters(ctx: AppContext) -> None:
 
 @contextmanager
 def shown_errors(ctx: AppContext) -> Iterator[None]:
-    """Turn a failing query or mapping into a clear message on the page (never a traceback)."""
+    """Turn a failing query or mapping into a clear message on the page (never a traceback).
+
+    A load that takes longer than half a second (a cold cache on a large database) shows a spinner
+    with the elapsed time; cached reruns never see it."""
     try:
-        yield
+        with st.spinner(t("loading", ctx.lang), show_time=True):
+            yield
     except MappingError as exc:
         show_problem(replace(ctx, problem=Problem("error.mapping", exc.localized(ctx.lang), exc.key)))
         st.stop()
