@@ -60,14 +60,17 @@ with shown_errors(ctx):
     rules = ctx.settings.lifecycle if ctx.settings else StageRules()
     ends = {"now": ctx.filters.end, "before": prev_end}
     value: dict[str, dict[str, float]] = {}
+    # The previous period's end is judged by the model fitted at this period's end, on the history
+    # up to then: a change between the two dates is a change in the customers, not in the model.
+    anchor = ctx.filters.end
     for when, end in ends.items():
-        result = loaders.clv(ctx.source, ctx.source_key, end, "week", ctx.today)
+        result = loaders.clv_before(ctx.source, ctx.source_key, end, anchor, ctx.today)
         value[when] = clv_overview(select_customers(result.table, f.segments, f.regions, f.channels))
-        roi = loaders.marketing_roi(ctx.source, ctx.source_key, f, end, ctx.today)
+        roi = loaders.marketing_roi(ctx.source, ctx.source_key, f, end, ctx.today, anchor if end < anchor else None)
         value[when]["marketing_roi"] = (
             marketing_summary(roi)["roi_lifetime"] if roi is not None and len(roi) else math.nan
         )
-        stages = loaders.lifecycle_stages(ctx.source, ctx.source_key, end, rules, ctx.today)
+        stages = loaders.stages_before(ctx.source, ctx.source_key, end, anchor, rules, ctx.today)
         counts = stage_counts(select_customers(stages, f.segments, f.regions, f.channels))
         value[when]["at_risk_customers"] = float(counts["at_risk"])
         value[when]["lapsed_customers"] = float(counts["lapsed"])

@@ -27,6 +27,7 @@ __all__ = [
     "campaign_monthly_margin",
     "campaigns",
     "clv",
+    "clv_before",
     "clv_holdout",
     "cohort_activity",
     "customer_ladder",
@@ -151,17 +152,27 @@ def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, to
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def marketing_roi(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame | None:
-    """The campaign ROI table for the filters, or None without a usable campaigns entity."""
+def clv_before(_source: Source, key: str, as_of: date, anchor: date, today: date) -> CLVResult:
+    """The CLV of every customer at ``as_of`` before ``anchor``, by the model fitted at ``anchor`` on
+    the customers' history up to ``as_of`` (one read shared with the lifecycle page, no refit): the
+    yardstick of a change between two dates stays the same."""
+    if as_of >= anchor:
+        return clv(_source, key, anchor, "week", today)
+    current = clv(_source, key, anchor, "week", today)
+    return compute.clv_from_history(_source, history(_source, key, anchor, today), as_of, current)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def marketing_roi(
+    _source: Source, key: str, filters: Filters, as_of: date, today: date, anchor: date | None = None
+) -> pd.DataFrame | None:
+    """The campaign ROI table for the filters, or None without a usable campaigns entity. With
+    ``anchor``, the customers' lifetime value comes from ``clv_before`` (for a comparison)."""
     if not _source.available("campaigns"):
         return None
+    value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.roi_table(
-        _source,
-        filters,
-        as_of,
-        today,
-        clv(_source, key, as_of, "week", today),
-        campaign_monthly_margin(_source, key, filters, as_of, today),
+        _source, filters, as_of, today, value, campaign_monthly_margin(_source, key, filters, as_of, today)
     )
 
 
@@ -183,9 +194,7 @@ def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: S
     on the customers' history up to ``as_of`` (no query, no refit: month ends cost milliseconds)."""
     if as_of >= anchor:
         return lifecycle_stages(_source, key, anchor, rules, today)
-    current = clv(_source, key, anchor, "week", today)
-    result = compute.clv_from_history(_source, history(_source, key, anchor, today), as_of, current)
-    return compute.stages_at(_source, as_of, today, result, rules)
+    return compute.stages_at(_source, as_of, today, clv_before(_source, key, as_of, anchor, today), rules)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -198,11 +198,23 @@ def test_customer_value_follows_the_segment_filter(app_env: Path) -> None:
     assert set(at.dataframe[0].value["Segmento"]) == {"Privati"}
 
 
-def test_overview_has_value_cards(app_env: Path) -> None:
+def test_overview_has_value_cards(app_env: Path, demo_source: Source) -> None:
     at = _run()
     labels = [m.label for m in at.metric]
     assert "CLV medio" in labels and "CLV : CAC" in labels
     assert _metric(at, "CLV medio").startswith("€ ")
+    # the previous period's end is judged by the model fitted at this period's end
+    from kpi.customer_value import clv_overview
+    from kpi.registry import KPIS
+    from ui import compute
+    from ui.format import fmt_value
+
+    end, before = date(2026, 10, 31), date(2025, 10, 31)
+    now = compute.clv_at(demo_source, end, date.today())
+    then = compute.clv_from_history(demo_source, compute.history(demo_source, end, date.today()), before, now)
+    card = next(m for m in at.metric if m.label == "CLV medio")
+    assert card.value == fmt_value(clv_overview(now.table)["avg_clv"], KPIS["avg_clv"].format, "it", "EUR")
+    assert fmt_value(clv_overview(then.table)["avg_clv"], KPIS["avg_clv"].format, "it", "EUR") in card.help
 
 
 @pytest.mark.parametrize(
