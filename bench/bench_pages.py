@@ -68,7 +68,7 @@ def _timed(at: AppTest, page: str | None = None) -> dict[str, float]:
 
 def run(url: str, timeout: float) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
-    os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "empty.toml")
+    os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
     out: dict[str, Any] = {"url": url, "pages": {}}
     _clear()
     st.cache_resource.clear()
