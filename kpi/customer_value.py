@@ -141,44 +141,163 @@ def compute_clv(
     return CLVResult(table=table[list(CLV_COLUMNS)], bgnbd=bgnbd, gamma_gamma=gamma_gamma, unit=unit, notice=notice)
 
 
+_SPAN = np.int64(1 << 32)  # sort key = customer code × span + day number
+
+
+def _day_numbers(values: pd.Series) -> np.ndarray:
+    return np.asarray(pd.to_datetime(values).to_numpy().astype("datetime64[D]").astype(np.int64))
+
+
+def _starts(sorted_codes: np.ndarray, n: int) -> np.ndarray:
+    """For each code, the index of its first row in ``sorted_codes`` (-1 where it has none)."""
+    start = np.full(n, -1, dtype=np.int64)
+    if len(sorted_codes):
+        first = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+        start[sorted_codes[first]] = first
+    return start
+
+
+def _sum_between(cumulative: np.ndarray, start: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Σ rows start..last from running sums (rows may be 2-D: one column per measure)."""
+    before = np.where((start > 0)[(...,) + (None,) * (cumulative.ndim - 1)], cumulative[np.maximum(start - 1, 0)], 0)
+    return np.asarray(cumulative[last] - before)
+
+
+@dataclass(frozen=True)
+class DayHistory:
+    """Day-level history prepared once — sorted by customer and day, with running sums — so that
+    the CLV inputs at any date are a few binary searches (the lifecycle page needs a dozen dates)."""
+
+    ids: np.ndarray  # customer id of each code
+    dims: pd.DataFrame  # segment, region, channel of each code (of its first purchase day)
+    p_key: np.ndarray  # purchase days: sort keys, day numbers, running purchase value
+    p_day: np.ndarray
+    p_cum: np.ndarray
+    p_start: np.ndarray
+    a_key: np.ndarray  # every order day (refunds too): running margin
+    a_cum: np.ndarray
+    a_start: np.ndarray
+    t_key: np.ndarray  # ticket days: running tickets and service cost
+    t_cum: np.ndarray
+    t_start: np.ndarray
+    campaign: np.ndarray  # by code: acquisition campaign and cost
+    acquisition_cost: np.ndarray
+
+    @classmethod
+    def build(cls, days: pd.DataFrame, tickets: pd.DataFrame, acquisition: pd.DataFrame) -> DayHistory:
+        """From ``data.queries.customer_days``, ``ticket_days`` and the acquisition columns of
+        ``customer_costs`` (``customer_id``, ``campaign_id``, ``acquisition_cost``)."""
+        everyone = pd.concat(
+            [days["customer_id"], tickets["customer_id"], acquisition["customer_id"]], ignore_index=True
+        )
+        codes, ids = pd.factorize(everyone)
+        n = len(ids)
+        n_days, n_tickets = len(days), len(tickets)
+        d_code, t_code, a_code = codes[:n_days], codes[n_days : n_days + n_tickets], codes[n_days + n_tickets :]
+
+        day = _day_numbers(days["order_date"]) if n_days else np.zeros(0, dtype=np.int64)
+        order = np.lexsort((day, d_code))
+        d_code, day = d_code[order], day[order]
+        bought = days["purchases"].to_numpy()[order] > 0
+        a_key = d_code.astype(np.int64) * _SPAN + day
+        p_code = d_code[bought]
+        first_rows = days.iloc[order[bought]]
+        p_start = _starts(p_code, n)
+        dims = pd.DataFrame(index=range(n), columns=["segment", "region", "channel"], dtype=object)
+        has = np.flatnonzero(p_start >= 0)
+        for col in dims.columns:
+            dims.loc[has, col] = first_rows[col].astype(object).to_numpy()[p_start[has]]
+
+        t_day = _day_numbers(tickets["opened_at"]) if n_tickets else np.zeros(0, dtype=np.int64)
+        t_order = np.lexsort((t_day, t_code))
+        t_values = tickets[["tickets", "service_cost"]].to_numpy(dtype=float)[t_order]
+
+        campaign = np.full(n, None, dtype=object)
+        cost = np.zeros(n)
+        campaign[a_code] = acquisition["campaign_id"].to_numpy()
+        cost[a_code] = acquisition["acquisition_cost"].to_numpy(dtype=float)
+        return cls(
+            ids=np.asarray(ids, dtype=object),
+            dims=dims,
+            p_key=a_key[bought],
+            p_day=day[bought],
+            p_cum=np.cumsum(days["purchase_value"].to_numpy(dtype=float)[order][bought]),
+            p_start=p_start,
+            a_key=a_key,
+            a_cum=np.cumsum(days["day_margin"].to_numpy(dtype=float)[order]),
+            a_start=_starts(d_code, n),
+            t_key=t_code[t_order].astype(np.int64) * _SPAN + t_day[t_order],
+            t_cum=np.cumsum(t_values, axis=0) if n_tickets else np.zeros((0, 2)),
+            t_start=_starts(t_code[t_order], n),
+            campaign=campaign,
+            acquisition_cost=cost,
+        )
+
+    def at(self, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """What ``customer_rfm``, ``customer_summary`` (the margin) and ``customer_costs`` return
+        at ``as_of``, for the customers with a purchase by then."""
+        m = np.int64((pd.Timestamp(as_of) - pd.Timestamp(0)).days)
+        code = np.flatnonzero(self.p_start >= 0)
+        start = self.p_start[code]
+        last = np.searchsorted(self.p_key, code * _SPAN + m, side="right") - 1
+        bought = last >= start
+        code, start, last = code[bought], start[bought], last[bought]
+        count = last - start + 1
+
+        def when(day: np.ndarray) -> pd.Series:
+            return pd.Series(day.astype("datetime64[D]").astype("datetime64[us]"))
+
+        previous = when(self.p_day[np.maximum(last - 1, 0)]).where(pd.Series(count >= 2))
+        rfm = pd.DataFrame(
+            {
+                "customer_id": self.ids[code],
+                "segment": self.dims["segment"].to_numpy()[code],
+                "region": self.dims["region"].to_numpy()[code],
+                "channel": self.dims["channel"].to_numpy()[code],
+                "first_purchase": when(self.p_day[start]),
+                "last_purchase": when(self.p_day[last]),
+                "previous_purchase": previous,
+                "purchase_days": count,
+                "total_value": _sum_between(self.p_cum, start, last),
+                "first_value": _sum_between(self.p_cum, start, start),
+            }
+        )
+        a_last = np.searchsorted(self.a_key, code * _SPAN + m, side="right") - 1
+        margins = pd.DataFrame(
+            {"customer_id": rfm["customer_id"], "margin": _sum_between(self.a_cum, self.a_start[code], a_last)}
+        )
+        t_start = self.t_start[code]
+        t_last = np.searchsorted(self.t_key, code * _SPAN + m, side="right") - 1
+        with_tickets = (t_start >= 0) & (t_last >= t_start)
+        served = np.zeros((len(code), 2))
+        if with_tickets.any():
+            served[with_tickets] = _sum_between(self.t_cum, t_start[with_tickets], t_last[with_tickets])
+        costs = pd.DataFrame(
+            {
+                "customer_id": rfm["customer_id"],
+                "tickets": served[:, 0].round().astype(int),
+                "service_cost": served[:, 1],
+                "campaign_id": self.campaign[code],
+                "acquisition_cost": self.acquisition_cost[code],
+            }
+        )
+        return rfm, margins, costs
+
+
 def inputs_at(
     days: pd.DataFrame, tickets: pd.DataFrame, acquisition: pd.DataFrame, as_of: date
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The three inputs of ``compute_clv`` as of ``as_of``, from day-level history.
+    """The three inputs of ``compute_clv`` as of ``as_of``, from day-level history (one date; for
+    many, build a ``DayHistory`` once and call ``at``).
 
     ``days`` has one row per customer and order day (``data.queries.customer_days``): ``customer_id``,
     ``segment``, ``region``, ``channel``, ``order_date``, ``purchases``, ``purchase_value`` and
     ``day_margin`` (refunds included); ``tickets`` has ``customer_id``, ``opened_at``, ``tickets``,
     ``service_cost``; ``acquisition`` has ``customer_id``, ``campaign_id``, ``acquisition_cost``.
-    Returns what ``customer_rfm``, ``customer_summary`` and ``customer_costs`` return at ``as_of``,
-    so one read of the history gives the inputs at any earlier date.
+    Returns, for the customers with a purchase by ``as_of``, what ``customer_rfm``,
+    ``customer_summary`` (margin) and ``customer_costs`` return at ``as_of``.
     """
-    end = pd.Timestamp(as_of)
-    upto = days[pd.to_datetime(days["order_date"]) <= end]
-    bought = upto[upto["purchases"] > 0].assign(order_date=lambda d: pd.to_datetime(d["order_date"]))
-    bought = bought.sort_values(["customer_id", "order_date"])
-    grouped = bought.groupby("customer_id", sort=True)
-    from_last = grouped.cumcount(ascending=False)
-    previous = bought.loc[from_last == 1].set_index("customer_id")["order_date"]
-    rfm = grouped.agg(
-        segment=("segment", "first"),
-        region=("region", "first"),
-        channel=("channel", "first"),
-        first_purchase=("order_date", "min"),
-        last_purchase=("order_date", "max"),
-        purchase_days=("order_date", "size"),
-        total_value=("purchase_value", "sum"),
-        first_value=("purchase_value", "first"),
-    )
-    rfm["previous_purchase"] = previous.reindex(rfm.index)
-    rfm = rfm.rename_axis("customer_id").reset_index()
-    margins = upto.groupby("customer_id", sort=True)["day_margin"].sum().rename("margin").reset_index()
-    margins = margins[margins["customer_id"].isin(rfm["customer_id"])]
-    t = tickets[pd.to_datetime(tickets["opened_at"]) <= end].groupby("customer_id")[["tickets", "service_cost"]].sum()
-    costs = acquisition.set_index("customer_id")[["campaign_id", "acquisition_cost"]].join(t, how="outer")
-    costs = costs.rename_axis("customer_id").reset_index()
-    costs = costs.fillna({"tickets": 0, "service_cost": 0.0, "acquisition_cost": 0.0})
-    return rfm, margins, costs.astype({"tickets": int, "service_cost": float, "acquisition_cost": float})
+    return DayHistory.build(days, tickets, acquisition).at(as_of)
 
 
 def segment_clv(table: pd.DataFrame, by: str = "segment") -> pd.DataFrame:

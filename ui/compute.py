@@ -12,7 +12,7 @@ import pandas as pd
 from data import queries
 from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import CLVResult, compute_clv, inputs_at, select_customers
+from kpi.customer_value import CLVResult, DayHistory, compute_clv, select_customers
 from kpi.lifecycle import StageRules, assign_stages
 from kpi.roi import campaign_roi
 from kpi.summary import TIME_UNITS
@@ -42,18 +42,18 @@ class History:
     that gives the CLV inputs at any earlier date (``kpi.customer_value.inputs_at``)."""
 
     anchor: date
-    days: pd.DataFrame
-    tickets: pd.DataFrame
-    acquisition: pd.DataFrame
+    days: DayHistory
 
 
 def history(source: Source, anchor: date, today: date) -> History:
     costs = queries.customer_costs(source, anchor, today)
     return History(
         anchor=anchor,
-        days=queries.customer_days(source, anchor, today),
-        tickets=queries.ticket_days(source, anchor, today),
-        acquisition=costs[["customer_id", "campaign_id", "acquisition_cost"]],
+        days=DayHistory.build(
+            queries.customer_days(source, anchor, today),
+            queries.ticket_days(source, anchor, today),
+            costs[["customer_id", "campaign_id", "acquisition_cost"]],
+        ),
     )
 
 
@@ -64,7 +64,7 @@ def clv_from_history(source: Source, past: History, as_of: date, models_from: CL
     if as_of > past.anchor:
         raise ValueError("as_of must not be after the history's anchor.")
     business = source.settings.business
-    rfm, margins, costs = inputs_at(past.days, past.tickets, past.acquisition, as_of)
+    rfm, margins, costs = past.days.at(as_of)
     models = (models_from.bgnbd, models_from.gamma_gamma) if models_from.predicted else None
     return compute_clv(
         rfm,
