@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -21,19 +22,34 @@ from kpi.upsell import ladder_funnel, upsell_candidates
 __all__ = ["History", "clv_at", "clv_from_history", "history", "roi_table", "stages_at", "upsell_tables"]
 
 
-def clv_at(source: Source, as_of: date, today: date, unit: str = "week", value: str = "margin") -> CLVResult:
-    """The CLV of every customer as of ``as_of``: the model sees every customer; callers filter."""
-    everyone = Filters()
+def _clv(
+    source: Source,
+    inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    as_of: date,
+    unit: str,
+    models: tuple[Any, Any] | None = None,
+) -> CLVResult:
+    """``compute_clv`` with the business settings of ``source``."""
     business = source.settings.business
     return compute_clv(
-        queries.customer_rfm(source, everyone, as_of, value=value),
-        queries.customer_summary(source, everyone, as_of),
-        queries.customer_costs(source, as_of, today),
+        *inputs,
         as_of=as_of,
         unit=unit,
         horizon_months=business.clv_horizon_months,
         annual_discount_rate=business.annual_discount_rate,
+        models=models,
     )
+
+
+def clv_at(source: Source, as_of: date, today: date, unit: str = "week", value: str = "margin") -> CLVResult:
+    """The CLV of every customer as of ``as_of``: the model sees every customer; callers filter."""
+    everyone = Filters()
+    inputs = (
+        queries.customer_rfm(source, everyone, as_of, value=value),
+        queries.customer_summary(source, everyone, as_of),
+        queries.customer_costs(source, as_of, today),
+    )
+    return _clv(source, inputs, as_of, unit)
 
 
 @dataclass(frozen=True)
@@ -63,19 +79,8 @@ def clv_from_history(source: Source, past: History, as_of: date, models_from: CL
     month after month is judged by one model and only the customers' own histories change."""
     if as_of > past.anchor:
         raise ValueError("as_of must not be after the history's anchor.")
-    business = source.settings.business
-    rfm, margins, costs = past.days.at(as_of)
     models = (models_from.bgnbd, models_from.gamma_gamma) if models_from.predicted else None
-    return compute_clv(
-        rfm,
-        margins,
-        costs,
-        as_of=as_of,
-        unit=models_from.unit,
-        horizon_months=business.clv_horizon_months,
-        annual_discount_rate=business.annual_discount_rate,
-        models=models,  # type: ignore[arg-type]
-    )
+    return _clv(source, past.days.at(as_of), as_of, models_from.unit, models)
 
 
 def stages_at(
