@@ -83,17 +83,13 @@ def parse_date_text(text: object, order: str = "DMY") -> str | None:
         return None
 
 
-def _parts(order: str, group: Any) -> tuple[str, str, str, str, str, str]:
-    """(year, month, day) expressions for the year-first and the year-last form."""
+def _either_form(order: str, group: Any, make: Any) -> str:
+    """The date of the year-first form, else of the year-last form (day or month first by
+    ``order``): ``group(pattern, n)`` extracts a part, ``make(y, m, d)`` builds a date or NULL."""
     day, month = (2, 1) if order == "MDY" else (1, 2)
-    return (
-        group(_YEAR_FIRST, 1),
-        group(_YEAR_FIRST, 2),
-        group(_YEAR_FIRST, 3),
-        group(_YEAR_LAST, 3),
-        group(_YEAR_LAST, month),
-        group(_YEAR_LAST, day),
-    )
+    first = make(group(_YEAR_FIRST, 1), group(_YEAR_FIRST, 2), group(_YEAR_FIRST, 3))
+    last = make(group(_YEAR_LAST, 3), group(_YEAR_LAST, month), group(_YEAR_LAST, day))
+    return f"COALESCE({first}, {last})"
 
 
 @compiles(safe_date)
@@ -124,12 +120,10 @@ def _date_duckdb(element: safe_date, compiler: Any, **kw: Any) -> str:
     def group(pattern: str, n: int) -> str:
         return f"TRY_CAST(NULLIF(regexp_extract({s}, '{pattern}', {n}), '') AS INTEGER)"
 
-    y1, m1, d1, y2, m2, d2 = _parts(element.order, group)
-    fmt = "'%04d-%02d-%02d'"
-    return (
-        f"COALESCE(TRY_CAST(printf({fmt}, NULLIF({y1}, 0), {m1}, {d1}) AS DATE), "
-        f"TRY_CAST(printf({fmt}, NULLIF({y2}, 0), {m2}, {d2}) AS DATE))"
-    )
+    def make(y: str, m: str, d: str) -> str:
+        return f"TRY_CAST(printf('%04d-%02d-%02d', NULLIF({y}, 0), {m}, {d}) AS DATE)"
+
+    return _either_form(element.order, group, make)
 
 
 def _valid_ymd(y: str, m: str, d: str, make: str, last_day: str) -> str:
@@ -144,13 +138,11 @@ def _date_pg(element: safe_date, compiler: Any, **kw: Any) -> str:
     def group(pattern: str, n: int) -> str:
         return f"CAST((regexp_match({s}, '{pattern}'))[{n}] AS INTEGER)"
 
-    y1, m1, d1, y2, m2, d2 = _parts(element.order, group)
-
     def valid(y: str, m: str, d: str) -> str:
         last = f"EXTRACT(DAY FROM make_date({y}, {m}, 1) + INTERVAL '1 month - 1 day')"
         return _valid_ymd(y, m, d, f"make_date({y}, {m}, {d})", last)
 
-    return f"COALESCE({valid(y1, m1, d1)}, {valid(y2, m2, d2)})"
+    return _either_form(element.order, group, valid)
 
 
 @compiles(safe_date, "mysql")
@@ -202,8 +194,7 @@ def _date_trino(element: safe_date, compiler: Any, **kw: Any) -> str:
         # from_iso8601_date refuses impossible days; TRY turns the refusal into NULL
         return f"TRY(from_iso8601_date(lpad({y}, 4, '0') || '-' || lpad({m}, 2, '0') || '-' || lpad({d}, 2, '0')))"
 
-    y1, m1, d1, y2, m2, d2 = _parts(element.order, group)
-    return f"COALESCE({iso(y1, m1, d1)}, {iso(y2, m2, d2)})"
+    return _either_form(element.order, group, iso)
 
 
 @compiles(safe_number)
