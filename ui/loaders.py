@@ -52,6 +52,11 @@ __all__ = [
 
 TTL = 600  # seconds: a fresh database read at most every ten minutes
 
+#: Large per-customer results (a row per customer) are shared, not copied: ``st.cache_data`` would
+#: keep a pickled copy and unpickle a new one on every hit — seconds and gigabytes at a million
+#: customers. Callers treat them as read-only (pandas copy-on-write keeps derived frames apart).
+_shared = st.cache_resource(ttl=TTL, show_spinner=False, max_entries=32)
+
 
 def source_key(url: str, settings: Settings) -> str:
     """A fingerprint of the source and its mapping, for cache keys (no secret in clear)."""
@@ -116,7 +121,7 @@ def data_warnings(_source: Source, key: str, today: date) -> dict[str, float]:
     return queries.data_warnings(_source, today)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@_shared
 def clv(_source: Source, key: str, as_of: date, unit: str, today: date) -> CLVResult:
     """The CLV of every customer as of ``as_of`` (the model sees every customer; pages filter)."""
     return compute.clv_at(_source, as_of, today, unit)
@@ -151,7 +156,7 @@ def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, to
     return queries.customer_orders(_source, customer_id, as_of, today)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@_shared
 def clv_before(_source: Source, key: str, as_of: date, anchor: date, today: date) -> CLVResult:
     """The CLV of every customer at ``as_of`` before ``anchor``, by the model fitted at ``anchor`` on
     the customers' history up to ``as_of`` (one read shared with the lifecycle page, no refit): the
@@ -176,19 +181,19 @@ def marketing_roi(
     )
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@_shared
 def lifecycle_stages(_source: Source, key: str, as_of: date, rules: StageRules, today: date) -> pd.DataFrame:
     """Every customer's stage at ``as_of``: the CLV columns plus ``stage`` and ``p_alive``."""
     return compute.stages_at(_source, as_of, today, clv(_source, key, as_of, "week", today), rules)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@_shared
 def history(_source: Source, key: str, anchor: date, today: date) -> compute.History:
     """Every customer's order days up to ``anchor``: one read for the stages at earlier dates."""
     return compute.history(_source, anchor, today)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@_shared
 def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: StageRules, today: date) -> pd.DataFrame:
     """Every customer's stage at ``as_of`` before ``anchor``, judged by the model fitted at ``anchor``
     on the customers' history up to ``as_of`` (no query, no refit: month ends cost milliseconds)."""
@@ -207,7 +212,7 @@ def prospects(_source: Source, key: str, filters: Filters, as_of: date, today: d
     return queries.prospects(_source, filters, as_of, today)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@_shared
 def upsell(
     _source: Source, key: str, as_of: date, rules: StageRules, today: date
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
