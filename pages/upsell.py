@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -37,7 +38,7 @@ candidates = select_customers(candidates, f.segments, f.regions, f.channels)
 left, middle, right = st.columns(3)
 stages = left.multiselect(
     t("upsell.filter_stage", lang),
-    [s for s in STAGES if s in set(candidates["stage"])],
+    [s for s in STAGES if s in set(candidates["stage"].unique())],
     format_func=lambda s: t(f"stage.{s}", lang),
     key="upsell_stage",
     placeholder=t("filter.placeholder", lang),
@@ -88,13 +89,18 @@ def _reason(row: pd.Series) -> str:
     )
 
 
-def _reasons(table: pd.DataFrame) -> list[str]:
-    """One sentence per row, written once per distinct reason (a few hundred for any size)."""
+def _reasons(table: pd.DataFrame) -> np.ndarray:
+    """One sentence per row, written once per distinct reason (a few hundred for any size) and
+    spread to the rows by index lookup, not by a Python loop over the rows."""
     keys = ["source", "segment", "because", "offer_name", "offer_category", "adoption", "lift"]
     plain = table[keys].astype(object).where(table[keys].notna(), None)  # NaN never equals itself: use None
     distinct = plain.drop_duplicates()
-    text = {tuple(row): _reason(pd.Series(row, index=keys)) for row in distinct.itertuples(index=False)}
-    return [text[tuple(row)] for row in plain.itertuples(index=False)]
+    text = np.array([_reason(pd.Series(row, index=keys)) for row in distinct.itertuples(index=False)], dtype=object)
+    marker = "\x00"  # None-safe labels for the index lookup
+    where = pd.MultiIndex.from_frame(distinct.fillna(marker)).get_indexer(
+        pd.MultiIndex.from_frame(plain.fillna(marker))
+    )
+    return text[where]
 
 
 st.subheader(t("upsell.list", lang))
@@ -105,14 +111,16 @@ else:
         names = loaders.customer_names(source, ctx.source_key, tuple(shown["customer_id"].head(2000)), ctx.today)
     export = pd.DataFrame(
         {
-            t("col.customer", lang): [names.get(c, c) for c in shown["customer_id"]],
+            t("col.customer", lang): shown["customer_id"].map(names).fillna(shown["customer_id"]).to_numpy(),
             t("col.segment", lang): shown["segment"].to_numpy(),
-            t("col.stage", lang): [t(f"stage.{s}", lang) for s in shown["stage"]],
+            t("col.stage", lang): shown["stage"].map({s: t(f"stage.{s}", lang) for s in STAGES}).to_numpy(),
             t("col.offer", lang): shown["offer_name"].to_numpy(),
             t("col.expected_value", lang): shown["expected_value"].round(2).to_numpy(),
             t("col.p_alive", lang): shown["p_alive"].round(3).to_numpy(),
             t("col.why", lang): _reasons(shown),
-            t("col.source", lang): [t(f"upsell.source_{s}", lang) for s in shown["source"]],
+            t("col.source", lang): shown["source"]
+            .map({s: t(f"upsell.source_{s}", lang) for s in ("ladder", "affinity")})
+            .to_numpy(),
             "customer_id": shown["customer_id"].to_numpy(),
         }
     )
