@@ -22,17 +22,9 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import Browser, sync_playwright  # noqa: E402
 
 from data.demo import ensure_demo_database  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, StreamlitServer, server_env  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer, server_env  # noqa: E402
 
 CHART = '[data-testid="stPlotlyChart"] .js-plotly-plot'
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 def _visit(browser: Browser, url: str) -> float:
@@ -60,7 +52,9 @@ def main() -> int:
         with sync_playwright() as pw:
             for _ in range(args.rounds):
                 for name, server in (("floor", floor), ("app", app)):
-                    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)  # a cold browser each time
+                    browser = pw.chromium.launch(
+                        executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)
+                    )  # a cold browser each time
                     times[name].append(_visit(browser, server.url))
                     browser.close()
     finally:

@@ -160,11 +160,7 @@ def _date_mysql(element: safe_date, compiler: Any, **kw: Any) -> str:
     def make(y: str, m: str, d: str) -> str:
         # MySQL/MariaDB accept impossible days (2025-02-30) unless strict modes are on: check here.
         month_start = f"(MAKEDATE({y}, 1) + INTERVAL ({m} - 1) MONTH)"
-        last = f"DAY(LAST_DAY({month_start}))"
-        return (
-            f"(CASE WHEN {y} >= 1 AND {m} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND {last} "
-            f"THEN {month_start} + INTERVAL ({d} - 1) DAY END)"
-        )
+        return _valid_ymd(y, m, d, f"{month_start} + INTERVAL ({d} - 1) DAY", f"DAY(LAST_DAY({month_start}))")
 
     last_form = make(c, a, b) if element.order == "MDY" else make(c, b, a)
     return f"(CASE WHEN {s} REGEXP '{yf}' THEN {make(a, b, c)} WHEN {s} REGEXP '{yl}' THEN {last_form} END)"
