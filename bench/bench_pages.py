@@ -33,12 +33,12 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from data.queries import STATS  # noqa: E402
 
 PAGES = {
-    "overview": "pages/overview.py",
-    "customer_value": "pages/customer_value.py",
+    "overview": "pages/panoramica.py",
+    "customer_value": "pages/valore.py",
     "marketing": "pages/marketing.py",
-    "lifecycle": "pages/lifecycle.py",
-    "upsell": "pages/upsell.py",
-    "data_health": "pages/data_health.py",
+    "lifecycle": "pages/ciclo-di-vita.py",
+    "upsell": "pages/opportunita.py",
+    "data_health": "pages/dati.py",
 }
 
 

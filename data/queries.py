@@ -397,7 +397,8 @@ def _attribution(source: Source, today: date) -> sa.Subquery | None:
     """Which campaign acquired each customer: ``customers.campaign_id`` where set, else the campaign
     of the customer's earliest converted lead. None without customers or leads to tell."""
     first_lead = None
-    if source.available("leads"):
+    # A reference column left unmapped is a NULL of unknown type: never join or coalesce on it.
+    if source.available("leads") and source.entity("leads").has("customer_id"):
         leads = _usable(cleaned(source.entity("leads"), today))
         rank = sa.func.row_number().over(
             partition_by=leads.c.customer_id, order_by=[leads.c.created_at, leads.c.lead_id]
@@ -413,12 +414,18 @@ def _attribution(source: Source, today: date) -> sa.Subquery | None:
     if not source.available("customers"):
         return first_lead
     customers = _usable(cleaned(source.entity("customers"), today))
+    own = source.entity("customers").has("campaign_id")
+    if first_lead is None and not own:
+        return None
+    campaign: sa.ColumnElement[Any]
+    base: sa.FromClause
     if first_lead is None:
-        campaign: sa.ColumnElement[Any] = customers.c.campaign_id
-        base: sa.FromClause = customers
+        campaign, base = customers.c.campaign_id, customers
     else:
-        campaign = sa.func.coalesce(customers.c.campaign_id, first_lead.c.campaign_id)
         base = customers.outerjoin(first_lead, first_lead.c.customer_id == customers.c.customer_id)
+        campaign = first_lead.c.campaign_id
+        if own:
+            campaign = sa.func.coalesce(customers.c.campaign_id, campaign)
     inner = sa.select(customers.c.customer_id, campaign.label("campaign_id")).select_from(base).subquery("attributed")
     return sa.select(inner).where(inner.c.campaign_id.is_not(None)).subquery("attribution")
 

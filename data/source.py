@@ -177,7 +177,7 @@ class Source:
                         table=mapping.table,
                         columns=listed,
                     )
-                columns.append(sa.null().label(canonical))
+                columns.append(_placeholder(spec, canonical))
                 continue
             present.add(canonical)
             columns.append(base.c[actual].label(canonical))
@@ -222,6 +222,19 @@ class Source:
             if isinstance(got, MappingError) and (name == "orders" or self.settings.mapping(name).configured):
                 out[name] = got
         return out
+
+
+def _placeholder(spec: EntitySpec, column: str) -> sa.ColumnElement[Any]:
+    """An optional column left unmapped: a NULL of the column's declared type, so that
+    arithmetic and comparisons on it compile on every engine (an untyped NULL is text to
+    PostgreSQL: ``revenue - NULL`` fails there)."""
+    if column in spec.dates:
+        kind: sa.types.TypeEngine[Any] = sa.Date()
+    elif column in spec.amounts:
+        kind = sa.Double()
+    else:
+        kind = sa.String()
+    return sa.cast(sa.null(), kind).label(column)
 
 
 _PG_DATE_OIDS = {1082, 1114, 1184}  # date, timestamp, timestamptz

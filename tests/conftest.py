@@ -18,12 +18,12 @@ from tests.fixtures import tiny_frames
 ENGINES = ("sqlite", "duckdb", "postgresql", "mariadb")
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 ALL_PAGES = (
-    "pages/overview.py",
-    "pages/customer_value.py",
+    "pages/panoramica.py",
+    "pages/valore.py",
     "pages/marketing.py",
-    "pages/lifecycle.py",
-    "pages/upsell.py",
-    "pages/data_health.py",
+    "pages/ciclo-di-vita.py",
+    "pages/opportunita.py",
+    "pages/dati.py",
 )
 
 

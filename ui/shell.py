@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import NoReturn
 
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,6 +32,7 @@ __all__ = [
     "build_context",
     "choose_language",
     "page_context",
+    "requested_language",
     "show_active_filters",
     "shown_errors",
     "start_page",
@@ -156,6 +158,19 @@ def _sidebar_filters(ctx_lang: str, options: dict[str, list[str]], first: date, 
     return filters, preset
 
 
+def requested_language() -> str:
+    """The language asked for before the switch is drawn: its state on a rerun, else the link's
+    ``lang`` (a code or a name, as the address carries it), else Italian."""
+    chosen = st.session_state.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    asked = st.query_params.get("lang")
+    for code, name in LANGUAGES.items():
+        if asked in (code, name):
+            return code
+    return "it"
+
+
 def choose_language() -> str:
     """The language switch in the sidebar (kept in the URL as ``lang``)."""
     return _language()
@@ -226,11 +241,44 @@ def _store(ctx: AppContext) -> AppContext:
 
 def page_context() -> AppContext:
     """The context ``app.py`` built for this rerun."""
+    if _legacy_discovery():
+        _hand_over_to_app()
     ctx = st.session_state.get(_CONTEXT_KEY)
     if not isinstance(ctx, AppContext):
         st.error("Open the dashboard through app.py (streamlit run app.py).")
         st.stop()
     return ctx
+
+
+def _legacy_discovery() -> bool:
+    """Whether Streamlit ran this page file by its older ``pages/`` discovery, without ``app.py``.
+
+    Until ``app.py`` has called ``st.navigation`` once after a server start, Streamlit serves the
+    ``pages/`` folder by file discovery, so the first request to a page link runs that file alone
+    (Streamlit's test harness does so on every run). ``st.navigation`` turns the discovery off."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the legacy discovery
+        return False
+    return bool(PagesManager.uses_pages_directory)
+
+
+def _hand_over_to_app() -> NoReturn:
+    """Run ``app.py`` in this page's place, within the same run: every page file is named after its
+    address, so the legacy discovery lands on the right file, and ``app.py``'s ``st.navigation``
+    then resolves the same page with the same query string and widget events (the path Streamlit
+    itself takes when the discovery falls back to the main script)."""
+    import runpy
+
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    PagesManager.uses_pages_directory = False
+    run = get_script_run_ctx()
+    if run is None:
+        st.stop()
+    runpy.run_path(str(run.pages_manager.main_script_path), run_name="__main__")
+    st.stop()
 
 
 def start_page(title_key: str) -> AppContext:

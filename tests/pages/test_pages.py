@@ -113,7 +113,7 @@ def test_custom_period(app_env: Path) -> None:
 def test_filter_holds_when_switching_page(app_env: Path) -> None:
     at = _run()
     at.multiselect(key="segment").set_value(["Rivenditori"]).run()
-    at.switch_page("pages/data_health.py").run()
+    at.switch_page("pages/dati.py").run()
     assert not at.exception
     assert at.title[0].value == "Qualità dei dati"
     assert at.multiselect(key="segment").value == ["Rivenditori"]
@@ -121,7 +121,7 @@ def test_filter_holds_when_switching_page(app_env: Path) -> None:
 
 def test_data_health_page(app_env: Path, demo_source: Source) -> None:
     at = _run()
-    at.switch_page("pages/data_health.py").run()
+    at.switch_page("pages/dati.py").run()
     assert not at.exception
     tables = [tb.value for tb in at.table]
     entities = tables[0]
@@ -145,7 +145,7 @@ def test_bad_mapping_shows_the_key_not_a_traceback(app_env: Path) -> None:
     assert at.error, "expected an error box"
     text = at.error[0].value
     assert "entities.orders.table" in text and "vendite" in text
-    at.switch_page("pages/data_health.py").run()
+    at.switch_page("pages/dati.py").run()
     assert not at.exception
     assert any("entities.orders.table" in e.value for e in at.error)
 
@@ -167,7 +167,7 @@ def test_unreachable_database_is_explained(app_env: Path, monkeypatch: pytest.Mo
 
 def test_customer_value_page(app_env: Path) -> None:
     at = _run()
-    at.switch_page("pages/customer_value.py").run()
+    at.switch_page("pages/valore.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Valore clienti"
     assert [m.label for m in at.metric][:5] == [
@@ -191,7 +191,7 @@ def test_customer_value_page(app_env: Path) -> None:
 
 def test_customer_value_follows_the_segment_filter(app_env: Path) -> None:
     at = _run({"segment": "Privati"})
-    at.switch_page("pages/customer_value.py").run()
+    at.switch_page("pages/valore.py").run()
     assert not at.exception
     segments = {t["name"] for t in _charts(at)[0]["data"]}
     assert segments == {"Privati"}
@@ -229,7 +229,7 @@ def test_overview_has_value_cards(app_env: Path, demo_source: Source) -> None:
 )
 def test_customer_value_page_with_every_filter(app_env: Path, query: dict[str, str | list[str]]) -> None:
     at = _run(query)
-    at.switch_page("pages/customer_value.py").run()
+    at.switch_page("pages/valore.py").run()
     assert not at.exception, [e.value for e in at.exception]
     top = at.dataframe[0].value
     assert 0 < len(top) <= 50
@@ -252,7 +252,7 @@ def test_customer_value_without_enough_history(
     """Five customers, three of whom bought twice: a notice, and the historical value only."""
     monkeypatch.setenv("CRUSCOTTO_DB_URL", tiny_sqlite_url)
     at = _run({"period": "Tutto lo storico"})
-    at.switch_page("pages/customer_value.py").run()
+    at.switch_page("pages/valore.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("solo 3 clienti hanno comprato più di una volta (ne servono almeno 50)" in w.value for w in at.warning)
     assert at.dataframe[0].value["Futuro atteso"].eq("€ 0").all()
@@ -297,7 +297,7 @@ def test_marketing_without_campaigns_says_what_to_map(app_env: Path) -> None:
 
 def test_lifecycle_page(app_env: Path) -> None:
     at = _run()
-    at.switch_page("pages/lifecycle.py").run()
+    at.switch_page("pages/ciclo-di-vita.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Ciclo di vita"
     labels = [m.label for m in at.metric]
@@ -318,7 +318,7 @@ def test_lifecycle_page(app_env: Path) -> None:
 
 def test_lifecycle_page_with_filters(app_env: Path) -> None:
     at = _run({"segment": "HoReCa", "period": "Last 6 months", "lang": "English"})
-    at.switch_page("pages/lifecycle.py").run()
+    at.switch_page("pages/ciclo-di-vita.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Lifecycle"
     assert set(at.dataframe[0].value["Segment"]) <= {"HoReCa"}
@@ -327,7 +327,7 @@ def test_lifecycle_page_with_filters(app_env: Path) -> None:
 
 def test_upsell_page(app_env: Path) -> None:
     at = _run()
-    at.switch_page("pages/upsell.py").run()
+    at.switch_page("pages/opportunita.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Opportunità"
     table = at.dataframe[0].value
@@ -344,7 +344,7 @@ def test_upsell_page(app_env: Path) -> None:
 def test_upsell_page_without_products(app_env: Path) -> None:
     app_env.write_text('[entities.products]\ntable = "catalogo"\n')
     at = _run()
-    at.switch_page("pages/upsell.py").run()
+    at.switch_page("pages/opportunita.py").run()
     assert not at.exception
     assert any("entities.products" in w.value for w in at.warning)
 
