@@ -11,7 +11,7 @@ from kpi.lifecycle import STAGES, StageRules, stage_counts, transitions
 from ui import loaders
 from ui.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent
-from ui.i18n import t
+from ui.i18n import t, tn
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, table_downloads
 
@@ -78,7 +78,7 @@ months_back = st.segmented_control(
     default=3,
     required=True,
     key="lifecycle_months",
-    format_func=lambda n: t("lifecycle.months_ago", lang, n=n),
+    format_func=lambda n: tn("lifecycle.months_ago", n, lang),
 )
 before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=int(months_back or 3))).date()
 with shown_errors(ctx):

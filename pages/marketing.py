@@ -10,7 +10,7 @@ from kpi.roi import channel_roi, marketing_summary, payback_curves
 from ui import loaders
 from ui.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
-from ui.i18n import t
+from ui.i18n import t, verdicts_sentence
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 
@@ -56,13 +56,7 @@ cards = (
 for column, (key, value, help_key) in zip(st.columns(len(cards)), cards, strict=True):
     column.metric(t(key, lang), value, help=t(help_key, lang) if help_key else None, border=True)
 st.markdown(
-    t(
-        "marketing.verdicts",
-        lang,
-        pays_first=int(total["pays_first"]),
-        pays_lifetime=int(total["pays_lifetime"]),
-        does_not_pay=int(total["does_not_pay"]),
-    )
+    verdicts_sentence(int(total["pays_first"]), int(total["pays_lifetime"]), int(total["does_not_pay"]), lang)
 )
 
 st.subheader(t("marketing.table", lang))

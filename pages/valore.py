@@ -20,7 +20,7 @@ from ui.charts_value import (
     p_alive_map_figure,
 )
 from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
-from ui.i18n import t
+from ui.i18n import t, tn
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 
@@ -48,7 +48,7 @@ st.caption(
 if result.notice:
     repeat = int((result.table["x"] > 0).sum())
     st.warning(
-        t("value.no_model", lang, repeat=fmt_count(repeat, lang), needed=MIN_REPEAT_CUSTOMERS),
+        tn("value.no_model", repeat, lang, n=fmt_count(repeat, lang), needed=MIN_REPEAT_CUSTOMERS),
         icon=":material/warning:",
     )
 

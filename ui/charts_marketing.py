@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from ui.charts import GREY, INK, TEMPLATE
 from ui.format import fmt_money, fmt_percent, plotly_separators
-from ui.i18n import t
+from ui.i18n import t, tn
 
 __all__ = ["VERDICT_COLORS", "cac_vs_clv_figure", "channel_roi_figure", "payback_figure", "roi_steps_figure"]
 
@@ -109,7 +109,7 @@ def roi_steps_figure(roi: pd.DataFrame, lang: str) -> go.Figure:
         )
     fig.add_vline(x=0, line={"color": INK, "width": 1})
     turned = int(((data["roi_first"] < 0) & (data["roi_lifetime"] >= 0)).sum())
-    _layout(fig, lang, t("marketing.steps_title", lang, n=turned))
+    _layout(fig, lang, tn("marketing.steps_title", turned, lang))
     fig.update_xaxes(title_text="ROI", tickformat=".0%")
     fig.update_layout(
         legend_title_text="",
@@ -145,7 +145,7 @@ def payback_figure(curves: pd.DataFrame, roi: pd.DataFrame, lang: str) -> go.Fig
         title = t("marketing.payback_none", lang)
     else:
         fastest = paid.sort_values("payback_months").iloc[0]
-        title = t("marketing.payback_title", lang, name=fastest["name"], months=int(fastest["payback_months"]))
+        title = tn("marketing.payback_title", int(fastest["payback_months"]), lang, name=fastest["name"])
     _layout(fig, lang, title)
     fig.update_xaxes(title_text=t("marketing.months_since_start", lang))
     fig.update_yaxes(title_text=t("marketing.recovered", lang), tickformat=".0%")

@@ -10,7 +10,7 @@ from data.filters import UNASSIGNED
 from kpi.clv import BGNBD
 from ui.charts import GREY, INK, TEMPLATE
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent, plotly_separators
-from ui.i18n import t
+from ui.i18n import t, tn
 
 __all__ = [
     "clv_cac_figure",
@@ -201,8 +201,9 @@ def customer_timeline_figure(orders: pd.DataFrame, lang: str, currency: str) -> 
     _layout(
         fig,
         lang,
-        t(
+        tn(
             "value.timeline_title",
+            int((orders["revenue"] >= 0).sum()),
             lang,
             n=fmt_count(int((orders["revenue"] >= 0).sum()), lang),
             share=fmt_percent(

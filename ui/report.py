@@ -26,7 +26,7 @@ from ui.charts_value import clv_segment_figure
 from ui.compute import clv_at, roi_table, stages_at, upsell_tables
 from ui.export import figure_bytes
 from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
-from ui.i18n import t
+from ui.i18n import join_phrases, t, tn, verdicts_sentence
 
 __all__ = ["Section", "build_report", "render", "report_caption"]
 
@@ -102,19 +102,22 @@ def build_report(
         report(0.5, t("page.marketing", lang))
         roi = roi_table(source, f, as_of, today, clv)
         total = marketing_summary(roi)
-        stop = ", ".join(roi.loc[roi["verdict"] == "does_not_pay", "name"]) or "—"
+        stop = list(roi.loc[roi["verdict"] == "does_not_pay", "name"])
+        comment = verdicts_sentence(
+            int(total["pays_first"]), int(total["pays_lifetime"]), int(total["does_not_pay"]), lang
+        )
+        if stop:
+            comment += " " + t("report.marketing_stop", lang, names=join_phrases(stop, lang))
+        comment += " " + t(
+            "report.marketing_roi",
+            lang,
+            to_date=fmt_percent(total["roi_to_date"], lang, 0),
+            lifetime=fmt_percent(total["roi_lifetime"], lang, 0),
+        )
         sections.append(
             Section(
                 t("page.marketing", lang),
-                t(
-                    "report.marketing_comment",
-                    lang,
-                    first=int(total["pays_first"]),
-                    life=int(total["pays_lifetime"]),
-                    none=int(total["does_not_pay"]),
-                    stop=stop,
-                    roi=fmt_percent(total["roi_lifetime"], lang, 0),
-                ),
+                comment,
                 cac_vs_clv_figure(roi, lang, cur),
             )
         )
@@ -125,13 +128,16 @@ def build_report(
     sections.append(
         Section(
             t("page.lifecycle", lang),
-            t(
-                "report.lifecycle_comment",
+            join_phrases(
+                [
+                    tn("report.lifecycle_active", n, lang, n=fmt_count(n, lang))
+                    for n in [int(counts["active"] + counts["loyal"])]
+                ]
+                + [tn("report.lifecycle_risk", int(counts["at_risk"]), lang, n=fmt_count(counts["at_risk"], lang))]
+                + [tn("report.lifecycle_lapsed", int(counts["lapsed"]), lang, n=fmt_count(counts["lapsed"], lang))],
                 lang,
-                active=fmt_count(counts["active"] + counts["loyal"], lang),
-                risk=fmt_count(counts["at_risk"], lang),
-                lapsed=fmt_count(counts["lapsed"], lang),
-            ),
+            )
+            + ".",
             None,
             [(t(f"stage.{s}", lang), fmt_count(int(n), lang)) for s, n in counts.items()],
         )
@@ -144,8 +150,9 @@ def build_report(
         sections.append(
             Section(
                 t("page.upsell", lang),
-                t(
+                tn(
                     "report.upsell_comment",
+                    len(candidates),
                     lang,
                     n=fmt_count(len(candidates), lang),
                     value=fmt_money(float(candidates["expected_value"].sum()), lang, cur, 0),
