@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from kpi.registry import KPIS
 
-__all__ = ["OVERVIEW_KPIS", "overview_kpis", "safe_ratio", "segment_shares"]
+__all__ = ["OVERVIEW_KPIS", "Headline", "headline", "overview_kpis", "safe_ratio", "segment_shares"]
 
 OVERVIEW_KPIS: tuple[str, ...] = (
     "revenue",
@@ -91,3 +92,60 @@ def segment_shares(totals: pd.DataFrame) -> pd.DataFrame:
     revenue = out["revenue"].replace(0, np.nan)
     out["margin_pct"] = out["margin"] / revenue
     return out.sort_values(["revenue", "segment"], ascending=[False, True]).reset_index(drop=True)
+
+
+#: Period KPIs an owner reads as "how the business is going", in the order they are preferred
+#: when their changes are equally large.
+_HEADLINE_MOVERS = ("margin_pct", "active_customers", "new_customers", "repeat_customers", "orders", "aov")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The overview's opening in facts: revenue and its change, the other KPI that moved most, and
+    the first thing to do. The UI puts them in words."""
+
+    revenue: float
+    revenue_change: float
+    mover: str | None
+    mover_change: float
+    mover_kind: str
+    action: str  # "at_risk_rising", "stop_campaigns", "call_at_risk" or "none"
+    at_risk_now: int = 0
+    at_risk_before: int = 0
+    campaigns_to_stop: tuple[str, ...] = ()
+
+
+def headline(
+    kpis: pd.DataFrame, at_risk_now: int, at_risk_before: int, campaigns_to_stop: list[str] | tuple[str, ...]
+) -> Headline:
+    """What to say first, from the ``overview_kpis`` table and the lifecycle and campaign facts.
+
+    The mover is the KPI of ``_HEADLINE_MOVERS`` with the largest change (percentage points count
+    as a relative change of the same size: 2 pp ≈ 2 %); a change under 1 % is no news. The action:
+    customers at risk rising by at least 10 % come first (they are margin walking out), then
+    campaigns that do not pay, then any customer at risk; otherwise none."""
+    table = kpis.set_index("kpi")
+    best, size = None, 0.01
+    for name in _HEADLINE_MOVERS:
+        change = float(table.loc[name, "change"])
+        if math.isfinite(change) and abs(change) >= size + 1e-12:
+            best, size = name, abs(change)
+    if at_risk_now > 0 and at_risk_before > 0 and at_risk_now >= 1.1 * at_risk_before:
+        action = "at_risk_rising"
+    elif campaigns_to_stop:
+        action = "stop_campaigns"
+    elif at_risk_now > 0:
+        action = "call_at_risk"
+    else:
+        action = "none"
+    return Headline(
+        revenue=float(table.loc["revenue", "value"]),
+        revenue_change=float(table.loc["revenue", "change"]),
+        mover=best,
+        mover_change=float(table.loc[best, "change"]) if best else math.nan,
+        mover_kind=str(table.loc[best, "change_kind"]) if best else "relative",
+        action=action,
+        at_risk_now=int(at_risk_now),
+        at_risk_before=int(at_risk_before),
+        campaigns_to_stop=tuple(campaigns_to_stop),
+    )

@@ -43,6 +43,7 @@ KPIS: dict[str, KPI] = {
         KPI("avg_clv", "money"),
         KPI("clv_cac", "ratio"),
         KPI("marketing_roi", "percent"),
+        KPI("marketing_roi_to_date", "percent"),
         KPI("at_risk_customers", "count", higher_is_better=False),
         KPI("lapsed_customers", "count", higher_is_better=False),
     )

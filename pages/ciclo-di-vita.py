@@ -9,6 +9,7 @@ from kpi.cohorts import cohort_matrices
 from kpi.customer_value import select_customers
 from kpi.lifecycle import STAGES, StageRules, stage_counts, transitions
 from ui import loaders
+from ui.cards import Card, cards
 from ui.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent
 from ui.i18n import t, tn
@@ -48,11 +49,9 @@ with shown_errors(ctx):
     now = _stages(as_of)
     prospects = loaders.prospects(ctx.source, ctx.source_key, f, as_of, ctx.today)
 counts = stage_counts(now)
-columns = st.columns(len(STAGES) + 1)
-for column, stage in zip(columns, STAGES, strict=False):
-    column.metric(t(f"stage.{stage}", lang), fmt_count(int(counts[stage]), lang), border=True)
-columns[-1].metric(
-    t("lifecycle.prospects", lang), fmt_count(prospects, lang), help=t("lifecycle.prospects_help", lang), border=True
+cards(
+    [Card(t(f"stage.{stage}", lang), fmt_count(int(counts[stage]), lang)) for stage in STAGES]
+    + [Card(t("lifecycle.prospects", lang), fmt_count(prospects, lang), help=t("lifecycle.prospects_help", lang))]
 )
 
 # Month by month over the selected period (at most the last 12 month ends).

@@ -6,8 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from kpi.customer_value import segment_clv, select_customers
+from kpi.registry import KPIS
 from kpi.roi import channel_roi, marketing_summary, payback_curves
 from ui import loaders
+from ui.cards import Card, cards
 from ui.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from ui.i18n import t, verdicts_sentence
@@ -46,15 +48,16 @@ if roi is None:
     st.stop()
 
 total = marketing_summary(roi)
-cards = (
-    ("marketing.card_spend", fmt_money_short(total["spend"], lang, cur), None),
-    ("marketing.card_customers", fmt_count(total["customers"], lang), None),
-    ("marketing.card_cac", fmt_money(total["cac"], lang, cur, 0), None),
-    ("marketing.card_roi_to_date", fmt_percent(total["roi_to_date"], lang, 0), None),
-    ("marketing.card_roi_lifetime", fmt_percent(total["roi_lifetime"], lang, 0), "marketing.card_roi_lifetime_help"),
+roi_to_date, roi_lifetime = KPIS["marketing_roi_to_date"], KPIS["marketing_roi"]
+cards(
+    [
+        Card(t("marketing.card_spend", lang), fmt_money_short(total["spend"], lang, cur)),
+        Card(t("marketing.card_customers", lang), fmt_count(total["customers"], lang)),
+        Card(t("marketing.card_cac", lang), fmt_money(total["cac"], lang, cur, 0)),
+        Card(roi_to_date.label(lang), fmt_percent(total["roi_to_date"], lang, 0), help=roi_to_date.help(lang)),
+        Card(roi_lifetime.label(lang), fmt_percent(total["roi_lifetime"], lang, 0), help=roi_lifetime.help(lang)),
+    ]
 )
-for column, (key, value, help_key) in zip(st.columns(len(cards)), cards, strict=True):
-    column.metric(t(key, lang), value, help=t(help_key, lang) if help_key else None, border=True)
 st.markdown(
     verdicts_sentence(int(total["pays_first"]), int(total["pays_lifetime"]), int(total["does_not_pay"]), lang)
 )

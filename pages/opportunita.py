@@ -9,6 +9,7 @@ import streamlit as st
 from kpi.customer_value import select_customers
 from kpi.lifecycle import STAGES, StageRules
 from ui import loaders
+from ui.cards import Card, cards
 from ui.charts import segment_colors
 from ui.charts_upsell import funnel_figure, offer_value_figure
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
@@ -56,11 +57,12 @@ if stages:
 if offers:
     shown = shown[shown["offer_name"].isin(offers)]
 
-cards = st.columns(3)
-cards[0].metric(t("upsell.card_candidates", lang), fmt_count(len(shown), lang), border=True)
-cards[1].metric(t("upsell.card_customers", lang), fmt_count(shown["customer_id"].nunique(), lang), border=True)
-cards[2].metric(
-    t("upsell.card_value", lang), fmt_money_short(float(shown["expected_value"].sum()), lang, cur), border=True
+cards(
+    [
+        Card(t("upsell.card_candidates", lang), fmt_count(len(shown), lang)),
+        Card(t("upsell.card_customers", lang), fmt_count(shown["customer_id"].nunique(), lang)),
+        Card(t("upsell.card_value", lang), fmt_money_short(float(shown["expected_value"].sum()), lang, cur)),
+    ]
 )
 
 

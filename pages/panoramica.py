@@ -8,13 +8,14 @@ import streamlit as st
 
 from kpi.customer_value import clv_overview, select_customers
 from kpi.lifecycle import StageRules, stage_counts
-from kpi.overview import overview_kpis, safe_ratio, segment_shares
+from kpi.overview import headline, overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
 from ui import loaders
+from ui.cards import Card, cards
 from ui.charts import monthly_revenue_figure, segment_colors, segment_figure
 from ui.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
-from ui.i18n import t
+from ui.i18n import headline_text, t
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 
@@ -34,24 +35,6 @@ if monthly.empty:
     st.info(t("empty.orders", lang), icon=":material/filter_alt_off:")
     st.stop()
 
-cards = table.set_index("kpi")
-for row_names in (
-    ("revenue", "margin", "margin_pct", "orders"),
-    ("aov", "active_customers", "new_customers", "repeat_customers"),
-):
-    for column, name in zip(st.columns(len(row_names)), row_names, strict=True):
-        spec, values = KPIS[name], cards.loc[name]
-        delta = fmt_change(values["change"], values["change_kind"], lang)
-        column.metric(
-            spec.label(lang),
-            fmt_value(values["value"], spec.format, lang, ctx.currency),
-            delta=None if delta == "n/d" else delta,
-            delta_color="normal" if spec.higher_is_better else "inverse",
-            help=f"{spec.help(lang)}  \n{t('overview.prev_value', lang)}: "
-            f"{fmt_value(values['previous'], spec.format, lang, ctx.currency)}",
-            border=True,
-        )
-
 # Customer value and marketing at the end of this period and of the previous one.
 with shown_errors(ctx):
     prev_end = measures.set_index("period").loc["previous", "end"]
@@ -60,6 +43,7 @@ with shown_errors(ctx):
     rules = ctx.settings.lifecycle if ctx.settings else StageRules()
     ends = {"now": ctx.filters.end, "before": prev_end}
     value: dict[str, dict[str, float]] = {}
+    to_stop: list[str] = []
     # The previous period's end is judged by the model fitted at this period's end, on the history
     # up to then: a change between the two dates is a change in the customers, not in the model.
     anchor = ctx.filters.end
@@ -67,31 +51,52 @@ with shown_errors(ctx):
         result = loaders.clv_before(ctx.source, ctx.source_key, end, anchor, ctx.today)
         value[when] = clv_overview(select_customers(result.table, f.segments, f.regions, f.channels))
         roi = loaders.marketing_roi(ctx.source, ctx.source_key, f, end, ctx.today, anchor if end < anchor else None)
-        value[when]["marketing_roi"] = (
-            marketing_summary(roi)["roi_lifetime"] if roi is not None and len(roi) else math.nan
-        )
+        summary = marketing_summary(roi) if roi is not None and len(roi) else {}
+        value[when]["marketing_roi"] = summary.get("roi_lifetime", math.nan)
+        value[when]["marketing_roi_to_date"] = summary.get("roi_to_date", math.nan)
+        if when == "now" and roi is not None and len(roi):
+            to_stop = list(roi.loc[roi["verdict"] == "does_not_pay", "name"])
         stages = loaders.stages_before(ctx.source, ctx.source_key, end, anchor, rules, ctx.today)
         counts = stage_counts(select_customers(stages, f.segments, f.regions, f.channels))
         value[when]["at_risk_customers"] = float(counts["at_risk"])
         value[when]["lapsed_customers"] = float(counts["lapsed"])
-names = ["avg_clv", "clv_cac"] + (["marketing_roi"] if ctx.source.available("campaigns") else [])
-names += ["at_risk_customers", "lapsed_customers"]
-for column, name in zip(st.columns(5), names, strict=False):
+
+# One sentence on how the business is going, then the figures.
+news = headline(
+    table, int(value["now"]["at_risk_customers"]), int(value["before"]["at_risk_customers"]), to_stop
+)
+st.markdown(headline_text(news, lang, ctx.currency))
+
+
+def _card(name: str, now: float, before: float, change: float, kind: str) -> Card:
     spec = KPIS[name]
-    now, before = value["now"][name], value["before"][name]
-    if spec.format == "percent":
-        delta = fmt_change(now - before, "points", lang)
-    else:
-        delta = fmt_change(safe_ratio(now - before, abs(before)), "relative", lang)
-    column.metric(
+    delta = fmt_change(change, kind, lang)
+    return Card(
         spec.label(lang),
         fmt_value(now, spec.format, lang, ctx.currency),
         delta=None if delta == "n/d" else delta,
         delta_color="normal" if spec.higher_is_better else "inverse",
         help=f"{spec.help(lang)}  \n{t('overview.prev_value', lang)}: "
         f"{fmt_value(before, spec.format, lang, ctx.currency)}",
-        border=True,
     )
+
+
+by_kpi = table.set_index("kpi")
+period_cards = [
+    _card(name, row["value"], row["previous"], row["change"], row["change_kind"]) for name, row in by_kpi.iterrows()
+]
+names = ["avg_clv", "clv_cac"]
+if ctx.source.available("campaigns"):
+    names += ["marketing_roi_to_date", "marketing_roi"]
+names += ["at_risk_customers", "lapsed_customers"]
+value_cards = []
+for name in names:
+    now, before = value["now"][name], value["before"][name]
+    if KPIS[name].format == "percent":
+        value_cards.append(_card(name, now, before, now - before, "points"))
+    else:
+        value_cards.append(_card(name, now, before, safe_ratio(now - before, abs(before)), "relative"))
+cards(period_cards + value_cards)
 
 colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"].unique()))
 chart(monthly_revenue_figure(monthly, colors, lang, ctx.currency), monthly, key="overview_monthly", ctx=ctx, page=PAGE)

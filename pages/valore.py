@@ -10,6 +10,7 @@ from kpi.customer_value import clv_overview, segment_clv, select_customers
 from kpi.lifecycle import StageRules
 from kpi.summary import TIME_UNITS
 from ui import loaders
+from ui.cards import Card, cards
 from ui.charts import segment_colors
 from ui.charts_value import (
     clv_cac_figure,
@@ -58,17 +59,22 @@ if table.empty:
     st.info(t("empty.customers", lang), icon=":material/filter_alt_off:")
     st.stop()
 head = clv_overview(table)
-cards = (
+figures = (
     ("value.card_avg_clv", fmt_money(head["avg_clv"], lang, cur, 0)),
     ("value.card_hist", fmt_money(head["avg_historical"], lang, cur, 0)),
     ("value.card_future", fmt_money_short(head["future_margin"], lang, cur)),
     ("value.card_alive", fmt_count(head["alive"], lang)),
     ("value.card_clv_cac", fmt_value(head["clv_cac"], "ratio", lang)),
 )
-for column, (key, value) in zip(st.columns(len(cards)), cards, strict=True):
-    column.metric(
-        t(key, lang), value, help=t(key + "_help", lang, customers=fmt_count(head["customers"], lang)), border=True
-    )
+customers = int(head["customers"])
+cards(
+    [
+        Card(t(key, lang), value, help=tn(key + "_help", customers, lang, n=fmt_count(customers, lang)))
+        if key == "value.card_alive"
+        else Card(t(key, lang), value, help=t(key + "_help", lang))
+        for key, value in figures
+    ]
+)
 
 colors = segment_colors(ctx.options.get("segment", []) or list(table["segment"].unique()))
 left, right = st.columns(2)
@@ -159,14 +165,19 @@ picked = st.selectbox(
 )
 if picked is not None:
     row = top.set_index("customer_id").loc[picked]
-    cols = st.columns(5)
-    cols[0].metric(t("col.total_clv", lang), fmt_money(row["total_clv"], lang, cur, 0))
-    cols[1].metric(t("value.historical", lang), fmt_money(row["historical_clv"], lang, cur, 0))
-    cols[2].metric(t("value.residual", lang), fmt_money(row["residual_clv"], lang, cur, 0))
-    cols[3].metric(
-        t("value.status", lang), _status(float(row["p_alive"])), help=f"P = {fmt_percent(row['p_alive'], lang, 0)}"
+    cards(
+        [
+            Card(t("col.total_clv", lang), fmt_money(row["total_clv"], lang, cur, 0)),
+            Card(t("value.historical", lang), fmt_money(row["historical_clv"], lang, cur, 0)),
+            Card(t("value.residual", lang), fmt_money(row["residual_clv"], lang, cur, 0)),
+            Card(
+                t("value.status", lang),
+                _status(float(row["p_alive"])),
+                help=t("value.status_help", lang, p=fmt_percent(row["p_alive"], lang, 0)),
+            ),
+            Card(t("col.tickets", lang), fmt_count(row["tickets"], lang)),
+        ]
     )
-    cols[4].metric(t("col.tickets", lang), fmt_count(row["tickets"], lang))
     rules = ctx.settings.lifecycle if ctx.settings else StageRules()
     with shown_errors(ctx):
         orders = loaders.customer_orders(ctx.source, ctx.source_key, picked, as_of, ctx.today)

@@ -4,8 +4,18 @@ message with plural forms, and the few sentences assembled from several messages
 from __future__ import annotations
 
 from i18n import LANGUAGES, has_key, t, tn
+from kpi.overview import Headline
 
-__all__ = ["LANGUAGES", "_CATALOGUE", "has_key", "join_phrases", "t", "tn", "verdicts_sentence"]
+__all__ = [
+    "LANGUAGES",
+    "_CATALOGUE",
+    "has_key",
+    "headline_text",
+    "join_phrases",
+    "t",
+    "tn",
+    "verdicts_sentence",
+]
 
 
 def _pairs() -> dict[str, tuple[str, str]]:
@@ -43,3 +53,40 @@ def verdicts_sentence(pays_first: int, pays_lifetime: int, does_not_pay: int, la
         tn("marketing.verdict_none", does_not_pay, lang),
     ]
     return join_phrases(parts, lang) + "."
+
+
+def headline_text(news: Headline, lang: str, currency: str = "EUR") -> str:
+    """The overview's opening: revenue and its change, the largest other move, the first thing to do."""
+    from kpi.registry import KPIS
+    from ui.format import fmt_change, fmt_count, fmt_money_short
+
+    revenue = fmt_money_short(news.revenue, lang, currency)
+    change = fmt_change(news.revenue_change, "relative", lang)
+    if change == "n/d":  # no previous period to compare with
+        parts = [t("headline.revenue_only", lang, revenue=revenue)]
+    else:
+        parts = [t("headline.revenue", lang, revenue=revenue, change=change)]
+    if news.mover:
+        parts.append(
+            t(
+                "headline.mover",
+                lang,
+                kpi=KPIS[news.mover].label(lang),
+                change=fmt_change(news.mover_change, news.mover_kind, lang),
+            )
+        )
+    if news.action == "at_risk_rising":
+        action = t(
+            "headline.at_risk_rising",
+            lang,
+            before=fmt_count(news.at_risk_before, lang),
+            now=fmt_count(news.at_risk_now, lang),
+        )
+    elif news.action == "stop_campaigns":
+        names = join_phrases(list(news.campaigns_to_stop), lang)
+        action = tn("headline.stop_campaigns", len(news.campaigns_to_stop), lang, names=names)
+    elif news.action == "call_at_risk":
+        action = tn("headline.call_at_risk", news.at_risk_now, lang, n=fmt_count(news.at_risk_now, lang))
+    else:
+        action = t("headline.none", lang)
+    return " ".join(parts) + "  \n**" + action + "**"
