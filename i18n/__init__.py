@@ -137,7 +137,7 @@ def elide_italian(text: str) -> str:
         article = match.group(1)
         if not _reads_with_vowel(match.group(2)):
             return match.group(0)
-        elided = _ELIDED[article]
+        elided = _ELIDED[article.lower()]
         if article[0].isupper():
             elided = elided.capitalize()
         return elided
