@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 _CONTEXT_KEY = "cruscotto_context"
+_LANG_SHOWN_KEY = "cruscotto_lang_shown"
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ def _sidebar_filters(ctx_lang: str, options: dict[str, list[str]], first: date, 
                 placeholder=t("filter.placeholder", lang),
                 disabled=not values,
             )
+        # The period's options read in the page language; after a switch, re-assert the choice so
+        # the widget is sent again and shows it in the new language on this same rerun.
+        if st.session_state.get(_LANG_SHOWN_KEY, lang) != lang and "period" in st.session_state:
+            st.session_state["period"] = st.session_state["period"]
+        st.session_state[_LANG_SHOWN_KEY] = lang
         preset = st.selectbox(
             t("filter.period", lang),
             options=list(PERIOD_PRESETS),
