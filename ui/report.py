@@ -3,12 +3,15 @@ as HTML, PDF (vector charts) or PowerPoint. No Streamlit: the app and ``cli.py r
 
 from __future__ import annotations
 
+import copy
 import html
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from data import queries
@@ -19,13 +22,14 @@ from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
-from ui.charts import monthly_revenue_figure, segment_colors
+from ui.charts import GREY, TEMPLATE, monthly_revenue_figure, segment_colors
+from ui.charts_lifecycle import STAGE_COLORS
 from ui.charts_marketing import cac_vs_clv_figure
 from ui.charts_upsell import offer_value_figure
 from ui.charts_value import clv_segment_figure
 from ui.compute import clv_at, roi_table, stages_at, upsell_tables
 from ui.export import figure_bytes
-from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
+from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
 from ui.i18n import join_phrases, t, tn, verdicts_sentence
 
 __all__ = ["Section", "build_report", "render", "report_caption"]
@@ -39,6 +43,7 @@ class Section:
     comment: str
     figure: go.Figure | None = None
     cards: list[tuple[str, str]] = field(default_factory=list)
+    cards_title: str = ""
 
 
 def build_report(
@@ -95,6 +100,12 @@ def build_report(
                 ratio=fmt_value(head["clv_cac"], "ratio", lang),
             ),
             clv_segment_figure(segment_clv(chosen), colors, lang, cur),
+            [
+                (t("col.customers", lang), fmt_count(head["customers"], lang)),
+                (t("col.avg_clv", lang), fmt_money(head["avg_clv"], lang, cur, 0)),
+                (t("value.card_future", lang), fmt_money(head["future_margin"], lang, cur, 0)),
+                (t("col.clv_cac", lang), fmt_value(head["clv_cac"], "ratio", lang)),
+            ],
         )
     )
 
@@ -119,6 +130,16 @@ def build_report(
                 t("page.marketing", lang),
                 comment,
                 cac_vs_clv_figure(roi, lang, cur),
+                [
+                    (t("col.spend", lang), fmt_money(total["spend"], lang, cur, 0)),
+                    (t("col.cac", lang), fmt_money(total["cac"], lang, cur, 0)),
+                    (t("col.roi_to_date", lang), fmt_percent(total["roi_to_date"], lang, 0)),
+                    (t("col.roi_lifetime", lang), fmt_percent(total["roi_lifetime"], lang, 0)),
+                    *[
+                        (t(f"verdict.{v}", lang), fmt_count(int(total[v]), lang))
+                        for v in ("pays_first", "pays_lifetime", "does_not_pay")
+                    ],
+                ],
             )
         )
 
@@ -138,8 +159,11 @@ def build_report(
                 lang,
             )
             + ".",
-            None,
-            [(t(f"stage.{s}", lang), fmt_count(int(n), lang)) for s, n in counts.items()],
+            _stage_figure(counts, lang, fmt_date(as_of, lang)),
+            [
+                (t(f"stage.{s}", lang), f"{fmt_count(int(n), lang)} ({fmt_percent(n / max(counts.sum(), 1), lang, 0)})")
+                for s, n in counts.items()
+            ],
         )
     )
 
@@ -158,10 +182,51 @@ def build_report(
                     value=fmt_money(float(candidates["expected_value"].sum()), lang, cur, 0),
                 ),
                 offer_value_figure(candidates, lang, cur),
+                _upsell_cards(candidates, lang, cur),
             )
         )
+    for section in sections:
+        section.cards_title = t("report.key_figures", lang)
     report(1.0, "")
     return sections
+
+
+def _stage_figure(counts: pd.Series, lang: str, day: str) -> go.Figure:
+    """Customers per lifecycle stage on the report's last day, as horizontal bars."""
+    ordered = counts.iloc[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=ordered.to_numpy(),
+            y=[t(f"stage.{s}", lang) for s in ordered.index],
+            orientation="h",
+            marker_color=[STAGE_COLORS.get(str(s), GREY) for s in ordered.index],
+            text=[fmt_count(int(n), lang) for n in ordered],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": t("report.lifecycle_chart_title", lang, date=day)},
+        separators=plotly_separators(lang),
+        showlegend=False,
+        height=max(300, 90 + 50 * len(counts)),
+    )
+    fig.update_xaxes(title_text=t("col.customers", lang), tickformat=",.0f", range=[0, float(counts.max()) * 1.15 or 1])
+    return fig
+
+
+def _upsell_cards(candidates: pd.DataFrame, lang: str, currency: str) -> list[tuple[str, str]]:
+    cards = [
+        (t("report.proposals", lang), fmt_count(len(candidates), lang)),
+        (t("col.expected_value", lang), fmt_money(float(candidates["expected_value"].sum()), lang, currency, 0)),
+    ]
+    if len(candidates):
+        by_offer = candidates.groupby("offer_name")["expected_value"].sum().sort_values()
+        cards.append(
+            (t("col.offer", lang), f"{by_offer.index[-1]} ({fmt_money(float(by_offer.iloc[-1]), lang, currency, 0)})")
+        )
+    return cards
 
 
 def render(sections: list[Section], fmt: str, title: str, caption: str) -> bytes:
@@ -195,54 +260,156 @@ def _html(sections: list[Section], title: str, caption: str) -> bytes:
     return "".join(parts).encode()
 
 
-def _text_page(title: str, lines: list[str], width: int = 1200, height: int = 800) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        width=width,
-        height=height,
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        margin={"l": 40, "r": 40, "t": 40, "b": 40},
-    )
+#: A report page: A4 landscape proportions, in CSS pixels (kaleido writes the PDF at this size).
+PAGE_WIDTH, PAGE_HEIGHT = 1400, 990
+_SIDE = 0.30  # share of the page's width for the table of key figures, right of the chart
+_INK, _MUTED = "#1F2933", "#52606D"
+_LEFT = 48
+
+
+def _left_margin(fig: go.Figure | None) -> int:
+    """Room left of the plot for the category labels of horizontal bars or the numbers and title of
+    a vertical axis, so that the axis fits without the plot moving (the header is placed from it)."""
+    if fig is None:
+        return _LEFT
+    labels = [
+        str(y)
+        for trace in fig.data
+        if trace.type == "bar" and trace.orientation == "h"
+        for y in (trace.y if trace.y is not None else ())
+    ]
+    if labels:
+        return min(420, _LEFT + int(7.5 * max(len(x) for x in labels)) + 24)
+    return _LEFT + 90
+
+
+def _note(
+    fig: go.Figure, text: str, top_px: float, top_margin: int, size: int, color: str = _INK, left: int = 0
+) -> None:
+    """Text at ``top_px`` from the top of the page (the plot starts ``top_margin`` px down)."""
     fig.add_annotation(
-        text=f"<b>{html.escape(title)}</b>",
-        x=0,
-        y=1,
+        text=text,
         xref="paper",
         yref="paper",
+        x=0,
+        xshift=-(left - _LEFT),  # from the page's left edge, not the plot's
+        y=1,
+        yshift=top_margin - top_px,
         xanchor="left",
         yanchor="top",
+        align="left",
         showarrow=False,
-        font={"size": 26},
+        font={"size": size, "color": color},
     )
+
+
+def _page(
+    section: Section | None,
+    title: str,
+    lines: list[str],
+    footer: str,
+    cards: list[tuple[str, str]],
+    summary: bool = False,
+) -> go.Figure:
+    """One report page, the same layout everywhere: title, the finding in words, the chart on the
+    left and a small table of the key figures on the right, the period and page number at the foot."""
+    figure = section.figure if section is not None else None
+    page = go.Figure(copy.deepcopy(figure.to_dict())) if figure is not None else go.Figure()
+    chart_title = str(page.layout.title.text or "") if figure is not None else ""
+    top = 36 + 30 + 24 * len(lines) + (34 if chart_title else 0) + (56 if figure is not None else 16)
+    bottom = 120
+    if figure is not None:
+        share = 1 - _SIDE - 0.05 if cards else 1.0
+        for name in list(page.layout):
+            if re.fullmatch(r"xaxis\d*", name):
+                axis = page.layout[name]
+                d0, d1 = axis.domain or (0, 1)
+                axis.domain = [d0 * share, d1 * share]
+        for trace in page.data:
+            if hasattr(trace, "domain") and trace.type not in ("table",):
+                d0, d1 = trace.domain.x or (0, 1)
+                trace.domain.x = [d0 * share, d1 * share]
+        page.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.01, "yanchor": "bottom"})
+    else:
+        page.update_layout(xaxis={"visible": False}, yaxis={"visible": False})
+    left = _left_margin(figure)
+    page.update_layout(
+        template=page.layout.template if figure is not None else "plotly_white",
+        title={"text": ""},
+        width=PAGE_WIDTH,
+        height=PAGE_HEIGHT,
+        autosize=False,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        margin={"l": left, "r": _LEFT, "t": top, "b": bottom, "autoexpand": True},
+    )
+    page.update_xaxes(automargin=True)
+    page.update_yaxes(automargin=True)
+    _note(page, f"<b>{html.escape(title)}</b>", 32, top, 28, left=left)
     for i, line in enumerate(lines):
-        fig.add_annotation(
-            text=html.escape(line),
-            x=0,
-            y=0.9 - i * 0.055,
-            xref="paper",
-            yref="paper",
-            xanchor="left",
-            yanchor="top",
-            showarrow=False,
-            font={"size": 16},
+        _note(page, html.escape(line), 80 + 24 * i, top, 17, left=left)
+    if chart_title:
+        _note(page, f"<b>{html.escape(chart_title)}</b>", 80 + 24 * len(lines) + 18, top, 15, _MUTED, left=left)
+    if cards:
+        start = 1 - _SIDE if figure is not None else 0
+        page.add_trace(
+            go.Table(
+                domain={"x": [start, 1 if figure is not None or summary else 0.6], "y": [0, 1]},
+                columnwidth=[0.16, 0.84] if summary else [0.44, 0.56],
+                header={
+                    "values": [
+                        f"<b>{html.escape(t_key)}</b>" for t_key in (section.cards_title if section else "", "")
+                    ],
+                    "height": 30 if section else 1,
+                    "align": "left",
+                    "fill_color": "#EEF1F4",
+                    "font": {"size": 14, "color": _INK},
+                },
+                cells={
+                    "values": [
+                        [f"<b>{html.escape(k)}</b>" if summary else html.escape(k) for k, _v in cards],
+                        [
+                            "<br>".join(html.escape(x) for x in _wrap(v, 110))
+                            if summary
+                            else f"<b>{html.escape(v)}</b>"
+                            for _k, v in cards
+                        ],
+                    ],
+                    "align": ["left", "left" if summary else "right"],
+                    "fill_color": "white",
+                    "line_color": "#E4E7EB",
+                    "font": {"size": 16 if summary else 14, "color": _INK},
+                    "height": 34 if summary else 30,
+                },
+            )
         )
-    return fig
+    page.add_annotation(
+        text=html.escape(footer),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        yshift=-(bottom - 14),
+        xshift=-(left - _LEFT),
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11, "color": _MUTED},
+    )
+    return page
 
 
 def _pdf(sections: list[Section], title: str, caption: str) -> bytes:
     from pypdf import PdfWriter
 
     writer = PdfWriter()
-    pages = [_text_page(title, [caption])]
-    for s in sections:
-        pages.append(_text_page(s.title, [*_wrap(s.comment), "", *[f"{k}: {v}" for k, v in s.cards]]))
-        if s.figure is not None:
-            pages.append(s.figure)
+    total = len(sections) + 1
+    summary = [(s.title, s.comment) for s in sections]
+    pages = [_page(None, title, _wrap(caption, 120), f"{title} · 1/{total}", summary, summary=True)]
+    for n, s in enumerate(sections, start=2):
+        pages.append(_page(s, s.title, _wrap(s.comment, 125), f"{title} · {caption} · {n}/{total}", s.cards))
     for fig in pages:
-        writer.append(io.BytesIO(figure_bytes(fig, "pdf", width=1200, height=800)))
+        writer.append(io.BytesIO(figure_bytes(fig, "pdf", width=PAGE_WIDTH, height=PAGE_HEIGHT)))
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
