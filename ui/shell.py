@@ -202,8 +202,10 @@ def build_context(lang: str) -> AppContext:
         err = errors["orders"]
         return _store(AppContext(**{**ctx.__dict__, "problem": Problem("error.mapping", err.localized(lang), err.key)}))
     try:
-        options = loaders.filter_options(source, key, today)
-        first, last = loaders.order_date_range(source, key, today)
+        # The first load after a start reads the source: say so from the first moment.
+        with st.spinner(t("loading", lang), show_time=True):
+            options = loaders.filter_options(source, key, today)
+            first, last = loaders.order_date_range(source, key, today)
     except SourceFault as exc:
         return _store(AppContext(**{**ctx.__dict__, "problem": _fault_problem(exc, lang)}))
     except SQLAlchemyError as exc:
