@@ -41,7 +41,7 @@ from kpi.periods import PERIOD_PRESETS, resolve_period
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
 from ui.compute import clv_at, roi_table, stages_at, upsell_tables
-from ui.export import images_available
+from ui.export import images_available, table_bytes
 from ui.i18n import t
 from ui.report import build_report, render, report_caption
 
@@ -136,10 +136,8 @@ def _filters(args: argparse.Namespace, source: Source, today: date) -> Filters:
 
 
 def _write(df: pd.DataFrame, out: Path) -> None:
-    if out.suffix.lower() == ".csv":
-        df.to_csv(out, index=False)
-    elif out.suffix.lower() == ".xlsx":
-        df.to_excel(out, index=False)
+    if out.suffix.lower() in (".csv", ".xlsx"):
+        out.write_bytes(table_bytes(df, out.suffix.lower()[1:]))  # English headers, numbers rounded as shown
     else:
         raise InputError(f"--out: write to a .csv or .xlsx file, not '{out.suffix or out.name}'.")
 

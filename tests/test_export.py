@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import codecs
 import io
+import re
+import xml.etree.ElementTree as ET
 from datetime import date
+from typing import Any
 
+import openpyxl
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from pypdf import PdfReader
 
 from ui import export
-from ui.export import figure_bytes, file_stem, table_bytes
+from ui.charts import monthly_revenue_figure, segment_colors
+from ui.charts_marketing import cac_vs_clv_figure
+from ui.export import column_kind, figure_bytes, file_stem, table_bytes
 
 FIG = go.Figure(go.Bar(x=["HoReCa", "Uffici"], y=[1200.5, 800.25]), layout={"title": {"text": "Ricavi per segmento"}})
 CAPTION = "Cruscotto · Panoramica · Segmento: HoReCa · 23/11/2026"
@@ -54,3 +61,148 @@ def test_without_chromium_images_say_how_to_get_it(monkeypatch: pytest.MonkeyPat
     with pytest.raises(RuntimeError, match="apt-get install chromium"):
         figure_bytes(FIG, "png")
     assert b"<html>" in figure_bytes(FIG, "html")  # the other formats still work
+
+
+# --- Exported images are not clipped: every text lies inside the SVG's width × height ---------------
+
+_SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _translate(transform: str | None) -> tuple[float, float]:
+    dx = dy = 0.0
+    for a, b in re.findall(r"translate\(\s*([-\d.e]+)(?:[ ,]+([-\d.e]+))?\s*\)", transform or ""):
+        dx, dy = dx + float(a), dy + float(b or 0)
+    return dx, dy
+
+
+def _svg_texts(svg: bytes) -> tuple[float, float, list[dict[str, Any]]]:
+    """Width, height and every line of text with its anchor point in image coordinates (the
+    ``translate`` of its ancestors and its own ``x``/``y``) and font size."""
+    root = ET.fromstring(svg)
+    width, height = float(root.get("width", "0")), float(root.get("height", "0"))
+    assert root.get("viewBox") == f"0 0 {width:g} {height:g}"
+    texts: list[dict[str, Any]] = []
+
+    def walk(node: ET.Element, ox: float, oy: float) -> None:
+        dx, dy = _translate(node.get("transform"))
+        ox, oy = ox + dx, oy + dy
+        if node.tag == _SVG + "text":
+            found = re.search(r"font-size:\s*([\d.]+)px", node.get("style", ""))
+            size = float(found.group(1)) if found else 12.0
+            lines = ["".join(s.itertext()) for s in node.findall(_SVG + "tspan")] or ["".join(node.itertext())]
+            x, y = ox + float(node.get("x") or 0), oy + float(node.get("y") or 0)
+            rotated = bool(re.search(r"rotate\(\s*-?[1-9]", node.get("transform") or ""))
+            for i, line in enumerate(lines):
+                if line.strip():
+                    texts.append(
+                        {"text": line, "x": x, "y": y + i * 1.3 * size, "size": size, "rotated": rotated}
+                        | {"anchor": node.get("text-anchor", "start")}
+                    )
+            return
+        for child in node:
+            walk(child, ox, oy)
+
+    walk(root, 0.0, 0.0)
+    return width, height, texts
+
+
+def _clipped(svg: bytes) -> tuple[list[str], list[str]]:
+    """Texts that reach outside the image (width estimated as 0.6 × font size × characters), and all texts."""
+    width, height, texts = _svg_texts(svg)
+    out = []
+    for item in texts:
+        w = 0.0 if item["rotated"] else 0.6 * item["size"] * len(item["text"])
+        left = item["x"] - {"start": 0.0, "middle": w / 2, "end": w}[item["anchor"]]
+        top, bottom = item["y"] - 0.8 * item["size"], item["y"] + 0.25 * item["size"]
+        if left < 0 or left + w > width or top < 0 or bottom > height:
+            out.append(item["text"])
+    return out, [item["text"] for item in texts]
+
+
+def _big_monthly() -> pd.DataFrame:
+    months = pd.date_range("2025-11-01", periods=12, freq="MS")
+    rows = [
+        {"month": m, "segment": s, "revenue": v * (1 + 0.1 * (m.month % 3)), "margin": v * 0.3}
+        for m in months
+        for s, v in (("HoReCa", 600_000.0), ("Rivenditori", 550_000.0), ("Uffici", 90_000.0))
+    ]
+    return pd.DataFrame(rows)
+
+
+def _roi() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "name": ["Newsletter primavera 2025", "Fiera HoReCa Rimini 2024", "Agenti rivenditori 2025", "Social"],
+            "customers": [40, 30, 25, 60],
+            "spend": [600.0, 12_600.0, 16_250.0, 9_000.0],
+            "cac": [15.0, 420.0, 650.0, 150.0],
+            "clv_before_cac": [20_000.0, 36_000_000.0, 30_000_000.0, 7_800.0],
+            "verdict": ["pays_first", "pays_lifetime", "pays_lifetime", "does_not_pay"],
+        }
+    )
+
+
+LONG_CAPTION = (
+    "Cruscotto · Panoramica · Periodo 01/11/2025 – 31/10/2026 · Segmento: HoReCa, Rivenditori, Uffici · "
+    "Regione: Nord-Ovest, Nord-Est, Centro · Canale: Agenti, Fiere, E-commerce · 23/11/2026"
+)
+
+
+@pytest.mark.parametrize("which", ["monthly", "scatter"])
+def test_exported_svg_text_is_inside_the_image(which: str) -> None:
+    if which == "monthly":
+        fig = monthly_revenue_figure(_big_monthly(), segment_colors(["HoReCa", "Rivenditori", "Uffici"]), "it")
+        long_tick = "1.200.000"
+    else:
+        fig = cac_vs_clv_figure(_roi(), "it", "EUR")
+        long_tick = "1.000.000"
+    svg = figure_bytes(fig, "svg", LONG_CAPTION)
+    clipped, texts = _clipped(svg)
+    assert long_tick in texts  # the full money tick label, not its tail ("00")
+    assert any("23/11/2026" in x for x in texts) and any("Segmento: HoReCa" in x for x in texts)  # the caption
+    assert clipped == []
+    _w, height, items = _svg_texts(svg)
+    caption_y = max(i["y"] for i in items if "23/11/2026" in i["text"])
+    assert caption_y == max(i["y"] for i in items)  # the caption is under everything else
+    assert (_w, height) == (1200, 675) or height > 675  # a fixed size
+
+
+def test_csv_in_italian_opens_in_italian_excel() -> None:
+    table = pd.DataFrame(
+        {
+            "segment": ["HoReCa", "Uffici"],
+            "revenue": [1200.456, 800.251],
+            "margin_pct": [0.305123, 0.2],
+            "orders": [3, 4],
+        }
+    )
+    raw = table_bytes(table, "csv", "it")
+    assert raw.startswith(codecs.BOM_UTF8)
+    assert raw.decode("utf-8-sig").splitlines()[0] == "Segmento;Ricavi;Margine %;Ordini"
+    assert "1200,46" in raw.decode("utf-8-sig")
+    back = pd.read_csv(io.BytesIO(raw), sep=";", decimal=",", encoding="utf-8-sig")
+    assert list(back["Ricavi"]) == [1200.46, 800.25]
+    assert list(back["Margine %"]) == pytest.approx([0.3051, 0.2])
+    assert list(back["Ordini"]) == [3, 4]
+    english = table_bytes(table, "csv", "en").decode()
+    assert english.splitlines()[0] == "Segment,Revenue,Margin %,Orders" or english.splitlines()[0].count(",") == 3
+
+
+def test_xlsx_keeps_numbers_with_a_display_format() -> None:
+    table = pd.DataFrame({"segment": ["HoReCa"], "revenue": [1200.456], "roi_lifetime": [1.23456], "unknown_col": [7]})
+    sheet = openpyxl.load_workbook(io.BytesIO(table_bytes(table, "xlsx", "it"))).active
+    assert sheet is not None
+    assert [c.value for c in sheet[1]] == ["Segmento", "Ricavi", "ROI vita", "unknown_col"]
+    segment, revenue, roi, other = sheet[2]
+    assert revenue.value == 1200.46 and revenue.number_format.startswith("#,##0.00")
+    assert "€" in revenue.number_format
+    assert roi.value == pytest.approx(1.2346) and roi.number_format == "0.0%"
+    assert other.value == 7 and segment.value == "HoReCa"
+    assert [column_kind(c) for c in ("cac", "total_clv", "margin_pct", "conversion_rate", "orders", "value")] == [
+        "money",
+        "money",
+        "percent",
+        "percent",
+        "other",
+        "other",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -38,8 +39,17 @@ def test_pdf_pptx_html(sections: list) -> None:  # type: ignore[type-arg]
     pdf = render(sections, "pdf", "Cruscotto", caption)
     reader = PdfReader(io.BytesIO(pdf))
     with_charts = sum(1 for s in sections if s.figure is not None)
-    assert len(reader.pages) == 1 + len(sections) + with_charts  # cover, a text page per section, the charts
+    assert len(reader.pages) == 1 + len(sections)  # the cover, then one page per section
     assert "01/11/2025" in reader.pages[0].extract_text()
+    assert with_charts == len(sections)  # every dashboard page has its chart, lifecycle included
+    for page, s in zip(reader.pages[1:], sections, strict=True):  # one layout: title, finding, chart, key figures
+        text = "".join(unicodedata.normalize("NFKC", page.extract_text()).split())  # no ligatures, no spaces
+
+        def found(words: str, text: str = text) -> bool:
+            return "".join(words.split()) in text
+
+        assert found(s.title) and s.cards and all(found(k) and found(v) for k, v in s.cards)
+        assert "—)" not in text and "(n/d)" not in text and found("Dati chiave")
     # Chart labels stay text in the PDF: the charts are vector graphics.
     assert any("Black Friday Social 2024" in p.extract_text() for p in reader.pages[1:])
     deck = Presentation(io.BytesIO(render(sections, "pptx", "Cruscotto", caption)))

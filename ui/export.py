@@ -19,11 +19,13 @@ import plotly.graph_objects as go
 __all__ = [
     "IMAGE_FORMATS",
     "MIME",
+    "column_kind",
     "figure_bytes",
     "file_stem",
     "images_available",
     "prepare_figure",
     "table_bytes",
+    "write_xlsx",
 ]
 
 IMAGE_FORMATS = ("png", "svg", "pdf")
@@ -68,7 +70,7 @@ def file_stem(page: str, filters_text: str, day: date) -> str:
 EXPORT_WIDTH = 1200
 EXPORT_HEIGHT = 675
 CAPTION_FONT = 11
-_CAPTION_CHARS = 180  # characters per caption line at 11 px on a 1200 px image
+_CAPTION_CHARS = 140  # characters per caption line at 11 px on a 1200 px image, with room for the y axis
 
 
 def _wrap_caption(caption: str, width: int) -> list[str]:
@@ -176,12 +178,82 @@ def figure_bytes(
         return bytes(figure.to_image(format=fmt, scale=2 if fmt == "png" else 1, **size))
 
 
-def table_bytes(table: pd.DataFrame, fmt: str) -> bytes:
-    """The table as ``csv`` (UTF-8) or ``xlsx``."""
+_MONEY = ("revenue", "margin", "spend", "cac", "clv", "value", "cost", "amount", "price", "at_stake", "residual")
+_PERCENT_SUFFIX = ("_pct", "_share", "_rate")
+_PERCENT_PREFIX = ("roi_", "share", "p_")
+
+
+def column_kind(name: str) -> str:
+    """How a column is shown: ``money``, ``percent`` (a fraction: 0.25 = 25 %), ``ratio`` or ``other``,
+    decided from its canonical name, in this one place for CSV, Excel and the CLI."""
+    lowered = str(name).lower()
+    if lowered.endswith(_PERCENT_SUFFIX) or lowered.startswith(_PERCENT_PREFIX) or lowered in ("share", "recovered"):
+        return "percent"
+    if lowered in ("clv_cac",) or lowered.endswith("_ratio"):
+        return "ratio"
+    generic = lowered in ("value", "change")  # the overview's KPI table: money, counts and percents in one column
+    if not generic and any(w in lowered for w in _MONEY) and not lowered.endswith(("_id", "_name", "_count")):
+        return "money"
+    return "other"
+
+
+_DECIMALS = {"money": 2, "percent": 4, "ratio": 2}
+_EXCEL_FORMAT = {"money": "#,##0.00", "percent": "0.0%", "ratio": "0.00"}
+
+
+def _rounded(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    for name in out.columns:
+        kind = column_kind(str(name))
+        if kind in _DECIMALS and pd.api.types.is_float_dtype(out[name]):
+            out[name] = out[name].round(_DECIMALS[kind])
+    return out
+
+
+def _headers(table: pd.DataFrame, lang: str | None) -> list[str]:
+    if lang is None:
+        return [str(c) for c in table.columns]
+    from ui.i18n import has_key, t
+
+    return [t(f"col.{c}", lang) if has_key(f"col.{c}") else str(c) for c in table.columns]
+
+
+def table_bytes(table: pd.DataFrame, fmt: str, lang: str | None = None, currency: str = "EUR") -> bytes:
+    """The table as ``csv`` or ``xlsx``, values rounded as on screen (money to the cent, fractions to
+    0.01 %). With ``lang`` the headers are in that language (``col.<name>`` messages); an Italian CSV
+    is what an Italian Excel opens: ``;`` separator, decimal comma, UTF-8 with BOM. Excel cells stay
+    numbers, with a display format (money, percent). ``lang=None``: canonical English headers."""
+    kinds = [column_kind(str(c)) for c in table.columns]
+    data = _rounded(table)
+    data.columns = _headers(table, lang)
     if fmt == "csv":
-        return table.to_csv(index=False).encode()
+        if lang == "it":
+            return data.to_csv(index=False, sep=";", decimal=",").encode("utf-8-sig")
+        return data.to_csv(index=False).encode()
     if fmt == "xlsx":
         buffer = io.BytesIO()
-        table.to_excel(buffer, index=False)
+        write_xlsx(data, buffer, kinds, currency)
         return buffer.getvalue()
     raise ValueError(f"Unknown table format {fmt!r}: use csv or xlsx.")
+
+
+def write_xlsx(data: pd.DataFrame, target: object, kinds: list[str] | None = None, currency: str = "EUR") -> None:
+    """``data`` to an Excel file (path or buffer), numbers kept as numbers with a display format."""
+    from openpyxl.utils import get_column_letter
+
+    kinds = kinds or [column_kind(str(c)) for c in data.columns]
+    symbols = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF"}
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        data.to_excel(writer, index=False)
+        sheet = writer.sheets["Sheet1"]
+        for i, kind in enumerate(kinds, start=1):
+            letter = get_column_letter(i)
+            sheet.column_dimensions[letter].width = max(12, min(40, len(str(data.columns[i - 1])) + 4))
+            if kind not in _EXCEL_FORMAT:
+                continue
+            number_format = _EXCEL_FORMAT[kind]
+            if kind == "money":
+                number_format += f' "{symbols.get(currency, currency)}"'
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                if isinstance(cell.value, int | float):
+                    cell.number_format = number_format

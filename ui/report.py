@@ -61,13 +61,10 @@ def build_report(
     cards = []
     for name in OVERVIEW_KPIS:
         spec, row = KPIS[name], table.loc[name]
-        cards.append(
-            (
-                spec.label(lang),
-                f"{fmt_value(row['value'], spec.format, lang, cur)} "
-                f"({fmt_change(row['change'], row['change_kind'], lang)})",
-            )
-        )
+        value = fmt_value(row["value"], spec.format, lang, cur)
+        change = fmt_change(row["change"], row["change_kind"], lang)
+        has_change = any(ch.isdigit() for ch in change)  # no "(—)" when there is no earlier period
+        cards.append((spec.label(lang), f"{value} ({change})" if has_change else value))
     monthly = queries.monthly_by_segment(source, f, today)
     colors = segment_colors(list(monthly["segment"].unique()))
     revenue = table.loc["revenue"]

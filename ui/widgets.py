@@ -58,11 +58,17 @@ def chart(fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page
             "HTML", _figure(fig, "html", caption), f"{stem}.html", MIME["html"], key=f"{key}_html", on_click="ignore"
         )
         columns[1].download_button(
-            "CSV", lambda: table_bytes(data, "csv"), f"{stem}.csv", MIME["csv"], key=f"{key}_csv", on_click="ignore"
+            t("export.csv", lang),
+            lambda: table_bytes(data, "csv", lang, ctx.currency),
+            f"{stem}.csv",
+            MIME["csv"],
+            key=f"{key}_csv",
+            help=t("export.csv_help", lang),
+            on_click="ignore",
         )
         columns[2].download_button(
             "Excel",
-            lambda: table_bytes(data, "xlsx"),
+            lambda: table_bytes(data, "xlsx", lang, ctx.currency),
             f"{stem}.xlsx",
             MIME["xlsx"],
             key=f"{key}_xlsx",
@@ -74,19 +80,20 @@ def chart(fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page
 
 def table_downloads(table: pd.DataFrame, stem: str, lang: str, *, key: str) -> None:
     """Two buttons under a list meant to leave the app: CSV and Excel, made on click."""
-    left, right, _ = st.columns([1, 1, 4])
+    left, right, _ = st.columns([3, 2, 5])
     left.download_button(
-        t("lifecycle.download_csv", lang),
-        lambda: table_bytes(table, "csv"),
+        t("export.download_csv", lang),
+        lambda: table_bytes(table, "csv", lang),
         f"{stem}.csv",
         MIME["csv"],
         icon=":material/download:",
         key=f"{key}_csv",
+        help=t("export.csv_help", lang),
         on_click="ignore",
     )
     right.download_button(
         t("lifecycle.download_xlsx", lang),
-        lambda: table_bytes(table, "xlsx"),
+        lambda: table_bytes(table, "xlsx", lang),
         f"{stem}.xlsx",
         MIME["xlsx"],
         icon=":material/download:",
