@@ -113,9 +113,9 @@ def test_every_key_named_in_the_code_exists() -> None:
                 continue
             name = getattr(node.func, "id", getattr(node.func, "attr", None))
             key = node.args[0].value
-            if name in ("t", "tn") and isinstance(key, str) and "." in key:
-                if not has_key(key) or (name == "tn") != (key in PLURAL):
-                    missing.append(f"{path.name}: {name}({key!r})")
+            known = isinstance(key, str) and has_key(key) and (name == "tn") == (key in PLURAL)
+            if name in ("t", "tn") and isinstance(key, str) and "." in key and not known:
+                missing.append(f"{path.name}: {name}({key!r})")
     assert missing == []
 
 
