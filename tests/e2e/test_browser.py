@@ -27,7 +27,7 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     print(f"time to first chart: {first_chart:.2f} s")
     _settle(page)
     expect(page.get_by_role("heading", name="Panoramica")).to_be_visible()
-    expect(page.locator('[data-testid="stMetric"]')).to_have_count(13)
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(14)  # + marketing ROI to date
 
     # Choose the HoReCa segment in the sidebar.
     segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
@@ -102,8 +102,11 @@ def test_lifecycle_page_in_the_browser(page: Page, app_url: str) -> None:
         page.get_by_role("button", name="Scarica CSV").click()
     path = download.value.path()
     assert path is not None
-    text = Path(path).read_text(encoding="utf-8")
-    assert text.splitlines()[0].startswith("Cliente,customer_id,Segmento")
+    raw = Path(path).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a BOM: Italian Excel reads the file as UTF-8
+    text = raw.decode("utf-8-sig")
+    # Italian Excel's separator; the customer, then the id, then the segment
+    assert text.splitlines()[0].startswith("Cliente;customer_id;Segmento")
     assert len(text.splitlines()) > 1
     page.screenshot(path=str(ARTIFACTS / "lifecycle-centro.png"), full_page=True)
 

@@ -66,7 +66,8 @@ def _expected_revenue(source: Source, filters: Filters) -> str:
 def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> None:
     at = _run()
     assert at.title[0].value == "Panoramica"
-    assert len(at.metric) == 13  # eight period figures, CLV, CLV : CAC, marketing ROI, at risk, lapsed
+    # eight period figures, CLV, CLV : CAC, marketing ROI to date and lifetime, at risk, lapsed
+    assert len(at.metric) == 14
     assert _metric(at, "Ricavi") == _expected_revenue(
         demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
     )
@@ -171,10 +172,10 @@ def test_customer_value_page(app_env: Path) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Valore clienti"
     assert [m.label for m in at.metric][:5] == [
-        "CLV medio",
-        "Già guadagnato",
-        "Margine futuro",
-        "Attivi (stima)",
+        "CLV medio, per cliente",
+        "Già guadagnato, per cliente",
+        "Margine futuro, totale",
+        "Ancora acquirenti (stima)",
         "CLV : CAC",
     ]
     charts = _charts(at)
@@ -312,7 +313,7 @@ def test_lifecycle_page(app_env: Path) -> None:
     risky = at.dataframe[0].value
     assert len(risky) > 0 and "Valore in gioco" in risky.columns
     labels = [b.label for b in at.get("download_button")]
-    assert {"Scarica CSV", "Scarica Excel"} <= set(labels)
+    assert {"Scarica CSV (Excel, ;)", "Scarica Excel"} <= set(labels)  # Italian CSV: ; and decimal comma
     assert len(labels) == 6 * len(charts) + 2  # PNG, SVG, PDF, HTML, CSV, Excel under every chart
 
 
@@ -335,7 +336,7 @@ def test_upsell_page(app_env: Path) -> None:
     assert set(table["Stato"]) <= {"Nuovi", "Riattivati", "Fedeli", "Attivi"}
     assert table["Perché"].str.contains("dei clienti").all()
     labels = [b.label for b in at.get("download_button")]
-    assert {"Scarica CSV", "Scarica Excel"} <= set(labels)
+    assert {"Scarica CSV (Excel, ;)", "Scarica Excel"} <= set(labels)  # Italian CSV: ; and decimal comma
     assert len(_charts(at)) == 2  # ladder funnel, value by offer
     at.multiselect(key="upsell_offer").set_value(["Corso barista"]).run()
     assert set(at.dataframe[0].value["Offerta"]) == {"Corso barista"}
