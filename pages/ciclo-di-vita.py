@@ -68,6 +68,7 @@ chart(
     key="lifecycle_over_time",
     ctx=ctx,
     page=PAGE,
+    empty="empty.customers",
 )
 
 st.subheader(t("lifecycle.flow", lang))
@@ -89,6 +90,7 @@ chart(
     key="lifecycle_flow",
     ctx=ctx,
     page=PAGE,
+    empty="empty.flow",
 )
 
 st.subheader(t("lifecycle.cohorts", lang))
@@ -103,6 +105,7 @@ with tab_retention:
         key="lifecycle_retention",
         ctx=ctx,
         page=PAGE,
+        empty="empty.cohorts",
     )
 with tab_margin:
     chart(
@@ -111,6 +114,7 @@ with tab_margin:
         key="lifecycle_margin",
         ctx=ctx,
         page=PAGE,
+        empty="empty.cohorts",
     )
 
 st.subheader(t("lifecycle.at_risk_title", lang))

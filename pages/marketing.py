@@ -58,44 +58,91 @@ cards(
         Card(roi_lifetime.label(lang), fmt_percent(total["roi_lifetime"], lang, 0), help=roi_lifetime.help(lang)),
     ]
 )
-st.markdown(
-    verdicts_sentence(int(total["pays_first"]), int(total["pays_lifetime"]), int(total["does_not_pay"]), lang)
-)
+st.markdown(verdicts_sentence(int(total["pays_first"]), int(total["pays_lifetime"]), int(total["does_not_pay"]), lang))
 
 st.subheader(t("marketing.table", lang))
-view = pd.DataFrame(
-    {
-        t("col.campaign", lang): roi["name"],
-        t("col.channel", lang): roi["channel"],
-        t("col.verdict", lang): [t(f"verdict.{v}", lang) for v in roi["verdict"]],
-        t("col.spend", lang): [fmt_money(v, lang, cur, 0) for v in roi["spend"]],
-        t("col.leads", lang): [fmt_count(v, lang) for v in roi["leads"]],
-        t("col.cost_per_lead", lang): [fmt_money(v, lang, cur, 2) for v in roi["cost_per_lead"]],
-        t("col.conversion_rate", lang): [fmt_percent(v, lang) for v in roi["conversion_rate"]],
-        t("col.customers", lang): [fmt_count(v, lang) for v in roi["customers"]],
-        t("col.cac", lang): [fmt_money(v, lang, cur, 0) for v in roi["cac"]],
-        t("col.roi_first", lang): [fmt_percent(v, lang, 0) for v in roi["roi_first"]],
-        t("col.roi_to_date", lang): [fmt_percent(v, lang, 0) for v in roi["roi_to_date"]],
-        t("col.roi_lifetime", lang): [fmt_percent(v, lang, 0) for v in roi["roi_lifetime"]],
-        t("col.clv_cac", lang): [fmt_value(v, "ratio", lang) for v in roi["clv_cac"]],
-        t("col.payback", lang): [fmt_count(v, lang) for v in roi["payback_months"]],
-    }
-)
+if roi.empty:
+    # A filter whose customers came from no campaign: one clear sentence instead of an empty table
+    # and four empty charts.
+    st.info(t("empty.marketing", lang), icon=":material/filter_alt_off:")
+    st.stop()
+
+# What decides (verdict, spend, customers, CAC, ROI, payback) fits a 1440 px screen without scrolling;
+# the lead funnel and CLV : CAC go to a second table under it.
+columns = {  # column key → (values, width in pixels)
+    "col.campaign": (roi["name"], 190),
+    "col.verdict": ([t(f"verdict.{v}", lang) for v in roi["verdict"]], 235),
+    "col.spend": ([fmt_money(v, lang, cur, 0) for v in roi["spend"]], 85),
+    "col.customers": ([fmt_count(v, lang) for v in roi["customers"]], 65),
+    "col.cac": ([fmt_money(v, lang, cur, 0) for v in roi["cac"]], 70),
+    "col.roi_first": ([fmt_percent(v, lang, 0) for v in roi["roi_first"]], 110),
+    "col.roi_to_date": ([fmt_percent(v, lang, 0) for v in roi["roi_to_date"]], 85),
+    "col.roi_lifetime": ([fmt_percent(v, lang, 0) for v in roi["roi_lifetime"]], 80),
+    "col.payback": ([fmt_count(v, lang) for v in roi["payback_months"]], 110),
+}
+view = pd.DataFrame({t(key, lang): values for key, (values, _) in columns.items()})
 tint = {t(f"verdict.{v}", lang): c for v, c in TINTS.items()}
 styled = view.style.map(lambda v: f"background-color: {tint.get(v, 'white')}", subset=[t("col.verdict", lang)])
-st.dataframe(styled, hide_index=True, key="marketing_table")
+st.dataframe(
+    styled,
+    hide_index=True,
+    key="marketing_table",
+    width="stretch",
+    column_config={
+        t(key, lang): st.column_config.TextColumn(width=width, pinned=key == "col.campaign")
+        for key, (_, width) in columns.items()
+    },
+)
+with st.expander(t("marketing.leads_details", lang), icon=":material/contact_page:"):
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("col.campaign", lang): roi["name"],
+                t("col.channel", lang): roi["channel"],
+                t("col.leads", lang): [fmt_count(v, lang) for v in roi["leads"]],
+                t("col.cost_per_lead", lang): [fmt_money(v, lang, cur, 2) for v in roi["cost_per_lead"]],
+                t("col.conversion_rate", lang): [fmt_percent(v, lang) for v in roi["conversion_rate"]],
+                t("col.clv_cac", lang): [fmt_value(v, "ratio", lang) for v in roi["clv_cac"]],
+            }
+        ),
+        hide_index=True,
+        key="marketing_leads_table",
+        width="stretch",
+    )
 
 left, right = st.columns(2)
 with left:
-    chart(cac_vs_clv_figure(roi, lang, cur), roi, key="marketing_scatter", ctx=ctx, page=PAGE)
+    chart(
+        cac_vs_clv_figure(roi, lang, cur),
+        roi,
+        key="marketing_scatter",
+        ctx=ctx,
+        page=PAGE,
+        empty="empty.marketing_customers",
+    )
 with right:
-    chart(roi_steps_figure(roi, lang), roi, key="marketing_steps", ctx=ctx, page=PAGE)
+    chart(roi_steps_figure(roi, lang), roi, key="marketing_steps", ctx=ctx, page=PAGE, empty="empty.marketing_spend")
 
 with shown_errors(ctx):
     monthly = loaders.campaign_monthly_margin(ctx.source, ctx.source_key, f, as_of, ctx.today)
     starts = loaders.campaigns(ctx.source, ctx.source_key, ctx.today)[["campaign_id", "start_date"]]
 curves = payback_curves(roi.merge(starts, on="campaign_id", how="left"), monthly)
-chart(payback_figure(curves, roi, lang), curves, key="marketing_payback", ctx=ctx, page=PAGE)
+chart(
+    payback_figure(curves, roi, lang),
+    curves,
+    key="marketing_payback",
+    ctx=ctx,
+    page=PAGE,
+    empty="empty.marketing_spend",
+)
 
 st.subheader(t("marketing.channels", lang))
-chart(channel_roi_figure(channel_roi(roi), lang), channel_roi(roi), key="marketing_channels", ctx=ctx, page=PAGE)
+channels = channel_roi(roi)
+chart(
+    channel_roi_figure(channels, lang),
+    channels,
+    key="marketing_channels",
+    ctx=ctx,
+    page=PAGE,
+    empty="empty.marketing_spend",
+)

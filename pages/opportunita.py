@@ -32,8 +32,6 @@ if result is None:
     st.warning(t("upsell.missing", lang), icon=":material/inventory_2:")
     st.stop()
 candidates, funnel = result
-if funnel.empty:
-    st.info(t("upsell.no_ladder", lang))
 candidates = select_customers(candidates, f.segments, f.regions, f.channels)
 
 left, middle, right = st.columns(3)
@@ -113,7 +111,9 @@ else:
         names = loaders.customer_names(source, ctx.source_key, tuple(shown["customer_id"].head(2000)), ctx.today)
     export = pd.DataFrame(
         {
-            t("col.customer", lang): shown["customer_id"].map(names).fillna(shown["customer_id"]).to_numpy(),
+            # Names are text: an id without a name is written as text too (filling a text column with
+            # numbers, or a column of no names with text, makes pandas warn).
+            t("col.customer", lang): np.array([names.get(c, str(c)) for c in shown["customer_id"]], dtype=object),
             t("col.segment", lang): shown["segment"].to_numpy(),
             t("col.stage", lang): shown["stage"].map({s: t(f"stage.{s}", lang) for s in STAGES}).to_numpy(),
             t("col.offer", lang): shown["offer_name"].to_numpy(),
@@ -134,7 +134,35 @@ else:
             ],
         }
     )
-    st.dataframe(view, hide_index=True, key="upsell_table")
+    # What sales need fits 1440 px without scrolling sideways; the reason wraps on up to three lines
+    # (Streamlit wraps text when a row is taller than 4rem). The source and the id stay in the files.
+    widths: dict[str, int] = {
+        "col.customer": 170,
+        "col.segment": 95,
+        "col.stage": 85,
+        "col.offer": 150,
+        "col.expected_value": 95,
+        "col.p_alive": 90,
+        "col.why": 360,
+    }
+    st.dataframe(
+        view,
+        hide_index=True,
+        key="upsell_table",
+        width="stretch",
+        height=520,
+        row_height=72,
+        column_order=[t(key, lang) for key in widths],
+        column_config={
+            **{t(key, lang): st.column_config.TextColumn(width=w) for key, w in widths.items()},
+            t("col.p_alive", lang): st.column_config.TextColumn(
+                t("col.still_buying", lang), width=90, help=t("col.p_alive", lang)
+            ),
+            t("col.expected_value", lang): st.column_config.TextColumn(
+                width=95, help=t("upsell.expected_value_help", lang)
+            ),
+        },
+    )
     stem = f"{'opportunita' if lang == 'it' else 'opportunities'}-{as_of.isoformat()}"
     table_downloads(export, stem, lang, key="upsell")
 
@@ -144,7 +172,14 @@ with left:
     segments = set(f.segments) if f.segments else None
     shown_funnel = funnel[funnel["segment"].isin(segments)] if segments else funnel
     colors = segment_colors(ctx.options.get("segment", []) or list(funnel["segment"].unique()))
-    chart(funnel_figure(shown_funnel, colors, lang), shown_funnel, key="upsell_funnel", ctx=ctx, page=PAGE)
+    chart(
+        funnel_figure(shown_funnel, colors, lang),
+        shown_funnel,
+        key="upsell_funnel",
+        ctx=ctx,
+        page=PAGE,
+        empty="upsell.no_ladder" if funnel.empty else "empty.customers",
+    )
 with right:
     st.subheader(t("upsell.by_offer", lang))
-    chart(offer_value_figure(shown, lang, cur), shown, key="upsell_offers", ctx=ctx, page=PAGE)
+    chart(offer_value_figure(shown, lang, cur), shown, key="upsell_offers", ctx=ctx, page=PAGE, empty="upsell.none")

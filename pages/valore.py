@@ -100,7 +100,7 @@ with left:
         key="value_cac_by",
     )
     by_group = segment_clv(table, by=group or "channel")
-    chart(clv_cac_figure(by_group, lang), by_group, key="value_clv_cac", ctx=ctx, page=PAGE)
+    chart(clv_cac_figure(by_group, lang), by_group, key="value_clv_cac", ctx=ctx, page=PAGE, empty="value.no_cac")
 with right:
     if result.bgnbd is not None:
         max_x = int(min(max(table["x"].quantile(0.95), 5), 40))

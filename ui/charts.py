@@ -6,7 +6,9 @@ colour-blind readers), hovers with money and dates formatted by Babel for the UI
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,12 +18,25 @@ from data.filters import UNASSIGNED
 from ui.format import fmt_money, fmt_month, fmt_percent, plotly_separators
 from ui.i18n import t
 
-__all__ = ["TEMPLATE", "monthly_revenue_figure", "segment_colors", "segment_figure"]
+__all__ = [
+    "TEMPLATE",
+    "campaign_colors",
+    "monthly_revenue_figure",
+    "percent_ticks",
+    "segment_colors",
+    "segment_figure",
+]
 
 TEMPLATE = "cruscotto"
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 GREY = "#9AA0A6"
 INK = "#1F2933"
+#: Many distinct colours for things that can be many (campaigns): Okabe–Ito first, then Paul Tol's
+#: "muted" scheme, both readable by colour-blind readers; 16 before a colour repeats.
+MANY = (
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442",
+    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#CC6677", "#882255",
+)  # fmt: skip
 
 pio.templates[TEMPLATE] = go.layout.Template(
     layout=go.Layout(
@@ -46,6 +61,29 @@ def segment_colors(all_segments: Sequence[str]) -> dict[str, str]:
     colors = {s: OKABE_ITO[i % len(OKABE_ITO)] for i, s in enumerate(named)}
     colors[UNASSIGNED] = GREY
     return colors
+
+
+def campaign_colors(names: Iterable[str]) -> dict[str, str]:
+    """One colour per campaign, the same on every marketing chart: given by the campaign's place in
+    the sorted list of all the campaigns on the page."""
+    return {name: MANY[i % len(MANY)] for i, name in enumerate(sorted({str(n) for n in names}))}
+
+
+def percent_ticks(low: float, high: float, lang: str, count: int = 6) -> dict[str, Any]:
+    """Tick values and labels for a percent axis over ``[low, high]`` (fractions), written as in the
+    rest of the page: ``1.000 %`` in Italian, ``1,000%`` in English. Plotly's own ``%`` format has no
+    space before the sign and no way to add one, so the labels are given with the values."""
+    from ui.format import fmt_percent
+
+    low, high = min(low, high, 0.0), max(low, high, 0.0)
+    span = (high - low) or 1.0
+    raw = span / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    values = [round(first + i * step, 10) for i in range(math.ceil((high - first) / step) + 2)]
+    decimals = 0 if abs(step * 100 - round(step * 100)) < 1e-9 else 1
+    return {"tickmode": "array", "tickvals": values, "ticktext": [fmt_percent(v, lang, decimals) for v in values]}
 
 
 def _base_layout(fig: go.Figure, lang: str, title: str) -> go.Figure:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.charts import GREY, INK, TEMPLATE
+from ui.charts import GREY, INK, TEMPLATE, campaign_colors, percent_ticks
 from ui.format import fmt_money, fmt_percent, plotly_separators
 from ui.i18n import t, tn
 
@@ -41,29 +41,37 @@ def cac_vs_clv_figure(roi: pd.DataFrame, lang: str, currency: str) -> go.Figure:
         hoverinfo="skip",
     )
     size_ref = 2.0 * float(data["spend"].max()) / (60.0**2)
-    for key, part in data.groupby("verdict"):
+    colors = campaign_colors(roi["name"])
+    # One trace per campaign, named in the legend and on hover: names written next to the bubbles
+    # overlap where campaigns cost and earn alike, and get cut at the plot's edges.
+    for _, row in data.sort_values("name").iterrows():
+        name = str(row["name"])
         fig.add_scatter(
-            x=part["cac"],
-            y=part["clv_per_customer"],
-            mode="markers+text",
-            name=t(f"verdict.{key}", lang),
-            text=part["name"],
-            textposition="top center",
+            x=[row["cac"]],
+            y=[row["clv_per_customer"]],
+            mode="markers",
+            name=name,
             marker={
-                "size": part["spend"],
+                "size": [row["spend"]],
                 "sizemode": "area",
                 "sizeref": size_ref,
                 "sizemin": 6,
-                "color": VERDICT_COLORS.get(str(key), GREY),
+                "color": colors.get(name, GREY),
+                "opacity": 0.85,
                 "line": {"color": "white", "width": 1},
             },
             customdata=[
-                [fmt_money(c, lang, currency, 0), fmt_money(v, lang, currency, 0), fmt_money(s, lang, currency, 0)]
-                for c, v, s in zip(part["cac"], part["clv_per_customer"], part["spend"], strict=True)
+                [
+                    fmt_money(row["cac"], lang, currency, 0),
+                    fmt_money(row["clv_per_customer"], lang, currency, 0),
+                    fmt_money(row["spend"], lang, currency, 0),
+                    t(f"verdict.{row['verdict']}", lang),
+                ]
             ],
             hovertemplate=(
-                f"<b>%{{text}}</b><br>CAC %{{customdata[0]}}<br>{t('marketing.clv_per_customer', lang)} "
-                f"%{{customdata[1]}}<br>{t('marketing.spend', lang)} %{{customdata[2]}}<extra></extra>"
+                f"<b>{name}</b><br>%{{customdata[3]}}<br>CAC %{{customdata[0]}}<br>"
+                f"{t('marketing.clv_per_customer', lang)} %{{customdata[1]}}<br>"
+                f"{t('marketing.spend', lang)} %{{customdata[2]}}<extra></extra>"
             ),
         )
     worth = int((data["clv_per_customer"] >= data["cac"]).sum())
@@ -73,7 +81,13 @@ def cac_vs_clv_figure(roi: pd.DataFrame, lang: str, currency: str) -> go.Figure:
     fig.update_yaxes(
         title_text=f"{t('marketing.clv_per_customer', lang)} ({currency}, log)", type="log", tickformat=",.0f"
     )
-    fig.update_layout(legend_title_text="", height=500, legend={"orientation": "h", "y": -0.18, "yanchor": "top"})
+    fig.update_xaxes(range=[np.log10(low), np.log10(high)])
+    fig.update_yaxes(range=[np.log10(low), np.log10(high)])
+    fig.update_layout(
+        legend_title_text="",
+        height=500 + 22 * ((len(data) + 1) // 2),
+        legend={"orientation": "h", "y": -0.18, "yanchor": "top", "x": 0, "xanchor": "left"},
+    )
     return fig
 
 
@@ -108,9 +122,17 @@ def roi_steps_figure(roi: pd.DataFrame, lang: str) -> go.Figure:
             hovertemplate=f"<b>%{{y}}</b><br>{t(key, lang)}: %{{customdata}}<extra></extra>",
         )
     fig.add_vline(x=0, line={"color": INK, "width": 1})
+    colors = campaign_colors(roi["name"])
+    names = [str(n) for n in data["name"]]
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=names,
+        ticktext=[f"<span style='color:{colors.get(n, GREY)}'>●</span> {n}" for n in names],
+    )
     turned = int(((data["roi_first"] < 0) & (data["roi_lifetime"] >= 0)).sum())
     _layout(fig, lang, tn("marketing.steps_title", turned, lang))
-    fig.update_xaxes(title_text="ROI", tickformat=".0%")
+    values = data[[c for c, _, _ in steps]].to_numpy(dtype=float)
+    fig.update_xaxes(title_text="ROI", **percent_ticks(float(np.nanmin(values)), float(np.nanmax(values)), lang))
     fig.update_layout(
         legend_title_text="",
         height=max(340, 150 + 45 * len(data)),
@@ -124,14 +146,14 @@ def payback_figure(curves: pd.DataFrame, roi: pd.DataFrame, lang: str) -> go.Fig
     fig = go.Figure()
     if curves.empty:
         return _layout(fig, lang, t("marketing.no_spend", lang))
-    verdicts = roi.set_index("campaign_id")["verdict"]
-    for campaign_id, part in curves.groupby("campaign_id", sort=False):
+    colors = campaign_colors(roi["name"])
+    for _, part in curves.groupby("campaign_id", sort=False):
         fig.add_scatter(
             x=part["months"],
             y=part["recovered"],
             mode="lines",
             name=str(part["name"].iloc[0]),
-            line={"color": VERDICT_COLORS.get(str(verdicts.get(campaign_id)), GREY), "width": 2},
+            line={"color": colors.get(str(part["name"].iloc[0]), GREY), "width": 2},
             customdata=[fmt_percent(v, lang, 0) for v in part["recovered"]],
             hovertemplate=(
                 f"<b>{part['name'].iloc[0]}</b><br>{t('marketing.month', lang)} %{{x}}: %{{customdata}}<extra></extra>"
@@ -148,7 +170,11 @@ def payback_figure(curves: pd.DataFrame, roi: pd.DataFrame, lang: str) -> go.Fig
         title = tn("marketing.payback_title", int(fastest["payback_months"]), lang, name=fastest["name"])
     _layout(fig, lang, title)
     fig.update_xaxes(title_text=t("marketing.months_since_start", lang))
-    fig.update_yaxes(title_text=t("marketing.recovered", lang), tickformat=".0%")
+    recovered = curves["recovered"].astype(float)
+    fig.update_yaxes(
+        title_text=t("marketing.recovered", lang),
+        **percent_ticks(min(0.0, float(recovered.min())), max(1.0, float(recovered.max())), lang),
+    )
     fig.update_layout(
         legend_title_text="", height=440, legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"}
     )
@@ -166,11 +192,20 @@ def channel_roi_figure(channels: pd.DataFrame, lang: str) -> go.Figure:
         x=data["roi_lifetime"],
         orientation="h",
         marker_color=[VERDICT_COLORS.get(v, GREY) for v in data["verdict"]],
-        text=[fmt_percent(v, lang, 0) for v in data["roi_lifetime"]],
-        textposition="outside",
-        cliponaxis=False,
-        hovertemplate=f"<b>%{{y}}</b><br>{t('marketing.roi_lifetime', lang)}: %{{text}}<extra></extra>",
+        customdata=[fmt_percent(v, lang, 0) for v in data["roi_lifetime"]],
+        hovertemplate=f"<b>%{{y}}</b><br>{t('marketing.roi_lifetime', lang)}: %{{customdata}}<extra></extra>",
     )
+    # Each figure right of its bar, or right of the zero line for a loss: never over the channel names.
+    for channel, value in zip(data["channel"], data["roi_lifetime"], strict=True):
+        fig.add_annotation(
+            x=max(float(value), 0.0),
+            y=channel,
+            text=fmt_percent(value, lang, 0),
+            showarrow=False,
+            xanchor="left",
+            xshift=4,
+            font={"color": INK},
+        )
     best = data.iloc[-1]
     _layout(
         fig,
@@ -178,10 +213,10 @@ def channel_roi_figure(channels: pd.DataFrame, lang: str) -> go.Figure:
         t("marketing.channel_title", lang, channel=best["channel"], roi=fmt_percent(best["roi_lifetime"], lang, 0)),
     )
     high = float(np.nanmax(data["roi_lifetime"])) if len(data) else 1.0
+    low = min(0.0, float(data["roi_lifetime"].min()) * 1.1)
+    upper = max(high, 0.0) * 1.3 or 1.0
     fig.update_xaxes(
-        title_text=t("marketing.roi_lifetime", lang),
-        tickformat=".0%",
-        range=[min(0.0, float(data["roi_lifetime"].min()) * 1.2), high * 1.2],
+        title_text=t("marketing.roi_lifetime", lang), range=[low, upper], **percent_ticks(low, upper, lang)
     )
     fig.update_layout(showlegend=False, height=max(260, 90 + 45 * len(data)))
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.charts import GREY, TEMPLATE
+from ui.charts import GREY, TEMPLATE, percent_ticks
 from ui.format import fmt_count, fmt_money, fmt_percent, plotly_separators
 from ui.i18n import t
 
@@ -53,7 +53,11 @@ def funnel_figure(funnel: pd.DataFrame, colors: dict[str, str], lang: str) -> go
         ),
     )
     fig.update_xaxes(title_text=t("upsell.step", lang), dtick=1)
-    fig.update_yaxes(title_text=t("col.share_customers", lang), tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(
+        title_text=t("col.share_customers", lang),
+        rangemode="tozero",
+        **percent_ticks(0.0, float(funnel["share"].max()), lang),
+    )
     fig.update_layout(legend_title_text="", height=380)
     return fig
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from data.filters import UNASSIGNED
 from kpi.clv import BGNBD
-from ui.charts import GREY, INK, TEMPLATE
+from ui.charts import GREY, INK, TEMPLATE, percent_ticks
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent, plotly_separators
 from ui.i18n import t, tn
 
@@ -135,8 +135,9 @@ def clv_cac_figure(by_group: pd.DataFrame, lang: str) -> go.Figure:
 
 
 def p_alive_map_figure(model: BGNBD, max_x: int, max_t: float, unit_label: str, lang: str) -> go.Figure:
-    """P(alive) on a grid of repeat purchases × time of the last purchase, for a customer whose
-    first purchase was ``max_t`` units ago: each customer is judged against their own rhythm."""
+    """Probability of still buying (P(alive)) on a grid of repeat purchases × time of the last
+    purchase, for a customer whose first purchase was ``max_t`` units ago: each customer is judged
+    against their own rhythm."""
     xs = np.arange(0, max_x + 1, dtype=float)
     ts = np.linspace(0, max_t, 40)
     grid_x, grid_t = np.meshgrid(xs, ts)
@@ -149,9 +150,11 @@ def p_alive_map_figure(model: BGNBD, max_x: int, max_t: float, unit_label: str, 
             zmin=0,
             zmax=1,
             colorscale="Viridis",
-            colorbar={"title": {"text": "P(alive)"}, "tickformat": ".0%"},
-            hovertemplate=f"x = %{{x}}<br>{t('value.last_purchase_axis', lang, unit=unit_label)}: %{{y:.0f}}"
-            "<br>P(alive) %{z:.0%}<extra></extra>",
+            colorbar={"title": {"text": t("value.alive_colorbar", lang), "side": "right"}, **percent_ticks(0, 1, lang)},
+            customdata=[[fmt_percent(v, lang, 0) for v in row] for row in alive],
+            hovertemplate=f"{t('value.repeat_axis', lang)}: %{{x}}<br>"
+            f"{t('value.last_purchase_axis', lang, unit=unit_label)}: %{{y:.0f}}"
+            f"<br>{t('value.alive_colorbar', lang)}: %{{customdata}}<extra></extra>",
         )
     )
     _layout(fig, lang, t("value.alive_title", lang))

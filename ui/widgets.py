@@ -28,10 +28,18 @@ def filters_text(ctx: AppContext) -> str:
     return " · ".join(parts)
 
 
-def chart(fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page: str) -> None:
+def chart(
+    fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page: str, empty: str = "empty.chart"
+) -> None:
     """Draw the figure, with an export menu: PNG, SVG, PDF, interactive HTML, and its data as CSV
-    and Excel. Files are made only when a button is pressed; their names carry page, filters and date."""
+    and Excel. Files are made only when a button is pressed; their names carry page, filters and date.
+
+    With nothing to draw (no rows behind the chart, or a figure without traces) it says why and what
+    to change instead, in the message ``empty`` (a catalogue key), with no chart and no export menu."""
     lang = ctx.lang
+    if data.empty or not fig.data:
+        st.info(t(empty, lang), icon=":material/filter_alt_off:")
+        return
     caption = f"Cruscotto · {t(page, lang)} · {filters_text(ctx)} · {fmt_date(ctx.today, lang)}"
     stem = file_stem(f"{t(page, lang)}-{key}", "-".join(ctx.filters.segments), ctx.today)
     st.plotly_chart(

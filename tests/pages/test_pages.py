@@ -283,7 +283,9 @@ def test_marketing_page_with_a_segment(app_env: Path) -> None:
     assert not at.exception
     table = at.dataframe[0].value.set_index("Campagna")
     assert "Fiera HoReCa Rimini 2024" not in table.index  # no Privati customer: it says nothing of them
-    assert table.loc["Black Friday Social 2024", "Contatti"] == "n/d"  # leads belong to no segment
+    leads = at.dataframe[1].value.set_index("Campagna")  # the lead funnel, under the campaigns table
+    assert "Fiera HoReCa Rimini 2024" not in leads.index
+    assert leads.loc["Black Friday Social 2024", "Contatti"] == "n/d"  # leads belong to no segment
 
 
 def test_marketing_without_campaigns_says_what_to_map(app_env: Path) -> None:
