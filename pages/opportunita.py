@@ -137,13 +137,13 @@ else:
     # What sales need fits 1440 px without scrolling sideways; the reason wraps on up to three lines
     # (Streamlit wraps text when a row is taller than 4rem). The source and the id stay in the files.
     widths: dict[str, int] = {
-        "col.customer": 170,
-        "col.segment": 95,
-        "col.stage": 85,
-        "col.offer": 150,
+        "col.customer": 160,
+        "col.segment": 90,
+        "col.stage": 80,
+        "col.offer": 140,
         "col.expected_value": 95,
-        "col.p_alive": 90,
-        "col.why": 360,
+        "col.p_alive": 100,
+        "col.why": 300,
     }
     st.dataframe(
         view,
@@ -156,7 +156,7 @@ else:
         column_config={
             **{t(key, lang): st.column_config.TextColumn(width=w) for key, w in widths.items()},
             t("col.p_alive", lang): st.column_config.TextColumn(
-                t("col.still_buying", lang), width=90, help=t("col.p_alive", lang)
+                t("col.still_buying", lang), width=100, help=t("col.p_alive", lang)
             ),
             t("col.expected_value", lang): st.column_config.TextColumn(
                 width=95, help=t("upsell.expected_value_help", lang)

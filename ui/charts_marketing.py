@@ -132,7 +132,8 @@ def roi_steps_figure(roi: pd.DataFrame, lang: str) -> go.Figure:
     turned = int(((data["roi_first"] < 0) & (data["roi_lifetime"] >= 0)).sum())
     _layout(fig, lang, tn("marketing.steps_title", turned, lang))
     values = data[[c for c, _, _ in steps]].to_numpy(dtype=float)
-    fig.update_xaxes(title_text="ROI", **percent_ticks(float(np.nanmin(values)), float(np.nanmax(values)), lang))
+    # No axis title: the legend under the chart names the three ROIs (a title would sit on it).
+    fig.update_xaxes(title_text="", **percent_ticks(float(np.nanmin(values)), float(np.nanmax(values)), lang))
     fig.update_layout(
         legend_title_text="",
         height=max(340, 150 + 45 * len(data)),
