@@ -27,20 +27,20 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
-from data import queries
+from data import facts
 from data.demo import DEMO_PATH, build_demo_frames, ensure_demo_database, write_demo
 from data.engine import SourceFault
 from data.entities import ENTITIES
 from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
-from kpi.customer_value import clv_overview, holdout_check, select_customers
+from kpi.customer_value import clv_overview, select_customers
 from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
-from ui.compute import clv_at, roi_table, stages_at, upsell_tables
+from service.compute import clv_at, entity_health, facts_for, holdout, roi_table, stages_at, upsell_tables
 from ui.export import images_available, table_bytes
 from ui.i18n import t
 from ui.report import build_report, render, report_caption
@@ -124,7 +124,7 @@ def _open_source(args: argparse.Namespace) -> Source:
 
 
 def _filters(args: argparse.Namespace, source: Source, today: date) -> Filters:
-    first, last = queries.order_date_range(source, today)
+    first, last = facts_for(source, today).date_range()
     if first is None or last is None:
         raise InputError("entities.orders: no usable order; run 'python cli.py check' to see why.")
     preset = "custom" if (args.start or args.end) else args.period
@@ -159,10 +159,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             status = "error" if name in errors else "not mapped"
             report[name] = {"status": status, "message": str(resolved)}
             continue
-        health = queries.entity_health(source, name, today)
+        health = entity_health(source, facts_for(source, today), name)
         report[name] = {"status": "ok", **health}
         if name == "orders":
-            report[name]["warnings"] = queries.data_warnings(source, today)
+            report[name]["warnings"] = facts.data_warnings(facts_for(source, today))
     if args.out:
         rows = [
             {
@@ -223,7 +223,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = args.as_of or date.today()
     filters = _filters(args, source, today)
-    table = overview_kpis(queries.period_measures(source, filters, today))
+    table = overview_kpis(facts.period_measures(facts_for(source, today), filters))
     if args.out:
         _write(table, args.out)
     if args.json:
@@ -238,11 +238,10 @@ def cmd_overview(args: argparse.Namespace) -> int:
 def cmd_clv(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = date.today()
-    first, last = queries.order_date_range(source, today)
+    first, last = facts_for(source, today).date_range()
     if first is None or last is None:
         raise InputError("entities.orders: no usable order; run 'python cli.py check' to see why.")
     as_of = args.as_of or args.end or last
-    everyone = Filters()
     result = clv_at(source, as_of, today, unit=args.unit, value=args.value)
     table = select_customers(result.table, tuple(args.segment), tuple(args.region), tuple(args.channel))
     payload: dict[str, Any] = {"as_of": as_of, "model": None, "notice": result.notice}
@@ -266,13 +265,7 @@ def cmd_clv(args: argparse.Namespace) -> int:
         calibration_end = args.holdout_from - timedelta(days=1)
         if not first <= calibration_end < last:
             raise InputError(f"--holdout-from: choose a date after {first} and up to {last}.")
-        check = holdout_check(
-            queries.customer_rfm(source, everyone, calibration_end, value=args.value),
-            queries.customer_rfm(source, everyone, last, value=args.value),
-            calibration_end=calibration_end,
-            end=last,
-            unit=args.unit,
-        )
+        check = holdout(facts_for(source, today), calibration_end, last, unit=args.unit, value=args.value)
         payload["holdout"] = {
             "from": args.holdout_from,
             "to": last,
@@ -379,7 +372,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
         payload = {
             "as_of": as_of,
             "stages": {k: int(v) for k, v in counts.items()},
-            "prospects": queries.prospects(source, filters, as_of, today),
+            "prospects": facts.prospects(facts_for(source, today), filters, as_of),
             "transitions": {"from": before_date, "moves": moves.to_dict(orient="records")},
         }
         print(json.dumps(payload, default=_json_default, indent=2))

@@ -70,7 +70,7 @@ def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
         if name in spec.dates and entity.has(name):
             typed[name] = sa.cast(col, sa.Date()) if kind == "date" else date_of(col, entity.date_order)
         elif name in spec.amounts and entity.has(name):
-            typed[name] = sa.cast(col, sa.Float()) if kind == "number" else safe_number(col)
+            typed[name] = sa.cast(col, sa.Double()) if kind == "number" else safe_number(col)
         elif name in spec.labels:
             # "HoReCa " and "HoReCa" are one segment; a blank or missing label is n/d
             text = sa.func.trim(sa.cast(col, sa.String()))
@@ -123,7 +123,7 @@ def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
     # Join the cleaned tables first and filter on the reasons afterwards: planners cannot estimate
     # how many rows a reason filter keeps, and an early filter leads PostgreSQL to nested loops.
     orders = cleaned(source.entity("orders"), today)
-    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Float())
+    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
     margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
     dims: list[sa.ColumnElement[Any]]
     if source.available("customers"):
@@ -677,7 +677,7 @@ def ticket_days(source: Source, as_of: date, today: date | None = None) -> pd.Da
     if not source.available("tickets"):
         return pd.DataFrame(columns=columns)
     tickets = _usable(cleaned(source.entity("tickets"), today))
-    per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Float())
+    per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Double())
     stmt = (
         sa.select(
             tickets.c.customer_id,
@@ -703,7 +703,7 @@ def customer_costs(source: Source, as_of: date, today: date | None = None) -> pd
     frames = []
     if source.available("tickets"):
         tickets = _usable(cleaned(source.entity("tickets"), today))
-        per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Float())
+        per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Double())
         stmt = (
             sa.select(
                 tickets.c.customer_id,
@@ -835,7 +835,7 @@ def customer_products(source: Source, as_of: date, today: date | None = None) ->
     lines = _usable(cleaned(source.entity("order_lines"), today))
     products = _usable(cleaned(source.entity("products"), today))
     orders = _usable(cleaned(source.entity("orders"), today))
-    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Float())
+    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
     margin = sa.func.coalesce(lines.c.revenue - lines.c.cost, lines.c.revenue * default_margin)
     stmt = (
         sa.select(

@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from data.entities import ENTITIES
 from data.messages import Explained
-from kpi.lifecycle import StageRules
 
 __all__ = [
     "BusinessParams",
     "ConfigError",
     "EntityMapping",
     "Settings",
+    "StageRules",
     "load_settings",
 ]
 
@@ -42,6 +42,35 @@ class ConfigError(Explained, ValueError):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.message}"
+
+
+@dataclass(frozen=True)
+class StageRules:
+    """The thresholds of the stages; override any of them in ``[lifecycle]`` of the settings file."""
+
+    new_days: int = 90
+    active_min: float = 0.7
+    lapsed_below: float = 0.3
+    loyal_top_share: float = 0.2
+    alive_gaps: float = 1.5
+    lapsed_gaps: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.lapsed_below <= self.active_min <= 1:
+            raise ValueError("lifecycle: need 0 ≤ lapsed_below ≤ active_min ≤ 1.")
+        if not 0 < self.loyal_top_share < 1:
+            raise ValueError("lifecycle.loyal_top_share must be between 0 and 1 (0.2 is the top 20 %).")
+        if self.new_days <= 0 or not 0 < self.alive_gaps < self.lapsed_gaps:
+            raise ValueError("lifecycle: new_days must be positive and 0 < alive_gaps < lapsed_gaps.")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StageRules:
+        """Rules from a settings table; ``ValueError`` naming an unknown key."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ValueError(f"lifecycle.{key}: unknown setting; the settings are {', '.join(sorted(known))}.")
+        return cls(**dict(values))
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def date_of(value: Any, order: str = "DMY") -> safe_date:
 class safe_number(FunctionElement[Any]):  # noqa: N801
     """The value as a floating-point number, or NULL where it is not numeric."""
 
-    type = sa.Float()
+    type = sa.Double()
     inherit_cache = True
     name = "safe_number"
 
@@ -195,7 +195,8 @@ def _date_trino(element: safe_date, compiler: Any, **kw: Any) -> str:
 
 @compiles(safe_number)
 def _number_default(element: safe_number, compiler: Any, **kw: Any) -> str:
-    return f"CAST({_arg(element, compiler, **kw)} AS FLOAT)"
+    # DOUBLE, not FLOAT: FLOAT is four bytes on DuckDB and Spark, and money would lose its cents
+    return f"CAST({_arg(element, compiler, **kw)} AS DOUBLE)"
 
 
 @compiles(safe_number, "sqlite")

@@ -199,10 +199,8 @@ class DayHistory:
         order = np.lexsort((day, d_code))
         d_code, day = d_code[order], day[order]
         bought = days["purchases"].to_numpy()[order] > 0
-        a_key = d_code.astype(np.int64) * _SPAN + day
-        p_code = d_code[bought]
+        p_start = _starts(d_code[bought], n)
         first_rows = days.iloc[order[bought]]
-        p_start = _starts(p_code, n)
         dims = pd.DataFrame(index=range(n), columns=["segment", "region", "channel"], dtype=object)
         has = np.flatnonzero(p_start >= 0)
         for col in dims.columns:
@@ -210,27 +208,66 @@ class DayHistory:
 
         t_day = _day_numbers(tickets["opened_at"]) if n_tickets else np.zeros(0, dtype=np.int64)
         t_order = np.lexsort((t_day, t_code))
-        t_values = tickets[["tickets", "service_cost"]].to_numpy(dtype=float)[t_order]
-
         campaign = np.full(n, None, dtype=object)
         cost = np.zeros(n)
         campaign[a_code] = acquisition["campaign_id"].to_numpy()
         cost[a_code] = acquisition["acquisition_cost"].to_numpy(dtype=float)
+        return cls.from_arrays(
+            ids=np.asarray(ids, dtype=object),
+            dims=dims,
+            code=d_code,
+            day=day,
+            purchases=days["purchases"].to_numpy()[order],
+            purchase_value=days["purchase_value"].to_numpy(dtype=float)[order],
+            day_margin=days["day_margin"].to_numpy(dtype=float)[order],
+            t_code=t_code[t_order],
+            t_day=t_day[t_order],
+            t_values=tickets[["tickets", "service_cost"]].to_numpy(dtype=float)[t_order],
+            campaign=campaign,
+            acquisition_cost=cost,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        ids: np.ndarray,
+        dims: pd.DataFrame,
+        code: np.ndarray,
+        day: np.ndarray,
+        purchases: np.ndarray,
+        purchase_value: np.ndarray,
+        day_margin: np.ndarray,
+        t_code: np.ndarray,
+        t_day: np.ndarray,
+        t_values: np.ndarray,
+        campaign: np.ndarray,
+        acquisition_cost: np.ndarray,
+    ) -> DayHistory:
+        """From per-customer arrays (``ids``, ``dims``: segment, region, channel, ``campaign``,
+        ``acquisition_cost``, indexed by customer code) and day rows sorted by code then day: order
+        days (``purchases``, the purchases' ``purchase_value``, the ``day_margin`` with refunds) and
+        ticket days (``t_values``: tickets and service cost)."""
+        n = len(ids)
+        code, day = np.asarray(code, dtype=np.int64), np.asarray(day, dtype=np.int64)
+        bought = np.asarray(purchases) > 0
+        a_key = code * _SPAN + day
+        t_code, t_day = np.asarray(t_code, dtype=np.int64), np.asarray(t_day, dtype=np.int64)
         return cls(
             ids=np.asarray(ids, dtype=object),
             dims=dims,
             p_key=a_key[bought],
             p_day=day[bought],
-            p_cum=np.cumsum(days["purchase_value"].to_numpy(dtype=float)[order][bought]),
-            p_start=p_start,
+            p_cum=np.cumsum(np.asarray(purchase_value, dtype=float)[bought]),
+            p_start=_starts(code[bought], n),
             a_key=a_key,
-            a_cum=np.cumsum(days["day_margin"].to_numpy(dtype=float)[order]),
-            a_start=_starts(d_code, n),
-            t_key=t_code[t_order].astype(np.int64) * _SPAN + t_day[t_order],
-            t_cum=np.cumsum(t_values, axis=0) if n_tickets else np.zeros((0, 2)),
-            t_start=_starts(t_code[t_order], n),
+            a_cum=np.cumsum(np.asarray(day_margin, dtype=float)),
+            a_start=_starts(code, n),
+            t_key=t_code * _SPAN + t_day,
+            t_cum=np.cumsum(t_values, axis=0) if len(t_code) else np.zeros((0, 2)),
+            t_start=_starts(t_code, n),
             campaign=campaign,
-            acquisition_cost=cost,
+            acquisition_cost=np.asarray(acquisition_cost, dtype=float),
         )
 
     def at(self, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

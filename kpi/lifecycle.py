@@ -19,47 +19,17 @@ judgement at the moment just before the last purchase.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from data.settings import StageRules
 from kpi.clv import BGNBD
 
 __all__ = ["STAGES", "StageRules", "assign_stages", "rhythm_p_alive", "stage_counts", "transitions"]
 
 STAGES: tuple[str, ...] = ("new", "reactivated", "loyal", "active", "at_risk", "lapsed")
-
-
-@dataclass(frozen=True)
-class StageRules:
-    """The thresholds of the stages; override any of them in ``[lifecycle]`` of the settings file."""
-
-    new_days: int = 90
-    active_min: float = 0.7
-    lapsed_below: float = 0.3
-    loyal_top_share: float = 0.2
-    alive_gaps: float = 1.5
-    lapsed_gaps: float = 3.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.lapsed_below <= self.active_min <= 1:
-            raise ValueError("lifecycle: need 0 ≤ lapsed_below ≤ active_min ≤ 1.")
-        if not 0 < self.loyal_top_share < 1:
-            raise ValueError("lifecycle.loyal_top_share must be between 0 and 1 (0.2 is the top 20 %).")
-        if self.new_days <= 0 or not 0 < self.alive_gaps < self.lapsed_gaps:
-            raise ValueError("lifecycle: new_days must be positive and 0 < alive_gaps < lapsed_gaps.")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> StageRules:
-        """Rules from a settings table; ``ValueError`` naming an unknown key."""
-        known = {f.name for f in fields(cls)}
-        for key in values:
-            if key not in known:
-                raise ValueError(f"lifecycle.{key}: unknown setting; the settings are {', '.join(sorted(known))}.")
-        return cls(**dict(values))
 
 
 def rhythm_p_alive(

@@ -60,8 +60,10 @@ def statements(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
         mp.undo()
 
 
-def test_the_pages_send_many_statements(statements: list[Any]) -> None:
-    assert len(statements) > 30
+def test_the_visit_sends_the_extraction_and_little_else(statements: list[Any]) -> None:
+    """The capture works (the mapping probes and the extraction of every entity are there), and a
+    visit of every page with filters reads the source once: a handful of statements, not dozens."""
+    assert 10 <= len(statements) <= 20
 
 
 @pytest.mark.parametrize("name", sorted(DIALECTS))

@@ -1,8 +1,10 @@
-"""The app's cache boundary: one engine per source, query results per source, filters and day.
+"""The app's cache boundary: one engine per source, the facts per source and day, results per filters.
 
-Everything below this module (``data``, ``kpi``) is plain Python; here results are cached with
-``st.cache_resource`` (the source and its engine) and ``st.cache_data`` (DataFrames), keyed by a
-fingerprint of the source and the frozen ``Filters`` value.
+The source is read and cleaned once per source and day (``facts``, kept ``TTL`` seconds and shared by
+every session); every loader keyed by the filters is a pure function of those facts — a filter
+change sends no statement. Everything below this module (``data``, ``kpi``, ``service``) is plain
+Python; here results are cached with ``st.cache_resource`` (shared objects) and ``st.cache_data``
+(small frames), keyed by a fingerprint of the source and the frozen ``Filters`` value.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from data import facts as fx
 from data import queries
+from data.facts import Facts, Holdings
 from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
-from kpi.customer_value import CLVResult, HoldoutCheck, holdout_check, holdout_split
+from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split
 from kpi.lifecycle import StageRules
-from ui import compute
+from service import compute
 
 __all__ = [
     "campaign_monthly_margin",
@@ -35,6 +39,7 @@ __all__ = [
     "customer_orders",
     "data_warnings",
     "entity_health",
+    "facts",
     "filter_options",
     "get_source",
     "history",
@@ -76,55 +81,66 @@ def get_source(url: str, settings: Settings) -> Source:
     return _cached_source(source_key(url, settings), url, settings)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@_shared
+def facts(_source: Source, key: str, today: date) -> Facts:
+    """The source read and cleaned once per day (``data.facts``), shared by every session."""
+    return fx.extract(_source, today)
+
+
+@_shared
+def holdings(_source: Source, key: str, today: date) -> Holdings:
+    """The order lines by customer, product and day: read when a page first needs them."""
+    return compute.holdings_for(_source, facts(_source, key, today))
+
+
 def filter_options(_source: Source, key: str, today: date) -> dict[str, list[str]]:
-    return queries.filter_options(_source, today)
+    return facts(_source, key, today).options
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
 def order_date_range(_source: Source, key: str, today: date) -> tuple[date | None, date | None]:
-    return queries.order_date_range(_source, today)
+    return facts(_source, key, today).date_range()
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def period_measures(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
-    return queries.period_measures(_source, filters, today)
+    return fx.period_measures(facts(_source, key, today), filters)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def monthly_by_segment(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
-    return queries.monthly_by_segment(_source, filters, today)
+    return fx.monthly_by_segment(facts(_source, key, today), filters)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def segment_totals(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
-    return queries.segment_totals(_source, filters, today)
+    return fx.segment_totals(facts(_source, key, today), filters)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
 def campaigns(_source: Source, key: str, today: date) -> pd.DataFrame:
-    return queries.campaigns(_source, today)
+    found = facts(_source, key, today).campaigns
+    return found if found is not None else queries.campaigns(_source, today)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def campaign_monthly_margin(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame:
-    return queries.campaign_monthly_margin(_source, filters, as_of, today)
+    return fx.campaign_monthly_margin(facts(_source, key, today), filters, as_of)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
 def entity_health(_source: Source, key: str, entity: str, today: date) -> dict[str, Any]:
-    return queries.entity_health(_source, entity, today)
+    got = facts(_source, key, today)
+    if entity in ("order_lines", "products") and entity not in got.health:
+        holdings(_source, key, today)  # shared between sessions, like the facts
+    return compute.entity_health(_source, got, entity)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
 def data_warnings(_source: Source, key: str, today: date) -> dict[str, float]:
-    return queries.data_warnings(_source, today)
+    return fx.data_warnings(facts(_source, key, today))
 
 
 @_shared
 def clv(_source: Source, key: str, as_of: date, unit: str, today: date) -> CLVResult:
     """The CLV of every customer as of ``as_of`` (the model sees every customer; pages filter)."""
-    return compute.clv_at(_source, as_of, today, unit)
+    return compute.clv_at(_source, as_of, today, unit, facts=facts(_source, key, today))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -133,34 +149,27 @@ def clv_holdout(_source: Source, key: str, first: date, as_of: date, unit: str, 
     calibration_end = holdout_split(first, as_of)
     if calibration_end is None:
         return "history"
-    everyone = Filters()
     try:
-        return holdout_check(
-            queries.customer_rfm(_source, everyone, calibration_end),
-            queries.customer_rfm(_source, everyone, as_of),
-            calibration_end=calibration_end,
-            end=as_of,
-            unit=unit,
-        )
+        return compute.holdout(facts(_source, key, today), calibration_end, as_of, unit)
     except ModelError as exc:
         return str(exc)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
 def customer_names(_source: Source, key: str, ids: tuple[Any, ...], today: date) -> dict[Any, str]:
-    return queries.customer_names(_source, list(ids), today)
+    return fx.customer_names(facts(_source, key, today), list(ids))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> pd.DataFrame:
+    """One customer's orders (a customer card): one small statement, not a bulk read."""
     return queries.customer_orders(_source, customer_id, as_of, today)
 
 
 @_shared
 def clv_before(_source: Source, key: str, as_of: date, anchor: date, today: date) -> CLVResult:
     """The CLV of every customer at ``as_of`` before ``anchor``, by the model fitted at ``anchor`` on
-    the customers' history up to ``as_of`` (one read shared with the lifecycle page, no refit): the
-    yardstick of a change between two dates stays the same."""
+    the customers' history up to ``as_of`` (no statement, no refit): the yardstick of a change
+    between two dates stays the same."""
     if as_of >= anchor:
         return clv(_source, key, anchor, "week", today)
     current = clv(_source, key, anchor, "week", today)
@@ -177,7 +186,13 @@ def marketing_roi(
         return None
     value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.roi_table(
-        _source, filters, as_of, today, value, campaign_monthly_margin(_source, key, filters, as_of, today)
+        _source,
+        filters,
+        as_of,
+        today,
+        value,
+        campaign_monthly_margin(_source, key, filters, as_of, today),
+        facts=facts(_source, key, today),
     )
 
 
@@ -187,16 +202,15 @@ def lifecycle_stages(_source: Source, key: str, as_of: date, rules: StageRules, 
     return compute.stages_at(_source, as_of, today, clv(_source, key, as_of, "week", today), rules)
 
 
-@_shared
 def history(_source: Source, key: str, anchor: date, today: date) -> compute.History:
-    """Every customer's order days up to ``anchor``: one read for the stages at earlier dates."""
-    return compute.history(_source, anchor, today)
+    """Every customer's day history: the stages and CLV inputs at earlier dates without a statement."""
+    return compute.history(_source, anchor, today, facts=facts(_source, key, today))
 
 
 @_shared
 def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: StageRules, today: date) -> pd.DataFrame:
     """Every customer's stage at ``as_of`` before ``anchor``, judged by the model fitted at ``anchor``
-    on the customers' history up to ``as_of`` (no query, no refit: month ends cost milliseconds)."""
+    on the customers' history up to ``as_of`` (no statement, no refit: month ends cost milliseconds)."""
     if as_of >= anchor:
         return lifecycle_stages(_source, key, anchor, rules, today)
     return compute.stages_at(_source, as_of, today, clv_before(_source, key, as_of, anchor, today), rules)
@@ -204,12 +218,11 @@ def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: S
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def cohort_activity(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame:
-    return queries.cohort_activity(_source, filters, as_of, today)
+    return fx.cohort_activity(facts(_source, key, today), filters, as_of)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
 def prospects(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> int:
-    return queries.prospects(_source, filters, as_of, today)
+    return fx.prospects(facts(_source, key, today), filters, as_of)
 
 
 @_shared
@@ -220,12 +233,18 @@ def upsell(
     without the order_lines and products entities."""
     if not (_source.available("order_lines") and _source.available("products")):
         return None
-    return compute.upsell_tables(_source, as_of, today, lifecycle_stages(_source, key, as_of, rules, today))
+    return compute.upsell_tables(
+        _source,
+        as_of,
+        today,
+        lifecycle_stages(_source, key, as_of, rules, today),
+        facts=facts(_source, key, today),
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def customer_ladder(_source: Source, key: str, as_of: date, today: date) -> dict[Any, tuple[int, str]]:
     """Each customer's highest ladder step and the product at it (customers on the ladder only)."""
-    owned = queries.customer_products(_source, as_of, today).dropna(subset=["ladder_step"])
+    owned = fx.customer_products(holdings(_source, key, today), as_of).dropna(subset=["ladder_step"])
     top = owned.sort_values("ladder_step").drop_duplicates("customer_id", keep="last")
     return {c: (int(s), str(n)) for c, s, n in zip(top["customer_id"], top["ladder_step"], top["name"], strict=True)}

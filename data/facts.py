@@ -1,0 +1,865 @@
+"""The source read and cleaned once per day: facts held in memory, from which every page is served.
+
+``extract`` sends a handful of statements per source and day — one over the orders, one over the
+customers (with their acquisition campaign), one each over tickets, campaigns and leads — each
+applying the cleaning rules of ``data.queries.cleaned`` exactly once and grouping what a page needs:
+
+- per customer: segment, region and channel as small integer codes, name, acquisition campaign and
+  its cost (CAC), whether the customer is on record;
+- the customer-day activity: one row per customer and day with a usable order (orders, purchases,
+  revenue, margin, purchase margin and revenue, refunds), sorted by customer and day, from which the
+  state of every customer at any date comes by binary search (``kpi.customer_value.DayHistory``);
+- ticket days, the campaigns with their lead counts, the unconverted leads by day;
+- the rows read, used and excluded by reason of each entity, the filter options and the date range.
+
+Excluded rows travel in the same statements (grouped by reason, their other columns blanked), so the
+data-health page needs no statement of its own. The order lines and products — only the
+opportunities and customer pages need them — are read on first use (``extract_holdings``).
+
+Everything else in this module is a pure function of the facts and the filters, returning exactly
+what the function of the same name in ``data.queries`` returns (tested on every engine): a filter is
+a mask over arrays, never a new statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from data.entities import EXCLUSION_REASONS
+from data.filters import UNASSIGNED, Filters, previous_period
+from data.queries import REASON, _attribution, _frame, _sum_if, cleaned
+from data.source import Source
+
+__all__ = [
+    "DIMENSIONS",
+    "Facts",
+    "Holdings",
+    "campaign_monthly_margin",
+    "cohort_activity",
+    "customer_acquisition",
+    "customer_mask",
+    "customer_names",
+    "data_warnings",
+    "entity_health",
+    "extract",
+    "extract_holdings",
+    "monthly_by_segment",
+    "period_measures",
+    "prospects",
+    "segment_totals",
+]
+
+DIMENSIONS: tuple[str, ...] = ("segment", "region", "channel")
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _day_numbers(values: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of dates as any driver returns them (datetime64, ``date``, ISO text)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int32)
+    as_dates = pd.to_datetime(values).to_numpy().astype("datetime64[D]")
+    return (as_dates - _EPOCH).astype(np.int32)
+
+
+def _day(value: date) -> int:
+    return int((np.datetime64(value, "D") - _EPOCH).astype(np.int64))
+
+
+def _to_date(day: int) -> date:
+    return (_EPOCH + np.timedelta64(int(day), "D")).astype(object)  # type: ignore[no-any-return]
+
+
+def _months(days: np.ndarray) -> np.ndarray:
+    """Months since January 1970 of day numbers."""
+    return (days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)).astype(np.int32)
+
+
+def _month_starts(months: np.ndarray) -> pd.Series:
+    return pd.Series(np.asarray(months, dtype=np.int64).astype("datetime64[M]").astype("datetime64[ns]"))
+
+
+@dataclass(eq=False)
+class Facts:
+    """Everything the pages show, for one source and day, as arrays (see the module's docstring).
+
+    Customers are numbered 0..n-1 (``code``); arrays named ``d_*`` have one entry per customer and
+    day with a usable order, sorted by code then day; ``t_*`` one per customer and day with tickets."""
+
+    today: date
+    ids: np.ndarray
+    dims: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    listed: np.ndarray
+    names: np.ndarray
+    campaign: np.ndarray
+    acquisition_cost: np.ndarray
+    costed: np.ndarray
+    d_code: np.ndarray
+    d_day: np.ndarray
+    d_month: np.ndarray
+    d_orders: np.ndarray
+    d_purchases: np.ndarray
+    d_revenue: np.ndarray
+    d_margin: np.ndarray
+    d_purchase_margin: np.ndarray
+    d_purchase_revenue: np.ndarray
+    d_refunds: np.ndarray
+    d_refund_amount: np.ndarray
+    d_known: np.ndarray
+    t_code: np.ndarray
+    t_day: np.ndarray
+    t_tickets: np.ndarray
+    t_cost: np.ndarray
+    campaigns: pd.DataFrame | None
+    open_lead_days: np.ndarray
+    health: dict[str, dict[str, Any]]
+    options: dict[str, list[str]]
+    first_day: int | None
+    last_day: int | None
+    has_customers: bool
+    has_leads: bool
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def customers(self) -> int:
+        return len(self.ids)
+
+    def date_range(self) -> tuple[date | None, date | None]:
+        """First and last day of the usable orders (``data.queries.order_date_range``)."""
+        if self.first_day is None or self.last_day is None:
+            return None, None
+        return _to_date(self.first_day), _to_date(self.last_day)
+
+    def first_purchase_day(self) -> np.ndarray:
+        """Per customer, the day of the first purchase (-1 for none)."""
+        if "first_purchase" not in self._cache:
+            # rows are sorted by customer and day: a customer's first purchase row is the first
+            # of their purchase rows
+            first = np.full(self.customers, -1, dtype=np.int64)
+            bought = self.d_purchases > 0
+            code, day = self.d_code[bought], self.d_day[bought]
+            if len(code):
+                starts = np.r_[0, np.flatnonzero(np.diff(code)) + 1]
+                first[code[starts]] = day[starts]
+            self._cache["first_purchase"] = first
+        return self._cache["first_purchase"]  # type: ignore[no-any-return]
+
+    def campaign_costed(self) -> np.ndarray:
+        """Per customer, the acquisition campaign where it is a usable campaign (else None): the
+        campaign ``data.queries.customer_costs`` reports beside the acquisition cost."""
+        return np.where(self.costed, self.campaign, None)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.nbytes for k, v in vars(self).items() if isinstance(v, np.ndarray))
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What each customer bought, by product and day (usable lines of usable purchases), and the
+    product catalogue: the input of ``customer_products`` at any date."""
+
+    code: np.ndarray  # customer code (Facts numbering; -1 for a customer unknown to the facts)
+    customer_id: np.ndarray
+    product: np.ndarray  # index into ``catalogue``
+    day: np.ndarray
+    lines: np.ndarray
+    margin: np.ndarray
+    catalogue: pd.DataFrame  # product_id, name, category, ladder_step (``data.queries.products``)
+    health: dict[str, dict[str, Any]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction: the only statements
+
+
+def _health(counts: dict[Any, int], first: int | None, last: int | None) -> dict[str, Any]:
+    used = int(counts.pop(None, 0))
+    excluded = {r: int(counts[r]) for r in EXCLUSION_REASONS if counts.get(r)}
+    return {
+        "rows_read": used + sum(excluded.values()),
+        "rows_used": used,
+        "excluded": excluded,
+        "first_date": _to_date(first) if first is not None else None,
+        "last_date": _to_date(last) if last is not None else None,
+    }
+
+
+def _reason_counts(df: pd.DataFrame, count: str = "n") -> dict[Any, int]:
+    """Rows per exclusion reason (None = usable) of a frame grouped by ``_reason``."""
+    n = df[count].to_numpy(dtype=np.int64)
+    excluded = df[REASON].notna().to_numpy()
+    out: dict[Any, int] = {None: int(n[~excluded].sum())}
+    if excluded.any():
+        reasons = df[REASON].to_numpy(dtype=object)[excluded]
+        for reason, total in pd.Series(n[excluded]).groupby(reasons).sum().items():
+            out[str(reason)] = int(total)
+    return out
+
+
+def _when(ok: sa.ColumnElement[bool], value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    return sa.case((ok, value), else_=sa.null())
+
+
+def _order_days(source: Source, today: date) -> pd.DataFrame:
+    """One row per customer and day with a usable order, plus one row per exclusion reason."""
+    orders = cleaned(source.entity("orders"), today)
+    ok = orders.c[REASON].is_(None)
+    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
+    margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
+    # the customer's segment, region and channel come with the customers (one row each, not one per
+    # day); the join here only tells which orders have a customer on record
+    if source.available("customers"):
+        customers = cleaned(source.entity("customers"), today)
+        listed = sa.select(customers.c.customer_id).where(customers.c[REASON].is_(None)).subquery("listed")
+        joined: sa.FromClause = orders.outerjoin(listed, orders.c.customer_id == listed.c.customer_id)
+        known = _when(ok, listed.c.customer_id.is_not(None))
+    else:
+        joined = orders
+        known = sa.false()
+    rows = (
+        sa.select(
+            orders.c[REASON].label(REASON),
+            _when(ok, orders.c.customer_id).label("customer_id"),
+            _when(ok, orders.c.order_date).label("order_date"),
+            _when(ok, orders.c.revenue).label("revenue"),
+            _when(ok, margin).label("margin"),
+            sa.case((known, 1), else_=0).label("known"),
+        )
+        .select_from(joined)
+        .subquery("order_rows")
+    )
+    purchase = rows.c.revenue >= 0
+    refund = rows.c.revenue < 0
+    stmt = sa.select(
+        rows.c[REASON],
+        rows.c.customer_id,
+        rows.c.order_date,
+        sa.func.count().label("n"),
+        _sum_if(purchase, sa.literal(1)).label("purchases"),
+        sa.func.coalesce(sa.func.sum(rows.c.revenue), 0).label("revenue"),
+        sa.func.coalesce(sa.func.sum(rows.c.margin), 0).label("margin"),
+        _sum_if(purchase, rows.c.margin).label("purchase_margin"),
+        _sum_if(purchase, rows.c.revenue).label("purchase_revenue"),
+        _sum_if(refund, sa.literal(1)).label("refunds"),
+        _sum_if(refund, -rows.c.revenue).label("refund_amount"),
+        sa.func.max(rows.c.known).label("known"),
+    ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.order_date)
+    return _frame(source, stmt)
+
+
+def _customer_rows(source: Source, today: date) -> pd.DataFrame:
+    """The customers on record (usable rows) with their acquisition campaign, plus one row per
+    exclusion reason; without a customers entity, the customers the leads attribute."""
+    attribution = _attribution(source, today)
+    if not source.available("customers"):
+        columns = ["customer_id", "campaign_id"]
+        if attribution is None:
+            return pd.DataFrame(columns=[REASON, *columns, "n"])
+        df = _frame(source, sa.select(attribution.c.customer_id, attribution.c.campaign_id))
+        df[REASON], df["n"] = None, 1
+        return df
+    entity = source.entity("customers")
+    customers = cleaned(entity, today)
+    ok = customers.c[REASON].is_(None)
+    base: sa.FromClause = customers
+    campaign: sa.ColumnElement[Any] = sa.null()
+    if attribution is not None:
+        base = customers.outerjoin(attribution, sa.and_(ok, attribution.c.customer_id == customers.c.customer_id))
+        campaign = attribution.c.campaign_id
+    rows = (
+        sa.select(
+            customers.c[REASON].label(REASON),
+            _when(ok, customers.c.customer_id).label("customer_id"),
+            _when(ok, customers.c.name).label("name"),
+            *[_when(ok, sa.func.coalesce(customers.c[d], UNASSIGNED)).label(d) for d in DIMENSIONS],
+            _when(ok, campaign).label("campaign_id"),
+            _when(ok, customers.c.acquired_at).label("acquired_at"),
+        )
+        .select_from(base)
+        .subquery("customer_rows")
+    )
+    stmt = sa.select(*rows.c, sa.func.count().label("n")).group_by(*rows.c)
+    return _frame(source, stmt)
+
+
+def _ticket_days(source: Source, today: date) -> pd.DataFrame:
+    tickets = cleaned(source.entity("tickets"), today)
+    ok = tickets.c[REASON].is_(None)
+    per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Double())
+    rows = sa.select(
+        tickets.c[REASON].label(REASON),
+        _when(ok, tickets.c.customer_id).label("customer_id"),
+        _when(ok, tickets.c.opened_at).label("opened_at"),
+        _when(ok, sa.func.coalesce(tickets.c.cost, per_ticket)).label("cost"),
+    ).subquery("ticket_rows")
+    stmt = sa.select(
+        rows.c[REASON],
+        rows.c.customer_id,
+        rows.c.opened_at,
+        sa.func.count().label("n"),
+        sa.func.coalesce(sa.func.sum(rows.c.cost), 0).label("service_cost"),
+    ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.opened_at)
+    return _frame(source, stmt)
+
+
+def _whole_entity(source: Source, name: str, today: date) -> pd.DataFrame:
+    """Every row of a small entity, typed, with its ``_reason``."""
+    sub = cleaned(source.entity(name), today)
+    return _frame(source, sa.select(sub))
+
+
+def _lead_rows(source: Source, today: date) -> pd.DataFrame:
+    leads = cleaned(source.entity("leads"), today)
+    ok = leads.c[REASON].is_(None)
+    rows = sa.select(
+        leads.c[REASON].label(REASON),
+        _when(ok, leads.c.campaign_id).label("campaign_id"),
+        _when(ok, leads.c.created_at).label("created_at"),
+        sa.case((sa.and_(ok, leads.c.customer_id.is_not(None)), 1), else_=0).label("converted"),
+    ).subquery("lead_rows")
+    stmt = sa.select(*rows.c, sa.func.count().label("n")).group_by(*rows.c)
+    return _frame(source, stmt)
+
+
+def _encode(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Labels → small integer codes over their sorted vocabulary (``n/d`` last)."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    labels = [str(u) for u in uniques]
+    vocab = [*sorted(set(labels) - {UNASSIGNED}), UNASSIGNED]
+    position = {label: i for i, label in enumerate(vocab)}
+    remap = np.asarray([position[label] for label in labels] + [position[UNASSIGNED]], dtype=np.int16)
+    return remap[codes], np.asarray(vocab, dtype=object)
+
+
+def extract(source: Source, today: date) -> Facts:
+    """Read and clean the source once: the facts of ``source`` as of ``today``."""
+    health: dict[str, dict[str, Any]] = {}
+
+    days = _order_days(source, today)
+    order_counts = _reason_counts(days)
+    usable = np.flatnonzero(days[REASON].isna().to_numpy())
+    d_day_unsorted = _day_numbers(days["order_date"].iloc[usable])
+
+    people = _customer_rows(source, today)
+    if source.available("customers"):
+        customer_counts = _reason_counts(people)
+        people = people[people[REASON].isna()].reset_index(drop=True)
+        acquired = _day_numbers(people["acquired_at"].dropna())
+        health["customers"] = _health(
+            customer_counts,
+            int(acquired.min()) if len(acquired) else None,
+            int(acquired.max()) if len(acquired) else None,
+        )
+    listed_ids = people["customer_id"].to_numpy(dtype=object)
+
+    has_tickets = source.available("tickets")
+    tickets = (
+        _ticket_days(source, today)
+        if has_tickets
+        else pd.DataFrame(columns=[REASON, "customer_id", "opened_at", "n", "service_cost"])
+    )
+    if has_tickets:
+        ticket_counts = _reason_counts(tickets)
+        tickets = tickets[tickets[REASON].isna()].reset_index(drop=True)
+    t_day_unsorted = _day_numbers(tickets["opened_at"])
+    if has_tickets:
+        health["tickets"] = _health(
+            ticket_counts,
+            int(t_day_unsorted.min()) if len(t_day_unsorted) else None,
+            int(t_day_unsorted.max()) if len(t_day_unsorted) else None,
+        )
+
+    # one numbering of every customer seen: orders first (their order keeps the codes sorted), then
+    # the customers on record and those with tickets only
+    everyone = pd.concat(
+        [days["customer_id"].iloc[usable], people["customer_id"], tickets["customer_id"]], ignore_index=True
+    )
+    codes, ids = pd.factorize(everyone)
+    n = len(ids)
+    n_days, n_listed = len(usable), len(listed_ids)
+    d_code_unsorted = codes[:n_days].astype(np.int32)
+    p_code = codes[n_days : n_days + n_listed]
+    t_code_unsorted = codes[n_days + n_listed :].astype(np.int32)
+
+    # dimensions: from the customer's record; n/d for a customer not on record
+    vocab: dict[str, np.ndarray] = {}
+    p_dims: dict[str, np.ndarray] = {}
+    dims = {}
+    for d in DIMENSIONS:
+        listed_values = people[d] if d in people else pd.Series(np.full(n_listed, UNASSIGNED, dtype=object))
+        p_dims[d], vocab[d] = _encode(listed_values)
+        per = np.full(n, len(vocab[d]) - 1, dtype=np.int16)  # n/d
+        per[p_code] = p_dims[d]
+        dims[d] = per
+
+    listed = np.zeros(n, dtype=bool)
+    listed[p_code] = True
+    names = np.full(n, None, dtype=object)
+    if "name" in people:
+        names[p_code] = people["name"].to_numpy(dtype=object)
+    campaign = np.full(n, None, dtype=object)
+    if "campaign_id" in people:
+        values = people["campaign_id"].to_numpy(dtype=object)
+        has = pd.notna(values)
+        campaign[p_code[has]] = values[has]
+
+    # campaigns: the acquisition cost of each customer is its campaign's spend over the customers
+    # it acquired (``data.queries.customer_costs``)
+    acquisition_cost = np.zeros(n)
+    costed = np.zeros(n, dtype=bool)
+    campaigns_frame: pd.DataFrame | None = None
+    has_leads = source.available("leads")
+    open_lead_days = np.zeros(0, dtype=np.int32)
+    lead_rows = _lead_rows(source, today) if has_leads else None
+    if lead_rows is not None:
+        lead_counts = _reason_counts(lead_rows)
+        lead_rows = lead_rows[lead_rows[REASON].isna()].reset_index(drop=True)
+        created = _day_numbers(lead_rows["created_at"])
+        health["leads"] = _health(
+            lead_counts, int(created.min()) if len(created) else None, int(created.max()) if len(created) else None
+        )
+        unconverted = lead_rows["converted"].to_numpy(dtype=np.int64) == 0
+        open_lead_days = np.sort(np.repeat(created[unconverted], lead_rows["n"].to_numpy(dtype=np.int64)[unconverted]))
+    if source.available("campaigns"):
+        raw = _whole_entity(source, "campaigns", today)
+        campaign_counts = _reason_counts(raw.assign(n=1))
+        camp = raw[raw[REASON].isna()].drop(columns=[REASON]).sort_values("campaign_id").reset_index(drop=True)
+        starts = _day_numbers(camp["start_date"].dropna()) if "start_date" in camp else np.zeros(0)
+        health["campaigns"] = _health(
+            campaign_counts, int(starts.min()) if len(starts) else None, int(starts.max()) if len(starts) else None
+        )
+        frame = pd.DataFrame(
+            {
+                "campaign_id": camp["campaign_id"],
+                "name": camp["name"],
+                "channel": camp["channel"].fillna(UNASSIGNED),
+                "spend": camp["spend"].astype(float),
+                "start_date": pd.to_datetime(camp["start_date"]),
+            }
+        )
+        if lead_rows is not None:
+            per = lead_rows.assign(conv=lead_rows["converted"] * lead_rows["n"]).groupby("campaign_id", dropna=False)
+            counts = per.agg(leads=("n", "sum"), converted_leads=("conv", "sum"))
+            frame["leads"] = frame["campaign_id"].map(counts["leads"]).fillna(0)
+            frame["converted_leads"] = frame["campaign_id"].map(counts["converted_leads"]).fillna(0)
+        else:
+            frame["leads"], frame["converted_leads"] = 0, 0
+        campaigns_frame = frame.astype({"spend": float, "leads": int, "converted_leads": int})
+        attributed = pd.Series(campaign).dropna()
+        acquired = attributed.value_counts()
+        spend = campaigns_frame.set_index("campaign_id")["spend"]
+        cac = (spend / acquired.reindex(spend.index)).fillna(0.0)
+        rows = attributed.index.to_numpy()
+        on_record = attributed.isin(spend.index).to_numpy()
+        acquisition_cost[rows[on_record]] = attributed[on_record].map(cac).to_numpy(dtype=float)
+        costed[rows[on_record]] = True
+
+    # the customer-day activity, sorted by customer and day
+    order = np.lexsort((d_day_unsorted, d_code_unsorted))
+    d_code, d_day = d_code_unsorted[order], d_day_unsorted[order]
+    first_day = int(d_day.min()) if len(d_day) else None
+    last_day = int(d_day.max()) if len(d_day) else None
+    health["orders"] = _health(order_counts, first_day, last_day)
+
+    rows = usable[order]
+
+    def col(name: str, dtype: Any) -> np.ndarray:
+        return days[name].to_numpy(dtype=dtype)[rows]
+
+    t_order = np.lexsort((t_day_unsorted, t_code_unsorted))
+    options = {d: [] for d in DIMENSIONS}
+    if source.available("customers"):
+        for d in DIMENSIONS:
+            present = np.unique(p_dims[d])
+            options[d] = [str(vocab[d][i]) for i in present]  # sorted, n/d last (the vocabulary's order)
+    return Facts(
+        today=today,
+        ids=np.asarray(ids, dtype=object),
+        dims=dims,
+        labels=vocab,
+        listed=listed,
+        names=names,
+        campaign=campaign,
+        acquisition_cost=acquisition_cost,
+        costed=costed,
+        d_code=d_code,
+        d_day=d_day,
+        d_month=_months(d_day),
+        d_orders=col("n", np.int32),
+        d_purchases=col("purchases", np.int32),
+        d_revenue=col("revenue", np.float64),
+        d_margin=col("margin", np.float64),
+        d_purchase_margin=col("purchase_margin", np.float64),
+        d_purchase_revenue=col("purchase_revenue", np.float64),
+        d_refunds=col("refunds", np.int32),
+        d_refund_amount=col("refund_amount", np.float64),
+        d_known=col("known", np.int8).astype(bool),
+        t_code=t_code_unsorted[t_order],
+        t_day=t_day_unsorted[t_order],
+        t_tickets=tickets["n"].to_numpy(dtype=np.int32)[t_order],
+        t_cost=tickets["service_cost"].to_numpy(dtype=np.float64)[t_order],
+        campaigns=campaigns_frame,
+        open_lead_days=open_lead_days,
+        health=health,
+        options=options,
+        first_day=first_day,
+        last_day=last_day,
+        has_customers=source.available("customers"),
+        has_leads=has_leads,
+    )
+
+
+def extract_holdings(source: Source, facts: Facts) -> Holdings:
+    """The order lines by customer, product and day, and the products: read on first use."""
+    today = facts.today
+    lines = cleaned(source.entity("order_lines"), today)
+    products = cleaned(source.entity("products"), today)
+    orders = cleaned(source.entity("orders"), today)
+    ok = lines.c[REASON].is_(None)
+    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
+    margin = sa.func.coalesce(lines.c.revenue - lines.c.cost, lines.c.revenue * default_margin)
+    # the product and order joins hold for usable lines only; a line of an unusable order or
+    # product, or of a refund, is not a holding (``data.queries.customer_products``)
+    holds = sa.and_(ok, orders.c[REASON].is_(None), products.c[REASON].is_(None), orders.c.revenue >= 0)
+    rows = (
+        sa.select(
+            lines.c[REASON].label(REASON),
+            _when(holds, orders.c.customer_id).label("customer_id"),
+            _when(holds, products.c.product_id).label("product_id"),
+            _when(holds, orders.c.order_date).label("order_date"),
+            _when(holds, margin).label("margin"),
+            sa.case((holds, 1), else_=0).label("holds"),
+        )
+        .select_from(
+            lines.outerjoin(
+                orders, sa.and_(orders.c.order_id == lines.c.order_id, orders.c[REASON].is_(None))
+            ).outerjoin(products, sa.and_(products.c.product_id == lines.c.product_id, products.c[REASON].is_(None)))
+        )
+        .subquery("line_rows")
+    )
+    stmt = sa.select(
+        rows.c[REASON],
+        rows.c.customer_id,
+        rows.c.product_id,
+        rows.c.order_date,
+        sa.func.count().label("n"),
+        sa.func.sum(rows.c.holds).label("lines"),
+        sa.func.coalesce(sa.func.sum(rows.c.margin), 0).label("margin"),
+    ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.product_id, rows.c.order_date)
+    df = _frame(source, stmt)
+    health = {"order_lines": _health(_reason_counts(df), None, None)}
+    raw = _whole_entity(source, "products", today)
+    health["products"] = _health(_reason_counts(raw.assign(n=1)), None, None)
+    usable = raw[raw[REASON].isna()]
+    catalogue = (
+        pd.DataFrame(
+            {
+                "product_id": usable["product_id"],
+                "name": usable["name"],
+                "category": usable["category"].where(usable["category"].notna(), usable["name"]),
+                "ladder_step": usable["ladder_step"],
+            }
+        )
+        .sort_values("product_id")
+        .reset_index(drop=True)
+        .astype({"ladder_step": float})
+    )
+    held = df[(df[REASON].isna()) & (df["lines"].to_numpy() > 0)].reset_index(drop=True)
+    index = pd.Index(facts.ids)
+    code = index.get_indexer(held["customer_id"].to_numpy(dtype=object))
+    product = pd.Index(catalogue["product_id"]).get_indexer(held["product_id"].to_numpy(dtype=object))
+    return Holdings(
+        code=code,
+        customer_id=held["customer_id"].to_numpy(dtype=object),
+        product=product,
+        day=_day_numbers(held["order_date"]),
+        lines=held["lines"].to_numpy(dtype=np.int64),
+        margin=held["margin"].to_numpy(dtype=float),
+        catalogue=catalogue,
+        health=health,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure functions over the facts: the same results as ``data.queries``, without a statement
+
+
+def customer_mask(facts: Facts, filters: Filters) -> np.ndarray:
+    """Per customer code: within the segment, region and channel filters."""
+    mask = np.ones(facts.customers, dtype=bool)
+    for d, chosen in zip(DIMENSIONS, (filters.segments, filters.regions, filters.channels), strict=True):
+        if chosen:
+            wanted = [i for i, label in enumerate(facts.labels[d]) if label in set(chosen)]
+            mask &= np.isin(facts.dims[d], np.asarray(wanted, dtype=np.int16))
+    return mask
+
+
+def _rows(facts: Facts, filters: Filters, start: date | None = None, end: date | None = None) -> np.ndarray:
+    """Day rows of the filtered customers, within ``start``..``end`` (inclusive, either optional)."""
+    keep = customer_mask(facts, filters)[facts.d_code]
+    if start is not None:
+        keep &= facts.d_day >= _day(start)
+    if end is not None:
+        keep &= facts.d_day <= _day(end)
+    return keep
+
+
+def _distinct_pairs(code: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Of rows sorted by code (then by a group that does not decrease within a code): True on the
+    first row of each (code, group) pair — distinct counts without a sort."""
+    if len(code) == 0:
+        return np.zeros(0, dtype=bool)
+    first = np.ones(len(code), dtype=bool)
+    first[1:] = (code[1:] != code[:-1]) | (group[1:] != group[:-1])
+    return first
+
+
+def period_measures(facts: Facts, filters: Filters) -> pd.DataFrame:
+    """``data.queries.period_measures``."""
+    if filters.start is None or filters.end is None:
+        raise ValueError("period_measures needs a period: set Filters.start and Filters.end.")
+    cur = (filters.start, filters.end)
+    mask = customer_mask(facts, filters)
+    rows = mask[facts.d_code]
+    first = facts.first_purchase_day()
+    bought = facts.d_purchases > 0
+    n = facts.customers
+    records = []
+    for label, (start, end) in (("current", cur), ("previous", previous_period(*cur))):
+        s, e = _day(start), _day(end)
+        inside = rows & (facts.d_day >= s) & (facts.d_day <= e)
+        active = np.bincount(facts.d_code[inside & bought], minlength=n) > 0
+        days_to_end = np.bincount(facts.d_code[rows & bought & (facts.d_day <= e)], minlength=n)
+        records.append(
+            {
+                "period": label,
+                "start": start,
+                "end": end,
+                "revenue": float(facts.d_revenue[inside].sum()),
+                "margin": float(facts.d_margin[inside].sum()),
+                "orders": int(facts.d_purchases[inside].sum()),
+                "active_customers": int(active.sum()),
+                "new_customers": int((mask & (first >= s) & (first <= e)).sum()),
+                "repeat_customers": int((active & (days_to_end >= 2)).sum()),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def _by_group(
+    facts: Facts, keep: np.ndarray, group: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Revenue, margin, purchases, distinct customers and rows per group of the kept day rows."""
+    g = group[keep]
+    revenue = np.bincount(g, weights=facts.d_revenue[keep], minlength=n_groups)
+    margin = np.bincount(g, weights=facts.d_margin[keep], minlength=n_groups)
+    orders = np.bincount(g, weights=facts.d_purchases[keep], minlength=n_groups)
+    firsts = _distinct_pairs(facts.d_code[keep], g)
+    customers = np.bincount(g[firsts], minlength=n_groups)
+    present = np.bincount(g, minlength=n_groups)
+    return revenue, margin, orders, customers, present
+
+
+def monthly_by_segment(facts: Facts, filters: Filters) -> pd.DataFrame:
+    """``data.queries.monthly_by_segment``."""
+    keep = _rows(facts, filters, filters.start, filters.end)
+    segments = facts.labels["segment"]
+    k = len(segments)
+    if not keep.any():
+        return pd.DataFrame(
+            {
+                "month": pd.Series([], dtype="datetime64[ns]"),
+                "segment": pd.Series([], dtype=str),
+                "revenue": pd.Series([], dtype=float),
+                "margin": pd.Series([], dtype=float),
+                "orders": pd.Series([], dtype=int),
+                "customers": pd.Series([], dtype=int),
+            }
+        )
+    first_month = int(facts.d_month[keep].min())
+    n_months = int(facts.d_month[keep].max()) - first_month + 1
+    seg = facts.dims["segment"][facts.d_code].astype(np.int64)
+    # month-major groups: within a customer the month does not decrease, so (code, group) pairs
+    # are contiguous and the distinct count needs no sort
+    group = (facts.d_month.astype(np.int64) - first_month) * k + seg
+    revenue, margin, orders, customers, present = _by_group(facts, keep, group, n_months * k)
+    # a customer's segment is fixed: (code, month) pairs are contiguous even with the segment inside
+    cells = np.flatnonzero(present)
+    order = np.lexsort((np.argsort(np.argsort(segments.astype(str)))[cells % k], cells // k))
+    cells = cells[order]
+    return pd.DataFrame(
+        {
+            "month": _month_starts(cells // k + first_month),
+            "segment": segments[cells % k].astype(str),
+            "revenue": revenue[cells],
+            "margin": margin[cells],
+            "orders": orders[cells].astype(int),
+            "customers": customers[cells].astype(int),
+        }
+    )
+
+
+def segment_totals(facts: Facts, filters: Filters) -> pd.DataFrame:
+    """``data.queries.segment_totals``."""
+    keep = _rows(facts, filters, filters.start, filters.end)
+    segments = facts.labels["segment"]
+    seg = facts.dims["segment"][facts.d_code].astype(np.int64)
+    revenue, margin, orders, customers, present = _by_group(facts, keep, seg, len(segments))
+    cells = np.flatnonzero(present)
+    df = pd.DataFrame(
+        {
+            "segment": segments[cells].astype(str),
+            "revenue": revenue[cells],
+            "margin": margin[cells],
+            "orders": orders[cells].astype(int),
+            "customers": customers[cells].astype(int),
+        }
+    )
+    return df.sort_values(["revenue", "segment"], ascending=[False, True]).reset_index(drop=True)
+
+
+def cohort_activity(facts: Facts, filters: Filters, as_of: date) -> pd.DataFrame:
+    """``data.queries.cohort_activity`` (sorted by cohort and month)."""
+    keep = _rows(facts, filters, None, as_of)
+    first = facts.first_purchase_day()
+    limit = _day(as_of)
+    cohort_day = first[facts.d_code]
+    keep &= (cohort_day >= 0) & (cohort_day <= limit)
+    if not keep.any():
+        return pd.DataFrame({"cohort": pd.to_datetime([]), "month": pd.to_datetime([]), "customers": [], "margin": []})
+    cohort = _months(cohort_day[keep].astype(np.int32)).astype(np.int64)
+    month = facts.d_month[keep].astype(np.int64)
+    base_month = int(cohort.min())
+    span = int(month.max()) - base_month + 1
+    group = (cohort - base_month) * span + (month - base_month)
+    n_groups = span * span
+    margin = np.bincount(group, weights=facts.d_margin[keep], minlength=n_groups)
+    bought = facts.d_purchases[keep] > 0
+    firsts = _distinct_pairs(facts.d_code[keep][bought], group[bought])
+    customers = np.bincount(group[bought][firsts], minlength=n_groups)
+    cells = np.flatnonzero(np.bincount(group, minlength=n_groups))
+    return pd.DataFrame(
+        {
+            "cohort": _month_starts(cells // span + base_month),
+            "month": _month_starts(cells % span + base_month),
+            "customers": customers[cells].astype(int),
+            "margin": margin[cells].astype(float),
+        }
+    )
+
+
+def customer_acquisition(facts: Facts) -> pd.DataFrame:
+    """``data.queries.customer_acquisition``: ``customer_id`` → ``campaign_id``."""
+    has = pd.notna(facts.campaign)
+    return pd.DataFrame({"customer_id": facts.ids[has], "campaign_id": facts.campaign[has]})
+
+
+def campaign_monthly_margin(facts: Facts, filters: Filters, as_of: date) -> pd.DataFrame:
+    """``data.queries.campaign_monthly_margin``."""
+    empty = pd.DataFrame({"campaign_id": [], "month": pd.to_datetime([]), "margin": []})
+    attributed = pd.notna(facts.campaign)
+    if not attributed.any():
+        return empty
+    keep = _rows(facts, filters, None, as_of) & attributed[facts.d_code]
+    if not keep.any():
+        return empty
+    campaign_codes, campaign_ids = pd.factorize(facts.campaign[facts.d_code[keep]])
+    month = facts.d_month[keep].astype(np.int64)
+    base = int(month.min())
+    span = int(month.max()) - base + 1
+    group = campaign_codes.astype(np.int64) * span + (month - base)
+    margin = np.bincount(group, weights=facts.d_margin[keep], minlength=len(campaign_ids) * span)
+    cells = np.flatnonzero(np.bincount(group, minlength=len(campaign_ids) * span))
+    df = pd.DataFrame(
+        {
+            "campaign_id": np.asarray(campaign_ids, dtype=object)[cells // span],
+            "month": _month_starts(cells % span + base),
+            "margin": margin[cells].astype(float),
+        }
+    )
+    return df.sort_values(["campaign_id", "month"], kind="stable").reset_index(drop=True)
+
+
+def prospects(facts: Facts, filters: Filters, as_of: date) -> int:
+    """``data.queries.prospects``."""
+    count = 0
+    if facts.has_customers:
+        limit = _day(as_of)
+        first = facts.first_purchase_day()
+        never = (first < 0) | (first > limit)
+        count += int((facts.listed & never & customer_mask(facts, filters)).sum())
+    if facts.has_leads and not (filters.segments or filters.regions or filters.channels):
+        count += int(np.searchsorted(facts.open_lead_days, _day(as_of), side="right"))
+    return count
+
+
+def customer_names(facts: Facts, customer_ids: list[Any]) -> dict[Any, str]:
+    """``data.queries.customer_names``."""
+    if not customer_ids:
+        return {}
+    codes = pd.Index(facts.ids).get_indexer(pd.Index(customer_ids, dtype=object))
+    return {
+        cid: str(facts.names[c])
+        for cid, c in zip(customer_ids, codes, strict=True)
+        if c >= 0 and facts.listed[c] and facts.names[c] is not None and not pd.isna(facts.names[c])
+    }
+
+
+def entity_health(facts: Facts, name: str, holdings: Holdings | None = None) -> dict[str, Any]:
+    """``data.queries.entity_health`` (the order lines and products from ``holdings``)."""
+    if name in facts.health:
+        return dict(facts.health[name])
+    if holdings is not None and name in holdings.health:
+        return dict(holdings.health[name])
+    raise KeyError(name)
+
+
+def data_warnings(facts: Facts) -> dict[str, float]:
+    """``data.queries.data_warnings``."""
+    out: dict[str, float] = {
+        "refunds": int(facts.d_refunds.sum()),
+        "refund_amount": float(facts.d_refund_amount.sum()),
+    }
+    if facts.has_customers:
+        unknown = ~facts.d_known
+        out["orders_unknown_customer"] = int(facts.d_orders[unknown].sum())
+        out["revenue_unknown_customer"] = float(facts.d_revenue[unknown].sum())
+        with_orders = np.zeros(facts.customers, dtype=bool)
+        with_orders[facts.d_code] = True
+        out["customers_without_orders"] = int((facts.listed & ~with_orders).sum())
+    return out
+
+
+def customer_products(holdings: Holdings, as_of: date) -> pd.DataFrame:
+    """``data.queries.customer_products``."""
+    keep = (holdings.day <= _day(as_of)) & (holdings.product >= 0)
+    frame = pd.DataFrame(
+        {
+            "customer_id": holdings.customer_id[keep],
+            "product": holdings.product[keep],
+            "lines": holdings.lines[keep],
+            "margin": holdings.margin[keep],
+        }
+    )
+    per = frame.groupby(["customer_id", "product"], sort=True).agg(lines=("lines", "sum"), margin=("margin", "sum"))
+    per = per.reset_index()
+    catalogue = holdings.catalogue
+    product = per["product"].to_numpy()
+    return pd.DataFrame(
+        {
+            "customer_id": per["customer_id"].to_numpy(dtype=object),
+            "product_id": catalogue["product_id"].to_numpy(dtype=object)[product],
+            "name": catalogue["name"].to_numpy(dtype=object)[product],
+            "category": catalogue["category"].to_numpy(dtype=object)[product],
+            "ladder_step": catalogue["ladder_step"].to_numpy(dtype=float)[product],
+            "lines": per["lines"].to_numpy(dtype=int),
+            "margin": per["margin"].to_numpy(dtype=float),
+        }
+    )

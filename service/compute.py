@@ -1,0 +1,235 @@
+"""What each page computes, assembled once from the facts (``data.facts``) and ``kpi`` — used by the
+cached loaders of the app, by ``cli.py`` and by the executive report, so every figure is computed
+the same way everywhere. No Streamlit here.
+
+The source is read once per (source, day) into facts (``facts_for``); everything else is arithmetic
+on arrays: the CLV inputs at any date come from one day history (``history``), the model is fitted
+once per date and unit, and the filters are masks over the customers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from data import facts as fx
+from data import queries
+from data.facts import Facts, Holdings
+from data.filters import Filters
+from data.source import Source
+from kpi.customer_value import CLVResult, DayHistory, HoldoutCheck, compute_clv, holdout_check, select_customers
+from kpi.lifecycle import StageRules, assign_stages
+from kpi.roi import campaign_roi
+from kpi.summary import TIME_UNITS
+from kpi.upsell import ladder_funnel, upsell_candidates
+
+__all__ = [
+    "History",
+    "clv_at",
+    "clv_from_history",
+    "day_history",
+    "entity_health",
+    "facts_for",
+    "history",
+    "holdings_for",
+    "holdout",
+    "roi_table",
+    "stages_at",
+    "upsell_tables",
+]
+
+_LOCK = threading.Lock()
+_RECENT: OrderedDict[tuple[int, date], tuple[Source, Facts]] = OrderedDict()
+_KEEP = 2
+
+
+def facts_for(source: Source, today: date) -> Facts:
+    """The facts of ``source`` as of ``today``, read once and kept for the next call (the last two
+    sources: a command or a report reads the source once). The app keeps its own, with a TTL."""
+    key = (id(source), today)
+    with _LOCK:
+        hit = _RECENT.get(key)
+        if hit is not None and hit[0] is source:
+            _RECENT.move_to_end(key)
+            return hit[1]
+    made = fx.extract(source, today)
+    with _LOCK:
+        _RECENT[key] = (source, made)
+        while len(_RECENT) > _KEEP:
+            _RECENT.popitem(last=False)
+    return made
+
+
+def _memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
+    """A value derived from the facts, made once per facts object (the facts live as long as their
+    cache entry, and so do these)."""
+    with _LOCK:
+        if key in facts._cache:
+            return facts._cache[key]
+    value = make()
+    with _LOCK:
+        facts._cache.setdefault(key, value)
+        return facts._cache[key]
+
+
+def holdings_for(source: Source, facts: Facts) -> Holdings:
+    """What each customer bought by product and day: read on first use, once per facts."""
+    return _memo(facts, ("holdings",), lambda: fx.extract_holdings(source, facts))  # type: ignore[no-any-return]
+
+
+def entity_health(source: Source, facts: Facts, name: str) -> dict[str, Any]:
+    """Rows read, used and excluded by reason, and the dates, of one entity (``data.queries.
+    entity_health``): from the facts; the order lines and products read on first use."""
+    if name in facts.health:
+        return fx.entity_health(facts, name)
+    if name in ("order_lines", "products") and source.available("order_lines") and source.available("products"):
+        return fx.entity_health(facts, name, holdings_for(source, facts))
+    return queries.entity_health(source, name, facts.today)  # an entity the facts do not hold
+
+
+def day_history(facts: Facts, value: str = "margin") -> DayHistory:
+    """Every customer's purchase days, order days and ticket days with running sums: the CLV inputs
+    at any date by binary search (``value``: "margin" or "revenue" per purchase)."""
+    if value not in ("margin", "revenue"):
+        raise ValueError("value must be 'margin' or 'revenue'.")
+
+    def make() -> DayHistory:
+        dims = pd.DataFrame({d: facts.labels[d][facts.dims[d]] for d in fx.DIMENSIONS})
+        return DayHistory.from_arrays(
+            ids=facts.ids,
+            dims=dims,
+            code=facts.d_code,
+            day=facts.d_day,
+            purchases=facts.d_purchases,
+            purchase_value=facts.d_purchase_margin if value == "margin" else facts.d_purchase_revenue,
+            day_margin=facts.d_margin,
+            t_code=facts.t_code,
+            t_day=facts.t_day,
+            t_values=pd.DataFrame({"tickets": facts.t_tickets, "cost": facts.t_cost}).to_numpy(dtype=float),
+            campaign=facts.campaign_costed(),
+            acquisition_cost=facts.acquisition_cost,
+        )
+
+    return _memo(facts, ("history", value), make)  # type: ignore[no-any-return]
+
+
+def _clv(
+    source: Source,
+    inputs: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    as_of: date,
+    unit: str,
+    models: tuple[Any, Any] | None = None,
+) -> CLVResult:
+    """``compute_clv`` with the business settings of ``source``."""
+    business = source.settings.business
+    return compute_clv(
+        *inputs,
+        as_of=as_of,
+        unit=unit,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+        models=models,
+    )
+
+
+def clv_at(
+    source: Source,
+    as_of: date,
+    today: date,
+    unit: str = "week",
+    value: str = "margin",
+    facts: Facts | None = None,
+) -> CLVResult:
+    """The CLV of every customer as of ``as_of``: the model sees every customer; callers filter."""
+    facts = facts or facts_for(source, today)
+    return _clv(source, day_history(facts, value).at(as_of), as_of, unit)
+
+
+@dataclass(frozen=True)
+class History:
+    """Every customer's day history, to be read at ``anchor`` or any earlier date."""
+
+    anchor: date
+    days: DayHistory
+
+
+def history(source: Source, anchor: date, today: date, facts: Facts | None = None) -> History:
+    return History(anchor=anchor, days=day_history(facts or facts_for(source, today)))
+
+
+def clv_from_history(source: Source, past: History, as_of: date, models_from: CLVResult) -> CLVResult:
+    """The CLV of every customer as of ``as_of`` (≤ the history's anchor) without a fit: the models
+    come from ``models_from`` (fitted at the anchor), so month after month is judged by one model
+    and only the customers' own histories change."""
+    if as_of > past.anchor:
+        raise ValueError("as_of must not be after the history's anchor.")
+    models = (models_from.bgnbd, models_from.gamma_gamma) if models_from.predicted else None
+    return _clv(source, past.days.at(as_of), as_of, models_from.unit, models)
+
+
+def holdout(
+    facts: Facts, calibration_end: date, as_of: date, unit: str = "week", value: str = "margin"
+) -> HoldoutCheck:
+    """The model check: fitted on the history up to ``calibration_end``, compared with what
+    happened up to ``as_of`` (``kpi.customer_value.holdout_check``; raises ``ModelError``)."""
+    days = day_history(facts, value)
+    return holdout_check(
+        days.at(calibration_end)[0], days.at(as_of)[0], calibration_end=calibration_end, end=as_of, unit=unit
+    )
+
+
+def stages_at(
+    source: Source, as_of: date, today: date, clv: CLVResult | None = None, rules: StageRules | None = None
+) -> pd.DataFrame:
+    """Every customer's CLV columns with their lifecycle ``stage`` and ``p_alive`` at ``as_of``."""
+    result = clv or clv_at(source, as_of, today)
+    stages = assign_stages(
+        result.table, as_of, rules or source.settings.lifecycle, model=result.bgnbd, unit_days=TIME_UNITS[result.unit]
+    )
+    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
+
+
+def roi_table(
+    source: Source,
+    filters: Filters,
+    as_of: date,
+    today: date,
+    clv: CLVResult | None = None,
+    monthly_margin: pd.DataFrame | None = None,
+    facts: Facts | None = None,
+) -> pd.DataFrame:
+    """The campaign ROI table for the filters (``kpi.roi.campaign_roi``); needs the campaigns entity."""
+    facts = facts or facts_for(source, today)
+    if facts.campaigns is None:
+        raise ValueError("The campaign ROI needs the campaigns entity.")
+    result = clv or clv_at(source, as_of, today, facts=facts)
+    customers = result.table.merge(fx.customer_acquisition(facts), on="customer_id", how="left")
+    chosen = select_customers(customers, filters.segments, filters.regions, filters.channels).index
+    return campaign_roi(
+        facts.campaigns,
+        customers,
+        selected=pd.Series(customers.index.isin(chosen), index=customers.index),
+        monthly_margin=(
+            monthly_margin if monthly_margin is not None else fx.campaign_monthly_margin(facts, filters, as_of)
+        ),
+    )
+
+
+def upsell_tables(
+    source: Source, as_of: date, today: date, stages: pd.DataFrame | None = None, facts: Facts | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ranked upsell candidates of every customer (with region and channel, for filtering)
+    and the ladder funnel; needs the order_lines and products entities."""
+    facts = facts or facts_for(source, today)
+    everyone = stages if stages is not None else stages_at(source, as_of, today)
+    held = holdings_for(source, facts)
+    owned = fx.customer_products(held, as_of)
+    candidates = upsell_candidates(everyone, owned, held.catalogue).merge(
+        everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
+    )
+    return candidates, ladder_funnel(everyone, owned, held.catalogue)

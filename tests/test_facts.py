@@ -1,0 +1,235 @@
+"""The facts read once give exactly what the direct SQL statements give, on every engine, for any
+filters and dates; a filter change sends no statement; money is summed exactly."""
+
+from __future__ import annotations
+
+import ast
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from data import facts as fx
+from data import queries
+from data.demo import write_demo
+from data.filters import Filters
+from data.settings import Settings
+from data.source import Source
+from service import compute
+from tests.conftest import ENGINES, _url_for
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_TODAY = date(2025, 1, 15)
+DEMO_TODAY = date(2026, 11, 23)
+
+
+def _same(got: pd.DataFrame, want: pd.DataFrame, sort: list[str] | None = None) -> None:
+    got, want = got.copy(), want.copy()
+    if sort:
+        got, want = got.sort_values(sort), want.sort_values(sort)
+    for frame in (got, want):  # drivers differ in the unit of their timestamps
+        for col in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[col]):
+                frame[col] = frame[col].astype("datetime64[ns]")
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False, rtol=1e-9, atol=1e-6
+    )
+
+
+def _agree(source: Source, facts: fx.Facts, filters: Filters, as_of: date, today: date) -> None:
+    """Every function of the facts against the statement of the same name."""
+    _same(fx.period_measures(facts, filters), queries.period_measures(source, filters, today))
+    _same(fx.monthly_by_segment(facts, filters), queries.monthly_by_segment(source, filters, today))
+    _same(fx.segment_totals(facts, filters), queries.segment_totals(source, filters, today))
+    _same(
+        fx.cohort_activity(facts, filters, as_of),
+        queries.cohort_activity(source, filters, as_of, today),
+        ["cohort", "month"],
+    )
+    _same(
+        fx.campaign_monthly_margin(facts, filters, as_of),
+        queries.campaign_monthly_margin(source, filters, as_of, today),
+        ["campaign_id", "month"],
+    )
+    assert fx.prospects(facts, filters, as_of) == queries.prospects(source, filters, as_of, today)
+
+
+def test_the_tiny_company_agrees_on_every_engine(tiny_source: Source) -> None:
+    facts = fx.extract(tiny_source, TINY_TODAY)
+    assert facts.date_range() == queries.order_date_range(tiny_source, TINY_TODAY)
+    assert facts.options == queries.filter_options(tiny_source, TINY_TODAY)
+    for name in ("orders", "customers", "campaigns", "leads", "tickets", "order_lines", "products"):
+        if tiny_source.available(name):
+            assert compute.entity_health(tiny_source, facts, name) == queries.entity_health(
+                tiny_source, name, TINY_TODAY
+            ), name
+    assert fx.data_warnings(facts) == pytest.approx(queries.data_warnings(tiny_source, TINY_TODAY))
+    assert fx.data_warnings(facts)["orders_unknown_customer"] == 1  # order 11, customer 99
+    if facts.campaigns is not None:
+        _same(facts.campaigns, queries.campaigns(tiny_source, TINY_TODAY))
+    _same(
+        fx.customer_acquisition(facts),
+        queries.customer_acquisition(tiny_source, TINY_TODAY),
+        ["customer_id"],
+    )
+    ids = list(facts.ids)
+    assert fx.customer_names(facts, ids) == queries.customer_names(tiny_source, ids, TINY_TODAY)
+    for filters in (
+        Filters(start=date(2024, 1, 1), end=date(2024, 12, 31)),
+        Filters(segments=("HoReCa",), start=date(2024, 8, 1), end=date(2024, 9, 30)),
+        Filters(regions=("Nord",), channels=("n/d", "Fiere"), start=date(2023, 12, 1), end=date(2025, 1, 15)),
+        Filters(segments=("nessuno",), start=date(2024, 1, 1), end=date(2024, 12, 31)),
+    ):
+        _agree(tiny_source, facts, filters, filters.end or TINY_TODAY, TINY_TODAY)
+
+
+def test_the_day_history_gives_what_the_statements_give(tiny_source: Source) -> None:
+    facts = fx.extract(tiny_source, TINY_TODAY)
+    for when in (date(2024, 6, 30), date(2024, 12, 31)):
+        rfm, margins, costs = compute.day_history(facts).at(when)
+        want = queries.customer_rfm(tiny_source, Filters(), when)
+        _same(rfm.drop(columns=["segment", "region", "channel"]), want.drop(columns=["segment", "region", "channel"]), ["customer_id"])
+        assert list(rfm.sort_values("customer_id")["segment"]) == list(want.sort_values("customer_id")["segment"])
+        summary = queries.customer_summary(tiny_source, Filters(), when).set_index("customer_id")["margin"]
+        assert margins.set_index("customer_id")["margin"].sort_index().to_numpy() == pytest.approx(
+            summary.sort_index().to_numpy()
+        )
+        want_costs = queries.customer_costs(tiny_source, when, TINY_TODAY).set_index("customer_id")
+        got_costs = costs.set_index("customer_id")
+        for customer in got_costs.index.intersection(want_costs.index):
+            for col in ("tickets", "service_cost", "acquisition_cost"):
+                assert got_costs.loc[customer, col] == pytest.approx(want_costs.loc[customer, col]), (customer, col)
+            assert got_costs.loc[customer, "campaign_id"] == want_costs.loc[customer, "campaign_id"]
+
+
+@pytest.fixture(scope="module")
+def demo_sources(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, default_settings: Settings
+) -> dict[str, tuple[Source, fx.Facts]]:
+    out = {}
+    for kind in ENGINES:
+        url = _url_for(kind, tmp_path_factory.mktemp(f"facts_{kind}"), request, "facts")
+        write_demo(url, customers=300, seed=5)
+        source = Source(settings=default_settings, url=url)
+        out[kind] = (source, fx.extract(source, DEMO_TODAY))
+    return out
+
+
+SEGMENTS = ("HoReCa", "Uffici", "Privati", "Rivenditori", "n/d")
+REGIONS = ("Nord-Ovest", "Nord-Est", "Centro", "Sud", "Isole")
+CHANNELS = ("Fiere", "Social", "Email", "Passaparola", "Agenti", "Sito web", "Google Ads")
+
+
+@st.composite
+def _filters(draw: st.DrawFn) -> tuple[Filters, date]:
+    start = draw(st.dates(min_value=date(2023, 6, 1), max_value=date(2026, 11, 1)))
+    end = start + timedelta(days=draw(st.integers(min_value=0, max_value=500)))
+    subset = lambda values: tuple(draw(st.lists(st.sampled_from(values), max_size=2, unique=True)))  # noqa: E731
+    filters = Filters(subset(SEGMENTS), subset(REGIONS), subset(CHANNELS), start, min(end, DEMO_TODAY))
+    as_of = draw(st.dates(min_value=date(2023, 6, 1), max_value=DEMO_TODAY))
+    return filters, as_of
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_filters())
+def test_random_filters_and_dates_agree(
+    demo_sources: dict[str, tuple[Source, fx.Facts]], kind: str, case: tuple[Filters, date]
+) -> None:
+    source, facts = demo_sources[kind]
+    filters, as_of = case
+    _agree(source, facts, filters, as_of, DEMO_TODAY)
+
+
+def test_the_demo_has_what_the_random_filters_draw(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> None:
+    _source, facts = demo_sources["duckdb"]
+    assert set(facts.options["segment"]) <= set(SEGMENTS)
+    assert set(facts.options["region"]) <= set(REGIONS)
+    assert set(facts.options["channel"]) <= set(CHANNELS)
+    assert facts.customers >= 300 and len(facts.d_code) > 1000
+
+
+def test_holdings_agree(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> None:
+    for kind, (source, facts) in demo_sources.items():
+        held = compute.holdings_for(source, facts)
+        for when in (date(2025, 3, 31), DEMO_TODAY):
+            _same(
+                fx.customer_products(held, when),
+                queries.customer_products(source, when, DEMO_TODAY),
+                ["customer_id", "product_id"],
+            )
+        for name in ("order_lines", "products"):
+            assert compute.entity_health(source, facts, name) == queries.entity_health(source, name, DEMO_TODAY), kind
+
+
+def test_a_filter_change_sends_no_statement(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> None:
+    _source, facts = demo_sources["duckdb"]
+    queries.STATS.reset()
+    for segment in SEGMENTS:
+        filters = Filters(segments=(segment,), start=date(2025, 11, 1), end=date(2026, 10, 31))
+        fx.period_measures(facts, filters)
+        fx.monthly_by_segment(facts, filters)
+        fx.cohort_activity(facts, filters, date(2026, 10, 31))
+        fx.prospects(facts, filters, date(2026, 10, 31))
+    compute.day_history(facts).at(date(2026, 10, 31))
+    assert queries.STATS.queries == 0
+
+
+def test_money_is_summed_to_the_cent(tmp_path: Path, default_settings: Settings) -> None:
+    """Amounts are read as double precision: a four-byte float would round 140,566.79 to
+    140,566.7901611328 and drift by euros over a million orders."""
+    url = f"duckdb:///{tmp_path / 'cents.duckdb'}"
+    amounts = [Decimal("140566.79"), Decimal("0.01"), Decimal("99999.99"), Decimal("12345.67")] * 250
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("CREATE TABLE orders (order_id INTEGER, customer_id INTEGER, order_date DATE, revenue DOUBLE)")
+        )
+        conn.execute(
+            sa.text("INSERT INTO orders VALUES (:i, :c, :d, :r)"),
+            [
+                {"i": i, "c": i % 7, "d": date(2026, 1, 1) + timedelta(days=i % 300), "r": float(a)}
+                for i, a in enumerate(amounts)
+            ],
+        )
+    engine.dispose()
+    source = Source(settings=default_settings, url=url)
+    exact = sum(amounts)
+    facts = fx.extract(source, date(2026, 11, 1))
+    measured = fx.period_measures(facts, Filters(start=date(2026, 1, 1), end=date(2026, 10, 31)))
+    assert round(Decimal(measured.iloc[0]["revenue"]), 2) == exact
+    direct = queries.period_measures(source, Filters(start=date(2026, 1, 1), end=date(2026, 10, 31)), date(2026, 11, 1))
+    assert round(Decimal(direct.iloc[0]["revenue"]), 2) == exact
+    assert facts.d_revenue.max() == pytest.approx(140566.79 * 2, abs=0.005) or facts.d_revenue.max() < 1e6
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_layers_hold() -> None:
+    """Nothing outside ui/ and pages/ imports ui/; data/ imports nothing from kpi/ or service/;
+    kpi/ imports no Streamlit, SQL or Plotly."""
+    for path in ROOT.glob("**/*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in (".git", "tests", "bench", ".venv") or rel.parts[0].startswith("."):
+            continue
+        imports = _imports(path)
+        if rel.parts[0] not in ("ui", "pages") and rel.name != "app.py":
+            assert not {m for m in imports if m == "ui" or m.startswith("ui.")}, rel
+        if rel.parts[0] == "data":
+            assert not {m for m in imports if m.split(".")[0] in ("kpi", "service", "ui")}, rel
+        if rel.parts[0] == "kpi":
+            assert not {m for m in imports if m.split(".")[0] in ("streamlit", "sqlalchemy", "plotly", "ui")}, rel
