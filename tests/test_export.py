@@ -167,6 +167,32 @@ def test_exported_svg_text_is_inside_the_image(which: str) -> None:
     assert (_w, height) == (1200, 675) or height > 675  # a fixed size
 
 
+def test_a_legend_that_wraps_stays_under_the_title() -> None:
+    """Many campaigns on a narrow image: the legend takes several rows, which grow upwards; the top
+    margin makes room for them instead of printing them over the chart's title."""
+    names = [f"Campagna con un nome lungo {i}" for i in range(8)]
+    roi = pd.DataFrame(
+        {
+            "name": names,
+            "customers": [10 + i for i in range(8)],
+            "spend": [1000.0 * (i + 1) for i in range(8)],
+            "cac": [100.0 * (i + 1) for i in range(8)],
+            "clv_before_cac": [5000.0 * (i + 1) for i in range(8)],
+            "verdict": ["pays_lifetime"] * 8,
+        }
+    )
+    fig = cac_vs_clv_figure(roi, "it", "EUR")
+    svg = figure_bytes(fig, "svg", CAPTION, width=800)
+    _w, _h, items = _svg_texts(svg)
+    title = next(i for i in items if i["text"] == re.sub("<[^>]+>", "", str(fig.layout.title.text)))
+    legend = [i for i in items if i["text"] in names]
+    assert len(legend) == len(names)
+    assert len({round(i["y"]) for i in legend}) >= 3  # it does wrap
+    title_bottom = title["y"] + (0.7 + 0.25) * title["size"]  # a title anchored at its top is drawn 0.7 em lower
+    assert min(i["y"] - 0.8 * i["size"] for i in legend) > title_bottom
+    assert _clipped(svg)[0] == []
+
+
 def test_csv_in_italian_opens_in_italian_excel() -> None:
     table = pd.DataFrame(
         {

@@ -23,6 +23,7 @@ __all__ = [
     "figure_bytes",
     "file_stem",
     "images_available",
+    "legend_rows",
     "prepare_figure",
     "table_bytes",
     "write_xlsx",
@@ -84,6 +85,28 @@ def _wrap_caption(caption: str, width: int) -> list[str]:
     return lines
 
 
+#: The height of a row of a horizontal legend, in pixels (13 px text).
+LEGEND_ROW = 22
+
+
+def legend_rows(fig: go.Figure, width: int) -> int:
+    """How many rows a horizontal legend takes across ``width`` pixels (an entry is its symbol and
+    its name at 13 px), so that the layout keeps room for it: a legend that wraps grows upwards, over
+    whatever is above the plot (the title)."""
+    if fig.layout.showlegend is False:
+        return 0
+    names = [str(tr.name) for tr in fig.data if getattr(tr, "showlegend", False) is not False and tr.name]
+    if len(names) < 2 and fig.layout.showlegend is not True:
+        return 0  # Plotly shows no legend for a single trace
+    rows, used = 1, 0
+    for name in names:
+        entry = 46 + int(7.2 * len(name))
+        if used and used + entry > width:
+            rows, used = rows + 1, 0
+        used += entry
+    return rows
+
+
 def _declutter_labels(fig: go.Figure) -> None:
     """Text labels of a bubble chart (markers + text): alternate above and below from left to right,
     so neighbours do not print over each other, and turn the outermost ones inwards."""
@@ -119,6 +142,10 @@ def prepare_figure(
     out.update_yaxes(automargin=True)
     _declutter_labels(out)
     margin = out.layout.margin
+    legend_y = out.layout.legend.y if out.layout.legend else None
+    above = legend_y is None or legend_y >= 1  # the template puts the legend above the plot
+    plot_width = width - max(margin.l or 0, 24) - max(margin.r or 0, 40)
+    legend_px = LEGEND_ROW * max(legend_rows(out, plot_width) - 1, 0) if above else 0
     lines = _wrap_caption(caption, width) if caption else []
     caption_px = 10 + 16 * len(lines) if lines else 0
     has_axes = any(
@@ -134,7 +161,7 @@ def prepare_figure(
         margin={
             "l": max(margin.l or 0, 24),
             "r": max(margin.r or 0, 40),
-            "t": max(margin.t or 0, 90),
+            "t": max(margin.t or 0, 90 + legend_px),  # a figure's own larger margin already holds it
             "b": max(margin.b or 0, axis_px + caption_px),
             "autoexpand": True,
         },

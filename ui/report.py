@@ -10,11 +10,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from data import queries
+from data.entities import ENTITIES
 from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import clv_overview, segment_clv, select_customers
@@ -23,16 +25,21 @@ from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
 from ui.charts import GREY, TEMPLATE, monthly_revenue_figure, segment_colors
+from ui.charts_health import excluded_rows_figure
 from ui.charts_lifecycle import STAGE_COLORS
 from ui.charts_marketing import cac_vs_clv_figure
 from ui.charts_upsell import offer_value_figure
 from ui.charts_value import clv_segment_figure
 from ui.compute import clv_at, roi_table, stages_at, upsell_tables
-from ui.export import figure_bytes
+from ui.export import LEGEND_ROW, figure_bytes, legend_rows
 from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
 from ui.i18n import join_phrases, t, tn, verdicts_sentence
 
-__all__ = ["Section", "build_report", "render", "report_caption"]
+if TYPE_CHECKING:
+    from pptx.presentation import Presentation
+    from pptx.slide import Slide
+
+__all__ = ["Section", "build_report", "health_rows", "render", "report_caption"]
 
 Progress = Callable[[float, str], None]
 
@@ -182,6 +189,8 @@ def build_report(
                 _upsell_cards(candidates, lang, cur),
             )
         )
+    report(0.95, t("page.health", lang))
+    sections.append(_health_section(source, lang, today, cur))
     for section in sections:
         section.cards_title = t("report.key_figures", lang)
     report(1.0, "")
@@ -211,6 +220,102 @@ def _stage_figure(counts: pd.Series, lang: str, day: str) -> go.Figure:
     )
     fig.update_xaxes(title_text=t("col.customers", lang), tickformat=",.0f", range=[0, float(counts.max()) * 1.15 or 1])
     return fig
+
+
+def health_rows(source: Source, today: date) -> tuple[pd.DataFrame, list[str]]:
+    """Rows read per usable table, as the data-health page counts them (``queries.entity_health``):
+    one row per table and kind with ``entity``, ``reason`` ("used" or why rows were left out) and
+    ``rows``; and the tables that are not connected."""
+    rows: list[tuple[str, str, int]] = []
+    missing: list[str] = []
+    for name in ENTITIES:
+        if not source.available(name):
+            missing.append(name)
+            continue
+        health = queries.entity_health(source, name, today)
+        rows.append((name, "used", int(health["rows_used"])))
+        rows += [(name, str(reason), int(n)) for reason, n in health["excluded"].items()]
+    return pd.DataFrame(rows, columns=["entity", "reason", "rows"]), missing
+
+
+#: At most this many "table: reason" rows in the key figures of the data-health page.
+_REASON_ROWS = 6
+
+
+def _health_section(source: Source, lang: str, today: date, currency: str) -> Section:
+    """The data-health page: rows read, used and left out by reason per table, refunds, orders of
+    customers not in the customers table, customers without orders, tables not connected. Like the
+    page, it describes all the data read: the filters do not apply."""
+    rows, missing = health_rows(source, today)
+    read = int(rows["rows"].sum())
+    left_out = rows[rows["reason"] != "used"]
+    excluded = int(left_out["rows"].sum())
+    warnings = queries.data_warnings(source, today) if source.available("orders") else {}
+    cards = [
+        (t("col.rows_read", lang), fmt_count(read, lang)),
+        (t("col.rows_used", lang), fmt_count(read - excluded, lang)),
+        (t("col.rows_excluded", lang), f"{fmt_count(excluded, lang)} ({_share(excluded, read, lang)})"),
+    ]
+    ranked = left_out.sort_values("rows", ascending=False, kind="stable")
+    shown = ranked if len(ranked) <= _REASON_ROWS else ranked.iloc[: _REASON_ROWS - 1]
+    cards += [
+        (f"{t(f'entity.{e}', lang)}: {_lower_first(t(f'reason.{r}', lang))}", fmt_count(n, lang))
+        for e, r, n in shown.itertuples(index=False)
+    ]
+    if len(shown) < len(ranked):  # a short table: the rest in one row, the chart has them all
+        cards.append(
+            (t("report.health_other_reasons", lang), fmt_count(int(ranked["rows"].iloc[len(shown) :].sum()), lang))
+        )
+    sentences = [_excluded_sentence(left_out, read, lang)] if excluded else [t("health.no_exclusions", lang)]
+    checks = []
+    if warnings.get("refunds"):
+        n, amount = int(warnings["refunds"]), fmt_money(warnings["refund_amount"], lang, currency, 0)
+        checks.append(tn("report.health_refunds", n, lang, n=fmt_count(n, lang), amount=amount))
+        cards.append((t("report.health_refunds_label", lang), f"{fmt_count(n, lang)} ({amount})"))
+    if warnings.get("orders_unknown_customer"):
+        n = int(warnings["orders_unknown_customer"])
+        amount = fmt_money(warnings["revenue_unknown_customer"], lang, currency, 0)
+        checks.append(tn("report.health_unknown", n, lang, n=fmt_count(n, lang), amount=amount))
+        cards.append((t("report.health_unknown_label", lang), f"{fmt_count(n, lang)} ({amount})"))
+    if warnings.get("customers_without_orders"):
+        n = int(warnings["customers_without_orders"])
+        checks.append(tn("report.health_idle", n, lang, n=fmt_count(n, lang)))
+        cards.append((t("report.health_idle_label", lang), fmt_count(n, lang)))
+    if checks:
+        sentences.append(t("report.health_check", lang, items=join_phrases(checks, lang)))
+    if missing:
+        names = join_phrases([t(f"entity.{m}", lang) for m in missing], lang)
+        sentences.append(t("report.health_missing", lang, names=names))
+        cards.append((t("health.missing", lang), fmt_count(len(missing), lang)))
+    sentences.append(t("report.health_scope", lang))
+    return Section(t("page.health", lang), " ".join(sentences), excluded_rows_figure(rows, lang), cards)
+
+
+def _excluded_sentence(left_out: pd.DataFrame, read: int, lang: str) -> str:
+    """ "9 rows of 34 left out of the figures (26.5%), 7 of them in the Orders table.": the table
+    with the most rows left out is named only when no other table has as many."""
+    n = int(left_out["rows"].sum())
+    values = {"n": fmt_count(n, lang), "read": fmt_count(read, lang), "share": _share(n, read, lang)}
+    by_table = left_out.groupby("entity", sort=False)["rows"].sum().sort_values(ascending=False, kind="stable")
+    most, entity = int(by_table.iloc[0]), t(f"entity.{by_table.index[0]}", lang)
+    if len(by_table) == 1:
+        return tn("report.health_excluded_all_in", n, lang, entity=entity, **values)
+    if most > int(by_table.iloc[1]):
+        return tn("report.health_excluded_in", n, lang, entity=entity, most=fmt_count(most, lang), **values)
+    return tn("report.health_excluded", n, lang, **values)
+
+
+def _share(part: int, whole: int, lang: str) -> str:
+    """``part`` as a share of ``whole``, never a misleading "0,0 %" for a few rows: "< 0,1 %"."""
+    share = part / max(whole, 1)
+    if 0 < share < 0.001:
+        return "< " + fmt_percent(0.001, lang)
+    return fmt_percent(share, lang)
+
+
+def _lower_first(text: str) -> str:
+    """ "Data mancante" → "data mancante" inside a sentence (an acronym such as "ID" stays)."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _upsell_cards(candidates: pd.DataFrame, lang: str, currency: str) -> list[tuple[str, str]]:
@@ -313,7 +418,9 @@ def _page(
     figure = section.figure if section is not None else None
     page = go.Figure(copy.deepcopy(figure.to_dict())) if figure is not None else go.Figure()
     chart_title = str(page.layout.title.text or "") if figure is not None else ""
-    top = 36 + 30 + 24 * len(lines) + (34 if chart_title else 0) + (56 if figure is not None else 16)
+    left = _left_margin(figure)
+    legend_px = LEGEND_ROW * max(legend_rows(page, PAGE_WIDTH - left - _LEFT) - 1, 0)  # the first row fits already
+    top = 36 + 30 + 24 * len(lines) + (34 if chart_title else 0) + (56 + legend_px if figure is not None else 16)
     bottom = 120
     if figure is not None:
         share = 1 - _SIDE - 0.05 if cards else 1.0
@@ -329,7 +436,6 @@ def _page(
         page.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.01, "yanchor": "bottom"})
     else:
         page.update_layout(xaxis={"visible": False}, yaxis={"visible": False})
-    left = _left_margin(figure)
     page.update_layout(
         template=page.layout.template if figure is not None else "plotly_white",
         title={"text": ""},
@@ -423,34 +529,116 @@ def _wrap(text: str, width: int = 110) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def _pptx(sections: list[Section], title: str, caption: str) -> bytes:
-    from pptx import Presentation
-    from pptx.util import Inches, Pt
+#: A slide (16:9, inches): the same places as on a PDF page — title, finding, chart left, key figures right.
+_SLIDE_W, _SLIDE_H = 13.333, 7.5
+_MARGIN = 0.45
+_CHART = (0.45, 2.2, 8.1, 4.75)  # left, top, width, height
+_TABLE = (8.8, 2.2, 4.1)  # left, top, width
+_DPI = 96  # chart pixels per inch: a 13 px label is a 10 pt label (the PNG is written at twice that)
 
-    deck = Presentation()
-    deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
-    cover = deck.slides.add_slide(deck.slide_layouts[0])
-    cover.shapes.title.text = title
-    cover.placeholders[1].text = caption
-    for s in sections:
-        slide = deck.slides.add_slide(deck.slide_layouts[5])  # title only: the title stays editable
-        slide.shapes.title.text = s.title
-        box = slide.shapes.add_textbox(Inches(0.5), Inches(1.3), Inches(12.3), Inches(1.0)).text_frame
-        box.word_wrap = True
-        box.text = s.comment
-        box.paragraphs[0].font.size = Pt(16)
+
+def _pptx(sections: list[Section], title: str, caption: str) -> bytes:
+    import pptx
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    deck.slide_width, deck.slide_height = Inches(_SLIDE_W), Inches(_SLIDE_H)
+    total = len(sections) + 1
+    cover = _slide(deck, title, _wrap(caption, 150), f"{title} · 1/{total}")
+    _slide_table(cover, "", [(s.title, s.comment) for s in sections], (_MARGIN, 2.0, _SLIDE_W - 2 * _MARGIN), 0.22)
+    for n, s in enumerate(sections, start=2):
+        slide = _slide(deck, s.title, [s.comment], f"{title} · {caption} · {n}/{total}")
         if s.figure is not None:
-            image = figure_bytes(s.figure, "png", width=1200, height=560)
-            slide.shapes.add_picture(io.BytesIO(image), Inches(0.6), Inches(2.3), width=Inches(12.0))
-        elif s.cards:
-            rows = slide.shapes.add_table(
-                len(s.cards), 2, Inches(0.6), Inches(2.4), Inches(8), Inches(0.4 * len(s.cards))
-            )
-            for i, (k, v) in enumerate(s.cards):
-                rows.table.cell(i, 0).text, rows.table.cell(i, 1).text = k, v
+            left, top, width, height = _CHART
+            image = figure_bytes(s.figure, "png", width=int(width * _DPI), height=int(height * _DPI))
+            slide.shapes.add_picture(io.BytesIO(image), Inches(left), Inches(top), Inches(width), Inches(height))
+        if s.cards:
+            _slide_table(slide, s.cards_title, s.cards, _TABLE, 0.46)
     out = io.BytesIO()
     deck.save(out)
     return out.getvalue()
+
+
+def _slide(deck: Presentation, title: str, lines: list[str], footer: str) -> Slide:
+    """A slide with an editable title, the finding under it and the footer (report, period, page)."""
+    from pptx.dml.color import RGBColor
+    from pptx.enum.text import PP_ALIGN
+    from pptx.util import Inches, Pt
+
+    slide = deck.slides.add_slide(deck.slide_layouts[5])  # "title only": the title stays editable
+    head = slide.shapes.title
+    head.left, head.top, head.width, head.height = (
+        Inches(_MARGIN),
+        Inches(0.3),
+        Inches(_SLIDE_W - 2 * _MARGIN),
+        Inches(0.8),
+    )
+    head.text = title
+    paragraph = head.text_frame.paragraphs[0]
+    paragraph.alignment = PP_ALIGN.LEFT
+    paragraph.font.size, paragraph.font.bold = Pt(30), True
+    paragraph.font.color.rgb = RGBColor.from_string(_INK[1:])
+    box = slide.shapes.add_textbox(Inches(_MARGIN), Inches(1.1), Inches(_SLIDE_W - 2 * _MARGIN), Inches(1.0))
+    frame = box.text_frame
+    frame.word_wrap = True
+    frame.text = "\n".join(lines)
+    for paragraph in frame.paragraphs:
+        paragraph.font.size = Pt(15)
+        paragraph.font.color.rgb = RGBColor.from_string(_INK[1:])
+    foot = slide.shapes.add_textbox(
+        Inches(_MARGIN), Inches(_SLIDE_H - 0.45), Inches(_SLIDE_W - 2 * _MARGIN), Inches(0.3)
+    )
+    foot.text_frame.word_wrap = True  # a box of the slide's width, the text from its left edge
+    foot.text_frame.text = footer
+    foot.text_frame.paragraphs[0].alignment = PP_ALIGN.LEFT
+    foot.text_frame.paragraphs[0].font.size = Pt(9)
+    foot.text_frame.paragraphs[0].font.color.rgb = RGBColor.from_string(_MUTED[1:])
+    return slide
+
+
+def _slide_table(
+    slide: Slide, heading: str, cards: list[tuple[str, str]], place: tuple[float, float, float], first: float
+) -> None:
+    """The key figures as a native table (editable, searchable): ``heading`` over two columns when
+    given, a label and a value per row; ``first``: the label column's share of the width."""
+    from pptx.dml.color import RGBColor
+    from pptx.enum.text import PP_ALIGN
+    from pptx.util import Inches, Pt
+
+    left, top, width = place
+    summary = not heading
+    rows = len(cards) + (0 if summary else 1)
+    size = Pt(11 if len(cards) <= 10 else 10)
+    shape = slide.shapes.add_table(rows, 2, Inches(left), Inches(top), Inches(width), Inches(0.32 * rows))
+    table = shape.table
+    table.first_row = not summary
+    table.columns[0].width = Inches(width * first)
+    table.columns[1].width = Inches(width * (1 - first))
+    cells: list[tuple[str, str]] = list(cards)
+    if not summary:
+        table.cell(0, 0).merge(table.cell(0, 1))
+        table.cell(0, 0).text = heading
+        cells = [("", ""), *cells]
+    for i, (label, value) in enumerate(cells):
+        if i == 0 and not summary:
+            continue
+        for j, text in enumerate((label, value)):
+            cell = table.cell(i, j)
+            cell.text = text
+            paragraph = cell.text_frame.paragraphs[0]
+            paragraph.font.size = size
+            paragraph.font.color.rgb = RGBColor.from_string(_INK[1:])
+            paragraph.font.bold = (j == 1) != summary
+            paragraph.alignment = PP_ALIGN.RIGHT if j == 1 and not summary else PP_ALIGN.LEFT
+            cell.fill.solid()
+            cell.fill.fore_color.rgb = RGBColor(0xFF, 0xFF, 0xFF) if i % 2 else RGBColor(0xF5, 0xF7, 0xFA)
+    if not summary:  # the heading as on the PDF page: dark on light grey
+        header = table.cell(0, 0)
+        header.fill.solid()
+        header.fill.fore_color.rgb = RGBColor(0xEE, 0xF1, 0xF4)
+        font = header.text_frame.paragraphs[0].font
+        font.size, font.bold = size, True
+        font.color.rgb = RGBColor.from_string(_INK[1:])
 
 
 def report_caption(filters: Filters, lang: str, today: date) -> str:
