@@ -91,16 +91,31 @@ def compute_clv(
     fitted on all the customers given: pass every customer, filter the result.
     """
     summary = rfm_summary(rfm, as_of, unit)
-    base = rfm.set_index("customer_id").loc[summary["customer_id"]].reset_index()
+    if len(summary) == len(rfm):  # every customer had bought by as_of (always so from a day history)
+        base = rfm.reset_index(drop=True)
+    else:
+        base = rfm.set_index("customer_id").loc[summary["customer_id"]].reset_index()
     table = pd.concat([base, summary[["x", "t_x", "T"]].reset_index(drop=True)], axis=1)
     table["first_purchase_margin"] = table["first_value"]
     if "previous_purchase" not in table:
         table["previous_purchase"] = pd.NaT
-    table = table.merge(margins[["customer_id", "margin"]], on="customer_id", how="left")
-    table = table.rename(columns={"margin": "margin_to_date"})
-    table = table.merge(
-        costs[["customer_id", "tickets", "service_cost", "acquisition_cost"]], on="customer_id", how="left"
-    )
+    ids = table["customer_id"].to_numpy()
+
+    def aligned(frame: pd.DataFrame) -> bool:
+        """Rows already in the table's order (a day history returns them so): no join needed."""
+        return len(frame) == len(ids) and bool(np.array_equal(frame["customer_id"].to_numpy(), ids))
+
+    if aligned(margins):
+        table["margin_to_date"] = margins["margin"].to_numpy()
+    else:
+        table = table.merge(margins[["customer_id", "margin"]], on="customer_id", how="left")
+        table = table.rename(columns={"margin": "margin_to_date"})
+    cost_columns = ["tickets", "service_cost", "acquisition_cost"]
+    if aligned(costs):
+        for col in cost_columns:
+            table[col] = costs[col].to_numpy()
+    else:
+        table = table.merge(costs[["customer_id", *cost_columns]], on="customer_id", how="left")
     table = table.fillna({"margin_to_date": 0.0, "tickets": 0, "service_cost": 0.0, "acquisition_cost": 0.0})
     table["historical_clv"] = table["margin_to_date"] - table["service_cost"] - table["acquisition_cost"]
 
