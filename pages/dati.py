@@ -14,6 +14,7 @@ from ui import loaders
 from ui.format import fmt_count, fmt_date, fmt_money
 from ui.i18n import t
 from ui.shell import page_context, show_problem, shown_errors
+from ui.widgets import static_table
 
 ctx = page_context()
 lang = ctx.lang
@@ -90,11 +91,11 @@ table = pd.DataFrame(
         t("col.last_date", lang): [fmt_date(r.get("last"), lang) if r.get("last") else "—" for r in rows],
     }
 )
-st.table(table, hide_index=True)
+static_table(table, lang, empty="empty.health_tables")
 
 st.subheader(t("health.exclusions", lang))
 if reasons:
-    st.table(
+    static_table(
         pd.DataFrame(
             {
                 t("col.entity", lang): [t("entity." + r["entity"], lang) for r in reasons],
@@ -102,7 +103,7 @@ if reasons:
                 t("col.rows", lang): [fmt_count(r["rows"], lang) for r in reasons],
             }
         ),
-        hide_index=True,
+        lang,
     )
 else:
     st.success(t("health.no_exclusions", lang))
@@ -113,7 +114,7 @@ if source.available("orders"):
     with shown_errors(ctx):
         warnings = loaders.data_warnings(source, ctx.source_key, ctx.today)
     notes = []
-    if "orders_unknown_customer" in warnings:
+    if warnings.get("orders_unknown_customer"):
         notes.append(
             (
                 t("warn.unknown_customer", lang),
@@ -121,31 +122,36 @@ if source.available("orders"):
                 fmt_money(warnings["revenue_unknown_customer"], lang, ctx.currency, decimals=0),
             )
         )
-    notes.append(
-        (
-            t("warn.refunds", lang),
-            fmt_count(warnings["refunds"], lang),
-            fmt_money(-warnings["refund_amount"], lang, ctx.currency, decimals=0),
+    if warnings.get("refunds"):
+        notes.append(
+            (
+                t("warn.refunds", lang),
+                fmt_count(warnings["refunds"], lang),
+                fmt_money(-warnings["refund_amount"], lang, ctx.currency, decimals=0),
+            )
         )
-    )
-    if "customers_without_orders" in warnings:
+    if warnings.get("customers_without_orders"):
         notes.append((t("warn.idle_customers", lang), fmt_count(warnings["customers_without_orders"], lang), "—"))
-    st.table(
-        pd.DataFrame(notes, columns=[t("col.check", lang), t("col.rows", lang), t("col.revenue", lang)]),
-        hide_index=True,
-    )
+    if notes:  # only what has rows to look at; nothing at all is said in one sentence
+        static_table(
+            pd.DataFrame(notes, columns=[t("col.check", lang), t("col.rows", lang), t("col.revenue", lang)]), lang
+        )
+    else:
+        st.success(t("health.no_warnings", lang))
+else:
+    st.info(t("health.warnings_need_orders", lang), icon=":material/link_off:")
 
 st.subheader(t("health.missing", lang))
 missing = [name for name in ENTITIES if not source.available(name)]
 if missing:
-    st.table(
+    static_table(
         pd.DataFrame(
             {
                 t("col.entity", lang): [t("entity." + n, lang) for n in missing],
                 t("col.disables", lang): [t("disables." + n, lang) for n in missing],
             }
         ),
-        hide_index=True,
+        lang,
     )
 else:
     st.success(t("health.all_mapped", lang))
@@ -156,7 +162,7 @@ for name, spec in ENTITIES.items():
     if isinstance(resolved, MappingError):
         continue
     with st.expander(f"{t('entity.' + name, lang)} ← {resolved.mapping.describe()[:80]}"):
-        st.table(
+        static_table(
             pd.DataFrame(
                 {
                     t("col.canonical", lang): list(spec.columns),
@@ -169,5 +175,6 @@ for name, spec in ENTITIES.items():
                     t("col.required", lang): [t("yes" if c in spec.required else "no", lang) for c in spec.columns],
                 }
             ),
-            hide_index=True,
+            lang,
+            empty="empty.health_tables",
         )

@@ -14,7 +14,7 @@ from ui.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_f
 from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from ui.i18n import t, verdicts_sentence
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart
+from ui.widgets import chart, static_table
 
 #: Light tints of the verdict colours, for the table's badge column.
 TINTS = {"pays_first": "#D5F0E6", "pays_lifetime": "#D4E6F4", "does_not_pay": "#F8DCCC", "no_spend": "#ECEEF0"}
@@ -35,7 +35,7 @@ if roi is None:
     with shown_errors(ctx):
         value = loaders.clv(ctx.source, ctx.source_key, as_of, "week", ctx.today).table
     by_channel = segment_clv(select_customers(value, f.segments, f.regions, f.channels), by="channel")
-    st.table(
+    static_table(
         pd.DataFrame(
             {
                 t("col.channel", lang): by_channel["channel"],
@@ -43,7 +43,8 @@ if roi is None:
                 t("col.avg_clv", lang): [fmt_money(v, lang, cur, 0) for v in by_channel["total_clv"]],
             }
         ),
-        hide_index=True,
+        lang,
+        empty="empty.marketing_channels",
     )
     st.stop()
 

@@ -13,7 +13,7 @@ from ui.format import fmt_date
 from ui.i18n import t
 from ui.shell import AppContext
 
-__all__ = ["chart", "filters_text", "report_controls", "table_downloads"]
+__all__ = ["chart", "filters_text", "report_controls", "static_table", "table_downloads"]
 
 
 def filters_text(ctx: AppContext) -> str:
@@ -84,6 +84,15 @@ def chart(
         )
         if not images:
             st.caption(t("export.no_chromium", lang))
+
+
+def static_table(data: pd.DataFrame, lang: str, *, empty: str = "empty.table") -> None:
+    """A small table shown whole (``st.table``, no index). With no row it says why and what to
+    change instead, in the message ``empty`` (a catalogue key), as ``chart`` does: no empty grid."""
+    if data.empty:
+        st.info(t(empty, lang), icon=":material/filter_alt_off:")
+        return
+    st.table(data, hide_index=True)
 
 
 def table_downloads(table: pd.DataFrame, stem: str, lang: str, *, key: str) -> None:

@@ -95,3 +95,75 @@ def test_a_customer_without_a_name_keeps_the_list_warning_free(app_env: Path, mo
     table = at.dataframe[0].value
     assert len(table) > 0
     assert table["Cliente"].map(type).eq(str).all()
+
+
+def test_static_table_without_rows_says_why(app_env: Path) -> None:
+    """``ui.widgets.static_table``: no row gives the message (why, and what to change), no empty grid."""
+    script = """
+import pandas as pd
+from ui.widgets import static_table
+
+static_table(pd.DataFrame({"a": []}), "it")
+static_table(pd.DataFrame({"a": []}), "en", empty="empty.marketing_channels")
+static_table(pd.DataFrame({"a": [1]}), "it")
+"""
+    at = AppTest.from_string(script, default_timeout=90).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [i.value for i in at.info] == [t("empty.table", "it"), t("empty.marketing_channels", "en")]
+    assert len(at.table) == 1
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_marketing_without_campaigns_and_no_customer_selected_explains(app_env: Path, lang: str) -> None:
+    """No campaigns table: the page shows customer value by channel instead; when the filters leave
+    no customer (no reseller came from social ads) it says why and what to change, not an empty table."""
+    app_env.write_text('[entities.campaigns]\ntable = "campagne_inesistenti"\n')
+    query = {"segment": "Rivenditori", "channel": "Social"} | ({"lang": "English"} if lang == "en" else {})
+    at = _page("pages/marketing.py", query)
+    assert at.multiselect(key="segment").value == ["Rivenditori"] and at.multiselect(key="channel").value == ["Social"]
+    assert any("entities.campaigns" in w.value for w in at.warning)  # what to map for the campaigns
+    infos = [i.value for i in at.info]
+    assert t("empty.marketing_channels", lang) in infos
+    assert ("togli il filtro" if lang == "it" else "remove the") in t("empty.marketing_channels", lang)
+    assert at.table == [] and at.dataframe == [] and at.get("plotly_chart") == []
+
+
+def test_marketing_without_campaigns_still_lists_the_channels(app_env: Path) -> None:
+    app_env.write_text('[entities.campaigns]\ntable = "campagne_inesistenti"\n')
+    at = _page("pages/marketing.py", {"segment": "Rivenditori"})
+    assert t("empty.marketing_channels", "it") not in [i.value for i in at.info]
+    channels = at.table[0].value
+    assert len(channels) > 0 and "Social" not in set(channels.iloc[:, 0])
+
+
+def test_data_health_with_nothing_to_check_says_so(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No refund, no order of an unknown customer, no customer without orders: one sentence instead
+    of a table of zeros; the other tables of the page are still there."""
+    from ui import loaders
+
+    nothing = {
+        "refunds": 0,
+        "refund_amount": 0.0,
+        "orders_unknown_customer": 0,
+        "revenue_unknown_customer": 0.0,
+        "customers_without_orders": 0,
+    }
+    monkeypatch.setattr(loaders, "data_warnings", lambda *args, **kwargs: nothing)
+    at = _page("pages/dati.py", {})
+    assert not at.error, [e.value for e in at.error]
+    assert t("health.no_warnings", "it") in [s.value for s in at.success]
+    checks = t("col.check", "it")
+    assert all(checks not in table.value.columns for table in at.table)
+    assert "Ordini" in set(at.table[0].value.iloc[:, 0])  # the tables read are still listed
+
+
+def test_data_health_lists_only_the_checks_with_rows(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui import loaders
+
+    some = {"refunds": 3, "refund_amount": 120.0, "orders_unknown_customer": 0, "revenue_unknown_customer": 0.0}
+    monkeypatch.setattr(loaders, "data_warnings", lambda *args, **kwargs: some)
+    at = _page("pages/dati.py", {"lang": "English"})
+    looks = next(tb.value for tb in at.table if t("col.check", "en") in tb.value.columns)
+    assert list(looks.iloc[:, 0]) == [t("warn.refunds", "en")]
+    assert list(looks.iloc[:, 1]) == ["3"]
+    assert t("health.no_warnings", "en") not in [s.value for s in at.success]
