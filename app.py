@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from render.text import t
 from ui.access import gate, is_open
-from ui.i18n import t
 from ui.shell import build_context, choose_language, requested_language
 from ui.widgets import report_controls
 

@@ -40,10 +40,10 @@ from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
+from render.export import images_available, table_bytes
+from render.text import t
 from service.compute import clv_at, entity_health, facts_for, holdout, roi_table, stages_at, upsell_tables
-from ui.export import images_available, table_bytes
-from ui.i18n import t
-from ui.report import build_report, render, report_caption
+from service.report import build_report, render, report_caption
 
 EXIT_INPUT = 2
 
@@ -439,7 +439,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
-    from ui.access import hash_password
+    from service.passwords import hash_password
 
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("Password: ")
     if len(password) < 8:

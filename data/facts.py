@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from data.entities import EXCLUSION_REASONS
 from data.filters import UNASSIGNED, Filters, previous_period
-from data.queries import REASON, _attribution, _frame, _sum_if, cleaned
+from data.queries import REASON, _attribution, _frame, _number_param, _sum_if, cleaned
 from data.source import Source
 
 __all__ = [
@@ -72,7 +72,7 @@ def _day(value: date) -> int:
 
 
 def _to_date(day: int) -> date:
-    return (_EPOCH + np.timedelta64(int(day), "D")).astype(object)  # type: ignore[no-any-return]
+    return (_EPOCH + np.timedelta64(int(day), "D")).astype(object)
 
 
 def _months(days: np.ndarray) -> np.ndarray:
@@ -148,12 +148,14 @@ class Facts:
                 starts = np.r_[0, np.flatnonzero(np.diff(code)) + 1]
                 first[code[starts]] = day[starts]
             self._cache["first_purchase"] = first
-        return self._cache["first_purchase"]  # type: ignore[no-any-return]
+        return self._cache["first_purchase"]
 
     def campaign_costed(self) -> np.ndarray:
         """Per customer, the acquisition campaign where it is a usable campaign (else None): the
         campaign ``data.queries.customer_costs`` reports beside the acquisition cost."""
-        return np.where(self.costed, self.campaign, None)
+        out = np.full(self.customers, None, dtype=object)
+        out[self.costed] = self.campaign[self.costed]
+        return out
 
     @property
     def nbytes(self) -> int:
@@ -211,7 +213,7 @@ def _order_days(source: Source, today: date) -> pd.DataFrame:
     """One row per customer and day with a usable order, plus one row per exclusion reason."""
     orders = cleaned(source.entity("orders"), today)
     ok = orders.c[REASON].is_(None)
-    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
+    default_margin = _number_param("default_margin", source.settings.business.default_margin)
     margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
     # the customer's segment, region and channel come with the customers (one row each, not one per
     # day); the join here only tells which orders have a customer on record
@@ -292,7 +294,7 @@ def _customer_rows(source: Source, today: date) -> pd.DataFrame:
 def _ticket_days(source: Source, today: date) -> pd.DataFrame:
     tickets = cleaned(source.entity("tickets"), today)
     ok = tickets.c[REASON].is_(None)
-    per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Double())
+    per_ticket = _number_param("cost_per_ticket", source.settings.business.cost_per_ticket)
     rows = sa.select(
         tickets.c[REASON].label(REASON),
         _when(ok, tickets.c.customer_id).label("customer_id"),
@@ -474,7 +476,7 @@ def extract(source: Source, today: date) -> Facts:
         return days[name].to_numpy(dtype=dtype)[rows]
 
     t_order = np.lexsort((t_day_unsorted, t_code_unsorted))
-    options = {d: [] for d in DIMENSIONS}
+    options: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
     if source.available("customers"):
         for d in DIMENSIONS:
             present = np.unique(p_dims[d])
@@ -523,7 +525,7 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
     products = cleaned(source.entity("products"), today)
     orders = cleaned(source.entity("orders"), today)
     ok = lines.c[REASON].is_(None)
-    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
+    default_margin = _number_param("default_margin", source.settings.business.default_margin)
     margin = sa.func.coalesce(lines.c.revenue - lines.c.cost, lines.c.revenue * default_margin)
     # the product and order joins hold for usable lines only; a line of an unusable order or
     # product, or of a refund, is not a holding (``data.queries.customer_products``)

@@ -55,6 +55,11 @@ def _date(value: date) -> sa.BindParameter[date]:
     return sa.bindparam(None, value, type_=sa.Date())
 
 
+def _number_param(name: str, value: float) -> sa.BindParameter[float]:
+    """A setting sent with the statement, as double precision (never a four-byte float)."""
+    return sa.bindparam(name, value, type_=sa.Double())
+
+
 def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
     """The entity with typed columns and a ``_reason`` column: NULL for usable rows.
 
@@ -123,7 +128,7 @@ def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
     # Join the cleaned tables first and filter on the reasons afterwards: planners cannot estimate
     # how many rows a reason filter keeps, and an early filter leads PostgreSQL to nested loops.
     orders = cleaned(source.entity("orders"), today)
-    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
+    default_margin = _number_param("default_margin", source.settings.business.default_margin)
     margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
     dims: list[sa.ColumnElement[Any]]
     if source.available("customers"):
@@ -677,7 +682,7 @@ def ticket_days(source: Source, as_of: date, today: date | None = None) -> pd.Da
     if not source.available("tickets"):
         return pd.DataFrame(columns=columns)
     tickets = _usable(cleaned(source.entity("tickets"), today))
-    per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Double())
+    per_ticket = _number_param("cost_per_ticket", source.settings.business.cost_per_ticket)
     stmt = (
         sa.select(
             tickets.c.customer_id,
@@ -703,7 +708,7 @@ def customer_costs(source: Source, as_of: date, today: date | None = None) -> pd
     frames = []
     if source.available("tickets"):
         tickets = _usable(cleaned(source.entity("tickets"), today))
-        per_ticket = sa.bindparam("cost_per_ticket", source.settings.business.cost_per_ticket, type_=sa.Double())
+        per_ticket = _number_param("cost_per_ticket", source.settings.business.cost_per_ticket)
         stmt = (
             sa.select(
                 tickets.c.customer_id,
@@ -835,7 +840,7 @@ def customer_products(source: Source, as_of: date, today: date | None = None) ->
     lines = _usable(cleaned(source.entity("order_lines"), today))
     products = _usable(cleaned(source.entity("products"), today))
     orders = _usable(cleaned(source.entity("orders"), today))
-    default_margin = sa.bindparam("default_margin", source.settings.business.default_margin, type_=sa.Double())
+    default_margin = _number_param("default_margin", source.settings.business.default_margin)
     margin = sa.func.coalesce(lines.c.revenue - lines.c.cost, lines.c.revenue * default_margin)
     stmt = (
         sa.select(

@@ -8,11 +8,11 @@ import streamlit as st
 from kpi.cohorts import cohort_matrices
 from kpi.customer_value import select_customers
 from kpi.lifecycle import STAGES, StageRules, stage_counts, transitions
+from render.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
+from render.format import fmt_count, fmt_date, fmt_money, fmt_percent
+from render.text import t, tn
 from ui import loaders
 from ui.cards import Card, cards
-from ui.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
-from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent
-from ui.i18n import t, tn
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, table_downloads
 

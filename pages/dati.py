@@ -10,9 +10,9 @@ import streamlit as st
 from data.engine import redact_url
 from data.entities import ENTITIES
 from data.source import MappingError
+from render.format import fmt_count, fmt_date, fmt_money
+from render.text import t
 from ui import loaders
-from ui.format import fmt_count, fmt_date, fmt_money
-from ui.i18n import t
 from ui.shell import page_context, show_problem, shown_errors
 from ui.widgets import static_table
 

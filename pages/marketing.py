@@ -8,11 +8,11 @@ import streamlit as st
 from kpi.customer_value import segment_clv, select_customers
 from kpi.registry import KPIS
 from kpi.roi import channel_roi, marketing_summary, payback_curves
+from render.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
+from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
+from render.text import t, verdicts_sentence
 from ui import loaders
 from ui.cards import Card, cards
-from ui.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
-from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
-from ui.i18n import t, verdicts_sentence
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, static_table
 

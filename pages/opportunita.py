@@ -8,12 +8,12 @@ import streamlit as st
 
 from kpi.customer_value import select_customers
 from kpi.lifecycle import STAGES, StageRules
+from render.charts import segment_colors
+from render.charts_upsell import funnel_figure, offer_value_figure
+from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
+from render.text import t
 from ui import loaders
 from ui.cards import Card, cards
-from ui.charts import segment_colors
-from ui.charts_upsell import funnel_figure, offer_value_figure
-from ui.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
-from ui.i18n import t
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, table_downloads
 

@@ -11,11 +11,11 @@ from kpi.lifecycle import StageRules, stage_counts
 from kpi.overview import headline, overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
+from render.charts import monthly_revenue_figure, segment_colors, segment_figure
+from render.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
+from render.text import headline_text, t
 from ui import loaders
 from ui.cards import Card, cards
-from ui.charts import monthly_revenue_figure, segment_colors, segment_figure
-from ui.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
-from ui.i18n import headline_text, t
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 
@@ -62,9 +62,7 @@ with shown_errors(ctx):
         value[when]["lapsed_customers"] = float(counts["lapsed"])
 
 # One sentence on how the business is going, then the figures.
-news = headline(
-    table, int(value["now"]["at_risk_customers"]), int(value["before"]["at_risk_customers"]), to_stop
-)
+news = headline(table, int(value["now"]["at_risk_customers"]), int(value["before"]["at_risk_customers"]), to_stop)
 st.markdown(headline_text(news, lang, ctx.currency))
 
 

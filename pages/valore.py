@@ -9,10 +9,8 @@ from kpi.clv import MIN_REPEAT_CUSTOMERS
 from kpi.customer_value import clv_overview, segment_clv, select_customers
 from kpi.lifecycle import StageRules
 from kpi.summary import TIME_UNITS
-from ui import loaders
-from ui.cards import Card, cards
-from ui.charts import segment_colors
-from ui.charts_value import (
+from render.charts import segment_colors
+from render.charts_value import (
     clv_cac_figure,
     clv_distribution_figure,
     clv_segment_figure,
@@ -20,8 +18,10 @@ from ui.charts_value import (
     holdout_figure,
     p_alive_map_figure,
 )
-from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
-from ui.i18n import t, tn
+from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
+from render.text import t, tn
+from ui import loaders
+from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart
 

@@ -79,7 +79,7 @@ def _memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
 
 def holdings_for(source: Source, facts: Facts) -> Holdings:
     """What each customer bought by product and day: read on first use, once per facts."""
-    return _memo(facts, ("holdings",), lambda: fx.extract_holdings(source, facts))  # type: ignore[no-any-return]
+    return _memo(facts, ("holdings",), lambda: fx.extract_holdings(source, facts))
 
 
 def entity_health(source: Source, facts: Facts, name: str) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def day_history(facts: Facts, value: str = "margin") -> DayHistory:
             acquisition_cost=facts.acquisition_cost,
         )
 
-    return _memo(facts, ("history", value), make)  # type: ignore[no-any-return]
+    return _memo(facts, ("history", value), make)
 
 
 def _clv(

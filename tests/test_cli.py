@@ -210,7 +210,7 @@ def test_upsell_json(
 def test_hash_password(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import io
 
-    from ui.access import check_password
+    from service.passwords import check_password
 
     monkeypatch.setattr("sys.stdin", io.StringIO("una-password-lunga\n"))
     assert cli.main(["hash-password"]) == 0

@@ -15,10 +15,10 @@ import plotly.graph_objects as go
 import pytest
 from pypdf import PdfReader
 
-from ui import export
-from ui.charts import monthly_revenue_figure, segment_colors
-from ui.charts_marketing import cac_vs_clv_figure
-from ui.export import column_kind, figure_bytes, file_stem, table_bytes
+from render import export
+from render.charts import monthly_revenue_figure, segment_colors
+from render.charts_marketing import cac_vs_clv_figure
+from render.export import column_kind, figure_bytes, file_stem, table_bytes
 
 FIG = go.Figure(go.Bar(x=["HoReCa", "Uffici"], y=[1200.5, 800.25]), layout={"title": {"text": "Ricavi per segmento"}})
 CAPTION = "Cruscotto · Panoramica · Segmento: HoReCa · 23/11/2026"

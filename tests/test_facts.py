@@ -93,7 +93,11 @@ def test_the_day_history_gives_what_the_statements_give(tiny_source: Source) -> 
     for when in (date(2024, 6, 30), date(2024, 12, 31)):
         rfm, margins, costs = compute.day_history(facts).at(when)
         want = queries.customer_rfm(tiny_source, Filters(), when)
-        _same(rfm.drop(columns=["segment", "region", "channel"]), want.drop(columns=["segment", "region", "channel"]), ["customer_id"])
+        _same(
+            rfm.drop(columns=["segment", "region", "channel"]),
+            want.drop(columns=["segment", "region", "channel"]),
+            ["customer_id"],
+        )
         assert list(rfm.sort_values("customer_id")["segment"]) == list(want.sort_values("customer_id")["segment"])
         summary = queries.customer_summary(tiny_source, Filters(), when).set_index("customer_id")["margin"]
         assert margins.set_index("customer_id")["margin"].sort_index().to_numpy() == pytest.approx(

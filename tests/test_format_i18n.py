@@ -7,8 +7,8 @@ import math
 from datetime import date
 from pathlib import Path
 
-from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
-from ui.i18n import _CATALOGUE, has_key, t
+from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
+from render.text import _CATALOGUE, has_key, t
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from data import queries
 from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import inputs_at
-from ui import compute
+from service import compute
 
 AS_OF = date(2026, 10, 31)
 

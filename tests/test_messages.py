@@ -14,18 +14,14 @@ from babel.messages.pofile import read_po
 
 from i18n import DOMAIN, LANGUAGES, LOCALES_DIR, elide_italian, has_key, t, tn
 from kpi.registry import KPIS
-from ui.format import fmt_count
+from render.format import fmt_count
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _catalogue(lang: str) -> dict[str, str | tuple[str, ...]]:
     with (LOCALES_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as handle:
-        return {
-            (m.id if isinstance(m.id, str) else m.id[0]): m.string
-            for m in read_po(handle, locale=lang)
-            if m.id
-        }
+        return {(m.id if isinstance(m.id, str) else m.id[0]): m.string for m in read_po(handle, locale=lang) if m.id}
 
 
 IT, EN = _catalogue("it"), _catalogue("en")

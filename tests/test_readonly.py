@@ -17,8 +17,8 @@ from data.demo import write_demo
 from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
+from service.report import build_report, render
 from tests.conftest import ALL_PAGES, APP
-from ui.report import build_report, render
 
 HOSTILE = "x'); DROP TABLE orders; --"
 

@@ -17,10 +17,9 @@ from pypdf import PdfReader
 import cli
 from data.filters import Filters
 from data.source import Source
-from tests.test_export import _svg_texts
-from ui.export import figure_bytes
-from ui.i18n import t
-from ui.report import (
+from render.export import figure_bytes
+from render.text import t
+from service.report import (
     PAGE_HEIGHT,
     PAGE_WIDTH,
     Section,
@@ -31,6 +30,7 @@ from ui.report import (
     render,
     report_caption,
 )
+from tests.test_export import _svg_texts
 
 PERIOD = Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
 TODAY = date(2026, 11, 23)

@@ -12,7 +12,7 @@ import pytest
 from data.filters import Filters
 from data.source import Source
 from kpi.roi import campaign_roi, channel_roi, marketing_summary, payback, verdict
-from ui.compute import roi_table
+from service.compute import roi_table
 
 
 def _campaigns() -> pd.DataFrame:

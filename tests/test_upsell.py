@@ -10,7 +10,7 @@ import pytest
 
 from data.source import Source
 from kpi.upsell import UpsellRules, affinity_rules, ladder_funnel, upsell_candidates
-from ui.compute import stages_at, upsell_tables
+from service.compute import stages_at, upsell_tables
 
 PRODUCTS = pd.DataFrame(
     {

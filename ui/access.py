@@ -15,28 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-from ui.i18n import t
+from render.text import t
+from service.passwords import check_password, hash_password
 
 __all__ = ["check_password", "gate", "hash_password", "is_open", "password_hash"]
 
-_HASHER = PasswordHasher()
 _STATE = "cruscotto_access"
-
-
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` for the settings."""
-    return _HASHER.hash(password)
-
-
-def check_password(stored_hash: str, attempt: str) -> bool:
-    """True when ``attempt`` matches ``stored_hash``; False for a wrong password or a broken hash."""
-    try:
-        return bool(_HASHER.verify(stored_hash, attempt))
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def _secrets() -> Mapping[str, Any]:

@@ -22,9 +22,9 @@ from data.filters import Filters, previous_period
 from data.settings import ConfigError, Settings, load_settings
 from data.source import MappingError, Source
 from kpi.periods import PERIOD_PRESETS, resolve_period
+from render.format import fmt_date
+from render.text import LANGUAGES, t
 from ui import loaders
-from ui.format import fmt_date
-from ui.i18n import LANGUAGES, t
 
 __all__ = [
     "AppContext",

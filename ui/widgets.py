@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.export import MIME, figure_bytes, file_stem, images_available, table_bytes
-from ui.format import fmt_date
-from ui.i18n import t
+from render.export import MIME, figure_bytes, file_stem, images_available, table_bytes
+from render.format import fmt_date
+from render.text import t
 from ui.shell import AppContext
 
 __all__ = ["chart", "filters_text", "report_controls", "static_table", "table_downloads"]
@@ -127,7 +127,7 @@ def report_controls(ctx: AppContext) -> None:
     """Sidebar: build the executive report for the current view, with progress, then download it."""
     if ctx.source is None or ctx.problem is not None or ctx.filters.end is None:
         return
-    from ui.report import build_report, render, report_caption
+    from service.report import build_report, render, report_caption
 
     lang = ctx.lang
     with st.sidebar.expander(t("report.button", lang), icon=":material/summarize:"):

@@ -144,7 +144,7 @@ def test_exported_html_renders_offline(page: Page, tmp_path: Path) -> None:
     """The standalone HTML export draws its Plotly chart in Chromium with no network."""
     import plotly.graph_objects as go
 
-    from ui.export import figure_bytes
+    from render.export import figure_bytes
 
     fig = go.Figure(go.Bar(x=["HoReCa", "Uffici"], y=[3, 2]), layout={"title": {"text": "Esportato"}})
     target = tmp_path / "chart.html"

@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from data.demo import write_frames
+from render.format import fmt_money
+from service.passwords import hash_password
 from tests.conftest import _url_for
 from tests.e2e.conftest import ARTIFACTS, StreamlitServer, server_env
 from tests.e2e.test_browser import _settle
 from tests.fixtures import MATRIX_REVENUE, matrix_frames
 from tests.proxy import CuttableProxy
-from ui.access import hash_password
-from ui.format import fmt_money
 
 DB_PASSWORD = "Db-S3cret-7731"
 APP_PASSWORD = "apriti-sesamo-42"

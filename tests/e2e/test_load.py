@@ -24,9 +24,9 @@ from data.filters import Filters
 from data.settings import load_settings
 from data.source import Source
 from kpi.periods import resolve_period
+from render.format import fmt_money
+from render.text import t
 from tests.e2e.conftest import ARTIFACTS, StreamlitServer, server_env
-from ui.format import fmt_money
-from ui.i18n import t
 
 SESSIONS = 20
 PERIODS = ("12m", "6m", "3m", "ytd", "all")

@@ -9,9 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from data.demo import write_frames
+from render.format import fmt_money
 from tests.conftest import ALL_PAGES, APP
 from tests.fixtures import MATRIX_EXCLUDED, MATRIX_REVENUE, matrix_frames
-from ui.format import fmt_money
 
 
 @pytest.fixture

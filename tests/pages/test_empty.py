@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.i18n import t
+from render.text import t
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from data import queries
 from data.filters import Filters
 from data.source import Source
-from ui.format import fmt_money
+from render.format import fmt_money
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -207,8 +207,8 @@ def test_overview_has_value_cards(app_env: Path, demo_source: Source) -> None:
     # the previous period's end is judged by the model fitted at this period's end
     from kpi.customer_value import clv_overview
     from kpi.registry import KPIS
-    from ui import compute
-    from ui.format import fmt_value
+    from render.format import fmt_value
+    from service import compute
 
     end, before = date(2026, 10, 31), date(2025, 10, 31)
     now = compute.clv_at(demo_source, end, date.today())
@@ -366,7 +366,7 @@ def test_excel_export_equals_the_page_table(app_env: Path, demo_source: Source) 
     import io
 
     from kpi.overview import segment_shares
-    from ui.export import table_bytes
+    from render.export import table_bytes
 
     at = _run()
     shown = at.table[0].value.set_index("Segmento")
@@ -381,7 +381,7 @@ def test_excel_export_equals_the_page_table(app_env: Path, demo_source: Source) 
 
 
 def test_password_gate(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ui.access import hash_password
+    from service.passwords import hash_password
 
     monkeypatch.setenv("CRUSCOTTO_PASSWORD_HASH", hash_password("cruscotto-2026"))
     at = _run()

@@ -6,9 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from data.entities import EXCLUSION_REASONS
-from ui.charts import GREY, TEMPLATE
-from ui.format import fmt_count, plotly_separators
-from ui.i18n import t
+from render.charts import GREY, TEMPLATE
+from render.format import fmt_count, plotly_separators
+from render.text import t
 
 __all__ = ["REASON_COLORS", "excluded_rows_figure"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.charts import GREY, TEMPLATE, percent_ticks
-from ui.format import fmt_count, fmt_money, fmt_percent, plotly_separators
-from ui.i18n import t
+from render.charts import GREY, TEMPLATE, percent_ticks
+from render.format import fmt_count, fmt_money, fmt_percent, plotly_separators
+from render.text import t
 
 __all__ = ["funnel_figure", "offer_value_figure"]
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.charts import GREY, INK, TEMPLATE, campaign_colors, percent_ticks
-from ui.format import fmt_money, fmt_percent, plotly_separators
-from ui.i18n import t, tn
+from render.charts import GREY, INK, TEMPLATE, campaign_colors, percent_ticks
+from render.format import fmt_money, fmt_percent, plotly_separators
+from render.text import t, tn
 
 __all__ = ["VERDICT_COLORS", "cac_vs_clv_figure", "channel_roi_figure", "payback_figure", "roi_steps_figure"]
 

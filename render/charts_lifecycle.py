@@ -6,9 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from kpi.lifecycle import STAGES
-from ui.charts import GREY, TEMPLATE
-from ui.format import fmt_count, fmt_money, fmt_month, fmt_percent, plotly_separators
-from ui.i18n import t
+from render.charts import GREY, TEMPLATE
+from render.format import fmt_count, fmt_money, fmt_month, fmt_percent, plotly_separators
+from render.text import t
 
 __all__ = ["STAGE_COLORS", "cohort_figure", "stage_flow_figure", "stages_over_time_figure"]
 

@@ -58,7 +58,7 @@ def verdicts_sentence(pays_first: int, pays_lifetime: int, does_not_pay: int, la
 def headline_text(news: Headline, lang: str, currency: str = "EUR") -> str:
     """The overview's opening: revenue and its change, the largest other move, the first thing to do."""
     from kpi.registry import KPIS
-    from ui.format import fmt_change, fmt_count, fmt_money_short
+    from render.format import fmt_change, fmt_count, fmt_money_short
 
     revenue = fmt_money_short(news.revenue, lang, currency)
     change = fmt_change(news.revenue_change, "relative", lang)

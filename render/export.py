@@ -240,7 +240,7 @@ def _rounded(table: pd.DataFrame) -> pd.DataFrame:
 def _headers(table: pd.DataFrame, lang: str | None) -> list[str]:
     if lang is None:
         return [str(c) for c in table.columns]
-    from ui.i18n import has_key, t
+    from render.text import has_key, t
 
     return [t(f"col.{c}", lang) if has_key(f"col.{c}") else str(c) for c in table.columns]
 

@@ -24,16 +24,16 @@ from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
-from ui.charts import GREY, TEMPLATE, monthly_revenue_figure, segment_colors
-from ui.charts_health import excluded_rows_figure
-from ui.charts_lifecycle import STAGE_COLORS
-from ui.charts_marketing import cac_vs_clv_figure
-from ui.charts_upsell import offer_value_figure
-from ui.charts_value import clv_segment_figure
-from ui.compute import clv_at, roi_table, stages_at, upsell_tables
-from ui.export import LEGEND_ROW, figure_bytes, legend_rows
-from ui.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
-from ui.i18n import join_phrases, t, tn, verdicts_sentence
+from render.charts import GREY, TEMPLATE, monthly_revenue_figure, segment_colors
+from render.charts_health import excluded_rows_figure
+from render.charts_lifecycle import STAGE_COLORS
+from render.charts_marketing import cac_vs_clv_figure
+from render.charts_upsell import offer_value_figure
+from render.charts_value import clv_segment_figure
+from render.export import LEGEND_ROW, figure_bytes, legend_rows
+from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
+from render.text import join_phrases, t, tn, verdicts_sentence
+from service.compute import clv_at, roi_table, stages_at, upsell_tables
 
 if TYPE_CHECKING:
     from pptx.presentation import Presentation

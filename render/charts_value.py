@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 
 from data.filters import UNASSIGNED
 from kpi.clv import BGNBD
-from ui.charts import GREY, INK, TEMPLATE, percent_ticks
-from ui.format import fmt_count, fmt_date, fmt_money, fmt_percent, plotly_separators
-from ui.i18n import t, tn
+from render.charts import GREY, INK, TEMPLATE, percent_ticks
+from render.format import fmt_count, fmt_date, fmt_money, fmt_percent, plotly_separators
+from render.text import t, tn
 
 __all__ = [
     "clv_cac_figure",

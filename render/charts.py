@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from data.filters import UNASSIGNED
-from ui.format import fmt_money, fmt_month, fmt_percent, plotly_separators
-from ui.i18n import t
+from render.format import fmt_money, fmt_month, fmt_percent, plotly_separators
+from render.text import t
 
 __all__ = [
     "TEMPLATE",
@@ -73,7 +73,7 @@ def percent_ticks(low: float, high: float, lang: str, count: int = 6) -> dict[st
     """Tick values and labels for a percent axis over ``[low, high]`` (fractions), written as in the
     rest of the page: ``1.000 %`` in Italian, ``1,000%`` in English. Plotly's own ``%`` format has no
     space before the sign and no way to add one, so the labels are given with the values."""
-    from ui.format import fmt_percent
+    from render.format import fmt_percent
 
     low, high = min(low, high, 0.0), max(low, high, 0.0)
     span = (high - low) or 1.0
