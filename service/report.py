@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import html
 import io
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import plotly.graph_objects as go
 
-from data import queries
+from data import facts
 from data.entities import ENTITIES
 from data.filters import Filters
 from data.source import Source
@@ -23,7 +24,7 @@ from kpi.customer_value import clv_overview, segment_clv, select_customers
 from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
-from kpi.roi import marketing_summary
+from kpi.roi import marketing_summary, unknown_conversions
 from render.charts import GREY, TEMPLATE, monthly_revenue_figure, segment_colors
 from render.charts_health import excluded_rows_figure
 from render.charts_lifecycle import STAGE_COLORS
@@ -33,13 +34,13 @@ from render.charts_value import clv_segment_figure
 from render.export import LEGEND_ROW, figure_bytes, legend_rows
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
 from render.text import join_phrases, t, tn, verdicts_sentence
-from service.compute import clv_at, roi_table, stages_at, upsell_tables
+from service.compute import clv_at, entity_health, facts_for, roi_table, stages_at, upsell_tables
 
 if TYPE_CHECKING:
     from pptx.presentation import Presentation
     from pptx.slide import Slide
 
-__all__ = ["Section", "build_report", "health_rows", "render", "report_caption"]
+__all__ = ["Section", "build_report", "health_rows", "lead_conversions_unknown", "render", "report_caption"]
 
 Progress = Callable[[float, str], None]
 
@@ -64,7 +65,7 @@ def build_report(
     sections: list[Section] = []
 
     report(0.1, t("page.overview", lang))
-    table = overview_kpis(queries.period_measures(source, f, today)).set_index("kpi")
+    table = overview_kpis(facts.period_measures(facts_for(source, today), f)).set_index("kpi")
     cards = []
     for name in OVERVIEW_KPIS:
         spec, row = KPIS[name], table.loc[name]
@@ -72,7 +73,7 @@ def build_report(
         change = fmt_change(row["change"], row["change_kind"], lang)
         has_change = any(ch.isdigit() for ch in change)  # no "(—)" when there is no earlier period
         cards.append((spec.label(lang), f"{value} ({change})" if has_change else value))
-    monthly = queries.monthly_by_segment(source, f, today)
+    monthly = facts.monthly_by_segment(facts_for(source, today), f)
     colors = segment_colors(list(monthly["segment"].unique()))
     revenue = table.loc["revenue"]
     sections.append(
@@ -115,7 +116,9 @@ def build_report(
 
     if source.available("campaigns"):
         report(0.5, t("page.marketing", lang))
+        unknown = lead_conversions_unknown(source)
         roi = roi_table(source, f, as_of, today, clv)
+        roi = unknown_conversions(roi) if unknown else roi
         total = marketing_summary(roi)
         stop = list(roi.loc[roi["verdict"] == "does_not_pay", "name"])
         comment = verdicts_sentence(
@@ -129,6 +132,11 @@ def build_report(
             to_date=fmt_percent(total["roi_to_date"], lang, 0),
             lifetime=fmt_percent(total["roi_lifetime"], lang, 0),
         )
+        conversion = []  # shown when known, and said to be unknown when the mapping hides it
+        if unknown:
+            comment += " " + t("marketing.conversion_unknown", lang)
+        if unknown or not math.isnan(total["conversion_rate"]):
+            conversion = [(t("report.lead_conversion", lang), fmt_percent(total["conversion_rate"], lang))]
         sections.append(
             Section(
                 t("page.marketing", lang),
@@ -137,6 +145,7 @@ def build_report(
                 [
                     (t("col.spend", lang), fmt_money(total["spend"], lang, cur, 0)),
                     (t("col.cac", lang), fmt_money(total["cac"], lang, cur, 0)),
+                    *conversion,
                     (t("col.roi_to_date", lang), fmt_percent(total["roi_to_date"], lang, 0)),
                     (t("col.roi_lifetime", lang), fmt_percent(total["roi_lifetime"], lang, 0)),
                     *[
@@ -222,8 +231,15 @@ def _stage_figure(counts: pd.Series, lang: str, day: str) -> go.Figure:
     return fig
 
 
+def lead_conversions_unknown(source: Source) -> bool:
+    """Whether the leads are there but do not say which customer each became (their ``customer_id``
+    is not mapped): their conversion is then unknown — "n/d", not 0 % (``kpi.roi.unknown_conversions``).
+    Without a leads table there is no conversion to speak of, and nothing unknown."""
+    return source.available("leads") and not source.entity("leads").has("customer_id")
+
+
 def health_rows(source: Source, today: date) -> tuple[pd.DataFrame, list[str]]:
-    """Rows read per usable table, as the data-health page counts them (``queries.entity_health``):
+    """Rows read per usable table, as the data-health page counts them (``service.compute.entity_health``):
     one row per table and kind with ``entity``, ``reason`` ("used" or why rows were left out) and
     ``rows``; and the tables that are not connected."""
     rows: list[tuple[str, str, int]] = []
@@ -232,7 +248,7 @@ def health_rows(source: Source, today: date) -> tuple[pd.DataFrame, list[str]]:
         if not source.available(name):
             missing.append(name)
             continue
-        health = queries.entity_health(source, name, today)
+        health = entity_health(source, facts_for(source, today), name)
         rows.append((name, "used", int(health["rows_used"])))
         rows += [(name, str(reason), int(n)) for reason, n in health["excluded"].items()]
     return pd.DataFrame(rows, columns=["entity", "reason", "rows"]), missing
@@ -250,7 +266,7 @@ def _health_section(source: Source, lang: str, today: date, currency: str) -> Se
     read = int(rows["rows"].sum())
     left_out = rows[rows["reason"] != "used"]
     excluded = int(left_out["rows"].sum())
-    warnings = queries.data_warnings(source, today) if source.available("orders") else {}
+    warnings = facts.data_warnings(facts_for(source, today)) if source.available("orders") else {}
     cards = [
         (t("col.rows_read", lang), fmt_count(read, lang)),
         (t("col.rows_used", lang), fmt_count(read - excluded, lang)),
