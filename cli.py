@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -38,12 +39,12 @@ from kpi.customer_value import clv_overview, select_customers
 from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
-from kpi.roi import channel_roi, marketing_summary
+from kpi.roi import channel_roi, marketing_summary, unknown_conversions
 from kpi.summary import TIME_UNITS
 from render.export import images_available, table_bytes
 from render.text import t
 from service.compute import clv_at, entity_health, facts_for, holdout, roi_table, stages_at, upsell_tables
-from service.report import build_report, render, report_caption
+from service.report import build_report, lead_conversions_unknown, render, report_caption
 
 EXIT_INPUT = 2
 
@@ -307,13 +308,14 @@ def cmd_roi(args: argparse.Namespace) -> int:
     as_of = args.as_of or filters.end
     assert as_of is not None
     roi = roi_table(source, filters, as_of, today)
+    roi = unknown_conversions(roi) if lead_conversions_unknown(source) else roi  # n/d, not 0 %
     channels = channel_roi(roi)
     if args.out:
         _write(roi, args.out)
     if args.json:
         payload = {
             "as_of": as_of,
-            "summary": marketing_summary(roi),
+            "summary": {k: None if math.isnan(v) else v for k, v in marketing_summary(roi).items()},
             "campaigns": roi.replace({np.nan: None}).to_dict(orient="records"),
             "channels": channels.replace({np.nan: None}).to_dict(orient="records"),
         }

@@ -9,7 +9,8 @@ customers it brought are worth more than it cost over their life; if not, stop i
     CLV : CAC             = Σ CLV before acquisition cost / spend  (= mean CLV before CAC / CAC)
 
 Every ratio is declared once here and used for campaigns and channels alike; a zero denominator
-gives NaN ("n/d"), never an error.
+gives NaN ("n/d"), never an error. An unknown count is NaN too, and so is every ratio built on it:
+leads that do not say which customer they became give an unknown conversion, not a 0 % one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["VERDICTS", "campaign_roi", "channel_roi", "marketing_summary", "payback", "payback_curves", "verdict"]
+__all__ = [
+    "VERDICTS",
+    "campaign_roi",
+    "channel_roi",
+    "marketing_summary",
+    "payback",
+    "payback_curves",
+    "unknown_conversions",
+    "verdict",
+]
 
 VERDICTS: tuple[str, ...] = ("pays_first", "pays_lifetime", "does_not_pay", "no_spend")
 
@@ -124,6 +134,17 @@ def campaign_roi(
     return out[list(ROI_COLUMNS)]
 
 
+def unknown_conversions(roi: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a campaign (or channel) table whose ``converted_leads`` and ``conversion_rate`` are
+    unknown (NaN, shown "n/d"): for leads that do not say which customer each became (no
+    ``customer_id`` in the leads mapping), where zero converted leads would read as a 0 % conversion.
+    ``channel_roi`` and ``marketing_summary`` of the copy keep the conversion unknown."""
+    out = roi.copy()
+    out["converted_leads"] = np.nan
+    out["conversion_rate"] = np.nan
+    return out
+
+
 def payback(campaigns: pd.DataFrame, monthly_margin: pd.DataFrame) -> pd.Series:
     """Months from each campaign's start (its ``start_date``, else its first month with margin)
     until its customers' cumulative margin covers its ``spend``; NaN if not yet (or no spend)."""
@@ -181,14 +202,27 @@ def channel_roi(roi: pd.DataFrame) -> pd.DataFrame:
     return out[["channel", *_SUMS, *RATIO_COLUMNS, "verdict"]]
 
 
+#: The figures of ``marketing_summary`` besides the count of campaigns per verdict.
+SUMMARY = (
+    "spend",
+    "customers",
+    "cac",
+    "roi_first",
+    "roi_to_date",
+    "roi_lifetime",
+    "clv_cac",
+    "leads",
+    "conversion_rate",
+)
+
+
 def marketing_summary(roi: pd.DataFrame) -> dict[str, float]:
     """All campaigns together: ``spend``, ``customers``, ``cac``, ``roi_first``, ``roi_to_date``,
-    ``roi_lifetime``, ``clv_cac`` and the number of campaigns per verdict."""
+    ``roi_lifetime``, ``clv_cac``, ``leads``, ``conversion_rate`` (converted leads ÷ leads; NaN when
+    unknown or without leads) and the number of campaigns per verdict."""
     sums = roi[list(_SUMS)].sum(min_count=1).to_frame().T
     total = _ratios(sums).iloc[0]
-    out = {
-        k: float(total[k]) for k in ("spend", "customers", "cac", "roi_first", "roi_to_date", "roi_lifetime", "clv_cac")
-    }
+    out = {k: float(total[k]) for k in SUMMARY}
     for v in VERDICTS:
         out[v] = float((roi["verdict"] == v).sum())
     return out

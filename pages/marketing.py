@@ -7,10 +7,11 @@ import streamlit as st
 
 from kpi.customer_value import segment_clv, select_customers
 from kpi.registry import KPIS
-from kpi.roi import channel_roi, marketing_summary, payback_curves
+from kpi.roi import channel_roi, marketing_summary, payback_curves, unknown_conversions
 from render.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from render.text import t, verdicts_sentence
+from service.report import lead_conversions_unknown
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
@@ -48,6 +49,9 @@ if roi is None:
     )
     st.stop()
 
+conversions_unknown = lead_conversions_unknown(ctx.source)
+if conversions_unknown:  # leads without customer_id: their conversion is unknown, not 0 %
+    roi = unknown_conversions(roi)
 total = marketing_summary(roi)
 roi_to_date, roi_lifetime = KPIS["marketing_roi_to_date"], KPIS["marketing_roi"]
 cards(
@@ -107,6 +111,8 @@ with st.expander(t("marketing.leads_details", lang), icon=":material/contact_pag
         key="marketing_leads_table",
         width="stretch",
     )
+    if conversions_unknown:
+        st.caption(t("marketing.conversion_unknown", lang))
 
 left, right = st.columns(2)
 with left:

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import math
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
+import cli
 from data.filters import Filters
+from data.settings import load_settings
 from data.source import Source
-from kpi.roi import campaign_roi, channel_roi, marketing_summary, payback, verdict
+from kpi.roi import campaign_roi, channel_roi, marketing_summary, payback, unknown_conversions, verdict
+from render.text import t
 from service.compute import roi_table
+from service.report import Section, build_report
+from tests.conftest import APP
+from tests.test_optional_columns import settings_without
 
 
 def _campaigns() -> pd.DataFrame:
@@ -146,3 +158,96 @@ def test_the_demo_campaigns_land_on_the_three_verdicts(demo_source: Source) -> N
     assert roi.loc["Black Friday Social 2024", "verdict"] == "does_not_pay"
     assert roi.loc["Google Ads Uffici 2024", "payback_months"] <= 3
     assert np.isnan(roi.loc["Black Friday Social 2024", "payback_months"])
+
+
+# --- Leads that do not say which customer they became: conversion unknown, not 0 % -----------------
+
+
+def test_an_unknown_conversion_is_not_a_zero_one() -> None:
+    roi = campaign_roi(_campaigns(), _customers())
+    known = roi.set_index("campaign_id")
+    assert known.loc["E", "conversion_rate"] == 0.0  # 5 leads, none converted: a real 0 %
+    assert marketing_summary(roi)["conversion_rate"] == pytest.approx(5 / 85)  # (2+2+0+1+0) / (50+20+0+10+5)
+    assert marketing_summary(roi)["leads"] == 85
+    unknown = unknown_conversions(roi)
+    assert unknown["conversion_rate"].isna().all() and unknown["converted_leads"].isna().all()
+    assert known.loc["E", "conversion_rate"] == 0.0  # the input is not changed
+    assert unknown.set_index("campaign_id").loc["A", "leads"] == 50  # the leads are still counted
+    assert unknown.set_index("campaign_id").loc["A", "cost_per_lead"] == pytest.approx(20.0)
+    assert channel_roi(unknown)["conversion_rate"].isna().all()  # channels and totals stay unknown
+    assert math.isnan(marketing_summary(unknown)["conversion_rate"])
+    assert marketing_summary(unknown)["leads"] == 85
+    assert unknown["verdict"].tolist() == roi["verdict"].tolist()  # nothing else changes
+
+
+LEADS_WITHOUT_CUSTOMER = '[entities.leads]\nsql = "SELECT lead_id, campaign_id, created_at FROM leads"\n'
+
+
+@pytest.fixture
+def configs(tmp_path: Path) -> dict[str, Path]:
+    """Settings files: the default mapping, and leads mapped without their customer_id (built as
+    ``tests/test_optional_columns.settings_without`` builds it)."""
+    assert settings_without([("leads", "customer_id")]).strip() == LEADS_WITHOUT_CUSTOMER.strip()
+    full, partial = tmp_path / "full.toml", tmp_path / "no_customer.toml"
+    full.write_text("")
+    partial.write_text(LEADS_WITHOUT_CUSTOMER)
+    return {"full": full, "no_customer": partial}
+
+
+def _roi_json(config: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["roi", "--json", "--config", str(config)]) == 0
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+
+
+def test_cli_says_the_conversion_is_unknown(
+    configs: dict[str, Path], demo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = _roi_json(configs["full"], demo_url, monkeypatch)
+    assert 0 < full["summary"]["conversion_rate"] < 1
+    assert all(c["conversion_rate"] is not None for c in full["campaigns"] if c["leads"])
+    partial = _roi_json(configs["no_customer"], demo_url, monkeypatch)
+    assert partial["summary"]["conversion_rate"] is None  # null in JSON ("n/d"), not 0
+    assert partial["summary"]["leads"] == full["summary"]["leads"] > 0  # the leads themselves are known
+    assert [c["conversion_rate"] for c in partial["campaigns"]] == [None] * len(partial["campaigns"])
+    assert [c["converted_leads"] for c in partial["campaigns"]] == [None] * len(partial["campaigns"])
+    assert [c["conversion_rate"] for c in partial["channels"]] == [None] * len(partial["channels"])
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_report_says_the_conversion_is_unknown(configs: dict[str, Path], demo_url: str, lang: str) -> None:
+    period = Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
+
+    def marketing(config: Path) -> Section:
+        source = Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=demo_url)
+        return next(s for s in build_report(source, period, lang, date(2026, 11, 23)) if s.title == "Marketing")
+
+    label = t("report.lead_conversion", lang)
+    known = dict(marketing(configs["full"]).cards)[label]
+    assert any(ch.isdigit() for ch in known) and "%" in known
+    section = marketing(configs["no_customer"])
+    assert dict(section.cards)[label] == "n/d"
+    assert t("marketing.conversion_unknown", lang) in section.comment
+    assert "customer_id" in t("marketing.conversion_unknown", lang)  # what to map
+
+
+def test_marketing_page_says_the_conversion_is_unknown(
+    configs: dict[str, Path], demo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", demo_url)
+    shown = {}
+    for name, config in configs.items():
+        monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+        at = AppTest.from_file(APP, default_timeout=90)
+        at.run()
+        at.switch_page("pages/marketing.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        leads = at.dataframe[1].value.set_index("Campagna")
+        shown[name] = (leads, [c.value for c in at.caption])
+    full, partial = shown["full"], shown["no_customer"]
+    assert (full[0]["Conversione"] != "n/d").any() and t("marketing.conversion_unknown", "it") not in full[1]
+    assert (partial[0]["Conversione"] == "n/d").all()
+    assert (partial[0]["Contatti"] == full[0]["Contatti"]).all()  # the leads are still counted
+    assert t("marketing.conversion_unknown", "it") in partial[1]
