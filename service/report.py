@@ -134,7 +134,7 @@ def build_report(
         )
         conversion = []  # shown when known, and said to be unknown when the mapping hides it
         if unknown:
-            comment += " " + t("marketing.conversion_unknown", lang)
+            comment += " " + t("marketing.conversion_unknown", lang).replace("`", "")  # no Markdown on paper
         if unknown or not math.isnan(total["conversion_rate"]):
             conversion = [(t("report.lead_conversion", lang), fmt_percent(total["conversion_rate"], lang))]
         sections.append(
