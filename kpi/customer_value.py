@@ -8,7 +8,9 @@ total CLV      = historical CLV + residual CLV                       (DESIGN.md 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -285,6 +287,14 @@ class DayHistory:
             acquisition_cost=np.asarray(acquisition_cost, dtype=float),
         )
 
+    @cached_property
+    def _columns(self) -> dict[str, Any]:
+        """The per-customer text columns as pandas arrays, converted once: ``at`` takes rows of them
+        (converting an object array to pandas' text type at every date costs more than the rest)."""
+        columns = {"customer_id": self.ids, "campaign_id": self.campaign}
+        columns.update({c: self.dims[c].to_numpy() for c in ("segment", "region", "channel")})
+        return {name: pd.Series(values).array for name, values in columns.items()}
+
     def at(self, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """What ``customer_rfm``, ``customer_summary`` (the margin) and ``customer_costs`` return
         at ``as_of``, for the customers with a purchase by then."""
@@ -300,12 +310,14 @@ class DayHistory:
             return pd.Series(day.astype("datetime64[D]").astype("datetime64[us]"))
 
         previous = when(self.p_day[np.maximum(last - 1, 0)]).where(pd.Series(count >= 2))
+        column = self._columns
+        ids = column["customer_id"].take(code)
         rfm = pd.DataFrame(
             {
-                "customer_id": self.ids[code],
-                "segment": self.dims["segment"].to_numpy()[code],
-                "region": self.dims["region"].to_numpy()[code],
-                "channel": self.dims["channel"].to_numpy()[code],
+                "customer_id": ids,
+                "segment": column["segment"].take(code),
+                "region": column["region"].take(code),
+                "channel": column["channel"].take(code),
                 "first_purchase": when(self.p_day[start]),
                 "last_purchase": when(self.p_day[last]),
                 "previous_purchase": previous,
@@ -316,7 +328,7 @@ class DayHistory:
         )
         a_last = np.searchsorted(self.a_key, code * _SPAN + m, side="right") - 1
         margins = pd.DataFrame(
-            {"customer_id": rfm["customer_id"], "margin": _sum_between(self.a_cum, self.a_start[code], a_last)}
+            {"customer_id": ids, "margin": _sum_between(self.a_cum, self.a_start[code], a_last)}
         )
         t_start = self.t_start[code]
         t_last = np.searchsorted(self.t_key, code * _SPAN + m, side="right") - 1
@@ -326,10 +338,10 @@ class DayHistory:
             served[with_tickets] = _sum_between(self.t_cum, t_start[with_tickets], t_last[with_tickets])
         costs = pd.DataFrame(
             {
-                "customer_id": rfm["customer_id"],
+                "customer_id": ids,
                 "tickets": served[:, 0].round().astype(int),
                 "service_cost": served[:, 1],
-                "campaign_id": self.campaign[code],
+                "campaign_id": column["campaign_id"].take(code),
                 "acquisition_cost": self.acquisition_cost[code],
             }
         )

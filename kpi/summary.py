@@ -51,7 +51,7 @@ def rfm_summary(per_customer: pd.DataFrame, as_of: date, unit: str = "week") -> 
         m = np.where(x > 0, repeat_value / np.where(x > 0, x, 1), 0.0)
     return pd.DataFrame(
         {
-            "customer_id": per_customer["customer_id"].to_numpy()[keep],
+            "customer_id": per_customer["customer_id"].array[keep],  # its own type: no conversion
             "x": x,
             "t_x": ((last - first).dt.days.to_numpy(dtype=float) / days)[keep],
             "T": ((end - first).dt.days.to_numpy(dtype=float) / days)[keep],

@@ -191,7 +191,9 @@ def stages_at(
     stages = assign_stages(
         result.table, as_of, rules or source.settings.lifecycle, model=result.bgnbd, unit_days=TIME_UNITS[result.unit]
     )
-    return result.table.drop(columns=["p_alive"]).merge(stages, on="customer_id")
+    table = result.table.drop(columns=["p_alive"])
+    # assign_stages keeps the rows in order: the columns are placed, not merged
+    return table.assign(stage=stages["stage"].to_numpy(), p_alive=stages["p_alive"].to_numpy())
 
 
 def roi_table(
