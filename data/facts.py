@@ -35,6 +35,7 @@ from data.entities import EXCLUSION_REASONS
 from data.filters import UNASSIGNED, Filters, previous_period
 from data.queries import REASON, _attribution, _frame, _number_param, _sum_if, cleaned
 from data.source import Source
+from data.staging import LocalCopy, clean_locally
 
 __all__ = [
     "DIMENSIONS",
@@ -158,6 +159,13 @@ class Facts:
         return out
 
     @property
+    def local_copy(self) -> LocalCopy | None:
+        """The in-memory copy the facts were cleaned from (``data.staging``), or None where the
+        source cleaned them itself: a statement sent to it answers in milliseconds."""
+        local = self._cache.get("local_copy")
+        return local if isinstance(local, LocalCopy) else None
+
+    @property
     def nbytes(self) -> int:
         return sum(v.nbytes for k, v in vars(self).items() if isinstance(v, np.ndarray))
 
@@ -203,6 +211,16 @@ def _reason_counts(df: pd.DataFrame, count: str = "n") -> dict[Any, int]:
         for reason, total in pd.Series(n[excluded]).groupby(reasons).sum().items():
             out[str(reason)] = int(total)
     return out
+
+
+def _whole(ids: pd.Series) -> pd.Series:
+    """Ids of usable rows as the source holds them: whole numbers come back as floats from a column
+    that also held NULLs (the blanked excluded rows); they are whole numbers again here, so that a
+    customer is 42 on every engine and every path, never 42.0."""
+    values = ids.to_numpy()
+    if values.dtype.kind == "f" and len(values) and np.isfinite(values).all() and (np.mod(values, 1) == 0).all():
+        return pd.Series(values.astype(np.int64), index=ids.index, name=ids.name)
+    return ids
 
 
 def _when(ok: sa.ColumnElement[bool], value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -340,8 +358,21 @@ def _encode(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return remap[codes], np.asarray(vocab, dtype=object)
 
 
+_FACT_ENTITIES = ("orders", "customers", "tickets", "campaigns", "leads")
+
+
 def extract(source: Source, today: date) -> Facts:
-    """Read and clean the source once: the facts of ``source`` as of ``today``."""
+    """Read and clean the source once: the facts of ``source`` as of ``today``. SQLite, PostgreSQL
+    and MySQL/MariaDB are read as they are and cleaned in memory (``data.staging``); the copy stays
+    with the facts for the order lines (``extract_holdings``)."""
+    local = LocalCopy(source, _FACT_ENTITIES) if clean_locally(source) else None
+    facts = _extract(local or source, today)
+    if local is not None:
+        facts._cache["local_copy"] = local
+    return facts
+
+
+def _extract(source: Source, today: date) -> Facts:
     health: dict[str, dict[str, Any]] = {}
 
     days = _order_days(source, today)
@@ -359,6 +390,7 @@ def extract(source: Source, today: date) -> Facts:
             int(acquired.min()) if len(acquired) else None,
             int(acquired.max()) if len(acquired) else None,
         )
+    people["customer_id"] = _whole(people["customer_id"])
     listed_ids = people["customer_id"].to_numpy(dtype=object)
 
     has_tickets = source.available("tickets")
@@ -370,6 +402,7 @@ def extract(source: Source, today: date) -> Facts:
     if has_tickets:
         ticket_counts = _reason_counts(tickets)
         tickets = tickets[tickets[REASON].isna()].reset_index(drop=True)
+        tickets["customer_id"] = _whole(tickets["customer_id"])
     t_day_unsorted = _day_numbers(tickets["opened_at"])
     if has_tickets:
         health["tickets"] = _health(
@@ -381,7 +414,7 @@ def extract(source: Source, today: date) -> Facts:
     # one numbering of every customer seen: orders first (their order keeps the codes sorted), then
     # the customers on record and those with tickets only
     everyone = pd.concat(
-        [days["customer_id"].iloc[usable], people["customer_id"], tickets["customer_id"]], ignore_index=True
+        [_whole(days["customer_id"].iloc[usable]), people["customer_id"], tickets["customer_id"]], ignore_index=True
     )
     codes, ids = pd.factorize(everyone)
     n = len(ids)
@@ -521,6 +554,10 @@ def extract(source: Source, today: date) -> Facts:
 def extract_holdings(source: Source, facts: Facts) -> Holdings:
     """The order lines by customer, product and day, and the products: read on first use."""
     today = facts.today
+    local = facts.local_copy
+    if local is not None and local.origin is source:
+        local.add(("order_lines", "products"))
+        source = local
     lines = cleaned(source.entity("order_lines"), today)
     products = cleaned(source.entity("products"), today)
     orders = cleaned(source.entity("orders"), today)
@@ -574,6 +611,7 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         .astype({"ladder_step": float})
     )
     held = df[(df[REASON].isna()) & (df["lines"].to_numpy() > 0)].reset_index(drop=True)
+    held["customer_id"] = _whole(held["customer_id"])
     index = pd.Index(facts.ids)
     code = index.get_indexer(held["customer_id"].to_numpy(dtype=object))
     product = pd.Index(catalogue["product_id"]).get_indexer(held["product_id"].to_numpy(dtype=object))

@@ -31,6 +31,7 @@ DEFAULT_CONFIG = PROJECT_ROOT / "cruscotto.toml"
 DEFAULT_SECRETS = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 DEFAULT_TIMEOUT_S = 60.0
 DATE_ORDERS = ("DMY", "MDY")
+CLEAN_MODES = ("auto", "in_memory", "in_database")
 
 
 class ConfigError(Explained, ValueError):
@@ -126,6 +127,8 @@ class Settings:
     statement_timeout_s: float = 60.0
     #: how dates written with slashes, dots or dashes and a year last are read: "DMY" or "MDY"
     date_order: str = "DMY"
+    #: where the rows are cleaned: "auto", "in_memory" (a local copy) or "in_database" (data.staging)
+    clean: str = "auto"
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -200,9 +203,9 @@ def _lifecycle_rules(raw: Mapping[str, Any]) -> StageRules:
         raise ConfigError("lifecycle", "config.lifecycle_bounds") from None
 
 
-def _source_options(raw: Mapping[str, Any]) -> tuple[float, str]:
-    """``[source] statement_timeout_s`` and ``date_order``, checked."""
-    allowed = {"url", "statement_timeout_s", "date_order"}
+def _source_options(raw: Mapping[str, Any]) -> tuple[float, str, str]:
+    """``[source] statement_timeout_s``, ``date_order`` and ``clean``, checked."""
+    allowed = {"url", "statement_timeout_s", "date_order", "clean"}
     for k in raw:
         if k not in allowed:
             raise ConfigError(f"source.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
@@ -212,7 +215,10 @@ def _source_options(raw: Mapping[str, Any]) -> tuple[float, str]:
     order = str(raw.get("date_order", "DMY")).upper()
     if order not in DATE_ORDERS:
         raise ConfigError("source.date_order", "config.date_order")
-    return float(timeout), order
+    clean = str(raw.get("clean", "auto")).lower()
+    if clean not in CLEAN_MODES:
+        raise ConfigError("source.clean", "config.clean", names=", ".join(CLEAN_MODES))
+    return float(timeout), order, clean
 
 
 def load_settings(
@@ -261,10 +267,11 @@ def load_settings(
     if not isinstance(lifecycle_raw, Mapping):
         raise ConfigError("lifecycle", "config.section_table")
     lifecycle = _lifecycle_rules(lifecycle_raw)
-    timeout, date_order = _source_options(source if isinstance(source, Mapping) else {})
+    timeout, date_order, clean = _source_options(source if isinstance(source, Mapping) else {})
     return Settings(
         statement_timeout_s=timeout,
         date_order=date_order,
+        clean=clean,
         lifecycle=lifecycle,
         url=url,
         url_origin=origin,

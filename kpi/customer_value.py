@@ -8,8 +8,8 @@ total CLV      = historical CLV + residual CLV                       (DESIGN.md 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -327,9 +327,7 @@ class DayHistory:
             }
         )
         a_last = np.searchsorted(self.a_key, code * _SPAN + m, side="right") - 1
-        margins = pd.DataFrame(
-            {"customer_id": ids, "margin": _sum_between(self.a_cum, self.a_start[code], a_last)}
-        )
+        margins = pd.DataFrame({"customer_id": ids, "margin": _sum_between(self.a_cum, self.a_start[code], a_last)})
         t_start = self.t_start[code]
         t_last = np.searchsorted(self.t_key, code * _SPAN + m, side="right") - 1
         with_tickets = (t_start >= 0) & (t_last >= t_start)

@@ -108,7 +108,8 @@ def assign_stages(
 
     recent_first = age < rules.new_days
     recent_last = (age - t_x) < rules.new_days
-    rank = pd.Series(customers["total_clv"].to_numpy(dtype=float)).groupby(segments).rank(pct=True, ascending=False).to_numpy()
+    clv = pd.Series(customers["total_clv"].to_numpy(dtype=float))
+    rank = clv.groupby(segments).rank(pct=True, ascending=False).to_numpy()
     top = rank <= rules.loyal_top_share
     stage = np.select(
         [

@@ -7,6 +7,7 @@ import ast
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -16,12 +17,14 @@ from hypothesis import strategies as st
 
 from data import facts as fx
 from data import queries
-from data.demo import write_demo
+from data.demo import write_demo, write_frames
 from data.filters import Filters
-from data.settings import Settings
+from data.settings import ConfigError, Settings, load_settings
 from data.source import Source
+from data.staging import LocalCopy, clean_locally
 from service import compute
 from tests.conftest import ENGINES, _url_for
+from tests.fixtures import MATRIX_EXCLUDED, MATRIX_REVENUE, MATRIX_TODAY, matrix_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_TODAY = date(2025, 1, 15)
@@ -210,6 +213,176 @@ def test_money_is_summed_to_the_cent(tmp_path: Path, default_settings: Settings)
     direct = queries.period_measures(source, Filters(start=date(2026, 1, 1), end=date(2026, 10, 31)), date(2026, 11, 1))
     assert round(Decimal(direct.iloc[0]["revenue"]), 2) == exact
     assert facts.d_revenue.max() == pytest.approx(140566.79 * 2, abs=0.005) or facts.d_revenue.max() < 1e6
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleaned in a local copy or by the database: the same facts
+
+
+def _settings(tmp_path: Path, clean: str) -> Settings:
+    config = tmp_path / f"{clean}.toml"
+    config.write_text(f'[source]\nclean = "{clean}"\n')
+    return load_settings(config, env={}, secrets_path="/nonexistent")
+
+
+def _canonical(facts: fx.Facts) -> dict[str, object]:
+    """The facts without the customers' numbering (which follows the order rows arrive in)."""
+    ids = facts.ids
+    people = pd.DataFrame(
+        {
+            "id": ids.astype(str),
+            **{d: facts.labels[d][facts.dims[d]] for d in fx.DIMENSIONS},
+            "listed": facts.listed,
+            "name": facts.names,
+            "campaign": facts.campaign,
+            "cac": facts.acquisition_cost,
+        }
+    ).sort_values("id")
+    measures = [k for k in vars(facts) if k.startswith("d_") and k not in ("d_code", "d_day")]
+    days = pd.DataFrame(
+        {"id": ids[facts.d_code].astype(str), "day": facts.d_day, **{k: getattr(facts, k) for k in measures}}
+    ).sort_values(["id", "day"])
+    tickets = pd.DataFrame(
+        {"id": ids[facts.t_code].astype(str), "day": facts.t_day, "n": facts.t_tickets, "cost": facts.t_cost}
+    ).sort_values(["id", "day"])
+    return {
+        "people": people.reset_index(drop=True),
+        "days": days.reset_index(drop=True),
+        "tickets": tickets.reset_index(drop=True),
+        "health": facts.health,
+        "options": facts.options,
+        "dates": facts.date_range(),
+        "open_leads": list(facts.open_lead_days),
+        "campaigns": facts.campaigns,
+    }
+
+
+def _same_facts(got: fx.Facts, want: fx.Facts) -> None:
+    a, b = _canonical(got), _canonical(want)
+    for key in ("people", "days", "tickets"):
+        _same(a[key], b[key])  # type: ignore[arg-type]
+    for key in ("health", "options", "dates", "open_leads"):
+        assert a[key] == b[key], key
+    if a["campaigns"] is None or b["campaigns"] is None:
+        assert a["campaigns"] is None and b["campaigns"] is None
+    else:
+        _same(a["campaigns"], b["campaigns"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_the_bad_input_matrix_through_the_facts(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The hand-counted reasons and the hand-computed revenue, cleaned in a local copy and by the
+    database alike, on every engine."""
+    tmp = tmp_path_factory.mktemp(f"matrix_facts_{kind}")
+    url = _url_for(kind, tmp, request, "matrixfacts")
+    write_frames(url, matrix_frames())
+    today = date.fromisoformat(MATRIX_TODAY)
+    year = Filters(start=date(2024, 1, 1), end=date(2024, 12, 31))
+    made = {}
+    for clean in ("in_memory", "in_database"):
+        source = Source(settings=_settings(tmp, clean), url=url)
+        facts = made[clean] = fx.extract(source, today)
+        assert isinstance(facts._cache.get("local_copy"), LocalCopy) == (clean == "in_memory")
+        assert facts.health["orders"]["excluded"] == MATRIX_EXCLUDED, clean
+        assert facts.health["orders"]["rows_used"] == 12 and facts.health["orders"]["rows_read"] == 24
+        assert facts.health["customers"]["excluded"] == {"missing_id": 1, "duplicate_id": 1}
+        totals = fx.segment_totals(facts, year).set_index("segment")["revenue"].to_dict()
+        assert totals == pytest.approx(MATRIX_REVENUE), clean
+        assert fx.data_warnings(facts) == {
+            "refunds": 1,
+            "refund_amount": 30.0,
+            "orders_unknown_customer": 1,
+            "revenue_unknown_customer": 55.0,
+            "customers_without_orders": 1,
+        }
+    _same_facts(made["in_memory"], made["in_database"])
+
+
+def test_which_sources_are_copied(tmp_path: Path, default_settings: Settings) -> None:
+    auto = {
+        "sqlite": True,
+        "postgresql": True,
+        "mysql": True,
+        "mariadb": True,
+        "duckdb": False,  # in process already, and vectorised
+        "trino": False,  # a warehouse: the cleaning goes to the data, only grouped rows travel
+        "mssql": False,
+    }
+    for dialect, copied in auto.items():
+        source = SimpleNamespace(settings=default_settings, dialect=dialect)
+        assert clean_locally(source) is copied, dialect  # type: ignore[arg-type]
+        forced = SimpleNamespace(settings=_settings(tmp_path, "in_database"), dialect=dialect)
+        assert clean_locally(forced) is False  # type: ignore[arg-type]
+        anyway = SimpleNamespace(settings=_settings(tmp_path, "in_memory"), dialect=dialect)
+        assert clean_locally(anyway) is True  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as err:
+        _settings(tmp_path, "sometimes")
+    assert err.value.key == "source.clean"
+
+
+def test_a_local_copy_reads_each_entity_once_and_cleans_as_the_database(tmp_path: Path) -> None:
+    """SQLite keeps any value in any column: whole numbers, decimals and text in one amount column,
+    dates as text in both orders and as a number. The copy keeps each value's kind, so the tolerant
+    casts read it as they do at the source; the source sees one plain read per entity, nothing else.
+    Where one id column mixes numbers and text, the copy reads it as text: customer 8 is one
+    customer whether a row says 8 or "8" (SQLite alone would see two)."""
+    path = tmp_path / "mixed.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE orders (order_id, customer_id, order_date, revenue, cost)"))
+        conn.execute(sa.text("CREATE TABLE customers (customer_id, name, segment, region, channel)"))
+        rows = [
+            (1, 7, "2024-03-01", 100, 40),
+            (2, 7, "2024-03-01", 20.5, None),
+            (3, 8, "15/03/2024", " 12.5 ", "2"),
+            (4, 8, "2024/04/01", "1e2", 10),
+            (5, 9, 20240401, 10, 1),  # a date as a number: not a date
+            (6, 9, "2024-04-02", "abc", 1),  # not a number
+            (7, 9, "2024-04-03", "", 1),  # blank amount
+            (8, 9, "2024-02-30", 10, 1),  # impossible day
+            (9, 9, "2024-04-04", -15, -5),  # a refund
+            (10, 9, "2024-04-05", 30, 10),
+        ]
+        for row in rows:
+            conn.execute(
+                sa.text("INSERT INTO orders VALUES (:a, :b, :c, :d, :e)"), dict(zip("abcde", row, strict=True))
+            )
+        for row in [
+            (7, "Sette", "Bar", "Nord", "Web"),
+            (8, "Otto", " Bar ", "Sud", None),
+            (9, "Nove", None, "", "Fiere"),
+        ]:
+            conn.execute(
+                sa.text("INSERT INTO customers VALUES (:a, :b, :c, :d, :e)"), dict(zip("abcde", row, strict=True))
+            )
+    engine.dispose()
+    url = f"sqlite:///{path}"
+    today = date(2025, 1, 1)
+    copied = Source(settings=_settings(tmp_path, "in_memory"), url=url)
+    statements: list[str] = []
+    sa.event.listen(
+        copied.engine, "before_cursor_execute", lambda *args: statements.append(str(args[2]).strip().split()[0].upper())
+    )
+    local_facts = fx.extract(copied, today)
+    at_source = fx.extract(Source(settings=_settings(tmp_path, "in_database"), url=url), today)
+    _same_facts(local_facts, at_source)
+    assert local_facts.health["orders"]["excluded"] == {"bad_date": 2, "bad_amount": 2}
+    assert local_facts.health["orders"]["rows_used"] == 6
+    # probes of the mapping (LIMIT 0), then one read per entity present: orders and customers
+    assert statements.count("SELECT") == len(statements)
+    local = local_facts._cache["local_copy"]
+    assert local.rows == len(rows) + 3
+    local.add(("orders", "customers", "order_lines"))  # copied already, or absent: nothing read
+    assert local.rows == len(rows) + 3 and not local.available("order_lines")
+
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:
+        conn.execute(sa.text("INSERT INTO orders VALUES ('11', '8', '2024-05-01', 50, 20)"))
+        conn.execute(sa.text("INSERT INTO orders VALUES (11, 8, '2024-05-02', 60, 20)"))
+    mixed = fx.extract(Source(settings=_settings(tmp_path, "in_memory"), url=url), today)
+    assert sorted(mixed.ids.astype(str)) == ["7", "8", "9"]
+    assert mixed.health["orders"]["excluded"] == {"bad_date": 2, "bad_amount": 2, "duplicate_id": 1}
 
 
 def _imports(path: Path) -> set[str]:

@@ -162,7 +162,7 @@ def customer_names(_source: Source, key: str, ids: tuple[Any, ...], today: date)
 @st.cache_data(ttl=TTL, show_spinner=False)
 def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> pd.DataFrame:
     """One customer's orders (a customer card): one small statement, not a bulk read."""
-    return queries.customer_orders(_source, customer_id, as_of, today)
+    return compute.customer_orders(_source, facts(_source, key, today), customer_id, as_of)
 
 
 @_shared
