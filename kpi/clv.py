@@ -351,6 +351,52 @@ _GRID_POINTS = 65
 _SPLINES: dict[tuple[Any, ...], tuple[float, float, Any]] = {}
 
 
+def by_x_and_T(model: BGNBD, name: tuple[Any, ...], function: Any, x_all: np.ndarray, T_all: np.ndarray) -> np.ndarray:  # noqa: N802
+    """``function(x, T)`` for every customer, computed once per distinct (x, T) pair; with many
+    distinct pairs (large bases), for each x on a grid of T and interpolated.
+
+    ``function`` must depend on the model, x and T only (``name`` says which, for the cache) and
+    be smooth in log(α + T), as the numerator of equation (10) and its monthly sums are: 65 points
+    and a cubic spline keep the relative error under 1e-7 (tested). The curves depend on the model
+    and x only, not on the date: kept for the next call (the lifecycle page evaluates a dozen month
+    ends with one model)."""
+    first, inverse = _distinct_rows(x_all, T_all)
+    x, T = x_all[first], T_all[first]
+    if len(x) <= _EXACT_PAIRS:
+        return np.asarray(function(x, T))[inverse]
+    per_pair = np.empty(len(x))
+    for value in np.unique(x):
+        rows = np.flatnonzero(x == value)
+        low = float(np.log(model.alpha + T[rows].min()))
+        high = float(np.log(model.alpha + T[rows].max()))
+        key = (model, *name, float(value))
+        cached = _SPLINES.get(key)
+        if cached is None or low < cached[0] or high > cached[1]:
+            if cached is not None:  # widen to what is already known: month ends share ranges
+                low, high = min(low, cached[0]), max(high, cached[1])
+            if high - low < 1e-9:
+                per_pair[rows] = function(np.full(1, value), T[rows][:1])[0]
+                continue
+            # T enters through α + T: a grid even in log(α + T), a cubic spline through it
+            grid = np.linspace(low, high, _GRID_POINTS)
+            values = function(np.full(len(grid), value), np.exp(grid) - model.alpha)
+            if not np.all(np.isfinite(values)):  # an extreme history: each pair exactly
+                per_pair[rows] = function(np.full(len(rows), value), T[rows])
+                continue
+            if len(_SPLINES) > 20_000:
+                _SPLINES.clear()
+            cached = _SPLINES[key] = (low, high, interpolate.CubicSpline(grid, values))
+        per_pair[rows] = cached[2](np.log(model.alpha + T[rows]))
+    return per_pair[inverse]
+
+
+def expected_purchases_by_curve(model: BGNBD, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """``model.expected_purchases(t, x, t_x, T)`` by ``by_x_and_T`` (exact on small bases)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    numerator = by_x_and_T(model, ("expected", float(t)), lambda x_, T_: model.expected_numerator(t, x_, T_), x, T)
+    return np.asarray(numerator / (1 + model.dropout_odds(x, t_x, T)))
+
+
 def discounted_residual_value(
     model: BGNBD,
     summary: pd.DataFrame,
@@ -381,39 +427,9 @@ def discounted_residual_value(
             previous = cumulative
         return total
 
-    # E[Y] = N(x, T, t) / (1 + odds(x, t_x, T)): the sum over months needs (x, T) only, so it is
-    # computed once per distinct (x, T) and divided by each customer's odds afterwards.
-    first, inverse = _distinct_rows(x_all, T_all)
-    x, T = x_all[first], T_all[first]
-    if len(x) <= _EXACT_PAIRS:
-        per_pair = discounted(x, T)
-    else:
-        # Many distinct pairs (large bases): for each x, on a grid of T and interpolated. The sum
-        # is smooth in log(α + T); 65 points and a cubic spline keep the relative error under 1e-7 (tested).
-        # The curve depends on the model and x only, not on the date: kept for the next call (the
-        # lifecycle page evaluates a dozen month ends with one model).
-        per_pair = np.empty(len(x))
-        for value in np.unique(x):
-            rows = np.flatnonzero(x == value)
-            low = float(np.log(model.alpha + T[rows].min()))
-            high = float(np.log(model.alpha + T[rows].max()))
-            key = (model, horizon_months, annual_discount_rate, unit_days, float(value))
-            cached = _SPLINES.get(key)
-            if cached is None or low < cached[0] or high > cached[1]:
-                if cached is not None:  # widen to what is already known: month ends share ranges
-                    low, high = min(low, cached[0]), max(high, cached[1])
-                if high - low < 1e-9:
-                    per_pair[rows] = discounted(np.full(1, value), T[rows][:1])[0]
-                    continue
-                # T enters through α + T: a grid even in log(α + T), a cubic spline through it
-                grid = np.linspace(low, high, _GRID_POINTS)
-                values = discounted(np.full(len(grid), value), np.exp(grid) - model.alpha)
-                if not np.all(np.isfinite(values)):  # an extreme history: sum each pair exactly
-                    per_pair[rows] = discounted(np.full(len(rows), value), T[rows])
-                    continue
-                if len(_SPLINES) > 20_000:
-                    _SPLINES.clear()
-                cached = _SPLINES[key] = (low, high, interpolate.CubicSpline(grid, values))
-            per_pair[rows] = cached[2](np.log(model.alpha + T[rows]))
-    residual = per_pair[inverse] / (1 + model.dropout_odds(x_all, t_x_all, T_all))
+    # E[Y] = N(x, T, t) / (1 + odds(x, t_x, T)): the sum over months needs (x, T) only
+    per_pair = by_x_and_T(
+        model, ("residual", horizon_months, annual_discount_rate, unit_days), discounted, x_all, T_all
+    )
+    residual = per_pair / (1 + model.dropout_odds(x_all, t_x_all, T_all))
     return residual * np.asarray(value_per_purchase, dtype=float)

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpi.clv import BGNBD, GammaGamma, ModelError, discounted_residual_value, fit_bgnbd, fit_gamma_gamma
+from kpi.clv import (
+    BGNBD,
+    GammaGamma,
+    ModelError,
+    discounted_residual_value,
+    expected_purchases_by_curve,
+    fit_bgnbd,
+    fit_gamma_gamma,
+)
 from kpi.lifecycle import rhythm_p_alive
 from kpi.summary import TIME_UNITS, rfm_summary
 
@@ -138,7 +146,7 @@ def compute_clv(
     if bgnbd is not None and gamma_gamma is not None:
         month = (365.25 / 12) / TIME_UNITS[unit]
         table["p_alive"] = bgnbd.p_alive(x, t_x, T)
-        table["expected_purchases_12m"] = bgnbd.expected_purchases(12 * month, x, t_x, T)
+        table["expected_purchases_12m"] = expected_purchases_by_curve(bgnbd, 12 * month, x, t_x, T)
         value = _expected_margin(gamma_gamma, x, summary["m"].to_numpy(), table["first_value"].to_numpy(dtype=float))
         table["expected_margin_per_purchase"] = value
         table["residual_clv"] = discounted_residual_value(

@@ -184,11 +184,10 @@ def _affinity(customers: pd.DataFrame, owned: pd.DataFrame, margins: pd.Series, 
     )
     pairs = live[["customer_id", "segment", "stage", "p_alive"]].merge(has, on="customer_id")
     pairs = pairs.rename(columns={"category": "antecedent"}).merge(table, on=["segment", "antecedent"])
-    owned_pairs = set(zip(has["customer_id"], has["category"], strict=True))
-    not_owned = np.array(
-        [(c, b) not in owned_pairs for c, b in zip(pairs["customer_id"], pairs["consequent"], strict=True)], dtype=bool
-    )
-    pairs = pairs.loc[not_owned]
+    # keep the categories the customer does not hold yet (an anti-join; ``has`` is one row a pair)
+    held = has.rename(columns={"category": "consequent"}).assign(_held=True)
+    flag = pairs[["customer_id", "consequent"]].merge(held, on=["customer_id", "consequent"], how="left")["_held"]
+    pairs = pairs.loc[flag.isna().to_numpy()]
     pairs = pairs.sort_values("confidence", ascending=False).drop_duplicates(["customer_id", "consequent"])
     pairs = pairs.merge(favourite, left_on=["segment", "consequent"], right_on=["segment", "category"])
     return pd.DataFrame(

@@ -184,8 +184,7 @@ if picked is not None:
         offers = loaders.upsell(ctx.source, ctx.source_key, as_of, rules, ctx.today)
     if offers is not None:
         candidates, funnel = offers
-        owned = loaders.customer_ladder(ctx.source, ctx.source_key, as_of, ctx.today)
-        step, name = owned.get(picked, (0, ""))
+        step, name = loaders.ladder_position(ctx.source, ctx.source_key, picked, as_of, ctx.today)
         top = int(funnel["step"].max()) if not funnel.empty else 0
         ladder = (
             t("value.ladder_position", lang, step=int(step), top=top, name=name)

@@ -231,6 +231,23 @@ def roi_table(
     )
 
 
+def owned_products(source: Source, facts: Facts, as_of: date) -> pd.DataFrame:
+    """What each customer had bought by ``as_of``, by product (``data.facts.customer_products``):
+    made once per date and kept with the facts."""
+    return _memo(facts, ("owned", as_of), lambda: fx.customer_products(holdings_for(source, facts), as_of))
+
+
+def ladder_position(source: Source, facts: Facts, customer_id: Any, as_of: date) -> tuple[int, str]:
+    """A customer's highest step of the product ladder by ``as_of`` and the product bought at it;
+    (0, "") for a customer not on the ladder."""
+    owned = owned_products(source, facts, as_of)
+    mine = owned[(owned["customer_id"] == customer_id).to_numpy() & owned["ladder_step"].notna().to_numpy()]
+    if mine.empty:
+        return 0, ""
+    top = mine.sort_values("ladder_step", kind="stable").iloc[-1]
+    return int(top["ladder_step"]), str(top["name"])
+
+
 def upsell_tables(
     source: Source, as_of: date, today: date, stages: pd.DataFrame | None = None, facts: Facts | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -239,7 +256,7 @@ def upsell_tables(
     facts = facts or facts_for(source, today)
     everyone = stages if stages is not None else stages_at(source, as_of, today)
     held = holdings_for(source, facts)
-    owned = fx.customer_products(held, as_of)
+    owned = owned_products(source, facts, as_of)
     candidates = upsell_candidates(everyone, owned, held.catalogue).merge(
         everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
     )

@@ -34,7 +34,6 @@ __all__ = [
     "clv_before",
     "clv_holdout",
     "cohort_activity",
-    "customer_ladder",
     "customer_names",
     "customer_orders",
     "data_warnings",
@@ -43,6 +42,7 @@ __all__ = [
     "filter_options",
     "get_source",
     "history",
+    "ladder_position",
     "lifecycle_stages",
     "marketing_roi",
     "monthly_by_segment",
@@ -242,9 +242,6 @@ def upsell(
     )
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def customer_ladder(_source: Source, key: str, as_of: date, today: date) -> dict[Any, tuple[int, str]]:
-    """Each customer's highest ladder step and the product at it (customers on the ladder only)."""
-    owned = fx.customer_products(holdings(_source, key, today), as_of).dropna(subset=["ladder_step"])
-    top = owned.sort_values("ladder_step").drop_duplicates("customer_id", keep="last")
-    return {c: (int(s), str(n)) for c, s, n in zip(top["customer_id"], top["ladder_step"], top["name"], strict=True)}
+def ladder_position(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> tuple[int, str]:
+    """One customer's highest ladder step and the product at it ((0, "") off the ladder)."""
+    return compute.ladder_position(_source, facts(_source, key, today), customer_id, as_of)
