@@ -159,12 +159,12 @@ def _read(origin: Source, stmt: sa.Select[Any], names: list[str], kinds: dict[st
     """The rows of ``stmt`` as an Arrow table, fetched from the driver in batches."""
     batches: list[list[pa.Array]] = []
     with origin.engine.connect() as conn:
-        result = conn.execute(stmt)
-        cursor = result.cursor  # the driver's own rows: no per-value processing on the way
-        while rows := cursor.fetchmany(_BATCH):
+        # streamed where the driver can (a server-side cursor): a batch at a time in memory; the
+        # columns are untyped, so rows come as the driver gives them, without conversions
+        result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(stmt)
+        for rows in result.partitions():
             by_column = zip(*rows, strict=True)
             batches.append([_array(list(values), kinds.get(c)) for c, values in zip(names, by_column, strict=True)])
-        result.close()
     if not batches:
         return pa.table({c: pa.array([], _empty_type(kinds.get(c))) for c in names})
     columns: list[pa.ChunkedArray] = []
