@@ -23,17 +23,21 @@ a mask over arrays, never a new statement.
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from data.entities import EXCLUSION_REASONS
 from data.filters import UNASSIGNED, Filters, previous_period
-from data.queries import REASON, _attribution, _frame, _number_param, _sum_if, cleaned
+from data.queries import REASON, STATS, _attribution, _frame, _number_param, _sum_if, cleaned
 from data.source import Source
 from data.staging import LocalCopy, clean_locally
 
@@ -175,17 +179,21 @@ class Holdings:
     """What each customer bought, by product and day (usable lines of usable purchases), and the
     product catalogue: the input of ``customer_products`` at any date."""
 
-    code: np.ndarray  # customer code (Facts numbering; -1 for a customer unknown to the facts)
-    customer_id: np.ndarray
     product: np.ndarray  # index into ``catalogue``
     day: np.ndarray
     lines: np.ndarray
     margin: np.ndarray
     catalogue: pd.DataFrame  # product_id, name, category, ladder_step (``data.queries.products``)
     health: dict[str, dict[str, Any]]
-    #: each row's customer as a position in ``ranked_ids``, the customers' ids sorted
-    rank: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    ranked_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    #: each row's customer as a position in ``ranked_ids``, the customers' ids sorted (a number per
+    #: row, not an id object: at a million customers, gigabytes less)
+    rank: np.ndarray
+    ranked_ids: np.ndarray
+
+    @property
+    def customer_id(self) -> np.ndarray:
+        """Each row's customer id."""
+        return self.ranked_ids[self.rank]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +224,33 @@ def _reason_counts(df: pd.DataFrame, count: str = "n") -> dict[Any, int]:
     return out
 
 
+def _arrow(source: Source, stmt: sa.Select[Any]) -> pa.Table:
+    """The result of ``stmt`` as Arrow columns: DuckDB hands them over without a Python object per
+    value (at ten million rows, seconds and gigabytes); other drivers go through ``_frame``."""
+    if source.dialect != "duckdb":
+        frame = _frame(source, stmt)
+        try:
+            return pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column of mixed kinds: as text
+            mixed = frame.select_dtypes("object").columns
+            return pa.Table.from_pandas(frame.astype({c: str for c in mixed}), preserve_index=False)
+    started = time.perf_counter()
+    with source.engine.connect() as conn:
+        result = conn.execute(stmt)
+        executed = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "an extra copy": the one handed over
+            table = result.cursor.to_arrow_table()
+        names = list(result.keys())
+    STATS.add(table.num_rows, executed - started, time.perf_counter() - executed)
+    table = table.rename_columns(names)
+    for i, column in enumerate(table.columns):  # sums of whole numbers come as 38-digit decimals
+        if pa.types.is_decimal(column.type):
+            kind = pa.int64() if column.type.scale == 0 else pa.float64()
+            table = table.set_column(i, names[i], column.cast(kind))
+    return table
+
+
 def _whole(ids: pd.Series) -> pd.Series:
     """Ids of usable rows as the source holds them: whole numbers come back as floats from a column
     that also held NULLs (the blanked excluded rows); they are whole numbers again here, so that a
@@ -224,6 +259,16 @@ def _whole(ids: pd.Series) -> pd.Series:
     if values.dtype.kind == "f" and len(values) and np.isfinite(values).all() and (np.mod(values, 1) == 0).all():
         return pd.Series(values.astype(np.int64), index=ids.index, name=ids.name)
     return ids
+
+
+def _sorting(code: np.ndarray, day: np.ndarray) -> np.ndarray | None:
+    """The order that sorts rows by code then day, or None where they are sorted already."""
+    if len(code) < 2:
+        return None
+    step, later = np.diff(code), np.diff(day)
+    if bool(((step > 0) | ((step == 0) & (later > 0))).all()):
+        return None
+    return np.lexsort((day, code))
 
 
 def _when(ok: sa.ColumnElement[bool], value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -274,6 +319,8 @@ def _order_days(source: Source, today: date) -> pd.DataFrame:
         _sum_if(refund, -rows.c.revenue).label("refund_amount"),
         sa.func.max(rows.c.known).label("known"),
     ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.order_date)
+    # usable rows first, by customer and day: the facts keep this order (no sort, no gather here)
+    stmt = stmt.order_by(sa.case((rows.c[REASON].is_(None), 0), else_=1), rows.c.customer_id, rows.c.order_date)
     return _frame(source, stmt)
 
 
@@ -380,8 +427,11 @@ def _extract(source: Source, today: date) -> Facts:
 
     days = _order_days(source, today)
     order_counts = _reason_counts(days)
-    usable = np.flatnonzero(days[REASON].isna().to_numpy())
-    d_day_unsorted = _day_numbers(days["order_date"].iloc[usable])
+    is_usable = days[REASON].isna().to_numpy()
+    usable = np.flatnonzero(is_usable)
+    # the statement returns the usable rows first: a slice, not a gather, where it did
+    picked: slice | np.ndarray = slice(0, len(usable)) if is_usable[: len(usable)].all() else usable
+    d_day_unsorted = _day_numbers(days["order_date"].iloc[picked])
 
     people = _customer_rows(source, today)
     if source.available("customers"):
@@ -417,7 +467,7 @@ def _extract(source: Source, today: date) -> Facts:
     # one numbering of every customer seen: orders first (their order keeps the codes sorted), then
     # the customers on record and those with tickets only
     everyone = pd.concat(
-        [_whole(days["customer_id"].iloc[usable]), people["customer_id"], tickets["customer_id"]], ignore_index=True
+        [_whole(days["customer_id"].iloc[picked]), people["customer_id"], tickets["customer_id"]], ignore_index=True
     )
     codes, ids = pd.factorize(everyone)
     n = len(ids)
@@ -500,13 +550,15 @@ def _extract(source: Source, today: date) -> Facts:
         costed[rows[on_record]] = True
 
     # the customer-day activity, sorted by customer and day
-    order = np.lexsort((d_day_unsorted, d_code_unsorted))
-    d_code, d_day = d_code_unsorted[order], d_day_unsorted[order]
+    order = _sorting(d_code_unsorted, d_day_unsorted)
+    d_code, d_day = (
+        (d_code_unsorted, d_day_unsorted) if order is None else (d_code_unsorted[order], d_day_unsorted[order])
+    )
     first_day = int(d_day.min()) if len(d_day) else None
     last_day = int(d_day.max()) if len(d_day) else None
     health["orders"] = _health(order_counts, first_day, last_day)
 
-    rows = usable[order]
+    rows = picked if order is None else usable[order]
 
     def col(name: str, dtype: Any) -> np.ndarray:
         return days[name].to_numpy(dtype=dtype)[rows]
@@ -595,8 +647,9 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         sa.func.sum(rows.c.holds).label("lines"),
         sa.func.coalesce(sa.func.sum(rows.c.margin), 0).label("margin"),
     ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.product_id, rows.c.order_date)
-    df = _frame(source, stmt)
-    health = {"order_lines": _health(_reason_counts(df), None, None)}
+    table = _arrow(source, stmt)
+    per_reason = table.group_by(REASON).aggregate([("n", "sum")]).rename_columns([REASON, "n"]).to_pandas()
+    health = {"order_lines": _health(_reason_counts(per_reason), None, None)}
     raw = _whole_entity(source, "products", today)
     health["products"] = _health(_reason_counts(raw.assign(n=1)), None, None)
     usable = raw[raw[REASON].isna()]
@@ -613,25 +666,24 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         .reset_index(drop=True)
         .astype({"ladder_step": float})
     )
-    held = df[(df[REASON].isna()) & (df["lines"].to_numpy() > 0)].reset_index(drop=True)
-    held["customer_id"] = _whole(held["customer_id"])
-    index = pd.Index(facts.ids)
-    code = index.get_indexer(held["customer_id"].to_numpy(dtype=object))
-    product = pd.Index(catalogue["product_id"]).get_indexer(held["product_id"].to_numpy(dtype=object))
-    customer_id = held["customer_id"].to_numpy(dtype=object)
+    held = table.filter(pc.and_(pc.is_null(table[REASON]), pc.greater(table["lines"], 0)))
+    # numbers per row, never an object per row: the products through their few distinct ids
+    customer_id = _whole(pd.Series(held["customer_id"].to_numpy(zero_copy_only=False))).to_numpy()
+    products_held = held["product_id"].combine_chunks().dictionary_encode()
+    distinct = products_held.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    position = pd.Index(catalogue["product_id"].to_numpy(dtype=object)).get_indexer(distinct)
+    product = position[products_held.indices.to_numpy(zero_copy_only=False)] if len(distinct) else np.zeros(0, int)
     try:  # each row's customer by the customers' sorted ids: grouping by a number is fast
         rank, ranked_ids = pd.factorize(customer_id, sort=True)
     except TypeError:  # ids of mixed kinds cannot be sorted: in the order met
         rank, ranked_ids = pd.factorize(customer_id)
     return Holdings(
-        code=code,
-        customer_id=customer_id,
-        rank=np.asarray(rank, dtype=np.int64),
+        rank=np.asarray(rank, dtype=np.int32),
         ranked_ids=np.asarray(ranked_ids, dtype=object),
-        product=product,
-        day=_day_numbers(held["order_date"]),
-        lines=held["lines"].to_numpy(dtype=np.int64),
-        margin=held["margin"].to_numpy(dtype=float),
+        product=np.asarray(product, dtype=np.int32),
+        day=_day_numbers(pd.Series(held["order_date"].to_numpy(zero_copy_only=False))),
+        lines=held["lines"].to_numpy(zero_copy_only=False).astype(np.int32),
+        margin=held["margin"].to_numpy(zero_copy_only=False).astype(float),
         catalogue=catalogue,
         health=health,
     )
@@ -892,7 +944,7 @@ def customer_products(holdings: Holdings, as_of: date) -> pd.DataFrame:
     sorted by customer and product."""
     keep = (holdings.day <= _day(as_of)) & (holdings.product >= 0)
     width = max(len(holdings.catalogue), 1)
-    key = holdings.rank[keep] * width + holdings.product[keep]
+    key = holdings.rank[keep].astype(np.int64) * width + holdings.product[keep]
     groups, inverse = np.unique(key, return_inverse=True)
     # per group, summed in row order (as a group-by would)
     lines = np.bincount(inverse, weights=holdings.lines[keep], minlength=len(groups))
