@@ -23,6 +23,9 @@ CONFIGS = (
     ("SQLite", "100k", "sqlite:////tmp/bench/s100000.sqlite"),
     ("PostgreSQL", "10k", "postgresql+psycopg://postgres@127.0.0.1:55432/bench10k"),
     ("PostgreSQL", "100k", "postgresql+psycopg://postgres@127.0.0.1:55432/bench100k"),
+    ("PostgreSQL", "1M", "postgresql+psycopg://postgres@127.0.0.1:55432/bench1m"),
+    ("MariaDB", "10k", "mysql+pymysql://root@127.0.0.1:53306/bench10k"),
+    ("MariaDB", "100k", "mysql+pymysql://root@127.0.0.1:53306/bench100k"),
 )
 
 

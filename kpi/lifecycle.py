@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from data.settings import StageRules
 from kpi.clv import BGNBD
@@ -30,6 +31,25 @@ from kpi.clv import BGNBD
 __all__ = ["STAGES", "StageRules", "assign_stages", "rhythm_p_alive", "stage_counts", "transitions"]
 
 STAGES: tuple[str, ...] = ("new", "reactivated", "loyal", "active", "at_risk", "lapsed")
+
+
+def _segment_medians(values: np.ndarray, segments: np.ndarray, fallback: float) -> np.ndarray:
+    """Per row, the median of ``values`` (NaN ignored) over the rows of its segment; ``fallback``
+    where the segment has no value or the row no segment. A handful of segments: one pass each."""
+    codes, uniques = pd.factorize(segments)
+    if len(uniques) > 64:  # many segments: a group-by sorts once
+        medians = pd.Series(values).groupby(codes).median()
+        out = np.array(medians.reindex(codes).to_numpy(dtype=float))
+    else:
+        out = np.full(len(values), np.nan)
+        for k in range(len(uniques)):
+            rows = codes == k
+            finite = values[rows]
+            finite = finite[np.isfinite(finite)]
+            if len(finite):
+                out[rows] = np.median(finite)
+    out[codes < 0] = np.nan
+    return np.where(np.isfinite(out), out, fallback)
 
 
 def rhythm_p_alive(
@@ -46,10 +66,7 @@ def rhythm_p_alive(
     own = np.where(x > 0, t_x / np.maximum(x, 1), np.nan)
     own = np.where(own > 0, own, np.nan)
     overall = float(np.nanmedian(own)) if np.isfinite(own).any() else float(np.nanmax(T, initial=1.0))
-    if segments is None:
-        typical = np.full(len(x), overall)
-    else:
-        typical = pd.Series(own).groupby(np.asarray(segments)).transform("median").fillna(overall).to_numpy(dtype=float)
+    typical = np.full(len(x), overall) if segments is None else _segment_medians(own, np.asarray(segments), overall)
     gap = np.where(np.isfinite(own), own, typical)
     ratio = (T - t_x) / np.maximum(gap, 1e-9)
     return np.clip((rules.lapsed_gaps - ratio) / (rules.lapsed_gaps - rules.alive_gaps), 0.0, 1.0)
@@ -119,10 +136,12 @@ def assign_stages(
             p_alive >= rules.active_min,
             p_alive >= rules.lapsed_below,
         ],
-        ["new", "reactivated", "loyal", "active", "at_risk"],
-        default="lapsed",
-    )
-    return pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(), "stage": stage, "p_alive": p_alive})
+        [0, 1, 2, 3, 4],
+        default=5,
+    ).astype(np.int8)
+    # the names through Arrow: a million short texts built from six, not converted one by one
+    names = pa.DictionaryArray.from_arrays(pa.array(stage), pa.array(list(STAGES))).cast(pa.string())
+    return pd.DataFrame({"customer_id": customers["customer_id"].array, "stage": names.to_pandas(), "p_alive": p_alive})
 
 
 def stage_counts(stages: pd.DataFrame) -> pd.Series:

@@ -155,3 +155,19 @@ def test_cohorts_from_sql_match_pandas(tiny_source: Source) -> None:
     got = got.sort_values(["cohort", "month"]).reset_index(drop=True)
     assert got["customers"].tolist() == want["customers"].tolist()
     assert got["margin"].tolist() == pytest.approx(want["margin"].tolist())
+
+
+def test_segment_medians_are_the_group_by_medians() -> None:
+    """The per-segment median of the gaps, a pass per segment, is pandas' group-by median (NaN
+    ignored, rows without a segment on the fallback) — with few and with many segments."""
+    from kpi.lifecycle import _segment_medians
+
+    rng = np.random.default_rng(3)
+    for n_segments in (4, 200):
+        n = 5_000
+        values = np.where(rng.random(n) < 0.3, np.nan, rng.exponential(30, n))
+        segments = rng.integers(0, n_segments, n).astype(float)
+        segments[rng.random(n) < 0.05] = np.nan
+        values[segments == 1] = np.nan  # a segment with no repeat buyer: the fallback
+        want = pd.Series(values).groupby(segments).transform("median").fillna(-1.0).to_numpy()
+        assert np.array_equal(_segment_medians(values, segments, -1.0), want)
