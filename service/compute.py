@@ -205,6 +205,20 @@ def stages_at(
     return table.assign(stage=stages["stage"].to_numpy(), p_alive=stages["p_alive"].to_numpy())
 
 
+#: the columns of a stage table at an earlier date: enough to count, filter and follow moves
+PAST_STAGE_COLUMNS = ["customer_id", "segment", "region", "channel", "stage", "p_alive"]
+
+
+def past_stages(
+    source: Source, past: History, as_of: date, models_from: CLVResult, rules: StageRules | None = None
+) -> pd.DataFrame:
+    """Every customer's stage at ``as_of`` (≤ the history's anchor), judged by the model fitted at
+    the anchor: ``PAST_STAGE_COLUMNS`` only. The CLV table it is judged from is not kept — a dozen
+    month ends of a million customers keep tens of megabytes instead of gigabytes."""
+    result = clv_from_history(source, past, as_of, models_from)
+    return stages_at(source, as_of, past.anchor, result, rules)[PAST_STAGE_COLUMNS]
+
+
 def roi_table(
     source: Source,
     filters: Filters,

@@ -210,10 +210,12 @@ def history(_source: Source, key: str, anchor: date, today: date) -> compute.His
 @_shared
 def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: StageRules, today: date) -> pd.DataFrame:
     """Every customer's stage at ``as_of`` before ``anchor``, judged by the model fitted at ``anchor``
-    on the customers' history up to ``as_of`` (no statement, no refit: month ends cost milliseconds)."""
+    on the customers' history up to ``as_of`` (no statement, no refit). At ``anchor`` the whole CLV
+    table with the stages; before it, what counts and moves need (``compute.past_stages``)."""
     if as_of >= anchor:
         return lifecycle_stages(_source, key, anchor, rules, today)
-    return compute.stages_at(_source, as_of, today, clv_before(_source, key, as_of, anchor, today), rules)
+    past = history(_source, key, anchor, today)
+    return compute.past_stages(_source, past, as_of, clv(_source, key, anchor, "week", today), rules)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
