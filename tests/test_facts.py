@@ -300,6 +300,36 @@ def test_the_bad_input_matrix_through_the_facts(
     _same_facts(made["in_memory"], made["in_database"])
 
 
+def test_postgresql_is_copied_through_adbc_read_only(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL tables come into the copy as Arrow columns through ADBC, in a read-only session
+    under the statement timeout; without ADBC (not installed, or failing) the same facts come
+    through SQLAlchemy."""
+    from data import staging
+
+    url = _url_for("postgresql", tmp_path, request, "adbc")
+    write_frames(url, matrix_frames())
+    source = Source(settings=_settings(tmp_path, "in_memory"), url=url)
+    with staging.adbc_session(source) as cursor:
+        cursor.execute("SELECT current_setting('transaction_read_only')")
+        assert cursor.fetchone()[0] == "on"
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        assert cursor.fetchone()[0] == "1min"
+        with pytest.raises(Exception, match="read-only"):
+            cursor.execute("CREATE TABLE intruder (a integer)")
+    used = []
+    through_adbc = staging._read_postgresql
+    monkeypatch.setattr(staging, "_read_postgresql", lambda *a: used.append(a[2]) or through_adbc(*a))
+    today = date.fromisoformat(MATRIX_TODAY)
+    fast = fx.extract(source, today)
+    assert {"orders", "customers"} <= {"orders" if "order_date" in names else "customers" for names in used}
+    monkeypatch.setattr(staging, "_read_postgresql", lambda *a: None)
+    slow = fx.extract(Source(settings=_settings(tmp_path, "in_memory"), url=url), today)
+    _same_facts(fast, slow)
+    assert fast.health["orders"]["excluded"] == MATRIX_EXCLUDED
+
+
 def test_which_sources_are_copied(tmp_path: Path, default_settings: Settings) -> None:
     auto = {
         "sqlite": True,
