@@ -133,7 +133,7 @@ else:
     export = pd.DataFrame(
         {
             t("col.customer", lang): [names.get(c, c) for c in risky["customer_id"]],
-            "customer_id": risky["customer_id"],
+            t("col.customer_id", lang): risky["customer_id"],
             t("col.segment", lang): risky["segment"],
             t("col.last_purchase", lang): risky["last_purchase"].dt.date,
             t("col.p_before", lang): risky["p_before"].round(3),

@@ -48,7 +48,10 @@ offers = middle.multiselect(
     key="upsell_offer",
     placeholder=t("filter.placeholder", lang),
 )
-minimum = right.number_input(t("upsell.filter_min", lang), min_value=0.0, value=0.0, step=10.0, key="upsell_min")
+# whole euros: no decimal point to read against the page's decimal comma ("0.00" in Italian)
+minimum = right.number_input(
+    t("upsell.filter_min", lang), min_value=0.0, value=0.0, step=10.0, format="%.0f", key="upsell_min"
+)
 shown = candidates[candidates["expected_value"] >= minimum]
 if stages:
     shown = shown[shown["stage"].isin(stages)]
@@ -115,7 +118,8 @@ else:
             # numbers, or a column of no names with text, makes pandas warn).
             t("col.customer", lang): np.array([names.get(c, str(c)) for c in shown["customer_id"]], dtype=object),
             t("col.segment", lang): shown["segment"].to_numpy(),
-            t("col.stage", lang): shown["stage"].map({s: t(f"stage.{s}", lang) for s in STAGES}).to_numpy(),
+            # one customer per row: the stage in the singular ("Fedele"), not the group's name ("Fedeli")
+            t("col.stage", lang): shown["stage"].map({s: t(f"stage_one.{s}", lang) for s in STAGES}).to_numpy(),
             t("col.offer", lang): shown["offer_name"].to_numpy(),
             t("col.expected_value", lang): shown["expected_value"].round(2).to_numpy(),
             t("col.p_alive", lang): shown["p_alive"].round(3).to_numpy(),

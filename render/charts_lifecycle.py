@@ -60,8 +60,10 @@ def stages_over_time_figure(counts: pd.DataFrame, lang: str) -> go.Figure:
     key = "lifecycle.trend_up" if risk_now > risk_then else "lifecycle.trend_down"
     _layout(fig, lang, t(key, lang, now=fmt_count(risk_now, lang), then=fmt_count(risk_then, lang)))
     fig.update_xaxes(tickvals=list(counts.index), ticktext=labels)
-    fig.update_yaxes(title_text=t("col.customers", lang))
-    fig.update_layout(legend_title_text="", hovermode="x unified", height=420)
+    # counts with the language's thousands separator (3.000 / 3,000, not 3000)
+    fig.update_yaxes(title_text=t("col.customers", lang), tickformat=",d")
+    # room on the right for the last month's label, centred on the plot's edge (it was dropped)
+    fig.update_layout(legend_title_text="", hovermode="x unified", height=420, margin={"r": 40})
     return fig
 
 

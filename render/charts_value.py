@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -9,7 +12,7 @@ import plotly.graph_objects as go
 from data.filters import UNASSIGNED
 from kpi.clv import BGNBD
 from render.charts import GREY, INK, TEMPLATE, percent_ticks
-from render.format import fmt_count, fmt_date, fmt_money, fmt_percent, plotly_separators
+from render.format import fmt_count, fmt_date, fmt_money, fmt_month, fmt_percent, plotly_separators
 from render.text import t, tn
 
 __all__ = [
@@ -18,6 +21,7 @@ __all__ = [
     "clv_segment_figure",
     "customer_timeline_figure",
     "holdout_figure",
+    "month_ticks",
     "p_alive_map_figure",
 ]
 
@@ -88,8 +92,11 @@ def clv_segment_figure(by_segment: pd.DataFrame, colors: dict[str, str], lang: s
     _layout(fig, lang, title)
     fig.update_layout(barmode="relative", height=max(280, 90 + 50 * len(ordered)), showlegend=False)
     fig.update_traces(cliponaxis=False)
+    # The axis title explains the two shades; in half a page it is wider than the plot and was cut
+    # at the right: the explanation after the colon goes on a second line.
+    name, colon, legend = t("value.mean_clv", lang).partition(": ")
     fig.update_xaxes(
-        title_text=f"{t('value.mean_clv', lang)} ({currency})",
+        title_text=f"{name} ({currency})<br>{legend}" if colon else f"{name} ({currency})",
         tickformat=",.0f",
         range=[min(0.0, float(ordered["historical_clv"].min())), float(ordered["total_clv"].max()) * 1.2],
     )
@@ -117,13 +124,22 @@ def clv_cac_figure(by_group: pd.DataFrame, lang: str) -> go.Figure:
             f"<b>%{{y}}</b><br>CLV : CAC %{{x:.2f}}<br>{t('col.customers', lang)}: %{{customdata}}<extra></extra>"
         ),
     )
+    # Both marks labelled just above the plot, break-even to the left of its line and 3× to the right
+    # of its own: at the bottom they fell on each other (2 units apart) and on the last bar's value.
     fig.add_vline(
         x=1,
         line={"color": RED, "dash": "dash"},
         annotation_text=t("value.break_even", lang),
-        annotation_position="bottom right",
+        annotation_position="top left",
+        annotation_yanchor="bottom",
     )
-    fig.add_vline(x=3, line={"color": GREEN, "dash": "dot"}, annotation_text="3×", annotation_position="bottom right")
+    fig.add_vline(
+        x=3,
+        line={"color": GREEN, "dash": "dot"},
+        annotation_text="3×",
+        annotation_position="top right",
+        annotation_yanchor="bottom",
+    )
     worst = data.iloc[0]
     key = "value.cac_title_bad" if worst["clv_cac"] < 3 else "value.cac_title_good"
     ratio = f"{worst['clv_cac']:.1f}".replace(".", ",") if lang == "it" else f"{worst['clv_cac']:.1f}"
@@ -223,9 +239,24 @@ def customer_timeline_figure(orders: pd.DataFrame, lang: str, currency: str) -> 
             "overlaying": "y",
             "side": "right",
             "showgrid": False,
+            # round ticks of its own, not ticks synced to the revenue axis (22.029, 14.266, −1.259)
+            "tickmode": "auto",
+            "rangemode": "tozero",
             "tickformat": ",.0f",
         },
         legend_title_text="",
         height=340,
     )
+    # month names in the page's language (Plotly's date axis writes "Jan", "Jul" in English)
+    fig.update_xaxes(**month_ticks(orders["order_date"].min(), orders["order_date"].max(), lang))
     return fig
+
+
+def month_ticks(first: object, last: object, lang: str, most: int = 8) -> dict[str, Any]:
+    """Tick values and labels for a date axis from ``first`` to ``last``: month starts every 1, 2,
+    3, 6 or 12 months (at most ``most`` ticks), labelled ``gen 2025`` / ``Jan 2025``."""
+    start, end = pd.Timestamp(first), pd.Timestamp(last)
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    step = next((s for s in (1, 2, 3, 6, 12) if months / s <= most), 12 * max(1, math.ceil(months / (12 * most))))
+    ticks = [m for m in pd.date_range(start.to_period("M").to_timestamp(), end, freq="MS") if (m.month - 1) % step == 0]
+    return {"tickmode": "array", "tickvals": ticks, "ticktext": [fmt_month(m, lang) for m in ticks]}

@@ -276,6 +276,12 @@ def write_xlsx(data: pd.DataFrame, target: object, kinds: list[str] | None = Non
         for i, kind in enumerate(kinds, start=1):
             letter = get_column_letter(i)
             sheet.column_dimensions[letter].width = max(12, min(40, len(str(data.columns[i - 1])) + 4))
+            column = data.iloc[:, i - 1].dropna()
+            if pd.api.types.is_datetime64_any_dtype(column) and (column.dt.normalize() == column).all():
+                # days (months, order dates) read as days, not "2025-11-01 00:00:00"
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                    cell.number_format = "yyyy-mm-dd"
+                continue
             if kind not in _EXCEL_FORMAT:
                 continue
             number_format = _EXCEL_FORMAT[kind]

@@ -105,8 +105,8 @@ def test_lifecycle_page_in_the_browser(page: Page, app_url: str) -> None:
     raw = Path(path).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a BOM: Italian Excel reads the file as UTF-8
     text = raw.decode("utf-8-sig")
-    # Italian Excel's separator; the customer, then the id, then the segment
-    assert text.splitlines()[0].startswith("Cliente;customer_id;Segmento")
+    # Italian Excel's separator; the customer, then the code, then the segment (headers in Italian)
+    assert text.splitlines()[0].startswith("Cliente;Codice cliente;Segmento")
     assert len(text.splitlines()) > 1
     page.screenshot(path=str(ARTIFACTS / "lifecycle-centro.png"), full_page=True)
 

@@ -314,6 +314,7 @@ def test_lifecycle_page(app_env: Path) -> None:
     assert sum(_array(sankey["data"][0]["link"]["value"])) > 0
     risky = at.dataframe[0].value
     assert len(risky) > 0 and "Valore in gioco" in risky.columns
+    assert "Codice cliente" in risky.columns and "customer_id" not in risky.columns  # no raw column name
     labels = [b.label for b in at.get("download_button")]
     assert {"Scarica CSV (Excel, ;)", "Scarica Excel"} <= set(labels)  # Italian CSV: ; and decimal comma
     assert len(labels) == 6 * len(charts) + 2  # PNG, SVG, PDF, HTML, CSV, Excel under every chart
@@ -335,7 +336,8 @@ def test_upsell_page(app_env: Path) -> None:
     assert at.title[0].value == "Opportunità"
     table = at.dataframe[0].value
     assert len(table) > 0
-    assert set(table["Stato"]) <= {"Nuovi", "Riattivati", "Fedeli", "Attivi"}
+    # one customer per row: the stage in the singular
+    assert set(table["Stato"]) <= {"Nuovo", "Riattivato", "Fedele", "Attivo"}
     assert table["Perché"].str.contains("dei clienti").all()
     labels = [b.label for b in at.get("download_button")]
     assert {"Scarica CSV (Excel, ;)", "Scarica Excel"} <= set(labels)  # Italian CSV: ; and decimal comma

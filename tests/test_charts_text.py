@@ -1,0 +1,81 @@
+"""What a reader sees in the figures' text: month names in the page's language, counts with the
+thousands separator, labels that are not cut or laid on each other, export headers in words."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from render.charts_lifecycle import stages_over_time_figure
+from render.charts_value import clv_cac_figure, clv_segment_figure, customer_timeline_figure, month_ticks
+from render.export import table_bytes
+
+
+def _orders() -> pd.DataFrame:
+    days = pd.to_datetime(["2024-05-03", "2024-09-20", "2025-01-15", "2025-07-01", "2026-03-30"])
+    return pd.DataFrame({"order_date": days, "revenue": [300.0, 450.0, -50.0, 800.0, 120.0]}).assign(
+        margin=lambda d: d["revenue"] * 0.4
+    )
+
+
+@pytest.mark.parametrize(("lang", "january"), [("it", "gen"), ("en", "Jan")])
+def test_customer_timeline_months_in_the_page_language(lang: str, january: str) -> None:
+    fig = customer_timeline_figure(_orders(), lang, "EUR")
+    labels = list(fig.layout.xaxis.ticktext)
+    assert labels and all(label.endswith(("2024", "2025", "2026")) for label in labels)
+    assert any(label.startswith(january) for label in labels)
+    if lang == "it":
+        assert not any(label.startswith(("Jan", "Jul")) for label in labels)
+    # the cumulative margin has round ticks of its own, from zero
+    assert fig.layout.yaxis2.tickmode == "auto" and fig.layout.yaxis2.rangemode == "tozero"
+
+
+def test_month_ticks_are_few_and_on_month_starts() -> None:
+    ticks = month_ticks(pd.Timestamp("2023-11-04"), pd.Timestamp("2026-10-30"), "it")
+    assert 2 <= len(ticks["tickvals"]) <= 8
+    assert all(t.day == 1 for t in ticks["tickvals"])
+    assert ticks["ticktext"][0].endswith("2024") or ticks["ticktext"][0].endswith("2023")
+    short = month_ticks(pd.Timestamp("2026-01-10"), pd.Timestamp("2026-03-05"), "en")
+    assert short["ticktext"] == ["Jan 2026", "Feb 2026", "Mar 2026"]
+
+
+def test_clv_segment_axis_title_wraps_its_explanation() -> None:
+    by_segment = pd.DataFrame(
+        {"segment": ["HoReCa", "Privati"], "historical_clv": [2500.0, 50.0], "residual_clv": [2300.0, 400.0]}
+    ).assign(total_clv=lambda d: d["historical_clv"] + d["residual_clv"])
+    title = clv_segment_figure(by_segment, {}, "it", "EUR").layout.xaxis.title.text
+    first, second = title.split("<br>")
+    assert first.endswith("(EUR)") and "pieno" in second
+
+
+def test_clv_cac_marks_are_labelled_apart_above_the_plot() -> None:
+    data = pd.DataFrame({"channel": ["Email", "Social"], "clv_cac": [33.2, 0.9], "customers": [90, 240]})
+    notes = clv_cac_figure(data, "it").layout.annotations
+    assert len(notes) == 2
+    assert {n.xanchor for n in notes} == {"left", "right"}  # break-even left of its line, 3× right of its own
+    assert all(n.yanchor == "bottom" and n.y == 1 for n in notes)  # above the bars, not on the last one
+
+
+def test_stage_counts_have_a_thousands_separator() -> None:
+    months = pd.date_range("2025-11-30", periods=3, freq="ME")
+    counts = pd.DataFrame({"active": [1200, 1500, 3000], "at_risk": [200, 250, 372]}, index=months)
+    assert stages_over_time_figure(counts, "it").layout.yaxis.tickformat == ",d"
+
+
+def test_export_headers_and_days_in_words() -> None:
+    table = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2025-11-01", "2025-12-01"]),
+            "customer_id": [6, 7],
+            "historical_clv": [10.0, 20.0],
+            "residual_clv": [1.0, 2.0],
+        }
+    )
+    header = table_bytes(table, "csv", "it").decode("utf-8-sig").splitlines()[0]
+    assert header == "Mese;Codice cliente;Già guadagnato;Futuro atteso"
+    sheet = openpyxl.load_workbook(io.BytesIO(table_bytes(table, "xlsx", "en"))).active
+    assert [c.value for c in sheet[1]] == ["Month", "Customer code", "Earned so far", "Expected future"]
+    assert sheet["A2"].number_format == "yyyy-mm-dd"
