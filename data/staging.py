@@ -173,10 +173,17 @@ def _read(origin: Source, selectable: sa.Subquery, names: list[str], kinds: dict
     batches: list[list[pa.Array]] = []
     stmt = sa.select(*[selectable.c[c] for c in names])
     with origin.engine.connect() as conn:
-        # streamed where the driver can (a server-side cursor): a batch at a time in memory; the
-        # columns are untyped, so rows come as the driver gives them, without conversions
-        result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(stmt)
-        for rows in result.partitions():
+        if origin.dialect == "sqlite":
+            # SQLite steps through the rows as they are fetched: the driver's own cursor, without
+            # SQLAlchemy's row objects (a fifth faster)
+            result = conn.execute(stmt)
+            parts: Iterable[Any] = iter(lambda: result.cursor.fetchmany(_BATCH), [])
+        else:
+            # streamed where the driver can (a server-side cursor): a batch at a time in memory;
+            # the columns are untyped, so rows come as the driver gives them, without conversions
+            result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(stmt)
+            parts = result.partitions()
+        for rows in parts:
             by_column = zip(*rows, strict=True)
             batches.append([_array(list(values), kinds.get(c)) for c, values in zip(names, by_column, strict=True)])
     if not batches:
