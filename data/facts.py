@@ -275,7 +275,7 @@ def _when(ok: sa.ColumnElement[bool], value: sa.ColumnElement[Any]) -> sa.Column
     return sa.case((ok, value), else_=sa.null())
 
 
-def _order_days(source: Source, today: date) -> pd.DataFrame:
+def _order_days(source: Source, today: date) -> pa.Table:
     """One row per customer and day with a usable order, plus one row per exclusion reason."""
     orders = cleaned(source.entity("orders"), today)
     ok = orders.c[REASON].is_(None)
@@ -321,7 +321,7 @@ def _order_days(source: Source, today: date) -> pd.DataFrame:
     ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.order_date)
     # usable rows first, by customer and day: the facts keep this order (no sort, no gather here)
     stmt = stmt.order_by(sa.case((rows.c[REASON].is_(None), 0), else_=1), rows.c.customer_id, rows.c.order_date)
-    return _frame(source, stmt)
+    return _arrow(source, stmt)
 
 
 def _customer_rows(source: Source, today: date) -> pd.DataFrame:
@@ -425,13 +425,20 @@ def extract(source: Source, today: date) -> Facts:
 def _extract(source: Source, today: date) -> Facts:
     health: dict[str, dict[str, Any]] = {}
 
-    days = _order_days(source, today)
-    order_counts = _reason_counts(days)
-    is_usable = days[REASON].isna().to_numpy()
+    days = _order_days(source, today)  # Arrow columns: no Python object per row
+    order_counts = _reason_counts(
+        days.group_by(REASON).aggregate([("n", "sum")]).rename_columns([REASON, "n"]).to_pandas()
+    )
+    is_usable = pc.is_null(days[REASON]).to_numpy(zero_copy_only=False)
     usable = np.flatnonzero(is_usable)
     # the statement returns the usable rows first: a slice, not a gather, where it did
-    picked: slice | np.ndarray = slice(0, len(usable)) if is_usable[: len(usable)].all() else usable
-    d_day_unsorted = _day_numbers(days["order_date"].iloc[picked])
+    leading = bool(is_usable[: len(usable)].all())
+
+    def usable_column(name: str) -> np.ndarray:
+        values = days[name].slice(0, len(usable)) if leading else days[name].take(usable)
+        return values.to_numpy(zero_copy_only=False)
+
+    d_day_unsorted = _day_numbers(pd.Series(usable_column("order_date")))
 
     people = _customer_rows(source, today)
     if source.available("customers"):
@@ -467,7 +474,8 @@ def _extract(source: Source, today: date) -> Facts:
     # one numbering of every customer seen: orders first (their order keeps the codes sorted), then
     # the customers on record and those with tickets only
     everyone = pd.concat(
-        [_whole(days["customer_id"].iloc[picked]), people["customer_id"], tickets["customer_id"]], ignore_index=True
+        [_whole(pd.Series(usable_column("customer_id"))), people["customer_id"], tickets["customer_id"]],
+        ignore_index=True,
     )
     codes, ids = pd.factorize(everyone)
     n = len(ids)
@@ -558,10 +566,9 @@ def _extract(source: Source, today: date) -> Facts:
     last_day = int(d_day.max()) if len(d_day) else None
     health["orders"] = _health(order_counts, first_day, last_day)
 
-    rows = picked if order is None else usable[order]
-
     def col(name: str, dtype: Any) -> np.ndarray:
-        return days[name].to_numpy(dtype=dtype)[rows]
+        values = usable_column(name).astype(dtype)
+        return values if order is None else values[order]
 
     t_order = np.lexsort((t_day_unsorted, t_code_unsorted))
     options: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
