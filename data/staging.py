@@ -175,10 +175,11 @@ def _read(origin: Source, selectable: sa.Subquery, names: list[str], kinds: dict
     stmt = sa.select(*[selectable.c[c] for c in names])
     with origin.engine.connect() as conn:
         if origin.dialect == "sqlite":
-            # SQLite steps through the rows as they are fetched: the driver's own cursor, without
-            # SQLAlchemy's row objects (a fifth faster)
+            # the driver's own cursor, without SQLAlchemy's row objects: SQLite steps through the
+            # rows as they are fetched (a buffered PyMySQL cursor would be 13 % faster at 100k but
+            # hold every row as Python objects: gigabytes at a million customers)
             result = conn.execute(stmt)
-            parts: Iterable[Any] = iter(lambda: result.cursor.fetchmany(_BATCH), [])
+            parts: Iterable[Any] = _batches(result.cursor)
         else:
             # streamed where the driver can (a server-side cursor): a batch at a time in memory;
             # the columns are untyped, so rows come as the driver gives them, without conversions
@@ -253,12 +254,19 @@ def _read_postgresql(
     return pa.table(out)
 
 
+def _batches(cursor: Any) -> Iterator[Any]:
+    while rows := cursor.fetchmany(_BATCH):
+        yield rows
+
+
 def _columns(rows: list[Any], width: int) -> list[Any]:
-    """A batch of rows as columns: one object array, sliced (three times faster than ``zip``)."""
-    table = np.array(rows, dtype=object)
-    if table.shape != (len(rows), width):  # a value numpy took for a sequence: column by column
-        return [list(values) for values in zip(*rows, strict=True)]
-    return [table[:, i] for i in range(width)]
+    """A batch of rows as columns: the driver's tuples through one object array, sliced (three
+    times faster than ``zip``); SQLAlchemy's rows, which numpy would read value by value, by ``zip``."""
+    if rows and isinstance(rows[0], tuple):
+        table = np.array(rows, dtype=object)
+        if table.shape == (len(rows), width):  # else a value numpy took for a sequence
+            return [table[:, i] for i in range(width)]
+    return [list(values) for values in zip(*rows, strict=True)]
 
 
 def _empty_type(kind: str | None) -> pa.DataType:
