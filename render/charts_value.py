@@ -47,14 +47,16 @@ def clv_distribution_figure(table: pd.DataFrame, colors: dict[str, str], lang: s
             name=segment,
             marker_color=colors.get(segment, GREY),
             xbins={"start": low, "end": cap, "size": (cap - low) / 40 or 1},
-            hovertemplate=f"<b>{segment}</b><br>CLV %{{x}}<br>{t('col.customers', lang)}: %{{y}}<extra></extra>",
+            hovertemplate=(
+                f"<b>{segment}</b><br>CLV %{{x}}<br>{t('col.customers', lang)}: %{{y:,d}}<extra></extra>"
+            ),
         )
     median = float(table["total_clv"].median())
     fig.add_vline(x=median, line={"color": INK, "dash": "dot"})
     _layout(fig, lang, t("value.dist_title", lang, median=fmt_money(median, lang, currency, 0)))
     fig.update_layout(barmode="stack", legend_title_text="")
     fig.update_xaxes(title_text=f"{t('value.total_clv', lang)} ({currency})", tickformat=",.0f")
-    fig.update_yaxes(title_text=t("col.customers", lang))
+    fig.update_yaxes(title_text=t("col.customers", lang), tickformat=",d")  # 3.000 / 3,000, not 3000
     return fig
 
 
