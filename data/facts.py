@@ -37,7 +37,7 @@ import sqlalchemy as sa
 
 from data.entities import EXCLUSION_REASONS
 from data.filters import UNASSIGNED, Filters, previous_period
-from data.queries import REASON, STATS, _attribution, _frame, _number_param, _sum_if, cleaned
+from data.queries import REASON, STATS, _attribution, _frame, _number_param, _sum_if, cleaned, margin_of
 from data.source import Source
 from data.staging import LocalCopy, clean_locally
 
@@ -271,6 +271,11 @@ def _sorting(code: np.ndarray, day: np.ndarray) -> np.ndarray | None:
     return np.lexsort((day, code))
 
 
+def _per_reason(table: pa.Table) -> pd.DataFrame:
+    """Rows (the ``n`` column summed) per ``_reason`` of an Arrow result, for ``_reason_counts``."""
+    return table.group_by(REASON).aggregate([("n", "sum")]).rename_columns([REASON, "n"]).to_pandas()
+
+
 def _when(ok: sa.ColumnElement[bool], value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.case((ok, value), else_=sa.null())
 
@@ -279,8 +284,7 @@ def _order_days(source: Source, today: date) -> pa.Table:
     """One row per customer and day with a usable order, plus one row per exclusion reason."""
     orders = cleaned(source.entity("orders"), today)
     ok = orders.c[REASON].is_(None)
-    default_margin = _number_param("default_margin", source.settings.business.default_margin)
-    margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
+    margin = margin_of(source, orders)
     # the customer's segment, region and channel come with the customers (one row each, not one per
     # day); the join here only tells which orders have a customer on record
     if source.available("customers"):
@@ -426,9 +430,7 @@ def _extract(source: Source, today: date) -> Facts:
     health: dict[str, dict[str, Any]] = {}
 
     days = _order_days(source, today)  # Arrow columns: no Python object per row
-    order_counts = _reason_counts(
-        days.group_by(REASON).aggregate([("n", "sum")]).rename_columns([REASON, "n"]).to_pandas()
-    )
+    order_counts = _reason_counts(_per_reason(days))
     is_usable = pc.is_null(days[REASON]).to_numpy(zero_copy_only=False)
     usable = np.flatnonzero(is_usable)
     # the statement returns the usable rows first: a slice, not a gather, where it did
@@ -624,8 +626,7 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
     products = cleaned(source.entity("products"), today)
     orders = cleaned(source.entity("orders"), today)
     ok = lines.c[REASON].is_(None)
-    default_margin = _number_param("default_margin", source.settings.business.default_margin)
-    margin = sa.func.coalesce(lines.c.revenue - lines.c.cost, lines.c.revenue * default_margin)
+    margin = margin_of(source, lines)
     # the product and order joins hold for usable lines only; a line of an unusable order or
     # product, or of a refund, is not a holding (``data.queries.customer_products``)
     holds = sa.and_(ok, orders.c[REASON].is_(None), products.c[REASON].is_(None), orders.c.revenue >= 0)
@@ -655,8 +656,7 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         sa.func.coalesce(sa.func.sum(rows.c.margin), 0).label("margin"),
     ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.product_id, rows.c.order_date)
     table = _arrow(source, stmt)
-    per_reason = table.group_by(REASON).aggregate([("n", "sum")]).rename_columns([REASON, "n"]).to_pandas()
-    health = {"order_lines": _health(_reason_counts(per_reason), None, None)}
+    health = {"order_lines": _health(_reason_counts(_per_reason(table)), None, None)}
     raw = _whole_entity(source, "products", today)
     health["products"] = _health(_reason_counts(raw.assign(n=1)), None, None)
     usable = raw[raw[REASON].isna()]

@@ -113,6 +113,13 @@ def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
     return sa.select(*cols, reason.label(REASON)).subquery(f"clean_{spec.name}")
 
 
+def margin_of(source: Source, rows: sa.Subquery) -> sa.ColumnElement[Any]:
+    """The margin of cleaned rows with ``revenue`` and ``cost``: revenue minus cost, or revenue times
+    the default margin where a row has no cost (DESIGN.md, section 3)."""
+    default_margin = _number_param("default_margin", source.settings.business.default_margin)
+    return sa.func.coalesce(rows.c.revenue - rows.c.cost, rows.c.revenue * default_margin)
+
+
 def _blank(col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     return sa.or_(col.is_(None), sa.cast(col, sa.String) == "")
 
@@ -128,8 +135,7 @@ def order_facts(source: Source, filters: Filters, today: date) -> sa.Subquery:
     # Join the cleaned tables first and filter on the reasons afterwards: planners cannot estimate
     # how many rows a reason filter keeps, and an early filter leads PostgreSQL to nested loops.
     orders = cleaned(source.entity("orders"), today)
-    default_margin = _number_param("default_margin", source.settings.business.default_margin)
-    margin = sa.func.coalesce(orders.c.revenue - orders.c.cost, orders.c.revenue * default_margin)
+    margin = margin_of(source, orders)
     dims: list[sa.ColumnElement[Any]]
     if source.available("customers"):
         customers = cleaned(source.entity("customers"), today)
@@ -840,8 +846,7 @@ def customer_products(source: Source, as_of: date, today: date | None = None) ->
     lines = _usable(cleaned(source.entity("order_lines"), today))
     products = _usable(cleaned(source.entity("products"), today))
     orders = _usable(cleaned(source.entity("orders"), today))
-    default_margin = _number_param("default_margin", source.settings.business.default_margin)
-    margin = sa.func.coalesce(lines.c.revenue - lines.c.cost, lines.c.revenue * default_margin)
+    margin = margin_of(source, lines)
     stmt = (
         sa.select(
             orders.c.customer_id,

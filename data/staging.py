@@ -106,11 +106,6 @@ class LocalCopy(Source):
                 self._copied[name] = got if isinstance(got, MappingError) else self._copy(name, got)
             self._same_ids()
 
-    def close(self) -> None:
-        """Free the copied rows."""
-        self.engine.dispose()
-        self._tables.clear()
-
     def _copy(self, name: str, entity: ResolvedEntity) -> ResolvedEntity:
         present = [c for c in entity.spec.columns if entity.has(c)]
         kinds = dict(entity.native)
