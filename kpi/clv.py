@@ -261,7 +261,7 @@ def fit_bgnbd(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_C
 
 def bgnbd_log_likelihood(summary: pd.DataFrame, r: float, alpha: float, a: float, b: float) -> float:
     """The BG/NBD log-likelihood of given parameters (for checks and comparisons)."""
-    x_all, t_x_all, T_all = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    x_all, t_x_all, T_all = (np.asarray(summary[c], dtype=float) for c in ("x", "t_x", "T"))
     repeat = x_all > 0
     xs, xs_w = np.unique(x_all, return_counts=True)
     t0, t0_w = np.unique(T_all[~repeat], return_counts=True)
@@ -399,7 +399,7 @@ def expected_purchases_by_curve(model: BGNBD, t: float, x: np.ndarray, t_x: np.n
 
 def discounted_residual_value(
     model: BGNBD,
-    summary: pd.DataFrame,
+    summary: pd.DataFrame | dict[str, np.ndarray],
     value_per_purchase: np.ndarray,
     *,
     horizon_months: int,
@@ -412,7 +412,7 @@ def discounted_residual_value(
         raise ValueError("The horizon must be a positive number of months.")
     if annual_discount_rate <= -1:
         raise ValueError("The discount rate must be above -100 %.")
-    x_all, t_x_all, T_all = (summary[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    x_all, t_x_all, T_all = (np.asarray(summary[c], dtype=float) for c in ("x", "t_x", "T"))
     if len(x_all) == 0:
         return np.zeros(0)
     month = (365.25 / 12) / unit_days

@@ -27,7 +27,16 @@ from kpi.clv import (
 from kpi.lifecycle import rhythm_p_alive
 from kpi.summary import TIME_UNITS, rfm_summary
 
-__all__ = ["CLVResult", "HoldoutCheck", "compute_clv", "holdout_check", "segment_clv"]
+__all__ = [
+    "CLVResult",
+    "DayHistory",
+    "HistoryState",
+    "HoldoutCheck",
+    "compute_clv",
+    "holdout_check",
+    "segment_clv",
+    "total_clv_of",
+]
 
 CLV_COLUMNS = (
     "customer_id",
@@ -164,6 +173,48 @@ def compute_clv(
         table["residual_clv"] = 0.0
     table["total_clv"] = table["historical_clv"] + table["residual_clv"]
     return CLVResult(table=table[list(CLV_COLUMNS)], bgnbd=bgnbd, gamma_gamma=gamma_gamma, unit=unit, notice=notice)
+
+
+def total_clv_of(
+    state: HistoryState,
+    models: tuple[BGNBD, GammaGamma] | None,
+    *,
+    unit: str,
+    horizon_months: int,
+    annual_discount_rate: float,
+) -> np.ndarray:
+    """The ``total_clv`` column ``compute_clv`` gives for the customers of ``state`` with these
+    (already fitted) models — the same arithmetic on arrays, without the table: what the stage
+    rules of an earlier date need. ``models`` None: no residual value."""
+
+    def zero_nan(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        return np.where(np.isnan(values), 0.0, values)
+
+    historical = zero_nan(state.margin) - zero_nan(state.service_cost) - zero_nan(state.acquisition_cost)
+    if models is None:
+        return historical + 0.0
+    bgnbd, gamma_gamma = models
+    days = TIME_UNITS[unit]
+    x = state.purchase_days.astype(float) - 1
+    first_value = np.asarray(state.first_value, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(x > 0, (np.asarray(state.total_value, dtype=float) - first_value) / np.where(x > 0, x, 1), 0.0)
+    summary = {
+        "x": x,
+        "t_x": (state.last_day - state.first_day).astype(float) / days,
+        "T": (state.day - state.first_day).astype(float) / days,
+    }
+    value = _expected_margin(gamma_gamma, x, m, first_value)
+    residual = discounted_residual_value(
+        bgnbd,
+        summary,
+        value,
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        unit_days=days,
+    )
+    return historical + residual
 
 
 _SPAN = np.int64(1 << 32)  # sort key = customer code × span + day number
@@ -303,9 +354,15 @@ class DayHistory:
         columns.update({c: self.dims[c].to_numpy() for c in ("segment", "region", "channel")})
         return {name: pd.Series(values).array for name, values in columns.items()}
 
-    def at(self, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """What ``customer_rfm``, ``customer_summary`` (the margin) and ``customer_costs`` return
-        at ``as_of``, for the customers with a purchase by then."""
+    @cached_property
+    def segment_codes(self) -> np.ndarray:
+        """Each customer's segment as a number (-1: none), made once: the stage rules group by it."""
+        codes, _ = pd.factorize(self.dims["segment"].to_numpy())
+        return np.asarray(codes)
+
+    def state_at(self, as_of: date) -> HistoryState:
+        """Each customer's purchases, margin and tickets by ``as_of``, as arrays (the customers with
+        a purchase by then, in code order): a few binary searches over the running sums."""
         m = np.int64((pd.Timestamp(as_of) - pd.Timestamp(0)).days)
         code = np.flatnonzero(self.p_start >= 0)
         start = self.p_start[code]
@@ -313,11 +370,38 @@ class DayHistory:
         bought = last >= start
         code, start, last = code[bought], start[bought], last[bought]
         count = last - start + 1
+        a_last = np.searchsorted(self.a_key, code * _SPAN + m, side="right") - 1
+        t_start = self.t_start[code]
+        t_last = np.searchsorted(self.t_key, code * _SPAN + m, side="right") - 1
+        with_tickets = (t_start >= 0) & (t_last >= t_start)
+        served = np.zeros((len(code), 2))
+        if with_tickets.any():
+            served[with_tickets] = _sum_between(self.t_cum, t_start[with_tickets], t_last[with_tickets])
+        return HistoryState(
+            day=int(m),
+            code=code,
+            first_day=self.p_day[start],
+            last_day=self.p_day[last],
+            previous_day=self.p_day[np.maximum(last - 1, 0)],
+            purchase_days=count,
+            total_value=_sum_between(self.p_cum, start, last),
+            first_value=_sum_between(self.p_cum, start, start),
+            margin=_sum_between(self.a_cum, self.a_start[code], a_last),
+            tickets=served[:, 0].round().astype(int),
+            service_cost=served[:, 1],
+            acquisition_cost=self.acquisition_cost[code],
+        )
+
+    def at(self, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """What ``customer_rfm``, ``customer_summary`` (the margin) and ``customer_costs`` return
+        at ``as_of``, for the customers with a purchase by then."""
+        state = self.state_at(as_of)
+        code = state.code
 
         def when(day: np.ndarray) -> pd.Series:
             return pd.Series(day.astype("datetime64[D]").astype("datetime64[us]"))
 
-        previous = when(self.p_day[np.maximum(last - 1, 0)]).where(pd.Series(count >= 2))
+        previous = when(state.previous_day).where(pd.Series(state.purchase_days >= 2))
         column = self._columns
         ids = column["customer_id"].take(code)
         rfm = pd.DataFrame(
@@ -326,32 +410,45 @@ class DayHistory:
                 "segment": column["segment"].take(code),
                 "region": column["region"].take(code),
                 "channel": column["channel"].take(code),
-                "first_purchase": when(self.p_day[start]),
-                "last_purchase": when(self.p_day[last]),
+                "first_purchase": when(state.first_day),
+                "last_purchase": when(state.last_day),
                 "previous_purchase": previous,
-                "purchase_days": count,
-                "total_value": _sum_between(self.p_cum, start, last),
-                "first_value": _sum_between(self.p_cum, start, start),
+                "purchase_days": state.purchase_days,
+                "total_value": state.total_value,
+                "first_value": state.first_value,
             }
         )
-        a_last = np.searchsorted(self.a_key, code * _SPAN + m, side="right") - 1
-        margins = pd.DataFrame({"customer_id": ids, "margin": _sum_between(self.a_cum, self.a_start[code], a_last)})
-        t_start = self.t_start[code]
-        t_last = np.searchsorted(self.t_key, code * _SPAN + m, side="right") - 1
-        with_tickets = (t_start >= 0) & (t_last >= t_start)
-        served = np.zeros((len(code), 2))
-        if with_tickets.any():
-            served[with_tickets] = _sum_between(self.t_cum, t_start[with_tickets], t_last[with_tickets])
+        margins = pd.DataFrame({"customer_id": ids, "margin": state.margin})
         costs = pd.DataFrame(
             {
                 "customer_id": ids,
-                "tickets": served[:, 0].round().astype(int),
-                "service_cost": served[:, 1],
+                "tickets": state.tickets,
+                "service_cost": state.service_cost,
                 "campaign_id": column["campaign_id"].take(code),
-                "acquisition_cost": self.acquisition_cost[code],
+                "acquisition_cost": state.acquisition_cost,
             }
         )
         return rfm, margins, costs
+
+
+@dataclass(frozen=True)
+class HistoryState:
+    """What each customer had done by a date (``DayHistory.state_at``): arrays in customer-code
+    order, days as day numbers since 1970-01-01 (``previous_day`` means something where
+    ``purchase_days`` ≥ 2)."""
+
+    day: int
+    code: np.ndarray
+    first_day: np.ndarray
+    last_day: np.ndarray
+    previous_day: np.ndarray
+    purchase_days: np.ndarray
+    total_value: np.ndarray
+    first_value: np.ndarray
+    margin: np.ndarray
+    tickets: np.ndarray
+    service_cost: np.ndarray
+    acquisition_cost: np.ndarray
 
 
 def inputs_at(

@@ -28,7 +28,16 @@ import pyarrow as pa
 from data.settings import StageRules
 from kpi.clv import BGNBD
 
-__all__ = ["STAGES", "StageRules", "assign_stages", "rhythm_p_alive", "stage_counts", "transitions"]
+__all__ = [
+    "STAGES",
+    "StageRules",
+    "assign_stages",
+    "rhythm_p_alive",
+    "stage_counts",
+    "stage_names",
+    "stage_numbers",
+    "transitions",
+]
 
 STAGES: tuple[str, ...] = ("new", "reactivated", "loyal", "active", "at_risk", "lapsed")
 
@@ -103,12 +112,39 @@ def assign_stages(
     first = pd.to_datetime(customers["first_purchase"])
     last = pd.to_datetime(customers["last_purchase"])
     previous = pd.to_datetime(customers["previous_purchase"])
-    x = customers["purchase_days"].to_numpy(dtype=float) - 1
-    t_x = (last - first).dt.days.to_numpy(dtype=float)
-    age = (end - first).dt.days.to_numpy(dtype=float)
-    t_prev = np.nan_to_num((previous - first).dt.days.to_numpy(dtype=float))
-    codes, _ = pd.factorize(customers["segment"])  # numbers group faster than text; a missing
-    segments = np.where(codes < 0, np.nan, codes)  # segment stays in no group, as before
+    codes, _ = pd.factorize(customers["segment"])  # numbers group faster than text
+    stage, p_alive = stage_numbers(
+        x=customers["purchase_days"].to_numpy(dtype=float) - 1,
+        t_x=(last - first).dt.days.to_numpy(dtype=float),
+        age=(end - first).dt.days.to_numpy(dtype=float),
+        t_prev=np.nan_to_num((previous - first).dt.days.to_numpy(dtype=float)),
+        segments=codes,
+        total_clv=customers["total_clv"].to_numpy(dtype=float),
+        rules=rules,
+        model=model,
+        unit_days=unit_days,
+    )
+    names = stage_names(stage)
+    return pd.DataFrame({"customer_id": customers["customer_id"].array, "stage": names, "p_alive": p_alive})
+
+
+def stage_numbers(
+    *,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    age: np.ndarray,
+    t_prev: np.ndarray,
+    segments: np.ndarray,
+    total_clv: np.ndarray,
+    rules: StageRules,
+    model: BGNBD | None,
+    unit_days: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``assign_stages`` on arrays: each customer's stage as its position in ``STAGES`` (int8) and
+    the P(alive) it was judged on. ``x`` repeat purchases; ``t_x``, ``age`` and ``t_prev`` days from
+    the first purchase to the last, to the date and to the purchase before the last (0 for
+    one-time buyers); ``segments`` numbers (-1: no segment, in no group)."""
+    segments = np.where(segments < 0, np.nan, segments)
 
     def alive(x_: np.ndarray, t_x_: np.ndarray, age_: np.ndarray) -> np.ndarray:
         """The model where a repeat purchase lets it judge, the customer's rhythm otherwise."""
@@ -125,8 +161,7 @@ def assign_stages(
 
     recent_first = age < rules.new_days
     recent_last = (age - t_x) < rules.new_days
-    clv = pd.Series(customers["total_clv"].to_numpy(dtype=float))
-    rank = clv.groupby(segments).rank(pct=True, ascending=False).to_numpy()
+    rank = pd.Series(total_clv).groupby(segments).rank(pct=True, ascending=False).to_numpy()
     top = rank <= rules.loyal_top_share
     stage = np.select(
         [
@@ -139,9 +174,14 @@ def assign_stages(
         [0, 1, 2, 3, 4],
         default=5,
     ).astype(np.int8)
-    # the names through Arrow: a million short texts built from six, not converted one by one
+    return stage, p_alive
+
+
+def stage_names(stage: np.ndarray) -> pd.Series:
+    """``STAGES`` names of stage numbers — through Arrow: a million short texts built from six,
+    not converted one by one."""
     names = pa.DictionaryArray.from_arrays(pa.array(stage), pa.array(list(STAGES))).cast(pa.string())
-    return pd.DataFrame({"customer_id": customers["customer_id"].array, "stage": names.to_pandas(), "p_alive": p_alive})
+    return names.to_pandas()
 
 
 def stage_counts(stages: pd.DataFrame) -> pd.Series:

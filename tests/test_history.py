@@ -10,7 +10,8 @@ import pytest
 from data import queries
 from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import inputs_at
+from kpi.customer_value import CLVResult, inputs_at
+from kpi.lifecycle import STAGES
 from service import compute
 
 AS_OF = date(2026, 10, 31)
@@ -68,3 +69,30 @@ def test_a_date_before_any_purchase_gives_no_customers(demo_source: Source) -> N
     past = compute.history(demo_source, AS_OF, AS_OF)
     rfm, margins, costs = past.days.at(date(2000, 1, 1))
     assert rfm.empty and margins.empty and costs.empty
+
+
+@pytest.mark.parametrize("when", [date(2024, 6, 30), date(2025, 3, 31), date(2026, 7, 31), AS_OF])
+def test_past_stages_equal_the_stages_of_the_clv_table(demo_source: Source, when: date) -> None:
+    """The month ends of the lifecycle page come from arrays (``past_stages``): the very stages
+    and P(alive) of the whole CLV table at that date judged by the anchor's model."""
+    anchor = compute.clv_at(demo_source, AS_OF, AS_OF)
+    past = compute.history(demo_source, AS_OF, AS_OF)
+    got = compute.past_stages(demo_source, past, when, anchor)
+    table = compute.clv_from_history(demo_source, past, when, anchor)
+    want = compute.stages_at(demo_source, when, AS_OF, table)[compute.PAST_STAGE_COLUMNS]
+    assert list(got.columns) == compute.PAST_STAGE_COLUMNS
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_exact=True)
+    assert got["stage"].nunique() >= 4  # the fixture has customers in most stages
+    with pytest.raises(ValueError):
+        compute.past_stages(demo_source, compute.history(demo_source, date(2024, 1, 31), AS_OF), when, anchor)
+
+
+def test_past_stages_without_a_model_at_the_anchor_take_the_dates_own_judgement(demo_source: Source) -> None:
+    anchor = compute.clv_at(demo_source, AS_OF, AS_OF)
+    no_model = CLVResult(table=anchor.table, bgnbd=None, gamma_gamma=None, unit="week", notice="too few")
+    past = compute.history(demo_source, AS_OF, AS_OF)
+    when = date(2025, 3, 31)
+    got = compute.past_stages(demo_source, past, when, no_model)
+    want = compute.stages_at(demo_source, when, AS_OF, compute.clv_from_history(demo_source, past, when, no_model))
+    pd.testing.assert_frame_equal(got, want[compute.PAST_STAGE_COLUMNS])
+    assert len(got) > 0 and set(got["stage"]) <= set(STAGES)
