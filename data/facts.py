@@ -23,6 +23,7 @@ a mask over arrays, never a new statement.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -43,10 +44,14 @@ from data.staging import LocalCopy, clean_locally
 
 __all__ = [
     "DIMENSIONS",
+    "Cells",
+    "Cube",
     "Facts",
     "Holdings",
     "campaign_monthly_margin",
+    "cells",
     "cohort_activity",
+    "cube",
     "customer_acquisition",
     "customer_mask",
     "customer_names",
@@ -730,58 +735,194 @@ def _distinct_pairs(code: np.ndarray, group: np.ndarray) -> np.ndarray:
     return first
 
 
+@dataclass(frozen=True)
+class Cells:
+    """The customers' cells: one per combination of segment, region, channel and acquisition
+    campaign that some customer has. A customer is in exactly one cell, so counts of distinct
+    customers add across cells, and every filter is a choice of cells."""
+
+    of_customer: np.ndarray  # per customer code: its cell
+    dims: dict[str, np.ndarray]  # per cell: the dimension codes
+    campaign: np.ndarray  # per cell: the acquisition campaign id (None: none)
+
+    def __len__(self) -> int:
+        return len(self.campaign)
+
+    def chosen(self, facts: Facts, filters: Filters) -> np.ndarray:
+        """Per cell: within the segment, region and channel filters (``customer_mask`` of cells)."""
+        mask = np.ones(len(self), dtype=bool)
+        for d, picked in zip(DIMENSIONS, (filters.segments, filters.regions, filters.channels), strict=True):
+            if picked:
+                wanted = [i for i, label in enumerate(facts.labels[d]) if label in set(picked)]
+                mask &= np.isin(self.dims[d], np.asarray(wanted, dtype=np.int16))
+        return mask
+
+
+def cells(facts: Facts) -> Cells:
+    """The customers' cells (``Cells``), made once per facts."""
+    made = facts._cache.get("cells")
+    if made is None:
+        key = np.zeros(facts.customers, dtype=np.int64)
+        for d in DIMENSIONS:
+            key = key * len(facts.labels[d]) + facts.dims[d].astype(np.int64)
+        campaign_code, campaign_ids = pd.factorize(facts.campaign)  # -1: none
+        key = key * (len(campaign_ids) + 1) + (campaign_code.astype(np.int64) + 1)
+        unique, of_customer = np.unique(key, return_inverse=True)
+        rest = unique
+        campaign_at = rest % (len(campaign_ids) + 1) - 1
+        rest = rest // (len(campaign_ids) + 1)
+        dims = {}
+        for d in reversed(DIMENSIONS):
+            dims[d] = (rest % len(facts.labels[d])).astype(np.int16)
+            rest = rest // len(facts.labels[d])
+        campaign = np.full(len(unique), None, dtype=object)
+        campaign[campaign_at >= 0] = np.asarray(campaign_ids, dtype=object)[campaign_at[campaign_at >= 0]]
+        made = facts._cache.setdefault(
+            "cells", Cells(of_customer=of_customer.astype(np.int32), dims=dims, campaign=campaign)
+        )
+    return made
+
+
+@dataclass(frozen=True)
+class Cube:
+    """The day rows between two days (either end open), summed per month and cell — built once per
+    period and kept with the facts, so that a filter change only picks cells. Arrays by month then
+    cell (``month * cells + cell``), and per cell over the whole period."""
+
+    first_month: int
+    months: int
+    revenue: np.ndarray  # per month and cell
+    margin: np.ndarray
+    orders: np.ndarray  # purchases
+    customers: np.ndarray  # distinct customers with a row
+    rows: np.ndarray  # day rows (0: the cell has no row that month)
+    p_revenue: np.ndarray  # per cell, over the period
+    p_margin: np.ndarray
+    p_orders: np.ndarray
+    p_customers: np.ndarray  # distinct customers with a row
+    p_buyers: np.ndarray  # distinct customers with a purchase
+    p_repeat: np.ndarray  # of those, with two purchase days or more by the period's end
+    p_new: np.ndarray  # customers whose first purchase is in the period (start given)
+
+
+_CUBES_KEPT = 16
+
+
+def cube(facts: Facts, start: date | None, end: date | None) -> Cube:
+    """The ``Cube`` of the day rows from ``start`` to ``end`` (inclusive; None: open), made on first
+    use and kept with the facts (the last ``_CUBES_KEPT`` periods)."""
+    key = ("cube", start, end)
+    found = facts._cache.get(key)
+    if found is not None:
+        return found
+    cell = cells(facts)
+    k = len(cell)
+    keep = np.ones(len(facts.d_code), dtype=bool)
+    if start is not None:
+        keep &= facts.d_day >= _day(start)
+    if end is not None:
+        keep &= facts.d_day <= _day(end)
+    code = facts.d_code[keep]
+    month = facts.d_month[keep].astype(np.int64)
+    first_month = int(month.min()) if len(month) else 0
+    months = int(month.max()) - first_month + 1 if len(month) else 0
+    of_row = cell.of_customer[code].astype(np.int64)
+    group = (month - first_month) * k + of_row
+    size = months * k
+
+    def summed(values: np.ndarray, where: np.ndarray = keep) -> np.ndarray:
+        return np.bincount(group, weights=values[where], minlength=size)
+
+    # rows are sorted by customer then day: within a customer the month does not decrease, so
+    # (customer, month) pairs are contiguous and distinct counts need no sort
+    per_month = _distinct_pairs(code, month)
+    per_period = _distinct_pairs(code, np.zeros(len(code), dtype=np.int8))
+    bought = facts.d_purchases[keep] > 0
+    buyer = _distinct_pairs(code[bought], np.zeros(int(bought.sum()), dtype=np.int8))
+    buyers = code[bought][buyer]
+    n = facts.customers
+    all_bought = facts.d_purchases > 0
+    to_end = all_bought & (facts.d_day <= _day(end)) if end is not None else all_bought
+    repeat = np.bincount(facts.d_code[to_end], minlength=n)[buyers] >= 2
+    first = facts.first_purchase_day()
+    new = np.zeros(n, dtype=bool)
+    if start is not None:
+        new = (first >= _day(start)) & (first <= _day(end)) if end is not None else first >= _day(start)
+    revenue, margin = summed(facts.d_revenue), summed(facts.d_margin)
+    orders = summed(facts.d_purchases)
+    shape = (months, k)
+    made = Cube(
+        first_month=first_month,
+        months=months,
+        revenue=revenue,
+        margin=margin,
+        orders=orders,
+        customers=np.bincount(group[per_month], minlength=size),
+        rows=np.bincount(group, minlength=size),
+        p_revenue=revenue.reshape(shape).sum(axis=0),
+        p_margin=margin.reshape(shape).sum(axis=0),
+        p_orders=orders.reshape(shape).sum(axis=0),
+        p_customers=np.bincount(of_row[per_period], minlength=k),
+        p_buyers=np.bincount(cell.of_customer[buyers], minlength=k),
+        p_repeat=np.bincount(cell.of_customer[buyers[repeat]], minlength=k),
+        p_new=np.bincount(cell.of_customer[new], minlength=k),
+    )
+    with _CUBE_LOCK:
+        kept = [c for c in facts._cache if isinstance(c, tuple) and c[:1] == ("cube",)]
+        for old in kept[: max(len(kept) - _CUBES_KEPT + 1, 0)]:
+            facts._cache.pop(old, None)
+        return facts._cache.setdefault(key, made)
+
+
+_CUBE_LOCK = threading.Lock()
+
+
 def period_measures(facts: Facts, filters: Filters) -> pd.DataFrame:
-    """``data.queries.period_measures``."""
+    """``data.queries.period_measures``: the cells of the filters in the period's cube."""
     if filters.start is None or filters.end is None:
         raise ValueError("period_measures needs a period: set Filters.start and Filters.end.")
-    cur = (filters.start, filters.end)
-    mask = customer_mask(facts, filters)
-    rows = mask[facts.d_code]
-    first = facts.first_purchase_day()
-    bought = facts.d_purchases > 0
-    n = facts.customers
+    chosen = cells(facts).chosen(facts, filters)
     records = []
-    for label, (start, end) in (("current", cur), ("previous", previous_period(*cur))):
-        s, e = _day(start), _day(end)
-        inside = rows & (facts.d_day >= s) & (facts.d_day <= e)
-        active = np.bincount(facts.d_code[inside & bought], minlength=n) > 0
-        days_to_end = np.bincount(facts.d_code[rows & bought & (facts.d_day <= e)], minlength=n)
+    for label, (start, end) in (
+        ("current", (filters.start, filters.end)),
+        ("previous", previous_period(filters.start, filters.end)),
+    ):
+        c = cube(facts, start, end)
         records.append(
             {
                 "period": label,
                 "start": start,
                 "end": end,
-                "revenue": float(facts.d_revenue[inside].sum()),
-                "margin": float(facts.d_margin[inside].sum()),
-                "orders": int(facts.d_purchases[inside].sum()),
-                "active_customers": int(active.sum()),
-                "new_customers": int((mask & (first >= s) & (first <= e)).sum()),
-                "repeat_customers": int((active & (days_to_end >= 2)).sum()),
+                "revenue": float(c.p_revenue[chosen].sum()),
+                "margin": float(c.p_margin[chosen].sum()),
+                "orders": int(np.rint(c.p_orders[chosen].sum())),
+                "active_customers": int(c.p_buyers[chosen].sum()),
+                "new_customers": int(c.p_new[chosen].sum()),
+                "repeat_customers": int(c.p_repeat[chosen].sum()),
             }
         )
     return pd.DataFrame.from_records(records)
 
 
-def _by_group(
-    facts: Facts, keep: np.ndarray, group: np.ndarray, n_groups: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Revenue, margin, purchases, distinct customers and rows per group of the kept day rows."""
-    g = group[keep]
-    revenue = np.bincount(g, weights=facts.d_revenue[keep], minlength=n_groups)
-    margin = np.bincount(g, weights=facts.d_margin[keep], minlength=n_groups)
-    orders = np.bincount(g, weights=facts.d_purchases[keep], minlength=n_groups)
-    firsts = _distinct_pairs(facts.d_code[keep], g)
-    customers = np.bincount(g[firsts], minlength=n_groups)
-    present = np.bincount(g, minlength=n_groups)
-    return revenue, margin, orders, customers, present
+def _by_segment(facts: Facts, filters: Filters) -> tuple[Cube, np.ndarray, np.ndarray, int]:
+    """The period's cube, the chosen cells and each cell's segment code."""
+    cell = cells(facts)
+    return (
+        cube(facts, filters.start, filters.end),
+        cell.chosen(facts, filters),
+        cell.dims["segment"].astype(np.int64),
+        len(facts.labels["segment"]),
+    )
 
 
 def monthly_by_segment(facts: Facts, filters: Filters) -> pd.DataFrame:
-    """``data.queries.monthly_by_segment``."""
-    keep = _rows(facts, filters, filters.start, filters.end)
+    """``data.queries.monthly_by_segment``: the chosen cells of the period's cube, by segment."""
+    c, chosen, segment_of, k = _by_segment(facts, filters)
     segments = facts.labels["segment"]
-    k = len(segments)
-    if not keep.any():
+    n_cells = len(chosen)
+    month = np.repeat(np.arange(c.months, dtype=np.int64), n_cells)
+    picked = np.tile(chosen, c.months) & (c.rows > 0)
+    if not picked.any():
         return pd.DataFrame(
             {
                 "month": pd.Series([], dtype="datetime64[ns]"),
@@ -792,43 +933,47 @@ def monthly_by_segment(facts: Facts, filters: Filters) -> pd.DataFrame:
                 "customers": pd.Series([], dtype=int),
             }
         )
-    first_month = int(facts.d_month[keep].min())
-    n_months = int(facts.d_month[keep].max()) - first_month + 1
-    seg = facts.dims["segment"][facts.d_code].astype(np.int64)
-    # month-major groups: within a customer the month does not decrease, so (code, group) pairs
-    # are contiguous and the distinct count needs no sort
-    group = (facts.d_month.astype(np.int64) - first_month) * k + seg
-    revenue, margin, orders, customers, present = _by_group(facts, keep, group, n_months * k)
-    # a customer's segment is fixed: (code, month) pairs are contiguous even with the segment inside
-    cells = np.flatnonzero(present)
-    order = np.lexsort((np.argsort(np.argsort(segments.astype(str)))[cells % k], cells // k))
-    cells = cells[order]
+    group = month[picked] * k + np.tile(segment_of, c.months)[picked]
+    size = c.months * k
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=values[picked], minlength=size)
+
+    revenue, margin, orders, customers = (summed(v) for v in (c.revenue, c.margin, c.orders, c.customers))
+    present = np.flatnonzero(np.bincount(group, minlength=size))
+    order = np.lexsort((np.argsort(np.argsort(segments.astype(str)))[present % k], present // k))
+    present = present[order]
     return pd.DataFrame(
         {
-            "month": _month_starts(cells // k + first_month),
-            "segment": segments[cells % k].astype(str),
-            "revenue": revenue[cells],
-            "margin": margin[cells],
-            "orders": orders[cells].astype(int),
-            "customers": customers[cells].astype(int),
+            "month": _month_starts(present // k + c.first_month),
+            "segment": segments[present % k].astype(str),
+            "revenue": revenue[present],
+            "margin": margin[present],
+            "orders": np.rint(orders[present]).astype(int),
+            "customers": np.rint(customers[present]).astype(int),
         }
     )
 
 
 def segment_totals(facts: Facts, filters: Filters) -> pd.DataFrame:
-    """``data.queries.segment_totals``."""
-    keep = _rows(facts, filters, filters.start, filters.end)
+    """``data.queries.segment_totals``: the chosen cells of the period's cube, by segment."""
+    c, chosen, segment_of, k = _by_segment(facts, filters)
     segments = facts.labels["segment"]
-    seg = facts.dims["segment"][facts.d_code].astype(np.int64)
-    revenue, margin, orders, customers, present = _by_group(facts, keep, seg, len(segments))
-    cells = np.flatnonzero(present)
+    picked = chosen & (c.p_customers > 0)
+    group = segment_of[picked]
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=values[picked], minlength=k)
+
+    revenue, margin, orders, customers = (summed(v) for v in (c.p_revenue, c.p_margin, c.p_orders, c.p_customers))
+    present = np.flatnonzero(np.bincount(group, minlength=k))
     df = pd.DataFrame(
         {
-            "segment": segments[cells].astype(str),
-            "revenue": revenue[cells],
-            "margin": margin[cells],
-            "orders": orders[cells].astype(int),
-            "customers": customers[cells].astype(int),
+            "segment": segments[present].astype(str),
+            "revenue": revenue[present],
+            "margin": margin[present],
+            "orders": np.rint(orders[present]).astype(int),
+            "customers": np.rint(customers[present]).astype(int),
         }
     )
     return df.sort_values(["revenue", "segment"], ascending=[False, True]).reset_index(drop=True)
@@ -871,26 +1016,31 @@ def customer_acquisition(facts: Facts) -> pd.DataFrame:
 
 
 def campaign_monthly_margin(facts: Facts, filters: Filters, as_of: date) -> pd.DataFrame:
-    """``data.queries.campaign_monthly_margin``."""
+    """``data.queries.campaign_monthly_margin``: the chosen cells with a campaign in the cube of
+    everything up to ``as_of``, by campaign and month."""
     empty = pd.DataFrame({"campaign_id": [], "month": pd.to_datetime([]), "margin": []})
-    attributed = pd.notna(facts.campaign)
-    if not attributed.any():
+    cell = cells(facts)
+    chosen = cell.chosen(facts, filters) & pd.notna(cell.campaign)
+    if not chosen.any():
         return empty
-    keep = _rows(facts, filters, None, as_of) & attributed[facts.d_code]
-    if not keep.any():
+    c = cube(facts, None, as_of)
+    n_cells = len(cell)
+    picked = np.tile(chosen, c.months) & (c.rows > 0)
+    if not picked.any():
         return empty
-    campaign_codes, campaign_ids = pd.factorize(facts.campaign[facts.d_code[keep]])
-    month = facts.d_month[keep].astype(np.int64)
-    base = int(month.min())
-    span = int(month.max()) - base + 1
-    group = campaign_codes.astype(np.int64) * span + (month - base)
-    margin = np.bincount(group, weights=facts.d_margin[keep], minlength=len(campaign_ids) * span)
-    cells = np.flatnonzero(np.bincount(group, minlength=len(campaign_ids) * span))
+    campaign_codes, campaign_ids = pd.factorize(cell.campaign[chosen])
+    campaign_of = np.full(n_cells, -1, dtype=np.int64)
+    campaign_of[chosen] = campaign_codes
+    month = np.repeat(np.arange(c.months, dtype=np.int64), n_cells)[picked]
+    group = np.tile(campaign_of, c.months)[picked] * c.months + month
+    size = len(campaign_ids) * c.months
+    margin = np.bincount(group, weights=c.margin[picked], minlength=size)
+    present = np.flatnonzero(np.bincount(group, minlength=size))
     df = pd.DataFrame(
         {
-            "campaign_id": np.asarray(campaign_ids, dtype=object)[cells // span],
-            "month": _month_starts(cells % span + base),
-            "margin": margin[cells].astype(float),
+            "campaign_id": np.asarray(campaign_ids, dtype=object)[present // c.months],
+            "month": _month_starts(present % c.months + c.first_month),
+            "margin": margin[present].astype(float),
         }
     )
     return df.sort_values(["campaign_id", "month"], kind="stable").reset_index(drop=True)

@@ -25,6 +25,7 @@ __all__ = [
     "marketing_summary",
     "payback",
     "payback_curves",
+    "roi_from_sums",
     "unknown_conversions",
     "verdict",
 ]
@@ -97,9 +98,6 @@ def campaign_roi(
     its whole spend. ``monthly_margin`` (``campaign_id``, ``month``,
     ``margin``) gives the payback in months.
     """
-    missing = [c for c in ("campaign_id", "name", "channel", "spend", "leads", "converted_leads") if c not in campaigns]
-    if missing:
-        raise ValueError(f"The campaigns table lacks the columns {', '.join(missing)}.")
     needed = ("campaign_id", "first_purchase_margin", "margin_to_date", "service_cost", "residual_clv")
     missing = [c for c in needed if c not in customers]
     if missing:
@@ -118,10 +116,30 @@ def campaign_roi(
         service_cost=("service_cost", "sum"),
         clv_before_cac=("clv_before_cac", "sum"),
     )
-    out = campaigns.set_index("campaign_id").join(sums, how="left")
-    out[list(sums.columns)] = out[list(sums.columns)].fillna(0.0)
+    return roi_from_sums(campaigns, sums, totals if filtered else None, monthly_margin)
+
+
+#: What ``roi_from_sums`` needs summed per campaign over the chosen customers.
+CUSTOMER_SUMS = ("customers", "first_margin", "margin_to_date", "service_cost", "clv_before_cac")
+
+
+def roi_from_sums(
+    campaigns: pd.DataFrame,
+    sums: pd.DataFrame,
+    totals: pd.Series | None = None,
+    monthly_margin: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``campaign_roi`` from the chosen customers' sums per campaign (``CUSTOMER_SUMS``, indexed by
+    campaign id, campaigns without a chosen customer absent) — for callers that keep such sums
+    ready. ``totals``: every acquired customer's count per campaign when a selection was made
+    (None: no selection)."""
+    missing = [c for c in ("campaign_id", "name", "channel", "spend", "leads", "converted_leads") if c not in campaigns]
+    if missing:
+        raise ValueError(f"The campaigns table lacks the columns {', '.join(missing)}.")
+    out = campaigns.set_index("campaign_id").join(sums[list(CUSTOMER_SUMS)], how="left")
+    out[list(CUSTOMER_SUMS)] = out[list(CUSTOMER_SUMS)].fillna(0.0)
     out["customers"] = out["customers"].astype(int)
-    if filtered:
+    if totals is not None:
         total = totals.reindex(out.index).fillna(0)
         share = (out["customers"] / total.where(total > 0)).fillna(1.0)
         out["spend"] = out["spend"] * share

@@ -29,11 +29,10 @@ from kpi.customer_value import (
     HoldoutCheck,
     compute_clv,
     holdout_check,
-    select_customers,
     total_clv_of,
 )
 from kpi.lifecycle import StageRules, assign_stages, stage_names, stage_numbers
-from kpi.roi import campaign_roi
+from kpi.roi import CUSTOMER_SUMS, roi_from_sums
 from kpi.summary import TIME_UNITS
 from kpi.upsell import ladder_funnel, upsell_candidates
 
@@ -259,6 +258,60 @@ def past_stages(
     return pd.DataFrame({**table, "stage": stage_names(stage), "p_alive": p_alive})[PAST_STAGE_COLUMNS]
 
 
+@dataclass(frozen=True)
+class _CampaignCells:
+    """A CLV table's customers summed per cell of the facts (``data.facts.cells``: a cell has one
+    segment, region, channel and campaign): a filter picks cells, so the campaign ROI of any
+    filter is a sum over a few thousand cells instead of a group-by over every customer."""
+
+    table: pd.DataFrame  # the CLV table these sums are of (identity checked)
+    rows: np.ndarray  # per cell: customers in the table
+    sums: np.ndarray  # per cell × CUSTOMER_SUMS: of the acquired customers
+    campaign_code: np.ndarray  # per cell: its campaign's position in ``campaign_ids`` (-1: none)
+    campaign_ids: np.ndarray
+
+
+def _campaign_cells(facts: Facts, result: CLVResult) -> _CampaignCells:
+    """``_CampaignCells`` of ``result``'s table, made once per table and kept with the facts."""
+    table = result.table
+    key = ("campaign_cells", id(table))
+    found = facts._cache.get(key)
+    if isinstance(found, _CampaignCells) and found.table is table:
+        return found
+    every = fx.cells(facts)
+    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+    if (code < 0).any():
+        raise ValueError("The CLV table holds customers the facts do not know.")
+    cell = every.of_customer[code].astype(np.int64)
+    k = len(every)
+    margin, cost = table["margin_to_date"].to_numpy(dtype=float), table["service_cost"].to_numpy(dtype=float)
+    per_row = np.column_stack(
+        [
+            np.ones(len(table)),
+            table["first_purchase_margin"].to_numpy(dtype=float),
+            margin,
+            cost,
+            margin - cost + table["residual_clv"].to_numpy(dtype=float),
+        ]
+    )
+    acquired = pd.notna(facts.campaign[code])
+    sums = np.column_stack([np.bincount(cell[acquired], weights=col[acquired], minlength=k) for col in per_row.T])
+    campaign_code, campaign_ids = pd.factorize(every.campaign)
+    made = _CampaignCells(
+        table=table,
+        rows=np.bincount(cell, minlength=k),
+        sums=sums,
+        campaign_code=np.asarray(campaign_code, dtype=np.int64),
+        campaign_ids=np.asarray(campaign_ids, dtype=object),
+    )
+    with _LOCK:
+        stale = [c for c in facts._cache if isinstance(c, tuple) and c[:1] == ("campaign_cells",)]
+        for old in stale[: max(len(stale) - 7, 0)]:
+            facts._cache.pop(old, None)
+        facts._cache[key] = made
+    return made
+
+
 def roi_table(
     source: Source,
     filters: Filters,
@@ -268,20 +321,34 @@ def roi_table(
     monthly_margin: pd.DataFrame | None = None,
     facts: Facts | None = None,
 ) -> pd.DataFrame:
-    """The campaign ROI table for the filters (``kpi.roi.campaign_roi``); needs the campaigns entity."""
+    """The campaign ROI table for the filters (``kpi.roi.campaign_roi``, from the customers' sums
+    per cell); needs the campaigns entity."""
     facts = facts or facts_for(source, today)
     if facts.campaigns is None:
         raise ValueError("The campaign ROI needs the campaigns entity.")
     result = clv or clv_at(source, as_of, today, facts=facts)
-    customers = result.table.merge(fx.customer_acquisition(facts), on="customer_id", how="left")
-    chosen = select_customers(customers, filters.segments, filters.regions, filters.channels).index
-    return campaign_roi(
+    ready = _campaign_cells(facts, result)
+    chosen = fx.cells(facts).chosen(facts, filters)
+    acquired = ready.campaign_code >= 0
+    n = len(ready.campaign_ids)
+
+    def by_campaign(cells: np.ndarray) -> np.ndarray:
+        return np.column_stack(
+            [np.bincount(ready.campaign_code[cells], weights=col[cells], minlength=n) for col in ready.sums.T]
+        ).reshape(n, len(CUSTOMER_SUMS))
+
+    filtered = bool((ready.rows[~chosen] > 0).any())
+    picked = by_campaign(acquired & chosen)
+    every = by_campaign(acquired)
+    present = every[:, 0] > 0  # campaigns with an acquired customer in the table
+    sums = pd.DataFrame(picked, columns=list(CUSTOMER_SUMS), index=pd.Index(ready.campaign_ids, name="campaign_id"))
+    sums = sums[(picked[:, 0] > 0) & present]
+    totals = pd.Series(np.rint(every[present, 0]).astype(int), index=pd.Index(ready.campaign_ids[present]))
+    return roi_from_sums(
         facts.campaigns,
-        customers,
-        selected=pd.Series(customers.index.isin(chosen), index=customers.index),
-        monthly_margin=(
-            monthly_margin if monthly_margin is not None else fx.campaign_monthly_margin(facts, filters, as_of)
-        ),
+        sums.astype({"customers": int}),
+        totals if filtered else None,
+        monthly_margin if monthly_margin is not None else fx.campaign_monthly_margin(facts, filters, as_of),
     )
 
 

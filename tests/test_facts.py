@@ -4,11 +4,13 @@ filters and dates; a filter change sends no statement; money is summed exactly."
 from __future__ import annotations
 
 import ast
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -20,7 +22,7 @@ from data import queries
 from data.demo import write_demo, write_frames
 from data.filters import Filters
 from data.settings import ConfigError, Settings, load_settings
-from data.source import Source
+from data.source import MappingError, Source
 from data.staging import LocalCopy, clean_locally
 from service import compute
 from tests.conftest import ENGINES, _url_for
@@ -187,6 +189,26 @@ def test_a_filter_change_sends_no_statement(demo_sources: dict[str, tuple[Source
     assert queries.STATS.queries == 0
 
 
+def test_a_filter_change_picks_cells_of_the_periods_cube(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> None:
+    """The day rows of a period are grouped once (month × segment × region × channel × campaign);
+    another segment, region or channel reuses that cube; the cubes kept are bounded."""
+    _source, facts = demo_sources["duckdb"]
+    period = (date(2025, 11, 1), date(2026, 10, 31))
+    first = fx.cube(facts, *period)
+    for segment in SEGMENTS:
+        filters = Filters(segments=(segment,), start=period[0], end=period[1])
+        fx.segment_totals(facts, filters)
+        assert fx.cube(facts, *period) is first
+    every = fx.cells(facts)
+    assert first.p_customers.sum() == len(
+        np.unique(facts.d_code[(facts.d_day >= fx._day(period[0])) & (facts.d_day <= fx._day(period[1]))])
+    )
+    assert np.bincount(every.of_customer).min() >= 1 and len(every) < facts.customers
+    for months in range(1, 30):
+        fx.cube(facts, date(2024, 1, 1), date(2024, 1, months))
+    assert sum(1 for key in facts._cache if isinstance(key, tuple) and key[0] == "cube") <= fx._CUBES_KEPT
+
+
 def test_money_is_summed_to_the_cent(tmp_path: Path, default_settings: Settings) -> None:
     """Amounts are read as double precision: a four-byte float would round 140,566.79 to
     140,566.7901611328 and drift by euros over a million orders."""
@@ -219,9 +241,9 @@ def test_money_is_summed_to_the_cent(tmp_path: Path, default_settings: Settings)
 # Cleaned in a local copy or by the database: the same facts
 
 
-def _settings(tmp_path: Path, clean: str) -> Settings:
-    config = tmp_path / f"{clean}.toml"
-    config.write_text(f'[source]\nclean = "{clean}"\n')
+def _settings(tmp_path: Path, clean: str, timeout: float = 60.0) -> Settings:
+    config = tmp_path / f"{clean}_{timeout:g}.toml"
+    config.write_text(f'[source]\nclean = "{clean}"\nstatement_timeout_s = {timeout}\n')
     return load_settings(config, env={}, secrets_path="/nonexistent")
 
 
@@ -325,6 +347,62 @@ def test_postgresql_is_copied_through_adbc_read_only(
     fast = fx.extract(source, today)
     assert {"orders", "customers"} <= {"orders" if "order_date" in names else "customers" for names in used}
     monkeypatch.setattr(staging, "_read_postgresql", lambda *a: None)
+    slow = fx.extract(Source(settings=_settings(tmp_path, "in_memory"), url=url), today)
+    _same_facts(fast, slow)
+    assert fast.health["orders"]["excluded"] == MATRIX_EXCLUDED
+
+
+def test_mariadb_is_copied_through_connectorx_read_only(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MariaDB tables come into the copy as Arrow columns through ConnectorX, each statement
+    read-only and under the statement timeout by itself (``SET STATEMENT … FOR``); where that read
+    fails, the same facts come through SQLAlchemy."""
+    from data import staging
+
+    url = _url_for("mariadb", tmp_path, request, "cx")
+    write_frames(url, matrix_frames())
+    source = Source(settings=_settings(tmp_path, "in_memory"), url=url)
+    source.ping()
+    writer = sa.create_engine(url)  # the dashboard's sessions are read-only: set up apart
+    with writer.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE scratch (x integer)"))
+        conn.execute(
+            sa.text(
+                "CREATE FUNCTION writes() RETURNS INT MODIFIES SQL DATA "
+                "BEGIN INSERT INTO scratch VALUES (1); RETURN 1; END"
+            )
+        )
+    writing = sa.select(sa.literal_column("writes()").label("w")).subquery("w")
+    assert staging._read_mariadb(source, writing, ["w"], {}) is None
+    slow_query = sa.select(sa.literal_column("BENCHMARK(50000000000, MD5('x'))").label("b")).subquery("b")
+    quick = Source(settings=_settings(tmp_path, "in_memory", timeout=1), url=url)
+    quick.ping()
+    started = time.perf_counter()
+    assert staging._read_mariadb(quick, slow_query, ["b"], {}) is None
+    assert time.perf_counter() - started < 10
+    with writer.begin() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM scratch")).scalar() == 0
+    # the same read without the guard does write: the guard is what stops it
+    import connectorx
+
+    address = sa.engine.make_url(url).set(drivername="mysql", query={}).render_as_string(hide_password=False)
+    connectorx.read_sql(address, "SELECT writes() AS w", return_type="arrow")
+    with writer.begin() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM scratch")).scalar() == 1
+    writer.dispose()
+
+    used = []
+    through_connectorx = staging._read_mariadb
+    monkeypatch.setattr(staging, "_read_mariadb", lambda *a: used.append(a[2]) or through_connectorx(*a))
+    today = date.fromisoformat(MATRIX_TODAY)
+    fast = fx.extract(source, today)
+    assert {"order_date", "customer_id"} <= {c for names in used for c in names}
+    entity = source.resolution["orders"]
+    assert not isinstance(entity, MappingError)
+    names = [c for c in entity.spec.columns if entity.has(c)]
+    assert through_connectorx(source, entity.selectable, names, {}) is not None  # read, not fallen back
+    monkeypatch.setattr(staging, "_read_mariadb", lambda *a: None)
     slow = fx.extract(Source(settings=_settings(tmp_path, "in_memory"), url=url), today)
     _same_facts(fast, slow)
     assert fast.health["orders"]["excluded"] == MATRIX_EXCLUDED

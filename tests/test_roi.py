@@ -16,11 +16,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import cli
+from data import facts as fx
 from data.filters import Filters
 from data.settings import load_settings
 from data.source import Source
+from kpi.customer_value import select_customers
 from kpi.roi import campaign_roi, channel_roi, marketing_summary, payback, unknown_conversions, verdict
 from render.text import t
+from service import compute
 from service.compute import roi_table
 from service.report import Section, build_report
 from tests.conftest import APP
@@ -158,6 +161,34 @@ def test_the_demo_campaigns_land_on_the_three_verdicts(demo_source: Source) -> N
     assert roi.loc["Black Friday Social 2024", "verdict"] == "does_not_pay"
     assert roi.loc["Google Ads Uffici 2024", "payback_months"] <= 3
     assert np.isnan(roi.loc["Black Friday Social 2024", "payback_months"])
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(),
+        Filters(segments=("HoReCa",)),
+        Filters(segments=("Uffici", "Privati"), regions=("Nord-Ovest", "Centro")),
+        Filters(channels=("Fiere",)),
+        Filters(segments=("nessuno",)),
+    ],
+)
+def test_the_roi_of_the_cells_is_the_roi_of_the_customers(demo_source: Source, filters: Filters) -> None:
+    """``roi_table`` sums the customers per cell of the facts once and picks cells per filter: the
+    same table as ``campaign_roi`` over the chosen customers."""
+    as_of = date(2026, 10, 31)
+    facts = compute.facts_for(demo_source, date.today())
+    result = compute.clv_at(demo_source, as_of, date.today(), facts=facts)
+    customers = result.table.merge(fx.customer_acquisition(facts), on="customer_id", how="left")
+    chosen = select_customers(customers, filters.segments, filters.regions, filters.channels).index
+    monthly = fx.campaign_monthly_margin(facts, filters, as_of)
+    want = campaign_roi(
+        facts.campaigns, customers, pd.Series(customers.index.isin(chosen), index=customers.index), monthly
+    )
+    got = roi_table(demo_source, filters, as_of, date.today(), result, monthly, facts=facts)
+    assert len(want) > 0 or filters.segments == ("nessuno",)
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9, atol=1e-6)
+    assert roi_table(demo_source, filters, as_of, date.today(), result, monthly, facts=facts).equals(got)
 
 
 # --- Leads that do not say which customer they became: conversion unknown, not 0 % -----------------
