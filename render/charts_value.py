@@ -47,9 +47,7 @@ def clv_distribution_figure(table: pd.DataFrame, colors: dict[str, str], lang: s
             name=segment,
             marker_color=colors.get(segment, GREY),
             xbins={"start": low, "end": cap, "size": (cap - low) / 40 or 1},
-            hovertemplate=(
-                f"<b>{segment}</b><br>CLV %{{x}}<br>{t('col.customers', lang)}: %{{y:,d}}<extra></extra>"
-            ),
+            hovertemplate=(f"<b>{segment}</b><br>CLV %{{x}}<br>{t('col.customers', lang)}: %{{y:,d}}<extra></extra>"),
         )
     median = float(table["total_clv"].median())
     fig.add_vline(x=median, line={"color": INK, "dash": "dot"})
