@@ -146,7 +146,27 @@ def _write(df: pd.DataFrame, out: Path) -> None:
 def _json_default(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
     return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite number as None: JSON has no NaN (``null`` instead)."""
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def _json(payload: Any) -> str:
+    """Standard JSON any parser reads: unknown numbers are ``null``, never ``NaN``."""
+    return json.dumps(_finite(payload), default=_json_default, indent=2, allow_nan=False)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -177,7 +197,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         ]
         _write(pd.DataFrame(rows), args.out)
     if args.json:
-        print(json.dumps(report, default=_json_default, indent=2))
+        print(_json(report))
     else:
         print(f"source: {source.safe_url} ({source.dialect})")
         for name, r in report.items():
@@ -229,7 +249,7 @@ def cmd_overview(args: argparse.Namespace) -> int:
         _write(table, args.out)
     if args.json:
         payload = {"period": {"start": filters.start, "end": filters.end}, "kpis": table.to_dict(orient="records")}
-        print(json.dumps(payload, default=_json_default, indent=2))
+        print(_json(payload))
     else:
         print(f"period {filters.start} → {filters.end}")
         print(table.to_string(index=False, float_format=lambda v: f"{v:,.4f}"))
@@ -245,7 +265,12 @@ def cmd_clv(args: argparse.Namespace) -> int:
     as_of = args.as_of or args.end or last
     result = clv_at(source, as_of, today, unit=args.unit, value=args.value)
     table = select_customers(result.table, tuple(args.segment), tuple(args.region), tuple(args.channel))
-    payload: dict[str, Any] = {"as_of": as_of, "model": None, "notice": result.notice}
+    payload: dict[str, Any] = {
+        "as_of": as_of,
+        "model": None,
+        "notice": result.notice,
+        "customers_valued_on_history_only": result.unvalued,
+    }
     if result.bgnbd is not None and result.gamma_gamma is not None:
         m, g = result.bgnbd, result.gamma_gamma
         payload["model"] = {
@@ -276,7 +301,7 @@ def cmd_clv(args: argparse.Namespace) -> int:
     if args.out:
         _write(table, args.out)
     if args.json:
-        print(json.dumps(payload, default=_json_default, indent=2))
+        print(_json(payload))
     else:
         if payload["model"]:
             print(
@@ -319,7 +344,7 @@ def cmd_roi(args: argparse.Namespace) -> int:
             "campaigns": roi.replace({np.nan: None}).to_dict(orient="records"),
             "channels": channels.replace({np.nan: None}).to_dict(orient="records"),
         }
-        print(json.dumps(payload, default=_json_default, indent=2))
+        print(_json(payload))
     else:
         columns = [
             "name",
@@ -377,7 +402,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
             "prospects": facts.prospects(facts_for(source, today), filters, as_of),
             "transitions": {"from": before_date, "moves": moves.to_dict(orient="records")},
         }
-        print(json.dumps(payload, default=_json_default, indent=2))
+        print(_json(payload))
     else:
         print(f"as of {as_of}: " + ", ".join(f"{k} {int(v):,}" for k, v in counts.items()))
         print(f"moves since {before_date}:")
@@ -411,7 +436,7 @@ def cmd_upsell(args: argparse.Namespace) -> int:
             "by_offer": candidates.groupby("offer_name")["expected_value"].sum().round(2).to_dict(),
             "top": candidates.head(args.top).replace({np.nan: None}).to_dict(orient="records"),
         }
-        print(json.dumps(payload, default=_json_default, indent=2))
+        print(_json(payload))
     else:
         columns = ["customer_id", "segment", "stage", "offer_name", "source", "adoption", "expected_value"]
         print(f"as of {as_of}: {len(candidates):,} proposals")

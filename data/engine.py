@@ -81,8 +81,9 @@ def _sqlite_engine(url: URL) -> sa.Engine:
 def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S) -> sa.Engine:
     """An engine that cannot write and stops statements running longer than ``timeout_s``.
 
-    SQLite opens the file with ``mode=ro``; DuckDB with ``read_only``; PostgreSQL sessions start
-    with ``default_transaction_read_only`` and ``statement_timeout``; MySQL/MariaDB sessions are
+    SQLite opens the file with ``mode=ro``; DuckDB with ``read_only`` and no file access beyond it;
+    PostgreSQL sessions start with ``default_transaction_read_only`` and ``statement_timeout``;
+    MySQL/MariaDB sessions are
     set ``READ ONLY`` with ``max_execution_time`` / ``max_statement_time``. SQLite and DuckDB
     have no server-side timeout: a timer interrupts the connection. Other dialects rely on the
     grants of the user in the URL and on the warehouse's own limits.
@@ -109,6 +110,8 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
             raise SourceUnavailable("source.file_missing", path=database)
         engine = sa.create_engine(parsed, connect_args={"read_only": True}, **kwargs)
         _interrupt_after(engine, timeout_s)
+        if not database.startswith("md:"):  # a MotherDuck database is reached through an extension
+            _duckdb_locked(engine)
     elif backend == "postgresql":
         # Read-only sessions with a statement timeout. Nested loops are off: the cleaning rules
         # hide row counts from the planner, which then nests loops over whole tables (measured:
@@ -122,6 +125,22 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
             _mysql_session(engine, timeout_ms)
     _translate_faults(engine, timeout_s)
     return engine
+
+
+def _duckdb_locked(engine: sa.Engine) -> None:
+    """Once the database file is open, no file, extension or other database can be reached from the
+    connection (``read_csv('/etc/passwd')``, ``COPY … TO``, ``ATTACH``), and no statement can turn
+    that back on."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _lock(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # connections to one file share its database, and its settings: locked by the first one
+        cur.execute("SELECT current_setting('lock_configuration')")
+        if not cur.fetchone()[0]:
+            cur.execute("SET enable_external_access = false")
+            cur.execute("SET lock_configuration = true")
+        cur.close()
 
 
 def _mysql_session(engine: sa.Engine, timeout_ms: int) -> None:

@@ -13,7 +13,9 @@ from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
+import sqlglot
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlglot import exp
 
 from data.engine import SourceUnavailable, make_readonly_engine, redact_url
 from data.entities import ENTITIES, EntitySpec
@@ -22,12 +24,43 @@ from data.settings import EntityMapping, Settings
 
 __all__ = ["MappingError", "ResolvedEntity", "Source", "check_single_select"]
 
-_FORBIDDEN = re.compile(
-    r"\b(insert|update|delete|merge|upsert|drop|alter|create|truncate|grant|revoke|attach|detach|"
-    r"pragma|copy|call|exec|execute|vacuum|replace|set|install|load|export|import|into)\b",
-    re.IGNORECASE,
-)
-_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+#: SQLAlchemy's dialect names → sqlglot's (an engine not listed is parsed as generic SQL)
+_SQLGLOT = {
+    "sqlite": "sqlite",
+    "duckdb": "duckdb",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "mssql": "tsql",
+    "trino": "trino",
+    "bigquery": "bigquery",
+    "snowflake": "snowflake",
+    "databricks": "databricks",
+    "spark": "spark",
+    "hive": "hive",
+    "oracle": "oracle",
+    "redshift": "redshift",
+    "clickhouse": "clickhouse",
+}
+#: functions that read the server's or the dashboard's files, or other databases
+_FILE_FUNCTIONS = frozenset(
+    {
+        "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "parquet_metadata", "parquet_schema",
+        "read_json", "read_json_auto", "read_json_objects", "read_ndjson", "read_ndjson_auto",
+        "read_ndjson_objects", "read_text", "read_blob", "read_xlsx", "glob", "sniff_csv", "iceberg_scan",
+        "delta_scan", "st_read", "sqlite_scan", "sqlite_attach", "postgres_scan", "postgres_attach",
+        "mysql_scan", "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_stat_file", "lo_import",
+        "lo_export", "load_file", "dblink", "openrowset", "opendatasource",
+    }
+)  # fmt: skip
+#: a table named like a file or an address (DuckDB reads ``FROM 'data.csv'`` as that file)
+_FILE_NAME = re.compile(r"[/\\:]|\.(csv|tsv|txt|json|jsonl|ndjson|parquet|xlsx?|gz|zst|db|sqlite|duckdb)$", re.I)
+#: statements and clauses that write, lock, change the session or leave the database
+_WRITES = (
+    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Command, exp.Copy,
+    exp.Into, exp.Set, exp.Pragma, exp.Use, exp.Transaction, exp.Commit, exp.Rollback, exp.LoadData,
+    exp.Lock, exp.TruncateTable, exp.Grant, exp.Attach, exp.Detach, exp.Install,
+)  # fmt: skip
 
 
 class MappingError(Explained, ValueError):
@@ -41,20 +74,39 @@ class MappingError(Explained, ValueError):
         return f"{self.key}: {self.message}"
 
 
-def check_single_select(sql: str, key: str) -> str:
-    """The SQL without a trailing semicolon, if it is one read-only SELECT; else ``MappingError``."""
+def check_single_select(sql: str, key: str, dialect: str | None = None) -> str:
+    """The SQL without a trailing semicolon, if it is one read-only SELECT; else ``MappingError``.
+
+    The text is parsed with a SQL parser for the source's ``dialect`` (sqlglot), not scanned: a
+    string that hides a ``;`` (DuckDB's ``E'\\''``) is a string, and a second statement is a second
+    statement. Accepted: one SELECT (with WITH, UNION, …) that writes nothing, locks nothing and
+    reads no file (``read_csv``, ``pg_read_file``, ``LOAD_FILE``, a file named as a table)."""
     body = sql.strip().rstrip(";").strip()
-    bare = _STRINGS_AND_COMMENTS.sub(" ", body)
     if not body:
         raise MappingError(key, "mapping.sql_empty")
-    if ";" in bare:
+    try:
+        parsed = sqlglot.parse(body, read=_SQLGLOT.get(dialect or ""))
+    except sqlglot.errors.SqlglotError as exc:
+        raise MappingError(key, "mapping.sql_unreadable", detail=str(exc).splitlines()[0][:200]) from None
+    statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+    if not statements:
+        raise MappingError(key, "mapping.sql_empty")
+    if len(statements) > 1:
         raise MappingError(key, "mapping.sql_many")
-    first = bare.split(None, 1)[0].lower() if bare.split() else ""
-    if first not in ("select", "with"):
-        raise MappingError(key, "mapping.sql_not_select", first=first.upper() or "-")
-    bad = _FORBIDDEN.search(bare)
-    if bad:
-        raise MappingError(key, "mapping.sql_writes", word=bad.group(0).upper())
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        first = body.split(None, 1)[0].upper() if body.split() else "-"
+        raise MappingError(key, "mapping.sql_not_select", first=first)
+    for node in tree.walk():
+        if isinstance(node, _WRITES):
+            word = node.key.upper() if not isinstance(node, exp.Command) else str(node.this).upper()
+            raise MappingError(key, "mapping.sql_writes", word=word)
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in _FILE_FUNCTIONS:
+                raise MappingError(key, "mapping.sql_files", word=name)
+        if isinstance(node, exp.Table) and _FILE_NAME.search(node.name or ""):  # FROM '/etc/passwd'
+            raise MappingError(key, "mapping.sql_files", word=node.name)
     return body
 
 
@@ -128,7 +180,7 @@ class Source:
         base_key = f"entities.{name}"
         if mapping.sql is not None:
             key = f"{base_key}.sql"
-            body = check_single_select(mapping.sql, key)
+            body = check_single_select(mapping.sql, key, self.dialect)
             textual = sa.text(body)
             try:
                 probe = sa.select(sa.text("*")).select_from(textual.columns().subquery("probe")).limit(0)

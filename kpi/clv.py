@@ -33,7 +33,12 @@ MIN_REPEAT_CUSTOMERS = 50
 
 
 class ModelError(ValueError):
-    """The model cannot be fitted on this data (too little history, or no convergence)."""
+    """The model cannot be fitted on this data. ``reason``: ``few_repeat`` (too few customers bought
+    twice), ``no_purchases`` or ``no_fit`` (the fit did not converge, or gave no usable mean)."""
+
+    def __init__(self, message: str, reason: str = "no_fit") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,13 @@ class BGNBD:
         if abs(a - 1) < 1e-9:
             a = 1 + 1e-9  # equation (10) has a removable singularity at a = 1
         z = t / (alpha + T + t)
-        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-        return np.asarray(
-            (a + b + x - 1) / (a - 1) * (1 - np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t))) * hyp)
-        )
+        # a history far outside the population (hundreds of purchases) overflows: inf or NaN, which
+        # the callers turn into "not valued by the model"
+        with np.errstate(over="ignore", invalid="ignore"):
+            hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+            return np.asarray(
+                (a + b + x - 1) / (a - 1) * (1 - np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t))) * hyp)
+            )
 
     def dropout_odds(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """The odds that the customer has already left: the denominator of equation (10) minus 1."""
@@ -223,7 +231,7 @@ def fit_bgnbd(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_C
     t_x_all = summary["t_x"].to_numpy(dtype=float)
     T_all = summary["T"].to_numpy(dtype=float)
     if len(x_all) == 0:
-        raise ModelError("No customer has bought: the model needs purchases.")
+        raise ModelError("No customer has bought: the model needs purchases.", "no_purchases")
     if np.any(x_all < 0) or np.any(t_x_all < 0) or np.any(t_x_all > T_all + 1e-9):
         raise ValueError("The summary needs x ≥ 0 and 0 ≤ t_x ≤ T for every customer.")
     repeat = x_all > 0
@@ -231,7 +239,8 @@ def fit_bgnbd(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_REPEAT_C
     if n_repeat < min_repeat_customers:
         raise ModelError(
             f"Only {n_repeat} customers bought more than once (at least {min_repeat_customers} are needed "
-            "for a reliable model)."
+            "for a reliable model).",
+            "few_repeat",
         )
     (xs_unique,), xs_counts = _grouped(x_all)
     (t0,), t0_w = _grouped(T_all[~repeat])
@@ -323,7 +332,8 @@ def fit_gamma_gamma(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_RE
     if int(use.sum()) < min_repeat_customers:
         raise ModelError(
             f"Only {int(use.sum())} customers have repeat purchases of positive value "
-            f"(at least {min_repeat_customers} are needed)."
+            f"(at least {min_repeat_customers} are needed).",
+            "few_repeat",
         )
     x, m = x_all[use], m_all[use]
     w = np.ones(len(x))
@@ -421,10 +431,11 @@ def discounted_residual_value(
     def discounted(x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """Σ_m (N(m) − N(m−1)) / (1 + d)^m for the numerator N of equation (10)."""
         total, previous = np.zeros(len(x)), np.zeros(len(x))
-        for m in range(1, horizon_months + 1):
-            cumulative = model.expected_numerator(m * month, x, T)
-            total += (cumulative - previous) / (1 + monthly) ** m
-            previous = cumulative
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow stays inf or NaN: see above
+            for m in range(1, horizon_months + 1):
+                cumulative = model.expected_numerator(m * month, x, T)
+                total += (cumulative - previous) / (1 + monthly) ** m
+                previous = cumulative
         return total
 
     # E[Y] = N(x, T, t) / (1 + odds(x, t_x, T)): the sum over months needs (x, T) only

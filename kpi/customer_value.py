@@ -74,6 +74,8 @@ class CLVResult:
     gamma_gamma: GammaGamma | None
     unit: str
     notice: str | None = None
+    reason: str | None = None  # ``ModelError.reason`` when the models could not be fitted
+    unvalued: int = 0  # customers the fitted models could not value (their value is the historical one)
 
     @property
     def predicted(self) -> bool:
@@ -140,7 +142,8 @@ def compute_clv(
 
     bgnbd: BGNBD | None = None
     gamma_gamma: GammaGamma | None = None
-    notice = None
+    notice = reason = None
+    unvalued = 0
     if models is not None:  # fitted elsewhere (e.g. at a later date): evaluate only
         bgnbd, gamma_gamma = models
     else:
@@ -150,15 +153,16 @@ def compute_clv(
             _ = gamma_gamma.population_mean
         except ModelError as exc:
             bgnbd = gamma_gamma = None
-            notice = str(exc)
+            notice, reason = str(exc), exc.reason
     x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))
     if bgnbd is not None and gamma_gamma is not None:
         month = (365.25 / 12) / TIME_UNITS[unit]
         table["p_alive"] = bgnbd.p_alive(x, t_x, T)
-        table["expected_purchases_12m"] = expected_purchases_by_curve(bgnbd, 12 * month, x, t_x, T)
+        expected = expected_purchases_by_curve(bgnbd, 12 * month, x, t_x, T)
+        table["expected_purchases_12m"] = np.where(np.isfinite(expected), expected, np.nan)
         value = _expected_margin(gamma_gamma, x, summary["m"].to_numpy(), table["first_value"].to_numpy(dtype=float))
         table["expected_margin_per_purchase"] = value
-        table["residual_clv"] = discounted_residual_value(
+        residual = discounted_residual_value(
             bgnbd,
             summary,
             value,
@@ -166,13 +170,30 @@ def compute_clv(
             annual_discount_rate=annual_discount_rate,
             unit_days=TIME_UNITS[unit],
         )
+        # a history far outside the fitted population (hundreds of purchase days) can overflow the
+        # model's formulas: such a customer is valued on their history alone, and counted
+        unvalued = int((~np.isfinite(residual)).sum())
+        table["residual_clv"] = _finite_or_zero(residual)
     else:
         table["p_alive"] = rhythm_p_alive(x, t_x, T, table["segment"].to_numpy())
         table["expected_purchases_12m"] = np.nan
         table["expected_margin_per_purchase"] = np.nan
         table["residual_clv"] = 0.0
     table["total_clv"] = table["historical_clv"] + table["residual_clv"]
-    return CLVResult(table=table[list(CLV_COLUMNS)], bgnbd=bgnbd, gamma_gamma=gamma_gamma, unit=unit, notice=notice)
+    return CLVResult(
+        table=table[list(CLV_COLUMNS)],
+        bgnbd=bgnbd,
+        gamma_gamma=gamma_gamma,
+        unit=unit,
+        notice=notice,
+        reason=reason,
+        unvalued=unvalued,
+    )
+
+
+def _finite_or_zero(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values), values, 0.0)
 
 
 def total_clv_of(
@@ -214,7 +235,7 @@ def total_clv_of(
         annual_discount_rate=annual_discount_rate,
         unit_days=days,
     )
-    return historical + residual
+    return historical + _finite_or_zero(residual)
 
 
 _SPAN = np.int64(1 << 32)  # sort key = customer code × span + day number

@@ -17,7 +17,7 @@ from render.text import headline_text, t
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart
+from ui.widgets import chart, markdown_safe
 
 PAGE = "page.overview"
 ctx = start_page("overview.title")
@@ -112,4 +112,4 @@ with right:
         customers=shares["customers"].map(lambda v: fmt_count(v, lang)),
     )[["segment", "revenue", "revenue_share", "margin_pct", "customers"]]
     view.columns = [t(f"col.{c}", lang) for c in ("segment", "revenue", "share", "margin_pct", "customers")]
-    st.table(view, hide_index=True)
+    st.table(markdown_safe(view), hide_index=True)

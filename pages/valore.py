@@ -19,7 +19,7 @@ from render.charts_value import (
     p_alive_map_figure,
 )
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
-from render.text import t, tn
+from render.text import md, t, tn
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
@@ -46,12 +46,16 @@ st.caption(
         as_of=fmt_date(as_of, lang),
     )
 )
-if result.notice:
+if result.notice and result.reason == "few_repeat":
     repeat = int((result.table["x"] > 0).sum())
     st.warning(
         tn("value.no_model", repeat, lang, n=fmt_count(repeat, lang), needed=MIN_REPEAT_CUSTOMERS),
         icon=":material/warning:",
     )
+elif result.notice:
+    st.warning(t(f"value.model_{result.reason or 'no_fit'}", lang), icon=":material/warning:")
+if result.unvalued:
+    st.info(tn("value.unvalued", result.unvalued, lang, n=fmt_count(result.unvalued, lang)), icon=":material/info:")
 
 f = ctx.filters
 table = select_customers(result.table, f.segments, f.regions, f.channels)
@@ -187,7 +191,7 @@ if picked is not None:
         step, name = loaders.ladder_position(ctx.source, ctx.source_key, picked, as_of, ctx.today)
         top = int(funnel["step"].max()) if not funnel.empty else 0
         ladder = (
-            t("value.ladder_position", lang, step=int(step), top=top, name=name)
+            t("value.ladder_position", lang, step=int(step), top=top, name=md(name))
             if step
             else t("value.ladder_none", lang)
         )
@@ -197,7 +201,7 @@ if picked is not None:
             ladder += " · " + t(
                 "value.next_offer",
                 lang,
-                offer=best["offer_name"],
+                offer=md(best["offer_name"]),
                 value=fmt_money(best["expected_value"], lang, cur, 0),
             )
         st.markdown(f"**{t('value.ladder', lang)}:** {ladder}")

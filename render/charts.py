@@ -16,7 +16,7 @@ import plotly.io as pio
 
 from data.filters import UNASSIGNED
 from render.format import fmt_money, fmt_month, fmt_percent, plotly_separators
-from render.text import t
+from render.text import chart_text, t
 
 __all__ = [
     "TEMPLATE",
@@ -109,11 +109,11 @@ def monthly_revenue_figure(
         fig.add_bar(
             x=months,
             y=revenue,
-            name=segment,
+            name=chart_text(segment),
             marker_color=colors.get(segment, GREY),
             customdata=[[lab, fmt_money(v, lang, currency, 0)] for lab, v in zip(labels, revenue, strict=True)],
             hovertemplate=(
-                f"<b>{segment}</b><br>%{{customdata[0]}}<br>"
+                f"<b>{chart_text(segment)}</b><br>%{{customdata[0]}}<br>"
                 f"{t('hover.revenue', lang)}: %{{customdata[1]}}<extra></extra>"
             ),
         )
@@ -157,7 +157,7 @@ def segment_figure(shares: pd.DataFrame, colors: dict[str, str], lang: str = "it
     ]
     fig.add_bar(
         x=ordered["revenue"],
-        y=ordered["segment"],
+        y=[chart_text(s) for s in ordered["segment"]],
         orientation="h",
         marker_color=[colors.get(s, GREY) for s in ordered["segment"]],
         text=text,
@@ -173,7 +173,12 @@ def segment_figure(shares: pd.DataFrame, colors: dict[str, str], lang: str = "it
         ),
     )
     top = shares.iloc[0]
-    title = t("overview.segments_title", lang, segment=top["segment"], share=fmt_percent(top["revenue_share"], lang, 0))
+    title = t(
+        "overview.segments_title",
+        lang,
+        segment=chart_text(top["segment"]),
+        share=fmt_percent(top["revenue_share"], lang, 0),
+    )
     _base_layout(fig, lang, title)
     fig.update_layout(showlegend=False, height=max(260, 70 + 48 * len(shares)))
     fig.update_xaxes(title_text=f"{t('axis.revenue', lang)} ({currency})", tickformat=",.0f")

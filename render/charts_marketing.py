@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from render.charts import GREY, INK, TEMPLATE, campaign_colors, percent_ticks
 from render.format import fmt_money, fmt_percent, plotly_separators
-from render.text import t, tn
+from render.text import chart_text, t, tn
 
 __all__ = ["VERDICT_COLORS", "cac_vs_clv_figure", "channel_roi_figure", "payback_figure", "roi_steps_figure"]
 
@@ -50,7 +50,7 @@ def cac_vs_clv_figure(roi: pd.DataFrame, lang: str, currency: str) -> go.Figure:
             x=[row["cac"]],
             y=[row["clv_per_customer"]],
             mode="markers",
-            name=name,
+            name=chart_text(name),
             marker={
                 "size": [row["spend"]],
                 "sizemode": "area",
@@ -69,7 +69,7 @@ def cac_vs_clv_figure(roi: pd.DataFrame, lang: str, currency: str) -> go.Figure:
                 ]
             ],
             hovertemplate=(
-                f"<b>{name}</b><br>%{{customdata[3]}}<br>CAC %{{customdata[0]}}<br>"
+                f"<b>{chart_text(name)}</b><br>%{{customdata[3]}}<br>CAC %{{customdata[0]}}<br>"
                 f"{t('marketing.clv_per_customer', lang)} %{{customdata[1]}}<br>"
                 f"{t('marketing.spend', lang)} %{{customdata[2]}}<extra></extra>"
             ),
@@ -105,7 +105,7 @@ def roi_steps_figure(roi: pd.DataFrame, lang: str) -> go.Figure:
     for _, row in data.iterrows():
         fig.add_scatter(
             x=[row[c] for c, _, _ in steps],
-            y=[row["name"]] * 3,
+            y=[chart_text(row["name"])] * 3,
             mode="lines",
             line={"color": "#CBD2D9", "width": 3},
             showlegend=False,
@@ -114,7 +114,7 @@ def roi_steps_figure(roi: pd.DataFrame, lang: str) -> go.Figure:
     for column, key, color in steps:
         fig.add_scatter(
             x=data[column],
-            y=data["name"],
+            y=[chart_text(n) for n in data["name"]],
             mode="markers",
             name=t(key, lang),
             marker={"color": color, "size": 12, "line": {"color": "white", "width": 1}},
@@ -126,8 +126,8 @@ def roi_steps_figure(roi: pd.DataFrame, lang: str) -> go.Figure:
     names = [str(n) for n in data["name"]]
     fig.update_yaxes(
         tickmode="array",
-        tickvals=names,
-        ticktext=[f"<span style='color:{colors.get(n, GREY)}'>●</span> {n}" for n in names],
+        tickvals=[chart_text(n) for n in names],
+        ticktext=[f"<span style='color:{colors.get(n, GREY)}'>●</span> {chart_text(n)}" for n in names],
     )
     turned = int(((data["roi_first"] < 0) & (data["roi_lifetime"] >= 0)).sum())
     _layout(fig, lang, tn("marketing.steps_title", turned, lang))
@@ -153,11 +153,12 @@ def payback_figure(curves: pd.DataFrame, roi: pd.DataFrame, lang: str) -> go.Fig
             x=part["months"],
             y=part["recovered"],
             mode="lines",
-            name=str(part["name"].iloc[0]),
+            name=chart_text(part["name"].iloc[0]),
             line={"color": colors.get(str(part["name"].iloc[0]), GREY), "width": 2},
             customdata=[fmt_percent(v, lang, 0) for v in part["recovered"]],
             hovertemplate=(
-                f"<b>{part['name'].iloc[0]}</b><br>{t('marketing.month', lang)} %{{x}}: %{{customdata}}<extra></extra>"
+                f"<b>{chart_text(part['name'].iloc[0])}</b><br>"
+                f"{t('marketing.month', lang)} %{{x}}: %{{customdata}}<extra></extra>"
             ),
         )
     fig.add_hline(
@@ -168,7 +169,7 @@ def payback_figure(curves: pd.DataFrame, roi: pd.DataFrame, lang: str) -> go.Fig
         title = t("marketing.payback_none", lang)
     else:
         fastest = paid.sort_values("payback_months").iloc[0]
-        title = tn("marketing.payback_title", int(fastest["payback_months"]), lang, name=fastest["name"])
+        title = tn("marketing.payback_title", int(fastest["payback_months"]), lang, name=chart_text(fastest["name"]))
     _layout(fig, lang, title)
     fig.update_xaxes(title_text=t("marketing.months_since_start", lang))
     recovered = curves["recovered"].astype(float)
@@ -189,7 +190,7 @@ def channel_roi_figure(channels: pd.DataFrame, lang: str) -> go.Figure:
     if data.empty:
         return _layout(fig, lang, t("marketing.no_spend", lang))
     fig.add_bar(
-        y=data["channel"],
+        y=[chart_text(c) for c in data["channel"]],
         x=data["roi_lifetime"],
         orientation="h",
         marker_color=[VERDICT_COLORS.get(v, GREY) for v in data["verdict"]],
@@ -200,7 +201,7 @@ def channel_roi_figure(channels: pd.DataFrame, lang: str) -> go.Figure:
     for channel, value in zip(data["channel"], data["roi_lifetime"], strict=True):
         fig.add_annotation(
             x=max(float(value), 0.0),
-            y=channel,
+            y=chart_text(channel),
             text=fmt_percent(value, lang, 0),
             showarrow=False,
             xanchor="left",
@@ -211,7 +212,12 @@ def channel_roi_figure(channels: pd.DataFrame, lang: str) -> go.Figure:
     _layout(
         fig,
         lang,
-        t("marketing.channel_title", lang, channel=best["channel"], roi=fmt_percent(best["roi_lifetime"], lang, 0)),
+        t(
+            "marketing.channel_title",
+            lang,
+            channel=chart_text(best["channel"]),
+            roi=fmt_percent(best["roi_lifetime"], lang, 0),
+        ),
     )
     high = float(np.nanmax(data["roi_lifetime"])) if len(data) else 1.0
     low = min(0.0, float(data["roi_lifetime"].min()) * 1.1)

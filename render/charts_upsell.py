@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from render.charts import GREY, TEMPLATE, percent_ticks
 from render.format import fmt_count, fmt_money, fmt_percent, plotly_separators
-from render.text import t
+from render.text import chart_text, t
 
 __all__ = ["funnel_figure", "offer_value_figure"]
 
@@ -27,7 +27,7 @@ def funnel_figure(funnel: pd.DataFrame, colors: dict[str, str], lang: str) -> go
             x=part["step"],
             y=part["share"],
             mode="lines+markers",
-            name=str(segment),
+            name=chart_text(segment),
             line={"color": colors.get(str(segment), GREY), "width": 2},
             marker={"size": 8},
             customdata=[
@@ -35,7 +35,7 @@ def funnel_figure(funnel: pd.DataFrame, colors: dict[str, str], lang: str) -> go
                 for s, n in zip(part["share"], part["customers"], strict=True)
             ],
             hovertemplate=(
-                f"<b>{segment}</b><br>{t('upsell.step', lang)} %{{x}}: "
+                f"<b>{chart_text(segment)}</b><br>{t('upsell.step', lang)} %{{x}}: "
                 "%{customdata[0]} (%{customdata[1]})<extra></extra>"
             ),
         )
@@ -49,7 +49,7 @@ def funnel_figure(funnel: pd.DataFrame, colors: dict[str, str], lang: str) -> go
             lang,
             step=top_step,
             share=fmt_percent(last["share"], lang, 0),
-            segment=last["segment"],
+            segment=chart_text(last["segment"]),
         ),
     )
     fig.update_xaxes(title_text=t("upsell.step", lang), dtick=1)
@@ -69,7 +69,7 @@ def offer_value_figure(candidates: pd.DataFrame, lang: str, currency: str) -> go
         return _layout(fig, lang, t("upsell.none", lang))
     by_offer = candidates.groupby("offer_name")["expected_value"].sum().sort_values()
     fig.add_bar(
-        y=by_offer.index,
+        y=[chart_text(v) for v in by_offer.index],
         x=by_offer.to_numpy(),
         orientation="h",
         marker_color="#009E73",
@@ -84,7 +84,7 @@ def offer_value_figure(candidates: pd.DataFrame, lang: str, currency: str) -> go
         t(
             "upsell.by_offer_title",
             lang,
-            offer=by_offer.index[-1],
+            offer=chart_text(by_offer.index[-1]),
             value=fmt_money(float(by_offer.iloc[-1]), lang, currency, 0),
         ),
     )

@@ -13,7 +13,7 @@ from data.filters import UNASSIGNED
 from kpi.clv import BGNBD
 from render.charts import GREY, INK, TEMPLATE, percent_ticks
 from render.format import fmt_count, fmt_date, fmt_money, fmt_month, fmt_percent, plotly_separators
-from render.text import t, tn
+from render.text import chart_text, t, tn
 
 __all__ = [
     "clv_cac_figure",
@@ -44,10 +44,12 @@ def clv_distribution_figure(table: pd.DataFrame, colors: dict[str, str], lang: s
         values = table.loc[table["segment"] == segment, "total_clv"].clip(upper=cap)
         fig.add_histogram(
             x=values,
-            name=segment,
+            name=chart_text(segment),
             marker_color=colors.get(segment, GREY),
             xbins={"start": low, "end": cap, "size": (cap - low) / 40 or 1},
-            hovertemplate=(f"<b>{segment}</b><br>CLV %{{x}}<br>{t('col.customers', lang)}: %{{y:,d}}<extra></extra>"),
+            hovertemplate=(
+                f"<b>{chart_text(segment)}</b><br>CLV %{{x}}<br>{t('col.customers', lang)}: %{{y:,d}}<extra></extra>"
+            ),
         )
     median = float(table["total_clv"].median())
     fig.add_vline(x=median, line={"color": INK, "dash": "dot"})
@@ -67,7 +69,7 @@ def clv_segment_figure(by_segment: pd.DataFrame, colors: dict[str, str], lang: s
     hist = [fmt_money(v, lang, currency, 0) for v in ordered["historical_clv"]]
     resid = [fmt_money(v, lang, currency, 0) for v in ordered["residual_clv"]]
     fig.add_bar(
-        y=ordered["segment"],
+        y=[chart_text(v) for v in ordered["segment"]],
         x=ordered["historical_clv"],
         orientation="h",
         name=t("value.historical", lang),
@@ -76,7 +78,7 @@ def clv_segment_figure(by_segment: pd.DataFrame, colors: dict[str, str], lang: s
         hovertemplate=f"<b>%{{y}}</b><br>{t('value.historical', lang)}: %{{customdata}}<extra></extra>",
     )
     fig.add_bar(
-        y=ordered["segment"],
+        y=[chart_text(v) for v in ordered["segment"]],
         x=ordered["residual_clv"],
         orientation="h",
         name=t("value.residual", lang),
@@ -88,7 +90,9 @@ def clv_segment_figure(by_segment: pd.DataFrame, colors: dict[str, str], lang: s
     )
     top = ordered.iloc[-1]
     key = "value.segment_title" if len(ordered) > 1 else "value.segment_title_one"
-    title = t(key, lang, segment=top["segment"], value=fmt_money(float(top["total_clv"]), lang, currency, 0))
+    title = t(
+        key, lang, segment=chart_text(top["segment"]), value=fmt_money(float(top["total_clv"]), lang, currency, 0)
+    )
     _layout(fig, lang, title)
     fig.update_layout(barmode="relative", height=max(280, 90 + 50 * len(ordered)), showlegend=False)
     fig.update_traces(cliponaxis=False)
@@ -113,7 +117,7 @@ def clv_cac_figure(by_group: pd.DataFrame, lang: str) -> go.Figure:
         return _layout(fig, lang, t("value.no_cac", lang))
     colors = [RED if v < 1 else AMBER if v < 3 else GREEN for v in data["clv_cac"]]
     fig.add_bar(
-        y=data["group"],
+        y=[chart_text(g) for g in data["group"]],
         x=data["clv_cac"],
         orientation="h",
         marker_color=colors,

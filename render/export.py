@@ -12,13 +12,16 @@ import shutil
 import threading
 import warnings
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
 __all__ = [
+    "FORMULA_STARTS",
     "IMAGE_FORMATS",
     "MIME",
+    "cell_text",
     "column_kind",
     "figure_bytes",
     "file_stem",
@@ -245,6 +248,46 @@ def _headers(table: pd.DataFrame, lang: str | None) -> list[str]:
     return [t(f"col.{c}", lang) if has_key(f"col.{c}") else str(c) for c in table.columns]
 
 
+#: a text cell starting with one of these is read as a formula by Excel, LibreOffice or Sheets
+#: (OWASP, "CSV Injection"): tab and carriage return too, which some of them skip before looking
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: characters no spreadsheet cell may hold (XML 1.0 forbids them; a NUL cuts a CSV line short)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def cell_text(value: str) -> str:
+    """Text as a spreadsheet cell may hold it: control characters (NUL included) shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", value)
+
+
+def _safe_text(data: pd.DataFrame, *, quote: bool) -> pd.DataFrame:
+    """``data`` with its text cells and headers made inert: control characters replaced and, with
+    ``quote`` (CSV), a leading apostrophe before a text that would start a formula, as OWASP
+    recommends. Numbers are not touched (a negative amount stays a number)."""
+
+    def inert(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = cell_text(value)
+        return "'" + value if quote and value.startswith(FORMULA_STARTS) else value
+
+    out = data.copy()
+    out.columns = [inert(str(c)) for c in out.columns]
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            out.isetitem(i, column.map(inert, na_action="ignore").astype(object))
+    return out
+
+
+def _text_cell(cell: Any) -> None:
+    """An Excel cell holding text stays text: openpyxl stores a text starting with "=" as a formula,
+    and Excel would read any of ``FORMULA_STARTS`` as one once the cell is edited (quote prefix)."""
+    if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
+        cell.data_type = "s"
+        cell.quotePrefix = True
+
+
 def table_bytes(table: pd.DataFrame, fmt: str, lang: str | None = None, currency: str = "EUR") -> bytes:
     """The table as ``csv`` or ``xlsx``, values rounded as on screen (money to the cent, fractions to
     0.01 %). With ``lang`` the headers are in that language (``col.<name>`` messages); an Italian CSV
@@ -254,9 +297,11 @@ def table_bytes(table: pd.DataFrame, fmt: str, lang: str | None = None, currency
     data = _rounded(table)
     data.columns = _headers(table, lang)
     if fmt == "csv":
+        data = _safe_text(data, quote=True)
+        # CRLF ends a row (RFC 4180), so a text holding a bare CR is quoted, not split into two rows
         if lang == "it":
-            return data.to_csv(index=False, sep=";", decimal=",").encode("utf-8-sig")
-        return data.to_csv(index=False).encode()
+            return data.to_csv(index=False, sep=";", decimal=",", lineterminator="\r\n").encode("utf-8-sig")
+        return data.to_csv(index=False, lineterminator="\r\n").encode()
     if fmt == "xlsx":
         buffer = io.BytesIO()
         write_xlsx(data, buffer, kinds, currency)
@@ -265,14 +310,24 @@ def table_bytes(table: pd.DataFrame, fmt: str, lang: str | None = None, currency
 
 
 def write_xlsx(data: pd.DataFrame, target: object, kinds: list[str] | None = None, currency: str = "EUR") -> None:
-    """``data`` to an Excel file (path or buffer), numbers kept as numbers with a display format."""
+    """``data`` to an Excel file (path or buffer), numbers kept as numbers with a display format and
+    every text a text cell: a name that starts like a formula (``=HYPERLINK(…)``) is shown, never
+    run."""
     from openpyxl.utils import get_column_letter
 
     kinds = kinds or [column_kind(str(c)) for c in data.columns]
     symbols = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF"}
+    data = _safe_text(data, quote=False)
     with pd.ExcelWriter(target, engine="openpyxl") as writer:
         data.to_excel(writer, index=False)
         sheet = writer.sheets["Sheet1"]
+        texts = [i for i in range(data.shape[1]) if data.iloc[:, i].dtype == object]
+        for row in sheet.iter_rows(max_row=1):  # the headers
+            for cell in row:
+                _text_cell(cell)
+        for i in texts:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=i + 1, max_col=i + 1):
+                _text_cell(cell)
         for i, kind in enumerate(kinds, start=1):
             letter = get_column_letter(i)
             sheet.column_dimensions[letter].width = max(12, min(40, len(str(data.columns[i - 1])) + 4))

@@ -3,18 +3,24 @@ message with plural forms, and the few sentences assembled from several messages
 
 from __future__ import annotations
 
+import html
+import re
+
 from i18n import LANGUAGES, has_key, t, tn
 from kpi.overview import Headline
 
 __all__ = [
     "LANGUAGES",
     "_CATALOGUE",
+    "chart_text",
     "has_key",
     "headline_text",
     "join_phrases",
+    "md",
     "t",
     "tn",
     "verdicts_sentence",
+    "visible",
 ]
 
 
@@ -35,6 +41,37 @@ def _pairs() -> dict[str, tuple[str, str]]:
 
 #: key → (Italian, English) for every singular message
 _CATALOGUE: dict[str, tuple[str, str]] = _pairs()
+
+
+def chart_text(value: object) -> str:
+    """A value as literal text in a Plotly label or table: ``&``, ``<`` and ``>`` escaped, since
+    Plotly reads a subset of HTML there (a name ``<a href=…>`` would become a link); quotes as they
+    are, since Plotly shows ``&quot;`` as it is written. ``%{`` is written ``%&#123;`` so that a
+    name put in a hover template is not read as one of its placeholders."""
+    return html.escape(visible(value), quote=False).replace("%{", "%&#123;")
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$~|&@])")  # inline markdown, HTML and entities, $…$
+#: a colon that opens Streamlit's ``:red[…]``, ``:material/…:`` or an emoji ``:tada:``, or a URL's ``://``
+_COLON = re.compile(r":(?=//|[\w/+\-]+\\?[:\[])")
+#: characters that reorder or hide text (bidirectional overrides and isolates, zero-width marks):
+#: a name holding one can pass for another name — shown as their code instead
+_HIDDEN = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def visible(value: object) -> str:
+    """``value`` as text with the characters that reorder or hide text shown as ``<U+202E>``."""
+    return _HIDDEN.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(value))
+
+
+def md(value: object) -> str:
+    """A data value (a name) as literal text inside a line of Streamlit markdown or a table cell: every
+    character that starts something inline (links, images, emphasis, code, HTML and entities,
+    ``:red[…]``, ``:material/…:``, ``$…$``, automatic links) escaped, line breaks as spaces, hidden
+    characters shown (``visible``). Numbers such as ``€ 1.234,50`` or ``30 %`` are left as they are."""
+    text = _MARKDOWN.sub(r"\\\1", " ".join(visible(value).splitlines()))
+    text = _COLON.sub(r"\\:", text)
+    return re.sub(r"(?i)\b(www)\.", r"\1\\.", text)  # "www.x.com" is a link in GitHub markdown
 
 
 def join_phrases(phrases: list[str], lang: str) -> str:
@@ -83,7 +120,7 @@ def headline_text(news: Headline, lang: str, currency: str = "EUR") -> str:
             now=fmt_count(news.at_risk_now, lang),
         )
     elif news.action == "stop_campaigns":
-        names = join_phrases(list(news.campaigns_to_stop), lang)
+        names = join_phrases([md(n) for n in news.campaigns_to_stop], lang)
         action = tn("headline.stop_campaigns", len(news.campaigns_to_stop), lang, names=names)
     elif news.action == "call_at_risk":
         action = tn("headline.call_at_risk", news.at_risk_now, lang, n=fmt_count(news.at_risk_now, lang))

@@ -33,7 +33,7 @@ from render.charts_upsell import offer_value_figure
 from render.charts_value import clv_segment_figure
 from render.export import LEGEND_ROW, figure_bytes, legend_rows
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
-from render.text import join_phrases, t, tn, verdicts_sentence
+from render.text import chart_text, join_phrases, t, tn, verdicts_sentence
 from service.compute import clv_at, entity_health, facts_for, roi_table, stages_at, upsell_tables
 
 if TYPE_CHECKING:
@@ -464,11 +464,11 @@ def _page(
     )
     page.update_xaxes(automargin=True)
     page.update_yaxes(automargin=True)
-    _note(page, f"<b>{html.escape(title)}</b>", 32, top, 28, left=left)
+    _note(page, f"<b>{chart_text(title)}</b>", 32, top, 28, left=left)
     for i, line in enumerate(lines):
-        _note(page, html.escape(line), 80 + 24 * i, top, 17, left=left)
+        _note(page, chart_text(line), 80 + 24 * i, top, 17, left=left)
     if chart_title:
-        _note(page, f"<b>{html.escape(chart_title)}</b>", 80 + 24 * len(lines) + 18, top, 15, _MUTED, left=left)
+        _note(page, f"<b>{chart_text(chart_title)}</b>", 80 + 24 * len(lines) + 18, top, 15, _MUTED, left=left)
     if cards:
         start = 1 - _SIDE if figure is not None else 0
         page.add_trace(
@@ -476,9 +476,7 @@ def _page(
                 domain={"x": [start, 1 if figure is not None or summary else 0.6], "y": [0, 1]},
                 columnwidth=[0.16, 0.84] if summary else [0.44, 0.56],
                 header={
-                    "values": [
-                        f"<b>{html.escape(t_key)}</b>" for t_key in (section.cards_title if section else "", "")
-                    ],
+                    "values": [f"<b>{chart_text(t_key)}</b>" for t_key in (section.cards_title if section else "", "")],
                     "height": 30 if section else 1,
                     "align": "left",
                     "fill_color": "#EEF1F4",
@@ -486,11 +484,9 @@ def _page(
                 },
                 cells={
                     "values": [
-                        [f"<b>{html.escape(k)}</b>" if summary else html.escape(k) for k, _v in cards],
+                        [f"<b>{chart_text(k)}</b>" if summary else chart_text(k) for k, _v in cards],
                         [
-                            "<br>".join(html.escape(x) for x in _wrap(v, 110))
-                            if summary
-                            else f"<b>{html.escape(v)}</b>"
+                            "<br>".join(chart_text(x) for x in _wrap(v, 110)) if summary else f"<b>{chart_text(v)}</b>"
                             for _k, v in cards
                         ],
                     ],
@@ -503,7 +499,7 @@ def _page(
             )
         )
     page.add_annotation(
-        text=html.escape(footer),
+        text=chart_text(footer),
         xref="paper",
         yref="paper",
         x=0,

@@ -23,7 +23,7 @@ from data.settings import ConfigError, Settings, load_settings
 from data.source import MappingError, Source
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from render.format import fmt_date
-from render.text import LANGUAGES, t
+from render.text import LANGUAGES, md, t
 from ui import loaders
 
 __all__ = [
@@ -331,7 +331,7 @@ def show_active_filters(ctx: AppContext) -> None:
         f"({t('active.compared', lang)} {fmt_date(prev_start, lang)} – {fmt_date(prev_end, lang)})"
     ]
     for dim, chosen in (("segment", f.segments), ("region", f.regions), ("channel", f.channels)):
-        label = ", ".join(chosen) if chosen else t("filter.all", lang)
+        label = ", ".join(md(c) for c in chosen) if chosen else t("filter.all", lang)
         parts.append(f"**{t(f'filter.{dim}', lang)}:** {label}")
     st.caption(" · ".join(parts))
     if ctx.settings is not None and ctx.settings.url_origin == "demo":

@@ -10,10 +10,10 @@ import streamlit as st
 
 from render.export import MIME, figure_bytes, file_stem, images_available, table_bytes
 from render.format import fmt_date
-from render.text import t
+from render.text import md, t
 from ui.shell import AppContext
 
-__all__ = ["chart", "filters_text", "report_controls", "static_table", "table_downloads"]
+__all__ = ["chart", "filters_text", "markdown_safe", "report_controls", "static_table", "table_downloads"]
 
 
 def filters_text(ctx: AppContext) -> str:
@@ -92,7 +92,19 @@ def static_table(data: pd.DataFrame, lang: str, *, empty: str = "empty.table") -
     if data.empty:
         st.info(t(empty, lang), icon=":material/filter_alt_off:")
         return
-    st.table(data, hide_index=True)
+    st.table(markdown_safe(data), hide_index=True)
+
+
+def markdown_safe(data: pd.DataFrame) -> pd.DataFrame:
+    """A table for ``st.table``, which reads markdown in every cell and header: text shown as written
+    (``render.text.md``), so a name cannot become a link, an image or coloured text."""
+    out = data.copy()
+    out.columns = [md(c) for c in out.columns]
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            out.isetitem(i, column.map(md, na_action="ignore"))
+    return out
 
 
 def table_downloads(table: pd.DataFrame, stem: str, lang: str, *, key: str) -> None:

