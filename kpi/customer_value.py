@@ -492,25 +492,22 @@ def segment_clv(table: pd.DataFrame, by: str = "segment") -> pd.DataFrame:
     """Per group: ``customers``, mean ``historical_clv``, ``residual_clv``, ``total_clv``, mean
     ``acquisition_cost`` of the customers with one (``cac``) and ``clv_cac`` = mean CLV before
     acquisition cost of those customers ÷ their mean CAC (NaN where no customer has a CAC)."""
-    rows = []
-    for group, part in table.groupby(by, sort=True):
-        acquired = part[part["acquisition_cost"] > 0]
-        cac = float(acquired["acquisition_cost"].mean()) if len(acquired) else np.nan
-        before_cac = (acquired["total_clv"] + acquired["acquisition_cost"]).mean() if len(acquired) else np.nan
-        rows.append(
-            {
-                by: group,
-                "customers": len(part),
-                "historical_clv": float(part["historical_clv"].mean()),
-                "residual_clv": float(part["residual_clv"].mean()),
-                "total_clv": float(part["total_clv"].mean()),
-                "cac": cac,
-                "clv_cac": float(before_cac / cac) if cac and not np.isnan(cac) else np.nan,
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=[by, "customers", "historical_clv", "residual_clv", "total_clv", "cac", "clv_cac"]
-    )
+    columns = [by, "customers", "historical_clv", "residual_clv", "total_clv", "cac", "clv_cac"]
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    # one grouped pass over the few columns needed (a loop over the groups copied every column of
+    # each group: a second per call at a million customers)
+    slim = table[[by, "historical_clv", "residual_clv", "total_clv", "acquisition_cost"]]
+    grouped = slim.groupby(by, sort=True)
+    out = grouped[["historical_clv", "residual_clv", "total_clv"]].mean()
+    out.insert(0, "customers", grouped.size())
+    acquired = slim[slim["acquisition_cost"] > 0]
+    by_acquired = acquired.groupby(by, sort=True)
+    cac = by_acquired["acquisition_cost"].mean().reindex(out.index)
+    before_cac = (acquired["total_clv"] + acquired["acquisition_cost"]).groupby(acquired[by], sort=True).mean()
+    out["cac"] = cac.astype(float)
+    out["clv_cac"] = (before_cac.reindex(out.index) / cac.where(cac != 0)).astype(float)
+    return out.rename_axis(by).reset_index()[columns]
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,9 @@ if len(month_ends) == 0 or month_ends[-1] < pd.Timestamp(as_of):
     month_ends = month_ends.append(pd.DatetimeIndex([pd.Timestamp(as_of)]))
 month_ends = month_ends[-12:]
 with shown_errors(ctx):
-    history = pd.DataFrame({end: stage_counts(_stages(end)) for end in month_ends}).T
+    history = loaders.stage_history(
+        source, ctx.source_key, tuple(e.date() for e in month_ends), as_of, rules, f, ctx.today
+    )
 st.subheader(t("lifecycle.over_time", lang))
 chart(
     stages_over_time_figure(history, lang),

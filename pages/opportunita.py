@@ -112,24 +112,29 @@ if shown.empty:
 else:
     with shown_errors(ctx):
         names = loaders.customer_names(source, ctx.source_key, tuple(shown["customer_id"].head(2000)), ctx.today)
-    export = pd.DataFrame(
-        {
-            # Names are text: an id without a name is written as text too (filling a text column with
-            # numbers, or a column of no names with text, makes pandas warn).
-            t("col.customer", lang): np.array([names.get(c, str(c)) for c in shown["customer_id"]], dtype=object),
-            t("col.segment", lang): shown["segment"].to_numpy(),
-            # one customer per row: the stage in the singular ("Fedele"), not the group's name ("Fedeli")
-            t("col.stage", lang): shown["stage"].map({s: t(f"stage_one.{s}", lang) for s in STAGES}).to_numpy(),
-            t("col.offer", lang): shown["offer_name"].to_numpy(),
-            t("col.expected_value", lang): shown["expected_value"].round(2).to_numpy(),
-            t("col.p_alive", lang): shown["p_alive"].round(3).to_numpy(),
-            t("col.why", lang): _reasons(shown),
-            t("col.source", lang): shown["source"]
-            .map({s: t(f"upsell.source_{s}", lang) for s in ("ladder", "affinity")})
-            .to_numpy(),
-            "customer_id": shown["customer_id"].to_numpy(),
-        }
-    )
+
+    def _export(rows: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                # Names are text: an id without a name is written as text too (filling a text column
+                # with numbers, or a column of no names with text, makes pandas warn).
+                t("col.customer", lang): np.array([names.get(c, str(c)) for c in rows["customer_id"]], dtype=object),
+                t("col.segment", lang): rows["segment"].to_numpy(),
+                # one customer per row: the stage in the singular ("Fedele"), not the group's name
+                t("col.stage", lang): rows["stage"].map({s: t(f"stage_one.{s}", lang) for s in STAGES}).to_numpy(),
+                t("col.offer", lang): rows["offer_name"].to_numpy(),
+                t("col.expected_value", lang): rows["expected_value"].round(2).to_numpy(),
+                t("col.p_alive", lang): rows["p_alive"].round(3).to_numpy(),
+                t("col.why", lang): _reasons(rows),
+                t("col.source", lang): rows["source"]
+                .map({s: t(f"upsell.source_{s}", lang) for s in ("ladder", "affinity")})
+                .to_numpy(),
+                "customer_id": rows["customer_id"].to_numpy(),
+            }
+        )
+
+    # the page shows the first 200; the whole list is written only when it is downloaded
+    export = _export(shown.head(200))
     view = export.head(200).assign(
         **{
             t("col.p_alive", lang): [fmt_percent(v, lang, 0) for v in export[t("col.p_alive", lang)].head(200)],
@@ -168,7 +173,7 @@ else:
         },
     )
     stem = f"{'opportunita' if lang == 'it' else 'opportunities'}-{as_of.isoformat()}"
-    table_downloads(export, stem, lang, key="upsell")
+    table_downloads(lambda: _export(shown), stem, lang, key="upsell")
 
 left, right = st.columns(2)
 with left:

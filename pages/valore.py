@@ -85,9 +85,10 @@ left, right = st.columns(2)
 with left:
     chart(clv_distribution_figure(table, colors, lang, cur), table, key="value_distribution", ctx=ctx, page=PAGE)
 with right:
+    by_segment = segment_clv(table)
     chart(
-        clv_segment_figure(segment_clv(table), colors, lang, cur),
-        segment_clv(table),
+        clv_segment_figure(by_segment, colors, lang, cur),
+        by_segment,
         key="value_segments",
         ctx=ctx,
         page=PAGE,
@@ -103,7 +104,7 @@ with left:
         required=True,
         key="value_cac_by",
     )
-    by_group = segment_clv(table, by=group or "channel")
+    by_group = by_segment if group == "segment" else segment_clv(table, by=group or "channel")
     chart(clv_cac_figure(by_group, lang), by_group, key="value_clv_cac", ctx=ctx, page=PAGE, empty="value.no_cac")
 with right:
     if result.bgnbd is not None:
@@ -138,7 +139,7 @@ else:
         chart(holdout_figure(check.by_frequency, lang), check.by_frequency, key="value_holdout", ctx=ctx, page=PAGE)
 
 st.subheader(t("value.top_title", lang))
-top = table.sort_values("total_clv", ascending=False).head(50)
+top = table.nlargest(50, "total_clv")  # not a sort of every customer
 with shown_errors(ctx):
     names = loaders.customer_names(ctx.source, ctx.source_key, tuple(top["customer_id"].tolist()), ctx.today)
 

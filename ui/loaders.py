@@ -23,8 +23,8 @@ from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
-from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split
-from kpi.lifecycle import StageRules
+from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split, select_customers
+from kpi.lifecycle import StageRules, stage_counts
 from service import compute
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "prospects",
     "segment_totals",
     "source_key",
+    "stage_history",
     "stages_before",
     "upsell",
 ]
@@ -216,6 +217,21 @@ def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: S
         return lifecycle_stages(_source, key, anchor, rules, today)
     past = history(_source, key, anchor, today)
     return compute.past_stages(_source, past, as_of, clv(_source, key, anchor, "week", today), rules)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
+def stage_history(
+    _source: Source, key: str, ends: tuple[date, ...], anchor: date, rules: StageRules, filters: Filters, today: date
+) -> pd.DataFrame:
+    """Customers per stage at each of ``ends`` (rows) within the filters: a small table, kept per
+    filters, so that coming back to the lifecycle page counts nothing again."""
+    counts = {}
+    for end in ends:
+        table = stages_before(_source, key, end, anchor, rules, today)
+        counts[pd.Timestamp(end)] = stage_counts(
+            select_customers(table, filters.segments, filters.regions, filters.channels)
+        )
+    return pd.DataFrame(counts).T
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

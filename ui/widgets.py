@@ -107,12 +107,17 @@ def markdown_safe(data: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def table_downloads(table: pd.DataFrame, stem: str, lang: str, *, key: str) -> None:
-    """Two buttons under a list meant to leave the app: CSV and Excel, made on click."""
+def table_downloads(table: pd.DataFrame | Callable[[], pd.DataFrame], stem: str, lang: str, *, key: str) -> None:
+    """Two buttons under a list meant to leave the app: CSV and Excel, made on click. ``table`` may be
+    a function that makes the table: a long list is then written only when it is downloaded."""
+
+    def rows() -> pd.DataFrame:
+        return table() if callable(table) else table
+
     left, right, _ = st.columns([3, 2, 5])
     left.download_button(
         t("export.download_csv", lang),
-        lambda: table_bytes(table, "csv", lang),
+        lambda: table_bytes(rows(), "csv", lang),
         f"{stem}.csv",
         MIME["csv"],
         icon=":material/download:",
@@ -122,7 +127,7 @@ def table_downloads(table: pd.DataFrame, stem: str, lang: str, *, key: str) -> N
     )
     right.download_button(
         t("lifecycle.download_xlsx", lang),
-        lambda: table_bytes(table, "xlsx", lang),
+        lambda: table_bytes(rows(), "xlsx", lang),
         f"{stem}.xlsx",
         MIME["xlsx"],
         icon=":material/download:",
