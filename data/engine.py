@@ -63,6 +63,10 @@ def redact_url(url: str | URL | None) -> str:
         return "<URL non valido / invalid URL>"
 
 
+def _text_with_replacement(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 def _sqlite_engine(url: URL) -> sa.Engine:
     database = url.database or ""
     if database in ("", ":memory:"):
@@ -103,6 +107,9 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
         def _functions(dbapi_conn: Any, _record: Any) -> None:
             # SQLite has no regular expressions: its date reading is this function (data.sqlfuncs).
             dbapi_conn.create_function("cruscotto_date", 2, parse_date_text, deterministic=True)
+            # SQLite keeps any bytes in a text column: one byte that is not UTF-8 made every read
+            # of the table fail; it is read as U+FFFD instead (and counted on the data-health page)
+            dbapi_conn.text_factory = _text_with_replacement
 
     elif backend == "duckdb":
         database = parsed.database or ""

@@ -41,7 +41,9 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "missing_customer",
     "missing_date",
     "bad_date",
+    "implausible_date",
     "bad_amount",
+    "implausible_amount",
     "future_date",
     "duplicate_id",
 )

@@ -60,12 +60,18 @@ def _number_param(name: str, value: float) -> sa.BindParameter[float]:
     return sa.bindparam(name, value, type_=sa.Double())
 
 
+#: the earliest plausible business date, and the largest plausible amount of one row
+EARLIEST_DATE = date(1900, 1, 1)
+LARGEST_AMOUNT = 1e12
+
+
 def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
     """The entity with typed columns and a ``_reason`` column: NULL for usable rows.
 
     Rules, in order (a row counts under the first it breaks): missing id, missing customer,
-    missing date, unparseable date, non-numeric or missing amount, date after ``today``, and a
-    repeated id (the first usable row of an id is kept).
+    missing date, unparseable date, date before 1900, non-numeric or missing amount, an amount that
+    is not finite or beyond ±10¹², date after ``today``, and a repeated id (the first usable row of
+    an id is kept).
     """
     spec, src = entity.spec, entity.selectable
     typed: dict[str, sa.ColumnElement[Any]] = {}
@@ -91,8 +97,11 @@ def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
     if spec.needs_date:
         rules.append((src.c[spec.needs_date].is_(None), "missing_date"))
         rules.append((typed[spec.needs_date].is_(None), "bad_date"))
+        rules.append((typed[spec.needs_date] < _date(EARLIEST_DATE), "implausible_date"))
     if spec.needs_amount:
         rules.append((typed[spec.needs_amount].is_(None), "bad_amount"))
+        # infinite, NaN or absurd (1e308): no business books such an amount, and sums overflow
+        rules.append((sa.not_(typed[spec.needs_amount].between(-LARGEST_AMOUNT, LARGEST_AMOUNT)), "implausible_amount"))
     if spec.needs_date:
         rules.append((typed[spec.needs_date] > _date(today), "future_date"))
     first = sa.case(*rules, else_=sa.null()) if rules else sa.null()

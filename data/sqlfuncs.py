@@ -159,7 +159,8 @@ def _date_mysql(element: safe_date, compiler: Any, **kw: Any) -> str:
 
     def make(y: str, m: str, d: str) -> str:
         # MySQL/MariaDB accept impossible days (2025-02-30) unless strict modes are on: check here.
-        month_start = f"(MAKEDATE({y}, 1) + INTERVAL ({m} - 1) MONTH)"
+        # not MAKEDATE: it reads years below 70 as 2000–2069 (year 1 became 2001)
+        month_start = f"CAST(CONCAT(LPAD({y}, 4, '0'), '-', LPAD({m}, 2, '0'), '-01') AS DATE)"
         return _valid_ymd(y, m, d, f"{month_start} + INTERVAL ({d} - 1) DAY", f"DAY(LAST_DAY({month_start}))")
 
     last_form = make(c, a, b) if element.order == "MDY" else make(c, b, a)

@@ -18,7 +18,9 @@ REASON_COLORS = {
     "missing_customer": "#E69F00",
     "missing_date": "#CC79A7",
     "bad_date": "#56B4E9",
+    "implausible_date": "#88CCEE",
     "bad_amount": "#0072B2",
+    "implausible_amount": "#332288",
     "future_date": "#009E73",
     "duplicate_id": "#882255",
 }

@@ -112,6 +112,9 @@ _MATRIX_ORDERS = [
     (21, "C4", None, "10", 5.0),  # missing_date
     (None, "C4", "2024-04-07", "10", 5.0),  # missing_id
     (2, "C1", "15/03/2024", "200", 100.0),  # duplicate_id
+    (23, "C2", "0001-01-01", "10", 5.0),  # implausible_date
+    (24, "C3", "1899-12-31", "10", 5.0),  # implausible_date
+    (25, "C2", "2024-04-09", "1000000000000000", 5.0),  # implausible_amount (10^15)
 ]
 
 _MATRIX_CUSTOMERS = [
@@ -147,7 +150,9 @@ MATRIX_EXCLUDED = {
     "missing_customer": 2,
     "missing_date": 1,
     "bad_date": 3,
+    "implausible_date": 2,
     "bad_amount": 2,
+    "implausible_amount": 1,
     "future_date": 2,
     "duplicate_id": 1,
 }

@@ -349,3 +349,68 @@ def test_a_model_that_fails_for_another_reason_says_so() -> None:
     result = compute_clv(few, margins, costs, as_of=date(2025, 12, 31))
     assert not result.predicted and result.reason == "few_repeat"
     assert np.isfinite(result.table["total_clv"]).all()
+
+
+# --- Bad bytes and extreme values ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def extreme_sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The demo with amounts no business books (infinite, 1e308, -1e308), a year-1 order and a
+    segment name holding a byte that is not UTF-8, on SQLite and DuckDB."""
+    out = {}
+    for kind in ("sqlite", "duckdb"):
+        path = tmp_path_factory.mktemp(f"extreme_{kind}") / f"extreme.{kind}"
+        url = f"{kind}:///{path}"
+        write_demo(url, customers=150, seed=9)
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            ids = list(conn.execute(sa.text("SELECT order_id FROM orders ORDER BY order_id LIMIT 4")).scalars())
+            for order, revenue in zip(ids[:3], (float("inf"), 1e308, -1e308), strict=True):
+                conn.execute(sa.text("UPDATE orders SET revenue = :r WHERE order_id = :o"), {"r": revenue, "o": order})
+            conn.execute(sa.text("UPDATE orders SET order_date = '0001-01-01' WHERE order_id = :o"), {"o": ids[3]})
+            if kind == "sqlite":  # SQLite keeps any bytes in a text column
+                conn.execute(sa.text("UPDATE customers SET segment = CAST(X'4261729F' AS TEXT) WHERE rowid = 1"))
+        engine.dispose()
+        out[kind] = url
+    return out
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_extreme_values_are_excluded_and_counted(extreme_sources: dict[str, str], kind: str) -> None:
+    from data.settings import load_settings
+    from data.source import Source
+    from service import compute
+
+    source = Source(settings=load_settings(None, env={}, secrets_path="/nonexistent"), url=extreme_sources[kind])
+    facts = compute.facts_for(source, date(2026, 11, 25))
+    excluded = facts.health["orders"]["excluded"]
+    assert excluded.get("implausible_amount") == 3 and excluded.get("implausible_date") == 1
+    assert np.isfinite(facts.d_revenue).all() and np.abs(facts.d_revenue).max() < 1e12
+    if kind == "sqlite":
+        assert any("\ufffd" in str(s) for s in facts.options["segment"])  # read, not a failed page
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_every_page_works_over_all_history_with_extreme_values(
+    extreme_sources: dict[str, str], kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cruscotto.toml"
+    config.write_text("")
+    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", extreme_sources[kind])
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["period"] = ["Tutto lo storico"]
+    at.run()
+    for page in (
+        "pages/valore.py",
+        "pages/marketing.py",
+        "pages/ciclo-di-vita.py",
+        "pages/opportunita.py",
+        "pages/dati.py",
+    ):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert not at.error, (page, [e.value for e in at.error])
+        shown = " ".join(m.value for m in at.metric if isinstance(m.value, str))
+        assert "∞" not in shown and "nan" not in shown.lower()
