@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from data.source import MappingError, check_single_select
 from kpi.customer_value import compute_clv
 from render.export import FORMULA_STARTS, table_bytes
 from render.text import chart_text, md
+from service.passwords import LoginLimiter, email_allowed
 from service.report import Section, _page
 from tests.conftest import APP
 
@@ -414,3 +416,83 @@ def test_every_page_works_over_all_history_with_extreme_values(
         assert not at.error, (page, [e.value for e in at.error])
         shown = " ".join(m.value for m in at.metric if isinstance(m.value, str))
         assert "∞" not in shown and "nan" not in shown.lower()
+
+
+# --- Login: limits that a new session does not reset, a log, an allow-list ---------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_limiter_backs_off_per_address_and_in_all() -> None:
+    clock = _Clock()
+    limiter = LoginLimiter(free=3, cap=900, forget=3600, global_max=5, global_window=600, clock=clock)
+    for _ in range(3):
+        assert limiter.wait("1.2.3.4") == 0
+        limiter.failed("1.2.3.4")
+    assert limiter.wait("1.2.3.4") == 2  # the fourth attempt waits 2 s, then 4, 8 …
+    limiter.failed("1.2.3.4")
+    assert limiter.wait("1.2.3.4") == 4 and limiter.wait("5.6.7.8") == 0
+    clock.now += 4
+    assert limiter.wait("1.2.3.4") == 0
+    for _ in range(20):
+        limiter.failed("1.2.3.4")
+    assert limiter.wait("1.2.3.4") == 900  # capped at a quarter of an hour
+    assert limiter.wait("5.6.7.8") == 600  # 25 failures in ten minutes: everybody waits
+    clock.now += 3601
+    assert limiter.wait("1.2.3.4") == 0 and limiter.wait("5.6.7.8") == 0  # forgotten
+    limiter.failed("5.6.7.8")
+    limiter.succeeded("5.6.7.8")
+    assert limiter.wait("5.6.7.8") == 0
+
+
+def test_allow_list_of_company_accounts() -> None:
+    assert email_allowed("chiunque@gmail.com")  # no list: every account the provider accepts
+    assert email_allowed("Anna@Azienda.it", domains=["azienda.it"])
+    assert not email_allowed("anna@altra-azienda.it", domains=["azienda.it"])
+    assert not email_allowed("anna@azienda.it.evil.example", domains=["azienda.it"])
+    assert email_allowed("socio@gmail.com", emails=["socio@gmail.com"], domains=["azienda.it"])
+    assert not email_allowed(None, emails=["socio@gmail.com"])
+
+
+def test_new_sessions_do_not_reset_the_wrong_password_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, hostile_names_db: str
+) -> None:
+    """A scripted client that opens a new session for every guess: the fourth guess waits, even with
+    the right password, and every attempt is in the log without the password."""
+    from service.passwords import hash_password
+    from ui import access
+
+    config = tmp_path / "cruscotto.toml"
+    config.write_text("")
+    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", hostile_names_db)
+    monkeypatch.setenv("CRUSCOTTO_PASSWORD_HASH", hash_password("giusta-2026"))
+    clock = _Clock()
+    monkeypatch.setattr(access.LIMITER, "clock", clock)
+    access.LIMITER.reset()
+
+    def attempt(password: str) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=90)  # a new session each time
+        at.run()
+        at.text_input[0].input(password)
+        at.button[0].click().run()
+        return at
+
+    with caplog.at_level(logging.INFO, logger="cruscotto.access"):
+        for guess in ("uno", "due", "tre"):
+            assert "Password errata" in attempt(guess).error[0].value
+        refused = attempt("giusta-2026")
+        assert "riprova tra 2 secondi" in refused.error[0].value and len(refused.metric) == 0
+        clock.now += 2
+        let_in = attempt("giusta-2026")
+        assert not let_in.error and len(let_in.metric) > 0
+    log = caplog.text
+    assert log.count("failed login") == 3 and "login from" in log
+    assert not any(word in log for word in ("uno", "due", "tre", "giusta"))
+    access.LIMITER.reset()
