@@ -8,6 +8,8 @@ import csv
 import io
 import json
 import logging
+import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from render.export import FORMULA_STARTS, table_bytes
 from render.text import chart_text, md
 from service.passwords import LoginLimiter, email_allowed
 from service.report import Section, _page
+from service.turns import Turns
 from tests.conftest import APP
 
 #: OWASP's CSV-injection examples, and the ways a spreadsheet may still take a cell for a formula
@@ -496,3 +499,40 @@ def test_new_sessions_do_not_reset_the_wrong_password_count(
     assert log.count("failed login") == 3 and "login from" in log
     assert not any(word in log for word in ("uno", "due", "tre", "giusta"))
     access.LIMITER.reset()
+
+
+# --- Fair share: heavy work one at a time, in order ----------------------------------------------
+
+
+def test_reports_wait_their_turn_in_order() -> None:
+    turns = Turns(slots=1)
+    order: list[str] = []
+    told: dict[str, list[int]] = {"b": [], "c": []}
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with turns.turn():
+            first_in.set()
+            release.wait(5)
+            order.append("a")
+
+    def later(name: str) -> None:
+        with turns.turn(told[name].append, poll=0.01):
+            order.append(name)
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert first_in.wait(5)
+    for name in ("b", "c"):
+        threads.append(threading.Thread(target=later, args=(name,)))
+        threads[-1].start()
+        while turns.busy < len(threads):
+            time.sleep(0.005)
+    assert turns.busy == 3
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["a", "b", "c"]  # first come, first served
+    assert told["b"][0] == 1 and told["c"][0] == 2  # each told how many are ahead
+    assert turns.busy == 0

@@ -62,6 +62,8 @@ TTL = 600  # seconds: a fresh database read at most every ten minutes
 #: keep a pickled copy and unpickle a new one on every hit — seconds and gigabytes at a million
 #: customers. Callers treat them as read-only (pandas copy-on-write keeps derived frames apart).
 _shared = st.cache_resource(ttl=TTL, show_spinner=False, max_entries=32)
+#: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
+_ENTRIES = 256
 
 
 def source_key(url: str, settings: Settings) -> str:
@@ -102,17 +104,17 @@ def order_date_range(_source: Source, key: str, today: date) -> tuple[date | Non
     return facts(_source, key, today).date_range()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def period_measures(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
     return fx.period_measures(facts(_source, key, today), filters)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def monthly_by_segment(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
     return fx.monthly_by_segment(facts(_source, key, today), filters)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def segment_totals(_source: Source, key: str, filters: Filters, today: date) -> pd.DataFrame:
     return fx.segment_totals(facts(_source, key, today), filters)
 
@@ -122,7 +124,7 @@ def campaigns(_source: Source, key: str, today: date) -> pd.DataFrame:
     return found if found is not None else queries.campaigns(_source, today)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def campaign_monthly_margin(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame:
     return fx.campaign_monthly_margin(facts(_source, key, today), filters, as_of)
 
@@ -144,7 +146,7 @@ def clv(_source: Source, key: str, as_of: date, unit: str, today: date) -> CLVRe
     return compute.clv_at(_source, as_of, today, unit, facts=facts(_source, key, today))
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def clv_holdout(_source: Source, key: str, first: date, as_of: date, unit: str, today: date) -> HoldoutCheck | str:
     """The model check on held-out months, or the reason it cannot be made."""
     calibration_end = holdout_split(first, as_of)
@@ -160,7 +162,7 @@ def customer_names(_source: Source, key: str, ids: tuple[Any, ...], today: date)
     return fx.customer_names(facts(_source, key, today), list(ids))
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> pd.DataFrame:
     """One customer's orders (a customer card): one small statement, not a bulk read."""
     return compute.customer_orders(_source, facts(_source, key, today), customer_id, as_of)
@@ -177,7 +179,7 @@ def clv_before(_source: Source, key: str, as_of: date, anchor: date, today: date
     return compute.clv_from_history(_source, history(_source, key, anchor, today), as_of, current)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def marketing_roi(
     _source: Source, key: str, filters: Filters, as_of: date, today: date, anchor: date | None = None
 ) -> pd.DataFrame | None:
@@ -234,7 +236,7 @@ def stage_history(
     return pd.DataFrame(counts).T
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
 def cohort_activity(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.DataFrame:
     return fx.cohort_activity(facts(_source, key, today), filters, as_of)
 

@@ -10,7 +10,8 @@ import streamlit as st
 
 from render.export import MIME, figure_bytes, file_stem, images_available, table_bytes
 from render.format import fmt_date
-from render.text import md, t
+from render.text import md, t, tn
+from service.turns import REPORTS
 from ui.shell import AppContext
 
 __all__ = ["chart", "filters_text", "markdown_safe", "report_controls", "static_table", "table_downloads"]
@@ -167,9 +168,16 @@ def report_controls(ctx: AppContext) -> None:
                 def progress(fraction: float, step: str) -> None:
                     bar.progress(min(max(fraction, 0.0), 1.0), text=step)
 
-                sections = build_report(ctx.source, ctx.filters, lang, ctx.today, progress)
-                caption = report_caption(ctx.filters, lang, ctx.today)
-                st.session_state["cruscotto_report"] = (wanted, render(sections, fmt, t("report.title", lang), caption))
+                def waiting(ahead: int) -> None:
+                    status.update(label=tn("report.queued", ahead, lang, n=ahead))
+
+                # one report at a time for the whole server: the others wait their turn, and say so
+                with REPORTS.turn(waiting):
+                    status.update(label=t("report.building", lang))
+                    sections = build_report(ctx.source, ctx.filters, lang, ctx.today, progress)
+                    caption = report_caption(ctx.filters, lang, ctx.today)
+                    made = render(sections, fmt, t("report.title", lang), caption)
+                st.session_state["cruscotto_report"] = (wanted, made)
                 status.update(label=t("report.ready", lang), state="complete")
         built = st.session_state.get("cruscotto_report")
         if built and built[0] == wanted:
