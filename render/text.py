@@ -69,9 +69,12 @@ def md(value: object) -> str:
     character that starts something inline (links, images, emphasis, code, HTML and entities,
     ``:red[…]``, ``:material/…:``, ``$…$``, automatic links) escaped, line breaks as spaces, hidden
     characters shown (``visible``). Numbers such as ``€ 1.234,50`` or ``30 %`` are left as they are."""
-    text = _MARKDOWN.sub(r"\\\1", " ".join(visible(value).splitlines()))
-    text = _COLON.sub(r"\\:", text)
-    return re.sub(r"(?i)\b(www)\.", r"\1\\.", text)  # "www.x.com" is a link in GitHub markdown
+    text = " ".join(visible(value).splitlines())
+    # addresses are made links after the escapes are read: a word joiner (U+2060, invisible) keeps
+    # "http://…", "www.…" and "name@host" from being recognised as one
+    text = re.sub(r"(?i)(://|\bwww(?=\.)|@)", lambda m: m.group()[:1] + "\u2060" + m.group()[1:], text)
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return _COLON.sub(r"\\:", text)
 
 
 def join_phrases(phrases: list[str], lang: str) -> str:

@@ -183,9 +183,10 @@ def test_markdown_escapes_every_sign_it_could_read(name: str) -> None:
         i += 1
     assert "\u202e" not in escaped and "\u202e" not in chart_text(name)
     assert "www." not in md("see www.evil.example")
-    # the colon that opens a directive, an emoji or an address is escaped; a colon in prose is not
+    # the colon that opens a directive or an emoji is escaped, an address is broken by a word joiner
+    # (links are found after the escapes are read), a colon in prose is left alone
     assert md(":red[x] :material/warning: :tada: http://e.x a: b") == (
-        "\\:red\\[x\\] \\:material/warning: \\:tada: http\\://e.x a: b"
+        "\\:red\\[x\\] \\:material/warning: \\:tada: http:\u2060//e.x a: b"
     )
     assert "\n" not in md("a\n# b")
 
