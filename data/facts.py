@@ -428,7 +428,16 @@ def extract(source: Source, today: date) -> Facts:
     facts = _extract(local or source, today)
     if local is not None:
         facts._cache["local_copy"] = local
+        _count_unreadable(facts.health, local)
     return facts
+
+
+def _count_unreadable(health: dict[str, dict[str, Any]], local: LocalCopy) -> None:
+    """Rows whose text held bytes that are not UTF-8 (read as U+FFFD), per entity of the copy: used,
+    but worth a look (a SQLite text column keeps any bytes; the other engines refuse them)."""
+    for name, count in local.unreadable.items():
+        if name in health and count:
+            health[name]["unreadable_text"] = count
 
 
 def _extract(source: Source, today: date) -> Facts:
@@ -664,6 +673,8 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
     health = {"order_lines": _health(_reason_counts(_per_reason(table)), None, None)}
     raw = _whole_entity(source, "products", today)
     health["products"] = _health(_reason_counts(raw.assign(n=1)), None, None)
+    if isinstance(source, LocalCopy):
+        _count_unreadable(health, source)
     usable = raw[raw[REASON].isna()]
     catalogue = (
         pd.DataFrame(

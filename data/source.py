@@ -267,6 +267,27 @@ class Source:
     def available(self, name: str) -> bool:
         return isinstance(self.resolution.get(name), ResolvedEntity)
 
+    def broad_privileges(self) -> list[str]:
+        """What the configured user may do beyond reading its tables, where the database tells:
+        on PostgreSQL ``superuser`` (it could turn off the read-only session) and
+        ``read_server_files`` (``pg_read_server_files``: a mapping could read the server's files).
+        Empty elsewhere, or when the question itself fails."""
+        if self.dialect != "postgresql":
+            return []
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    sa.text(
+                        "SELECT r.rolsuper, pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') "
+                        "FROM pg_roles r WHERE r.rolname = current_user"
+                    )
+                ).first()
+        except SQLAlchemyError:
+            return []
+        if row is None:
+            return []
+        return [name for name, held in zip(("superuser", "read_server_files"), row, strict=True) if held]
+
     def errors(self) -> dict[str, MappingError]:
         """Mapping errors of entities the user configured, or of the required ``orders``."""
         out = {}

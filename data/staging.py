@@ -88,6 +88,8 @@ class LocalCopy(Source):
         #: seconds spent reading the origin and rows read, for the benchmarks
         self.read_s = 0.0
         self.rows = 0
+        #: per entity, rows with a text that held bytes that are not UTF-8 (read as U+FFFD)
+        self.unreadable: dict[str, int] = {}
         self.add(names)
 
     @property
@@ -116,6 +118,7 @@ class LocalCopy(Source):
         table = _read(self.origin, entity.selectable, present, {c: k for c, k in kinds.items() if c in amounts})
         self.read_s += time.perf_counter() - started
         self.rows += table.num_rows
+        self.unreadable[name] = _rows_with_replacement(table)
         self._register(name, table)
         base = sa.table(f"copy_{name}", *[sa.column(c) for c in present])
         columns = [base.c[c].label(c) if c in present else _placeholder(entity.spec, c) for c in entity.spec.columns]
@@ -153,6 +156,16 @@ class LocalCopy(Source):
                 if not pa.types.is_string(table[column].type):
                     position = table.column_names.index(column)
                     self._register(name, table.set_column(position, column, _id_text(table[column])))
+
+
+def _rows_with_replacement(table: pa.Table) -> int:
+    """Rows with U+FFFD in a text column: the mark of bytes that were not UTF-8."""
+    hit = None
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            found = pc.fill_null(pc.match_substring(column, "\ufffd"), False)
+            hit = found if hit is None else pc.or_(hit, found)
+    return 0 if hit is None else int(pc.sum(hit).as_py() or 0)
 
 
 def _id_text(column: pa.ChunkedArray) -> pa.Array:

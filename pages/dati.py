@@ -11,7 +11,7 @@ from data.engine import redact_url
 from data.entities import ENTITIES
 from data.source import MappingError
 from render.format import fmt_count, fmt_date, fmt_money
-from render.text import t
+from render.text import md, t, tn
 from ui import loaders
 from ui.shell import page_context, show_problem, shown_errors
 from ui.widgets import static_table
@@ -37,11 +37,15 @@ if ctx.problem or ctx.source is None:
     st.stop()
 
 source = ctx.source
+broad = loaders.broad_privileges(source, ctx.source_key)
+if broad:
+    st.warning(t("health.broad_privileges", lang, user=md(source.engine.url.username or "")), icon=":material/shield:")
 for name, err in source.errors().items():
     st.error(f"**{t('entity.' + name, lang)}** — {t('error.fix_key', lang)}: `{err.key}`  \n{err.localized(lang)}")
 
 rows: list[dict[str, Any]] = []
 reasons: list[dict[str, Any]] = []
+unreadable: list[tuple[str, int]] = []  # (entity, rows whose text held bytes that are not UTF-8)
 with shown_errors(ctx):
     for name in ENTITIES:
         resolved = source.resolution[name]
@@ -66,6 +70,8 @@ with shown_errors(ctx):
         )
         for reason, count in health["excluded"].items():
             reasons.append({"entity": name, "reason": reason, "rows": count})
+        if health.get("unreadable_text"):
+            unreadable.append((name, int(health["unreadable_text"])))
 
 read = sum(r.get("read", 0) for r in rows)
 used = sum(r.get("used", 0) for r in rows)
@@ -92,6 +98,11 @@ table = pd.DataFrame(
     }
 )
 static_table(table, lang, empty="empty.health_tables")
+for name, count in unreadable:
+    st.warning(
+        tn("health.unreadable_text", count, lang, entity=t("entity." + name, lang), n=fmt_count(count, lang)),
+        icon=":material/text_format:",
+    )
 
 st.subheader(t("health.exclusions", lang))
 if reasons:

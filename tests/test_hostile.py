@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -395,6 +396,7 @@ def test_extreme_values_are_excluded_and_counted(extreme_sources: dict[str, str]
     assert np.isfinite(facts.d_revenue).all() and np.abs(facts.d_revenue).max() < 1e12
     if kind == "sqlite":
         assert any("\ufffd" in str(s) for s in facts.options["segment"])  # read, not a failed page
+        assert facts.health["customers"].get("unreadable_text") == 1  # and counted for the data-health page
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
@@ -420,6 +422,8 @@ def test_every_page_works_over_all_history_with_extreme_values(
         assert not at.error, (page, [e.value for e in at.error])
         shown = " ".join(m.value for m in at.metric if isinstance(m.value, str))
         assert "∞" not in shown and "nan" not in shown.lower()
+    if kind == "sqlite":  # the last page is data health: it points at the row with unreadable text
+        assert any("non UTF-8" in w.value for w in at.warning), [w.value for w in at.warning]
 
 
 # --- Login: limits that a new session does not reset, a log, an allow-list ---------------------
@@ -537,3 +541,39 @@ def test_reports_wait_their_turn_in_order() -> None:
     assert order == ["a", "b", "c"]  # first come, first served
     assert told["b"][0] == 1 and told["c"][0] == 2  # each told how many are ahead
     assert turns.busy == 0
+
+
+def test_a_postgresql_user_that_may_do_more_than_read_is_pointed_out(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data.settings import load_settings
+    from data.source import Source
+    from tests.conftest import _url_for
+
+    url = _url_for("postgresql", tmp_path, request, "privileges")
+    write_demo(url, customers=100, seed=2)
+    settings = load_settings(None, env={}, secrets_path="/nonexistent")
+    assert "superuser" in Source(settings=settings, url=url).broad_privileges()  # the test server's user
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
+    try:
+        reader = sa.engine.make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
+        assert Source(settings=settings, url=reader).broad_privileges() == []
+        config = tmp_path / "cruscotto.toml"
+        config.write_text("")
+        monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+        for address, warned in ((url, True), (reader, False)):
+            monkeypatch.setenv("CRUSCOTTO_DB_URL", address)
+            at = AppTest.from_file(APP, default_timeout=90)
+            at.run()
+            at.switch_page("pages/dati.py").run()
+            assert not at.exception
+            assert any("superutente" in w.value for w in at.warning) is warned
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()

@@ -28,6 +28,7 @@ from kpi.lifecycle import StageRules, stage_counts
 from service import compute
 
 __all__ = [
+    "broad_privileges",
     "campaign_monthly_margin",
     "campaigns",
     "clv",
@@ -82,6 +83,12 @@ def _cached_source(key: str, _url: str, _settings: Settings) -> Source:
 def get_source(url: str, settings: Settings) -> Source:
     """The source for ``url`` and ``settings``; raises ``SourceUnavailable`` (not cached) on failure."""
     return _cached_source(source_key(url, settings), url, settings)
+
+
+@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=8)
+def broad_privileges(_source: Source, key: str) -> list[str]:
+    """What the source's user may do beyond reading (``Source.broad_privileges``)."""
+    return _source.broad_privileges()
 
 
 @_shared
