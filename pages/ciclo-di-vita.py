@@ -14,7 +14,7 @@ from render.text import t, tn
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart, table_downloads
+from ui.widgets import chart, table_downloads, visible_text
 
 PAGE = "page.lifecycle"
 ctx = start_page("lifecycle.title")
@@ -153,6 +153,6 @@ else:
             t("col.at_stake", lang): [fmt_money(v, lang, cur, 0) for v in export[t("col.at_stake", lang)].head(100)],
         }
     )
-    st.dataframe(view, hide_index=True, key="lifecycle_at_risk")
+    st.dataframe(visible_text(view), hide_index=True, key="lifecycle_at_risk")
     stem = f"clienti-a-rischio-{as_of.isoformat()}" if lang == "it" else f"customers-at-risk-{as_of.isoformat()}"
     table_downloads(export, stem, lang, key="lifecycle")

@@ -15,7 +15,7 @@ from service.report import lead_conversions_unknown
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart, static_table
+from ui.widgets import chart, static_table, visible_text
 
 #: Light tints of the verdict colours, for the table's badge column.
 TINTS = {"pays_first": "#D5F0E6", "pays_lifetime": "#D4E6F4", "does_not_pay": "#F8DCCC", "no_spend": "#ECEEF0"}
@@ -85,7 +85,7 @@ columns = {  # column key → (values, width in pixels)
     "col.roi_lifetime": ([fmt_percent(v, lang, 0) for v in roi["roi_lifetime"]], 84),
     "col.payback": ([fmt_count(v, lang) for v in roi["payback_months"]], 108),
 }
-view = pd.DataFrame({t(key, lang): values for key, (values, _) in columns.items()})
+view = visible_text(pd.DataFrame({t(key, lang): values for key, (values, _) in columns.items()}))
 tint = {t(f"verdict.{v}", lang): c for v, c in TINTS.items()}
 styled = view.style.map(lambda v: f"background-color: {tint.get(v, 'white')}", subset=[t("col.verdict", lang)])
 st.dataframe(
@@ -97,15 +97,17 @@ st.dataframe(
 )
 with st.expander(t("marketing.leads_details", lang), icon=":material/contact_page:"):
     st.dataframe(
-        pd.DataFrame(
-            {
-                t("col.campaign", lang): roi["name"],
-                t("col.channel", lang): roi["channel"],
-                t("col.leads", lang): [fmt_count(v, lang) for v in roi["leads"]],
-                t("col.cost_per_lead", lang): [fmt_money(v, lang, cur, 2) for v in roi["cost_per_lead"]],
-                t("col.conversion_rate", lang): [fmt_percent(v, lang) for v in roi["conversion_rate"]],
-                t("col.clv_cac", lang): [fmt_value(v, "ratio", lang) for v in roi["clv_cac"]],
-            }
+        visible_text(
+            pd.DataFrame(
+                {
+                    t("col.campaign", lang): roi["name"],
+                    t("col.channel", lang): roi["channel"],
+                    t("col.leads", lang): [fmt_count(v, lang) for v in roi["leads"]],
+                    t("col.cost_per_lead", lang): [fmt_money(v, lang, cur, 2) for v in roi["cost_per_lead"]],
+                    t("col.conversion_rate", lang): [fmt_percent(v, lang) for v in roi["conversion_rate"]],
+                    t("col.clv_cac", lang): [fmt_value(v, "ratio", lang) for v in roi["clv_cac"]],
+                }
+            )
         ),
         hide_index=True,
         key="marketing_leads_table",

@@ -15,7 +15,7 @@ from render.text import t
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart, table_downloads
+from ui.widgets import chart, table_downloads, visible_text
 
 PAGE = "page.upsell"
 ctx = start_page("upsell.title")
@@ -155,7 +155,7 @@ else:
         "col.why": 300,
     }
     st.dataframe(
-        view,
+        visible_text(view),
         hide_index=True,
         key="upsell_table",
         width="stretch",

@@ -23,7 +23,7 @@ from render.text import md, t, tn
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart
+from ui.widgets import chart, visible_text
 
 PAGE = "page.value"
 ctx = start_page("value.title")
@@ -161,7 +161,7 @@ view = pd.DataFrame(
         t("col.total_clv", lang): [fmt_money(v, lang, cur, 0) for v in top["total_clv"]],
     }
 )
-st.dataframe(view, hide_index=True, height=320, key="value_top")
+st.dataframe(visible_text(view), hide_index=True, height=320, key="value_top")
 
 st.subheader(t("value.card_title", lang))
 choices = top["customer_id"].tolist()

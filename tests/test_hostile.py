@@ -211,7 +211,7 @@ def hostile_names_db(tmp_path_factory: pytest.TempPathFactory) -> str:
         for i, campaign in enumerate(ids):
             conn.execute(
                 sa.text("UPDATE campaigns SET name = :n WHERE campaign_id = :c"),
-                {"n": NAMES[(i + 1) % len(NAMES)] + f" {i}", "c": campaign},
+                {"n": NAMES[-(i % len(NAMES)) - 1] + f" {i}", "c": campaign},  # Rossi\u202eSpA first
             )
     engine.dispose()
     return url
@@ -236,6 +236,11 @@ def test_pages_show_hostile_names_as_text(
         for text in shown:
             assert "](http://evil.example" not in text, text  # a link or an image would need it raw
             assert "<a href" not in text
+        for frame in at.dataframe:  # an override is shown as its code, not obeyed
+            assert not any("\u202e" in str(v) for v in frame.value.to_numpy().ravel())
+        if page == "pages/marketing.py":
+            names = [str(v) for v in at.dataframe[0].value.iloc[:, 0]]
+            assert any("Rossi<U+202E>SpA" in n for n in names), names
         charts = json.dumps([json.loads(el.proto.spec) for el in at.get("plotly_chart")])
         assert "<a href" not in charts and "%{customdata[0]} 50%" not in charts
         if page == "pages/panoramica.py":

@@ -10,11 +10,19 @@ import streamlit as st
 
 from render.export import MIME, figure_bytes, file_stem, images_available, table_bytes
 from render.format import fmt_date
-from render.text import md, t, tn
+from render.text import md, t, tn, visible
 from service.turns import REPORTS
 from ui.shell import AppContext
 
-__all__ = ["chart", "filters_text", "markdown_safe", "report_controls", "static_table", "table_downloads"]
+__all__ = [
+    "chart",
+    "filters_text",
+    "markdown_safe",
+    "report_controls",
+    "static_table",
+    "table_downloads",
+    "visible_text",
+]
 
 
 def filters_text(ctx: AppContext) -> str:
@@ -94,6 +102,17 @@ def static_table(data: pd.DataFrame, lang: str, *, empty: str = "empty.table") -
         st.info(t(empty, lang), icon=":material/filter_alt_off:")
         return
     st.table(markdown_safe(data), hide_index=True)
+
+
+def visible_text(data: pd.DataFrame) -> pd.DataFrame:
+    """A table for ``st.dataframe`` with the characters that reorder or hide text shown as their code
+    (``render.text.visible``): a name with a right-to-left override cannot pass for another."""
+    out = data.copy()
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            out.isetitem(i, column.map(lambda v: visible(v) if isinstance(v, str) else v))
+    return out
 
 
 def markdown_safe(data: pd.DataFrame) -> pd.DataFrame:
