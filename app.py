@@ -6,7 +6,7 @@ import streamlit as st
 
 from render.text import t
 from ui.access import gate, is_open
-from ui.shell import build_context, choose_language, requested_language
+from ui.shell import build_context, choose_language, page_turn, requested_language
 from ui.widgets import report_controls
 
 st.set_page_config(page_title="Cruscotto", page_icon=":material/speed:", layout="wide")
@@ -50,6 +50,7 @@ if page is home:
     page.run()  # before any widget is bound to the address: the redirect keeps every parameter
 lang = choose_language()
 gate(lang)  # a password or OIDC login when configured; open for the local demo
-context = build_context(lang)
-report_controls(context)
-page.run()
+with page_turn(lang):  # a fair share of the server: a few page runs at a time, in turn by visitor
+    context = build_context(lang)
+    report_controls(context)
+    page.run()

@@ -31,6 +31,7 @@ import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from data.queries import STATS  # noqa: E402
+from ui import loaders  # noqa: E402
 
 PAGES = {
     "overview": "pages/panoramica.py",
@@ -43,6 +44,7 @@ PAGES = {
 
 
 def _clear() -> None:
+    """The per-filter results only: the facts and shared results stay (a warm server)."""
     st.cache_data.clear()
 
 
@@ -70,8 +72,7 @@ def run(url: str, timeout: float) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
     out: dict[str, Any] = {"url": url, "pages": {}}
-    _clear()
-    st.cache_resource.clear()
+    loaders.clear_all()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     # One visitor opens the dashboard and visits every page in turn, from empty caches: each page
     # pays for what it is first to need (the overview also opens the source and fits the model).

@@ -21,6 +21,7 @@ __all__ = [
     "BusinessParams",
     "ConfigError",
     "EntityMapping",
+    "ServerLimits",
     "Settings",
     "StageRules",
     "load_settings",
@@ -116,6 +117,16 @@ class EntityMapping:
 
 
 @dataclass(frozen=True)
+class ServerLimits:
+    """``[server]``: what one server gives its visitors at once (0: decided from the machine)."""
+
+    #: page runs at a time for all visitors together; 0: as many as the machine has cores (at least 2)
+    pages_at_once: int = 0
+    #: memory for the results shared by every visitor, in MB; 0: a quarter of the machine's memory
+    cache_mb: int = 0
+
+
+@dataclass(frozen=True)
 class Settings:
     url: str | None
     url_origin: str  # "config", "env", "secrets" or "demo"
@@ -129,6 +140,7 @@ class Settings:
     date_order: str = "DMY"
     #: where the rows are cleaned: "auto", "in_memory" (a local copy) or "in_database" (data.staging)
     clean: str = "auto"
+    server: ServerLimits = field(default_factory=ServerLimits)
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -221,6 +233,20 @@ def _source_options(raw: Mapping[str, Any]) -> tuple[float, str, str]:
     return float(timeout), order, clean
 
 
+def _server_limits(raw: Any) -> ServerLimits:
+    """``[server] pages_at_once`` and ``cache_mb``, checked."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("server", "config.section_table")
+    allowed = set(ServerLimits.__dataclass_fields__)
+    for k in raw:
+        if k not in allowed:
+            raise ConfigError(f"server.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
+        value = raw[k]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"server.{k}", "config.whole_number")
+    return ServerLimits(**raw)
+
+
 def load_settings(
     config_path: str | os.PathLike[str] | None = None,
     *,
@@ -268,7 +294,9 @@ def load_settings(
         raise ConfigError("lifecycle", "config.section_table")
     lifecycle = _lifecycle_rules(lifecycle_raw)
     timeout, date_order, clean = _source_options(source if isinstance(source, Mapping) else {})
+    server = _server_limits(raw.get("server", {}))
     return Settings(
+        server=server,
         statement_timeout_s=timeout,
         date_order=date_order,
         clean=clean,

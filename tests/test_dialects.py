@@ -42,10 +42,9 @@ def statements(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
     mp.setenv("CRUSCOTTO_DB_URL", url)
     sa.event.listen(sa.engine.Engine, "before_execute", capture)
     try:
-        import streamlit as st
+        from ui import loaders
 
-        st.cache_data.clear()
-        st.cache_resource.clear()
+        loaders.clear_all()
         at = AppTest.from_file(APP, default_timeout=120)
         at.query_params["segment"] = ["HoReCa"]
         at.query_params["region"] = ["Nord"]

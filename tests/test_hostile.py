@@ -29,6 +29,7 @@ from data.source import MappingError, check_single_select
 from kpi.customer_value import compute_clv
 from render.export import FORMULA_STARTS, table_bytes
 from render.text import chart_text, md
+from service.memo import SharedCache, size_of
 from service.passwords import LoginLimiter, email_allowed
 from service.report import Section, _page
 from service.turns import Turns
@@ -546,6 +547,168 @@ def test_reports_wait_their_turn_in_order() -> None:
     assert order == ["a", "b", "c"]  # first come, first served
     assert told["b"][0] == 1 and told["c"][0] == 2  # each told how many are ahead
     assert turns.busy == 0
+
+
+def _hold(turns: Turns, owner: str, entered: list[str], release: threading.Event, **kw: Any) -> threading.Thread:
+    def run() -> None:
+        with turns.turn(owner=owner, poll=0.01, **kw):
+            entered.append(owner)
+            release.wait(5)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _until(condition: Any, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_client_with_many_sessions_waits_behind_itself() -> None:
+    """Page runs: a free slot goes to the client served longest ago. A client with five sessions
+    waiting does not keep a visitor who comes after them waiting for all five."""
+    turns = Turns(slots=1)
+    entered: list[str] = []
+    gates = [threading.Event() for _ in range(7)]
+    threads = [_hold(turns, "hammer", entered, gates[0])]
+    _until(lambda: entered == ["hammer"])
+    for i in range(1, 6):  # four more sessions of the same client, queued
+        threads.append(_hold(turns, "hammer", entered, gates[i]))
+        _until(lambda i=i: turns.busy == i + 1)
+    told: list[int] = []
+    threads.append(_hold(turns, "visitor", entered, gates[6], waiting=told.append))
+    _until(lambda: turns.busy == 7)
+    assert told and told[0] == 1  # only the page running now is ahead of the visitor
+    gates[0].set()
+    _until(lambda: len(entered) == 2)
+    assert entered[1] == "visitor"  # next, before the client's other sessions
+    for gate in gates[1:]:
+        gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert entered.count("hammer") == 6 and turns.busy == 0
+
+
+def test_a_visitor_who_leaves_while_waiting_leaves_the_queue() -> None:
+    turns = Turns(slots=1)
+    entered: list[str] = []
+    release = threading.Event()
+    holder = _hold(turns, "a", entered, release)
+    _until(lambda: entered == ["a"])
+
+    def leave(_ahead: int) -> None:
+        raise RuntimeError("the visitor left")  # Streamlit stops a script thus, at its next element
+
+    with pytest.raises(RuntimeError), turns.turn(leave, owner="b", poll=0.01, every_poll=True):
+        pass
+    assert turns.busy == 1
+    release.set()
+    holder.join(5)
+    assert turns.busy == 0
+
+
+def test_a_page_waiting_for_a_report_gives_up_its_slot() -> None:
+    pages = Turns(slots=1)
+    inside = threading.Event()
+    done = threading.Event()
+    entered: list[str] = []
+
+    def report_page() -> None:
+        with pages.turn(owner="a"):
+            with pages.aside():
+                inside.set()
+                done.wait(5)
+            assert pages.holds()  # the turn is taken again for the rest of the page
+
+    thread = threading.Thread(target=report_page)
+    thread.start()
+    assert inside.wait(5)
+    other = _hold(pages, "b", entered, threading.Event())
+    _until(lambda: entered == ["b"])  # another page ran while the report was built
+    other.join(0.01)
+    done.set()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_shared_results_stay_within_their_memory_budget() -> None:
+    clock = _Clock()
+    cache = SharedCache(budget=3 * 8_000_000 + 1000, ttl=600, clock=clock)
+    calls: list[int] = []
+
+    @cache.memo
+    def table(_source: object, n: int) -> pd.DataFrame:
+        calls.append(n)
+        return pd.DataFrame({"value": np.zeros(1_000_000)})  # 8 MB of numbers
+
+    for n in (1, 2, 3):
+        table(object(), n)
+    assert len(cache) == 3 and 24_000_000 <= cache.size <= 3 * 8_000_000 + 1000
+    table(None, 1)  # used again: the most recent now
+    table(None, 4)  # over the budget: the one used longest ago (2) goes
+    assert len(cache) == 3 and cache.size <= cache.budget
+    table(None, 1), table(None, 3), table(None, 4)
+    assert calls == [1, 2, 3, 4]  # the private argument is not part of the key
+    table(None, 2)
+    assert calls[-1] == 2
+    cache.resize(1)  # smaller than any result: the newest is still kept
+    assert len(cache) == 1
+    clock.now += 601
+    table(None, 2)
+    assert calls[-1] == 2 and calls.count(2) == 3  # older than the age limit: made again
+
+
+def test_a_shared_result_is_made_once_for_visitors_asking_together() -> None:
+    cache = SharedCache(budget=1 << 30, ttl=600)
+    calls: list[int] = []
+    started = threading.Event()
+
+    @cache.memo
+    def slow(n: int) -> int:
+        calls.append(n)
+        started.set()
+        time.sleep(0.2)
+        return n * 2
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(slow(21))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert results == [42] * 4 and calls == [21]
+
+
+def test_size_estimates_count_numbers_exactly_and_shared_parts_once() -> None:
+    numbers = np.arange(1000, dtype="int64")
+    frame = pd.DataFrame({"a": numbers, "b": numbers.astype("float64")})
+    assert size_of(numbers) == 8000
+    assert 16_000 <= size_of(frame) <= 16_000 + 1000
+    assert size_of((numbers, numbers)) < 2 * 8000
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\npages_at_once = -1\n", "server.pages_at_once"),
+        ('[server]\ncache_mb = "molti"\n', "server.cache_mb"),
+        ("[server]\nworkers = 2\n", "server.workers"),
+    ],
+)
+def test_server_limits_are_checked(tmp_path: Path, text: str, key: str) -> None:
+    from data.settings import ConfigError, load_settings
+
+    config = tmp_path / "cruscotto.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, env={}, secrets_path="/nonexistent")
+    assert raised.value.key == key
+    config.write_text("[server]\npages_at_once = 3\ncache_mb = 2048\n")
+    limits = load_settings(config, env={}, secrets_path="/nonexistent").server
+    assert (limits.pages_at_once, limits.cache_mb) == (3, 2048)
 
 
 def test_a_postgresql_user_that_may_do_more_than_read_is_pointed_out(

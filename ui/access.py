@@ -62,6 +62,11 @@ def _client() -> tuple[str, str]:
     )
 
 
+def client_address() -> str:
+    """The visitor's address ("unknown" outside a browser session): whose turn a page run is."""
+    return _client()[0]
+
+
 def _allowed_account(secrets: Mapping[str, Any]) -> bool:
     section = secrets.get("cruscotto", {})
     section = section if isinstance(section, Mapping) else {}

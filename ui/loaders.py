@@ -26,11 +26,14 @@ from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split, select_customers
 from kpi.lifecycle import StageRules, stage_counts
 from service import compute
+from service.memo import SharedCache, default_cache_bytes
 
 __all__ = [
+    "SHARED",
     "broad_privileges",
     "campaign_monthly_margin",
     "campaigns",
+    "clear_all",
     "clv",
     "clv_before",
     "clv_holdout",
@@ -62,9 +65,18 @@ TTL = 600  # seconds: a fresh database read at most every ten minutes
 #: Large per-customer results (a row per customer) are shared, not copied: ``st.cache_data`` would
 #: keep a pickled copy and unpickle a new one on every hit — seconds and gigabytes at a million
 #: customers. Callers treat them as read-only (pandas copy-on-write keeps derived frames apart).
-_shared = st.cache_resource(ttl=TTL, show_spinner=False, max_entries=32)
+#: They share one memory budget (``[server] cache_mb``): the results used longest ago go first.
+SHARED = SharedCache(budget=default_cache_bytes(), ttl=TTL)
+_shared = SHARED.memo
 #: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
 _ENTRIES = 256
+
+
+def clear_all() -> None:
+    """Forget every result: the shared ones and Streamlit's caches (a cold start without a restart)."""
+    SHARED.clear()
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def source_key(url: str, settings: Settings) -> str:

@@ -7,6 +7,7 @@ can be shared as a link and survives page changes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -19,12 +20,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from data.demo import DEMO_PATH, demo_ready, ensure_demo_database
 from data.engine import QueryTimeout, SourceFault
 from data.filters import Filters, previous_period
-from data.settings import ConfigError, Settings, load_settings
+from data.settings import ConfigError, ServerLimits, Settings, load_settings
 from data.source import MappingError, Source
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from render.format import fmt_date
-from render.text import LANGUAGES, md, t
+from render.text import LANGUAGES, md, t, tn
+from service.memo import default_cache_bytes
+from service.turns import PAGES
 from ui import loaders
+from ui.access import client_address
 
 __all__ = [
     "AppContext",
@@ -32,6 +36,7 @@ __all__ = [
     "build_context",
     "choose_language",
     "page_context",
+    "page_turn",
     "requested_language",
     "show_active_filters",
     "shown_errors",
@@ -180,6 +185,37 @@ def requested_language() -> str:
 def choose_language() -> str:
     """The language switch in the sidebar (kept in the URL as ``lang``)."""
     return _language()
+
+
+def _server_limits() -> ServerLimits:
+    try:
+        return load_settings().server
+    except ConfigError:  # build_context says what to fix
+        return ServerLimits()
+
+
+@contextmanager
+def page_turn(lang: str) -> Iterator[None]:
+    """This page run's turn at the server (``service.turns.PAGES``): a few runs at a time for all
+    visitors, served in turn by client address, so that one visitor with many sessions open cannot
+    slow the others down more than one run at a time. A visitor who waits is told how many pages are
+    ahead; the notice goes as the turn comes."""
+    limits = _server_limits()
+    PAGES.resize(limits.pages_at_once or max(os.cpu_count() or 2, 2))
+    loaders.SHARED.resize(limits.cache_mb << 20 if limits.cache_mb else default_cache_bytes())
+    notice = None
+
+    def waiting(ahead: int) -> None:
+        nonlocal notice
+        if notice is None:
+            notice = st.empty()
+        # an element on every poll: a visitor who left or changed a filter stops waiting here
+        notice.info(tn("busy.pages", ahead, lang, n=ahead), icon=":material/hourglass_top:")
+
+    with PAGES.turn(waiting, poll=0.5, owner=client_address(), every_poll=True):
+        if notice is not None:
+            notice.empty()
+        yield
 
 
 def build_context(lang: str) -> AppContext:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pandas as pd
@@ -11,7 +12,7 @@ import streamlit as st
 from render.export import MIME, figure_bytes, file_stem, images_available, table_bytes
 from render.format import fmt_date
 from render.text import md, t, tn, visible
-from service.turns import REPORTS
+from service.turns import PAGES, REPORTS
 from ui.shell import AppContext
 
 __all__ = [
@@ -23,6 +24,34 @@ __all__ = [
     "table_downloads",
     "visible_text",
 ]
+
+
+#: seconds a made download stays at its address: the browser fetches it at once; a copied link dies
+DOWNLOAD_SECONDS = 60.0
+
+
+def _sweep_media() -> None:
+    from streamlit import runtime
+
+    if runtime.exists():
+        runtime.get_instance().media_file_mgr.remove_orphaned_files()
+
+
+def _made_on_click(make: Callable[[], bytes]) -> Callable[[], bytes]:
+    """A download made when its button is pressed, by a visitor who is let in (the click comes
+    through the visitor's session), at an address Streamlit derives from the file's content, which
+    no session keeps: Streamlit marks such a file at its next sweep and deletes it at the one after.
+    Two sweeps ``DOWNLOAD_SECONDS`` apart make sure that happens on an idle server too."""
+
+    def made() -> bytes:
+        data = make()
+        for delay in (DOWNLOAD_SECONDS, 2 * DOWNLOAD_SECONDS):
+            timer = threading.Timer(delay, _sweep_media)
+            timer.daemon = True
+            timer.start()
+        return data
+
+    return made
 
 
 def filters_text(ctx: AppContext) -> str:
@@ -62,7 +91,7 @@ def chart(
         for i, fmt in enumerate(("png", "svg", "pdf")):
             columns[i].download_button(
                 fmt.upper(),
-                _figure(fig, fmt, caption),
+                _made_on_click(_figure(fig, fmt, caption)),
                 f"{stem}.{fmt}",
                 MIME[fmt],
                 key=f"{key}_{fmt}",
@@ -72,11 +101,16 @@ def chart(
             )
         columns = st.columns(3)
         columns[0].download_button(
-            "HTML", _figure(fig, "html", caption), f"{stem}.html", MIME["html"], key=f"{key}_html", on_click="ignore"
+            "HTML",
+            _made_on_click(_figure(fig, "html", caption)),
+            f"{stem}.html",
+            MIME["html"],
+            key=f"{key}_html",
+            on_click="ignore",
         )
         columns[1].download_button(
             t("export.csv", lang),
-            lambda: table_bytes(data, "csv", lang, ctx.currency),
+            _made_on_click(lambda: table_bytes(data, "csv", lang, ctx.currency)),
             f"{stem}.csv",
             MIME["csv"],
             key=f"{key}_csv",
@@ -85,7 +119,7 @@ def chart(
         )
         columns[2].download_button(
             "Excel",
-            lambda: table_bytes(data, "xlsx", lang, ctx.currency),
+            _made_on_click(lambda: table_bytes(data, "xlsx", lang, ctx.currency)),
             f"{stem}.xlsx",
             MIME["xlsx"],
             key=f"{key}_xlsx",
@@ -137,7 +171,7 @@ def table_downloads(table: pd.DataFrame | Callable[[], pd.DataFrame], stem: str,
     left, right, _ = st.columns([3, 2, 5])
     left.download_button(
         t("export.download_csv", lang),
-        lambda: table_bytes(rows(), "csv", lang),
+        _made_on_click(lambda: table_bytes(rows(), "csv", lang)),
         f"{stem}.csv",
         MIME["csv"],
         icon=":material/download:",
@@ -147,7 +181,7 @@ def table_downloads(table: pd.DataFrame | Callable[[], pd.DataFrame], stem: str,
     )
     right.download_button(
         t("lifecycle.download_xlsx", lang),
-        lambda: table_bytes(rows(), "xlsx", lang),
+        _made_on_click(lambda: table_bytes(rows(), "xlsx", lang)),
         f"{stem}.xlsx",
         MIME["xlsx"],
         icon=":material/download:",
@@ -190,8 +224,9 @@ def report_controls(ctx: AppContext) -> None:
                 def waiting(ahead: int) -> None:
                     status.update(label=tn("report.queued", ahead, lang, n=ahead))
 
-                # one report at a time for the whole server: the others wait their turn, and say so
-                with REPORTS.turn(waiting):
+                # one report at a time for the whole server: the others wait their turn, and say so;
+                # meanwhile this page gives up its page slot (the report has a queue of its own)
+                with PAGES.aside(), REPORTS.turn(waiting):
                     status.update(label=t("report.building", lang))
                     sections = build_report(ctx.source, ctx.filters, lang, ctx.today, progress)
                     caption = report_caption(ctx.filters, lang, ctx.today)
@@ -205,9 +240,10 @@ def report_controls(ctx: AppContext) -> None:
                 "-".join(ctx.filters.segments),
                 ctx.today,
             )
+            report = built[1]
             st.download_button(
                 t("report.download", lang),
-                built[1],
+                _made_on_click(lambda: report),
                 f"{stem}.{fmt}",
                 MIME[fmt],
                 icon=":material/download:",
