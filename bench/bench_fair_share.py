@@ -20,7 +20,7 @@ import os
 import statistics
 import sys
 import tempfile
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +37,13 @@ def _range(url: str) -> tuple[date, date]:
     with engine.connect() as con:
         first, last = con.execute(sa.text("SELECT min(order_date), max(order_date) FROM orders")).one()
     engine.dispose()
-    as_date = lambda v: v.date() if hasattr(v, "date") else date.fromisoformat(str(v)[:10])
-    return as_date(first), as_date(last)
+    return _as_date(first), _as_date(last)
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def run(url: str, config_text: str, sessions: int, rounds: int) -> dict[str, object]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ENTITIES", "EXCLUSION_REASONS", "EntitySpec", "entity_spec"]
+__all__ = ["ENGAGEMENT_KINDS", "ENTITIES", "EXCLUSION_REASONS", "EntitySpec", "entity_spec"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,24 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "implausible_amount",
     "future_date",
     "duplicate_id",
+    # referrals and engagements: rules that need the customers (``data.engagement``)
+    "unknown_customer",
+    "self_referral",
+    "before_first_order",
+    "unknown_kind",
+)
+
+#: what a customer can do for a business besides buying (the ``kind`` of an engagement)
+ENGAGEMENT_KINDS: tuple[str, ...] = (
+    "review",
+    "rating",
+    "social_share",
+    "social_post",
+    "idea",
+    "feedback",
+    "survey",
+    "new_product_trial",
+    "data_consent",
 )
 
 ENTITIES: dict[str, EntitySpec] = {
@@ -112,6 +130,26 @@ ENTITIES: dict[str, EntitySpec] = {
             amounts=("cost",),
             customer_ref="customer_id",
             needs_date="opened_at",
+        ),
+        EntitySpec(
+            name="referrals",
+            key="referred_id",  # a referred customer counts for one referrer only: the first
+            required=("referrer_id", "referred_id", "referred_at"),
+            optional=("reward_referrer", "reward_referred", "incremental"),
+            dates=("referred_at",),
+            amounts=("reward_referrer", "reward_referred"),
+            customer_ref="referrer_id",
+            needs_date="referred_at",
+        ),
+        EntitySpec(
+            name="engagements",
+            key="engagement_id",
+            required=("customer_id", "occurred_at", "kind"),
+            optional=("engagement_id", "reach", "influenced_customer_id", "status", "value", "idea_id"),
+            dates=("occurred_at",),
+            amounts=("reach", "value"),
+            customer_ref="customer_id",
+            needs_date="occurred_at",
         ),
     )
 }

@@ -7,6 +7,7 @@ from the file's ``[source] url``, else ``CRUSCOTTO_DB_URL``, else ``.streamlit/s
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,12 +15,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from data.entities import ENTITIES
+from data.entities import ENGAGEMENT_KINDS, ENTITIES
 from data.messages import Explained
 
 __all__ = [
     "BusinessParams",
     "ConfigError",
+    "EngagementParams",
     "EntityMapping",
     "ServerLimits",
     "Settings",
@@ -116,6 +118,39 @@ class EntityMapping:
         return self.table or self.entity
 
 
+#: people reached per conversion, per kind of engagement that others see: the share of the people
+#: a review or a share reaches who become customers, where the conversion is not tracked
+DEFAULT_CONVERSION_RATES: tuple[tuple[str, float], ...] = (
+    ("review", 0.002),
+    ("rating", 0.001),
+    ("social_share", 0.002),
+    ("social_post", 0.001),
+)
+
+
+@dataclass(frozen=True)
+class EngagementParams:
+    """``[engagement]``: the assumptions behind the engagement value, each visible and editable
+    (Kumar et al.; the literature has no standard estimator for the knowledge value)."""
+
+    #: a referral counts when the referred customer first buys within this many months of it
+    referral_window_months: int = 12
+    #: the share of referrals that brought someone who would not have come otherwise, where the
+    #: sign-up survey did not ask ("incremental" unknown)
+    incremental_share: float = 0.5
+    #: conversions per person reached, per kind (``[engagement.conversion_rates]``)
+    conversion_rates: tuple[tuple[str, float], ...] = DEFAULT_CONVERSION_RATES
+    #: what one feedback or survey answer is worth to the business
+    value_per_feedback: float = 5.0
+    #: what a customer who tries a new product first is worth to the business, per trial
+    value_per_trial: float = 10.0
+    #: what a customer's consent to use their data is worth, per consent
+    value_per_consent: float = 0.0
+
+    def rate(self, kind: str) -> float:
+        return dict(self.conversion_rates).get(kind, 0.0)
+
+
 @dataclass(frozen=True)
 class ServerLimits:
     """``[server]``: what one server gives its visitors at once (0: decided from the machine)."""
@@ -141,6 +176,7 @@ class Settings:
     #: where the rows are cleaned: "auto", "in_memory" (a local copy) or "in_database" (data.staging)
     clean: str = "auto"
     server: ServerLimits = field(default_factory=ServerLimits)
+    engagement: EngagementParams = field(default_factory=EngagementParams)
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -233,6 +269,42 @@ def _source_options(raw: Mapping[str, Any]) -> tuple[float, str, str]:
     return float(timeout), order, clean
 
 
+def _engagement_params(raw: Any) -> EngagementParams:
+    """``[engagement]``, checked: every amount and share a finite number, shares between 0 and 1."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("engagement", "config.section_table")
+    allowed = set(EngagementParams.__dataclass_fields__)
+    values: dict[str, Any] = {}
+    for k, value in raw.items():
+        if k not in allowed:
+            raise ConfigError(f"engagement.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
+        if k == "conversion_rates":
+            if not isinstance(value, Mapping):
+                raise ConfigError("engagement.conversion_rates", "config.section_table")
+            rates = dict(DEFAULT_CONVERSION_RATES)
+            for kind, rate in value.items():
+                if kind not in ENGAGEMENT_KINDS:
+                    names = ", ".join(ENGAGEMENT_KINDS)
+                    raise ConfigError(f"engagement.conversion_rates.{kind}", "config.unknown_setting", names=names)
+                if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+                    raise ConfigError(f"engagement.conversion_rates.{kind}", "config.share")
+                rates[kind] = float(rate)
+            values[k] = tuple(sorted(rates.items()))
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"engagement.{k}", "config.not_negative")
+        if k == "referral_window_months":
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"engagement.{k}", "config.positive_months")
+        elif k == "incremental_share":
+            if not 0 <= value <= 1:
+                raise ConfigError(f"engagement.{k}", "config.share")
+        elif value < 0:
+            raise ConfigError(f"engagement.{k}", "config.not_negative")
+        values[k] = value
+    return EngagementParams(**values)
+
+
 def _server_limits(raw: Any) -> ServerLimits:
     """``[server] pages_at_once`` and ``cache_mb``, checked."""
     if not isinstance(raw, Mapping):
@@ -295,8 +367,10 @@ def load_settings(
     lifecycle = _lifecycle_rules(lifecycle_raw)
     timeout, date_order, clean = _source_options(source if isinstance(source, Mapping) else {})
     server = _server_limits(raw.get("server", {}))
+    engagement = _engagement_params(raw.get("engagement", {}))
     return Settings(
         server=server,
+        engagement=engagement,
         statement_timeout_s=timeout,
         date_order=date_order,
         clean=clean,
