@@ -44,7 +44,7 @@ __all__ = [
 DEMO_START = date(2023, 11, 1)
 DEMO_END = date(2026, 10, 31)
 DEMO_PATH = Path(__file__).resolve().parent / "demo.duckdb"
-DEMO_VERSION = 3
+DEMO_VERSION = 4
 
 Progress = Callable[[float, str], None]
 
@@ -458,6 +458,9 @@ def build_demo_frames(customers: int = 3000, seed: int = 7, intensity: float = 1
     dup_customer["segment"] = "Uffici"
     customers_df = pd.concat([customers_df, dup_customer], ignore_index=True)
 
+    referrals_df, engagements_df = _engagement_frames(
+        np.random.default_rng([seed, 17]), acquired, channel, cust_of_order, day, lam_week, horizon
+    )
     return {
         "customers": customers_df,
         "orders": orders,
@@ -466,7 +469,131 @@ def build_demo_frames(customers: int = 3000, seed: int = 7, intensity: float = 1
         "campaigns": campaigns_df,
         "leads": leads_df,
         "tickets": tickets_df,
+        "referrals": referrals_df,
+        "engagements": engagements_df,
     }
+
+
+def _engagement_frames(
+    rng: np.random.Generator,
+    acquired: np.ndarray,
+    channel: np.ndarray,
+    cust_of_order: np.ndarray,
+    day: np.ndarray,
+    lam_week: np.ndarray,
+    horizon: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Referrals and engagements that tell the story of the engagement page (a generator of their
+    own: the other tables stay as they were).
+
+    Most customers who came by word of mouth were referred by a customer who bought before them,
+    through a referral programme (€ 20 to the referrer, € 10 to the newcomer) whose sign-up survey
+    asked whether they would have come anyway — answered by six in ten. A few modest buyers are
+    the company's advocates: they bring a large share of the referrals, and some newcomers from the
+    website came through a review or a share. Ideas (some implemented, at the owner's value; a few
+    proposed by two customers), feedback, surveys, first trials of the new machine and data consents
+    complete the picture."""
+    n = len(acquired)
+    first = np.full(n, -1)
+    starts = np.r_[0, np.flatnonzero(np.diff(cust_of_order)) + 1] if len(cust_of_order) else np.zeros(0, dtype=int)
+    first[cust_of_order[starts]] = day[starts]
+    buyers = np.flatnonzero(first >= 0)
+    # the advocates: 3 % of the customers, among the modest buyers, bring far more referrals
+    modest = buyers[lam_week[buyers] <= np.median(lam_week[buyers])]
+    advocates = rng.choice(modest, size=max(len(buyers) * 3 // 100, 1), replace=False)
+    weight = np.ones(n)
+    weight[advocates] = 12.0
+    by_first = buyers[np.argsort(first[buyers], kind="stable")]
+    cumulative = np.cumsum(weight[by_first])
+
+    def pick(cutoffs: np.ndarray) -> np.ndarray:
+        """For each cutoff day, a customer who first bought before it (advocates likelier); -1 if none."""
+        k = np.searchsorted(first[by_first], cutoffs, side="left")
+        out = np.full(len(cutoffs), -1)
+        ok = k > 0
+        draws = rng.random(ok.sum()) * cumulative[k[ok] - 1]
+        out[ok] = by_first[np.searchsorted(cumulative, draws, side="right")]
+        return out
+
+    # Referrals: seven in ten of the word-of-mouth customers, a few days before their first order.
+    referred = np.flatnonzero((channel == "Passaparola") & (first > 30))
+    referred = referred[rng.random(len(referred)) < 0.7]
+    referred_at = first[referred] - rng.integers(1, 21, size=len(referred))
+    referrer = pick(referred_at - 7)
+    keep = referrer >= 0
+    referred, referred_at, referrer = referred[keep], referred_at[keep], referrer[keep]
+    answered = rng.random(len(referred)) < 0.6
+    incremental = pd.array(np.where(rng.random(len(referred)) < 0.65, True, False), dtype="boolean")
+    incremental[~answered] = pd.NA
+    referrals = pd.DataFrame(
+        {
+            "referrer_id": referrer + 1,
+            "referred_id": referred + 1,
+            "referred_at": pd.to_datetime(DEMO_START) + pd.to_timedelta(referred_at, unit="D"),
+            "reward_referrer": 20.0,
+            "reward_referred": 10.0,
+            "incremental": incremental,
+        }
+    )
+
+    rows: list[pd.DataFrame] = []
+
+    def events(who: np.ndarray, days: np.ndarray, kind: str, **extra: object) -> None:
+        rows.append(pd.DataFrame({"customer_id": who + 1, "day": days, "kind": kind, **extra}))
+
+    # Newcomers from the website: one in five came through a review or a share (tracked by code).
+    web = np.flatnonzero((channel == "Sito web") & (first > 30))
+    web = web[rng.random(len(web)) < 0.2]
+    shown_at = first[web] - rng.integers(1, 31, size=len(web))
+    influencer = pick(shown_at)
+    ok = influencer >= 0
+    kinds = np.where(rng.random(ok.sum()) < 0.5, "review", "social_share")
+    events(influencer[ok], shown_at[ok], "", reach=np.round(rng.lognormal(5.0, 1.0, ok.sum())), influenced=web[ok] + 1)
+    rows[-1]["kind"] = kinds
+    # Reviews and posts whose effect nobody tracked.
+    for kind, share, mean in (("review", 0.10, 4.5), ("rating", 0.15, 3.0), ("social_post", 0.04, 6.0)):
+        who = buyers[rng.random(len(buyers)) < share + 0.3 * np.isin(buyers, advocates)]
+        at = first[who] + np.floor(rng.random(len(who)) * (horizon - first[who])).astype(int)
+        events(who, at, kind, reach=np.round(rng.lognormal(mean, 1.0, len(who))))
+    # Ideas: two in a hundred customers; three in ten implemented, worth € 500 – 6,000 to the owner.
+    thinkers = buyers[rng.random(len(buyers)) < 0.02]
+    at = first[thinkers] + np.floor(rng.random(len(thinkers)) * (horizon - first[thinkers])).astype(int)
+    status = rng.choice(["submitted", "accepted", "implemented"], size=len(thinkers), p=[0.5, 0.2, 0.3])
+    value = np.where(status == "implemented", np.round(rng.uniform(500, 6000, len(thinkers)), -1), np.nan)
+    idea_id = np.array([f"I{i + 1}" for i in range(len(thinkers))], dtype=object)
+    events(thinkers, at, "idea", status=status, value=value, idea_id=idea_id)
+    # a fifth of the implemented ideas had a second proposer, a few weeks later
+    twice = np.flatnonzero((status == "implemented") & (rng.random(len(thinkers)) < 0.2))
+    if len(twice):
+        second = rng.choice(buyers, size=len(twice))
+        later = np.maximum(at[twice] + rng.integers(7, 60, size=len(twice)), first[second])
+        ok = later <= horizon
+        events(second[ok], later[ok], "idea", status="implemented", value=value[twice][ok], idea_id=idea_id[twice][ok])
+    # Feedback and surveys; the new machine's first trials (its last 200 days); data consents.
+    for kind, share in (("feedback", 0.10), ("survey", 0.15), ("data_consent", 0.4)):
+        who = buyers[rng.random(len(buyers)) < share]
+        at = first[who] + np.floor(rng.random(len(who)) * (horizon - first[who])).astype(int)
+        events(who, at, kind)
+    launch = horizon - 200
+    early = buyers[(first[buyers] < launch) & (rng.random(len(buyers)) < 0.03 + 0.3 * np.isin(buyers, advocates))]
+    events(early, launch + rng.integers(0, 60, size=len(early)), "new_product_trial")
+
+    table = pd.concat(rows, ignore_index=True).sort_values(["day", "customer_id"], kind="stable")
+    table = table[table["day"] <= horizon]
+    engagements = pd.DataFrame(
+        {
+            "engagement_id": np.arange(1, len(table) + 1),
+            "customer_id": table["customer_id"].to_numpy(),
+            "occurred_at": pd.to_datetime(DEMO_START) + pd.to_timedelta(table["day"].to_numpy(), unit="D"),
+            "kind": table["kind"].to_numpy(),
+            "reach": table["reach"].to_numpy() if "reach" in table else np.nan,
+            "influenced_customer_id": pd.array(table["influenced"].to_numpy(), dtype="Int64"),
+            "status": table["status"].to_numpy() if "status" in table else None,
+            "value": table["value"].to_numpy() if "value" in table else np.nan,
+            "idea_id": table["idea_id"].to_numpy() if "idea_id" in table else None,
+        }
+    )
+    return referrals, engagements
 
 
 def _add_broken_orders(orders: pd.DataFrame) -> pd.DataFrame:

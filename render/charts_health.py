@@ -23,6 +23,10 @@ REASON_COLORS = {
     "implausible_amount": "#332288",
     "future_date": "#009E73",
     "duplicate_id": "#882255",
+    "unknown_customer": "#999933",
+    "self_referral": "#44AA99",
+    "before_first_order": "#AA4499",
+    "unknown_kind": "#777777",
 }
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from data import facts as fx
 from data import queries
+from data.engagement import ENGAGEMENT_ENTITIES, EngagementFacts, extract_engagement
 from data.facts import Facts, Holdings
 from data.filters import Filters
 from data.source import Source
@@ -31,6 +32,7 @@ from kpi.customer_value import (
     holdout_check,
     total_clv_of,
 )
+from kpi.engagement import engagement_table
 from kpi.lifecycle import StageRules, assign_stages, stage_names, stage_numbers
 from kpi.roi import CUSTOMER_SUMS, roi_from_sums
 from kpi.summary import TIME_UNITS
@@ -41,11 +43,14 @@ __all__ = [
     "clv_at",
     "clv_from_history",
     "day_history",
+    "engagement_facts",
+    "engagement_tables",
     "entity_health",
     "facts_for",
     "history",
     "holdings_for",
     "holdout",
+    "referral_cac",
     "roi_table",
     "stages_at",
     "upsell_tables",
@@ -90,6 +95,40 @@ def holdings_for(source: Source, facts: Facts) -> Holdings:
     return _memo(facts, ("holdings",), lambda: fx.extract_holdings(source, facts))
 
 
+def engagement_facts(source: Source, facts: Facts) -> EngagementFacts:
+    """The referrals and engagements, read and checked on first use, once per facts."""
+    found: EngagementFacts = _memo(facts, ("engagement",), lambda: extract_engagement(source, facts))
+    return found
+
+
+def referral_cac(facts: Facts) -> float:
+    """The acquisition cost a referral saves: the average cost of a customer acquired by a paid
+    campaign (0 without campaigns)."""
+    paid = facts.acquisition_cost[facts.costed] if len(facts.costed) else np.zeros(0)
+    paid = paid[np.isfinite(paid) & (paid > 0)]
+    return float(paid.mean()) if len(paid) else 0.0
+
+
+def engagement_tables(
+    source: Source, facts: Facts, clv: CLVResult, as_of: date
+) -> tuple[pd.DataFrame, pd.DataFrame, EngagementFacts]:
+    """Every customer's engagement value as of ``as_of`` (``kpi.engagement.engagement_table``), the
+    referrals one by one, and the referrals and engagements as read (for their data health). Only
+    referrals and engagements dated up to ``as_of`` count."""
+    found = engagement_facts(source, facts)
+    stamp = pd.Timestamp(as_of)
+    referrals = found.referrals
+    if referrals is not None:
+        referrals = referrals[referrals["referred_at"] <= stamp]
+    engagements = found.engagements
+    if engagements is not None:
+        engagements = engagements[engagements["occurred_at"] <= stamp]
+    table, detail = engagement_table(
+        clv.table, referrals, engagements, source.settings.engagement, as_of, referral_cac(facts)
+    )
+    return table, detail, found
+
+
 def customer_orders(source: Source, facts: Facts, customer_id: Any, as_of: date) -> pd.DataFrame:
     """One customer's orders (a customer card): asked of the in-memory copy where the facts were
     cleaned from one (milliseconds), else of the source (one small statement)."""
@@ -104,6 +143,8 @@ def entity_health(source: Source, facts: Facts, name: str) -> dict[str, Any]:
     entity_health``): from the facts; the order lines and products read on first use."""
     if name in facts.health:
         return fx.entity_health(facts, name)
+    if name in ENGAGEMENT_ENTITIES:  # read with the rules that need the customers
+        return dict(engagement_facts(source, facts).health[name])
     if name in ("order_lines", "products") and source.available("order_lines") and source.available("products"):
         return fx.entity_health(facts, name, holdings_for(source, facts))
     return queries.entity_health(source, name, facts.today)  # an entity the facts do not hold

@@ -18,6 +18,7 @@ import streamlit as st
 
 from data import facts as fx
 from data import queries
+from data.engagement import EngagementFacts
 from data.facts import Facts, Holdings
 from data.filters import Filters
 from data.settings import Settings
@@ -41,6 +42,7 @@ __all__ = [
     "customer_names",
     "customer_orders",
     "data_warnings",
+    "engagement",
     "entity_health",
     "facts",
     "filter_options",
@@ -278,6 +280,17 @@ def upsell(
         today,
         lifecycle_stages(_source, key, as_of, rules, today),
         facts=facts(_source, key, today),
+    )
+
+
+@_shared
+def engagement(
+    _source: Source, key: str, as_of: date, today: date
+) -> tuple[pd.DataFrame, pd.DataFrame, EngagementFacts]:
+    """Every customer's engagement value at ``as_of``, the referrals one by one, and what was read:
+    made when the engagement page is opened (the other pages never read referrals or engagements)."""
+    return compute.engagement_tables(
+        _source, facts(_source, key, today), clv(_source, key, as_of, "week", today), as_of
     )
 
 

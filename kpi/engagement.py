@@ -1,0 +1,329 @@
+"""Customer engagement value: what a customer is worth beyond their own purchases (Kumar et al.:
+"How valuable is word of mouth?", HBR 2007; "Driving profitability by encouraging customer
+referrals", Journal of Marketing 2010; "Undervalued or overvalued customers: capturing total
+customer engagement value", Journal of Service Research 2010).
+
+    CEV = CLV + CRV + CIV + CKV
+
+- **CLV** — the customer's own lifetime value (``kpi.customer_value``).
+- **CRV, referral value** — for every customer the referrer brought who first bought within the
+  window after the referral (``referral_window_months``): p × the referred customer's CLV + the
+  acquisition cost saved − the rewards paid, where p is 1 when the referred customer said they would
+  not have come without the referral, 0 when they would have come anyway, and ``incremental_share``
+  when nobody asked. A referral that brought nobody in the window costs its rewards. The referred
+  customer's CLV is already discounted (rate and horizon of the CLV) and counts for one referrer
+  only, never in the referrer's own CLV. Kumar counts the rewards of the first kind only; here they
+  count for both, since they are paid either way.
+- **CIV, influence value** — the CLV of each new customer who came through reviews or shares
+  (``influenced_customer_id``; first purchase on the event's day or within the window after it),
+  split equally among the customers whose events brought them, and never for a customer already
+  counted as a referral. Where the conversion is not tracked, an estimate: people reached × the
+  conversion rate of that kind of event × the average CLV of a new customer, kept apart
+  (``civ_estimated``) and labelled as an estimate.
+- **CKV, knowledge value** — the owner's value of each implemented idea, split among the customers
+  who proposed it (rows with the same ``idea_id`` are one idea; the largest value given to it
+  counts), plus each feedback or survey answer, each first trial of a new product and each data
+  consent at the value per event of the settings. There is no standard estimator: every value is a
+  setting.
+
+The value matrix (Kumar 2007) splits the customers at the median CLV and the median CRV:
+**champions** (both high), **affluents** (high CLV, low CRV: ask them for referrals),
+**advocates** (low CLV, high CRV: offer them more), **misers** (both low).
+
+Pure computation over frames: no database, no Streamlit, no Plotly.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from data.settings import EngagementParams
+
+__all__ = [
+    "ACTIONS",
+    "ENGAGEMENT_COLUMNS",
+    "QUADRANTS",
+    "engagement_table",
+    "influence_value",
+    "knowledge_value",
+    "referral_detail",
+    "referral_programme",
+    "referral_value",
+    "segment_engagement",
+    "value_matrix",
+]
+
+#: the per-customer table of ``engagement_table``
+ENGAGEMENT_COLUMNS = (
+    "customer_id",
+    "segment",
+    "region",
+    "channel",
+    "clv",
+    "crv",
+    "civ",
+    "civ_estimated",
+    "ckv",
+    "cev",
+    "engagement_share",
+    "referrals",
+    "referred_customers",
+    "influenced_customers",
+    "ideas_implemented",
+    "quadrant",
+)
+QUADRANTS: tuple[str, ...] = ("champions", "affluents", "advocates", "misers")
+#: the action for each quadrant (a catalogue key ``engagement.action.<quadrant>``)
+ACTIONS = {q: f"engagement.action.{q}" for q in QUADRANTS}
+#: kinds whose events others see (reviews, shares): they may bring new customers
+INFLUENCE_KINDS = ("review", "rating", "social_share", "social_post")
+IDEA_STATUS_IMPLEMENTED = "implemented"
+
+
+def _months_after(days: pd.Series, months: int) -> pd.Series:
+    return days + pd.DateOffset(months=months)
+
+
+def _incremental(values: pd.Series, default: float) -> np.ndarray:
+    """The probability that each referral brought someone who would not have come otherwise: the
+    survey's answer (true 1, false 0), else ``default``. Text answers are read as yes/no."""
+    text = values.astype(object).map(lambda v: "" if pd.isna(v) else str(v).strip().lower())
+    yes = text.isin(("true", "1", "1.0", "yes", "y", "si", "sì", "s", "t", "vero"))
+    no = text.isin(("false", "0", "0.0", "no", "n", "f", "falso"))
+    return np.where(yes, 1.0, np.where(no, 0.0, default))
+
+
+def referral_detail(
+    referrals: pd.DataFrame,
+    clv: pd.Series,
+    first_purchase: pd.Series,
+    params: EngagementParams,
+    cac_saved: float,
+) -> pd.DataFrame:
+    """One row per referral with what it brought: ``converted`` (the referred customer first bought
+    within the window after the referral), ``p_incremental``, ``referred_clv`` and ``value`` (p × CLV
+    + acquisition cost saved − rewards when converted, − rewards otherwise).
+
+    ``referrals``: ``referrer_id``, ``referred_id``, ``referred_at`` and optionally
+    ``reward_referrer``, ``reward_referred``, ``incremental``; ``clv`` and ``first_purchase`` are
+    indexed by customer id."""
+    out = referrals[["referrer_id", "referred_id", "referred_at"]].copy()
+    at = pd.to_datetime(out["referred_at"])
+    first = pd.to_datetime(out["referred_id"].map(first_purchase))
+    out["converted"] = (first >= at.dt.normalize()) & (first <= _months_after(at, params.referral_window_months))
+    rewards = np.zeros(len(out))
+    for column in ("reward_referrer", "reward_referred"):
+        if column in referrals:
+            rewards += pd.to_numeric(referrals[column], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    out["rewards"] = rewards
+    incremental = referrals["incremental"] if "incremental" in referrals else pd.Series(np.nan, index=out.index)
+    out["p_incremental"] = _incremental(incremental, params.incremental_share)
+    out["referred_clv"] = out["referred_id"].map(clv).astype(float).fillna(0.0)
+    gained = out["p_incremental"] * out["referred_clv"] + float(cac_saved)
+    out["value"] = np.where(out["converted"], gained, 0.0) - out["rewards"]
+    return out
+
+
+def referral_value(detail: pd.DataFrame) -> pd.DataFrame:
+    """Per referrer: ``crv`` (the sum of their referrals' value), ``referrals`` made and
+    ``referred_customers`` who bought within the window (indexed by the referrer's id)."""
+    grouped = detail.groupby("referrer_id", sort=False)
+    return pd.DataFrame(
+        {
+            "crv": grouped["value"].sum(),
+            "referrals": grouped.size(),
+            "referred_customers": grouped["converted"].sum().astype(int),
+        }
+    )
+
+
+def influence_value(
+    engagements: pd.DataFrame,
+    clv: pd.Series,
+    first_purchase: pd.Series,
+    referred: set[object] | pd.Index,
+    params: EngagementParams,
+    new_customer_clv: float,
+) -> pd.DataFrame:
+    """Per customer: ``civ`` (the CLV of the new customers their reviews and shares brought, each
+    split among the customers who brought them), ``influenced_customers`` (their share of such
+    customers) and ``civ_estimated`` (people reached × conversion rate × ``new_customer_clv``, for
+    events of those kinds without a tracked conversion). Indexed by customer id."""
+    kinds = engagements["kind"].astype(str)
+    shown = engagements[kinds.isin(INFLUENCE_KINDS)]
+    has_target = (
+        shown["influenced_customer_id"].notna()
+        if "influenced_customer_id" in shown
+        else pd.Series(False, index=shown.index)
+    )
+    tracked = shown[has_target]
+    if len(tracked):
+        at = pd.to_datetime(tracked["occurred_at"])
+        target = tracked["influenced_customer_id"]
+        first = pd.to_datetime(target.map(first_purchase))
+        new = (first >= at.dt.normalize()) & (first <= _months_after(at, params.referral_window_months))
+        keep = new & ~target.isin(list(referred)) & (target != tracked["customer_id"])
+        pairs = pd.DataFrame({"customer_id": tracked["customer_id"][keep], "target": target[keep]}).drop_duplicates()
+        influencers = pairs.groupby("target")["customer_id"].transform("size")
+        pairs["value"] = pairs["target"].map(clv).astype(float).fillna(0.0) / influencers
+        pairs["share"] = 1.0 / influencers
+        civ = pairs.groupby("customer_id")[["value", "share"]].sum()
+    else:
+        civ = pd.DataFrame(columns=["value", "share"], dtype=float)
+    untracked = shown[~has_target]
+    if "reach" in untracked and len(untracked):
+        reach = pd.to_numeric(untracked["reach"], errors="coerce").fillna(0.0).clip(lower=0.0)
+        rate = untracked["kind"].astype(str).map(params.rate).astype(float)
+        estimate = (reach * rate * float(new_customer_clv)).groupby(untracked["customer_id"]).sum()
+    else:
+        estimate = pd.Series(dtype=float)
+    out = pd.DataFrame(
+        {"civ": civ["value"], "influenced_customers": civ["share"]},
+        index=civ.index.union(estimate.index),
+    )
+    out["civ_estimated"] = estimate
+    return out.fillna(0.0)
+
+
+def knowledge_value(engagements: pd.DataFrame, params: EngagementParams) -> pd.DataFrame:
+    """Per customer: ``ckv`` (implemented ideas at the owner's value, split among who proposed each,
+    plus feedback, survey answers, new-product trials and data consents at the values per event) and
+    ``ideas_implemented`` (their share of implemented ideas). Indexed by customer id."""
+    kinds = engagements["kind"].astype(str)
+    status = engagements["status"].astype(str).str.strip().str.lower() if "status" in engagements else None
+    values = pd.to_numeric(engagements["value"], errors="coerce") if "value" in engagements else None
+    parts: list[pd.Series] = []
+    shares = pd.Series(dtype=float)
+    if status is not None and values is not None:
+        implemented = (kinds == "idea") & (status == IDEA_STATUS_IMPLEMENTED) & (values > 0)
+        ideas = engagements[implemented]
+        if len(ideas):
+            if "idea_id" in ideas and ideas["idea_id"].notna().any():
+                idea = ideas["idea_id"].astype(object).where(ideas["idea_id"].notna(), "row:" + ideas.index.astype(str))
+            else:
+                idea = pd.Series("row:" + ideas.index.astype(str), index=ideas.index)
+            frame = pd.DataFrame({"idea": idea, "customer_id": ideas["customer_id"], "value": values[implemented]})
+            worth = frame.groupby("idea")["value"].max()
+            proposers = frame[["idea", "customer_id"]].drop_duplicates()
+            count = proposers.groupby("idea")["customer_id"].transform("size")
+            proposers = proposers.assign(value=proposers["idea"].map(worth) / count, share=1.0 / count)
+            parts.append(proposers.groupby("customer_id")["value"].sum())
+            shares = proposers.groupby("customer_id")["share"].sum()
+    per_event = {
+        "feedback": params.value_per_feedback,
+        "survey": params.value_per_feedback,
+        "new_product_trial": params.value_per_trial,
+        "data_consent": params.value_per_consent,
+    }
+    each = kinds.map(per_event).astype(float)
+    counted = each.notna() & (each > 0)
+    if counted.any():
+        parts.append(each[counted].groupby(engagements["customer_id"][counted]).sum())
+    ckv = pd.concat(parts).groupby(level=0).sum() if parts else pd.Series(dtype=float)
+    out = pd.DataFrame({"ckv": ckv}, index=ckv.index.union(shares.index))
+    out["ideas_implemented"] = shares
+    return out.fillna(0.0)
+
+
+def value_matrix(clv: pd.Series, crv: pd.Series) -> pd.Series:
+    """The quadrant of each customer: above the median CLV and/or above the median CRV (most
+    customers refer nobody, so the median CRV is usually 0 and any referral value above it is high)."""
+    high_clv = clv > clv.median()
+    high_crv = crv > crv.median()
+    quadrant = np.select(
+        [high_clv & high_crv, high_clv & ~high_crv, ~high_clv & high_crv],
+        ["champions", "affluents", "advocates"],
+        "misers",
+    )
+    return pd.Series(quadrant, index=clv.index, dtype=object)
+
+
+def engagement_table(
+    clv_table: pd.DataFrame,
+    referrals: pd.DataFrame | None,
+    engagements: pd.DataFrame | None,
+    params: EngagementParams,
+    as_of: date,
+    cac_saved: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every customer's engagement value (``ENGAGEMENT_COLUMNS``) and the referrals one by one
+    (``referral_detail``; empty without referrals).
+
+    ``clv_table``: the CLV table (``customer_id``, ``segment``, ``region``, ``channel``,
+    ``first_purchase``, ``total_clv``); referrals and engagements as cleaned (None when the entity is
+    not mapped: its part is 0). ``cac_saved``: the acquisition cost a referral saves (the average
+    paid CAC)."""
+    ids = clv_table["customer_id"]
+    clv = pd.Series(clv_table["total_clv"].to_numpy(dtype=float), index=ids)
+    first = pd.Series(pd.to_datetime(clv_table["first_purchase"]).to_numpy(), index=ids)
+    out = clv_table[["customer_id", "segment", "region", "channel"]].reset_index(drop=True).copy()
+    out["clv"] = clv.to_numpy()
+    if referrals is not None and len(referrals):
+        detail = referral_detail(referrals, clv, first, params, cac_saved)
+        by_referrer = referral_value(detail)
+    else:
+        detail = pd.DataFrame(
+            columns=[
+                "referrer_id",
+                "referred_id",
+                "referred_at",
+                "converted",
+                "rewards",
+                "p_incremental",
+                "referred_clv",
+                "value",
+            ]
+        )
+        by_referrer = pd.DataFrame(columns=["crv", "referrals", "referred_customers"], dtype=float)
+    if engagements is not None and len(engagements):
+        # the average CLV of a customer who first bought in the last 12 months (all, if none did)
+        recent = first >= pd.Timestamp(as_of) - pd.DateOffset(months=12)
+        new_clv = float(clv[recent].mean()) if recent.any() else float(clv.mean()) if len(clv) else 0.0
+        influence = influence_value(engagements, clv, first, pd.Index(detail["referred_id"]), params, new_clv)
+        knowledge = knowledge_value(engagements, params)
+    else:
+        influence = pd.DataFrame(columns=["civ", "influenced_customers", "civ_estimated"], dtype=float)
+        knowledge = pd.DataFrame(columns=["ckv", "ideas_implemented"], dtype=float)
+    for frame, columns in (
+        (by_referrer, ("crv", "referrals", "referred_customers")),
+        (influence, ("civ", "civ_estimated", "influenced_customers")),
+        (knowledge, ("ckv", "ideas_implemented")),
+    ):
+        for column in columns:
+            out[column] = ids.map(frame[column]).astype(float).fillna(0.0).to_numpy() if len(frame) else 0.0
+    out["cev"] = out["clv"] + out["crv"] + out["civ"] + out["civ_estimated"] + out["ckv"]
+    engaged = out["cev"] - out["clv"]
+    out["engagement_share"] = np.where(out["cev"] > 0, engaged / out["cev"].where(out["cev"] > 0), np.nan)
+    out["referrals"] = out["referrals"].astype(int)
+    out["referred_customers"] = out["referred_customers"].astype(int)
+    out["quadrant"] = value_matrix(out["clv"], out["crv"]).to_numpy()
+    return out[list(ENGAGEMENT_COLUMNS)], detail
+
+
+def segment_engagement(table: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: customers, and the average CLV, CRV, CIV (tracked and estimated), CKV and CEV per
+    customer, with the share of the total value that comes from engagement."""
+    grouped = table.groupby("segment", sort=True)
+    out = grouped[["clv", "crv", "civ", "civ_estimated", "ckv", "cev"]].mean()
+    out.insert(0, "customers", grouped.size())
+    totals = grouped[["cev", "clv"]].sum()
+    out["engagement_share"] = np.where(totals["cev"] > 0, (totals["cev"] - totals["clv"]) / totals["cev"], np.nan)
+    return out.reset_index()
+
+
+def referral_programme(detail: pd.DataFrame) -> dict[str, float]:
+    """The referral programme judged like a campaign: referrals, referred customers who bought,
+    rewards paid, value created before rewards, CRV (after rewards) and ROI = CRV / rewards."""
+    rewards = float(detail["rewards"].sum()) if len(detail) else 0.0
+    crv = float(detail["value"].sum()) if len(detail) else 0.0
+    return {
+        "referrals": float(len(detail)),
+        "referred_customers": float(detail["converted"].sum()) if len(detail) else 0.0,
+        "rewards": rewards,
+        "value_before_rewards": crv + rewards,
+        "crv": crv,
+        "roi": crv / rewards if rewards > 0 else float("nan"),
+    }

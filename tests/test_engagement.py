@@ -1,0 +1,169 @@
+"""Customer engagement value (``kpi.engagement``) against hand computations on a small company.
+
+Seven customers; as of 31/12/2024; the acquisition cost a referral saves is € 40; the settings'
+defaults otherwise (window 12 months, p̄ = 0.5, social posts convert 0.1 % of the people reached,
+feedback € 5, a new-product trial € 10, a data consent € 0)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.settings import EngagementParams
+from kpi.engagement import engagement_table, referral_programme, segment_engagement, value_matrix
+
+AS_OF = date(2024, 12, 31)
+CAC = 40.0
+
+
+def _customers() -> pd.DataFrame:
+    rows = [
+        ("A", "HoReCa", 1000.0, "2024-01-10"),
+        ("B", "HoReCa", 200.0, "2024-03-01"),
+        ("C", "HoReCa", 500.0, "2024-04-01"),
+        ("D", "Uffici", 100.0, "2024-01-05"),
+        ("E", "Uffici", 50.0, "2023-12-01"),
+        ("F", "Uffici", 300.0, "2024-02-01"),
+        ("G", "Uffici", 600.0, "2024-05-10"),
+    ]
+    out = pd.DataFrame(rows, columns=["customer_id", "segment", "total_clv", "first_purchase"])
+    out["first_purchase"] = pd.to_datetime(out["first_purchase"])
+    return out.assign(region="Nord", channel="Web")
+
+
+def _referrals() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "referrer_id": ["A", "A", "E", "E"],
+            "referred_id": ["B", "C", "D", "F"],
+            "referred_at": pd.to_datetime(["2024-02-20", "2024-03-15", "2024-06-01", "2024-01-15"]),
+            "reward_referrer": [20.0, 20.0, 20.0, None],
+            "reward_referred": [10.0, 10.0, None, None],
+            "incremental": ["true", None, "true", "false"],
+        }
+    )
+
+
+def _engagements() -> pd.DataFrame:
+    rows = [
+        # customer, day, kind, reach, influenced, status, value, idea
+        ("A", "2024-05-01", "review", None, "G", None, None, None),
+        ("B", "2024-05-05", "social_share", 50, "G", None, None, None),
+        ("B", "2024-05-06", "social_share", 80, "G", None, None, None),  # the same new customer again
+        ("C", "2024-06-01", "review", None, "B", None, None, None),  # B came by referral: not twice
+        ("D", "2024-07-01", "social_post", 1000, None, None, None, None),  # not tracked: an estimate
+        ("A", "2024-03-01", "idea", None, None, "implemented", 800, "X"),
+        ("E", "2024-03-02", "idea", None, None, "Implemented", 600, "X"),  # one idea, two proposers
+        ("C", "2024-03-03", "idea", None, None, "submitted", 1000, None),  # not implemented: 0
+        ("D", "2024-04-01", "idea", None, None, "implemented", 300, None),
+        ("F", "2024-04-02", "feedback", None, None, None, None, None),
+        ("F", "2024-04-03", "feedback", None, None, None, None, None),
+        ("C", "2024-04-04", "new_product_trial", None, None, None, None, None),
+        ("B", "2024-04-05", "data_consent", None, None, None, None, None),
+    ]
+    out = pd.DataFrame(
+        rows,
+        columns=["customer_id", "occurred_at", "kind", "reach", "influenced_customer_id", "status", "value", "idea_id"],
+    )
+    out["occurred_at"] = pd.to_datetime(out["occurred_at"])
+    return out
+
+
+@pytest.fixture
+def result() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return engagement_table(_customers(), _referrals(), _engagements(), EngagementParams(), AS_OF, CAC)
+
+
+def test_referral_value_by_hand(result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    table, detail = result
+    crv = table.set_index("customer_id")["crv"]
+    # A brought B (would not have come otherwise: 200 + 40 − 30) and C (unknown: 0.5 × 500 + 40 − 30)
+    assert crv["A"] == pytest.approx(210 + 260)
+    # E: D was already a customer before the referral (− the € 20 paid); F would have come anyway (+40)
+    assert crv["E"] == pytest.approx(-20 + 40)
+    assert crv.drop(["A", "E"]).eq(0).all()  # nobody else referred; a referred CLV never moves to B or C
+    counts = table.set_index("customer_id")[["referrals", "referred_customers"]]
+    assert counts.loc["A"].tolist() == [2, 2] and counts.loc["E"].tolist() == [2, 1]
+    assert detail.set_index("referred_id")["converted"].to_dict() == {"B": True, "C": True, "D": False, "F": True}
+
+
+def test_referrals_outside_the_window_bring_nothing() -> None:
+    referrals = _referrals().assign(
+        referred_at=pd.to_datetime(["2023-01-01", "2024-03-15", "2024-06-01", "2024-01-15"])
+    )
+    table, _ = engagement_table(_customers(), referrals, None, EngagementParams(), AS_OF, CAC)
+    # B first bought 14 months after the referral: the € 30 of rewards only
+    assert table.set_index("customer_id")["crv"]["A"] == pytest.approx(-30 + 260)
+    longer = EngagementParams(referral_window_months=18)
+    table, _ = engagement_table(_customers(), referrals, None, longer, AS_OF, CAC)
+    assert table.set_index("customer_id")["crv"]["A"] == pytest.approx(210 + 260)
+
+
+def test_influence_value_by_hand(result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    table = result[0].set_index("customer_id")
+    # G (CLV 600) came through A's review and B's shares: 300 each, whatever the number of shares
+    assert table.loc["A", "civ"] == pytest.approx(300) and table.loc["B", "civ"] == pytest.approx(300)
+    assert table.loc["A", "influenced_customers"] == pytest.approx(0.5)
+    assert table.loc["C", "civ"] == 0  # B is a referral of A: counted once, there
+    # D's post reached 1,000 people × 0.1 % × the average CLV of a new customer (those who first
+    # bought in 2024: (1000 + 200 + 500 + 100 + 300 + 600) / 6 = 450), kept apart as an estimate
+    assert table.loc["D", "civ_estimated"] == pytest.approx(1000 * 0.001 * 450)
+    assert table["civ_estimated"].drop("D").eq(0).all()
+
+
+def test_knowledge_value_by_hand(result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    ckv = result[0].set_index("customer_id")["ckv"]
+    # idea X, worth 800 at most, proposed by A and E; D's own idea 300; two feedbacks of F × € 5;
+    # C's trial € 10 (C's idea was not implemented); B's consent € 0
+    assert ckv.to_dict() == pytest.approx({"A": 400, "B": 0, "C": 10, "D": 300, "E": 400, "F": 10, "G": 0})
+
+
+def test_cev_sums_its_parts_and_the_matrix_splits_at_the_medians(result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    table = result[0].set_index("customer_id")
+    expected = {"A": 2170, "B": 500, "C": 510, "D": 850, "E": 470, "F": 310, "G": 600}
+    assert table["cev"].to_dict() == pytest.approx(expected)
+    assert table.loc["A", "engagement_share"] == pytest.approx(1170 / 2170)
+    # median CLV 300, median CRV 0
+    assert table["quadrant"].to_dict() == {
+        "A": "champions",
+        "B": "misers",
+        "C": "affluents",
+        "D": "misers",
+        "E": "advocates",
+        "F": "misers",
+        "G": "affluents",
+    }
+
+
+def test_segments_and_the_referral_programme(result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    table, detail = result
+    segments = segment_engagement(table).set_index("segment")
+    assert segments.loc["HoReCa", "customers"] == 3
+    assert segments.loc["HoReCa", "cev"] == pytest.approx((2170 + 500 + 510) / 3)
+    assert segments.loc["HoReCa", "engagement_share"] == pytest.approx((3180 - 1700) / 3180)
+    programme = referral_programme(detail)
+    assert programme["rewards"] == pytest.approx(80)
+    assert programme["crv"] == pytest.approx(490)
+    assert programme["value_before_rewards"] == pytest.approx(570)
+    assert programme["roi"] == pytest.approx(490 / 80)
+    assert programme["referred_customers"] == 3
+
+
+def test_without_referrals_or_engagements_cev_is_clv() -> None:
+    table, detail = engagement_table(_customers(), None, None, EngagementParams(), AS_OF, CAC)
+    assert (table["cev"] == table["clv"]).all() and detail.empty
+    assert np.isnan(referral_programme(detail)["roi"])
+
+
+def test_the_share_assumed_for_unknown_answers_is_a_setting() -> None:
+    params = EngagementParams(incremental_share=1.0)
+    table, _ = engagement_table(_customers(), _referrals(), None, params, AS_OF, CAC)
+    assert table.set_index("customer_id")["crv"]["A"] == pytest.approx(210 + (500 + 40 - 30))
+
+
+def test_value_matrix_on_ties() -> None:
+    quadrants = value_matrix(pd.Series([1.0, 1.0, 1.0]), pd.Series([0.0, 0.0, 5.0]))
+    assert quadrants.tolist() == ["misers", "misers", "advocates"]
