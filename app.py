@@ -23,6 +23,7 @@ SECTIONS = {
         ("pages/marketing.py", "page.marketing", "campaign", "marketing"),
         ("pages/ciclo-di-vita.py", "page.lifecycle", "cycle", "ciclo-di-vita"),
         ("pages/opportunita.py", "page.upsell", "trending_up", "opportunita"),
+        ("pages/coinvolgimento.py", "page.engagement", "volunteer_activism", "coinvolgimento"),
     ],
     "nav.data": [("pages/dati.py", "page.health", "fact_check", "dati")],
 }

@@ -23,6 +23,7 @@ ALL_PAGES = (
     "pages/marketing.py",
     "pages/ciclo-di-vita.py",
     "pages/opportunita.py",
+    "pages/coinvolgimento.py",
     "pages/dati.py",
 )
 

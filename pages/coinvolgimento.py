@@ -1,0 +1,246 @@
+"""Coinvolgimento: what each customer is worth beyond their own purchases — referrals, reviews and
+shares that brought new customers, ideas and feedback (customer engagement value, Kumar et al.)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from data.settings import EngagementParams
+from kpi.customer_value import select_customers
+from kpi.engagement import QUADRANTS, referral_programme, segment_engagement
+from render.charts_engagement import cev_segment_figure, referral_chains_figure, value_matrix_figure
+from render.export import file_stem
+from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
+from render.text import md, t, tn
+from ui import loaders
+from ui.cards import Card, cards
+from ui.shell import shown_errors, start_page
+from ui.widgets import chart, static_table, table_downloads, visible_text
+
+PAGE = "page.engagement"
+#: points drawn in the value matrix at most: the most valuable customers, then a sample of the rest
+MATRIX_POINTS = 3000
+
+ctx = start_page("engagement.title")
+assert ctx.source and ctx.filters.start and ctx.filters.end  # start_page stopped otherwise
+lang, cur = ctx.lang, ctx.currency
+as_of = ctx.filters.end
+params = ctx.settings.engagement if ctx.settings else EngagementParams()
+mapped = [n for n in ("referrals", "engagements") if ctx.source.available(n)]
+
+st.caption(t("engagement.intro", lang, as_of=fmt_date(as_of, lang)))
+if not mapped:
+    st.info(t("engagement.unmapped", lang), icon=":material/link_off:")
+    st.stop()
+for name in ("referrals", "engagements"):
+    if name not in mapped:
+        st.caption(f":material/link_off: {t(f'engagement.missing_{name}', lang)}")
+
+with shown_errors(ctx):
+    everyone, detail, found = loaders.engagement(ctx.source, ctx.source_key, as_of, ctx.today)
+f = ctx.filters
+table = select_customers(everyone, f.segments, f.regions, f.channels)
+if table.empty:
+    st.info(t("empty.customers", lang), icon=":material/filter_alt_off:")
+    st.stop()
+chosen = set(table["customer_id"])
+mine = detail[detail["referrer_id"].isin(chosen)] if len(detail) else detail
+programme = referral_programme(mine)
+
+total_cev, total_clv = float(table["cev"].sum()), float(table["clv"].sum())
+share = (total_cev - total_clv) / total_cev if total_cev > 0 else float("nan")
+referrers = int((table["referrals"] > 0).sum())
+cards(
+    [
+        Card(
+            t("engagement.card_avg_cev", lang),
+            fmt_money(table["cev"].mean(), lang, cur, 0),
+            help=t("engagement.card_avg_cev_help", lang, clv=fmt_money(table["clv"].mean(), lang, cur, 0)),
+        ),
+        Card(t("engagement.card_share", lang), fmt_percent(share, lang, 0), help=t("engagement.card_share_help", lang)),
+        Card(
+            t("engagement.card_referrers", lang),
+            fmt_count(referrers, lang),
+            help=tn(
+                "engagement.card_referrers_help",
+                int(programme["referred_customers"]),
+                lang,
+                n=fmt_count(programme["referred_customers"], lang),
+            ),
+        ),
+        Card(
+            t("engagement.card_programme_roi", lang),
+            fmt_value(programme["roi"], "ratio", lang),
+            help=t(
+                "engagement.card_programme_roi_help",
+                lang,
+                rewards=fmt_money(programme["rewards"], lang, cur, 0),
+                crv=fmt_money_short(programme["crv"], lang, cur),
+            ),
+        ),
+        Card(
+            t("engagement.card_ckv", lang),
+            fmt_money_short(table["ckv"].sum(), lang, cur),
+            help=t("engagement.card_ckv_help", lang),
+        ),
+    ]
+)
+
+by_segment = segment_engagement(table)
+left, right = st.columns(2)
+with left:
+    chart(cev_segment_figure(by_segment, lang, cur), by_segment, key="engagement_segments", ctx=ctx, page=PAGE)
+with right:
+    # every customer would be a million points at a large company: the most valuable, then a sample
+    top = table.nlargest(MATRIX_POINTS // 2, "cev")
+    rest = table.drop(top.index)
+    sample = rest.sample(min(len(rest), MATRIX_POINTS - len(top)), random_state=7) if len(rest) else rest
+    points = pd.concat([top, sample])
+    with shown_errors(ctx):
+        names = loaders.customer_names(ctx.source, ctx.source_key, tuple(points["customer_id"].tolist()), ctx.today)
+    points = points.assign(name=[names.get(c, c) for c in points["customer_id"]])
+    chart(
+        value_matrix_figure(
+            points, float(table["clv"].median()), float(table["crv"].median()), lang, cur, shown_of=len(table)
+        ),
+        points[["customer_id", "name", "segment", "clv", "crv", "civ", "civ_estimated", "ckv", "cev", "quadrant"]],
+        key="engagement_matrix",
+        ctx=ctx,
+        page=PAGE,
+    )
+
+quadrants = (
+    table.groupby("quadrant")
+    .agg(customers=("customer_id", "size"), clv=("clv", "mean"), crv=("crv", "mean"), cev=("cev", "mean"))
+    .reindex(list(QUADRANTS))
+    .dropna(subset=["customers"])
+)
+static_table(
+    pd.DataFrame(
+        {
+            t("engagement.col_quadrant", lang): [t(f"engagement.quadrant.{q}", lang) for q in quadrants.index],
+            t("col.customers", lang): [fmt_count(v, lang) for v in quadrants["customers"]],
+            t("engagement.col_avg_clv", lang): [fmt_money(v, lang, cur, 0) for v in quadrants["clv"]],
+            t("engagement.col_avg_crv", lang): [fmt_money(v, lang, cur, 0) for v in quadrants["crv"]],
+            t("engagement.col_action", lang): [t(f"engagement.action.{q}", lang) for q in quadrants.index],
+        }
+    ),
+    lang,
+)
+
+st.subheader(t("engagement.undervalued_title", lang))
+st.caption(t("engagement.undervalued_intro", lang))
+ranked = table.assign(clv_rank=table["clv"].rank(ascending=False, method="min").astype(int))
+by_cev, by_clv = ranked.nlargest(15, "cev"), ranked.nlargest(15, "clv")
+with shown_errors(ctx):
+    names = loaders.customer_names(
+        ctx.source, ctx.source_key, tuple(pd.concat([by_cev, by_clv])["customer_id"].unique().tolist()), ctx.today
+    )
+left, right = st.columns(2)
+with left:
+    st.markdown(f"**{t('engagement.top_cev', lang)}**")
+    view = pd.DataFrame(
+        {
+            t("col.customer", lang): [str(names.get(c, c)) for c in by_cev["customer_id"]],
+            "CEV": [fmt_money(v, lang, cur, 0) for v in by_cev["cev"]],
+            "CLV": [fmt_money(v, lang, cur, 0) for v in by_cev["clv"]],
+            t("engagement.col_clv_rank", lang): [fmt_count(v, lang) for v in by_cev["clv_rank"]],
+            t("engagement.col_quadrant", lang): [t(f"engagement.quadrant.{q}", lang) for q in by_cev["quadrant"]],
+        }
+    )
+    st.dataframe(visible_text(view), hide_index=True, key="engagement_top_cev")
+with right:
+    st.markdown(f"**{t('engagement.top_clv', lang)}**")
+    view = pd.DataFrame(
+        {
+            t("col.customer", lang): [str(names.get(c, c)) for c in by_clv["customer_id"]],
+            "CLV": [fmt_money(v, lang, cur, 0) for v in by_clv["clv"]],
+            "CEV": [fmt_money(v, lang, cur, 0) for v in by_clv["cev"]],
+            t("engagement.col_quadrant", lang): [t(f"engagement.quadrant.{q}", lang) for q in by_clv["quadrant"]],
+        }
+    )
+    st.dataframe(visible_text(view), hide_index=True, key="engagement_top_clv")
+newcomers = by_cev[by_cev["clv_rank"] > len(table) // 2]
+if len(newcomers):
+    st.markdown(
+        tn(
+            "engagement.undervalued_sentence",
+            len(newcomers),
+            lang,
+            n=fmt_count(len(newcomers), lang),
+            name=md(str(names.get(newcomers.iloc[0]["customer_id"], newcomers.iloc[0]["customer_id"]))),
+            cev=fmt_money(newcomers.iloc[0]["cev"], lang, cur, 0),
+            clv=fmt_money(newcomers.iloc[0]["clv"], lang, cur, 0),
+        )
+    )
+
+st.subheader(t("engagement.programme_title", lang))
+if "referrals" not in mapped or mine.empty:
+    st.info(t("engagement.no_referrals", lang), icon=":material/info:")
+else:
+    st.markdown(
+        t(
+            "engagement.programme_sentence",
+            lang,
+            referrals=fmt_count(programme["referrals"], lang),
+            bought=fmt_count(programme["referred_customers"], lang),
+            window=params.referral_window_months,
+            rewards=fmt_money(programme["rewards"], lang, cur, 0),
+            created=fmt_money(programme["value_before_rewards"], lang, cur, 0),
+            crv=fmt_money(programme["crv"], lang, cur, 0),
+            roi=fmt_value(programme["roi"], "ratio", lang),
+            share=fmt_percent(params.incremental_share, lang, 0),
+        )
+    )
+    with shown_errors(ctx):
+        involved = tuple(pd.concat([mine["referrer_id"], mine["referred_id"]]).unique().tolist())
+        chain_names = loaders.customer_names(ctx.source, ctx.source_key, involved, ctx.today)
+    chart(
+        referral_chains_figure(mine, chain_names, lang, cur),
+        mine.assign(
+            referrer=[chain_names.get(c, c) for c in mine["referrer_id"]],
+            referred=[chain_names.get(c, c) for c in mine["referred_id"]],
+        ),
+        key="engagement_chains",
+        ctx=ctx,
+        page=PAGE,
+    )
+
+st.subheader(t("engagement.list_title", lang))
+st.caption(t("engagement.list_intro", lang))
+
+
+source = ctx.source
+
+
+def _contact_list() -> pd.DataFrame:
+    wanted = table[table["quadrant"].isin(("affluents", "advocates", "champions"))].nlargest(2000, "cev")
+    who = loaders.customer_names(source, ctx.source_key, tuple(wanted["customer_id"].tolist()), ctx.today)
+    return pd.DataFrame(
+        {
+            t("col.customer", lang): [who.get(c, c) for c in wanted["customer_id"]],
+            "ID": wanted["customer_id"].to_numpy(),
+            t("col.segment", lang): wanted["segment"].to_numpy(),
+            t("engagement.col_quadrant", lang): [t(f"engagement.quadrant.{q}", lang) for q in wanted["quadrant"]],
+            t("engagement.col_action", lang): [t(f"engagement.action.{q}", lang) for q in wanted["quadrant"]],
+            "CLV": wanted["clv"].round(2).to_numpy(),
+            t("engagement.part.crv", lang): wanted["crv"].round(2).to_numpy(),
+            t("engagement.part.civ", lang): wanted["civ"].round(2).to_numpy(),
+            t("engagement.part.civ_estimated", lang): wanted["civ_estimated"].round(2).to_numpy(),
+            t("engagement.part.ckv", lang): wanted["ckv"].round(2).to_numpy(),
+            "CEV": wanted["cev"].round(2).to_numpy(),
+        }
+    )
+
+
+table_downloads(
+    _contact_list,
+    file_stem(t("engagement.list_file", lang), "-".join(f.segments), ctx.today),
+    lang,
+    key="engagement_list",
+)
+if found.health:
+    excluded = sum(sum(h["excluded"].values()) for h in found.health.values())
+    if excluded:
+        st.caption(tn("engagement.excluded_rows", excluded, lang, n=fmt_count(excluded, lang)))
