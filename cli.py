@@ -36,6 +36,7 @@ from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
 from kpi.customer_value import clv_overview, select_customers
+from kpi.engagement import referral_programme, segment_engagement
 from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
@@ -43,7 +44,16 @@ from kpi.roi import channel_roi, marketing_summary, unknown_conversions
 from kpi.summary import TIME_UNITS
 from render.export import images_available, table_bytes
 from render.text import t
-from service.compute import clv_at, entity_health, facts_for, holdout, roi_table, stages_at, upsell_tables
+from service.compute import (
+    clv_at,
+    engagement_tables,
+    entity_health,
+    facts_for,
+    holdout,
+    roi_table,
+    stages_at,
+    upsell_tables,
+)
 from service.report import build_report, lead_conversions_unknown, render, report_caption
 
 EXIT_INPUT = 2
@@ -99,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
         default=3,
         help="transitions from this many months before --as-of (default 3)",
     )
+    engagement = sub.add_parser(
+        "engagement", parents=[common, filters], help="customer engagement value: CLV plus referrals, influence, ideas"
+    )
+    engagement.add_argument("--top", type=int, default=10, help="customers listed (default 10)")
     clv = sub.add_parser("clv", parents=[common, filters], help="customer lifetime value: the model and each customer")
     clv.add_argument("--unit", choices=list(TIME_UNITS), default="week", help="model time unit (default week)")
     clv.add_argument(
@@ -444,6 +458,56 @@ def cmd_upsell(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engagement(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    if not (source.available("referrals") or source.available("engagements")):
+        raise InputError(
+            "entities.referrals, entities.engagements: map your referrals and/or engagements "
+            "(reviews, shares, ideas) to value engagement; without them each customer's value is their CLV."
+        )
+    filters = _filters(args, source, today)
+    as_of = args.as_of or filters.end
+    assert as_of is not None
+    facts = facts_for(source, today)
+    everyone, detail, found = engagement_tables(source, facts, clv_at(source, as_of, today, facts=facts), as_of)
+    table = select_customers(everyone, filters.segments, filters.regions, filters.channels)
+    mine = detail[detail["referrer_id"].isin(set(table["customer_id"]))] if len(detail) else detail
+    if args.out:
+        _write(table.sort_values("cev", ascending=False), args.out)
+    total_cev, total_clv = float(table["cev"].sum()), float(table["clv"].sum())
+    payload = {
+        "as_of": as_of,
+        "customers": len(table),
+        "average_cev": float(table["cev"].mean()) if len(table) else None,
+        "average_clv": float(table["clv"].mean()) if len(table) else None,
+        "share_from_engagement": (total_cev - total_clv) / total_cev if total_cev > 0 else None,
+        "parts_total": {p: float(table[p].sum()) for p in ("clv", "crv", "civ", "civ_estimated", "ckv", "cev")},
+        "quadrants": table["quadrant"].value_counts().to_dict(),
+        "referral_programme": referral_programme(mine),
+        "segments": segment_engagement(table).replace({np.nan: None}).to_dict(orient="records"),
+        "excluded_rows": {name: h["excluded"] for name, h in found.health.items()},
+        "top": table.nlargest(args.top, "cev").replace({np.nan: None}).to_dict(orient="records"),
+    }
+    if args.json:
+        print(_json(payload))
+    else:
+        share = payload["share_from_engagement"]
+        print(
+            f"as of {as_of}: {len(table):,} customers, average CEV {payload['average_cev'] or 0:,.2f} "
+            f"(CLV {payload['average_clv'] or 0:,.2f}); from engagement {share * 100 if share else 0:.1f} %"
+        )
+        programme = payload["referral_programme"]
+        print(
+            f"referral programme: {programme['referrals']:,.0f} referrals, "
+            f"{programme['referred_customers']:,.0f} bought, "
+            f"rewards {programme['rewards']:,.2f}, CRV {programme['crv']:,.2f}, ROI {programme['roi']:,.2f}"
+        )
+        columns = ["customer_id", "segment", "clv", "crv", "civ", "civ_estimated", "ckv", "cev", "quadrant"]
+        print(table.nlargest(args.top, "cev")[columns].to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = date.today()
@@ -485,6 +549,7 @@ COMMANDS = {
     "clv": cmd_clv,
     "roi": cmd_roi,
     "lifecycle": cmd_lifecycle,
+    "engagement": cmd_engagement,
 }
 
 

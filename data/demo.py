@@ -527,6 +527,7 @@ def _engagement_frames(
     incremental[~answered] = pd.NA
     referrals = pd.DataFrame(
         {
+            "referral_id": np.arange(1, len(referred) + 1),
             "referrer_id": referrer + 1,
             "referred_id": referred + 1,
             "referred_at": pd.to_datetime(DEMO_START) + pd.to_timedelta(referred_at, unit="D"),

@@ -10,6 +10,8 @@ the data-health page and never silently dropped:
 - ``self_referral``: a customer who refers (or influences) themself;
 - ``before_first_order``: a referral dated before the referrer's first purchase (or by someone who
   never bought);
+- ``referred_twice``: a customer referred again, by another or the same referrer: a referred
+  customer counts for the first usable referral only;
 - ``unknown_kind``: an engagement whose kind is not one of ``ENGAGEMENT_KINDS``.
 
 Ids are matched as text where the types differ (8, 8.0 and "8" are one customer), as the local copy
@@ -102,6 +104,13 @@ def _referrals(raw: pd.DataFrame, customers: _Customers) -> pd.DataFrame:
     _mark(frame, referrer == referred, "self_referral")
     first = customers.first_day(referrer)
     _mark(frame, (first < 0) | (_days(frame["referred_at"]) < first), "before_first_order")
+    at = _days(frame["referred_at"])
+    usable = frame[REASON].isna().to_numpy()
+    order = np.lexsort((np.arange(len(frame)), at, referred))
+    ranked = order[usable[order]]
+    repeated = np.zeros(len(frame), dtype=bool)
+    repeated[ranked[1:]] = referred[ranked[1:]] == referred[ranked[:-1]]
+    _mark(frame, repeated, "referred_twice")
     frame["referrer_id"] = customers.ids_at(referrer)
     frame["referred_id"] = customers.ids_at(referred)
     frame["referred_at"] = pd.to_datetime(frame["referred_at"], errors="coerce")

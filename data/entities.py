@@ -50,6 +50,7 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "unknown_customer",
     "self_referral",
     "before_first_order",
+    "referred_twice",
     "unknown_kind",
 )
 
@@ -133,9 +134,9 @@ ENTITIES: dict[str, EntitySpec] = {
         ),
         EntitySpec(
             name="referrals",
-            key="referred_id",  # a referred customer counts for one referrer only: the first
+            key="referral_id",
             required=("referrer_id", "referred_id", "referred_at"),
-            optional=("reward_referrer", "reward_referred", "incremental"),
+            optional=("referral_id", "reward_referrer", "reward_referred", "incremental"),
             dates=("referred_at",),
             amounts=("reward_referrer", "reward_referred"),
             customer_ref="referrer_id",

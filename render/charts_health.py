@@ -26,6 +26,7 @@ REASON_COLORS = {
     "unknown_customer": "#999933",
     "self_referral": "#44AA99",
     "before_first_order": "#AA4499",
+    "referred_twice": "#661100",
     "unknown_kind": "#777777",
 }
 

@@ -218,3 +218,32 @@ def test_hash_password(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     assert check_password(stored, "una-password-lunga")
     monkeypatch.setattr("sys.stdin", io.StringIO("corta\n"))
     assert cli.main(["hash-password"]) == 2
+
+
+def test_engagement_json_and_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    out_file = tmp_path / "engagement.xlsx"
+    argv = ("engagement", "--config", str(config), "--segment", "HoReCa", "--json", "--out", str(out_file))
+    code, out, _ = _run(capsys, monkeypatch, demo_url, *argv, "--top", "5")
+    assert code == 0
+    payload = json.loads(out)
+    parts = payload["parts_total"]
+    assert parts["cev"] == pytest.approx(sum(parts[p] for p in ("clv", "crv", "civ", "civ_estimated", "ckv")))
+    assert parts["crv"] > 0 and parts["ckv"] > 0  # the demo's referral programme and ideas
+    assert {row["segment"] for row in payload["top"]} == {"HoReCa"} and len(payload["top"]) == 5
+    assert sum(payload["quadrants"].values()) == payload["customers"] == len(pd.read_excel(out_file))
+    programme = payload["referral_programme"]
+    assert programme["roi"] == pytest.approx(programme["crv"] / programme["rewards"])
+    assert payload["share_from_engagement"] == pytest.approx((parts["cev"] - parts["clv"]) / parts["cev"])
+
+
+def test_engagement_without_the_tables_names_them_and_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[entities.referrals]\ntable = "nessuna"\n[entities.engagements]\ntable = "nessuna"\n')
+    code, _, err = _run(capsys, monkeypatch, demo_url, "engagement", "--config", str(config))
+    assert code == 2 and err.startswith("entities.referrals, entities.engagements:")

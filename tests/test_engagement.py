@@ -12,8 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.settings import EngagementParams
+from data.demo import write_frames
+from data.settings import EngagementParams, load_settings
+from data.source import Source
 from kpi.engagement import engagement_table, referral_programme, segment_engagement, value_matrix
+from service import compute
+from tests.conftest import ENGINES, _url_for
 
 AS_OF = date(2024, 12, 31)
 CAC = 40.0
@@ -167,3 +171,117 @@ def test_the_share_assumed_for_unknown_answers_is_a_setting() -> None:
 def test_value_matrix_on_ties() -> None:
     quadrants = value_matrix(pd.Series([1.0, 1.0, 1.0]), pd.Series([0.0, 0.0, 5.0]))
     assert quadrants.tolist() == ["misers", "misers", "advocates"]
+
+
+# --- Referrals and engagements read from a database, with their own rules, on every engine -------
+
+_TODAY = date(2024, 12, 31)
+
+
+def _bad_frames() -> dict[str, pd.DataFrame]:
+    customers = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4, 5],
+            "name": ["Anna", "Bruno", "Carla", "Dario", "Elena"],
+            "segment": ["HoReCa", "HoReCa", "Uffici", "Uffici", "Uffici"],
+            "region": "Nord",
+            "channel": "Passaparola",
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "order_id": [1, 2, 3, 4, 5, 6],
+            "customer_id": [1, 1, 2, 3, 5, 5],
+            "order_date": pd.to_datetime(
+                ["2024-01-10", "2024-06-10", "2024-03-01", "2024-04-01", "2024-05-01", "2024-09-01"]
+            ),
+            "revenue": [100.0, 120.0, 80.0, 60.0, 90.0, 95.0],
+            "cost": [60.0, 70.0, 50.0, 40.0, 50.0, 55.0],
+        }
+    )
+    referrals = pd.DataFrame(
+        {
+            "referrer_id": pd.array([1, 1, 1, 2, 9, 4, 3, 5, None], dtype="Int64"),
+            "referred_id": pd.array([2, 3, 2, 2, 5, 5, 5, 1, 4], dtype="Int64"),
+            "referred_at": pd.to_datetime(
+                [
+                    "2024-02-20",
+                    "2024-03-15",
+                    "2024-02-25",
+                    "2024-05-01",
+                    "2024-04-20",
+                    "2024-04-20",
+                    "2024-03-01",
+                    None,
+                    "2024-05-01",
+                ]
+            ),
+            "reward_referrer": 20.0,
+            "reward_referred": 10.0,
+            "incremental": pd.array([True, None, True, True, True, True, True, True, True], dtype="boolean"),
+        }
+    )
+    engagements = pd.DataFrame(
+        {
+            "engagement_id": [1, 2, 3, 4, 5, 6, 7, 8],
+            "customer_id": [1, 2, 3, 9, 1, 2, 2, 3],
+            "occurred_at": pd.to_datetime(
+                [
+                    "2024-04-25",
+                    "2024-05-02",
+                    "2024-05-03",
+                    "2024-05-04",
+                    "2024-05-05",
+                    "2024-05-06",
+                    "2030-01-01",
+                    "2024-06-01",
+                ]
+            ),
+            "kind": ["review", "Social_Share ", "tweet", "review", "review", "review", "idea", "idea"],
+            "reach": [100.0, 50.0, None, None, None, None, None, None],
+            "influenced_customer_id": pd.array([5, None, None, None, 1, 77, None, None], dtype="Int64"),
+            "status": [None, None, None, None, None, None, "implemented", "implemented"],
+            "value": [None, None, None, None, None, None, 900.0, 500.0],
+            "idea_id": [None, None, None, None, None, None, None, None],
+        }
+    )
+    return {"customers": customers, "orders": orders, "referrals": referrals, "engagements": engagements}
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engagement_source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Source:
+    url = _url_for(request.param, tmp_path_factory.mktemp(f"eng_{request.param}"), request, "eng")
+    dates = {"orders": ["order_date"], "referrals": ["referred_at"], "engagements": ["occurred_at"]}
+    write_frames(url, _bad_frames(), date_columns=dates)
+    return Source(settings=load_settings(None, env={}, secrets_path="/nonexistent"), url=url)
+
+
+def test_bad_referrals_and_engagements_are_counted_by_reason(engagement_source: Source) -> None:
+    facts = compute.facts_for(engagement_source, _TODAY)
+    clv = compute.clv_at(engagement_source, _TODAY, _TODAY, facts=facts)
+    table, detail, found = compute.engagement_tables(engagement_source, facts, clv, _TODAY)
+    referrals, engagements = found.health["referrals"], found.health["engagements"]
+    assert (referrals["rows_read"], referrals["rows_used"]) == (9, 2)
+    assert referrals["excluded"] == {
+        "missing_customer": 1,  # no referrer
+        "missing_date": 1,
+        "referred_twice": 1,  # Bruno referred a second time: the first referral counts
+        "unknown_customer": 1,  # referrer 9 is nobody
+        "self_referral": 1,
+        "before_first_order": 2,  # Dario never bought; Carla referred before her first order
+    }
+    assert (engagements["rows_read"], engagements["rows_used"]) == (8, 3)
+    assert engagements["excluded"] == {"future_date": 1, "unknown_customer": 2, "self_referral": 1, "unknown_kind": 1}
+    assert sorted(detail["referred_id"].tolist()) == [2, 3]
+    kinds = sorted(found.engagements["kind"].tolist()) if found.engagements is not None else []
+    assert kinds == ["idea", "review", "social_share"]  # "Social_Share " read as social_share
+    by_id = table.set_index("customer_id")
+    clvs = clv.table.set_index("customer_id")["total_clv"]
+    # Anna: Bruno (would not have come otherwise) and Carla (unknown: half), no paid campaign to save
+    assert by_id.loc[1, "crv"] == pytest.approx(clvs[2] + 0.5 * clvs[3] - 60)
+    # Elena came through Anna's review (five days later): her CLV goes to Anna
+    assert by_id.loc[1, "civ"] == pytest.approx(clvs[5])
+    assert by_id.loc[3, "ckv"] == pytest.approx(500)  # the idea dated in 2030 is not counted
+    assert by_id["cev"].to_numpy() == pytest.approx(
+        (by_id["clv"] + by_id["crv"] + by_id["civ"] + by_id["civ_estimated"] + by_id["ckv"]).to_numpy()
+    )

@@ -20,7 +20,7 @@ from tests.conftest import ALL_PAGES, APP, ENGINES, _url_for
 #: (entity, column) for every optional column
 OPTIONAL = [(name, column) for name, spec in ENTITIES.items() for column in spec.optional]
 CASES = {f"{e}.{c}": [(e, c)] for e, c in OPTIONAL} | {"all": OPTIONAL}
-COMMANDS = ("check", "overview", "roi", "lifecycle", "upsell", "clv")
+COMMANDS = ("check", "overview", "roi", "lifecycle", "upsell", "clv", "engagement")
 
 
 def settings_without(left_out: list[tuple[str, str]]) -> str:

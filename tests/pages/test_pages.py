@@ -408,3 +408,55 @@ def test_password_helpers() -> None:
     assert password_hash(env={"CRUSCOTTO_PASSWORD_HASH": stored}, secrets={}) == stored
     assert password_hash(env={}, secrets={"cruscotto": {"password_hash": stored}}) == stored
     assert password_hash(env={}, secrets={}) is None
+
+
+def test_engagement_page(app_env: Path, demo_source: Source) -> None:
+    at = _run()
+    at.switch_page("pages/coinvolgimento.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Coinvolgimento: il valore oltre gli acquisti"
+    # the figures are those of the service, for the same customers and date
+    from kpi.periods import resolve_period
+    from service import compute
+
+    facts = compute.facts_for(demo_source, date.today())
+    first, last = facts.date_range()
+    assert first is not None and last is not None
+    _start, end = resolve_period("12m", first, last)  # the page's default period
+    table, _detail, _found = compute.engagement_tables(
+        demo_source, facts, compute.clv_at(demo_source, end, date.today(), facts=facts), end
+    )
+    assert _metric(at, "CEV medio, per cliente") == fmt_money(table["cev"].mean(), "it", decimals=0)
+    assert _metric(at, "Clienti che hanno segnalato") == f"{int((table['referrals'] > 0).sum()):,}".replace(",", ".")
+    charts = _charts(at)
+    assert len(charts) == 3  # CEV by segment, the value matrix, who brought whom
+    matrix = charts[1]
+    names = {trace["name"].split(" (")[0] for trace in matrix["data"]}
+    assert names <= {"Campioni", "Facoltosi", "Promotori", "Tiepidi"} and len(names) == 4
+    quadrants = at.table[0].value
+    assert list(quadrants["Gruppo"]) == ["Campioni", "Facoltosi", "Promotori", "Tiepidi"]
+    assert quadrants["Cosa fare"].str.len().min() > 20  # the action in words
+    labels = [b.label for b in at.get("download_button")]
+    assert {"Scarica CSV (Excel, ;)", "Scarica Excel"} <= set(labels)
+    at.multiselect(key="segment").set_value(["HoReCa"]).run()
+    assert not at.exception
+    assert list(_charts(at)[0]["data"][0]["y"]) == ["HoReCa"]
+
+
+def test_engagement_page_in_english(app_env: Path) -> None:
+    at = _run({"lang": "English"})
+    at.switch_page("pages/coinvolgimento.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Engagement: value beyond purchases"
+    assert "Average CEV, per customer" in [m.label for m in at.metric]
+    assert list(at.table[0].value["Group"]) == ["Champions", "Affluents", "Advocates", "Misers"]
+
+
+def test_engagement_page_without_the_tables_says_what_to_map(app_env: Path) -> None:
+    app_env.write_text('[entities.referrals]\ntable = "nessuna"\n[entities.engagements]\ntable = "nessuna"\n')
+    at = _run()
+    at.switch_page("pages/coinvolgimento.py").run()
+    assert not at.exception
+    assert any("[entities.referrals]" in i.value and "[entities.engagements]" in i.value for i in at.info)
+    assert not at.metric
