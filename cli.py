@@ -501,7 +501,7 @@ def cmd_engagement(args: argparse.Namespace) -> int:
         print(
             f"referral programme: {programme['referrals']:,.0f} referrals, "
             f"{programme['referred_customers']:,.0f} bought, "
-            f"rewards {programme['rewards']:,.2f}, CRV {programme['crv']:,.2f}, ROI {programme['roi']:,.2f}"
+            f"rewards {programme['rewards']:,.2f}, CRV {programme['crv']:,.2f}, ROI {programme['roi'] * 100:,.0f} %"
         )
         columns = ["customer_id", "segment", "clv", "crv", "civ", "civ_estimated", "ckv", "cev", "quadrant"]
         print(table.nlargest(args.top, "cev")[columns].to_string(index=False, float_format=lambda v: f"{v:,.2f}"))

@@ -46,12 +46,14 @@ __all__ = [
     "ACTIONS",
     "ENGAGEMENT_COLUMNS",
     "QUADRANTS",
+    "engagement_overview",
     "engagement_table",
     "influence_value",
     "knowledge_value",
     "referral_detail",
     "referral_programme",
     "referral_value",
+    "roi_on_engagement",
     "segment_engagement",
     "value_matrix",
 ]
@@ -87,6 +89,11 @@ def _months_after(days: pd.Series, months: int) -> pd.Series:
     return days + pd.DateOffset(months=months)
 
 
+def _lookup(values: pd.Series, keys: pd.Series) -> pd.Series:
+    """``values`` (indexed by customer id) at each of ``keys``, NaN/NaT where a key is unknown."""
+    return pd.Series(values.reindex(keys.to_numpy()).to_numpy(), index=keys.index)
+
+
 def _incremental(values: pd.Series, default: float) -> np.ndarray:
     """The probability that each referral brought someone who would not have come otherwise: the
     survey's answer (true 1, false 0), else ``default``. Text answers are read as yes/no."""
@@ -112,7 +119,7 @@ def referral_detail(
     indexed by customer id."""
     out = referrals[["referrer_id", "referred_id", "referred_at"]].copy()
     at = pd.to_datetime(out["referred_at"])
-    first = pd.to_datetime(out["referred_id"].map(first_purchase))
+    first = pd.to_datetime(_lookup(first_purchase, out["referred_id"]))
     out["converted"] = (first >= at.dt.normalize()) & (first <= _months_after(at, params.referral_window_months))
     rewards = np.zeros(len(out))
     for column in ("reward_referrer", "reward_referred"):
@@ -121,7 +128,7 @@ def referral_detail(
     out["rewards"] = rewards
     incremental = referrals["incremental"] if "incremental" in referrals else pd.Series(np.nan, index=out.index)
     out["p_incremental"] = _incremental(incremental, params.incremental_share)
-    out["referred_clv"] = out["referred_id"].map(clv).astype(float).fillna(0.0)
+    out["referred_clv"] = _lookup(clv, out["referred_id"]).astype(float).fillna(0.0)
     gained = out["p_incremental"] * out["referred_clv"] + float(cac_saved)
     out["value"] = np.where(out["converted"], gained, 0.0) - out["rewards"]
     return out
@@ -163,12 +170,12 @@ def influence_value(
     if len(tracked):
         at = pd.to_datetime(tracked["occurred_at"])
         target = tracked["influenced_customer_id"]
-        first = pd.to_datetime(target.map(first_purchase))
+        first = pd.to_datetime(_lookup(first_purchase, target))
         new = (first >= at.dt.normalize()) & (first <= _months_after(at, params.referral_window_months))
         keep = new & ~target.isin(list(referred)) & (target != tracked["customer_id"])
         pairs = pd.DataFrame({"customer_id": tracked["customer_id"][keep], "target": target[keep]}).drop_duplicates()
         influencers = pairs.groupby("target")["customer_id"].transform("size")
-        pairs["value"] = pairs["target"].map(clv).astype(float).fillna(0.0) / influencers
+        pairs["value"] = _lookup(clv, pairs["target"]).astype(float).fillna(0.0) / influencers
         pairs["share"] = 1.0 / influencers
         civ = pairs.groupby("customer_id")[["value", "share"]].sum()
     else:
@@ -312,6 +319,26 @@ def segment_engagement(table: pd.DataFrame) -> pd.DataFrame:
     totals = grouped[["cev", "clv"]].sum()
     out["engagement_share"] = np.where(totals["cev"] > 0, (totals["cev"] - totals["clv"]) / totals["cev"], np.nan)
     return out.reset_index()
+
+
+def engagement_overview(table: pd.DataFrame) -> dict[str, float]:
+    """``avg_cev`` (per customer) and ``engagement_share`` (of the customers' total value, the part
+    that does not come from their own purchases) of the chosen customers."""
+    total_cev, total_clv = float(table["cev"].sum()), float(table["clv"].sum())
+    return {
+        "avg_cev": float(table["cev"].mean()) if len(table) else float("nan"),
+        "engagement_share": (total_cev - total_clv) / total_cev if total_cev > 0 else float("nan"),
+    }
+
+
+def roi_on_engagement(roi: pd.DataFrame, engaged_by_campaign: pd.Series) -> pd.Series:
+    """Each campaign's ROI on the engagement value of the customers it brought: (Σ CLV before
+    acquisition cost + Σ their engagement value (CEV − CLV) − spend) / spend, i.e. the lifetime ROI
+    plus the engagement value per unit of spend. ``roi``: a ``kpi.roi.campaign_roi`` table;
+    ``engaged_by_campaign``: the engagement value of its (chosen) customers, by campaign id."""
+    extra = roi["campaign_id"].map(engaged_by_campaign).astype(float).fillna(0.0)
+    spend = roi["spend"].astype(float)
+    return (roi["roi_lifetime"] + extra / spend.where(spend > 0)).rename("roi_cev")
 
 
 def referral_programme(detail: pd.DataFrame) -> dict[str, float]:

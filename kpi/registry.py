@@ -42,6 +42,8 @@ KPIS: dict[str, KPI] = {
         KPI("repeat_customers", "count"),
         KPI("avg_clv", "money"),
         KPI("clv_cac", "ratio"),
+        KPI("avg_cev", "money"),
+        KPI("engagement_share", "percent"),
         KPI("marketing_roi", "percent"),
         KPI("marketing_roi_to_date", "percent"),
         KPI("at_risk_customers", "count", higher_is_better=False),

@@ -71,7 +71,7 @@ cards(
         ),
         Card(
             t("engagement.card_programme_roi", lang),
-            fmt_value(programme["roi"], "ratio", lang),
+            fmt_value(programme["roi"], "percent", lang),
             help=t(
                 "engagement.card_programme_roi_help",
                 lang,
@@ -189,7 +189,7 @@ else:
             rewards=fmt_money(programme["rewards"], lang, cur, 0),
             created=fmt_money(programme["value_before_rewards"], lang, cur, 0),
             crv=fmt_money(programme["crv"], lang, cur, 0),
-            roi=fmt_value(programme["roi"], "ratio", lang),
+            roi=fmt_value(programme["roi"], "percent", lang),
             share=fmt_percent(params.incremental_share, lang, 0),
         )
     )

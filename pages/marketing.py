@@ -6,11 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from kpi.customer_value import segment_clv, select_customers
+from kpi.engagement import roi_on_engagement
 from kpi.registry import KPIS
 from kpi.roi import channel_roi, marketing_summary, payback_curves, unknown_conversions
 from render.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from render.text import t, verdicts_sentence
+from service.compute import engagement_by_campaign
 from service.report import lead_conversions_unknown
 from ui import loaders
 from ui.cards import Card, cards
@@ -95,6 +97,13 @@ st.dataframe(
     width="stretch",
     column_config={t(key, lang): st.column_config.TextColumn(width=width) for key, (_, width) in columns.items()},
 )
+engaged = ctx.source.available("referrals") or ctx.source.available("engagements")
+if engaged:  # the customers' engagement value counts too (Coinvolgimento)
+    with shown_errors(ctx):
+        everyone = loaders.engagement(ctx.source, ctx.source_key, as_of, ctx.today)[0]
+        facts = loaders.facts(ctx.source, ctx.source_key, ctx.today)
+    chosen = select_customers(everyone, f.segments, f.regions, f.channels)
+    roi = roi.assign(roi_cev=roi_on_engagement(roi, engagement_by_campaign(facts, chosen)).to_numpy())
 with st.expander(t("marketing.leads_details", lang), icon=":material/contact_page:"):
     st.dataframe(
         visible_text(
@@ -107,6 +116,7 @@ with st.expander(t("marketing.leads_details", lang), icon=":material/contact_pag
                     t("col.conversion_rate", lang): [fmt_percent(v, lang) for v in roi["conversion_rate"]],
                     t("col.clv_cac", lang): [fmt_value(v, "ratio", lang) for v in roi["clv_cac"]],
                 }
+                | ({t("col.roi_cev", lang): [fmt_percent(v, lang, 0) for v in roi["roi_cev"]]} if engaged else {})
             )
         ),
         hide_index=True,

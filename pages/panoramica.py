@@ -7,6 +7,7 @@ import math
 import streamlit as st
 
 from kpi.customer_value import clv_overview, select_customers
+from kpi.engagement import engagement_overview
 from kpi.lifecycle import StageRules, stage_counts
 from kpi.overview import headline, overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
@@ -47,9 +48,15 @@ with shown_errors(ctx):
     # The previous period's end is judged by the model fitted at this period's end, on the history
     # up to then: a change between the two dates is a change in the customers, not in the model.
     anchor = ctx.filters.end
+    engaged = ctx.source.available("referrals") or ctx.source.available("engagements")
     for when, end in ends.items():
         result = loaders.clv_before(ctx.source, ctx.source_key, end, anchor, ctx.today)
         value[when] = clv_overview(select_customers(result.table, f.segments, f.regions, f.channels))
+        if engaged:
+            everyone = loaders.engagement(ctx.source, ctx.source_key, end, ctx.today, anchor if end < anchor else None)[
+                0
+            ]
+            value[when] |= engagement_overview(select_customers(everyone, f.segments, f.regions, f.channels))
         roi = loaders.marketing_roi(ctx.source, ctx.source_key, f, end, ctx.today, anchor if end < anchor else None)
         summary = marketing_summary(roi) if roi is not None and len(roi) else {}
         value[when]["marketing_roi"] = summary.get("roi_lifetime", math.nan)
@@ -84,6 +91,8 @@ period_cards = [
     _card(name, row["value"], row["previous"], row["change"], row["change_kind"]) for name, row in by_kpi.iterrows()
 ]
 names = ["avg_clv", "clv_cac"]
+if engaged:
+    names[1:1] = ["avg_cev", "engagement_share"]
 if ctx.source.available("campaigns"):
     names += ["marketing_roi_to_date", "marketing_roi"]
 names += ["at_risk_customers", "lapsed_customers"]

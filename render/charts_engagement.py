@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 
 from kpi.engagement import QUADRANTS
 from render.charts import INK, TEMPLATE
-from render.format import fmt_money, plotly_separators
-from render.text import chart_text, t
+from render.format import fmt_count, fmt_money, plotly_separators
+from render.text import chart_text, t, tn
 
 __all__ = ["PARTS", "QUADRANT_COLORS", "cev_segment_figure", "referral_chains_figure", "value_matrix_figure"]
 
@@ -115,7 +115,8 @@ def value_matrix_figure(
     fig.add_hline(y=crv_median, line={"color": INK, "dash": "dot", "width": 1})
     title = t("engagement.matrix_title", lang)
     if shown_of > len(points):
-        title += f"<br><sup>{t('engagement.matrix_sample', lang, n=f'{len(points):,}', total=f'{shown_of:,}')}</sup>"
+        n, total = fmt_count(len(points), lang), fmt_count(shown_of, lang)
+        title += f"<br><sup>{tn('engagement.matrix_sample', len(points), lang, n=n, total=total)}</sup>"
     _layout(fig, lang, title)
     fig.update_xaxes(title_text=f"CLV ({currency})", tickformat=",.0f")
     fig.update_yaxes(title_text=f"{t('engagement.part.crv', lang)} ({currency})", tickformat=",.0f")
@@ -161,7 +162,7 @@ def referral_chains_figure(
             customdata=list(zip(money, hover, strict=True)),
             hovertemplate=f"<b>%{{y}}</b><br>{label}: %{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>",
         )
-    _layout(fig, lang, t("engagement.chains_title", lang, n=len(totals)))
+    _layout(fig, lang, tn("engagement.chains_title", len(totals), lang, n=len(totals)))
     fig.update_layout(
         barmode="stack",
         legend={"orientation": "h", "y": -0.15, "yanchor": "top", "x": 0},

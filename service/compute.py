@@ -43,6 +43,7 @@ __all__ = [
     "clv_at",
     "clv_from_history",
     "day_history",
+    "engagement_by_campaign",
     "engagement_facts",
     "engagement_tables",
     "entity_health",
@@ -127,6 +128,18 @@ def engagement_tables(
         clv.table, referrals, engagements, source.settings.engagement, as_of, referral_cac(facts)
     )
     return table, detail, found
+
+
+def engagement_by_campaign(facts: Facts, table: pd.DataFrame) -> pd.Series:
+    """The engagement value (CEV − CLV) of ``table``'s customers (an engagement table, filtered as
+    wanted) summed by the paid campaign that acquired them."""
+    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+    known = code >= 0
+    campaign = np.full(len(code), None, dtype=object)
+    campaign[known] = facts.campaign_costed()[code[known]]
+    extra = (table["cev"] - table["clv"]).to_numpy(dtype=float)
+    acquired = pd.notna(campaign)
+    return pd.Series(extra[acquired]).groupby(campaign[acquired]).sum()
 
 
 def customer_orders(source: Source, facts: Facts, customer_id: Any, as_of: date) -> pd.DataFrame:

@@ -21,11 +21,13 @@ from data.entities import ENTITIES
 from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import clv_overview, segment_clv, select_customers
+from kpi.engagement import QUADRANTS, engagement_overview, referral_programme, segment_engagement
 from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary, unknown_conversions
 from render.charts import GREY, TEMPLATE, monthly_revenue_figure, segment_colors
+from render.charts_engagement import cev_segment_figure
 from render.charts_health import excluded_rows_figure
 from render.charts_lifecycle import STAGE_COLORS
 from render.charts_marketing import cac_vs_clv_figure
@@ -34,7 +36,15 @@ from render.charts_value import clv_segment_figure
 from render.export import LEGEND_ROW, figure_bytes, legend_rows
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
 from render.text import chart_text, join_phrases, t, tn, verdicts_sentence
-from service.compute import clv_at, entity_health, facts_for, roi_table, stages_at, upsell_tables
+from service.compute import (
+    clv_at,
+    engagement_tables,
+    entity_health,
+    facts_for,
+    roi_table,
+    stages_at,
+    upsell_tables,
+)
 
 if TYPE_CHECKING:
     from pptx.presentation import Presentation
@@ -179,6 +189,39 @@ def build_report(
             ],
         )
     )
+
+    if source.available("referrals") or source.available("engagements"):
+        report(0.8, t("page.engagement", lang))
+        everyone, detail, _found = engagement_tables(source, facts_for(source, today), clv, as_of)
+        engaged = select_customers(everyone, f.segments, f.regions, f.channels)
+        mine = detail[detail["referrer_id"].isin(set(engaged["customer_id"]))] if len(detail) else detail
+        head = engagement_overview(engaged)
+        programme = referral_programme(mine)
+        quadrants = engaged["quadrant"].value_counts()
+        sections.append(
+            Section(
+                t("page.engagement", lang),
+                t(
+                    "report.engagement_comment",
+                    lang,
+                    cev=fmt_money(head["avg_cev"], lang, cur, 0),
+                    clv=fmt_money(float(engaged["clv"].mean()) if len(engaged) else math.nan, lang, cur, 0),
+                    share=fmt_percent(head["engagement_share"], lang, 0),
+                    affluents=fmt_count(int(quadrants.get("affluents", 0)), lang),
+                    advocates=fmt_count(int(quadrants.get("advocates", 0)), lang),
+                ),
+                cev_segment_figure(segment_engagement(engaged), lang, cur),
+                [
+                    (KPIS["avg_cev"].label(lang), fmt_money(head["avg_cev"], lang, cur, 0)),
+                    (KPIS["engagement_share"].label(lang), fmt_percent(head["engagement_share"], lang, 0)),
+                    (t("engagement.card_programme_roi", lang), fmt_percent(programme["roi"], lang, 0)),
+                    *[
+                        (t(f"engagement.quadrant.{q}", lang), fmt_count(int(quadrants.get(q, 0)), lang))
+                        for q in QUADRANTS
+                    ],
+                ],
+            )
+        )
 
     if source.available("order_lines") and source.available("products"):
         report(0.85, t("page.upsell", lang))

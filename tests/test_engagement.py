@@ -285,3 +285,18 @@ def test_bad_referrals_and_engagements_are_counted_by_reason(engagement_source: 
     assert by_id["cev"].to_numpy() == pytest.approx(
         (by_id["clv"] + by_id["crv"] + by_id["civ"] + by_id["civ_estimated"] + by_id["ckv"]).to_numpy()
     )
+
+
+def test_campaign_roi_on_engagement_value() -> None:
+    from kpi.engagement import roi_on_engagement
+
+    roi = pd.DataFrame(
+        {"campaign_id": ["C1", "C2", "C3"], "spend": [1000.0, 500.0, 0.0], "roi_lifetime": [-0.2, 0.5, np.nan]}
+    )
+    engaged = pd.Series({"C1": 700.0, "C3": 50.0})
+    got = roi_on_engagement(roi, engaged)
+    # C1: a campaign that does not pay on its customers' purchases (−20 %) pays once their referrals,
+    # reviews and ideas count: (800 + 700 − 1000) / 1000
+    assert got.iloc[0] == pytest.approx(0.5)
+    assert got.iloc[1] == pytest.approx(0.5)  # no engagement: the lifetime ROI
+    assert np.isnan(got.iloc[2])  # no spend: no ROI

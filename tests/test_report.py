@@ -44,7 +44,15 @@ def sections(demo_source: Source) -> list[Section]:
 
 def test_sections_say_what_matters(sections: list[Section]) -> None:
     titles = [s.title for s in sections]
-    assert titles == ["Panoramica", "Valore clienti", "Marketing", "Ciclo di vita", "Opportunità", "Qualità dei dati"]
+    assert titles == [
+        "Panoramica",
+        "Valore clienti",
+        "Marketing",
+        "Ciclo di vita",
+        "Coinvolgimento",
+        "Opportunità",
+        "Qualità dei dati",
+    ]
     marketing = sections[2].comment
     # one campaign does not pay, in the singular; it is named
     assert "e 1 non ripaga." in marketing and "Black Friday Social 2024" in marketing
@@ -127,7 +135,7 @@ def _slides_have_the_page_layout(deck: Any, sections: list[Section]) -> None:
 def test_the_data_health_page_counts_what_the_data_page_counts(tiny_source: Source, lang: str) -> None:
     """The tiny messy company, by hand: orders 18 rows read, 7 left out (one per reason); customers 7
     read, 2 left out (a repeated and a missing id); campaigns 3 and leads 6, all used; one refund of
-    50; one order (90) of customer 99, who is not in the customers table; three tables not mapped."""
+    50; one order (90) of customer 99, who is not in the customers table; five tables not mapped."""
     sections = build_report(tiny_source, Filters(start=date(2024, 1, 1), end=date(2024, 12, 31)), lang, TINY_TODAY)
     health = sections[-1]
     cards = dict(health.cards)
@@ -136,10 +144,13 @@ def test_the_data_health_page_counts_what_the_data_page_counts(tiny_source: Sour
         assert health.comment.startswith("9 righe su 34 escluse dai calcoli (26,5 %), 7 nella tabella Ordini.")
         assert "1 reso o nota di credito per € 50" in health.comment
         assert "1 ordine di un cliente assente dall'anagrafica (€ 90)" in health.comment
-        assert "Tabelle non collegate: Righe d'ordine, Prodotti e Ticket di assistenza." in health.comment
+        assert (
+            "Tabelle non collegate: Righe d'ordine, Prodotti, Ticket di assistenza, Segnalazioni (passaparola) e "
+            "Coinvolgimento (recensioni, condivisioni, idee)." in health.comment
+        )
         assert cards["Righe lette"] == "34" and cards["Righe usate"] == "25" and cards["Righe escluse"] == "9 (26,5 %)"
         assert cards["Resi e note di credito"] == "1 (€ 50)" and cards["Ordini di clienti sconosciuti"] == "1 (€ 90)"
-        assert cards["Tabelle non collegate"] == "3"
+        assert cards["Tabelle non collegate"] == "5"
         # nine "table: reason" pairs: five shown, the other four in one row
         assert cards["Ordini: identificativo mancante"] == "1" and cards["Altre tabelle e motivi"] == "4"
         assert "Clienti senza ordini" not in cards  # every customer bought: nothing to say

@@ -285,13 +285,13 @@ def upsell(
 
 @_shared
 def engagement(
-    _source: Source, key: str, as_of: date, today: date
+    _source: Source, key: str, as_of: date, today: date, anchor: date | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, EngagementFacts]:
-    """Every customer's engagement value at ``as_of``, the referrals one by one, and what was read:
-    made when the engagement page is opened (the other pages never read referrals or engagements)."""
-    return compute.engagement_tables(
-        _source, facts(_source, key, today), clv(_source, key, as_of, "week", today), as_of
-    )
+    """Every customer's engagement value at ``as_of``, the referrals one by one, and what was read.
+    With ``anchor`` (a comparison), the CLV inside comes from ``clv_before``. Read the first time a
+    page that shows engagement is opened."""
+    value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
+    return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
 
 
 def ladder_position(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> tuple[int, str]:

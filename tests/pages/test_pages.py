@@ -66,8 +66,11 @@ def _expected_revenue(source: Source, filters: Filters) -> str:
 def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> None:
     at = _run()
     assert at.title[0].value == "Panoramica"
-    # eight period figures, CLV, CLV : CAC, marketing ROI to date and lifetime, at risk, lapsed
-    assert len(at.metric) == 14
+    # eight period figures, CLV, CEV, value from engagement, CLV : CAC, marketing ROI to date and
+    # lifetime, at risk, lapsed
+    assert len(at.metric) == 16
+    labels = [m.label for m in at.metric]
+    assert labels[8:11] == ["CLV medio", "CEV medio", "Valore dal coinvolgimento"]
     assert _metric(at, "Ricavi") == _expected_revenue(
         demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
     )
