@@ -39,6 +39,7 @@ PAGES = {
     "marketing": "pages/marketing.py",
     "lifecycle": "pages/ciclo-di-vita.py",
     "upsell": "pages/opportunita.py",
+    "engagement": "pages/coinvolgimento.py",
     "data_health": "pages/dati.py",
 }
 

@@ -50,6 +50,7 @@ __all__ = [
     "engagement_table",
     "influence_value",
     "knowledge_value",
+    "referral_asks",
     "referral_detail",
     "referral_programme",
     "referral_value",
@@ -339,6 +340,42 @@ def roi_on_engagement(roi: pd.DataFrame, engaged_by_campaign: pd.Series) -> pd.S
     extra = roi["campaign_id"].map(engaged_by_campaign).astype(float).fillna(0.0)
     spend = roi["spend"].astype(float)
     return (roi["roi_lifetime"] + extra / spend.where(spend > 0)).rename("roi_cev")
+
+
+#: high-CLV customers of a segment needed to judge its own referral rate (else all segments together)
+MIN_PEERS = 5
+
+
+def referral_asks(table: pd.DataFrame, p_alive: pd.Series) -> pd.DataFrame:
+    """The affluents to ask for a referral, ranked by the expected value of asking: P(alive) × the
+    share of the segment's high-CLV customers who brought someone (the champions among champions and
+    affluents) × what such a referrer brought on average (the champions' mean CRV). All segments
+    together where a segment has fewer than ``MIN_PEERS`` high-CLV customers.
+
+    ``table``: the engagement table of every customer (the peers); ``p_alive``: by customer id.
+    Columns: ``customer_id``, ``segment``, ``clv``, ``p_alive``, ``referral_rate``,
+    ``value_per_referrer``, ``expected_value``, ``peers`` ("segment" or "all")."""
+    high = table[table["quadrant"].isin(("champions", "affluents"))]
+    champions = high[high["quadrant"] == "champions"]
+    overall_rate = len(champions) / len(high) if len(high) else 0.0
+    overall_value = float(champions["crv"].mean()) if len(champions) else 0.0
+    peers = high.groupby("segment").size()
+    rates = champions.groupby("segment").size().reindex(peers.index, fill_value=0) / peers
+    values = champions.groupby("segment")["crv"].mean().reindex(peers.index)
+    asked = table[table["quadrant"] == "affluents"][["customer_id", "segment", "clv"]].copy()
+    own = asked["segment"].map(peers).fillna(0) >= MIN_PEERS
+    seg_rate = asked["segment"].map(rates).astype(float)
+    seg_value = asked["segment"].map(values).astype(float)
+    use_own = own & seg_value.notna() & (seg_rate > 0)
+    asked["referral_rate"] = np.where(use_own, seg_rate, overall_rate)
+    asked["value_per_referrer"] = np.where(use_own, seg_value, overall_value)
+    asked["peers"] = np.where(use_own, "segment", "all")
+    asked["p_alive"] = _lookup(p_alive, asked["customer_id"]).astype(float).fillna(0.0).to_numpy()
+    asked["expected_value"] = asked["p_alive"] * asked["referral_rate"] * asked["value_per_referrer"].clip(lower=0.0)
+    ordered = asked.sort_values(["expected_value", "clv"], ascending=False, kind="stable")
+    return ordered[
+        ["customer_id", "segment", "clv", "p_alive", "referral_rate", "value_per_referrer", "expected_value", "peers"]
+    ].reset_index(drop=True)
 
 
 def referral_programme(detail: pd.DataFrame) -> dict[str, float]:

@@ -7,11 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from kpi.customer_value import select_customers
+from kpi.engagement import referral_asks
 from kpi.lifecycle import STAGES, StageRules
 from render.charts import segment_colors
 from render.charts_upsell import funnel_figure, offer_value_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
-from render.text import t
+from render.text import t, tn
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
@@ -53,6 +54,20 @@ minimum = right.number_input(
     t("upsell.filter_min", lang), min_value=0.0, value=0.0, step=10.0, format="%.0f", key="upsell_min"
 )
 shown = candidates[candidates["expected_value"] >= minimum]
+engaged = source.available("referrals") or source.available("engagements")
+group: pd.Series | None = None
+if engaged:  # the customers who bring customers (Coinvolgimento) come first when asked
+    with shown_errors(ctx):
+        everyone = loaders.engagement(source, ctx.source_key, as_of, ctx.today)[0]
+    group = pd.Series(everyone["quadrant"].to_numpy(), index=everyone["customer_id"].to_numpy())
+    if st.toggle(
+        t("upsell.advocates_first", lang),
+        value=True,
+        key="upsell_advocates",
+        help=t("upsell.advocates_first_help", lang),
+    ):
+        advocate = shown["customer_id"].map(group).eq("advocates")
+        shown = pd.concat([shown[advocate], shown[~advocate]])
 if stages:
     shown = shown[shown["stage"].isin(stages)]
 if offers:
@@ -131,6 +146,16 @@ else:
                 .to_numpy(),
                 "customer_id": rows["customer_id"].to_numpy(),
             }
+            | (
+                {
+                    t("col.engagement_group", lang): rows["customer_id"]
+                    .map(group)
+                    .map(lambda q: t(f"engagement.quadrant.{q}", lang) if isinstance(q, str) else "")
+                    .to_numpy()
+                }
+                if group is not None
+                else {}
+            )
         )
 
     # the page shows the first 200; the whole list is written only when it is downloaded
@@ -192,3 +217,71 @@ with left:
 with right:
     st.subheader(t("upsell.by_offer", lang))
     chart(offer_value_figure(shown, lang, cur), shown, key="upsell_offers", ctx=ctx, page=PAGE, empty="upsell.none")
+
+if engaged:
+    st.subheader(t("upsell.asks_title", lang))
+    st.caption(t("upsell.asks_intro", lang))
+    with shown_errors(ctx):
+        value = loaders.clv(source, ctx.source_key, as_of, "week", ctx.today).table
+    p_alive = pd.Series(value["p_alive"].to_numpy(dtype=float), index=value["customer_id"].to_numpy())
+    asks = select_customers(
+        referral_asks(everyone, p_alive).merge(
+            everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
+        ),
+        f.segments,
+        f.regions,
+        f.channels,
+    )
+    asks = asks[asks["expected_value"] > 0]
+    if asks.empty:
+        st.info(t("upsell.none", lang))
+    else:
+        st.markdown(
+            tn(
+                "upsell.asks_count",
+                len(asks),
+                lang,
+                n=fmt_count(len(asks), lang),
+                value=fmt_money(float(asks["expected_value"].sum()), lang, cur, 0),
+            )
+        )
+        with shown_errors(ctx):
+            ask_names = loaders.customer_names(source, ctx.source_key, tuple(asks["customer_id"].head(2000)), ctx.today)
+
+        def _why(row: pd.Series) -> str:
+            key = "upsell.asks_why" if row["peers"] == "segment" else "upsell.asks_why_all"
+            return t(
+                key,
+                lang,
+                rate=fmt_percent(row["referral_rate"], lang, 0),
+                segment=str(row["segment"]),
+                value=fmt_money(row["value_per_referrer"], lang, cur, 0),
+            )
+
+        def _asks(rows: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame(
+                {
+                    t("col.customer", lang): np.array(
+                        [ask_names.get(c, str(c)) for c in rows["customer_id"]], dtype=object
+                    ),
+                    t("col.segment", lang): rows["segment"].to_numpy(),
+                    "CLV": rows["clv"].round(2).to_numpy(),
+                    t("col.p_alive", lang): rows["p_alive"].round(3).to_numpy(),
+                    t("col.expected_value", lang): rows["expected_value"].round(2).to_numpy(),
+                    t("col.why", lang): np.array([_why(r) for _, r in rows.iterrows()], dtype=object),
+                    "customer_id": rows["customer_id"].to_numpy(),
+                }
+            )
+
+        top = _asks(asks.head(100))
+        view = top.assign(
+            CLV=[fmt_money(v, lang, cur, 0) for v in top["CLV"]],
+            **{
+                t("col.p_alive", lang): [fmt_percent(v, lang, 0) for v in top[t("col.p_alive", lang)]],
+                t("col.expected_value", lang): [fmt_money(v, lang, cur, 0) for v in top[t("col.expected_value", lang)]],
+            },
+        ).drop(columns=["customer_id"])
+        st.dataframe(visible_text(view), hide_index=True, key="upsell_asks", height=320)
+        table_downloads(
+            lambda: _asks(asks), f"{t('upsell.asks_file', lang)}-{as_of.isoformat()}", lang, key="upsell_asks"
+        )

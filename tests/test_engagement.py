@@ -300,3 +300,28 @@ def test_campaign_roi_on_engagement_value() -> None:
     assert got.iloc[0] == pytest.approx(0.5)
     assert got.iloc[1] == pytest.approx(0.5)  # no engagement: the lifetime ROI
     assert np.isnan(got.iloc[2])  # no spend: no ROI
+
+
+def test_affluents_to_ask_for_a_referral_by_hand() -> None:
+    from kpi.engagement import referral_asks
+
+    rows = [
+        ("c1", "S1", 5000.0, 100.0, "champions"),
+        ("c2", "S1", 4000.0, 300.0, "champions"),
+        ("a1", "S1", 900.0, 0.0, "affluents"),
+        ("a2", "S1", 800.0, 0.0, "affluents"),
+        ("a3", "S1", 700.0, 0.0, "affluents"),
+        ("c3", "S2", 3000.0, 1000.0, "champions"),
+        ("a4", "S2", 950.0, 0.0, "affluents"),
+        ("m1", "S2", 10.0, 0.0, "misers"),
+    ]
+    table = pd.DataFrame(rows, columns=["customer_id", "segment", "clv", "crv", "quadrant"])
+    p_alive = pd.Series({"a1": 0.5, "a2": 1.0, "a3": 0.9, "a4": 0.8})
+    asks = referral_asks(table, p_alive).set_index("customer_id")
+    # S1: five high-CLV customers, two of whom referred (0.4), bringing 200 on average; S2 has two:
+    # all segments together (3 of 7, 466.67)
+    assert list(asks.index) == ["a4", "a2", "a3", "a1"]
+    assert asks.loc["a2", "expected_value"] == pytest.approx(1.0 * 0.4 * 200)
+    assert asks.loc["a1", "expected_value"] == pytest.approx(0.5 * 0.4 * 200)
+    assert asks.loc["a4", "expected_value"] == pytest.approx(0.8 * 3 / 7 * 1400 / 3)
+    assert asks.loc["a4", "peers"] == "all" and asks.loc["a1", "peers"] == "segment"

@@ -463,3 +463,36 @@ def test_engagement_page_without_the_tables_says_what_to_map(app_env: Path) -> N
     assert not at.exception
     assert any("[entities.referrals]" in i.value and "[entities.engagements]" in i.value for i in at.info)
     assert not at.metric
+
+
+def test_upsell_page_favours_advocates_and_lists_affluents_to_ask(app_env: Path, demo_source: Source) -> None:
+    at = _run()
+    at.switch_page("pages/opportunita.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    groups = at.get("dataframe")
+    assert at.toggle(key="upsell_advocates").value is True
+    listed = at.dataframe[0].value["Cliente"].tolist()
+    asks = at.dataframe[1].value
+    assert len(groups) == 2 and len(asks) > 0
+    values = [float(v.replace("€", "").replace(".", "").replace(",", ".").strip()) for v in asks["Valore atteso"]]
+    assert values == sorted(values, reverse=True)
+    assert asks["Perché"].str.contains("hanno portato qualcuno").all()
+    assert "Chiedi una segnalazione" in [h.value for h in at.subheader]
+    # the advocates' proposals come first, then the others, each by expected value
+    from kpi.periods import resolve_period
+    from service import compute
+
+    facts = compute.facts_for(demo_source, date.today())
+    first, last = facts.date_range()
+    assert first is not None and last is not None
+    end = resolve_period("12m", first, last)[1]
+    value = compute.clv_at(demo_source, end, date.today(), facts=facts)
+    table = compute.engagement_tables(demo_source, facts, value, end)[0]
+    advocates = set(table.loc[table["quadrant"] == "advocates", "customer_id"])
+    flags = [c in advocates for c in at.dataframe[0].value["customer_id"]]
+    assert any(flags) and flags == sorted(flags, reverse=True)
+    at.toggle(key="upsell_advocates").set_value(False).run()
+    assert not at.exception
+    plain = at.dataframe[0].value
+    money = [float(v.replace("€", "").replace(".", "").replace(",", ".").strip()) for v in plain["Valore atteso"]]
+    assert money == sorted(money, reverse=True) and plain["Cliente"].tolist() != listed
