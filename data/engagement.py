@@ -61,15 +61,29 @@ class _Customers:
     """The customers the facts know, looked up by id as text, with each one's first purchase day."""
 
     def __init__(self, facts: Facts) -> None:
-        keys = [_key(v) for v in facts.ids.tolist()]
-        self._index = pd.Index(keys)
         self._ids = facts.ids
         self._first = facts.first_purchase_day()
+        self._numbers: pd.Index | None = None
+        as_array = np.asarray(facts.ids.tolist()) if len(facts.ids) else np.zeros(0, dtype=np.int64)
+        if as_array.dtype.kind in "iu":  # ids kept as objects, all whole numbers
+            self._numbers = pd.Index(as_array.astype(np.int64))
+        self._text: pd.Index | None = None
 
     def codes(self, ids: pd.Series) -> np.ndarray:
         """The position of each id among the facts' customers (-1 where unknown or blank)."""
+        present = ids.notna().to_numpy()
+        values = ids[present]
+        if self._numbers is not None and pd.api.types.is_numeric_dtype(values.dtype):
+            numbers = values.to_numpy(dtype=float)
+            if np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0):
+                # whole numbers on both sides (the usual case): no text, no Python per id
+                out = np.full(len(ids), -1, dtype=np.int64)
+                out[present] = self._numbers.get_indexer(numbers.astype(np.int64))
+                return out
+        if self._text is None:
+            self._text = pd.Index([_key(v) for v in self._ids.tolist()])
         keys = ids.astype(object).map(_key)
-        return np.asarray(self._index.get_indexer(pd.Index(keys)), dtype=np.int64)
+        return np.asarray(self._text.get_indexer(pd.Index(keys)), dtype=np.int64)
 
     def ids_at(self, codes: np.ndarray) -> np.ndarray:
         out = np.full(len(codes), None, dtype=object)
@@ -82,6 +96,14 @@ class _Customers:
         known = codes >= 0
         out[known] = self._first[codes[known]]
         return out
+
+
+def _given(ids: pd.Series) -> np.ndarray:
+    """Whether each id is there (not NULL, not blank text)."""
+    given = ids.notna().to_numpy()
+    if not pd.api.types.is_numeric_dtype(ids.dtype):
+        given &= (ids.astype("string").str.strip().fillna("") != "").to_numpy(dtype=bool)
+    return given
 
 
 def _days(values: pd.Series) -> np.ndarray:
@@ -119,11 +141,11 @@ def _referrals(raw: pd.DataFrame, customers: _Customers) -> pd.DataFrame:
 
 def _engagements(raw: pd.DataFrame, customers: _Customers) -> pd.DataFrame:
     frame = raw.copy()
-    kind = frame["kind"].astype(object).map(lambda v: str(v).strip().lower() if isinstance(v, str) else v)
+    kind = frame["kind"].astype("string").str.strip().str.lower().astype(object)
     _mark(frame, ~kind.isin(ENGAGEMENT_KINDS).to_numpy(), "unknown_kind")
     frame["kind"] = kind
     who = customers.codes(frame["customer_id"])
-    target_given = frame["influenced_customer_id"].astype(object).map(_key).notna().to_numpy()
+    target_given = _given(frame["influenced_customer_id"])
     target = customers.codes(frame["influenced_customer_id"])
     _mark(frame, (who < 0) | (target_given & (target < 0)), "unknown_customer")
     _mark(frame, target_given & (target == who), "self_referral")

@@ -51,6 +51,7 @@ __all__ = [
     "influence_value",
     "knowledge_value",
     "referral_asks",
+    "referral_chains",
     "referral_detail",
     "referral_programme",
     "referral_value",
@@ -295,13 +296,18 @@ def engagement_table(
     else:
         influence = pd.DataFrame(columns=["civ", "influenced_customers", "civ_estimated"], dtype=float)
         knowledge = pd.DataFrame(columns=["ckv", "ideas_implemented"], dtype=float)
-    for frame, columns in (
-        (by_referrer, ("crv", "referrals", "referred_customers")),
-        (influence, ("civ", "civ_estimated", "influenced_customers")),
-        (knowledge, ("ckv", "ideas_implemented")),
-    ):
-        for column in columns:
-            out[column] = ids.map(frame[column]).astype(float).fillna(0.0).to_numpy() if len(frame) else 0.0
+    # one lookup of every part by customer id (a referrer, an influencer or a proposer is a customer)
+    parts = pd.concat(
+        [
+            by_referrer[["crv", "referrals", "referred_customers"]].astype(float),
+            influence[["civ", "civ_estimated", "influenced_customers"]].astype(float),
+            knowledge[["ckv", "ideas_implemented"]].astype(float),
+        ],
+        axis=1,
+    )
+    found = parts.reindex(ids.to_numpy()).fillna(0.0)
+    for column in parts.columns:
+        out[column] = found[column].to_numpy()
     out["cev"] = out["clv"] + out["crv"] + out["civ"] + out["civ_estimated"] + out["ckv"]
     engaged = out["cev"] - out["clv"]
     out["engagement_share"] = np.where(out["cev"] > 0, engaged / out["cev"].where(out["cev"] > 0), np.nan)
@@ -376,6 +382,30 @@ def referral_asks(table: pd.DataFrame, p_alive: pd.Series) -> pd.DataFrame:
     return ordered[
         ["customer_id", "segment", "clv", "p_alive", "referral_rate", "value_per_referrer", "expected_value", "peers"]
     ].reset_index(drop=True)
+
+
+def referral_chains(detail: pd.DataFrame, top: int = 12) -> pd.DataFrame:
+    """Who brought whom: the ``top`` referrers by the value their referrals brought before rewards,
+    ``direct`` (the customers they referred) and ``onward`` (the customers those referred in turn,
+    one step on), with ``total`` and the ``referred`` ids of each, largest total first."""
+    if detail.empty:
+        return pd.DataFrame(columns=["referrer_id", "direct", "onward", "total", "referred"])
+    gained = detail.assign(gain=(detail["value"] + detail["rewards"]).clip(lower=0.0))
+    direct = gained.groupby("referrer_id")["gain"].sum()
+    up = _lookup(gained.set_index("referred_id")["referrer_id"], gained["referrer_id"])
+    onward = gained.assign(up=up).dropna(subset=["up"]).groupby("up")["gain"].sum()
+    total = direct.add(onward, fill_value=0.0).nlargest(top)
+    best = total.index
+    referred = gained[gained["referrer_id"].isin(best)].groupby("referrer_id")["referred_id"].agg(list)
+    return pd.DataFrame(
+        {
+            "referrer_id": best,
+            "direct": direct.reindex(best).fillna(0.0).to_numpy(),
+            "onward": onward.reindex(best).fillna(0.0).to_numpy(),
+            "total": total.to_numpy(),
+            "referred": [referred.get(r, []) for r in best],
+        }
+    )
 
 
 def referral_programme(detail: pd.DataFrame) -> dict[str, float]:

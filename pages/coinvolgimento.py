@@ -8,7 +8,7 @@ import streamlit as st
 
 from data.settings import EngagementParams
 from kpi.customer_value import select_customers
-from kpi.engagement import QUADRANTS, referral_programme, segment_engagement
+from kpi.engagement import QUADRANTS, referral_chains, referral_programme, segment_engagement
 from render.charts_engagement import cev_segment_figure, referral_chains_figure, value_matrix_figure
 from render.export import file_stem
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
@@ -193,14 +193,15 @@ else:
             share=fmt_percent(params.incremental_share, lang, 0),
         )
     )
+    chains = referral_chains(mine)
+    involved = [*chains["referrer_id"], *(c for people in chains["referred"] for c in people)]
     with shown_errors(ctx):
-        involved = tuple(pd.concat([mine["referrer_id"], mine["referred_id"]]).unique().tolist())
-        chain_names = loaders.customer_names(ctx.source, ctx.source_key, involved, ctx.today)
+        chain_names = loaders.customer_names(ctx.source, ctx.source_key, tuple(involved), ctx.today)
     chart(
-        referral_chains_figure(mine, chain_names, lang, cur),
-        mine.assign(
-            referrer=[chain_names.get(c, c) for c in mine["referrer_id"]],
-            referred=[chain_names.get(c, c) for c in mine["referred_id"]],
+        referral_chains_figure(chains, chain_names, lang, cur),
+        chains.assign(
+            referrer=[chain_names.get(c, c) for c in chains["referrer_id"]],
+            referred=[", ".join(str(chain_names.get(c, c)) for c in people) for people in chains["referred"]],
         ),
         key="engagement_chains",
         ctx=ctx,

@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from kpi.customer_value import select_customers
-from kpi.engagement import referral_asks
 from kpi.lifecycle import STAGES, StageRules
 from render.charts import segment_colors
 from render.charts_upsell import funnel_figure, offer_value_figure
@@ -222,16 +221,8 @@ if engaged:
     st.subheader(t("upsell.asks_title", lang))
     st.caption(t("upsell.asks_intro", lang))
     with shown_errors(ctx):
-        value = loaders.clv(source, ctx.source_key, as_of, "week", ctx.today).table
-    p_alive = pd.Series(value["p_alive"].to_numpy(dtype=float), index=value["customer_id"].to_numpy())
-    asks = select_customers(
-        referral_asks(everyone, p_alive).merge(
-            everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
-        ),
-        f.segments,
-        f.regions,
-        f.channels,
-    )
+        ranked = loaders.referral_asks(source, ctx.source_key, as_of, ctx.today)
+    asks = select_customers(ranked, f.segments, f.regions, f.channels)
     asks = asks[asks["expected_value"] > 0]
     if asks.empty:
         st.info(t("upsell.none", lang))

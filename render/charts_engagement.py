@@ -85,30 +85,24 @@ def value_matrix_figure(
     fig = go.Figure()
     if points.empty:
         return _layout(fig, lang, t("empty.customers", lang))
+    prefix, _, suffix = fmt_money(0, lang, currency, 0).partition("0")
     for quadrant in QUADRANTS:
         part = points[points["quadrant"] == quadrant]
         if part.empty:
             continue
         label = t(f"engagement.quadrant.{quadrant}", lang)
-        custom: list[list[Any]] = [
-            [
-                chart_text(str(n)),
-                fmt_money(a, lang, currency, 0),
-                fmt_money(b, lang, currency, 0),
-                fmt_money(c, lang, currency, 0),
-            ]
-            for n, a, b, c in zip(part["name"], part["clv"], part["crv"], part["cev"], strict=True)
-        ]
+        clv, crv, cev = (f"{prefix}%{{{v}:,.0f}}{suffix}" for v in ("x", "y", "customdata[1]"))
         fig.add_scattergl(
             x=part["clv"],
             y=part["crv"],
             mode="markers",
-            name=f"{label} ({len(part):,})".replace(",", "." if lang == "it" else ","),
+            name=f"{label} ({fmt_count(len(part), lang)})",
             marker={"color": QUADRANT_COLORS[quadrant], "size": 7, "opacity": 0.7, "line": {"width": 0}},
-            customdata=custom,
+            # numbers formatted by Plotly (the layout's separators): no Python string per point
+            customdata=[[chart_text(str(n)), float(v)] for n, v in zip(part["name"], part["cev"], strict=True)],
             hovertemplate=(
-                "<b>%{customdata[0]}</b><br>CLV %{customdata[1]} · CRV %{customdata[2]}<br>"
-                f"CEV %{{customdata[3]}}<br><i>{t(f'engagement.action_short.{quadrant}', lang)}</i><extra></extra>"
+                f"<b>%{{customdata[0]}}</b><br>CLV {clv} · CRV {crv}<br>"
+                f"CEV {cev}<br><i>{t(f'engagement.action_short.{quadrant}', lang)}</i><extra></extra>"
             ),
         )
     fig.add_vline(x=clv_median, line={"color": INK, "dash": "dot", "width": 1})
@@ -124,50 +118,41 @@ def value_matrix_figure(
     return fig
 
 
-def referral_chains_figure(
-    detail: pd.DataFrame, names: dict[Any, str], lang: str, currency: str, top: int = 12
-) -> go.Figure:
-    """Who brought whom: the ``top`` referrers by the value their referrals brought (before rewards),
-    split into the customers they referred themselves and those their referred customers referred
-    in turn (the chain one step on); the hover names the customers each brought."""
+def referral_chains_figure(chains: pd.DataFrame, names: dict[Any, str], lang: str, currency: str) -> go.Figure:
+    """Who brought whom (``kpi.engagement.referral_chains``): each top referrer's value brought,
+    split into the customers they referred and those their referred customers referred in turn; the
+    hover names the customers each brought."""
     fig = go.Figure()
-    if detail.empty:
+    if chains.empty:
         return _layout(fig, lang, t("engagement.no_referrals", lang))
-    gained = detail.assign(gain=(detail["value"] + detail["rewards"]).clip(lower=0.0))
-    direct = gained.groupby("referrer_id")["gain"].sum()
-    # a referred customer's own referrals, credited one step up the chain
-    onward = gained.assign(up=gained["referrer_id"].map(gained.set_index("referred_id")["referrer_id"]))
-    chained = onward.dropna(subset=["up"]).groupby("up")["gain"].sum()
-    totals = direct.add(chained, fill_value=0.0).nlargest(top).sort_values()
-    who = [chart_text(str(names.get(c, c)))[:32] for c in totals.index]
-    brought = gained.groupby("referrer_id")["referred_id"].agg(list)
+    ordered = chains.sort_values("total")
+    who = [chart_text(str(names.get(c, c)))[:32] for c in ordered["referrer_id"]]
 
-    def listing(customer: Any) -> str:
-        people = [chart_text(str(names.get(c, c))) for c in brought.get(customer, [])]
-        more = f" +{len(people) - 6}" if len(people) > 6 else ""
-        return ", ".join(people[:6]) + more
+    def listing(people: list[Any]) -> str:
+        shown = [chart_text(str(names.get(c, c))) for c in people[:6]]
+        return ", ".join(shown) + (f" +{len(people) - 6}" if len(people) > 6 else "")
 
-    hover = [listing(c) for c in totals.index]
-    for label, values, color in (
-        (t("engagement.chain_direct", lang), direct.reindex(totals.index).fillna(0.0), "#E69F00"),
-        (t("engagement.chain_onward", lang), chained.reindex(totals.index).fillna(0.0), "#F5C26B"),
+    hover = [listing(p) for p in ordered["referred"]]
+    for label, column, color in (
+        (t("engagement.chain_direct", lang), "direct", "#E69F00"),
+        (t("engagement.chain_onward", lang), "onward", "#F5C26B"),
     ):
-        money = [fmt_money(v, lang, currency, 0) for v in values]
+        money = [fmt_money(v, lang, currency, 0) for v in ordered[column]]
         fig.add_bar(
             y=who,
-            x=values.to_numpy(),
+            x=ordered[column].to_numpy(dtype=float),
             orientation="h",
             name=label,
             marker_color=color,
             customdata=list(zip(money, hover, strict=True)),
             hovertemplate=f"<b>%{{y}}</b><br>{label}: %{{customdata[0]}}<br>%{{customdata[1]}}<extra></extra>",
         )
-    _layout(fig, lang, tn("engagement.chains_title", len(totals), lang, n=len(totals)))
+    _layout(fig, lang, tn("engagement.chains_title", len(ordered), lang, n=len(ordered)))
     fig.update_layout(
         barmode="stack",
         legend={"orientation": "h", "y": -0.15, "yanchor": "top", "x": 0},
         legend_title_text="",
-        height=max(360, 36 * len(totals) + 160),
+        height=max(360, 36 * len(ordered) + 160),
     )
     fig.update_xaxes(title_text=f"{t('engagement.value_brought', lang)} ({currency})", tickformat=",.0f")
     return fig

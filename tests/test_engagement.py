@@ -325,3 +325,30 @@ def test_affluents_to_ask_for_a_referral_by_hand() -> None:
     assert asks.loc["a1", "expected_value"] == pytest.approx(0.5 * 0.4 * 200)
     assert asks.loc["a4", "expected_value"] == pytest.approx(0.8 * 3 / 7 * 1400 / 3)
     assert asks.loc["a4", "peers"] == "all" and asks.loc["a1", "peers"] == "segment"
+
+
+def test_referral_chains_by_hand() -> None:
+    from kpi.engagement import referral_chains
+
+    referrals = pd.concat(
+        [
+            _referrals(),
+            pd.DataFrame(
+                {
+                    "referrer_id": ["B"],
+                    "referred_id": ["G"],
+                    "referred_at": pd.to_datetime(["2024-05-01"]),
+                    "incremental": ["true"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    _table, detail = engagement_table(_customers(), referrals, None, EngagementParams(), AS_OF, CAC)
+    chains = referral_chains(detail).set_index("referrer_id")
+    # before rewards: A brought B (200 + 40) and C (0.5 × 500 + 40); B brought G (600 + 40), which
+    # counts for A one step on; E brought F (40) and D, who was already a customer (0)
+    assert chains.loc["A", "direct"] == pytest.approx(240 + 290)
+    assert chains.loc["A", "onward"] == pytest.approx(640)
+    assert chains.loc["B", "direct"] == pytest.approx(640) and chains.loc["E", "total"] == pytest.approx(40)
+    assert list(chains.index) == ["A", "B", "E"] and chains.loc["A", "referred"] == ["B", "C"]

@@ -25,6 +25,7 @@ from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split, select_customers
+from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from service import compute
 from service.memo import SharedCache, default_cache_bytes
@@ -55,6 +56,7 @@ __all__ = [
     "order_date_range",
     "period_measures",
     "prospects",
+    "referral_asks",
     "segment_totals",
     "source_key",
     "stage_history",
@@ -292,6 +294,18 @@ def engagement(
     page that shows engagement is opened."""
     value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
+
+
+@_shared
+def referral_asks(_source: Source, key: str, as_of: date, today: date) -> pd.DataFrame:
+    """The affluents to ask for a referral at ``as_of``, every one, ranked (``kpi.engagement.
+    referral_asks``), with region and channel for the filters."""
+    everyone = engagement(_source, key, as_of, today)[0]
+    value = clv(_source, key, as_of, "week", today).table
+    p_alive = pd.Series(value["p_alive"].to_numpy(dtype=float), index=value["customer_id"].to_numpy())
+    return asks_for(everyone, p_alive).merge(
+        everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
+    )
 
 
 def ladder_position(_source: Source, key: str, customer_id: Any, as_of: date, today: date) -> tuple[int, str]:
