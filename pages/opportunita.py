@@ -57,16 +57,15 @@ engaged = source.available("referrals") or source.available("engagements")
 group: pd.Series | None = None
 if engaged:  # the customers who bring customers (Coinvolgimento) come first when asked
     with shown_errors(ctx):
-        everyone = loaders.engagement(source, ctx.source_key, as_of, ctx.today)[0]
-    group = pd.Series(everyone["quadrant"].to_numpy(), index=everyone["customer_id"].to_numpy())
+        group = loaders.engagement_groups(source, ctx.source_key, as_of, ctx.today)
     if st.toggle(
         t("upsell.advocates_first", lang),
         value=True,
         key="upsell_advocates",
         help=t("upsell.advocates_first_help", lang),
     ):
-        advocate = shown["customer_id"].map(group).eq("advocates")
-        shown = pd.concat([shown[advocate], shown[~advocate]])
+        advocate = shown["customer_id"].isin(group.index[group.to_numpy() == "advocates"]).to_numpy()
+        shown = shown.iloc[np.r_[np.flatnonzero(advocate), np.flatnonzero(~advocate)]]
 if stages:
     shown = shown[shown["stage"].isin(stages)]
 if offers:

@@ -44,6 +44,7 @@ __all__ = [
     "customer_orders",
     "data_warnings",
     "engagement",
+    "engagement_groups",
     "entity_health",
     "facts",
     "filter_options",
@@ -294,6 +295,14 @@ def engagement(
     page that shows engagement is opened."""
     value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
+
+
+@_shared
+def engagement_groups(_source: Source, key: str, as_of: date, today: date) -> pd.Series:
+    """Each customer's group in the value matrix at ``as_of`` (champions, affluents, advocates,
+    misers), by customer id."""
+    everyone = engagement(_source, key, as_of, today)[0]
+    return pd.Series(everyone["quadrant"].to_numpy(), index=everyone["customer_id"].to_numpy())
 
 
 @_shared
