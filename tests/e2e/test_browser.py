@@ -27,7 +27,7 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     print(f"time to first chart: {first_chart:.2f} s")
     _settle(page)
     expect(page.get_by_role("heading", name="Panoramica")).to_be_visible()
-    expect(page.locator('[data-testid="stMetric"]')).to_have_count(14)  # + marketing ROI to date
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(16)  # + marketing ROI to date, CEV, engagement
 
     # Choose the HoReCa segment in the sidebar.
     segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first

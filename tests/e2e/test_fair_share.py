@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -21,10 +22,13 @@ from tests.e2e.conftest import ARTIFACTS, StreamlitServer, server_env
 from tests.e2e.visitor import hammered
 
 #: sessions the hammering client keeps open at once, and page runs each makes (a bounded loop)
-HAMMER_SESSIONS, ROUNDS = 8, 4
+HAMMER_SESSIONS, ROUNDS = 8, 5
+#: the visitor's overview, alone and then while the server is hammered (medians of this many)
+SAMPLES = 5
 #: the visitor's overview while the server is hammered, against its time alone: at most this many
-#: times slower (plus half a second of slack for a loaded test machine)
-FACTOR, SLACK_S = 4.0, 0.5
+#: times slower, plus half a second of slack for a loaded test machine. The visitor waits for one
+#: page of the other client at most, then runs beside one: 3–4× measured; 8–11× without the turns.
+FACTOR, SLACK_S = 5.0, 0.5
 
 
 def _date_range() -> tuple[date, date]:
@@ -40,7 +44,10 @@ def test_a_visitor_keeps_a_fair_share_while_another_client_hammers(tmp_path: Pat
     first, last = _date_range()
     server = StreamlitServer(server_env(config), tmp_path / "streamlit.log")
     try:
-        result = asyncio.run(hammered(server.url, first, last, HAMMER_SESSIONS, ROUNDS))
+        # a thread of its own: Playwright's sync tests keep an event loop running in this one
+        with ThreadPoolExecutor(1) as pool:
+            run = pool.submit(asyncio.run, hammered(server.url, first, last, HAMMER_SESSIONS, ROUNDS, SAMPLES))
+            result = run.result()
         cpu = server.cpu_seconds()
     finally:
         server.stop()

@@ -18,6 +18,7 @@ PAGES = {
     "marketing": ("Marketing", "Marketing"),
     "ciclo-di-vita": ("Ciclo di vita", "Lifecycle"),
     "opportunita": ("Opportunità", "Opportunities"),
+    "coinvolgimento": ("Coinvolgimento: il valore oltre gli acquisti", "Engagement: value beyond purchases"),
     "dati": ("Qualità dei dati", "Data health"),
 }
 SEGMENT = "HoReCa"

@@ -66,15 +66,17 @@ async def open_page(
                 raise TimeoutError(f"{page} did not finish within {timeout} s")
 
 
-async def hammered(url: str, first: date, last: date, sessions: int = 8, rounds: int = 4) -> dict[str, Any]:
-    """A visitor's overview (a new session each time, default view) three times alone, then three
-    times while ``sessions`` sessions from 127.0.0.2 each open the overview ``rounds`` times with a
+async def hammered(
+    url: str, first: date, last: date, sessions: int = 8, rounds: int = 4, samples: int = 3
+) -> dict[str, Any]:
+    """A visitor's overview (a new session each time, default view) ``samples`` times alone, then
+    ``samples`` times while ``sessions`` sessions from 127.0.0.2 each open the overview ``rounds`` times with a
     custom period of their own (each a new model fit): the seconds of each, the notices the visitor
     saw, and whether the hammer was still on when the visitor was done."""
     custom = t("period.custom", "it")
     cold = await open_page(url, "panoramica")  # the facts read, the model fitted: a warm server
     assert not cold.exceptions and cold.elements.count("metric") > 0, cold
-    solo = [(await open_page(url, "panoramica")).seconds for _ in range(3)]
+    solo = [(await open_page(url, "panoramica")).seconds for _ in range(samples)]
 
     async def hammer(i: int) -> list[float]:
         times = []
@@ -89,7 +91,7 @@ async def hammered(url: str, first: date, last: date, sessions: int = 8, rounds:
     hammering = [asyncio.create_task(hammer(i)) for i in range(sessions)]
     await asyncio.sleep(1.5)  # every hammer session has asked for its first page
     shared, notices = [], []
-    for _ in range(3):
+    for _ in range(samples):
         run = await open_page(url, "panoramica")
         assert not run.exceptions and run.elements.count("metric") > 0, run
         shared.append(run.seconds)
