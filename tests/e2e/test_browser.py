@@ -116,13 +116,24 @@ def test_upsell_list_downloads(page: Page, app_url: str) -> None:
     _settle(page)
     expect(page.get_by_role("heading", name="Opportunities", exact=True)).to_be_visible()
     page.locator(CHART).first.wait_for(timeout=90_000)
+    buttons = page.get_by_role("button", name="Download Excel")
+    expect(buttons).to_have_count(2)  # the proposals, then the customers to ask for a referral
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download Excel").click()
+        buttons.first.click()
     assert download.value.suggested_filename.endswith(".xlsx")
     path = download.value.path()
     assert path is not None
     table = pd.read_excel(path)
     assert len(table) > 0 and set(table["Segment"]) == {"Uffici"}
+    assert set(table["Group (engagement)"]) <= {"Champions", "Affluents", "Advocates", "Misers"}
+    with page.expect_download() as download:
+        buttons.nth(1).click()
+    assert download.value.suggested_filename.startswith("ask-for-referral")
+    path = download.value.path()
+    assert path is not None
+    asks = pd.read_excel(path)
+    assert len(asks) > 0 and set(asks["Segment"]) == {"Uffici"}
+    assert asks["Why"].str.contains("brought someone").all()
     page.screenshot(path=str(ARTIFACTS / "opportunities-uffici.png"), full_page=True)
 
 
