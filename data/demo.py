@@ -620,6 +620,8 @@ DATE_COLUMNS = {
     "campaigns": ["start_date", "end_date"],
     "leads": ["created_at"],
     "tickets": ["opened_at"],
+    "referrals": ["referred_at"],
+    "engagements": ["occurred_at"],
 }
 
 

@@ -102,7 +102,7 @@ def _given(ids: pd.Series) -> np.ndarray:
     """Whether each id is there (not NULL, not blank text)."""
     given = ids.notna().to_numpy()
     if not pd.api.types.is_numeric_dtype(ids.dtype):
-        given &= (ids.astype("string").str.strip().fillna("") != "").to_numpy(dtype=bool)
+        given = given & (ids.astype("string").str.strip().fillna("") != "").to_numpy(dtype=bool)
     return given
 
 

@@ -222,7 +222,7 @@ if engaged:
     with shown_errors(ctx):
         ranked = loaders.referral_asks(source, ctx.source_key, as_of, ctx.today)
     asks = select_customers(ranked, f.segments, f.regions, f.channels)
-    asks = asks[asks["expected_value"] > 0]
+    asks = asks[(asks["expected_value"] > 0) & (asks["expected_value"] >= minimum)]  # the same threshold
     if asks.empty:
         st.info(t("upsell.none", lang))
     else:
