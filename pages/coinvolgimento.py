@@ -11,7 +11,7 @@ from kpi.customer_value import select_customers
 from kpi.engagement import QUADRANTS, referral_chains, referral_programme, segment_engagement
 from render.charts_engagement import cev_segment_figure, referral_chains_figure, value_matrix_figure
 from render.export import file_stem
-from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
+from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
 from render.text import md, t, tn
 from ui import loaders
 from ui.cards import Card, cards
@@ -71,7 +71,7 @@ cards(
         ),
         Card(
             t("engagement.card_programme_roi", lang),
-            fmt_value(programme["roi"], "percent", lang),
+            fmt_percent(programme["roi"], lang, 0),
             help=t(
                 "engagement.card_programme_roi_help",
                 lang,
@@ -189,7 +189,7 @@ else:
             rewards=fmt_money(programme["rewards"], lang, cur, 0),
             created=fmt_money(programme["value_before_rewards"], lang, cur, 0),
             crv=fmt_money(programme["crv"], lang, cur, 0),
-            roi=fmt_value(programme["roi"], "percent", lang),
+            roi=fmt_percent(programme["roi"], lang, 0),
             share=fmt_percent(params.incremental_share, lang, 0),
         )
     )

@@ -271,7 +271,24 @@ if engaged:
                 t("col.expected_value", lang): [fmt_money(v, lang, cur, 0) for v in top[t("col.expected_value", lang)]],
             },
         ).drop(columns=["customer_id"])
-        st.dataframe(visible_text(view), hide_index=True, key="upsell_asks", height=320)
+        st.dataframe(
+            visible_text(view),
+            hide_index=True,
+            key="upsell_asks",
+            width="stretch",
+            height=400,
+            row_height=72,  # the reason wraps (Streamlit wraps text in rows taller than 4rem), as above
+            column_config={
+                t("col.customer", lang): st.column_config.TextColumn(width=160),
+                t("col.segment", lang): st.column_config.TextColumn(width=90),
+                "CLV": st.column_config.TextColumn(width=80),
+                t("col.p_alive", lang): st.column_config.TextColumn(
+                    t("col.still_buying", lang), width=100, help=t("col.p_alive", lang)
+                ),
+                t("col.expected_value", lang): st.column_config.TextColumn(width=95),
+                t("col.why", lang): st.column_config.TextColumn(width=380),
+            },
+        )
         table_downloads(
             lambda: _asks(asks), f"{t('upsell.asks_file', lang)}-{as_of.isoformat()}", lang, key="upsell_asks"
         )
