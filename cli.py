@@ -36,7 +36,7 @@ from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
 from kpi.customer_value import clv_overview, select_customers
-from kpi.engagement import referral_programme, segment_engagement
+from kpi.engagement import engagement_overview, referral_programme, referrals_of, segment_engagement
 from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
@@ -472,16 +472,16 @@ def cmd_engagement(args: argparse.Namespace) -> int:
     facts = facts_for(source, today)
     everyone, detail, found = engagement_tables(source, facts, clv_at(source, as_of, today, facts=facts), as_of)
     table = select_customers(everyone, filters.segments, filters.regions, filters.channels)
-    mine = detail[detail["referrer_id"].isin(set(table["customer_id"]))] if len(detail) else detail
+    mine = referrals_of(detail, table)
     if args.out:
         _write(table.sort_values("cev", ascending=False), args.out)
-    total_cev, total_clv = float(table["cev"].sum()), float(table["clv"].sum())
+    head = engagement_overview(table)
     payload = {
         "as_of": as_of,
         "customers": len(table),
-        "average_cev": float(table["cev"].mean()) if len(table) else None,
+        "average_cev": _finite(head["avg_cev"]),
         "average_clv": float(table["clv"].mean()) if len(table) else None,
-        "share_from_engagement": (total_cev - total_clv) / total_cev if total_cev > 0 else None,
+        "share_from_engagement": _finite(head["engagement_share"]),
         "parts_total": {p: float(table[p].sum()) for p in ("clv", "crv", "civ", "civ_estimated", "ckv", "cev")},
         "quadrants": table["quadrant"].value_counts().to_dict(),
         "referral_programme": referral_programme(mine),

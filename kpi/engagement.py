@@ -43,7 +43,6 @@ import pandas as pd
 from data.settings import EngagementParams
 
 __all__ = [
-    "ACTIONS",
     "ENGAGEMENT_COLUMNS",
     "QUADRANTS",
     "engagement_overview",
@@ -55,6 +54,7 @@ __all__ = [
     "referral_detail",
     "referral_programme",
     "referral_value",
+    "referrals_of",
     "roi_on_engagement",
     "segment_engagement",
     "value_matrix",
@@ -80,8 +80,6 @@ ENGAGEMENT_COLUMNS = (
     "quadrant",
 )
 QUADRANTS: tuple[str, ...] = ("champions", "affluents", "advocates", "misers")
-#: the action for each quadrant (a catalogue key ``engagement.action.<quadrant>``)
-ACTIONS = {q: f"engagement.action.{q}" for q in QUADRANTS}
 #: kinds whose events others see (reviews, shares): they may bring new customers
 INFLUENCE_KINDS = ("review", "rating", "social_share", "social_post")
 IDEA_STATUS_IMPLEMENTED = "implemented"
@@ -406,6 +404,11 @@ def referral_chains(detail: pd.DataFrame, top: int = 12) -> pd.DataFrame:
             "referred": [referred.get(r, []) for r in best],
         }
     )
+
+
+def referrals_of(detail: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """The referrals (``referral_detail``) made by the customers of ``table`` (a filtered selection)."""
+    return detail[detail["referrer_id"].isin(set(table["customer_id"]))] if len(detail) else detail
 
 
 def referral_programme(detail: pd.DataFrame) -> dict[str, float]:

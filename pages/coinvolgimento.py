@@ -8,7 +8,14 @@ import streamlit as st
 
 from data.settings import EngagementParams
 from kpi.customer_value import select_customers
-from kpi.engagement import QUADRANTS, referral_chains, referral_programme, segment_engagement
+from kpi.engagement import (
+    QUADRANTS,
+    engagement_overview,
+    referral_chains,
+    referral_programme,
+    referrals_of,
+    segment_engagement,
+)
 from render.charts_engagement import cev_segment_figure, referral_chains_figure, value_matrix_figure
 from render.export import file_stem
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
@@ -44,21 +51,22 @@ table = select_customers(everyone, f.segments, f.regions, f.channels)
 if table.empty:
     st.info(t("empty.customers", lang), icon=":material/filter_alt_off:")
     st.stop()
-chosen = set(table["customer_id"])
-mine = detail[detail["referrer_id"].isin(chosen)] if len(detail) else detail
+mine = referrals_of(detail, table)
 programme = referral_programme(mine)
-
-total_cev, total_clv = float(table["cev"].sum()), float(table["clv"].sum())
-share = (total_cev - total_clv) / total_cev if total_cev > 0 else float("nan")
+head = engagement_overview(table)
 referrers = int((table["referrals"] > 0).sum())
 cards(
     [
         Card(
             t("engagement.card_avg_cev", lang),
-            fmt_money(table["cev"].mean(), lang, cur, 0),
+            fmt_money(head["avg_cev"], lang, cur, 0),
             help=t("engagement.card_avg_cev_help", lang, clv=fmt_money(table["clv"].mean(), lang, cur, 0)),
         ),
-        Card(t("engagement.card_share", lang), fmt_percent(share, lang, 0), help=t("engagement.card_share_help", lang)),
+        Card(
+            t("engagement.card_share", lang),
+            fmt_percent(head["engagement_share"], lang, 0),
+            help=t("engagement.card_share_help", lang),
+        ),
         Card(
             t("engagement.card_referrers", lang),
             fmt_count(referrers, lang),

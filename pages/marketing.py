@@ -12,7 +12,6 @@ from kpi.roi import channel_roi, marketing_summary, payback_curves, unknown_conv
 from render.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from render.text import t, verdicts_sentence
-from service.compute import engagement_by_campaign
 from service.report import lead_conversions_unknown
 from ui import loaders
 from ui.cards import Card, cards
@@ -100,10 +99,8 @@ st.dataframe(
 engaged = ctx.source.available("referrals") or ctx.source.available("engagements")
 if engaged:  # the customers' engagement value counts too (Coinvolgimento)
     with shown_errors(ctx):
-        everyone = loaders.engagement(ctx.source, ctx.source_key, as_of, ctx.today)[0]
-        facts = loaders.facts(ctx.source, ctx.source_key, ctx.today)
-    chosen = select_customers(everyone, f.segments, f.regions, f.channels)
-    roi = roi.assign(roi_cev=roi_on_engagement(roi, engagement_by_campaign(facts, chosen)).to_numpy())
+        engaged_sums = loaders.engagement_by_campaign(ctx.source, ctx.source_key, f, as_of, ctx.today)
+    roi = roi.assign(roi_cev=roi_on_engagement(roi, engaged_sums).to_numpy())
 with st.expander(t("marketing.leads_details", lang), icon=":material/contact_page:"):
     st.dataframe(
         visible_text(

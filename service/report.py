@@ -21,7 +21,7 @@ from data.entities import ENTITIES
 from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import clv_overview, segment_clv, select_customers
-from kpi.engagement import QUADRANTS, engagement_overview, referral_programme, segment_engagement
+from kpi.engagement import QUADRANTS, engagement_overview, referral_programme, referrals_of, segment_engagement
 from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
@@ -194,7 +194,7 @@ def build_report(
         report(0.8, t("page.engagement", lang))
         everyone, detail, _found = engagement_tables(source, facts_for(source, today), clv, as_of)
         engaged = select_customers(everyone, f.segments, f.regions, f.channels)
-        mine = detail[detail["referrer_id"].isin(set(engaged["customer_id"]))] if len(detail) else detail
+        mine = referrals_of(detail, engaged)
         head = engagement_overview(engaged)
         programme = referral_programme(mine)
         quadrants = engaged["quadrant"].value_counts()

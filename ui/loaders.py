@@ -44,6 +44,7 @@ __all__ = [
     "customer_orders",
     "data_warnings",
     "engagement",
+    "engagement_by_campaign",
     "engagement_groups",
     "entity_health",
     "facts",
@@ -295,6 +296,14 @@ def engagement(
     page that shows engagement is opened."""
     value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def engagement_by_campaign(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.Series:
+    """The engagement value of the chosen customers, by the campaign that acquired them."""
+    everyone = engagement(_source, key, as_of, today)[0]
+    chosen = select_customers(everyone, filters.segments, filters.regions, filters.channels)
+    return compute.engagement_by_campaign(facts(_source, key, today), chosen)
 
 
 @_shared
