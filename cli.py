@@ -466,6 +466,9 @@ def cmd_engagement(args: argparse.Namespace) -> int:
             "entities.referrals, entities.engagements: map your referrals and/or engagements "
             "(reviews, shares, ideas) to value engagement; without them each customer's value is their CLV."
         )
+    for entity in ("referrals", "engagements"):  # one mapped but broken: its part is 0, say why
+        if not source.available(entity) and source.settings.mapping(entity).configured:
+            print(f"{source.resolution[entity]} (its part of the value is 0)", file=sys.stderr)
     filters = _filters(args, source, today)
     as_of = args.as_of or filters.end
     assert as_of is not None
@@ -501,7 +504,8 @@ def cmd_engagement(args: argparse.Namespace) -> int:
         print(
             f"referral programme: {programme['referrals']:,.0f} referrals, "
             f"{programme['referred_customers']:,.0f} bought, "
-            f"rewards {programme['rewards']:,.2f}, CRV {programme['crv']:,.2f}, ROI {programme['roi'] * 100:,.0f} %"
+            f"rewards {programme['rewards']:,.2f}, CRV {programme['crv']:,.2f}, "
+            + (f"ROI {programme['roi'] * 100:,.0f} %" if math.isfinite(programme["roi"]) else "ROI n/d")
         )
         columns = ["customer_id", "segment", "clv", "crv", "civ", "civ_estimated", "ckv", "cev", "quadrant"]
         print(table.nlargest(args.top, "cev")[columns].to_string(index=False, float_format=lambda v: f"{v:,.2f}"))

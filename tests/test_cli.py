@@ -247,3 +247,13 @@ def test_engagement_without_the_tables_names_them_and_exits_2(
     config.write_text('[entities.referrals]\ntable = "nessuna"\n[entities.engagements]\ntable = "nessuna"\n')
     code, _, err = _run(capsys, monkeypatch, demo_url, "engagement", "--config", str(config))
     assert code == 2 and err.startswith("entities.referrals, entities.engagements:")
+
+
+def test_engagement_names_a_broken_mapping_of_one_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[entities.referrals]\ntable = "segnalazioni"\n')
+    code, out, err = _run(capsys, monkeypatch, demo_url, "engagement", "--config", str(config))
+    assert code == 0 and err.startswith("entities.referrals.table:") and "its part of the value is 0" in err
+    assert "ROI n/d" in out  # no referral: no ROI, not "nan %"
