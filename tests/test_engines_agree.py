@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from data import queries
+from service import compute
 from data.demo import write_demo
 from data.filters import Filters
 from data.settings import Settings
@@ -55,3 +56,28 @@ def test_monthly_and_health_agree(sources: dict[str, Source]) -> None:
         pd.testing.assert_frame_equal(monthly[kind], monthly["duckdb"], check_dtype=False)
         assert health[kind] == health["duckdb"]
     assert health["duckdb"]["excluded"] == {"missing_customer": 2, "bad_amount": 1, "future_date": 2, "duplicate_id": 2}
+
+
+def test_engagement_values_agree(sources: dict[str, Source]) -> None:
+    """The referrals and engagements of the demo, read and valued on every engine: the same
+    customers with the same CEV and parts, the same referrals, the same rows excluded."""
+    tables, details, health = {}, {}, {}
+    for kind, source in sources.items():
+        facts = compute.facts_for(source, TODAY)
+        as_of = PERIOD.end
+        assert as_of is not None
+        clv = compute.clv_at(source, as_of, TODAY, facts=facts)
+        table, detail, found = compute.engagement_tables(source, facts, clv, as_of)
+        tables[kind] = table.sort_values("customer_id").reset_index(drop=True)
+        details[kind] = detail.sort_values(["referred_id"]).reset_index(drop=True)[["referrer_id", "referred_id"]]
+        health[kind] = {name: (h["rows_read"], h["rows_used"], h["excluded"]) for name, h in found.health.items()}
+    base = tables["duckdb"]
+    assert set(health["duckdb"]) == {"referrals", "engagements"}
+    assert (base["crv"] > 0).sum() > 5 and (base["civ"] > 0).sum() > 0 and (base["ckv"] > 0).sum() > 0
+    for kind in ("sqlite", "postgresql", "mariadb"):
+        assert health[kind] == health["duckdb"], kind
+        pd.testing.assert_frame_equal(details[kind], details["duckdb"], check_dtype=False)
+        numbers = ["clv", "crv", "civ", "civ_estimated", "ckv", "cev"]
+        pd.testing.assert_frame_equal(tables[kind][numbers], base[numbers], check_dtype=False, rtol=1e-6)
+        assert tables[kind]["quadrant"].tolist() == base["quadrant"].tolist(), kind
+        assert tables[kind]["customer_id"].astype(str).tolist() == base["customer_id"].astype(str).tolist()
