@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from data import queries
-from service import compute
 from data.demo import write_demo
 from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
+from service import compute
 from tests.conftest import ENGINES, _url_for
 
 TODAY = date(2026, 11, 23)
