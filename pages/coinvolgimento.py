@@ -112,7 +112,9 @@ with right:
         value_matrix_figure(
             points, float(table["clv"].median()), float(table["crv"].median()), lang, cur, shown_of=len(table)
         ),
-        points[["customer_id", "name", "segment", "clv", "crv", "civ", "civ_estimated", "ckv", "cev", "quadrant"]],
+        points[["customer_id", "name", "segment", "clv", "crv", "civ", "civ_estimated", "ckv", "cev"]].assign(
+            quadrant=[t(f"engagement.quadrant.{q}", lang) for q in points["quadrant"]]
+        ),
         key="engagement_matrix",
         ctx=ctx,
         page=PAGE,
@@ -207,9 +209,15 @@ else:
         chain_names = loaders.customer_names(ctx.source, ctx.source_key, tuple(involved), ctx.today)
     chart(
         referral_chains_figure(chains, chain_names, lang, cur),
-        chains.assign(
-            referrer=[chain_names.get(c, c) for c in chains["referrer_id"]],
-            referred=[", ".join(str(chain_names.get(c, c)) for c in people) for people in chains["referred"]],
+        pd.DataFrame(
+            {
+                "referrer_id": chains["referrer_id"],
+                "referrer": [chain_names.get(c, c) for c in chains["referrer_id"]],
+                "direct_value": chains["direct"],
+                "onward_value": chains["onward"],
+                "total_value": chains["total"],
+                "referred": [", ".join(str(chain_names.get(c, c)) for c in people) for people in chains["referred"]],
+            }
         ),
         key="engagement_chains",
         ctx=ctx,

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from kpi.engagement import QUADRANTS
 from render.charts import INK, TEMPLATE
-from render.format import fmt_count, fmt_money, plotly_separators
+from render.format import fmt_count, fmt_money, fmt_money_short, plotly_separators
 from render.text import chart_text, t, tn
 
 __all__ = ["PARTS", "QUADRANT_COLORS", "cev_segment_figure", "referral_chains_figure", "value_matrix_figure"]
@@ -76,44 +76,86 @@ def cev_segment_figure(by_segment: pd.DataFrame, lang: str, currency: str) -> go
     return fig
 
 
+def _unit(values: pd.Series) -> float:
+    """Where the compressed scale turns from even to powers of ten: the power of ten below the
+    lower quartile of the amounts that are not 0 (at least 1)."""
+    v = np.abs(values.to_numpy(dtype=float))
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(10 ** np.floor(np.log10(np.quantile(v, 0.25)))) if len(v) else 1.0
+
+
+def _compressed(values: Any, unit: float) -> np.ndarray:
+    """Money on a compressed scale: sign × log10(1 + |value| / unit), even below ``unit`` and by
+    powers of ten above it. A few customers worth forty times the median would otherwise squeeze
+    everyone else into a corner; zeros and losses stay drawn."""
+    v = np.asarray(values, dtype=float)
+    return np.sign(v) * np.log10(1.0 + np.abs(v) / unit)
+
+
+def _compressed_axis(values: pd.Series, unit: float, lang: str, currency: str) -> dict[str, Any]:
+    """Ticks at 0 and at the powers of ten from ``unit`` that the values reach, labelled in money."""
+    low, high = float(values.min()), float(values.max())
+    ticks = [0.0]
+    step = max(unit, 1.0)
+    while step <= max(high, -low):
+        if step <= high:
+            ticks.append(step)
+        if -step >= low:
+            ticks.insert(0, -step)
+        step *= 10
+    return {
+        "tickvals": _compressed(ticks, unit).tolist(),
+        "ticktext": [fmt_money_short(v, lang, currency) for v in ticks],
+    }
+
+
 def value_matrix_figure(
     points: pd.DataFrame, clv_median: float, crv_median: float, lang: str, currency: str, shown_of: int
 ) -> go.Figure:
     """Customers by CLV (across) and referral value (up), coloured by quadrant, with the medians that
-    split them; the hover names the customer and the action. ``points``: ``name``, ``clv``, ``crv``,
-    ``cev``, ``quadrant``; ``shown_of``: how many customers the points are taken from."""
+    split them; the hover names the customer and the action. Both axes are compressed (powers of
+    ten), the hover gives the amounts. ``points``: ``name``, ``clv``, ``crv``, ``cev``,
+    ``quadrant``; ``shown_of``: how many customers the points are taken from."""
     fig = go.Figure()
     if points.empty:
         return _layout(fig, lang, t("empty.customers", lang))
     prefix, _, suffix = fmt_money(0, lang, currency, 0).partition("0")
+    clv, crv, cev = (f"{prefix}%{{customdata[{i}]:,.0f}}{suffix}" for i in (1, 2, 3))
+    x_unit, y_unit = _unit(points["clv"]), _unit(points["crv"])
     for quadrant in QUADRANTS:
         part = points[points["quadrant"] == quadrant]
         if part.empty:
             continue
         label = t(f"engagement.quadrant.{quadrant}", lang)
-        clv, crv, cev = (f"{prefix}%{{{v}:,.0f}}{suffix}" for v in ("x", "y", "customdata[1]"))
         fig.add_scattergl(
-            x=part["clv"],
-            y=part["crv"],
+            x=_compressed(part["clv"], x_unit),
+            y=_compressed(part["crv"], y_unit),
             mode="markers",
             name=f"{label} ({fmt_count(len(part), lang)})",
             marker={"color": QUADRANT_COLORS[quadrant], "size": 7, "opacity": 0.7, "line": {"width": 0}},
             # numbers formatted by Plotly (the layout's separators): no Python string per point
-            customdata=[[chart_text(str(n)), float(v)] for n, v in zip(part["name"], part["cev"], strict=True)],
+            customdata=[
+                [chart_text(str(n)), float(a), float(b), float(c)]
+                for n, a, b, c in zip(part["name"], part["clv"], part["crv"], part["cev"], strict=True)
+            ],
             hovertemplate=(
                 f"<b>%{{customdata[0]}}</b><br>CLV {clv} · CRV {crv}<br>"
                 f"CEV {cev}<br><i>{t(f'engagement.action_short.{quadrant}', lang)}</i><extra></extra>"
             ),
         )
-    fig.add_vline(x=clv_median, line={"color": INK, "dash": "dot", "width": 1})
-    fig.add_hline(y=crv_median, line={"color": INK, "dash": "dot", "width": 1})
+    fig.add_vline(x=float(_compressed(clv_median, x_unit)), line={"color": INK, "dash": "dot", "width": 1})
+    fig.add_hline(y=float(_compressed(crv_median, y_unit)), line={"color": INK, "dash": "dot", "width": 1})
     title = t("engagement.matrix_title", lang)
     if shown_of > len(points):
         n, total = fmt_count(len(points), lang), fmt_count(shown_of, lang)
         title += f"<br><sup>{tn('engagement.matrix_sample', len(points), lang, n=n, total=total)}</sup>"
     _layout(fig, lang, title)
-    fig.update_xaxes(title_text=f"CLV ({currency})", tickformat=",.0f")
-    fig.update_yaxes(title_text=f"{t('engagement.part.crv', lang)} ({currency})", tickformat=",.0f")
+    scale = t("engagement.matrix_scale", lang)
+    fig.update_xaxes(title_text=f"CLV ({currency}, {scale})", **_compressed_axis(points["clv"], x_unit, lang, currency))
+    fig.update_yaxes(
+        title_text=f"{t('engagement.part.crv', lang)} ({currency}, {scale})",
+        **_compressed_axis(points["crv"], y_unit, lang, currency),
+    )
     fig.update_layout(legend_title_text="")
     return fig
 

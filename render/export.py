@@ -209,6 +209,8 @@ def figure_bytes(
 
 
 _MONEY = ("revenue", "margin", "spend", "cac", "clv", "value", "cost", "amount", "price", "at_stake", "residual")
+#: the parts of the engagement value, money too (whole names: "civ" is in other words)
+_MONEY_NAMES = ("crv", "civ", "civ_estimated", "ckv", "cev")
 _PERCENT_SUFFIX = ("_pct", "_share", "_rate")
 _PERCENT_PREFIX = ("roi_", "share", "p_")
 
@@ -221,6 +223,8 @@ def column_kind(name: str) -> str:
         return "percent"
     if lowered in ("clv_cac",) or lowered.endswith("_ratio"):
         return "ratio"
+    if lowered in _MONEY_NAMES:
+        return "money"
     generic = lowered in ("value", "change")  # the overview's KPI table: money, counts and percents in one column
     if not generic and any(w in lowered for w in _MONEY) and not lowered.endswith(("_id", "_name", "_count")):
         return "money"

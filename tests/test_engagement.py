@@ -352,3 +352,34 @@ def test_referral_chains_by_hand() -> None:
     assert chains.loc["A", "onward"] == pytest.approx(640)
     assert chains.loc["B", "direct"] == pytest.approx(640) and chains.loc["E", "total"] == pytest.approx(40)
     assert list(chains.index) == ["A", "B", "E"] and chains.loc["A", "referred"] == ["B", "C"]
+
+
+def test_value_matrix_axes_are_compressed_and_the_hover_gives_amounts() -> None:
+    """One customer worth forty times the rest does not squeeze the others into a corner: both
+    axes go by powers of ten above the lower quartile, the medians sit where their amounts are,
+    the ticks read as money and the hover gives each customer's own amounts."""
+    from render.charts_engagement import value_matrix_figure
+
+    points = pd.DataFrame(
+        {
+            "name": ["Anna", "Bruno", "Carla", "Dario", "Elena"],
+            "clv": [-50.0, 300.0, 800.0, 2_000.0, 80_000.0],
+            "crv": [0.0, 0.0, 400.0, 0.0, 5_000.0],
+            "cev": [-50.0, 300.0, 1_200.0, 2_000.0, 85_000.0],
+            "quadrant": ["misers", "misers", "advocates", "affluents", "champions"],
+        }
+    )
+    fig = value_matrix_figure(points, 800.0, 0.0, "it", "EUR", shown_of=5)
+    # the lower quartile of |CLV| is 300: the scale is even below 100 and by tens above it
+    x = {t.name.split(" (")[0]: list(t.x) for t in fig.data}
+    assert x["Campioni"][0] == pytest.approx(np.log10(1 + 80_000 / 100))
+    assert x["Tiepidi"] == pytest.approx([-np.log10(1.5), np.log10(4)])
+    assert fig.layout.shapes[0].x0 == pytest.approx(np.log10(9))  # the CLV median, 800
+    assert fig.layout.shapes[1].y0 == 0  # the CRV median, 0
+    ticks = dict(zip(fig.layout.xaxis.ticktext, fig.layout.xaxis.tickvals, strict=True))
+    assert list(ticks) == ["€ 0", "€ 100", "€ 1.000", "€ 10.000"]  # no tick below -50
+    assert ticks["€ 10.000"] == pytest.approx(np.log10(101))
+    assert "scala a potenze di dieci" in fig.layout.xaxis.title.text
+    champion = next(t for t in fig.data if t.name.startswith("Campioni"))
+    assert list(champion.customdata[0]) == ["Elena", 80_000.0, 5_000.0, 85_000.0]
+    assert "customdata[1]" in champion.hovertemplate and "%{x" not in champion.hovertemplate

@@ -232,3 +232,16 @@ def test_xlsx_keeps_numbers_with_a_display_format() -> None:
         "other",
         "other",
     ]
+
+
+def test_engagement_columns_have_headers_and_are_money() -> None:
+    """The engagement page's data exports name every part in the reader's language, as money."""
+    table = pd.DataFrame({c: [1234.5] for c in ("clv", "crv", "civ", "civ_estimated", "ckv", "cev")})
+    table["engagement_share"] = 0.25
+    assert [column_kind(c) for c in table.columns] == ["money"] * 6 + ["percent"]
+    text = table_bytes(table, "csv", "en").decode()
+    assert text.splitlines()[0] == (
+        "Purchases (CLV),Referrals (CRV),Influence (CIV),Influence estimated from reach,"
+        "Ideas and feedback (CKV),CEV,Share from engagement"
+    )
+    assert table_bytes(table, "csv", "it").decode("utf-8-sig").splitlines()[0].startswith("Acquisti (CLV);Passaparola")

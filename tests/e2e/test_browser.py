@@ -137,6 +137,50 @@ def test_upsell_list_downloads(page: Page, app_url: str) -> None:
     page.screenshot(path=str(ARTIFACTS / "opportunities-uffici.png"), full_page=True)
 
 
+def test_engagement_page_in_the_browser(page: Page, app_url: str) -> None:
+    """The engagement page for one segment: its cards and charts, the value matrix on money ticks,
+    the matrix's data and the contact list downloaded and read."""
+    page.goto(f"{app_url}/coinvolgimento?segment=HoReCa&lang=English")
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    _settle(page)
+    expect(page.get_by_role("heading", name="Engagement: value beyond purchases")).to_be_visible()
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(5)
+    expect(page.locator(CHART)).to_have_count(3)  # by segment, the value matrix, the referral chains
+    matrix = page.locator(CHART).nth(1)
+    expect(matrix.locator(".gtitle")).to_contain_text("Purchases and referrals")
+    ticks = matrix.locator(".xtick text").all_text_contents()
+    assert "€0" in ticks and "€1,000" in ticks, ticks  # powers of ten, read as money
+    expect(matrix.locator(".legendtext").first).to_contain_text("Champions")
+    expect(page.get_by_text("Whom would we have undervalued?")).to_be_visible()
+
+    # the matrix's data, from its export menu: the segment chosen, the amounts in full
+    page.get_by_role("button", name="Export").nth(1).click()
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="CSV", exact=True).click()
+    path = download.value.path()
+    assert path is not None
+    points = pd.read_csv(path)
+    assert len(points) > 10 and set(points["Segment"]) == {"HoReCa"}
+    assert set(points["Group"]) <= {"Champions", "Affluents", "Advocates", "Misers"}
+    assert {"Purchases (CLV)", "Referrals (CRV)", "CEV"} <= set(points.columns)
+    page.keyboard.press("Escape")
+
+    # the contact list: the customers to look after, each with the action and the parts of CEV
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download Excel").click()
+    path = download.value.path()
+    assert path is not None
+    people = pd.read_excel(path)
+    assert len(people) > 0 and set(people["Segment"]) == {"HoReCa"}
+    assert set(people["Group"]) <= {"Champions", "Affluents", "Advocates"}
+    parts = people[
+        ["CLV", "Referrals (CRV)", "Influence (CIV)", "Influence estimated from reach", "Ideas and feedback (CKV)"]
+    ]
+    assert (parts.sum(axis=1) - people["CEV"]).abs().max() < 0.05
+    assert page.locator(".traceback, [data-testid='stException']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "engagement-horeca-en.png"), full_page=True)
+
+
 def test_chart_export_downloads_a_png(page: Page, app_url: str) -> None:
     page.goto(f"{app_url}/?segment=Privati")
     _settle(page)
