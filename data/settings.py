@@ -22,6 +22,7 @@ __all__ = [
     "BusinessParams",
     "ConfigError",
     "EngagementParams",
+    "ForecastParams",
     "EntityMapping",
     "ServerLimits",
     "Settings",
@@ -152,6 +153,19 @@ class EngagementParams:
 
 
 @dataclass(frozen=True)
+class ForecastParams:
+    """``[forecast]``: how far ahead, the pace of new customers, and the backtest."""
+
+    #: months forecast after the end of the period
+    months: int = 12
+    #: new customers a month are expected at their pace over this many months before the forecast
+    trailing_months: int = 6
+    #: the backtest: the same forecast made this many months before the end of the period, compared
+    #: month by month with what happened (at most the forecast's months; fewer on a short history)
+    backtest_months: int = 12
+
+
+@dataclass(frozen=True)
 class ServerLimits:
     """``[server]``: what one server gives its visitors at once (0: decided from the machine)."""
 
@@ -177,6 +191,7 @@ class Settings:
     clean: str = "auto"
     server: ServerLimits = field(default_factory=ServerLimits)
     engagement: EngagementParams = field(default_factory=EngagementParams)
+    forecast: ForecastParams = field(default_factory=ForecastParams)
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -305,6 +320,19 @@ def _engagement_params(raw: Any) -> EngagementParams:
     return EngagementParams(**values)
 
 
+def _forecast_params(raw: Any) -> ForecastParams:
+    """``[forecast]``, checked: whole numbers of months, 1 to 36."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("forecast", "config.section_table")
+    allowed = set(ForecastParams.__dataclass_fields__)
+    for k, value in raw.items():
+        if k not in allowed:
+            raise ConfigError(f"forecast.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 36:
+            raise ConfigError(f"forecast.{k}", "config.months_1_36")
+    return ForecastParams(**raw)
+
+
 def _server_limits(raw: Any) -> ServerLimits:
     """``[server] pages_at_once`` and ``cache_mb``, checked."""
     if not isinstance(raw, Mapping):
@@ -368,7 +396,9 @@ def load_settings(
     timeout, date_order, clean = _source_options(source if isinstance(source, Mapping) else {})
     server = _server_limits(raw.get("server", {}))
     engagement = _engagement_params(raw.get("engagement", {}))
+    forecast = _forecast_params(raw.get("forecast", {}))
     return Settings(
+        forecast=forecast,
         server=server,
         engagement=engagement,
         statement_timeout_s=timeout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-__all__ = ["PERIOD_PRESETS", "resolve_period"]
+__all__ = ["PERIOD_PRESETS", "add_months", "resolve_period"]
 
 PERIOD_PRESETS: tuple[str, ...] = ("12m", "ytd", "6m", "3m", "all", "custom")
 
@@ -50,3 +50,15 @@ def resolve_period(
 def _month_end(day: date) -> date:
     following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
     return following - timedelta(days=1)
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` moved by ``months`` calendar months (back when negative). A month's last day stays
+    a month's last day (31 October − 1 month = 30 September); another day is clipped to the
+    target month's length (31 March + 1 month = 30 April)."""
+    index = day.year * 12 + day.month - 1 + months
+    first = date(index // 12, index % 12 + 1, 1)
+    last = _month_end(first)
+    if day == _month_end(day):
+        return last
+    return min(first.replace(day=1) + timedelta(days=day.day - 1), last)

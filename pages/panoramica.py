@@ -13,8 +13,8 @@ from kpi.overview import headline, overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
 from render.charts import monthly_revenue_figure, segment_colors, segment_figure
-from render.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
-from render.text import headline_text, t
+from render.format import fmt_change, fmt_count, fmt_money, fmt_money_short, fmt_percent, fmt_value
+from render.text import headline_text, t, tn
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
@@ -103,10 +103,50 @@ for name in names:
         value_cards.append(_card(name, now, before, now - before, "points"))
     else:
         value_cards.append(_card(name, now, before, safe_ratio(now - before, abs(before)), "relative"))
+# The coming months, when the period reaches the last data: the forecast from its end, judged by
+# its backtest. A period that ends earlier has its "coming months" in the history already.
+ahead = None
+if ctx.last_date is not None and anchor >= ctx.last_date:
+    with shown_errors(ctx):
+        ahead = loaders.forecast(ctx.source, ctx.source_key, f, anchor, ctx.today)
+if ahead is not None:
+    total = ahead.totals["revenue"]
+    months_ahead = len(ahead.table)
+    if ahead.errors is not None:
+        judged = tn(
+            "overview.forecast_backtest",
+            len(ahead.backtest) if ahead.backtest is not None else 0,
+            lang,
+            n=len(ahead.backtest) if ahead.backtest is not None else 0,
+            total=fmt_percent(abs(ahead.errors["revenue"]["total"]), lang, 0),
+            monthly=fmt_percent(ahead.errors["revenue"]["monthly"], lang, 0),
+        )
+    else:
+        judged = t("overview.forecast_no_backtest", lang)
+    value_cards.append(
+        Card(
+            tn("overview.forecast_card", months_ahead, lang, n=months_ahead),
+            fmt_money_short(total["value"], lang, ctx.currency),
+            help=t(
+                "overview.forecast_card_help",
+                lang,
+                low=fmt_money_short(total["low"], lang, ctx.currency),
+                high=fmt_money_short(total["high"], lang, ctx.currency),
+            )
+            + "  \n"
+            + judged,
+        )
+    )
 cards(period_cards + value_cards)
 
 colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"].unique()))
-chart(monthly_revenue_figure(monthly, colors, lang, ctx.currency), monthly, key="overview_monthly", ctx=ctx, page=PAGE)
+chart(
+    monthly_revenue_figure(monthly, colors, lang, ctx.currency, ahead.table if ahead is not None else None),
+    monthly,
+    key="overview_monthly",
+    ctx=ctx,
+    page=PAGE,
+)
 
 shares = segment_shares(totals)
 left, right = st.columns(2)

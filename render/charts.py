@@ -92,9 +92,15 @@ def _base_layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
 
 
 def monthly_revenue_figure(
-    monthly: pd.DataFrame, colors: dict[str, str], lang: str = "it", currency: str = "EUR"
+    monthly: pd.DataFrame,
+    colors: dict[str, str],
+    lang: str = "it",
+    currency: str = "EUR",
+    forecast: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Stacked monthly revenue by segment, with the total gross margin as a line.
+    """Stacked monthly revenue by segment, with the total gross margin as a line; with ``forecast``
+    (``kpi.forecast.forecast_table``: ``month``, ``revenue``, ``revenue_low``, ``revenue_high``) the
+    chart goes on into the coming months: the expected revenue dashed, in its 80 % band.
 
     ``monthly`` has the columns of ``data.queries.monthly_by_segment``."""
     fig = go.Figure()
@@ -128,6 +134,44 @@ def monthly_revenue_figure(
         customdata=[[lab, fmt_money(v, lang, currency, 0)] for lab, v in zip(labels, totals["margin"], strict=True)],
         hovertemplate=f"%{{customdata[0]}}<br>{t('hover.margin', lang)}: %{{customdata[1]}}<extra></extra>",
     )
+    if forecast is not None and len(forecast):
+        ahead = [pd.Timestamp(m) for m in forecast["month"]]
+        ahead_labels = [fmt_month(m, lang) for m in ahead]
+        group = t("overview.forecast_line", lang)
+        band_color = "rgba(31, 41, 55, 0.12)"
+        for edge in ("revenue_high", "revenue_low"):
+            fig.add_scatter(
+                x=ahead,
+                y=forecast[edge],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty" if edge == "revenue_low" else None,
+                fillcolor=band_color,
+                legendgroup=group,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        fig.add_scatter(
+            x=ahead,
+            y=forecast["revenue"],
+            name=group,
+            legendgroup=group,
+            mode="lines+markers",
+            line={"color": INK, "width": 2, "dash": "dash"},
+            marker={"size": 5, "symbol": "circle-open"},
+            customdata=[
+                [lab, *(fmt_money(v, lang, currency, 0) for v in values)]
+                for lab, *values in zip(
+                    ahead_labels, forecast["revenue"], forecast["revenue_low"], forecast["revenue_high"], strict=True
+                )
+            ],
+            hovertemplate=(
+                f"%{{customdata[0]}}<br>{t('hover.forecast', lang)}: %{{customdata[1]}}<br>"
+                f"{t('hover.forecast_band', lang)}: %{{customdata[2]}} – %{{customdata[3]}}<extra></extra>"
+            ),
+        )
+        months = months + ahead
+        labels = labels + ahead_labels
     best = totals["revenue"].idxmax()
     title = t(
         "overview.monthly_title",

@@ -28,6 +28,7 @@ from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split, select_cu
 from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from service import compute
+from service import forecast as fc
 from service.memo import SharedCache, default_cache_bytes
 
 __all__ = [
@@ -169,6 +170,37 @@ def data_warnings(_source: Source, key: str, today: date) -> dict[str, float]:
 def clv(_source: Source, key: str, as_of: date, unit: str, today: date) -> CLVResult:
     """The CLV of every customer as of ``as_of`` (the model sees every customer; pages filter)."""
     return compute.clv_at(_source, as_of, today, unit, facts=facts(_source, key, today))
+
+
+@_shared
+def forecast_cells(_source: Source, key: str, as_of: date, today: date) -> fc.ForecastCells:
+    """The forecast after ``as_of`` for every cell (``[forecast]`` months and pace)."""
+    params = _source.settings.forecast
+    facts_now = facts(_source, key, today)
+    return fc.forecast_cells(
+        facts_now, clv(_source, key, as_of, "week", today), as_of, params.months, params.trailing_months
+    )
+
+
+@_shared
+def forecast_backtest(_source: Source, key: str, as_of: date, today: date) -> tuple[Any, Any]:
+    """The backtest of the forecast after ``as_of`` for every cell, and what happened (None, None
+    on a short history)."""
+    return fc.backtest_cells(
+        facts(_source, key, today),
+        _source.settings.forecast,
+        as_of,
+        lambda d: clv(_source, key, d, "week", today),
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def forecast(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> fc.ForecastView | None:
+    """The forecast after ``as_of`` for the chosen customers, judged by its backtest (None when the
+    model could not be fitted)."""
+    behind, actual = forecast_backtest(_source, key, as_of, today)
+    ahead = forecast_cells(_source, key, as_of, today)
+    return fc.forecast_view(facts(_source, key, today), filters, ahead, behind, actual)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)

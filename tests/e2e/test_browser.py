@@ -27,7 +27,7 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     print(f"time to first chart: {first_chart:.2f} s")
     _settle(page)
     expect(page.get_by_role("heading", name="Panoramica")).to_be_visible()
-    expect(page.locator('[data-testid="stMetric"]')).to_have_count(16)  # + marketing ROI to date, CEV, engagement
+    expect(page.locator('[data-testid="stMetric"]')).to_have_count(17)  # ... CEV, engagement, the next 12 months
 
     # Choose the HoReCa segment in the sidebar.
     segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
@@ -38,7 +38,8 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     expect(segment.get_by_role("button", name="Remove HoReCa")).to_have_count(1)
     assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
     legend = page.locator(CHART).first.locator(".legendtext")
-    expect(legend).to_have_text(["HoReCa", "Margine lordo (totale)"])
+    forecast = "Ricavi previsti (8 casi su 10 nella fascia)"
+    expect(legend).to_have_text(["HoReCa", "Margine lordo (totale)", forecast])
 
     # Another page: the filter and the URL hold.
     page.get_by_role("link", name="Qualità dei dati").click()
@@ -51,7 +52,9 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     page.get_by_role("link", name="Panoramica").click()
     _settle(page)
     page.locator(CHART).first.wait_for()
-    expect(page.locator(CHART).first.locator(".legendtext")).to_have_text(["HoReCa", "Margine lordo (totale)"])
+    expect(page.locator(CHART).first.locator(".legendtext")).to_have_text(
+        ["HoReCa", "Margine lordo (totale)", forecast]
+    )
     expect(page.locator(CHART)).to_have_count(2)
     assert page.locator(".traceback, [data-testid='stException']").count() == 0
     page.screenshot(path=str(ARTIFACTS / "overview-horeca.png"), full_page=True)

@@ -67,10 +67,11 @@ def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> 
     at = _run()
     assert at.title[0].value == "Panoramica"
     # eight period figures, CLV, CEV, value from engagement, CLV : CAC, marketing ROI to date and
-    # lifetime, at risk, lapsed
-    assert len(at.metric) == 16
+    # lifetime, at risk, lapsed, the next 12 months' revenue
+    assert len(at.metric) == 17
     labels = [m.label for m in at.metric]
     assert labels[8:11] == ["CLV medio", "CEV medio", "Valore dal coinvolgimento"]
+    assert labels[-1] == "Ricavi dei prossimi 12 mesi" and _metric(at, labels[-1]).endswith("Mln")
     assert _metric(at, "Ricavi") == _expected_revenue(
         demo_source, Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
     )
@@ -81,6 +82,12 @@ def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> 
     assert segments == {"Privati", "Uffici", "HoReCa", "Rivenditori"}
     assert len(monthly["data"][0]["x"]) == 12
     assert monthly["layout"]["separators"] == ",."
+    # the chart goes on into the next 12 months: the expected revenue inside its band
+    ahead = [trace for trace in monthly["data"] if trace.get("legendgroup") == monthly["data"][-1].get("name")]
+    assert len(ahead) == 3 and all(len(trace["x"]) == 12 for trace in ahead)
+    high, low, expected = (trace["y"] for trace in ahead)
+    assert all(lo <= e <= hi for lo, e, hi in zip(low, expected, high, strict=True))
+    assert str(ahead[0]["x"][0]).startswith("2026-11-01")
     assert any("Periodo" in c.value and "01/11/2025" in c.value for c in at.caption)
 
 

@@ -1,0 +1,312 @@
+"""Forecast of the next months, per month and cell, from the fitted customer models.
+
+The customers already known: BG/NBD gives each one's expected purchase days in every coming month
+(the difference of equation (10) of Fader, Hardie & Lee 2005 at the month's end and start); the
+revenue and margin of each are the customer's own means, weighted against their segment's as the
+Gamma-Gamma model weighs them; their orders per purchase day give the orders. Customers
+still to come: as many per month as came in the trailing months, each bringing, month by month of
+age, what the newcomers of its segment in the last two years brought (their first purchase and
+their repeat behaviour, read from the history rather than from the model: a new customer of a
+shop's private clients is not an average customer). A customer counts as active in a month with
+at least one purchase: the probability of that, not the expected purchases, is summed.
+
+Everything is summed per month and *cell* (one combination of segment, region and channel; a
+customer is in one), so a filter is a choice of cells. Beside each sum, its variance from chance
+alone (purchases as Poisson counts, activity as a coin toss, newcomers as a Poisson stream): at
+a few hundred customers that is the band; at many thousands it is narrow, and the band comes from
+how far the same forecast missed in the backtest (``band``). Pure: arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from kpi.clv import BGNBD, GammaGamma, by_x_and_T
+
+__all__ = [
+    "MEASURES",
+    "Z_80",
+    "CellForecast",
+    "Curves",
+    "backtest_errors",
+    "backtest_table",
+    "band",
+    "cohort_curves",
+    "existing_customers",
+    "forecast_months",
+    "forecast_table",
+    "forecast_total",
+    "newcomers",
+    "per_purchase",
+]
+
+#: what is forecast, in this order
+MEASURES = ("revenue", "margin", "orders", "active")
+#: the band holds 80 % of outcomes: ± 1.2816 standard deviations of a normal
+Z_80 = 1.2815515655446004
+
+
+def forecast_months(as_of: date, months: int) -> list[tuple[date, date]]:
+    """The ``months`` calendar months after ``as_of``'s month, as (first day, last day). A forecast
+    starts the day after ``as_of``; when that falls inside a month, the month's first part is
+    history and its rest is forecast, and the month is the first one listed."""
+    if months < 1:
+        raise ValueError("Forecast at least one month.")
+    start = as_of + timedelta(days=1)
+    out = []
+    year, month = start.year, start.month
+    for _ in range(months):
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        out.append((date(year, month, 1), last))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+@dataclass(frozen=True)
+class CellForecast:
+    """Per month (rows) and cell (columns): each measure's expected value and its variance from
+    chance alone."""
+
+    months: list[date]  # first day of each month
+    mean: dict[str, np.ndarray]  # measure → (months, cells)
+    variance: dict[str, np.ndarray]
+
+    def __add__(self, other: CellForecast) -> CellForecast:
+        return CellForecast(
+            self.months,
+            {k: self.mean[k] + other.mean[k] for k in MEASURES},
+            {k: self.variance[k] + other.variance[k] for k in MEASURES},
+        )
+
+    def pick(self, chosen: np.ndarray) -> pd.DataFrame:
+        """The chosen cells summed: per month, each measure's expected value and variance."""
+        out = pd.DataFrame({"month": pd.to_datetime(self.months)})
+        for k in MEASURES:
+            out[k] = self.mean[k][:, chosen].sum(axis=1)
+            out[f"{k}_variance"] = self.variance[k][:, chosen].sum(axis=1)
+        return out
+
+
+def _offsets(as_of: date, months: list[tuple[date, date]], unit_days: float) -> np.ndarray:
+    """Model time from the end of ``as_of`` to the end of each month, with 0 first."""
+    ends = [(last - as_of).days for _first, last in months]
+    return np.asarray([0.0, *ends], dtype=float) / unit_days
+
+
+def per_purchase(model: GammaGamma, purchase_days: np.ndarray, amount: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Each customer's expected amount (revenue or margin) per purchase day: their own mean, weighted
+    against their group's (the segment's) as the Gamma-Gamma weighs a customer's mean (weight
+    p·n / (p·n + q − 1) for n purchase days). One large first basket does not make a big spender,
+    and a shop's small customers are not pulled towards its resellers' baskets."""
+    n = np.asarray(purchase_days, dtype=float)
+    amount = np.asarray(amount, dtype=float)
+    group = np.asarray(group, dtype=np.int64)
+    bought = n > 0
+    own = np.divide(amount, n, out=np.zeros(len(n)), where=bought)
+    size = int(group.max()) + 1 if len(group) else 0
+    totals = np.bincount(group[bought], weights=amount[bought], minlength=size)
+    days = np.bincount(group[bought], weights=n[bought], minlength=size)
+    everyone = float(amount[bought].sum() / n[bought].sum()) if bought.any() else 0.0
+    of_group = np.divide(totals, days, out=np.full(size, everyone), where=days > 0)[group]
+    weight = np.where(bought, model.p * n / (model.p * n + model.q - 1), 0.0)
+    return np.asarray(weight * own + (1 - weight) * of_group)
+
+
+def existing_customers(
+    model: BGNBD,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    per_purchase: dict[str, np.ndarray],
+    cell: np.ndarray,
+    cells: int,
+    as_of: date,
+    months: int,
+    unit_days: float,
+) -> tuple[CellForecast, int]:
+    """The customers known at ``as_of``: per month and cell, the revenue, margin and orders they are
+    expected to bring and how many are expected to buy at least once (``active``). ``per_purchase``:
+    per customer, the expected ``revenue``, ``margin`` and ``orders`` of one purchase day. Returns
+    the forecast and the customers the model could not value (an extreme history: left out)."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    spans = forecast_months(as_of, months)
+    offsets = _offsets(as_of, spans, unit_days)
+    odds = model.dropout_odds(x, t_x, T)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cumulative = [np.zeros(len(x))]
+        for t in offsets[1:]:
+            numerator = by_x_and_T(
+                model, ("expected", float(t)), lambda x_, T_, t=t: model.expected_numerator(t, x_, T_), x, T
+            )
+            cumulative.append(numerator)
+        # an alive customer's rate λ is Gamma(r + x, α + T): the chance of at least one purchase in
+        # a month over the purchases expected in it — below 1 for a customer who buys several
+        # times a month, about 1 for one who buys now and then
+        shape, scale_to = model.r + x, model.alpha + T
+        length = np.diff(offsets)
+    p_alive = 1.0 / (1.0 + odds)
+    valued = np.isfinite(odds) & np.all([np.isfinite(c) for c in cumulative], axis=0)
+    mean = {k: np.zeros((months, cells)) for k in MEASURES}
+    variance = {k: np.zeros((months, cells)) for k in MEASURES}
+    where = cell[valued]
+    for m in range(months):
+        expected = np.where(valued, (cumulative[m + 1] - cumulative[m]) * p_alive, 0.0)[valued]
+        expected = np.maximum(expected, 0.0)
+        rate = shape[valued] / scale_to[valued] * length[m]
+        some = 1.0 - np.exp(-shape[valued] * np.log1p(length[m] / scale_to[valued]))
+        ratio = np.divide(some, rate, out=np.ones(len(rate)), where=rate > 0)
+        active = np.minimum(expected * ratio, 1.0)
+        for k in ("revenue", "margin", "orders"):
+            value = np.asarray(per_purchase[k], dtype=float)[valued]
+            mean[k][m] = np.bincount(where, weights=expected * value, minlength=cells)
+            variance[k][m] = np.bincount(where, weights=expected * value**2, minlength=cells)
+        mean["active"][m] = np.bincount(where, weights=active, minlength=cells)
+        variance["active"][m] = np.bincount(where, weights=active * (1 - active), minlength=cells)
+    return CellForecast([first for first, _ in spans], mean, variance), int((~valued).sum())
+
+
+@dataclass(frozen=True)
+class Curves:
+    """What a new customer of each group (segment) brought, by month of age (0: the month of their
+    first purchase): per measure the mean per customer (``mean``) and the mean of its square
+    (``square``), arrays (groups, ages)."""
+
+    mean: dict[str, np.ndarray]
+    square: dict[str, np.ndarray]
+
+
+def cohort_curves(
+    first_month: np.ndarray,
+    group: np.ndarray,
+    groups: int,
+    month_code: np.ndarray,
+    month: np.ndarray,
+    values: dict[str, np.ndarray],
+    last_month: int,
+    ages: int,
+    window: int = 24,
+) -> Curves:
+    """The newcomers' curves (``Curves``) from the customers whose first purchase fell in the
+    ``window`` months up to ``last_month`` (the last whole month of history): at age a, the mean over
+    the customers already that old. ``first_month``, ``group``: per customer; ``month_code``,
+    ``month``, ``values``: per customer and month with activity (``values`` holds ``revenue``,
+    ``margin``, ``orders``; ``active`` is 1 for a month with a purchase). An age no customer has
+    reached yet repeats the last age seen."""
+    first_month = np.asarray(first_month, dtype=np.int64)
+    recent = (first_month > last_month - window) & (first_month <= last_month)
+    age = np.asarray(month, dtype=np.int64) - first_month[month_code]
+    keep = recent[month_code] & (age >= 0) & (age < ages) & (np.asarray(month) <= last_month)
+    where = group[month_code[keep]] * ages + age[keep]
+    # customers old enough for each age: first month + age ≤ last month
+    reach = np.clip(last_month - first_month[recent] + 1, 0, ages)
+    counted = np.zeros((groups, ages))
+    for g in range(groups):
+        reached = reach[group[recent] == g]
+        counted[g] = (reached[:, None] > np.arange(ages)[None, :]).sum(axis=0)
+    mean, square = {}, {}
+    for k in MEASURES:
+        v = np.asarray(values[k], dtype=float)[keep]
+        total = np.bincount(where, weights=v, minlength=groups * ages).reshape(groups, ages)
+        sq = np.bincount(where, weights=v**2, minlength=groups * ages).reshape(groups, ages)
+        mean[k] = np.divide(total, counted, out=np.full((groups, ages), np.nan), where=counted > 0)
+        square[k] = np.divide(sq, counted, out=np.full((groups, ages), np.nan), where=counted > 0)
+        for table in (mean[k], square[k]):
+            for g in range(groups):  # an age not reached yet: the last one seen (0 with none)
+                row = table[g]
+                seen = np.flatnonzero(np.isfinite(row))
+                if len(seen) == 0:
+                    row[:] = 0.0
+                else:
+                    row[seen[-1] + 1 :] = row[seen[-1]]
+                    row[~np.isfinite(row)] = 0.0
+    return Curves(mean, square)
+
+
+def newcomers(per_month: np.ndarray, cell_group: np.ndarray, curves: Curves, as_of: date, months: int) -> CellForecast:
+    """Customers still to come: ``per_month`` per cell each month (the recent pace), each bringing
+    at every month of age what the recent newcomers of its group brought (``cohort_curves``). Their
+    number is a Poisson stream: the variance of a sum over them is the pace × the mean square."""
+    spans = forecast_months(as_of, months)
+    per_month = np.asarray(per_month, dtype=float)
+    cells = len(per_month)
+    mean = {k: np.zeros((months, cells)) for k in MEASURES}
+    variance = {k: np.zeros((months, cells)) for k in MEASURES}
+    for j in range(months):  # arrivals in month j, at age m − j in month m
+        for m in range(j, months):
+            for k in MEASURES:
+                mean[k][m] += per_month * curves.mean[k][cell_group, m - j]
+                variance[k][m] += per_month * curves.square[k][cell_group, m - j]
+    return CellForecast([first for first, _ in spans], mean, variance)
+
+
+def band(mean: np.ndarray, variance: np.ndarray, relative_error: float) -> tuple[np.ndarray, np.ndarray]:
+    """The 80 % band: the expected value ± 1.28 standard deviations, where the deviation joins the
+    variance from chance with ``relative_error`` × the value (how far the backtest missed, as a
+    share: the model's own error). Never below 0."""
+    mean = np.asarray(mean, dtype=float)
+    sd = np.sqrt(np.asarray(variance, dtype=float) + (relative_error * mean) ** 2)
+    return np.maximum(mean - Z_80 * sd, 0.0), mean + Z_80 * sd
+
+
+def backtest_table(backtest: CellForecast, actual: dict[str, np.ndarray], chosen: np.ndarray) -> pd.DataFrame:
+    """The backtest of the chosen cells, month by month: for each measure what the forecast said
+    (``<measure>_forecast``), what happened (``<measure>``) and the error as a share of what
+    happened (``<measure>_error``: +0.05 = the forecast was 5 % too high)."""
+    out = pd.DataFrame({"month": pd.to_datetime(backtest.months)})
+    for k in MEASURES:
+        said = backtest.mean[k][:, chosen].sum(axis=1)
+        was = actual[k][:, chosen].sum(axis=1)
+        out[f"{k}_forecast"] = said
+        out[k] = was
+        out[f"{k}_error"] = np.divide(said - was, was, out=np.full(len(was), np.nan), where=was > 0)
+    return out
+
+
+def backtest_errors(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per measure: the typical monthly error (``monthly``: root mean square of the monthly errors,
+    a share) and the error on the whole backtest (``total``: Σ forecast ÷ Σ actual − 1)."""
+    out = {}
+    for k in MEASURES:
+        errors = table[f"{k}_error"].to_numpy(dtype=float)
+        errors = errors[np.isfinite(errors)]
+        was = float(table[k].sum())
+        out[k] = {
+            "monthly": float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan"),
+            "total": float(table[f"{k}_forecast"].sum()) / was - 1 if was > 0 else float("nan"),
+        }
+    return out
+
+
+def forecast_table(
+    forecast: CellForecast, chosen: np.ndarray, errors: dict[str, dict[str, float]] | None
+) -> pd.DataFrame:
+    """The forecast of the chosen cells: per month each measure with its 80 % band (``<measure>_low``,
+    ``<measure>_high``); the band joins chance with the backtest's typical monthly error (none
+    without a backtest: the band is then chance alone)."""
+    picked = forecast.pick(chosen)
+    out = pd.DataFrame({"month": picked["month"]})
+    for k in MEASURES:
+        error = (errors or {}).get(k, {}).get("monthly", 0.0)
+        error = error if np.isfinite(error) else 0.0
+        low, high = band(picked[k].to_numpy(), picked[f"{k}_variance"].to_numpy(), error)
+        out[k], out[f"{k}_low"], out[f"{k}_high"] = picked[k], low, high
+    return out
+
+
+def forecast_total(
+    forecast: CellForecast, chosen: np.ndarray, errors: dict[str, dict[str, float]] | None, measure: str = "revenue"
+) -> dict[str, float]:
+    """The whole forecast of one measure for the chosen cells: ``value``, ``low`` and ``high`` (80 %),
+    where the model's own error is the backtest's error on its whole span (chance adds up across
+    months; the model's error over a year is what the backtest measured over one)."""
+    picked = forecast.pick(chosen)
+    value = float(picked[measure].sum())
+    error = abs((errors or {}).get(measure, {}).get("total", 0.0))
+    error = error if np.isfinite(error) else 0.0
+    low, high = band(np.array([value]), np.array([picked[f"{measure}_variance"].sum()]), error)
+    return {"value": value, "low": float(low[0]), "high": float(high[0])}

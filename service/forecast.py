@@ -1,0 +1,266 @@
+"""The forecast of the coming months and its backtest, assembled from the facts and the fitted
+models (``kpi.forecast``) — for the overview, ``cli.py forecast`` and the report. Computed once per
+source and date for every cell; a filter then picks cells. No Streamlit here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data import facts as fx
+from data.facts import Facts
+from data.filters import Filters
+from data.settings import ForecastParams
+from kpi.customer_value import CLVResult
+from kpi.forecast import (
+    MEASURES,
+    CellForecast,
+    backtest_errors,
+    backtest_table,
+    cohort_curves,
+    existing_customers,
+    forecast_table,
+    forecast_total,
+    newcomers,
+    per_purchase,
+)
+from kpi.periods import add_months
+from kpi.summary import TIME_UNITS
+
+__all__ = [
+    "ForecastCells",
+    "ForecastView",
+    "backtest_cells",
+    "backtest_start",
+    "forecast_cells",
+    "forecast_for",
+    "forecast_view",
+]
+
+
+@dataclass(frozen=True)
+class ForecastCells:
+    """A forecast from ``as_of`` for every cell (``None`` when the model could not be fitted:
+    ``reason`` says why), with the customers left out and the pace of new customers it assumed."""
+
+    as_of: date
+    forecast: CellForecast | None
+    unvalued: int = 0
+    new_per_month: np.ndarray | None = None  # per cell
+    reason: str | None = None
+
+
+def _to_date(day: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(day))
+
+
+def _per_customer(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
+    """Per customer code, up to ``as_of``: revenue, margin, purchase days and orders."""
+    keep = facts.d_day <= (as_of - date(1970, 1, 1)).days
+    code, n = facts.d_code[keep], facts.customers
+    bought = facts.d_purchases[keep] > 0
+    return {
+        "revenue": np.bincount(code, weights=facts.d_revenue[keep], minlength=n),
+        "margin": np.bincount(code, weights=facts.d_margin[keep], minlength=n),
+        "purchase_days": np.bincount(code[bought], minlength=n).astype(float),
+        "orders": np.bincount(code, weights=facts.d_purchases[keep], minlength=n),
+    }
+
+
+def _last_whole_month(as_of: date) -> int:
+    """Months since January 1970 of the last whole month up to ``as_of``."""
+    month = (as_of.year - 1970) * 12 + as_of.month - 1
+    return month if (as_of + timedelta(days=1)).day == 1 else month - 1
+
+
+def _monthly(
+    facts: Facts, as_of: date
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The arguments of ``kpi.forecast.cohort_curves`` up to ``as_of``: per customer the month of the
+    first purchase and the segment; per customer and month the revenue, margin, orders and whether
+    they bought."""
+    keep = facts.d_day <= (as_of - date(1970, 1, 1)).days
+    code, month = facts.d_code[keep].astype(np.int64), facts.d_month[keep].astype(np.int64)
+    # rows sorted by customer then day: (customer, month) pairs are contiguous
+    starts = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])])
+    pair_code, pair_month = code[starts], month[starts]
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(np.asarray(values, dtype=float)[keep], starts) if len(starts) else np.zeros(0)
+
+    values = {
+        "revenue": summed(facts.d_revenue),
+        "margin": summed(facts.d_margin),
+        "orders": summed(facts.d_purchases),
+        "active": (summed(facts.d_purchases) > 0).astype(float),
+    }
+    first = facts.first_purchase_day()
+    first_month = np.where(first >= 0, first.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64), -(10**6))
+    segment = facts.dims["segment"].astype(np.int64)
+    return first_month, segment, len(facts.labels["segment"]), pair_code, pair_month, values
+
+
+def forecast_cells(facts: Facts, clv: CLVResult, as_of: date, months: int, trailing_months: int) -> ForecastCells:
+    """The next ``months`` months after ``as_of`` for every cell, from ``clv`` (fitted at ``as_of``
+    on every customer) and the facts: the customers known at ``as_of`` and those still to come at
+    the pace of the ``trailing_months`` before it."""
+    if not clv.predicted or clv.bgnbd is None or clv.gamma_gamma is None:
+        return ForecastCells(as_of, None, reason=clv.reason or "no_fit")
+    cell = fx.cells(facts)
+    k = len(cell)
+    table = clv.table
+    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+    known = code >= 0
+    table, code = table[known], code[known]
+    sums = _per_customer(facts, as_of)
+    days = sums["purchase_days"][code]
+    segment = facts.dims["segment"].astype(np.int64)
+    unit_days = TIME_UNITS[clv.unit]
+    gg = clv.gamma_gamma
+    amounts = {
+        "revenue": per_purchase(gg, days, sums["revenue"][code], segment[code]),
+        "margin": per_purchase(gg, days, sums["margin"][code], segment[code]),
+        "orders": np.divide(sums["orders"][code], days, out=np.ones(len(days)), where=days > 0),
+    }
+    known_part, unvalued = existing_customers(
+        clv.bgnbd,
+        table["x"].to_numpy(),
+        table["t_x"].to_numpy(),
+        table["T"].to_numpy(),
+        amounts,
+        cell.of_customer[code].astype(np.int64),
+        k,
+        as_of,
+        months,
+        unit_days,
+    )
+    # the customers still to come: at the pace of the trailing months, each cell at its own, and
+    # each bringing what the recent newcomers of its segment brought month by month
+    first = facts.first_purchase_day()
+    since = (add_months(as_of, -trailing_months) - date(1970, 1, 1)).days
+    until = (as_of - date(1970, 1, 1)).days
+    new = (first > since) & (first <= until)
+    per_month = np.bincount(cell.of_customer[new], minlength=k) / trailing_months
+    first_month, segment_of, segments, pair_code, pair_month, values = _monthly(facts, as_of)
+    curves = cohort_curves(
+        first_month, segment_of, segments, pair_code, pair_month, values, _last_whole_month(as_of), months
+    )
+    to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months)
+    return ForecastCells(as_of, known_part + to_come, unvalued, per_month)
+
+
+def backtest_start(as_of: date, params: ForecastParams, first_purchase: date | None) -> date | None:
+    """Where the backtest's forecast starts: ``backtest_months`` (at most the forecast's months)
+    before ``as_of``, if the history before it has a year to fit on; else as far back as it has
+    (at least three months to compare), or None."""
+    if first_purchase is None:
+        return None
+    months = min(params.backtest_months, params.months)
+    while months >= 3:
+        start = add_months(as_of, -months)
+        if add_months(start, -12) >= first_purchase:
+            return start
+        months -= 1
+    return None
+
+
+def actual_cells(facts: Facts, start: date, months: int) -> dict[str, np.ndarray]:
+    """What happened in the ``months`` months after ``start``, per month and cell."""
+    end = add_months(start, months)
+    c = fx.cube(facts, start + timedelta(days=1), end)
+    k = len(fx.cells(facts))
+    out = {}
+    shift = int(np.datetime64(start + timedelta(days=1), "M").astype(np.int64)) - c.first_month
+    for measure, values in (
+        ("revenue", c.revenue),
+        ("margin", c.margin),
+        ("orders", c.orders),
+        ("active", c.customers),
+    ):
+        grid = np.zeros((months, k))
+        present = np.asarray(values, dtype=float).reshape(c.months, k) if c.months else np.zeros((0, k))
+        for m in range(c.months):
+            if 0 <= m - shift < months:
+                grid[m - shift] = present[m]
+        out[measure] = grid
+    return out
+
+
+@dataclass(frozen=True)
+class ForecastView:
+    """A forecast for the chosen customers: per month with its band, the total of each measure,
+    and the backtest (month by month, and its errors), when there is one."""
+
+    table: pd.DataFrame
+    totals: dict[str, dict[str, float]]
+    backtest: pd.DataFrame | None
+    errors: dict[str, dict[str, float]] | None
+    unvalued: int
+    new_per_month: float
+
+
+def forecast_view(
+    facts: Facts,
+    filters: Filters,
+    ahead: ForecastCells,
+    behind: ForecastCells | None,
+    actual: dict[str, np.ndarray] | None,
+) -> ForecastView | None:
+    """The chosen cells of a forecast (``ahead``) judged by its backtest (``behind``, with what
+    happened: ``actual``). None when the model could not be fitted."""
+    if ahead.forecast is None:
+        return None
+    chosen = fx.cells(facts).chosen(facts, filters)
+    backtest = errors = None
+    if behind is not None and behind.forecast is not None and actual is not None:
+        backtest = backtest_table(behind.forecast, actual, chosen)
+        errors = backtest_errors(backtest)
+    table = forecast_table(ahead.forecast, chosen, errors)
+    totals = {k: forecast_total(ahead.forecast, chosen, errors, k) for k in MEASURES if k != "active"}
+    new = float(ahead.new_per_month[chosen].sum()) if ahead.new_per_month is not None else 0.0
+    return ForecastView(table, totals, backtest, errors, ahead.unvalued, new)
+
+
+def summary(view: ForecastView) -> dict[str, Any]:
+    """The headline figures of a forecast view, for the CLI and the report."""
+    return {
+        "totals": view.totals,
+        "backtest_error": view.errors,
+        "customers_left_out": view.unvalued,
+    }
+
+
+def backtest_cells(
+    facts: Facts, params: ForecastParams, as_of: date, clv_at: Callable[[date], CLVResult]
+) -> tuple[ForecastCells | None, dict[str, np.ndarray] | None]:
+    """The backtest for a forecast after ``as_of``: the same forecast made ``backtest_months``
+    earlier for every cell, and what happened since (None, None on a short history)."""
+    first, _last = facts.date_range()
+    start = backtest_start(as_of, params, first)
+    if start is None:
+        return None, None
+    span = min(params.backtest_months, params.months, _months_between(start, as_of))
+    return forecast_cells(facts, clv_at(start), start, span, params.trailing_months), actual_cells(facts, start, span)
+
+
+def forecast_for(
+    facts: Facts,
+    filters: Filters,
+    params: ForecastParams,
+    as_of: date,
+    clv_at: Callable[[date], CLVResult],
+) -> ForecastView | None:
+    """The forecast after ``as_of`` for the chosen customers with its backtest: ``clv_at(d)`` gives
+    the CLV fitted at ``d`` on every customer (the CLI's one-off use; the app keeps the parts)."""
+    ahead = forecast_cells(facts, clv_at(as_of), as_of, params.months, params.trailing_months)
+    behind, actual = backtest_cells(facts, params, as_of, clv_at)
+    return forecast_view(facts, filters, ahead, behind, actual)
+
+
+def _months_between(start: date, end: date) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month
