@@ -8,8 +8,11 @@
     python cli.py report --format pdf|pptx|html [--lang it|en] --out FILE
     python cli.py lifecycle [--as-of D] [--compare-months 3] [--json] [--out FILE]
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
+    python cli.py engagement [--segment S ...] [--top N] [--json] [--out FILE]
+    python cli.py forecast [--months N] [--segment S ...] [--json] [--out FILE]
 
-Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix).
+Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix);
+1 when there is no forecast (too little history for the model: the reason on one line).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +39,7 @@ from data.entities import ENTITIES
 from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
-from kpi.customer_value import clv_overview, select_customers
+from kpi.customer_value import CLVResult, clv_overview, select_customers
 from kpi.engagement import engagement_overview, referral_programme, referrals_of, segment_engagement
 from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
@@ -54,6 +58,7 @@ from service.compute import (
     stages_at,
     upsell_tables,
 )
+from service.forecast import forecast_for
 from service.report import build_report, lead_conversions_unknown, render, report_caption
 
 EXIT_INPUT = 2
@@ -113,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
         "engagement", parents=[common, filters], help="customer engagement value: CLV plus referrals, influence, ideas"
     )
     engagement.add_argument("--top", type=int, default=10, help="customers listed (default 10)")
+    forecast = sub.add_parser(
+        "forecast", parents=[common, filters], help="the next months' revenue, margin, orders and active customers"
+    )
+    forecast.add_argument(
+        "--months", type=int, help="months to forecast after the period's end (1-36; default: [forecast] months, 12)"
+    )
     clv = sub.add_parser("clv", parents=[common, filters], help="customer lifetime value: the model and each customer")
     clv.add_argument("--unit", choices=list(TIME_UNITS), default="week", help="model time unit (default week)")
     clv.add_argument(
@@ -512,6 +523,71 @@ def cmd_engagement(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    filters = _filters(args, source, today)
+    params = source.settings.forecast
+    if args.months is not None:
+        if not 1 <= args.months <= 36:
+            raise InputError("--months: a whole number of months, from 1 to 36.")
+        params = replace(params, months=args.months)
+    as_of = args.as_of or filters.end
+    assert as_of is not None
+    facts = facts_for(source, today)
+    fits: dict[date, CLVResult] = {}
+
+    def fitted(day: date) -> CLVResult:
+        if day not in fits:
+            fits[day] = clv_at(source, day, today, facts=facts)
+        return fits[day]
+
+    view = forecast_for(facts, filters, params, as_of, fitted)
+    if view is None:
+        reason = fitted(as_of).notice or "the model could not be fitted"
+        print(f"no forecast: {reason}", file=sys.stderr)
+        return 1
+    if args.out:
+        _write(view.table, args.out)
+    backtest = None
+    if view.backtest is not None and view.errors is not None:
+        backtest = {
+            "months": len(view.backtest),
+            "from": view.backtest["month"].iloc[0].date(),
+            "error_total": {k: e["total"] for k, e in view.errors.items()},
+            "error_monthly": {k: e["monthly"] for k, e in view.errors.items()},
+            "by_month": view.backtest.assign(month=view.backtest["month"].dt.date).to_dict(orient="records"),
+        }
+    payload = {
+        "as_of": as_of,
+        "months": view.table.assign(month=view.table["month"].dt.date).to_dict(orient="records"),
+        "totals": view.totals,
+        "new_customers_per_month": view.new_per_month,
+        "customers_left_out": view.unvalued,
+        "backtest": backtest,
+    }
+    if args.json:
+        print(_json(payload))
+        return 0
+    total = view.totals["revenue"]
+    print(
+        f"from {as_of}, {len(view.table)} months: revenue {total['value']:,.0f} "
+        f"(8 times in 10 between {total['low']:,.0f} and {total['high']:,.0f})"
+    )
+    if backtest is not None:
+        print(
+            f"backtest: made {backtest['months']} months earlier, the revenue forecast was "
+            f"{backtest['error_total']['revenue'] * 100:+.1f} % off in total, "
+            f"{backtest['error_monthly']['revenue'] * 100:.1f} % in a typical month"
+        )
+    else:
+        print("backtest: the history is too short to test the forecast on past months")
+    columns = ["month", "revenue", "revenue_low", "revenue_high", "margin", "orders", "active"]
+    shown = view.table[columns].assign(month=view.table["month"].dt.strftime("%Y-%m"))
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = date.today()
@@ -554,6 +630,7 @@ COMMANDS = {
     "roi": cmd_roi,
     "lifecycle": cmd_lifecycle,
     "engagement": cmd_engagement,
+    "forecast": cmd_forecast,
 }
 
 

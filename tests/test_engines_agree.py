@@ -81,3 +81,31 @@ def test_engagement_values_agree(sources: dict[str, Source]) -> None:
         pd.testing.assert_frame_equal(tables[kind][numbers], base[numbers], check_dtype=False, rtol=1e-6)
         assert tables[kind]["quadrant"].tolist() == base["quadrant"].tolist(), kind
         assert tables[kind]["customer_id"].astype(str).tolist() == base["customer_id"].astype(str).tolist()
+
+
+def test_forecast_agrees(sources: dict[str, Source]) -> None:
+    """The forecast and its backtest: the same months and figures on every engine."""
+    from data.settings import ForecastParams
+    from service.forecast import forecast_for
+
+    views = {}
+    for kind, source in sources.items():
+        facts = compute.facts_for(source, TODAY)
+        as_of = PERIOD.end
+        assert as_of is not None
+        view = forecast_for(
+            facts,
+            NARROW,
+            ForecastParams(months=6),
+            as_of,
+            lambda d, s=source, f=facts: compute.clv_at(s, d, TODAY, facts=f),
+        )
+        assert view is not None, kind
+        views[kind] = view
+    base = views["duckdb"]
+    assert len(base.table) == 6 and base.table["revenue"].sum() > 0
+    for kind in ("sqlite", "postgresql", "mariadb"):
+        pd.testing.assert_frame_equal(views[kind].table, base.table, rtol=1e-6)
+        if base.backtest is not None:
+            assert views[kind].backtest is not None
+            pd.testing.assert_frame_equal(views[kind].backtest, base.backtest, rtol=1e-6)

@@ -32,7 +32,7 @@ COMMAND_RUNS = [(ENGINES[i % len(ENGINES)], f"{e}.{c}") for i, (e, c) in enumera
 PAGE_RUNS = [(ENGINES[(i + 1) % len(ENGINES)], f"{e}.{c}") for i, (e, c) in enumerate(OPTIONAL)] + [
     (engine, "all") for engine in ENGINES
 ]
-COMMANDS = ("check", "overview", "roi", "lifecycle", "upsell", "clv", "engagement")
+COMMANDS = ("check", "overview", "roi", "lifecycle", "upsell", "clv", "engagement", "forecast")
 
 
 def settings_without(left_out: list[tuple[str, str]]) -> str:

@@ -1,0 +1,242 @@
+"""The forecast: each piece against a hand computation or the model's own formulas on small
+fixtures, then on the demo company (the segments add up to the whole, the backtest is made and its
+error reported) and from the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cli
+from data.filters import Filters
+from data.settings import ConfigError, ForecastParams, load_settings
+from data.source import Source
+from kpi.clv import BGNBD, GammaGamma
+from kpi.forecast import (
+    Z_80,
+    CellForecast,
+    backtest_errors,
+    backtest_table,
+    band,
+    cohort_curves,
+    existing_customers,
+    forecast_months,
+    newcomers,
+    per_purchase,
+)
+from kpi.periods import add_months
+from service import compute
+from service.forecast import forecast_for
+
+# the CDNOW fit of Fader, Hardie & Lee (2005), time in weeks
+MODEL = BGNBD(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0.0, customers=2357, repeat_customers=1000)
+
+
+def test_months_and_month_arithmetic() -> None:
+    assert forecast_months(date(2026, 10, 31), 3) == [
+        (date(2026, 11, 1), date(2026, 11, 30)),
+        (date(2026, 12, 1), date(2026, 12, 31)),
+        (date(2027, 1, 1), date(2027, 1, 31)),
+    ]
+    # from the middle of a month: that month's rest comes first
+    assert forecast_months(date(2026, 10, 15), 1) == [(date(2026, 10, 1), date(2026, 10, 31))]
+    assert add_months(date(2026, 10, 31), -1) == date(2026, 9, 30)  # a month's end stays one
+    assert add_months(date(2026, 2, 28), 1) == date(2026, 3, 31)
+    assert add_months(date(2026, 3, 30), -1) == date(2026, 2, 28)  # clipped to February
+    assert add_months(date(2026, 1, 15), -12) == date(2025, 1, 15)
+
+
+def test_known_customers_follow_the_model_month_by_month() -> None:
+    """Each month's purchases are the model's E[Y(t)] at the month's end minus at its start (equation
+    (10)); revenue and margin are those purchases × the amount per purchase; the months add up to
+    the whole span."""
+    x, t_x, T = np.array([0.0, 2.0, 5.0]), np.array([0.0, 30.0, 10.0]), np.array([38.0, 38.0, 38.0])  # noqa: N806
+    amounts = {"revenue": np.array([50.0, 80.0, 20.0]), "margin": np.array([10.0, 30.0, 5.0]), "orders": np.ones(3)}
+    cell = np.array([0, 1, 1])
+    forecast, left_out = existing_customers(MODEL, x, t_x, T, amounts, cell, 2, date(2026, 10, 31), 3, 7.0)
+    assert left_out == 0
+    ends = np.array([30, 61, 92]) / 7.0  # days from 31 October to the end of November, December, January
+    cumulative = np.array([MODEL.expected_purchases(t, x, t_x, T) for t in ends])
+    monthly = np.diff(np.vstack([np.zeros(3), cumulative]), axis=0)
+    assert forecast.mean["orders"][:, 0] == pytest.approx(monthly[:, 0], rel=1e-6)
+    assert forecast.mean["orders"][:, 1] == pytest.approx(monthly[:, 1] + monthly[:, 2], rel=1e-6)
+    assert forecast.mean["revenue"][:, 1] == pytest.approx(80 * monthly[:, 1] + 20 * monthly[:, 2], rel=1e-6)
+    assert forecast.mean["margin"].sum() == pytest.approx((cumulative[-1] * amounts["margin"]).sum(), rel=1e-6)
+    # purchases as Poisson counts: the variance of a sum of purchases × amount is Σ E × amount²
+    assert forecast.variance["revenue"][0, 0] == pytest.approx(monthly[0, 0] * 50**2, rel=1e-6)
+    # active: at most the purchases expected, and at most one per customer
+    assert np.all(forecast.mean["active"] <= forecast.mean["orders"] + 1e-12)
+    assert np.all(forecast.mean["active"][:, 1] <= 2)
+    # the customer who bought five times in their first ten weeks and never since is likely gone
+    assert monthly[0, 2] < monthly[0, 0]
+    assert forecast.months == [date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)]
+
+
+def test_active_is_the_chance_of_at_least_one_purchase() -> None:
+    """A customer alive for sure (no repeat yet) is active in the first month with probability
+    1 − ((α + T) / (α + T + Δ))^(r + x): the Gamma posterior of their rate."""
+    x, t_x, T = np.array([0.0]), np.array([0.0]), np.array([10.0])  # noqa: N806
+    forecast, _ = existing_customers(
+        MODEL,
+        x,
+        t_x,
+        T,
+        {k: np.ones(1) for k in ("revenue", "margin", "orders")},
+        np.array([0]),
+        1,
+        date(2026, 10, 31),
+        1,
+        7.0,
+    )
+    month = 30 / 7.0
+    some = 1 - ((MODEL.alpha + 10) / (MODEL.alpha + 10 + month)) ** MODEL.r
+    expected = MODEL.expected_purchases(month, x, t_x, T)[0]
+    rate = MODEL.r / (MODEL.alpha + 10) * month
+    assert forecast.mean["active"][0, 0] == pytest.approx(expected * some / rate, rel=1e-6)
+    assert forecast.mean["active"][0, 0] < expected
+
+
+def test_amount_per_purchase_is_weighed_against_the_segment() -> None:
+    """Weight p·n / (p·n + q − 1): with p = 2, q = 3, two purchase days weigh 4 / 6."""
+    model = GammaGamma(p=2.0, q=3.0, gamma=1.0, log_likelihood=0.0, customers=3)
+    days = np.array([2.0, 1.0, 1.0, 0.0])
+    revenue = np.array([200.0, 50.0, 1000.0, 0.0])
+    group = np.array([0, 0, 1, 0])
+    got = per_purchase(model, days, revenue, group)
+    segment0 = 250.0 / 3  # 250 over 3 purchase days
+    assert got[0] == pytest.approx(4 / 6 * 100 + 2 / 6 * segment0)
+    assert got[1] == pytest.approx(2 / 4 * 50 + 2 / 4 * segment0)
+    assert got[2] == pytest.approx(1000.0)  # alone in its segment: its own mean either way
+    assert got[3] == pytest.approx(segment0)  # no purchase: the segment's
+
+
+def test_cohort_curves_and_newcomers_by_hand() -> None:
+    """Two newcomers of group 0 (months 10 and 11; the last whole month is 11) and none of group 1:
+    age 0 is the mean of both, age 1 only the first one's, later ages repeat the last seen."""
+    first_month = np.array([10, 11])
+    group = np.array([0, 0])
+    month_code = np.array([0, 0, 1])
+    month = np.array([10, 11, 11])
+    values = {
+        "revenue": np.array([100.0, 40.0, 60.0]),
+        "margin": np.array([30.0, 10.0, 20.0]),
+        "orders": np.array([2.0, 1.0, 1.0]),
+        "active": np.array([1.0, 1.0, 1.0]),
+    }
+    curves = cohort_curves(first_month, group, 2, month_code, month, values, last_month=11, ages=3)
+    assert curves.mean["revenue"][0].tolist() == pytest.approx([80.0, 40.0, 40.0])
+    assert curves.square["revenue"][0, 0] == pytest.approx((100**2 + 60**2) / 2)
+    assert curves.mean["active"][0].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert curves.mean["revenue"][1].tolist() == [0.0, 0.0, 0.0]
+    # three newcomers a month in a cell of group 0: month m brings 3 × Σ_{a ≤ m} curve[a]
+    ahead = newcomers(np.array([3.0]), np.array([0]), curves, date(2026, 10, 31), 3)
+    assert ahead.mean["revenue"][:, 0].tolist() == pytest.approx([240.0, 360.0, 480.0])
+    assert ahead.variance["revenue"][0, 0] == pytest.approx(3 * (100**2 + 60**2) / 2)
+
+
+def test_band_and_backtest_by_hand() -> None:
+    low, high = band(np.array([100.0, 10.0]), np.array([0.0, 0.0]), 0.1)
+    assert low[0] == pytest.approx(100 - Z_80 * 10) and high[0] == pytest.approx(100 + Z_80 * 10)
+    low, _ = band(np.array([10.0]), np.array([400.0]), 0.0)
+    assert low[0] == 0.0  # never below nothing
+    said = {k: np.array([[110.0, 0.0], [90.0, 5.0]]) for k in ("revenue", "margin", "orders", "active")}
+    was = {k: np.array([[100.0, 7.0], [100.0, 3.0]]) for k in ("revenue", "margin", "orders", "active")}
+    backtest = CellForecast([date(2025, 11, 1), date(2025, 12, 1)], said, {k: v * 0 for k, v in said.items()})
+    table = backtest_table(backtest, was, np.array([True, False]))
+    assert table["revenue_error"].tolist() == pytest.approx([0.1, -0.1])
+    errors = backtest_errors(table)
+    assert errors["revenue"]["monthly"] == pytest.approx(0.1)
+    assert errors["revenue"]["total"] == pytest.approx(0.0)
+
+
+def test_forecast_settings_are_checked(tmp_path: Path) -> None:
+    config = tmp_path / "cruscotto.toml"
+    for body, key in (
+        ("[forecast]\nmonths = 0\n", "forecast.months"),
+        ('[forecast]\nmonths = "twelve"\n', "forecast.months"),
+        ("[forecast]\ntrailing_months = 48\n", "forecast.trailing_months"),
+        ("[forecast]\nhorizon = 12\n", "forecast.horizon"),
+    ):
+        config.write_text(body)
+        with pytest.raises(ConfigError) as caught:
+            load_settings(config, env={}, secrets_path="/nonexistent")
+        assert key in str(caught.value)
+    config.write_text("[forecast]\nmonths = 6\nbacktest_months = 3\n")
+    params = load_settings(config, env={}, secrets_path="/nonexistent").forecast
+    assert params == ForecastParams(months=6, trailing_months=6, backtest_months=3)
+
+
+@pytest.fixture(scope="module")
+def demo_forecast(demo_source: Source) -> tuple[Source, object]:
+    today = date(2026, 11, 25)
+    facts = compute.facts_for(demo_source, today)
+    fits: dict[date, object] = {}
+
+    def fitted(day: date) -> compute.CLVResult:  # type: ignore[name-defined]
+        if day not in fits:
+            fits[day] = compute.clv_at(demo_source, day, today, facts=facts)
+        return fits[day]  # type: ignore[return-value]
+
+    return demo_source, (facts, fitted)
+
+
+def test_demo_forecast_adds_up_and_is_backtested(demo_forecast: tuple[Source, object]) -> None:
+    source, (facts, fitted) = demo_forecast  # type: ignore[misc]
+    as_of = date(2026, 10, 31)
+    whole = forecast_for(facts, Filters(), ForecastParams(), as_of, fitted)
+    assert whole is not None and len(whole.table) == 12 and whole.table["month"].iloc[0] == pd.Timestamp("2026-11-01")
+    parts = [
+        forecast_for(facts, Filters(segments=(s,)), ForecastParams(), as_of, fitted) for s in facts.labels["segment"]
+    ]
+    for measure in ("revenue", "margin", "orders", "active"):
+        summed = sum(p.table[measure].to_numpy() for p in parts if p is not None)
+        assert summed == pytest.approx(whole.table[measure].to_numpy(), rel=1e-9)
+    assert (whole.table["revenue_low"] < whole.table["revenue"]).all()
+    assert (whole.table["revenue"] < whole.table["revenue_high"]).all()
+    # the backtest: made twelve months earlier, against what happened; the error is reported
+    assert whole.backtest is not None and len(whole.backtest) == 12
+    assert whole.backtest["month"].iloc[0] == pd.Timestamp("2025-11-01")
+    actual = compute.facts_for(source, date(2026, 11, 25))
+    assert whole.backtest["revenue"].sum() == pytest.approx(
+        float(
+            actual.d_revenue[
+                (actual.d_day >= (date(2025, 11, 1) - date(1970, 1, 1)).days)
+                & (actual.d_day <= (as_of - date(1970, 1, 1)).days)
+            ].sum()
+        )
+    )
+    assert whole.errors is not None and abs(whole.errors["revenue"]["total"]) < 0.25
+    assert 0 < whole.errors["revenue"]["monthly"] < 0.3
+    # a three-month forecast is the first three months of the twelve
+    short = forecast_for(facts, Filters(), ForecastParams(months=3), as_of, fitted)
+    assert short is not None
+    assert short.table["revenue"].to_numpy() == pytest.approx(whole.table["revenue"].to_numpy()[:3], rel=1e-9)
+
+
+def test_forecast_from_the_command_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", demo_url)
+    out_file = tmp_path / "forecast.csv"
+    code = cli.main(
+        ["forecast", "--config", str(config), "--months", "3", "--segment", "HoReCa", "--json", "--out", str(out_file)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    payload = json.loads(out)
+    assert [m["month"] for m in payload["months"]] == ["2026-11-01", "2026-12-01", "2027-01-01"]
+    first = payload["months"][0]
+    assert {"revenue", "revenue_low", "revenue_high", "margin", "orders", "active_high"} <= set(first)
+    assert first["revenue_low"] < first["revenue"] < first["revenue_high"]
+    assert payload["backtest"]["months"] == 3 and payload["backtest"]["error_total"]["revenue"] is not None
+    assert len(pd.read_csv(out_file)) == 3
+    code = cli.main(["forecast", "--config", str(config), "--months", "40"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--months" in err
