@@ -582,7 +582,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         )
     else:
         print("backtest: the history is too short to test the forecast on past months")
-    columns = ["month", "revenue", "revenue_low", "revenue_high", "margin", "orders", "active"]
+    columns = ["month", "revenue", "revenue_low", "revenue_high", "margin", "orders", "active_customers"]
     shown = view.table[columns].assign(month=view.table["month"].dt.strftime("%Y-%m"))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
     return 0

@@ -7,7 +7,7 @@ Gamma-Gamma model weighs them; their orders per purchase day give the orders. Cu
 still to come: as many per month as came in the trailing months, each bringing, month by month of
 age, what the newcomers of its segment in the last two years brought (their first purchase and
 their repeat behaviour, read from the history rather than from the model: a new customer of a
-shop's private clients is not an average customer). A customer counts as active in a month with
+shop's private clients is not an average customer). A customer counts as having bought in a month with
 at least one purchase: the probability of that, not the expected purchases, is summed.
 
 Everything is summed per month and *cell* (one combination of segment, region and channel; a
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: what is forecast, in this order
-MEASURES = ("revenue", "margin", "orders", "active")
+MEASURES = ("revenue", "margin", "orders", "active_customers")
 #: the band holds 80 % of outcomes: ± 1.2816 standard deviations of a normal
 Z_80 = 1.2815515655446004
 
@@ -130,7 +130,7 @@ def existing_customers(
     unit_days: float,
 ) -> tuple[CellForecast, int]:
     """The customers known at ``as_of``: per month and cell, the revenue, margin and orders they are
-    expected to bring and how many are expected to buy at least once (``active``). ``per_purchase``:
+    expected to bring and how many are expected to buy at least once (``active_customers``). ``per_purchase``:
     per customer, the expected ``revenue``, ``margin`` and ``orders`` of one purchase day. Returns
     the forecast and the customers the model could not value (an extreme history: left out)."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
@@ -165,8 +165,8 @@ def existing_customers(
             value = np.asarray(per_purchase[k], dtype=float)[valued]
             mean[k][m] = np.bincount(where, weights=expected * value, minlength=cells)
             variance[k][m] = np.bincount(where, weights=expected * value**2, minlength=cells)
-        mean["active"][m] = np.bincount(where, weights=active, minlength=cells)
-        variance["active"][m] = np.bincount(where, weights=active * (1 - active), minlength=cells)
+        mean["active_customers"][m] = np.bincount(where, weights=active, minlength=cells)
+        variance["active_customers"][m] = np.bincount(where, weights=active * (1 - active), minlength=cells)
     return CellForecast([first for first, _ in spans], mean, variance), int((~valued).sum())
 
 
@@ -195,7 +195,7 @@ def cohort_curves(
     ``window`` months up to ``last_month`` (the last whole month of history): at age a, the mean over
     the customers already that old. ``first_month``, ``group``: per customer; ``month_code``,
     ``month``, ``values``: per customer and month with activity (``values`` holds ``revenue``,
-    ``margin``, ``orders``; ``active`` is 1 for a month with a purchase). An age no customer has
+    ``margin``, ``orders``; ``active_customers`` is 1 for a month with a purchase). An age no customer has
     reached yet repeats the last age seen."""
     first_month = np.asarray(first_month, dtype=np.int64)
     recent = (first_month > last_month - window) & (first_month <= last_month)

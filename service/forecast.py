@@ -97,7 +97,7 @@ def _monthly(
         "revenue": summed(facts.d_revenue),
         "margin": summed(facts.d_margin),
         "orders": summed(facts.d_purchases),
-        "active": (summed(facts.d_purchases) > 0).astype(float),
+        "active_customers": (summed(facts.d_purchases) > 0).astype(float),
     }
     first = facts.first_purchase_day()
     first_month = np.where(first >= 0, first.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64), -(10**6))
@@ -155,12 +155,12 @@ def forecast_cells(facts: Facts, clv: CLVResult, as_of: date, months: int, trail
 
 
 def backtest_start(as_of: date, params: ForecastParams, first_purchase: date | None) -> date | None:
-    """Where the backtest's forecast starts: ``backtest_months`` (at most the forecast's months)
-    before ``as_of``, if the history before it has a year to fit on; else as far back as it has
+    """Where the backtest's forecast starts: ``backtest_months`` (at most the forecast's months, at
+    least 3) before ``as_of``, if the history before it has a year to fit on; else as far back as it has
     (at least three months to compare), or None."""
     if first_purchase is None:
         return None
-    months = min(params.backtest_months, params.months)
+    months = _backtest_span(params)
     while months >= 3:
         start = add_months(as_of, -months)
         if add_months(start, -12) >= first_purchase:
@@ -180,7 +180,7 @@ def actual_cells(facts: Facts, start: date, months: int) -> dict[str, np.ndarray
         ("revenue", c.revenue),
         ("margin", c.margin),
         ("orders", c.orders),
-        ("active", c.customers),
+        ("active_customers", c.customers),
     ):
         grid = np.zeros((months, k))
         present = np.asarray(values, dtype=float).reshape(c.months, k) if c.months else np.zeros((0, k))
@@ -221,7 +221,7 @@ def forecast_view(
         backtest = backtest_table(behind.forecast, actual, chosen)
         errors = backtest_errors(backtest)
     table = forecast_table(ahead.forecast, chosen, errors)
-    totals = {k: forecast_total(ahead.forecast, chosen, errors, k) for k in MEASURES if k != "active"}
+    totals = {k: forecast_total(ahead.forecast, chosen, errors, k) for k in MEASURES if k != "active_customers"}
     new = float(ahead.new_per_month[chosen].sum()) if ahead.new_per_month is not None else 0.0
     return ForecastView(table, totals, backtest, errors, ahead.unvalued, new)
 
@@ -244,7 +244,7 @@ def backtest_cells(
     start = backtest_start(as_of, params, first)
     if start is None:
         return None, None
-    span = min(params.backtest_months, params.months, _months_between(start, as_of))
+    span = min(_backtest_span(params), _months_between(start, as_of))
     return forecast_cells(facts, clv_at(start), start, span, params.trailing_months), actual_cells(facts, start, span)
 
 
@@ -260,6 +260,11 @@ def forecast_for(
     ahead = forecast_cells(facts, clv_at(as_of), as_of, params.months, params.trailing_months)
     behind, actual = backtest_cells(facts, params, as_of, clv_at)
     return forecast_view(facts, filters, ahead, behind, actual)
+
+
+def _backtest_span(params: ForecastParams) -> int:
+    """Months the backtest compares: ``backtest_months``, at most the forecast's months, at least 3."""
+    return max(min(params.backtest_months, params.months), 3)
 
 
 def _months_between(start: date, end: date) -> int:

@@ -70,8 +70,8 @@ def test_known_customers_follow_the_model_month_by_month() -> None:
     # purchases as Poisson counts: the variance of a sum of purchases × amount is Σ E × amount²
     assert forecast.variance["revenue"][0, 0] == pytest.approx(monthly[0, 0] * 50**2, rel=1e-6)
     # active: at most the purchases expected, and at most one per customer
-    assert np.all(forecast.mean["active"] <= forecast.mean["orders"] + 1e-12)
-    assert np.all(forecast.mean["active"][:, 1] <= 2)
+    assert np.all(forecast.mean["active_customers"] <= forecast.mean["orders"] + 1e-12)
+    assert np.all(forecast.mean["active_customers"][:, 1] <= 2)
     # the customer who bought five times in their first ten weeks and never since is likely gone
     assert monthly[0, 2] < monthly[0, 0]
     assert forecast.months == [date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)]
@@ -97,8 +97,8 @@ def test_active_is_the_chance_of_at_least_one_purchase() -> None:
     some = 1 - ((MODEL.alpha + 10) / (MODEL.alpha + 10 + month)) ** MODEL.r
     expected = MODEL.expected_purchases(month, x, t_x, T)[0]
     rate = MODEL.r / (MODEL.alpha + 10) * month
-    assert forecast.mean["active"][0, 0] == pytest.approx(expected * some / rate, rel=1e-6)
-    assert forecast.mean["active"][0, 0] < expected
+    assert forecast.mean["active_customers"][0, 0] == pytest.approx(expected * some / rate, rel=1e-6)
+    assert forecast.mean["active_customers"][0, 0] < expected
 
 
 def test_amount_per_purchase_is_weighed_against_the_segment() -> None:
@@ -126,12 +126,12 @@ def test_cohort_curves_and_newcomers_by_hand() -> None:
         "revenue": np.array([100.0, 40.0, 60.0]),
         "margin": np.array([30.0, 10.0, 20.0]),
         "orders": np.array([2.0, 1.0, 1.0]),
-        "active": np.array([1.0, 1.0, 1.0]),
+        "active_customers": np.array([1.0, 1.0, 1.0]),
     }
     curves = cohort_curves(first_month, group, 2, month_code, month, values, last_month=11, ages=3)
     assert curves.mean["revenue"][0].tolist() == pytest.approx([80.0, 40.0, 40.0])
     assert curves.square["revenue"][0, 0] == pytest.approx((100**2 + 60**2) / 2)
-    assert curves.mean["active"][0].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert curves.mean["active_customers"][0].tolist() == pytest.approx([1.0, 1.0, 1.0])
     assert curves.mean["revenue"][1].tolist() == [0.0, 0.0, 0.0]
     # three newcomers a month in a cell of group 0: month m brings 3 × Σ_{a ≤ m} curve[a]
     ahead = newcomers(np.array([3.0]), np.array([0]), curves, date(2026, 10, 31), 3)
@@ -144,8 +144,8 @@ def test_band_and_backtest_by_hand() -> None:
     assert low[0] == pytest.approx(100 - Z_80 * 10) and high[0] == pytest.approx(100 + Z_80 * 10)
     low, _ = band(np.array([10.0]), np.array([400.0]), 0.0)
     assert low[0] == 0.0  # never below nothing
-    said = {k: np.array([[110.0, 0.0], [90.0, 5.0]]) for k in ("revenue", "margin", "orders", "active")}
-    was = {k: np.array([[100.0, 7.0], [100.0, 3.0]]) for k in ("revenue", "margin", "orders", "active")}
+    said = {k: np.array([[110.0, 0.0], [90.0, 5.0]]) for k in ("revenue", "margin", "orders", "active_customers")}
+    was = {k: np.array([[100.0, 7.0], [100.0, 3.0]]) for k in ("revenue", "margin", "orders", "active_customers")}
     backtest = CellForecast([date(2025, 11, 1), date(2025, 12, 1)], said, {k: v * 0 for k, v in said.items()})
     table = backtest_table(backtest, was, np.array([True, False]))
     assert table["revenue_error"].tolist() == pytest.approx([0.1, -0.1])
@@ -193,7 +193,7 @@ def test_demo_forecast_adds_up_and_is_backtested(demo_forecast: tuple[Source, ob
     parts = [
         forecast_for(facts, Filters(segments=(s,)), ForecastParams(), as_of, fitted) for s in facts.labels["segment"]
     ]
-    for measure in ("revenue", "margin", "orders", "active"):
+    for measure in ("revenue", "margin", "orders", "active_customers"):
         summed = sum(p.table[measure].to_numpy() for p in parts if p is not None)
         assert summed == pytest.approx(whole.table[measure].to_numpy(), rel=1e-9)
     assert (whole.table["revenue_low"] < whole.table["revenue"]).all()
@@ -233,7 +233,7 @@ def test_forecast_from_the_command_line(
     payload = json.loads(out)
     assert [m["month"] for m in payload["months"]] == ["2026-11-01", "2026-12-01", "2027-01-01"]
     first = payload["months"][0]
-    assert {"revenue", "revenue_low", "revenue_high", "margin", "orders", "active_high"} <= set(first)
+    assert {"revenue", "revenue_low", "revenue_high", "margin", "orders", "active_customers_high"} <= set(first)
     assert first["revenue_low"] < first["revenue"] < first["revenue_high"]
     assert payload["backtest"]["months"] == 3 and payload["backtest"]["error_total"]["revenue"] is not None
     assert len(pd.read_csv(out_file)) == 3
