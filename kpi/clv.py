@@ -363,7 +363,8 @@ _SPLINES: dict[tuple[Any, ...], tuple[float, float, Any]] = {}
 
 def by_x_and_T(model: BGNBD, name: tuple[Any, ...], function: Any, x_all: np.ndarray, T_all: np.ndarray) -> np.ndarray:  # noqa: N802
     """``function(x, T)`` for every customer, computed once per distinct (x, T) pair; with many
-    distinct pairs (large bases), for each x on a grid of T and interpolated.
+    distinct pairs (large bases), for each x on a grid of T and interpolated. ``function`` gives one
+    value per pair, or a row of values (one spline through all of them: cheaper than a spline each).
 
     ``function`` must depend on the model, x and T only (``name`` says which, for the cache) and
     be smooth in log(α + T), as the numerator of equation (10) and its monthly sums are: 65 points
@@ -374,7 +375,9 @@ def by_x_and_T(model: BGNBD, name: tuple[Any, ...], function: Any, x_all: np.nda
     x, T = x_all[first], T_all[first]
     if len(x) <= _EXACT_PAIRS:
         return np.asarray(function(x, T))[inverse]
-    per_pair = np.empty(len(x))
+    # ``function`` may give one value per customer or a row of values (e.g. one per month)
+    width = np.shape(function(x[:1], T[:1]))[1:]
+    per_pair = np.empty((len(x), *width))
     for value in np.unique(x):
         rows = np.flatnonzero(x == value)
         low = float(np.log(model.alpha + T[rows].min()))

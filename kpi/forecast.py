@@ -138,12 +138,15 @@ def existing_customers(
     offsets = _offsets(as_of, spans, unit_days)
     odds = model.dropout_odds(x, t_x, T)
     with np.errstate(over="ignore", invalid="ignore"):
-        cumulative = [np.zeros(len(x))]
-        for t in offsets[1:]:
-            numerator = by_x_and_T(
-                model, ("expected", float(t)), lambda x_, T_, t=t: model.expected_numerator(t, x_, T_), x, T
-            )
-            cumulative.append(numerator)
+        ends = offsets[1:]
+        by_month = by_x_and_T(
+            model,
+            ("expected_months", tuple(float(t) for t in ends)),
+            lambda x_, T_: np.stack([model.expected_numerator(t, x_, T_) for t in ends], axis=-1),
+            x,
+            T,
+        )
+        cumulative = [np.zeros(len(x)), *(by_month[:, m] for m in range(len(ends)))]
         # an alive customer's rate λ is Gamma(r + x, α + T): the chance of at least one purchase in
         # a month over the purchases expected in it — below 1 for a customer who buys several
         # times a month, about 1 for one who buys now and then

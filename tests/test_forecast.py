@@ -77,6 +77,24 @@ def test_known_customers_follow_the_model_month_by_month() -> None:
     assert forecast.months == [date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1)]
 
 
+def test_a_large_base_is_forecast_on_curves_as_exactly_as_the_formula() -> None:
+    """Above a few thousand distinct histories the months come from one spline per purchase count
+    through all twelve months: they must match equation (10) month by month."""
+    import kpi.clv as clv_module
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    age = rng.uniform(0.1, 160, n).round(3)
+    x = rng.poisson(2, n).astype(float)
+    t_x = np.where(x > 0, rng.uniform(0, 1, n) * age, 0.0)
+    assert len(np.unique(np.c_[x, age], axis=0)) > clv_module._EXACT_PAIRS  # the curves are used
+    ones = {k: np.ones(n) for k in ("revenue", "margin", "orders")}
+    forecast, _ = existing_customers(MODEL, x, t_x, age, ones, np.arange(n), n, date(2026, 10, 31), 12, 7.0)
+    ends = np.array([(last - date(2026, 10, 31)).days for _, last in forecast_months(date(2026, 10, 31), 12)]) / 7.0
+    exact = np.diff(np.vstack([np.zeros(n), *(MODEL.expected_purchases(t, x, t_x, age) for t in ends)]), axis=0)
+    assert np.max(np.abs(forecast.mean["orders"] - exact) / exact) < 1e-6
+
+
 def test_active_is_the_chance_of_at_least_one_purchase() -> None:
     """A customer alive for sure (no repeat yet) is active in the first month with probability
     1 − ((α + T) / (α + T + Δ))^(r + x): the Gamma posterior of their rate."""
