@@ -20,7 +20,7 @@ from data import facts
 from data.entities import ENTITIES
 from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import clv_overview, segment_clv, select_customers
+from kpi.customer_value import CLVResult, clv_overview, segment_clv, select_customers
 from kpi.engagement import QUADRANTS, engagement_overview, referral_programme, referrals_of, segment_engagement
 from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
@@ -34,7 +34,16 @@ from render.charts_marketing import cac_vs_clv_figure
 from render.charts_upsell import offer_value_figure
 from render.charts_value import clv_segment_figure
 from render.export import LEGEND_ROW, figure_bytes, legend_rows
-from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value, plotly_separators
+from render.format import (
+    fmt_change,
+    fmt_count,
+    fmt_date,
+    fmt_money,
+    fmt_money_short,
+    fmt_percent,
+    fmt_value,
+    plotly_separators,
+)
 from render.text import chart_text, join_phrases, t, tn, verdicts_sentence
 from service.compute import (
     clv_at,
@@ -45,6 +54,7 @@ from service.compute import (
     stages_at,
     upsell_tables,
 )
+from service.forecast import forecast_for
 
 if TYPE_CHECKING:
     from pptx.presentation import Presentation
@@ -86,22 +96,55 @@ def build_report(
     monthly = facts.monthly_by_segment(facts_for(source, today), f)
     colors = segment_colors(list(monthly["segment"].unique()))
     revenue = table.loc["revenue"]
+    comment = t(
+        "report.overview_comment",
+        lang,
+        revenue=fmt_money(revenue["value"], lang, cur, 0),
+        change=fmt_change(revenue["change"], "relative", lang),
+    )
+    fits: dict[date, CLVResult] = {}
+
+    def fitted(day: date) -> CLVResult:
+        if day not in fits:
+            fits[day] = clv_at(source, day, today)
+        return fits[day]
+
+    # the coming months, as on the overview: when the period reaches the last data
+    all_facts = facts_for(source, today)
+    _first, last = all_facts.date_range()
+    ahead = forecast_for(all_facts, f, source.settings.forecast, as_of, fitted) if last and as_of >= last else None
+    if ahead is not None:
+        total = ahead.totals["revenue"]
+        label = tn("overview.forecast_card", len(ahead.table), lang, n=len(ahead.table))
+        comment += " " + t(
+            "report.forecast_comment",
+            lang,
+            label=label,
+            value=fmt_money_short(total["value"], lang, cur),
+            low=fmt_money_short(total["low"], lang, cur),
+            high=fmt_money_short(total["high"], lang, cur),
+        )
+        if ahead.errors is not None and ahead.backtest is not None:
+            comment += " " + tn(
+                "overview.forecast_backtest",
+                len(ahead.backtest),
+                lang,
+                n=len(ahead.backtest),
+                total=fmt_percent(abs(ahead.errors["revenue"]["total"]), lang, 0),
+                monthly=fmt_percent(ahead.errors["revenue"]["monthly"], lang, 0),
+            )
+        cards.append((label, fmt_money_short(total["value"], lang, cur)))
     sections.append(
         Section(
             t("page.overview", lang),
-            t(
-                "report.overview_comment",
-                lang,
-                revenue=fmt_money(revenue["value"], lang, cur, 0),
-                change=fmt_change(revenue["change"], "relative", lang),
-            ),
-            monthly_revenue_figure(monthly, colors, lang, cur),
+            comment,
+            monthly_revenue_figure(monthly, colors, lang, cur, ahead.table if ahead is not None else None),
             cards,
         )
     )
 
     report(0.3, t("page.value", lang))
-    clv = clv_at(source, as_of, today)
+    clv = fitted(as_of)
     chosen = select_customers(clv.table, f.segments, f.regions, f.channels)
     head = clv_overview(chosen)
     sections.append(

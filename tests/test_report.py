@@ -57,6 +57,13 @@ def test_sections_say_what_matters(sections: list[Section]) -> None:
     # one campaign does not pay, in the singular; it is named
     assert "e 1 non ripaga." in marketing and "Black Friday Social 2024" in marketing
     assert sections[0].cards[0][0] == "Ricavi" and sections[0].cards[0][1].startswith("€ ")
+    # the period reaches the last data: the coming year's revenue, its band and its backtest
+    overview = sections[0]
+    assert "Ricavi dei prossimi 12 mesi: € " in overview.comment and "8 casi su 10 tra € " in overview.comment
+    assert "Fatta 12 mesi fa, la stessa previsione ha sbagliato del " in overview.comment
+    assert overview.cards[-1][0] == "Ricavi dei prossimi 12 mesi" and overview.cards[-1][1].endswith("Mln")
+    assert overview.figure is not None
+    assert [tr.name for tr in overview.figure.data][-1] == "Ricavi previsti (8 casi su 10 nella fascia)"
 
 
 def test_pdf_pptx_html(sections: list[Section]) -> None:
