@@ -10,9 +10,11 @@
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
     python cli.py engagement [--segment S ...] [--top N] [--json] [--out FILE]
     python cli.py forecast [--months N] [--segment S ...] [--json] [--out FILE]
+    python cli.py targets [--segment S] [--json] [--out FILE]
 
 Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix);
-1 when there is no forecast (too little history for the model: the reason on one line).
+1 when there is no forecast (too little history for the model: the reason on one line) and, for
+``targets``, when a KPI is off track.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from service.compute import (
 )
 from service.forecast import forecast_for
 from service.report import build_report, lead_conversions_unknown, render, report_caption
+from service.targets import current_values, target_rows
 
 EXIT_INPUT = 2
 
@@ -123,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     forecast.add_argument(
         "--months", type=int, help="months to forecast after the period's end (1-36; default: [forecast] months, 12)"
+    )
+    sub.add_parser(
+        "targets", parents=[common, filters], help="the [[targets]] of the year against actual and projection"
     )
     clv = sub.add_parser("clv", parents=[common, filters], help="customer lifetime value: the model and each customer")
     clv.add_argument("--unit", choices=list(TIME_UNITS), default="week", help="model time unit (default week)")
@@ -588,6 +594,48 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_targets(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    filters = _filters(args, source, today)
+    targets = source.settings.targets
+    if not targets:
+        raise InputError("targets: no [[targets]] in the settings; see 'Targets' in the README.")
+    as_of = args.as_of or filters.end
+    assert as_of is not None
+    facts = facts_for(source, today)
+    known = set(facts.labels["segment"])
+    for number, target in enumerate(targets, start=1):
+        if target.segment is not None and target.segment not in known:
+            raise InputError(
+                f"targets[{number}].segment: '{target.segment}' is not a segment in the data; "
+                f"the segments are {', '.join(sorted(known))}."
+            )
+    fits: dict[date, CLVResult] = {}
+
+    def fitted(day: date) -> CLVResult:
+        if day not in fits:
+            fits[day] = clv_at(source, day, today, facts=facts)
+        return fits[day]
+
+    _first, last = facts.date_range()
+    view = forecast_for(facts, filters, source.settings.forecast, as_of, fitted) if last and as_of >= last else None
+    rows = target_rows(
+        facts, filters, targets, as_of, view, current_values(source, filters, as_of, today, fitted(as_of))
+    )
+    if args.out:
+        _write(rows, args.out)
+    off = int((rows["status"] == "off_track").sum())
+    if args.json:
+        print(
+            _json({"as_of": as_of, "targets": rows.replace({np.nan: None}).to_dict(orient="records"), "off_track": off})
+        )
+    else:
+        print(f"as of {as_of}: {len(rows)} targets, {off} off track")
+        print(rows.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    return 1 if off else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = date.today()
@@ -631,6 +679,7 @@ COMMANDS = {
     "lifecycle": cmd_lifecycle,
     "engagement": cmd_engagement,
     "forecast": cmd_forecast,
+    "targets": cmd_targets,
 }
 
 

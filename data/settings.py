@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -19,6 +20,8 @@ from data.entities import ENGAGEMENT_KINDS, ENTITIES
 from data.messages import Explained
 
 __all__ = [
+    "SHARE_KPIS",
+    "TARGET_KPIS",
     "BusinessParams",
     "ConfigError",
     "EngagementParams",
@@ -27,6 +30,7 @@ __all__ = [
     "ServerLimits",
     "Settings",
     "StageRules",
+    "Target",
     "load_settings",
 ]
 
@@ -165,6 +169,43 @@ class ForecastParams:
     backtest_months: int = 12
 
 
+#: the KPIs a target can be set for, and whether a negative target makes sense
+TARGET_KPIS: dict[str, bool] = {
+    "revenue": False,
+    "margin": True,
+    "margin_pct": True,
+    "orders": False,
+    "aov": False,
+    "new_customers": False,
+    "active_customers": False,
+    "repeat_customers": False,
+    "avg_clv": True,
+    "clv_cac": True,
+    "marketing_roi": True,
+}
+#: KPIs that are shares: a target is written as a share (0.30 for 30 %)
+SHARE_KPIS = ("margin_pct", "marketing_roi")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One ``[[targets]]`` entry: a KPI's target for a year (``2026``) or a month (``2026-11``),
+    for the whole company or one segment."""
+
+    kpi: str
+    period: str
+    value: float
+    segment: str | None = None
+
+    @property
+    def year(self) -> int:
+        return int(self.period[:4])
+
+    @property
+    def month(self) -> int | None:
+        return int(self.period[5:7]) if len(self.period) == 7 else None
+
+
 @dataclass(frozen=True)
 class ServerLimits:
     """``[server]``: what one server gives its visitors at once (0: decided from the machine)."""
@@ -192,6 +233,7 @@ class Settings:
     server: ServerLimits = field(default_factory=ServerLimits)
     engagement: EngagementParams = field(default_factory=EngagementParams)
     forecast: ForecastParams = field(default_factory=ForecastParams)
+    targets: tuple[Target, ...] = ()
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -333,6 +375,46 @@ def _forecast_params(raw: Any) -> ForecastParams:
     return ForecastParams(**raw)
 
 
+_PERIOD = re.compile(r"^(19|20|21)\d\d(-(0[1-9]|1[0-2]))?$")
+
+
+def _targets(raw: Any) -> tuple[Target, ...]:
+    """``[[targets]]``, checked: a known KPI, a year or a month, a number that fits the KPI, and
+    at most one target per KPI, period and segment."""
+    if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
+        raise ConfigError("targets", "config.targets_shape")
+    out: list[Target] = []
+    seen: set[tuple[str, str, str | None]] = set()
+    for i, entry in enumerate(raw, start=1):
+        key = f"targets[{i}]"
+        allowed = {"kpi", "period", "value", "segment"}
+        for k in entry:
+            if k not in allowed:
+                raise ConfigError(f"{key}.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
+        kpi = entry.get("kpi")
+        if kpi not in TARGET_KPIS:
+            raise ConfigError(f"{key}.kpi", "config.target_kpi", names=", ".join(TARGET_KPIS))
+        period = entry.get("period")
+        period = str(period) if isinstance(period, int) and not isinstance(period, bool) else period
+        if not isinstance(period, str) or not _PERIOD.match(period):
+            raise ConfigError(f"{key}.period", "config.target_period")
+        value = entry.get("value")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key}.value", "config.target_value")
+        if value < 0 and not TARGET_KPIS[kpi]:
+            raise ConfigError(f"{key}.value", "config.not_negative")
+        if kpi in SHARE_KPIS and abs(value) > 10:
+            raise ConfigError(f"{key}.value", "config.target_share", value=value, share=value / 100)
+        segment = entry.get("segment")
+        if segment is not None and (not isinstance(segment, str) or not segment.strip()):
+            raise ConfigError(f"{key}.segment", "config.target_segment")
+        if (kpi, period, segment) in seen:
+            raise ConfigError(key, "config.target_twice")
+        seen.add((kpi, period, segment))
+        out.append(Target(kpi=kpi, period=period, value=float(value), segment=segment))
+    return tuple(out)
+
+
 def _server_limits(raw: Any) -> ServerLimits:
     """``[server] pages_at_once`` and ``cache_mb``, checked."""
     if not isinstance(raw, Mapping):
@@ -397,7 +479,9 @@ def load_settings(
     server = _server_limits(raw.get("server", {}))
     engagement = _engagement_params(raw.get("engagement", {}))
     forecast = _forecast_params(raw.get("forecast", {}))
+    targets = _targets(raw.get("targets", []))
     return Settings(
+        targets=targets,
         forecast=forecast,
         server=server,
         engagement=engagement,

@@ -15,8 +15,9 @@ from kpi.roi import marketing_summary
 from render.charts import monthly_revenue_figure, segment_colors, segment_figure
 from render.format import fmt_change, fmt_count, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from render.text import headline_text, t, tn
+from service.targets import CURRENT, month_targets, target_rows
 from ui import loaders
-from ui.cards import Card, cards
+from ui.cards import Card, cards, target_card
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, markdown_safe
 
@@ -139,9 +140,43 @@ if ahead is not None:
     )
 cards(period_cards + value_cards)
 
+# The owner's targets for the year of the period's end ([[targets]] in the settings).
+targets = ctx.settings.targets if ctx.settings else ()
+known = set(ctx.options.get("segment", []))
+for number, target in enumerate(targets, start=1):
+    if target.segment is not None and target.segment not in known:
+        st.warning(
+            t(
+                "targets.unknown_segment",
+                lang,
+                where=f"targets[{number}].segment",
+                name=target.segment,
+                names=", ".join(sorted(known)),
+            ),
+            icon=":material/flag:",
+        )
+if targets:
+    today_values = {k: value["now"].get(k, math.nan) for k in CURRENT}
+    facts_now = loaders.facts(ctx.source, ctx.source_key, ctx.today)
+    rows = target_rows(facts_now, f, targets, anchor, ahead, today_values)
+    yearly = rows[rows["period"].str.len() == 4]
+    if len(yearly):
+        st.subheader(t("targets.title", lang, year=anchor.year))
+        cards([target_card(row, lang, ctx.currency) for row in yearly.itertuples()])
+        st.caption(t("targets.legend", lang))
+    elif f.regions or f.channels:
+        st.caption(t("targets.not_for_filters", lang))
+
 colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"].unique()))
 chart(
-    monthly_revenue_figure(monthly, colors, lang, ctx.currency, ahead.table if ahead is not None else None),
+    monthly_revenue_figure(
+        monthly,
+        colors,
+        lang,
+        ctx.currency,
+        ahead.table if ahead is not None else None,
+        month_targets(targets, f) if targets else None,
+    ),
     monthly,
     key="overview_monthly",
     ctx=ctx,

@@ -91,14 +91,20 @@ def _base_layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
     return fig
 
 
+#: the owner's targets, wherever they are drawn (a dark orange, apart from the segments' colours)
+TARGET_COLOR = "#B45309"
+
+
 def monthly_revenue_figure(
     monthly: pd.DataFrame,
     colors: dict[str, str],
     lang: str = "it",
     currency: str = "EUR",
     forecast: pd.DataFrame | None = None,
+    targets: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Stacked monthly revenue by segment, with the total gross margin as a line; with ``forecast``
+    """Stacked monthly revenue by segment, with the total gross margin as a line; with ``targets``
+    (``month``, ``target``: monthly revenue targets) a mark at each month's target; with ``forecast``
     (``kpi.forecast.forecast_table``: ``month``, ``revenue``, ``revenue_low``, ``revenue_high``) the
     chart goes on into the coming months: the expected revenue dashed, in its 80 % band.
 
@@ -172,6 +178,19 @@ def monthly_revenue_figure(
         )
         months = months + ahead
         labels = labels + ahead_labels
+    if targets is not None and len(targets):
+        fig.add_scatter(
+            x=list(targets["month"]),
+            y=targets["target"],
+            name=t("overview.target_marks", lang),
+            mode="markers",
+            marker={"symbol": "line-ew-open", "size": 22, "color": TARGET_COLOR, "line": {"width": 3}},
+            customdata=[
+                [fmt_month(pd.Timestamp(m), lang), fmt_money(v, lang, currency, 0)]
+                for m, v in zip(targets["month"], targets["target"], strict=True)
+            ],
+            hovertemplate=f"%{{customdata[0]}}<br>{t('hover.target', lang)}: %{{customdata[1]}}<extra></extra>",
+        )
     best = totals["revenue"].idxmax()
     title = t(
         "overview.monthly_title",
