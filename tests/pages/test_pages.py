@@ -503,3 +503,76 @@ def test_upsell_page_favours_advocates_and_lists_affluents_to_ask(app_env: Path,
     plain = at.dataframe[0].value
     money = [float(v.replace("€", "").replace(".", "").replace(",", ".").strip()) for v in plain["Valore atteso"]]
     assert money == sorted(money, reverse=True) and plain["Cliente"].tolist() != listed
+
+
+def test_overview_shows_the_targets(app_env: Path, demo_source: Source) -> None:
+    """With [[targets]] in the settings: a card per yearly target with its status in words and
+    colour, the legend, the monthly targets on the chart, a warning naming a target whose segment
+    is not in the data; a region filter leaves the company's targets out, and says why."""
+    from streamlit.proto.Metric_pb2 import Metric
+
+    from data.settings import Target
+    from kpi.customer_value import clv_overview
+    from service import compute
+    from service.forecast import forecast_for
+    from service.targets import target_rows
+
+    # the figures the targets are set against: a revenue met, a margin % just missed, a CLV far off
+    today, as_of = date.today(), date(2026, 10, 31)
+    facts = compute.facts_for(demo_source, today)
+    view = forecast_for(
+        facts,
+        Filters(),
+        demo_source.settings.forecast,
+        as_of,
+        lambda d: compute.clv_at(demo_source, d, today, facts=facts),
+    )
+    probe = (Target("revenue", "2026", 1.0), Target("margin_pct", "2026", 1.0))
+    found = target_rows(facts, Filters(), probe, as_of, view, {}).set_index("kpi")["value"]
+    avg_clv = clv_overview(compute.clv_at(demo_source, as_of, today, facts=facts).table)["avg_clv"]
+    app_env.write_text(
+        f"""
+[[targets]]
+kpi = "revenue"
+period = 2026
+value = {round(found["revenue"] * 0.99)}
+[[targets]]
+kpi = "margin_pct"
+period = 2026
+value = {round(found["margin_pct"] * 1.02, 4)}
+[[targets]]
+kpi = "avg_clv"
+period = 2026
+value = {round(avg_clv * 2)}
+[[targets]]
+kpi = "revenue"
+period = "2026-09"
+value = 450000
+[[targets]]
+kpi = "revenue"
+period = "2026-12"
+value = 440000
+[[targets]]
+kpi = "orders"
+period = 2026
+segment = "Horeca"
+value = 1
+"""
+    )
+    at = _run()
+    assert [s.value for s in at.subheader][:1] == ["Obiettivi 2026"]
+    cards = {m.label: m for m in at.metric if "· 2026" in m.label}
+    assert list(cards) == ["Ricavi · 2026", "Margine % · 2026", "CLV medio · 2026"]
+    assert cards["Ricavi · 2026"].delta.startswith("In linea: obiettivo € ")
+    assert cards["Ricavi · 2026"].proto.color == Metric.MetricColor.GREEN
+    assert cards["Margine % · 2026"].delta.startswith("A rischio: obiettivo ")
+    assert cards["Margine % · 2026"].proto.color == Metric.MetricColor.ORANGE
+    assert cards["CLV medio · 2026"].delta.startswith("Fuori strada: obiettivo € ")
+    assert cards["CLV medio · 2026"].proto.color == Metric.MetricColor.RED
+    assert any("Verde: in linea" in c.value for c in at.caption)
+    assert any('targets[6].segment: "Horeca"' in w.value for w in at.warning)
+    marks = [trace for trace in _charts(at)[0]["data"] if trace.get("name") == "Obiettivo del mese"]
+    assert len(marks) == 1 and [c[1] for c in marks[0]["customdata"]] == ["€ 450.000", "€ 440.000"]
+    at.multiselect(key="region").set_value(["Centro"]).run()
+    assert not [s.value for s in at.subheader if s.value.startswith("Obiettivi")]
+    assert any("togli i filtri di regione e canale" in c.value for c in at.caption)
