@@ -55,6 +55,7 @@ from service.compute import (
     upsell_tables,
 )
 from service.forecast import forecast_for
+from service.targets import applies, current_values, target_rows
 
 if TYPE_CHECKING:
     from pptx.presentation import Presentation
@@ -134,6 +135,28 @@ def build_report(
                 monthly=fmt_percent(ahead.errors["revenue"]["monthly"], lang, 0),
             )
         cards.append((label, fmt_money_short(total["value"], lang, cur)))
+    applying = [x for x in source.settings.targets if x.year == as_of.year and applies(x, f)]
+    if applying:
+        today_values = current_values(source, f, as_of, today, fitted(as_of))
+        judged = target_rows(all_facts, f, tuple(applying), as_of, ahead, today_values)
+        counts = judged["status"].value_counts()
+        off = [
+            KPIS[k].label(lang) + (f" ({period})" if len(period) == 7 else "")
+            for k, period, status in zip(judged["kpi"], judged["period"], judged["status"], strict=True)
+            if status == "off_track"
+        ]
+        comment += " " + tn(
+            "report.targets_comment",
+            len(judged),
+            lang,
+            n=len(judged),
+            year=as_of.year,
+            on=int(counts.get("on_track", 0)),
+            risk=int(counts.get("at_risk", 0)),
+            off=int(counts.get("off_track", 0)),
+        )
+        if off:
+            comment += " " + t("report.targets_off", lang, names=join_phrases(off, lang))
     sections.append(
         Section(
             t("page.overview", lang),

@@ -186,3 +186,19 @@ def test_targets_from_the_command_line(
     config.write_text('[[targets]]\nkpi = "revenue"\nperiod = 2026\nsegment = "Horeca"\nvalue = 1\n')
     assert cli.main(["targets", "--config", str(config)]) == 2
     assert "targets[1].segment" in capsys.readouterr().err
+
+
+def test_the_report_says_how_the_targets_stand(demo_url: str, tmp_path: Path) -> None:
+    from service.report import build_report
+
+    config = tmp_path / "cruscotto.toml"
+    config.write_text(
+        '[[targets]]\nkpi = "revenue"\nperiod = "2026-09"\nvalue = 1\n'
+        '[[targets]]\nkpi = "avg_clv"\nperiod = 2026\nvalue = 1000000\n'
+        '[[targets]]\nkpi = "revenue"\nperiod = 2026\nsegment = "HoReCa"\nvalue = 1\n'
+    )
+    source = Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=demo_url)
+    sections = build_report(source, Filters(start=date(2025, 11, 1), end=AS_OF), "en", TODAY)
+    comment = sections[0].comment
+    # the whole company's two targets (not HoReCa's): September's met, the average CLV far off
+    assert "Targets 2026: 2 targets, 1 on track, 0 at risk, 1 off track. Off track: Average CLV" in comment
