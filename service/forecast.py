@@ -20,6 +20,7 @@ from kpi.customer_value import CLVResult
 from kpi.forecast import (
     MEASURES,
     CellForecast,
+    Curves,
     backtest_errors,
     backtest_table,
     cohort_curves,
@@ -31,6 +32,7 @@ from kpi.forecast import (
 )
 from kpi.periods import add_months
 from kpi.summary import TIME_UNITS
+from kpi.whatif import Scenario, newcomer_factor, scenario_model
 
 __all__ = [
     "ForecastCells",
@@ -59,7 +61,7 @@ def _to_date(day: int) -> date:
     return date(1970, 1, 1) + timedelta(days=int(day))
 
 
-def _per_customer(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
+def customer_sums(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
     """Per customer code, up to ``as_of``: revenue, margin, purchase days and orders."""
     keep = facts.d_day <= (as_of - date(1970, 1, 1)).days
     code, n = facts.d_code[keep], facts.customers
@@ -105,30 +107,43 @@ def _monthly(
     return first_month, segment, len(facts.labels["segment"]), pair_code, pair_month, values
 
 
-def forecast_cells(facts: Facts, clv: CLVResult, as_of: date, months: int, trailing_months: int) -> ForecastCells:
+def forecast_cells(
+    facts: Facts,
+    clv: CLVResult,
+    as_of: date,
+    months: int,
+    trailing_months: int,
+    scenario: Scenario | None = None,
+) -> ForecastCells:
     """The next ``months`` months after ``as_of`` for every cell, from ``clv`` (fitted at ``as_of``
     on every customer) and the facts: the customers known at ``as_of`` and those still to come at
-    the pace of the ``trailing_months`` before it."""
+    the pace of the ``trailing_months`` before it. With ``scenario`` (``kpi.whatif``): today's
+    customers with the retention, frequency and margin levers moved; the newcomers of paid
+    campaigns scaled by spend ÷ CAC, buying more or less often after their first month, at the
+    moved margin."""
     if not clv.predicted or clv.bgnbd is None or clv.gamma_gamma is None:
         return ForecastCells(as_of, None, reason=clv.reason or "no_fit")
+    scenario = scenario or Scenario()
+    faster = 1.0 + scenario.frequency
     cell = fx.cells(facts)
     k = len(cell)
     table = clv.table
     code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
     known = code >= 0
     table, code = table[known], code[known]
-    sums = _per_customer(facts, as_of)
+    sums = customer_sums(facts, as_of)
     days = sums["purchase_days"][code]
     segment = facts.dims["segment"].astype(np.int64)
-    unit_days = TIME_UNITS[clv.unit]
+    unit_days = TIME_UNITS[clv.unit] / faster  # buying more often: the months pass faster
     gg = clv.gamma_gamma
     amounts = {
         "revenue": per_purchase(gg, days, sums["revenue"][code], segment[code]),
         "margin": per_purchase(gg, days, sums["margin"][code], segment[code]),
         "orders": np.divide(sums["orders"][code], days, out=np.ones(len(days)), where=days > 0),
     }
+    amounts["margin"] = amounts["margin"] + scenario.margin_pp * amounts["revenue"]
     known_part, unvalued = existing_customers(
-        clv.bgnbd,
+        scenario_model(clv.bgnbd, scenario.churn),
         table["x"].to_numpy(),
         table["t_x"].to_numpy(),
         table["T"].to_numpy(),
@@ -146,12 +161,33 @@ def forecast_cells(facts: Facts, clv: CLVResult, as_of: date, months: int, trail
     until = (as_of - date(1970, 1, 1)).days
     new = (first > since) & (first <= until)
     per_month = np.bincount(cell.of_customer[new], minlength=k) / trailing_months
+    if scenario.spend or scenario.cac:
+        # paid campaigns bring new customers in proportion to spend ÷ CAC: the lever moves the
+        # pace of the last 12 months' paid newcomers (campaigns come and go; a year is one cycle)
+        paid = np.asarray([c is not None for c in cell.campaign])
+        year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
+        recent = (first > year_ago) & (first <= until) & paid[cell.of_customer]
+        paid_pace = np.bincount(cell.of_customer[recent], minlength=k) / 12
+        per_month = np.maximum(per_month + (newcomer_factor(scenario) - 1.0) * paid_pace, 0.0)
     first_month, segment_of, segments, pair_code, pair_month, values = _monthly(facts, as_of)
     curves = cohort_curves(
         first_month, segment_of, segments, pair_code, pair_month, values, _last_whole_month(as_of), months
     )
+    if not scenario.is_today:
+        curves = _moved_curves(curves, scenario)
     to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months)
     return ForecastCells(as_of, known_part + to_come, unvalued, per_month)
+
+
+def _moved_curves(curves: Curves, scenario: Scenario) -> Curves:
+    """The newcomers' curves under ``scenario``: after their first month they buy ``1 + frequency``
+    times as often, and every purchase's margin moves by ``margin_pp`` of its revenue."""
+    faster = np.ones(curves.mean["revenue"].shape[1])
+    faster[1:] = 1.0 + scenario.frequency
+    mean = {k: v * (faster if k != "active_customers" else np.minimum(faster, 1.0)) for k, v in curves.mean.items()}
+    square = {k: v * faster**2 for k, v in curves.square.items()}
+    mean["margin"] = mean["margin"] + scenario.margin_pp * mean["revenue"]
+    return Curves(mean, square)
 
 
 def backtest_start(as_of: date, params: ForecastParams, first_purchase: date | None) -> date | None:

@@ -1,0 +1,138 @@
+"""The what-if simulator: today's figures and a scenario's, computed the same way on the same fitted
+model (``kpi.whatif``), for the simulator page and the report. No Streamlit here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from data import facts as fx
+from data.facts import Facts
+from data.filters import Filters
+from data.source import Source
+from kpi.customer_value import CLVResult, select_customers
+from kpi.forecast import per_purchase
+from kpi.lifecycle import stage_counts
+from kpi.roi import channel_roi, marketing_summary
+from kpi.summary import TIME_UNITS
+from kpi.whatif import LEVERS, Scenario, scenario_model, scenario_residual
+from service.compute import roi_table, stages_at
+from service.forecast import customer_sums, forecast_cells
+
+__all__ = ["FIGURES", "WhatIf", "scenario_clv", "whatif"]
+
+#: the figures compared, today against the scenario
+FIGURES = ("total_clv", "revenue_12m", "margin_12m", "at_risk_customers", "marketing_roi")
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Today's figures and the scenario's (``FIGURES``) for the chosen customers; the waterfall of
+    the change in total CLV and in the next 12 months' margin, lever by lever (``steps``: ``lever``,
+    ``total_clv``, ``margin_12m``); each channel's lifetime ROI today and in the scenario."""
+
+    today: dict[str, float]
+    scenario: dict[str, float]
+    steps: pd.DataFrame
+    channels: pd.DataFrame
+
+
+def scenario_clv(source: Source, facts: Facts, clv: CLVResult, as_of: date, scenario: Scenario) -> CLVResult:
+    """``clv`` (fitted at ``as_of``) with every customer's P(alive), future margin and CLV under
+    ``scenario``; the CLV itself when the scenario is today's or there is no model."""
+    if scenario.is_today or clv.bgnbd is None or clv.gamma_gamma is None:
+        return clv
+    table = clv.table
+    margin = table["expected_margin_per_purchase"].to_numpy(dtype=float)
+    if scenario.margin_pp:
+        code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+        sums = customer_sums(facts, as_of)
+        safe = np.maximum(code, 0)
+        revenue = per_purchase(
+            clv.gamma_gamma,
+            sums["purchase_days"][safe],
+            sums["revenue"][safe],
+            facts.dims["segment"].astype(np.int64)[safe],
+        )
+        margin = margin + scenario.margin_pp * np.where(code >= 0, revenue, 0.0)
+    business = source.settings.business
+    p_alive, residual = scenario_residual(
+        clv.bgnbd,
+        table["x"].to_numpy(),
+        table["t_x"].to_numpy(),
+        table["T"].to_numpy(),
+        margin,
+        scenario,
+        horizon_months=business.clv_horizon_months,
+        annual_discount_rate=business.annual_discount_rate,
+        unit_days=TIME_UNITS[clv.unit],
+    )
+    residual = np.where(np.isfinite(residual), residual, table["residual_clv"].to_numpy(dtype=float))
+    moved = table.assign(
+        p_alive=p_alive,
+        expected_margin_per_purchase=margin,
+        residual_clv=residual,
+        total_clv=table["historical_clv"].to_numpy(dtype=float) + residual,
+    )
+    return replace(clv, table=moved, bgnbd=scenario_model(clv.bgnbd, scenario.churn))
+
+
+def _figures(
+    source: Source, facts: Facts, clv: CLVResult, filters: Filters, as_of: date, today: date, scenario: Scenario
+) -> tuple[dict[str, float], pd.DataFrame]:
+    moved = scenario_clv(source, facts, clv, as_of, scenario)
+    chosen = select_customers(moved.table, filters.segments, filters.regions, filters.channels)
+    ahead = forecast_cells(facts, clv, as_of, 12, source.settings.forecast.trailing_months, scenario)
+    cells = fx.cells(facts).chosen(facts, filters)
+    picked = ahead.forecast.pick(cells) if ahead.forecast is not None else None
+    stages = stages_at(source, as_of, today, moved)
+    mine = select_customers(stages, filters.segments, filters.regions, filters.channels)
+    figures = {
+        "total_clv": float(chosen["total_clv"].sum()),
+        "revenue_12m": float(picked["revenue"].sum()) if picked is not None else float("nan"),
+        "margin_12m": float(picked["margin"].sum()) if picked is not None else float("nan"),
+        "at_risk_customers": float(stage_counts(mine)["at_risk"]),
+        "marketing_roi": float("nan"),
+    }
+    channels = pd.DataFrame(columns=["channel", "roi_lifetime"])
+    if facts.campaigns is not None:
+        roi = roi_table(source, filters, as_of, today, moved, facts=facts)
+        if len(roi):
+            # the same customers bought at the scenario's CAC: ROI = value ÷ (spend × (1 + cac)) − 1
+            factor = 1.0 + scenario.cac
+            figures["marketing_roi"] = (marketing_summary(roi)["roi_lifetime"] + 1.0) / factor - 1.0
+            by_channel = channel_roi(roi)
+            channels = pd.DataFrame(
+                {"channel": by_channel["channel"], "roi_lifetime": (by_channel["roi_lifetime"] + 1.0) / factor - 1.0}
+            )
+    return figures, channels
+
+
+def whatif(
+    source: Source, facts: Facts, clv: CLVResult, filters: Filters, as_of: date, today: date, scenario: Scenario
+) -> WhatIf:
+    """Today against ``scenario`` for the chosen customers, with the waterfall lever by lever (a
+    lever left at 0 adds nothing and is computed no more)."""
+    now, channels_now = _figures(source, facts, clv, filters, as_of, today, Scenario())
+    steps = []
+    previous = now
+    then, channels_then = now, channels_now
+    for lever in LEVERS:
+        if getattr(scenario, lever) == 0:
+            continue
+        then, channels_then = _figures(source, facts, clv, filters, as_of, today, scenario.up_to(lever))
+        steps.append(
+            {
+                "lever": lever,
+                "total_clv": then["total_clv"] - previous["total_clv"],
+                "margin_12m": then["margin_12m"] - previous["margin_12m"],
+            }
+        )
+        previous = then
+    channels = channels_now.rename(columns={"roi_lifetime": "roi_today"}).merge(
+        channels_then.rename(columns={"roi_lifetime": "roi_scenario"}), on="channel", how="outer"
+    )
+    return WhatIf(now, then, pd.DataFrame(steps, columns=["lever", "total_clv", "margin_12m"]), channels)
