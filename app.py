@@ -24,6 +24,7 @@ SECTIONS = {
         ("pages/ciclo-di-vita.py", "page.lifecycle", "cycle", "ciclo-di-vita"),
         ("pages/opportunita.py", "page.upsell", "trending_up", "opportunita"),
         ("pages/coinvolgimento.py", "page.engagement", "volunteer_activism", "coinvolgimento"),
+        ("pages/simulatore.py", "page.whatif", "tune", "simulatore"),
     ],
     "nav.data": [("pages/dati.py", "page.health", "fact_check", "dati")],
 }

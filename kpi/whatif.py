@@ -31,7 +31,7 @@ __all__ = ["LEVERS", "Scenario", "newcomer_factor", "scenario_model", "scenario_
 #: the levers, in the order the waterfall adds them
 LEVERS = ("churn", "frequency", "margin_pp", "spend", "cac")
 #: the smallest mean chance of leaving kept in the model (its formulas divide by a)
-_FLOOR = 1e-9
+_FLOOR = 1e-15
 
 
 @dataclass(frozen=True)

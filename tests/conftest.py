@@ -24,6 +24,7 @@ ALL_PAGES = (
     "pages/ciclo-di-vita.py",
     "pages/opportunita.py",
     "pages/coinvolgimento.py",
+    "pages/simulatore.py",
     "pages/dati.py",
 )
 

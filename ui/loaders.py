@@ -27,9 +27,12 @@ from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split, select_customers
 from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
+from kpi.whatif import Scenario
 from service import compute
 from service import forecast as fc
 from service.memo import SharedCache, default_cache_bytes
+from service.whatif import WhatIf
+from service.whatif import whatif as whatif_of
 
 __all__ = [
     "SHARED",
@@ -201,6 +204,14 @@ def forecast(_source: Source, key: str, filters: Filters, as_of: date, today: da
     behind, actual = forecast_backtest(_source, key, as_of, today)
     ahead = forecast_cells(_source, key, as_of, today)
     return fc.forecast_view(facts(_source, key, today), filters, ahead, behind, actual)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def whatif(_source: Source, key: str, filters: Filters, as_of: date, today: date, scenario: Scenario) -> WhatIf:
+    """Today against ``scenario`` for the chosen customers (``service.whatif``), on the model shared
+    by every page."""
+    fitted = clv(_source, key, as_of, "week", today)
+    return whatif_of(_source, facts(_source, key, today), fitted, filters, as_of, today, scenario)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)

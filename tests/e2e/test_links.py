@@ -19,6 +19,7 @@ PAGES = {
     "ciclo-di-vita": ("Ciclo di vita", "Lifecycle"),
     "opportunita": ("Opportunità", "Opportunities"),
     "coinvolgimento": ("Coinvolgimento: il valore oltre gli acquisti", "Engagement: value beyond purchases"),
+    "simulatore": ("Simulatore: e se…?", "What-if: what would it be worth?"),
     "dati": ("Qualità dei dati", "Data health"),
 }
 SEGMENT = "HoReCa"

@@ -576,3 +576,29 @@ value = 1
     at.multiselect(key="region").set_value(["Centro"]).run()
     assert not [s.value for s in at.subheader if s.value.startswith("Obiettivi")]
     assert any("togli i filtri di regione e canale" in c.value for c in at.caption)
+
+
+def test_whatif_page_from_a_shared_link(app_env: Path) -> None:
+    """The scenario comes from the address: its name, the levers; the cards give the scenario's
+    figures with the change against today, the waterfalls add the levers moved, the channels'
+    ROI today and in the scenario; no lever moved says so."""
+    at = _run()
+    at.switch_page("pages/simulatore.py").run()
+    assert not at.exception and at.title[0].value == "Simulatore: e se…?"
+    assert any("Sposta una leva" in i.value for i in at.info)
+    at = AppTest.from_file(APP, default_timeout=90)
+    for key, value in {"wi_churn": "-20", "wi_margin_pp": "1", "scenario": "Programma fedeltà"}.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("pages/simulatore.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="wi_churn").value == -20 and at.text_input(key="scenario").value == "Programma fedeltà"
+    assert "Programma fedeltà rispetto a oggi" in [s.value for s in at.subheader]
+    cards = {m.label: m for m in at.metric}
+    assert cards["Valore totale dei clienti (CLV)"].delta.startswith("+€ ")
+    assert cards["Clienti a rischio"].delta.startswith("-")  # fewer at risk: the arrow points down
+    assert cards["Margine dei prossimi 12 mesi"].help.startswith("Oggi: € ")
+    waterfalls = [c for c in _charts(at) if c["data"][0]["type"] == "waterfall"]
+    assert len(waterfalls) == 2
+    assert waterfalls[0]["data"][0]["x"] == ["Oggi", "Clienti che se ne vanno", "Margine per ordine", "Scenario"]
+    assert not any("Sposta una leva" in i.value for i in at.info)

@@ -1,0 +1,131 @@
+"""Simulatore: what a decision would be worth before taking it — the levers moved on the customers'
+own fitted model, today's figures beside the scenario's, and where the difference comes from."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from kpi.registry import KPIS
+from kpi.whatif import LEVERS, Scenario
+from render.charts_whatif import whatif_waterfall_figure
+from render.format import fmt_money, fmt_percent, fmt_value
+from render.text import md, t
+from ui import loaders
+from ui.cards import Card, cards
+from ui.shell import shown_errors, start_page
+from ui.widgets import chart, static_table
+
+PAGE = "page.whatif"
+#: each lever's slider: (smallest, largest, step), in percent (points for the margin)
+RANGES = {
+    "churn": (-50, 50, 5),
+    "frequency": (-30, 50, 5),
+    "margin_pp": (-5, 5, 1),
+    "spend": (-50, 100, 10),
+    "cac": (-30, 50, 5),
+}
+
+ctx = start_page("whatif.title")
+assert ctx.source and ctx.filters.start and ctx.filters.end  # start_page stopped otherwise
+lang, cur = ctx.lang, ctx.currency
+as_of = ctx.filters.end
+st.caption(t("whatif.intro", lang))
+
+with st.container(border=True):
+    name = st.text_input(
+        t("whatif.name", lang),
+        key="scenario",
+        bind="query-params",
+        max_chars=60,
+        placeholder=t("whatif.name_placeholder", lang),
+    )
+    moved: dict[str, float] = {}
+    columns = st.columns(len(LEVERS))
+    for column, lever in zip(columns, LEVERS, strict=True):
+        low, high, step = RANGES[lever]
+        value = column.slider(
+            t(f"whatif.lever.{lever}", lang),
+            min_value=low,
+            max_value=high,
+            value=0,
+            step=step,
+            format="%+d pp" if lever == "margin_pp" else "%+d%%",
+            key=f"wi_{lever}",
+            bind="query-params",
+            help=t(f"whatif.lever_help.{lever}", lang),
+        )
+        moved[lever] = (value or 0) / 100
+    st.caption(t("whatif.share_hint", lang))
+
+scenario = Scenario(**moved, name=(name or "").strip())
+with shown_errors(ctx):
+    result = loaders.whatif(ctx.source, ctx.source_key, ctx.filters, as_of, ctx.today, scenario)
+
+title = md(scenario.name) if scenario.name else t("whatif.scenario", lang)
+if scenario.is_today:
+    st.info(t("whatif.move_a_lever", lang), icon=":material/tune:")
+
+
+def _shown(figure: str, value: float) -> str:
+    if figure in ("at_risk_customers", "marketing_roi"):
+        spec = KPIS[figure]
+        return fmt_value(value, spec.format, lang, cur)
+    return fmt_money(value, lang, cur, 0)
+
+
+def _change(figure: str, now: float, then: float) -> str | None:
+    if not (math.isfinite(now) and math.isfinite(then)) or now == then:
+        return None
+    if figure == "marketing_roi":
+        return f"{(then - now) * 100:+.1f} pp".replace(".", "," if lang == "it" else ".")
+    sign = "+" if then >= now else "-"  # a hyphen: Streamlit reads the arrow's direction from it
+    if figure == "at_risk_customers":
+        return f"{sign}{fmt_value(abs(then - now), 'count', lang, cur)}"
+    return f"{sign}{fmt_money(abs(then - now), lang, cur, 0)}"
+
+
+st.subheader(t("whatif.cards_title", lang, name=title))
+cards(
+    [
+        Card(
+            t(f"whatif.figure.{figure}", lang),
+            _shown(figure, result.scenario[figure]),
+            delta=_change(figure, result.today[figure], result.scenario[figure]),
+            delta_color="inverse" if figure == "at_risk_customers" else "normal",
+            help=t("whatif.today_was", lang, value=_shown(figure, result.today[figure])),
+        )
+        for figure in ("total_clv", "revenue_12m", "margin_12m", "at_risk_customers", "marketing_roi")
+        if math.isfinite(result.today[figure])
+    ]
+)
+
+if not result.steps.empty:
+    left, right = st.columns(2)
+    for column, measure in ((left, "total_clv"), (right, "margin_12m")):
+        with column:
+            chart(
+                whatif_waterfall_figure(
+                    result.steps, result.today[measure], result.scenario[measure], measure, lang, cur
+                ),
+                result.steps.assign(lever=[t(f"whatif.lever.{lever}", lang) for lever in result.steps["lever"]]),
+                key=f"whatif_{measure}",
+                ctx=ctx,
+                page=PAGE,
+            )
+
+if len(result.channels):
+    st.subheader(t("whatif.channels_title", lang))
+    static_table(
+        pd.DataFrame(
+            {
+                t("col.channel", lang): result.channels["channel"],
+                t("whatif.col_roi_today", lang): [fmt_percent(v, lang, 0) for v in result.channels["roi_today"]],
+                t("whatif.col_roi_scenario", lang): [fmt_percent(v, lang, 0) for v in result.channels["roi_scenario"]],
+            }
+        ),
+        lang,
+    )
+st.caption(t("whatif.assumptions", lang))

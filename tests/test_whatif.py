@@ -1,0 +1,97 @@
+"""The what-if simulator: each lever against a hand computation or the model's own formulas, and
+a scenario with nothing moved gives exactly today's figures."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from data.filters import Filters
+from data.source import Source
+from kpi.clv import BGNBD
+from kpi.whatif import Scenario, newcomer_factor, scenario_model, scenario_residual
+from service import compute
+from service.whatif import whatif
+
+MODEL = BGNBD(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0.0, customers=2357, repeat_customers=1000)
+AS_OF = date(2026, 10, 31)
+TODAY = date(2026, 11, 25)
+
+
+def test_retention_moves_the_mean_chance_of_leaving() -> None:
+    moved = scenario_model(MODEL, -0.25)
+    assert moved.a + moved.b == pytest.approx(MODEL.a + MODEL.b)  # the spread is kept
+    assert moved.a / (moved.a + moved.b) == pytest.approx(0.75 * MODEL.a / (MODEL.a + MODEL.b))
+    assert scenario_model(MODEL, 0.0) is MODEL
+    # nobody leaves: every customer is still a customer
+    x, t_x, T = np.array([1.0, 5.0, 3.0]), np.array([2.0, 10.0, 30.0]), np.array([40.0, 80.0, 40.0])  # noqa: N806
+    assert scenario_model(MODEL, -1.0).p_alive(x, t_x, T) == pytest.approx(np.ones(3), abs=1e-6)
+    assert np.all(MODEL.p_alive(x, t_x, T) < 0.999)
+
+
+def test_frequency_stretches_the_months_and_margin_adds_points() -> None:
+    """Buying 10 % more often: the purchases of t months become the model's purchases of 1.1 t — for
+    a customer who cannot leave (nobody leaves) exactly 10 % more, the Poisson part."""
+    x, t_x, T = np.array([2.0, 0.0]), np.array([20.0, 0.0]), np.array([30.0, 30.0])  # noqa: N806
+    args = {"horizon_months": 12, "annual_discount_rate": 0.0, "unit_days": 7.0}
+    margin = np.array([10.0, 10.0])
+    stay = Scenario(churn=-1.0)
+    _, base = scenario_residual(MODEL, x, t_x, T, margin, stay, **args)
+    _, faster = scenario_residual(MODEL, x, t_x, T, margin, Scenario(churn=-1.0, frequency=0.1), **args)
+    assert faster == pytest.approx(1.1 * base, rel=1e-6)
+    # with leaving, still the model's purchases over 1.1 times the months, not 1.1 times as many
+    _, today = scenario_residual(MODEL, x, t_x, T, margin, Scenario(), **args)
+    _, more = scenario_residual(MODEL, x, t_x, T, margin, Scenario(frequency=0.1), **args)
+    horizon = 12 * (365.25 / 12) / 7.0
+    assert more == pytest.approx(10 * MODEL.expected_purchases(1.1 * horizon, x, t_x, T), rel=1e-9)
+    assert np.all(more < 1.1 * today)
+
+
+def test_levers_by_hand() -> None:
+    assert newcomer_factor(Scenario(spend=0.5, cac=0.25)) == pytest.approx(1.5 / 1.25)
+    both = Scenario(churn=-0.1, frequency=0.2, cac=0.1, name="Piano 2027")
+    assert both.up_to("churn") == Scenario(churn=-0.1, name="Piano 2027")
+    assert both.up_to("frequency") == Scenario(churn=-0.1, frequency=0.2, name="Piano 2027")
+    assert both.up_to("cac") == both
+    assert Scenario().is_today and not both.is_today
+    with pytest.raises(ValueError, match="churn"):
+        Scenario(churn=-2.0)
+
+
+@pytest.fixture(scope="module")
+def demo(demo_source: Source) -> tuple[Source, object, object]:
+    facts = compute.facts_for(demo_source, TODAY)
+    return demo_source, facts, compute.clv_at(demo_source, AS_OF, TODAY, facts=facts)
+
+
+def test_no_change_is_exactly_today(demo: tuple[Source, object, object]) -> None:
+    source, facts, clv = demo
+    result = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario())  # type: ignore[arg-type]
+    assert result.scenario == result.today and result.steps.empty
+    assert result.today["total_clv"] == pytest.approx(float(clv.table["total_clv"].sum()))  # type: ignore[attr-defined]
+    assert (result.channels["roi_today"] == result.channels["roi_scenario"]).all()
+
+
+def test_demo_scenario_lever_by_lever(demo: tuple[Source, object, object]) -> None:
+    source, facts, clv = demo
+    # two points of margin on every order: the next 12 months' margin grows by 2 % of their revenue
+    margin = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(margin_pp=0.02))  # type: ignore[arg-type]
+    assert margin.scenario["revenue_12m"] == pytest.approx(margin.today["revenue_12m"])
+    gained = margin.scenario["margin_12m"] - margin.today["margin_12m"]
+    assert gained == pytest.approx(0.02 * margin.today["revenue_12m"], rel=1e-9)
+    # fewer leave: more value, fewer customers at risk
+    keep = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(churn=-0.3))  # type: ignore[arg-type]
+    assert keep.scenario["total_clv"] > keep.today["total_clv"]
+    assert keep.scenario["at_risk_customers"] < keep.today["at_risk_customers"]
+    # a dearer CAC: the same customers bought at 25 % more give ROI + 1 divided by 1.25
+    dear = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(cac=0.25))  # type: ignore[arg-type]
+    assert dear.scenario["marketing_roi"] + 1 == pytest.approx((dear.today["marketing_roi"] + 1) / 1.25)
+    # the waterfall adds up to the whole change
+    mixed = Scenario(churn=-0.1, frequency=0.05, margin_pp=0.01)
+    both = whatif(source, facts, clv, Filters(segments=("HoReCa",)), AS_OF, TODAY, mixed)  # type: ignore[arg-type]
+    assert list(both.steps["lever"]) == ["churn", "frequency", "margin_pp"]
+    assert both.steps["total_clv"].sum() == pytest.approx(both.scenario["total_clv"] - both.today["total_clv"])
+    assert both.steps["margin_12m"].sum() == pytest.approx(both.scenario["margin_12m"] - both.today["margin_12m"])
+    assert (both.steps["total_clv"] > 0).all()
