@@ -26,6 +26,7 @@ from kpi.lifecycle import stage_counts
 from kpi.overview import OVERVIEW_KPIS, overview_kpis
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary, unknown_conversions
+from kpi.whatif import Scenario
 from render.charts import GREY, TEMPLATE, monthly_revenue_figure, segment_colors
 from render.charts_engagement import cev_segment_figure
 from render.charts_health import excluded_rows_figure
@@ -33,6 +34,7 @@ from render.charts_lifecycle import STAGE_COLORS
 from render.charts_marketing import cac_vs_clv_figure
 from render.charts_upsell import offer_value_figure
 from render.charts_value import clv_segment_figure
+from render.charts_whatif import whatif_waterfall_figure
 from render.export import LEGEND_ROW, figure_bytes, legend_rows
 from render.format import (
     fmt_change,
@@ -56,6 +58,7 @@ from service.compute import (
 )
 from service.forecast import forecast_for
 from service.targets import applies, current_values, target_rows
+from service.whatif import FIGURES, whatif
 
 if TYPE_CHECKING:
     from pptx.presentation import Presentation
@@ -76,9 +79,15 @@ class Section:
 
 
 def build_report(
-    source: Source, filters: Filters, lang: str, today: date, progress: Progress | None = None
+    source: Source,
+    filters: Filters,
+    lang: str,
+    today: date,
+    progress: Progress | None = None,
+    scenario: Scenario | None = None,
 ) -> list[Section]:
-    """The sections of the report for ``filters`` (which must carry a period)."""
+    """The sections of the report for ``filters`` (which must carry a period); with a ``scenario``
+    that moves a lever (the simulator's), a section comparing it with today."""
     report = progress or (lambda _f, _m: None)
     assert filters.start is not None and filters.end is not None
     cur = source.settings.business.currency
@@ -307,12 +316,51 @@ def build_report(
                 _upsell_cards(candidates, lang, cur),
             )
         )
+    if scenario is not None and not scenario.is_today:
+        report(0.9, t("page.whatif", lang))
+        sections.append(_whatif_section(source, f, as_of, today, fitted(as_of), scenario, lang, cur))
     report(0.95, t("page.health", lang))
     sections.append(_health_section(source, lang, today, cur))
     for section in sections:
         section.cards_title = t("report.key_figures", lang)
     report(1.0, "")
     return sections
+
+
+def _whatif_section(
+    source: Source, f: Filters, as_of: date, today: date, clv: CLVResult, scenario: Scenario, lang: str, cur: str
+) -> Section:
+    """The simulator's scenario against today: the figures, and the waterfall of the customers' value."""
+    result = whatif(source, facts_for(source, today), clv, f, as_of, today, scenario)
+    name = scenario.name or t("whatif.scenario", lang)
+
+    def both(figure: str) -> str:
+        now, then = result.today[figure], result.scenario[figure]
+        if figure == "at_risk_customers":
+            return f"{fmt_count(now, lang)} → {fmt_count(then, lang)}"
+        if figure == "marketing_roi":
+            return f"{fmt_percent(now, lang, 0)} → {fmt_percent(then, lang, 0)}"
+        return f"{fmt_money_short(now, lang, cur)} → {fmt_money_short(then, lang, cur)}"
+
+    levers = [t(f"whatif.lever.{lever}", lang) for lever in result.steps["lever"]]
+    comment = t(
+        "report.whatif_comment",
+        lang,
+        name=name,
+        levers=join_phrases(levers, lang),
+        clv=both("total_clv"),
+        margin=both("margin_12m"),
+        risk=both("at_risk_customers"),
+    )
+    figures = [f for f in FIGURES if math.isfinite(result.today[f])]
+    return Section(
+        f"{t('page.whatif', lang)}: {name}",
+        comment,
+        whatif_waterfall_figure(
+            result.steps, result.today["total_clv"], result.scenario["total_clv"], "total_clv", lang, cur
+        ),
+        [(t(f"whatif.figure.{f}", lang), both(f)) for f in figures],
+    )
 
 
 def _stage_figure(counts: pd.Series, lang: str, day: str) -> go.Figure:

@@ -95,3 +95,20 @@ def test_demo_scenario_lever_by_lever(demo: tuple[Source, object, object]) -> No
     assert both.steps["total_clv"].sum() == pytest.approx(both.scenario["total_clv"] - both.today["total_clv"])
     assert both.steps["margin_12m"].sum() == pytest.approx(both.scenario["margin_12m"] - both.today["margin_12m"])
     assert (both.steps["total_clv"] > 0).all()
+
+
+def test_the_report_includes_an_active_scenario(demo: tuple[Source, object, object]) -> None:
+    from service.report import build_report
+
+    source, _facts, _clv = demo
+    period = Filters(start=date(2025, 11, 1), end=AS_OF)
+    sections = build_report(source, period, "it", TODAY, scenario=Scenario(churn=-0.2, name="Fedeltà"))
+    titles = [s.title for s in sections]
+    assert titles[-2] == "Simulatore: Fedeltà" and titles[-1] == "Qualità dei dati"
+    whatif_section = sections[-2]
+    assert whatif_section.comment.startswith("Scenario «Fedeltà» (Clienti che se ne vanno): valore dei clienti € ")
+    assert whatif_section.figure is not None and whatif_section.figure.data[0].type == "waterfall"
+    assert dict(whatif_section.cards)["Clienti a rischio"].count("→") == 1
+    # no lever moved: no section
+    plain = build_report(source, period, "it", TODAY, scenario=Scenario(name="Niente"))
+    assert "Simulatore: Niente" not in [s.title for s in plain]

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from kpi.whatif import LEVERS, Scenario
 from render.export import MIME, figure_bytes, file_stem, images_available, table_bytes
 from render.format import fmt_date
 from render.text import md, t, tn, visible
@@ -194,6 +195,23 @@ def _figure(fig: go.Figure, fmt: str, caption: str) -> Callable[[], bytes]:
     return lambda: figure_bytes(fig, fmt, caption)
 
 
+def scenario_in_address() -> Scenario | None:
+    """The simulator's scenario when its levers are in the page address (``wi_<lever>``, in percent;
+    ``scenario``: its name), else None. A value that is not a number counts as 0."""
+    moved: dict[str, float] = {}
+    for lever in LEVERS:
+        raw = st.query_params.get(f"wi_{lever}")
+        try:
+            moved[lever] = float(raw) / 100 if raw not in (None, "") else 0.0
+        except ValueError:
+            moved[lever] = 0.0
+    try:
+        scenario = Scenario(**moved, name=str(st.query_params.get("scenario", "")).strip())
+    except ValueError:
+        return None
+    return None if scenario.is_today else scenario
+
+
 def report_controls(ctx: AppContext) -> None:
     """Sidebar: build the executive report for the current view, with progress, then download it."""
     if ctx.source is None or ctx.problem is not None or ctx.filters.end is None:
@@ -213,7 +231,8 @@ def report_controls(ctx: AppContext) -> None:
             )
             or "pdf"
         )
-        wanted = (ctx.filters, lang, fmt, ctx.source_key)
+        scenario = scenario_in_address()
+        wanted = (ctx.filters, lang, fmt, ctx.source_key, scenario)
         if st.button(t("report.make", lang), icon=":material/play_arrow:", key="report_make"):
             with st.status(t("report.building", lang), expanded=False) as status:
                 bar = st.progress(0.0)
@@ -228,7 +247,7 @@ def report_controls(ctx: AppContext) -> None:
                 # meanwhile this page gives up its page slot (the report has a queue of its own)
                 with PAGES.aside(), REPORTS.turn(waiting):
                     status.update(label=t("report.building", lang))
-                    sections = build_report(ctx.source, ctx.filters, lang, ctx.today, progress)
+                    sections = build_report(ctx.source, ctx.filters, lang, ctx.today, progress, scenario)
                     caption = report_caption(ctx.filters, lang, ctx.today)
                     made = render(sections, fmt, t("report.title", lang), caption)
                 st.session_state["cruscotto_report"] = (wanted, made)
