@@ -5,7 +5,8 @@
 Reads the facts (shared by every page, reported apart), fits the model at the end of the data (the
 fit the customer-value and overview pages share), then times what the forecast adds: the forecast
 of every cell, the backtest (one more fit, months earlier, and its forecast and actuals), and a
-filter change (the chosen cells summed and the band drawn) — what the overview pays per visitor.
+filter change (the chosen cells summed and the band drawn) — what the overview pays per visitor;
+then the what-if simulator: today's figures, a lever moved, three levers moved.
 """
 
 from __future__ import annotations
@@ -74,6 +75,17 @@ def main() -> None:
     ):
         view = timed(label, lambda f=filters: fc.forecast_view(facts, f, ahead, behind, actual))
         assert view is not None
+    # the simulator: today's figures once (cached per filter in the app), then a slider moved
+    from kpi.whatif import Scenario
+    from service.whatif import whatif
+
+    for label, scenario in (
+        ("what-if: nothing moved (today's figures)", Scenario()),
+        ("what-if: one lever (customers who leave -20 %)", Scenario(churn=-0.2)),
+        ("what-if: the same lever moved again (-25 %)", Scenario(churn=-0.25)),
+        ("what-if: three levers", Scenario(churn=-0.1, frequency=0.05, margin_pp=0.01)),
+    ):
+        timed(label, lambda s=scenario: whatif(source, facts, fitted(as_of), Filters(), as_of, today, s))
     whole = fc.forecast_view(facts, Filters(), ahead, behind, actual)
     assert whole is not None and whole.errors is not None
     usage = resource.getrusage(resource.RUSAGE_SELF)
