@@ -61,7 +61,22 @@ def _to_date(day: int) -> date:
     return date(1970, 1, 1) + timedelta(days=int(day))
 
 
+def _kept(facts: Facts, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()`` once per facts and key (what does not depend on a scenario or a filter)."""
+    found = facts._cache.get(key)
+    if found is None:
+        found = facts._cache.setdefault(key, make())
+    return found
+
+
 def customer_sums(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
+    """Per customer code, up to ``as_of``: revenue, margin, purchase days and orders (kept with the
+    facts)."""
+    found: dict[str, np.ndarray] = _kept(facts, ("customer_sums", as_of), lambda: _customer_sums(facts, as_of))
+    return found
+
+
+def _customer_sums(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
     """Per customer code, up to ``as_of``: revenue, margin, purchase days and orders."""
     keep = facts.d_day <= (as_of - date(1970, 1, 1)).days
     code, n = facts.d_code[keep], facts.customers
@@ -169,14 +184,18 @@ def forecast_cells(
         recent = (first > year_ago) & (first <= until) & paid[cell.of_customer]
         paid_pace = np.bincount(cell.of_customer[recent], minlength=k) / 12
         per_month = np.maximum(per_month + (newcomer_factor(scenario) - 1.0) * paid_pace, 0.0)
-    first_month, segment_of, segments, pair_code, pair_month, values = _monthly(facts, as_of)
-    curves = cohort_curves(
-        first_month, segment_of, segments, pair_code, pair_month, values, _last_whole_month(as_of), months
-    )
+    curves: Curves = _kept(facts, ("cohort_curves", as_of, months), lambda: _curves(facts, as_of, months))
     if not scenario.is_today:
         curves = _moved_curves(curves, scenario)
     to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months)
     return ForecastCells(as_of, known_part + to_come, unvalued, per_month)
+
+
+def _curves(facts: Facts, as_of: date, months: int) -> Curves:
+    first_month, segment_of, segments, pair_code, pair_month, values = _monthly(facts, as_of)
+    return cohort_curves(
+        first_month, segment_of, segments, pair_code, pair_month, values, _last_whole_month(as_of), months
+    )
 
 
 def _moved_curves(curves: Curves, scenario: Scenario) -> Curves:

@@ -22,7 +22,7 @@ from kpi.whatif import LEVERS, Scenario, scenario_model, scenario_residual
 from service.compute import roi_table, stages_at
 from service.forecast import customer_sums, forecast_cells
 
-__all__ = ["FIGURES", "WhatIf", "scenario_clv", "whatif"]
+__all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
 
 #: the figures compared, today against the scenario
 FIGURES = ("total_clv", "revenue_12m", "margin_12m", "at_risk_customers", "marketing_roi")
@@ -80,9 +80,10 @@ def scenario_clv(source: Source, facts: Facts, clv: CLVResult, as_of: date, scen
     return replace(clv, table=moved, bgnbd=scenario_model(clv.bgnbd, scenario.churn))
 
 
-def _figures(
+def figures(
     source: Source, facts: Facts, clv: CLVResult, filters: Filters, as_of: date, today: date, scenario: Scenario
 ) -> tuple[dict[str, float], pd.DataFrame]:
+    """The ``FIGURES`` of the chosen customers under ``scenario``, and each channel's lifetime ROI."""
     moved = scenario_clv(source, facts, clv, as_of, scenario)
     chosen = select_customers(moved.table, filters.segments, filters.regions, filters.channels)
     ahead = forecast_cells(facts, clv, as_of, 12, source.settings.forecast.trailing_months, scenario)
@@ -112,18 +113,26 @@ def _figures(
 
 
 def whatif(
-    source: Source, facts: Facts, clv: CLVResult, filters: Filters, as_of: date, today: date, scenario: Scenario
+    source: Source,
+    facts: Facts,
+    clv: CLVResult,
+    filters: Filters,
+    as_of: date,
+    today: date,
+    scenario: Scenario,
+    known: tuple[dict[str, float], pd.DataFrame] | None = None,
 ) -> WhatIf:
     """Today against ``scenario`` for the chosen customers, with the waterfall lever by lever (a
-    lever left at 0 adds nothing and is computed no more)."""
-    now, channels_now = _figures(source, facts, clv, filters, as_of, today, Scenario())
+    lever left at 0 adds nothing and is computed no more). ``known``: today's ``figures`` when the
+    caller keeps them."""
+    now, channels_now = known or figures(source, facts, clv, filters, as_of, today, Scenario())
     steps = []
     previous = now
     then, channels_then = now, channels_now
     for lever in LEVERS:
         if getattr(scenario, lever) == 0:
             continue
-        then, channels_then = _figures(source, facts, clv, filters, as_of, today, scenario.up_to(lever))
+        then, channels_then = figures(source, facts, clv, filters, as_of, today, scenario.up_to(lever))
         steps.append(
             {
                 "lever": lever,

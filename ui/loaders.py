@@ -32,6 +32,7 @@ from service import compute
 from service import forecast as fc
 from service.memo import SharedCache, default_cache_bytes
 from service.whatif import WhatIf
+from service.whatif import figures as whatif_figures
 from service.whatif import whatif as whatif_of
 
 __all__ = [
@@ -211,7 +212,15 @@ def whatif(_source: Source, key: str, filters: Filters, as_of: date, today: date
     """Today against ``scenario`` for the chosen customers (``service.whatif``), on the model shared
     by every page."""
     fitted = clv(_source, key, as_of, "week", today)
-    return whatif_of(_source, facts(_source, key, today), fitted, filters, as_of, today, scenario)
+    now = whatif_today(_source, key, filters, as_of, today)
+    return whatif_of(_source, facts(_source, key, today), fitted, filters, as_of, today, scenario, now)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def whatif_today(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> tuple[Any, Any]:
+    """Today's figures of the simulator for the chosen customers: computed once, not per slider."""
+    fitted = clv(_source, key, as_of, "week", today)
+    return whatif_figures(_source, facts(_source, key, today), fitted, filters, as_of, today, Scenario())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
