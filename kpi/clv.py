@@ -380,6 +380,9 @@ def by_x_and_T(model: BGNBD, name: tuple[Any, ...], function: Any, x_all: np.nda
     per_pair = np.empty((len(x), *width))
     for value in np.unique(x):
         rows = np.flatnonzero(x == value)
+        if len(rows) <= _GRID_POINTS:  # few histories with this x: exactly, cheaper than a spline
+            per_pair[rows] = function(np.full(len(rows), value), T[rows])
+            continue
         low = float(np.log(model.alpha + T[rows].min()))
         high = float(np.log(model.alpha + T[rows].max()))
         key = (model, *name, float(value))
@@ -433,13 +436,12 @@ def discounted_residual_value(
 
     def discounted(x: np.ndarray, T: np.ndarray) -> np.ndarray:
         """Σ_m (N(m) − N(m−1)) / (1 + d)^m for the numerator N of equation (10)."""
-        total, previous = np.zeros(len(x)), np.zeros(len(x))
+        months = np.arange(1, horizon_months + 1, dtype=float)[:, None]
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow stays inf or NaN: see above
-            for m in range(1, horizon_months + 1):
-                cumulative = model.expected_numerator(m * month, x, T)
-                total += (cumulative - previous) / (1 + monthly) ** m
-                previous = cumulative
-        return total
+            # every month in one call (months × customers): the formula broadcasts
+            cumulative = model.expected_numerator(months * month, x[None, :], T[None, :])
+            each = np.diff(cumulative, axis=0, prepend=np.zeros((1, len(x))))
+            return np.asarray((each / (1 + monthly) ** months).sum(axis=0))
 
     # E[Y] = N(x, T, t) / (1 + odds(x, t_x, T)): the sum over months needs (x, T) only
     per_pair = by_x_and_T(

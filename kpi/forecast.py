@@ -142,7 +142,7 @@ def existing_customers(
         by_month = by_x_and_T(
             model,
             ("expected_months", tuple(float(t) for t in ends)),
-            lambda x_, T_: np.stack([model.expected_numerator(t, x_, T_) for t in ends], axis=-1),
+            lambda x_, T_: model.expected_numerator(ends[None, :], x_[:, None], T_[:, None]),
             x,
             T,
         )
