@@ -41,7 +41,7 @@ from data.entities import ENTITIES
 from data.filters import Filters
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
-from kpi.customer_value import CLVResult, clv_overview, select_customers
+from kpi.customer_value import clv_overview, select_customers
 from kpi.engagement import engagement_overview, referral_programme, referrals_of, segment_engagement
 from kpi.lifecycle import stage_counts, transitions
 from kpi.overview import overview_kpis
@@ -55,6 +55,7 @@ from service.compute import (
     engagement_tables,
     entity_health,
     facts_for,
+    fits,
     holdout,
     roi_table,
     stages_at,
@@ -541,12 +542,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     as_of = args.as_of or filters.end
     assert as_of is not None
     facts = facts_for(source, today)
-    fits: dict[date, CLVResult] = {}
-
-    def fitted(day: date) -> CLVResult:
-        if day not in fits:
-            fits[day] = clv_at(source, day, today, facts=facts)
-        return fits[day]
+    fitted = fits(source, today, facts)
 
     view = forecast_for(facts, filters, params, as_of, fitted)
     if view is None:
@@ -611,12 +607,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
                 f"targets[{number}].segment: '{target.segment}' is not a segment in the data; "
                 f"the segments are {', '.join(sorted(known))}."
             )
-    fits: dict[date, CLVResult] = {}
-
-    def fitted(day: date) -> CLVResult:
-        if day not in fits:
-            fits[day] = clv_at(source, day, today, facts=facts)
-        return fits[day]
+    fitted = fits(source, today, facts)
 
     _first, last = facts.date_range()
     view = forecast_for(facts, filters, source.settings.forecast, as_of, fitted) if last and as_of >= last else None

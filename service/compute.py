@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "engagement_tables",
     "entity_health",
     "facts_for",
+    "fits",
     "history",
     "holdings_for",
     "holdout",
@@ -219,6 +221,20 @@ def clv_at(
     """The CLV of every customer as of ``as_of``: the model sees every customer; callers filter."""
     facts = facts or facts_for(source, today)
     return _clv(source, day_history(facts, value).at(as_of), as_of, unit)
+
+
+def fits(source: Source, today: date, facts: Facts | None = None) -> Callable[[date], CLVResult]:
+    """``clv_at`` for any date, each date fitted once (a forecast and its backtest, the report's
+    sections): for one command or one report, not shared between visitors."""
+    facts = facts or facts_for(source, today)
+    done: dict[date, CLVResult] = {}
+
+    def fitted(day: date) -> CLVResult:
+        if day not in done:
+            done[day] = clv_at(source, day, today, facts=facts)
+        return done[day]
+
+    return fitted
 
 
 @dataclass(frozen=True)

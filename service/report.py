@@ -48,10 +48,10 @@ from render.format import (
 )
 from render.text import chart_text, join_phrases, t, tn, verdicts_sentence
 from service.compute import (
-    clv_at,
     engagement_tables,
     entity_health,
     facts_for,
+    fits,
     roi_table,
     stages_at,
     upsell_tables,
@@ -112,12 +112,7 @@ def build_report(
         revenue=fmt_money(revenue["value"], lang, cur, 0),
         change=fmt_change(revenue["change"], "relative", lang),
     )
-    fits: dict[date, CLVResult] = {}
-
-    def fitted(day: date) -> CLVResult:
-        if day not in fits:
-            fits[day] = clv_at(source, day, today)
-        return fits[day]
+    fitted = fits(source, today)
 
     # the coming months, as on the overview: when the period reaches the last data
     all_facts = facts_for(source, today)
