@@ -543,6 +543,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     assert as_of is not None
     facts = facts_for(source, today)
     fitted = fits(source, today, facts)
+    _first, last = facts.date_range()
+    as_of = min(as_of, last) if last else as_of  # the forecast starts where the data ends
 
     view = forecast_for(facts, filters, params, as_of, fitted)
     if view is None:
@@ -610,10 +612,11 @@ def cmd_targets(args: argparse.Namespace) -> int:
     fitted = fits(source, today, facts)
 
     _first, last = facts.date_range()
-    view = forecast_for(facts, filters, source.settings.forecast, as_of, fitted) if last and as_of >= last else None
-    rows = target_rows(
-        facts, filters, targets, as_of, view, current_values(source, filters, as_of, today, fitted(as_of))
-    )
+    data_end = min(as_of, last) if last else as_of  # what happened is known up to the last data
+    reaches = last is not None and as_of >= last
+    view = forecast_for(facts, filters, source.settings.forecast, data_end, fitted) if reaches else None
+    now = current_values(source, filters, as_of, today, fitted(as_of))
+    rows = target_rows(facts, filters, targets, data_end, view, now)
     if args.out:
         _write(rows, args.out)
     off = int((rows["status"] == "off_track").sum())

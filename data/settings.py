@@ -403,7 +403,8 @@ def _targets(raw: Any) -> tuple[Target, ...]:
             raise ConfigError(f"{key}.value", "config.target_value")
         if value < 0 and not TARGET_KPIS[kpi]:
             raise ConfigError(f"{key}.value", "config.not_negative")
-        if kpi in SHARE_KPIS and abs(value) > 10:
+        # a margin % is a share of revenue (0.31); an ROI may be many times the spend (25 = 2,500 %)
+        if (kpi == "margin_pct" and abs(value) > 1) or (kpi in SHARE_KPIS and abs(value) > 100):
             raise ConfigError(f"{key}.value", "config.target_share", value=value, share=value / 100)
         segment = entry.get("segment")
         if segment is not None and (not isinstance(segment, str) or not segment.strip()):

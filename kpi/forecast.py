@@ -41,6 +41,7 @@ __all__ = [
     "forecast_months",
     "forecast_table",
     "forecast_total",
+    "month_shares",
     "newcomers",
     "per_purchase",
 ]
@@ -65,6 +66,16 @@ def forecast_months(as_of: date, months: int) -> list[tuple[date, date]]:
         out.append((date(year, month, 1), last))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return out
+
+
+def month_shares(as_of: date, months: int) -> np.ndarray:
+    """The share of each forecast month that is still to come: 1, except a first month that began
+    before ``as_of`` (data to 20 November: 10 of November's 30 days are forecast)."""
+    shares = np.ones(months)
+    first, last = forecast_months(as_of, months)[0]
+    if as_of >= first:
+        shares[0] = (last - as_of).days / ((last - first).days + 1)
+    return shares
 
 
 @dataclass(frozen=True)
@@ -239,11 +250,13 @@ def newcomers(per_month: np.ndarray, cell_group: np.ndarray, curves: Curves, as_
     cells = len(per_month)
     mean = {k: np.zeros((months, cells)) for k in MEASURES}
     variance = {k: np.zeros((months, cells)) for k in MEASURES}
-    for j in range(months):  # arrivals in month j, at age m − j in month m
+    shares = month_shares(as_of, months)
+    for j in range(months):  # arrivals in month j (its part still to come), at age m − j in month m
+        arriving = per_month * shares[j]
         for m in range(j, months):
             for k in MEASURES:
-                mean[k][m] += per_month * curves.mean[k][cell_group, m - j]
-                variance[k][m] += per_month * curves.square[k][cell_group, m - j]
+                mean[k][m] += arriving * curves.mean[k][cell_group, m - j]
+                variance[k][m] += arriving * curves.square[k][cell_group, m - j]
     return CellForecast([first for first, _ in spans], mean, variance)
 
 

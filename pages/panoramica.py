@@ -107,9 +107,10 @@ for name in names:
 # The coming months, when the period reaches the last data: the forecast from its end, judged by
 # its backtest. A period that ends earlier has its "coming months" in the history already.
 ahead = None
+data_end = min(anchor, ctx.last_date) if ctx.last_date else anchor  # the forecast starts where the data ends
 if ctx.last_date is not None and anchor >= ctx.last_date:
     with shown_errors(ctx):
-        ahead = loaders.forecast(ctx.source, ctx.source_key, f, anchor, ctx.today)
+        ahead = loaders.forecast(ctx.source, ctx.source_key, f, data_end, ctx.today)
 if ahead is not None:
     total = ahead.totals["revenue"]
     months_ahead = len(ahead.table)
@@ -158,10 +159,10 @@ for number, target in enumerate(targets, start=1):
 if targets:
     today_values = {k: value["now"].get(k, math.nan) for k in CURRENT}
     facts_now = loaders.facts(ctx.source, ctx.source_key, ctx.today)
-    rows = target_rows(facts_now, f, targets, anchor, ahead, today_values)
+    rows = target_rows(facts_now, f, targets, data_end, ahead, today_values)
     yearly = rows[rows["period"].str.len() == 4]
     if len(yearly):
-        st.subheader(t("targets.title", lang, year=anchor.year))
+        st.subheader(t("targets.title", lang, year=data_end.year))
         cards([target_card(row, lang, ctx.currency) for row in yearly.itertuples()])
         st.caption(t("targets.legend", lang))
     elif f.regions or f.channels:

@@ -8,11 +8,12 @@ import math
 import pandas as pd
 import streamlit as st
 
+from kpi.clv import MIN_REPEAT_CUSTOMERS
 from kpi.registry import KPIS
 from kpi.whatif import LEVERS, Scenario
 from render.charts_whatif import whatif_waterfall_figure
-from render.format import fmt_money, fmt_percent, fmt_value
-from render.text import md, t
+from render.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
+from render.text import md, t, tn
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
@@ -33,6 +34,18 @@ assert ctx.source and ctx.filters.start and ctx.filters.end  # start_page stoppe
 lang, cur = ctx.lang, ctx.currency
 as_of = ctx.filters.end
 st.caption(t("whatif.intro", lang))
+with shown_errors(ctx):
+    fitted = loaders.clv(ctx.source, ctx.source_key, as_of, "week", ctx.today)
+if not fitted.predicted:  # the levers move the model: without one there is nothing to move
+    if fitted.reason == "few_repeat":
+        repeat = int((fitted.table["x"] > 0).sum())
+        st.warning(
+            tn("value.no_model", repeat, lang, n=fmt_count(repeat, lang), needed=MIN_REPEAT_CUSTOMERS),
+            icon=":material/warning:",
+        )
+    else:
+        st.warning(t(f"value.model_{fitted.reason or 'no_fit'}", lang), icon=":material/warning:")
+    st.stop()
 
 with st.container(border=True):
     name = st.text_input(
@@ -52,7 +65,7 @@ with st.container(border=True):
             max_value=high,
             value=0,
             step=step,
-            format="%+d pp" if lever == "margin_pp" else "%+d%%",
+            format=t("whatif.points_format", lang) if lever == "margin_pp" else "%+d%%",
             key=f"wi_{lever}",
             bind="query-params",
             help=t(f"whatif.lever_help.{lever}", lang),
@@ -80,7 +93,7 @@ def _change(figure: str, now: float, then: float) -> str | None:
     if not (math.isfinite(now) and math.isfinite(then)) or now == then:
         return None
     if figure == "marketing_roi":
-        return f"{(then - now) * 100:+.1f} pp".replace(".", "," if lang == "it" else ".")
+        return fmt_change(then - now, "points", lang)
     sign = "+" if then >= now else "-"  # a hyphen: Streamlit reads the arrow's direction from it
     if figure == "at_risk_customers":
         return f"{sign}{fmt_value(abs(then - now), 'count', lang, cur)}"

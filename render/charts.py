@@ -106,7 +106,8 @@ def monthly_revenue_figure(
     """Stacked monthly revenue by segment, with the total gross margin as a line; with ``targets``
     (``month``, ``target``: monthly revenue targets) a mark at each month's target; with ``forecast``
     (``kpi.forecast.forecast_table``: ``month``, ``revenue``, ``revenue_low``, ``revenue_high``) the
-    chart goes on into the coming months: the expected revenue dashed, in its 80 % band.
+    chart goes on into the coming months: the expected revenue dashed, in its 80 % band (a month
+    partly gone shows the whole month: what happened so far plus the forecast of the rest).
 
     ``monthly`` has the columns of ``data.queries.monthly_by_segment``."""
     fig = go.Figure()
@@ -142,6 +143,10 @@ def monthly_revenue_figure(
     )
     if forecast is not None and len(forecast):
         ahead = [pd.Timestamp(m) for m in forecast["month"]]
+        forecast = forecast[["month", "revenue", "revenue_low", "revenue_high"]].copy()
+        if ahead[0] in set(pd.to_datetime(totals.index)):  # a month partly gone: the whole month's point
+            so_far = float(totals.loc[totals.index[pd.to_datetime(totals.index) == ahead[0]][0], "revenue"])
+            forecast.iloc[0, 1:] = forecast.iloc[0, 1:].astype(float) + so_far
         ahead_labels = [fmt_month(m, lang) for m in ahead]
         group = t("overview.forecast_line", lang)
         band_color = "rgba(31, 41, 55, 0.12)"

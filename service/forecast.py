@@ -231,18 +231,24 @@ def actual_cells(facts: Facts, start: date, months: int) -> dict[str, np.ndarray
     k = len(fx.cells(facts))
     out = {}
     shift = int(np.datetime64(start + timedelta(days=1), "M").astype(np.int64)) - c.first_month
-    for measure, values in (
-        ("revenue", c.revenue),
-        ("margin", c.margin),
-        ("orders", c.orders),
-        ("active_customers", c.customers),
-    ):
+    for measure, values in (("revenue", c.revenue), ("margin", c.margin), ("orders", c.orders)):
         grid = np.zeros((months, k))
         present = np.asarray(values, dtype=float).reshape(c.months, k) if c.months else np.zeros((0, k))
         for m in range(c.months):
             if 0 <= m - shift < months:
                 grid[m - shift] = present[m]
         out[measure] = grid
+    # customers who bought, as the overview counts them: a day with only a refund is not a purchase
+    first_month = int(np.datetime64(start + timedelta(days=1), "M").astype(np.int64))
+    rows = (
+        (facts.d_day > (start - date(1970, 1, 1)).days)
+        & (facts.d_day <= (end - date(1970, 1, 1)).days)
+        & (facts.d_purchases > 0)
+    )
+    code, month = facts.d_code[rows], facts.d_month[rows].astype(np.int64) - first_month
+    fresh = np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])] if len(code) else np.zeros(0, bool)
+    where = month[fresh] * k + fx.cells(facts).of_customer[code[fresh]]
+    out["active_customers"] = np.bincount(where, minlength=months * k)[: months * k].reshape(months, k).astype(float)
     return out
 
 
@@ -257,6 +263,7 @@ class ForecastView:
     errors: dict[str, dict[str, float]] | None
     unvalued: int
     new_per_month: float
+    detail: pd.DataFrame  # per month, each measure's expected value and its variance from chance
 
 
 def forecast_view(
@@ -278,7 +285,7 @@ def forecast_view(
     table = forecast_table(ahead.forecast, chosen, errors)
     totals = {k: forecast_total(ahead.forecast, chosen, errors, k) for k in MEASURES if k != "active_customers"}
     new = float(ahead.new_per_month[chosen].sum()) if ahead.new_per_month is not None else 0.0
-    return ForecastView(table, totals, backtest, errors, ahead.unvalued, new)
+    return ForecastView(table, totals, backtest, errors, ahead.unvalued, new, ahead.forecast.pick(chosen))
 
 
 def summary(view: ForecastView) -> dict[str, Any]:

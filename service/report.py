@@ -117,7 +117,9 @@ def build_report(
     # the coming months, as on the overview: when the period reaches the last data
     all_facts = facts_for(source, today)
     _first, last = all_facts.date_range()
-    ahead = forecast_for(all_facts, f, source.settings.forecast, as_of, fitted) if last and as_of >= last else None
+    data_end = min(as_of, last) if last else as_of  # the forecast starts where the data ends
+    reaches = last is not None and as_of >= last
+    ahead = forecast_for(all_facts, f, source.settings.forecast, data_end, fitted) if reaches else None
     if ahead is not None:
         total = ahead.totals["revenue"]
         label = tn("overview.forecast_card", len(ahead.table), lang, n=len(ahead.table))
@@ -139,10 +141,11 @@ def build_report(
                 monthly=fmt_percent(ahead.errors["revenue"]["monthly"], lang, 0),
             )
         cards.append((label, fmt_money_short(total["value"], lang, cur)))
-    applying = [x for x in source.settings.targets if x.year == as_of.year and applies(x, f)]
+    applying = [x for x in source.settings.targets if x.year == data_end.year and applies(x, f)]
     if applying:
         today_values = current_values(source, f, as_of, today, fitted(as_of))
-        judged = target_rows(all_facts, f, tuple(applying), as_of, ahead, today_values)
+        judged = target_rows(all_facts, f, tuple(applying), data_end, ahead, today_values)
+        judged = judged[judged["status"].notna()]
         counts = judged["status"].value_counts()
         off = [
             KPIS[k].label(lang) + (f" ({period})" if len(period) == 7 else "")

@@ -15,6 +15,7 @@ from data.filters import Filters
 from data.settings import Target
 from data.source import Source
 from kpi.customer_value import CLVResult, clv_overview, select_customers
+from kpi.forecast import band, month_shares
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
 from kpi.targets import ADDITIVE, Judged, judge, pro_rata
@@ -122,11 +123,27 @@ def _judged(
     if ahead is not None and view is not None and (kpi in ADDITIVE or kpi in ("margin_pct", "aov")):
         total = {k: actual[k] + float(ahead[k].sum()) for k in ("revenue", "margin", "orders")}
         if kpi in ("revenue", "margin", "orders"):
-            low = actual[kpi] + float(ahead[f"{kpi}_low"].sum())
-            high = actual[kpi] + float(ahead[f"{kpi}_high"].sum())
-            return judge(target.value, total[kpi], low=low, high=high, higher_is_better=higher, basis="projection")
-        if kpi == "new_customers":
-            value = actual[kpi] + view.new_per_month * len(ahead)
+            # the band of the months left together, as the overview's card: chance adds up across
+            # months, the model's error is the backtest's on its whole span
+            months = view.detail[view.detail["month"].isin(ahead["month"])]
+            error = abs((view.errors or {}).get(kpi, {}).get("total", 0.0))
+            low, high = band(
+                np.array([months[kpi].sum()]),
+                np.array([months[f"{kpi}_variance"].sum()]),
+                error if np.isfinite(error) else 0.0,
+            )
+            return judge(
+                target.value,
+                total[kpi],
+                low=actual[kpi] + float(low[0]),
+                high=actual[kpi] + float(high[0]),
+                higher_is_better=higher,
+                basis="projection",
+            )
+        if kpi == "new_customers":  # a first month partly gone brings its part of the month's pace
+            first_in_span = int((view.table["month"] < ahead["month"].iloc[0]).sum()) if len(ahead) else 0
+            shares = month_shares(as_of, len(view.table))[first_in_span : first_in_span + len(ahead)]
+            value = actual[kpi] + view.new_per_month * float(shares.sum())
             return judge(target.value, value, higher_is_better=higher, basis="projection")
         value = _actual_value(kpi, total | {"new_customers": 0.0, "active_customers": 0.0, "repeat_customers": 0.0})
         return judge(target.value, value, higher_is_better=higher, basis="projection") if np.isfinite(value) else None

@@ -5,7 +5,7 @@ error reported) and from the command line."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -249,7 +249,14 @@ def test_forecast_from_the_command_line(
     out, err = capsys.readouterr()
     assert code == 0, err
     payload = json.loads(out)
-    assert [m["month"] for m in payload["months"]] == ["2026-11-01", "2026-12-01", "2027-01-01"]
+    # the forecast starts the day after the last data: the rest of that month first, if any
+    source = Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=demo_url)
+    last = compute.facts_for(source, date.today()).date_range()[1]
+    assert last is not None and payload["as_of"] == last.isoformat()
+    next_day = last + timedelta(days=1)
+    first = next_day if next_day.day == 1 else date(last.year, last.month, 1)
+    months = [m["month"] for m in payload["months"]]
+    assert len(months) == 3 and months[0] == first.isoformat()
     first = payload["months"][0]
     assert {"revenue", "revenue_low", "revenue_high", "margin", "orders", "active_customers_high"} <= set(first)
     assert first["revenue_low"] < first["revenue"] < first["revenue_high"]
@@ -258,3 +265,42 @@ def test_forecast_from_the_command_line(
     code = cli.main(["forecast", "--config", str(config), "--months", "40"])
     _, err = capsys.readouterr()
     assert code == 2 and "--months" in err
+
+
+def test_a_forecast_from_the_middle_of_a_month() -> None:
+    """Data to 20 November: November's last 10 of 30 days are forecast; the newcomers of November
+    are a third of a month's; the chart's November point is the whole month (what happened so far
+    plus the rest), not the rest alone."""
+    from kpi.forecast import Curves, month_shares
+    from render.charts import monthly_revenue_figure
+
+    assert month_shares(date(2026, 11, 20), 3).tolist() == pytest.approx([10 / 30, 1, 1])
+    assert month_shares(date(2026, 11, 30), 2).tolist() == [1, 1]
+    curves = Curves(
+        {k: np.array([[60.0, 30.0]]) for k in ("revenue", "margin", "orders", "active_customers")},
+        {k: np.array([[3600.0, 900.0]]) for k in ("revenue", "margin", "orders", "active_customers")},
+    )
+    ahead = newcomers(np.array([3.0]), np.array([0]), curves, date(2026, 11, 20), 2)
+    assert ahead.mean["revenue"][:, 0].tolist() == pytest.approx([3 / 3 * 60, 3 / 3 * 30 + 3 * 60])
+    monthly = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-10-01", "2026-11-01"]),
+            "segment": "HoReCa",
+            "revenue": [1000.0, 600.0],
+            "margin": [300.0, 180.0],
+            "orders": [10, 6],
+            "customers": [8, 5],
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-11-01", "2026-12-01"]),
+            "revenue": [350.0, 1000.0],
+            "revenue_low": [300.0, 900.0],
+            "revenue_high": [400.0, 1100.0],
+        }
+    )
+    fig = monthly_revenue_figure(monthly, {"HoReCa": "#000"}, "it", "EUR", table)
+    line = fig.data[-1]
+    assert list(line.y) == [950.0, 1000.0]  # November: 600 so far + 350 to come
+    assert list(fig.data[-3].y) == [1000.0, 1100.0] and list(fig.data[-2].y) == [900.0, 900.0]
