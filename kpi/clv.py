@@ -421,9 +421,12 @@ def discounted_residual_value(
     horizon_months: int,
     annual_discount_rate: float,
     unit_days: float,
+    alive_from: BGNBD | None = None,
 ) -> np.ndarray:
     """Σ_{m=1..H} E[purchases in month m] × E[value per purchase] / (1 + d)^m per customer, with d
-    the monthly rate equivalent to ``annual_discount_rate`` (DESIGN.md section 3)."""
+    the monthly rate equivalent to ``annual_discount_rate`` (DESIGN.md section 3). ``alive_from``:
+    the model that says who is still a customer today, when the purchases to come follow another
+    (a what-if scenario: a decision changes who leaves from now on, not who has left)."""
     if horizon_months <= 0:
         raise ValueError("The horizon must be a positive number of months.")
     if annual_discount_rate <= -1:
@@ -447,5 +450,5 @@ def discounted_residual_value(
     per_pair = by_x_and_T(
         model, ("residual", horizon_months, annual_discount_rate, unit_days), discounted, x_all, T_all
     )
-    residual = per_pair / (1 + model.dropout_odds(x_all, t_x_all, T_all))
+    residual = per_pair / (1 + (alive_from or model).dropout_odds(x_all, t_x_all, T_all))
     return residual * np.asarray(value_per_purchase, dtype=float)

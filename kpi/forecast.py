@@ -139,15 +139,19 @@ def existing_customers(
     as_of: date,
     months: int,
     unit_days: float,
+    alive_from: BGNBD | None = None,
 ) -> tuple[CellForecast, int]:
     """The customers known at ``as_of``: per month and cell, the revenue, margin and orders they are
     expected to bring and how many are expected to buy at least once (``active_customers``). ``per_purchase``:
     per customer, the expected ``revenue``, ``margin`` and ``orders`` of one purchase day. Returns
-    the forecast and the customers the model could not value (an extreme history: left out)."""
+    the forecast and the customers the model could not value (an extreme history: left out).
+    ``alive_from``: the model that judges who is still a customer today, when the purchases to come
+    follow ``model`` (a what-if scenario)."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     spans = forecast_months(as_of, months)
     offsets = _offsets(as_of, spans, unit_days)
-    odds = model.dropout_odds(x, t_x, T)
+    # who is still a customer today: the fitted model's judgement, whatever a scenario does next
+    odds = (alive_from or model).dropout_odds(x, t_x, T)
     with np.errstate(over="ignore", invalid="ignore"):
         ends = offsets[1:]
         by_month = by_x_and_T(

@@ -4,8 +4,9 @@ The levers (a ``Scenario``), and what each changes:
 
 - **retention** (``churn``: −0.10 = a tenth fewer customers leave): the BG/NBD chance of leaving
   after a purchase, p ~ Beta(a, b), keeps its spread (a + b) and has its mean a / (a + b) moved by
-  the share. Every customer's chance of being still a customer, their expected purchases and their
-  future value follow; ``churn = −1`` (nobody leaves) gives P(alive) = 1.
+  the share, from today on: who has already left stays gone (today's P(alive) is the fitted
+  model's), the purchases to come and the chance of leaving next follow the moved model;
+  ``churn = −1``: nobody leaves any more.
 - **frequency** (+0.10 = customers buy a tenth more often from now on): each customer's purchase
   rate λ is multiplied, which for a Poisson process is the same as the coming months passing
   faster: the purchases expected in t months become those the model expects in 1.1 t.
@@ -23,10 +24,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from kpi.clv import BGNBD, discounted_residual_value
 
-__all__ = ["LEVERS", "Scenario", "newcomer_factor", "scenario_model", "scenario_residual"]
+__all__ = ["LEVERS", "Scenario", "leaving", "newcomer_factor", "scenario_model", "scenario_residual"]
 
 #: the levers, in the order the waterfall adds them
 LEVERS = ("churn", "frequency", "margin_pp", "spend", "cac")
@@ -95,9 +97,11 @@ def scenario_residual(
     annual_discount_rate: float,
     unit_days: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each customer's P(alive) and discounted future margin (the CLV's residual part) under
-    ``scenario``: the model with the retention lever, the months passing ``1 + frequency`` times
-    faster, ``margin_per_purchase`` already moved by the margin lever."""
+    """Each customer's discounted future margin (the CLV's residual part) under ``scenario``, and
+    their chance of leaving in the next 12 months. Who is still a customer today is the fitted
+    model's judgement (a decision does not bring back those who have left); from today on, the
+    model with the retention lever, the months passing ``1 + frequency`` times faster,
+    ``margin_per_purchase`` already moved by the margin lever."""
     moved = scenario_model(model, scenario.churn)
     summary = {"x": np.asarray(x, dtype=float), "t_x": np.asarray(t_x, dtype=float), "T": np.asarray(T, dtype=float)}
     residual = discounted_residual_value(
@@ -107,5 +111,25 @@ def scenario_residual(
         horizon_months=horizon_months,
         annual_discount_rate=annual_discount_rate,
         unit_days=unit_days / (1.0 + scenario.frequency),
+        alive_from=model,
     )
-    return moved.p_alive(summary["x"], summary["t_x"], summary["T"]), residual
+    year = 12 * (365.25 / 12) / unit_days * (1.0 + scenario.frequency)
+    return leaving(model, moved, summary["x"], summary["t_x"], summary["T"], year), residual
+
+
+def leaving(
+    today: BGNBD,
+    moved: BGNBD,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    t: float,
+) -> np.ndarray:
+    """Each customer's chance of leaving within the next ``t`` (model time): still a customer today
+    (``today``'s P(alive)), then a purchase that is their last before ``t`` under ``moved``. An
+    alive customer's rate λ is Gamma(r + x, α + T) and their chance p of leaving after a purchase
+    Beta(a, b + x); leaving comes at rate λ·p, so staying has E[exp(−λ p t)] =
+    E_p[(1 + p t / (α + T))^−(r + x)] = 2F1(r + x, a; a + b + x; −t / (α + T))."""
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    stay = special.hyp2f1(moved.r + x, moved.a, moved.a + moved.b + x, -t / (moved.alpha + T))
+    return np.asarray(today.p_alive(x, t_x, T) * (1.0 - stay))

@@ -14,6 +14,7 @@ from kpi.whatif import LEVERS, Scenario
 from render.charts_whatif import whatif_waterfall_figure
 from render.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
 from render.text import md, t, tn
+from service.whatif import FIGURES
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
@@ -83,9 +84,10 @@ if scenario.is_today:
 
 
 def _shown(figure: str, value: float) -> str:
-    if figure in ("at_risk_customers", "marketing_roi"):
-        spec = KPIS[figure]
-        return fmt_value(value, spec.format, lang, cur)
+    if figure == "leaving_12m":
+        return fmt_count(value, lang)
+    if figure == "marketing_roi":
+        return fmt_value(value, KPIS[figure].format, lang, cur)
     return fmt_money(value, lang, cur, 0)
 
 
@@ -95,8 +97,8 @@ def _change(figure: str, now: float, then: float) -> str | None:
     if figure == "marketing_roi":
         return fmt_change(then - now, "points", lang)
     sign = "+" if then >= now else "-"  # a hyphen: Streamlit reads the arrow's direction from it
-    if figure == "at_risk_customers":
-        return f"{sign}{fmt_value(abs(then - now), 'count', lang, cur)}"
+    if figure == "leaving_12m":
+        return f"{sign}{fmt_count(abs(then - now), lang)}"
     return f"{sign}{fmt_money(abs(then - now), lang, cur, 0)}"
 
 
@@ -107,10 +109,10 @@ cards(
             t(f"whatif.figure.{figure}", lang),
             _shown(figure, result.scenario[figure]),
             delta=_change(figure, result.today[figure], result.scenario[figure]),
-            delta_color="inverse" if figure == "at_risk_customers" else "normal",
+            delta_color="inverse" if figure == "leaving_12m" else "normal",
             help=t("whatif.today_was", lang, value=_shown(figure, result.today[figure])),
         )
-        for figure in ("total_clv", "revenue_12m", "margin_12m", "at_risk_customers", "marketing_roi")
+        for figure in FIGURES
         if math.isfinite(result.today[figure])
     ]
 )

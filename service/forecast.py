@@ -158,7 +158,7 @@ def forecast_cells(
     }
     amounts["margin"] = amounts["margin"] + scenario.margin_pp * amounts["revenue"]
     known_part, unvalued = existing_customers(
-        scenario_model(clv.bgnbd, scenario.churn),
+        scenario_model(clv.bgnbd, scenario.churn),  # the purchases to come; who is left: today's model
         table["x"].to_numpy(),
         table["t_x"].to_numpy(),
         table["T"].to_numpy(),
@@ -168,6 +168,7 @@ def forecast_cells(
         as_of,
         months,
         unit_days,
+        alive_from=clv.bgnbd,
     )
     # the customers still to come: at the pace of the trailing months, each cell at its own, and
     # each bringing what the recent newcomers of its segment brought month by month

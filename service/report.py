@@ -334,7 +334,7 @@ def _whatif_section(
 
     def both(figure: str) -> str:
         now, then = result.today[figure], result.scenario[figure]
-        if figure == "at_risk_customers":
+        if figure == "leaving_12m":
             return f"{fmt_count(now, lang)} → {fmt_count(then, lang)}"
         if figure == "marketing_roi":
             return f"{fmt_percent(now, lang, 0)} → {fmt_percent(then, lang, 0)}"
@@ -348,7 +348,7 @@ def _whatif_section(
         levers=join_phrases(levers, lang),
         clv=both("total_clv"),
         margin=both("margin_12m"),
-        risk=both("at_risk_customers"),
+        leaving=both("leaving_12m"),
     )
     figures = [f for f in FIGURES if math.isfinite(result.today[f])]
     return Section(

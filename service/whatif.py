@@ -15,22 +15,23 @@ from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import CLVResult, select_customers
 from kpi.forecast import per_purchase
-from kpi.lifecycle import stage_counts
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
-from kpi.whatif import LEVERS, Scenario, scenario_model, scenario_residual
-from service.compute import roi_table, stages_at
+from kpi.whatif import LEVERS, Scenario, leaving, scenario_residual
+from service.compute import roi_table
 from service.forecast import customer_sums, forecast_cells
 
 __all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
 
 #: the figures compared, today against the scenario
-FIGURES = ("total_clv", "revenue_12m", "margin_12m", "at_risk_customers", "marketing_roi")
+FIGURES = ("total_clv", "revenue_12m", "margin_12m", "leaving_12m", "marketing_roi")
 
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Today's figures and the scenario's (``FIGURES``) for the chosen customers; the waterfall of
+    """Today's figures and the scenario's (``FIGURES``: the customers' total value, the next 12
+    months' revenue and margin, the customers expected to leave in them, the lifetime marketing
+    ROI) for the chosen customers; the waterfall of
     the change in total CLV and in the next 12 months' margin, lever by lever (``steps``: ``lever``,
     ``total_clv``, ``margin_12m``); each channel's lifetime ROI today and in the scenario."""
 
@@ -41,11 +42,17 @@ class WhatIf:
 
 
 def scenario_clv(source: Source, facts: Facts, clv: CLVResult, as_of: date, scenario: Scenario) -> CLVResult:
-    """``clv`` (fitted at ``as_of``) with every customer's P(alive), future margin and CLV under
-    ``scenario``; the CLV itself when the scenario is today's or there is no model."""
-    if scenario.is_today or clv.bgnbd is None or clv.gamma_gamma is None:
+    """``clv`` (fitted at ``as_of``) with every customer's future margin and CLV under ``scenario``,
+    and their chance of leaving in the next 12 months (``leaving_12m``, today's model when the
+    scenario is today's); who is still a customer today stays as the model says. The CLV itself
+    when there is no model."""
+    if clv.bgnbd is None or clv.gamma_gamma is None:
         return clv
     table = clv.table
+    x, t_x, T = (table[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))  # noqa: N806
+    if scenario.is_today:
+        year = 12 * (365.25 / 12) / TIME_UNITS[clv.unit]
+        return replace(clv, table=table.assign(leaving_12m=leaving(clv.bgnbd, clv.bgnbd, x, t_x, T, year)))
     margin = table["expected_margin_per_purchase"].to_numpy(dtype=float)
     if scenario.margin_pp:
         code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
@@ -59,11 +66,11 @@ def scenario_clv(source: Source, facts: Facts, clv: CLVResult, as_of: date, scen
         )
         margin = margin + scenario.margin_pp * np.where(code >= 0, revenue, 0.0)
     business = source.settings.business
-    p_alive, residual = scenario_residual(
+    gone, residual = scenario_residual(
         clv.bgnbd,
-        table["x"].to_numpy(),
-        table["t_x"].to_numpy(),
-        table["T"].to_numpy(),
+        x,
+        t_x,
+        T,
         margin,
         scenario,
         horizon_months=business.clv_horizon_months,
@@ -72,12 +79,12 @@ def scenario_clv(source: Source, facts: Facts, clv: CLVResult, as_of: date, scen
     )
     residual = np.where(np.isfinite(residual), residual, table["residual_clv"].to_numpy(dtype=float))
     moved = table.assign(
-        p_alive=p_alive,
         expected_margin_per_purchase=margin,
         residual_clv=residual,
         total_clv=table["historical_clv"].to_numpy(dtype=float) + residual,
+        leaving_12m=gone,
     )
-    return replace(clv, table=moved, bgnbd=scenario_model(clv.bgnbd, scenario.churn))
+    return replace(clv, table=moved)
 
 
 def figures(
@@ -89,13 +96,11 @@ def figures(
     ahead = forecast_cells(facts, clv, as_of, 12, source.settings.forecast.trailing_months, scenario)
     cells = fx.cells(facts).chosen(facts, filters)
     picked = ahead.forecast.pick(cells) if ahead.forecast is not None else None
-    stages = stages_at(source, as_of, today, moved)
-    mine = select_customers(stages, filters.segments, filters.regions, filters.channels)
     figures = {
         "total_clv": float(chosen["total_clv"].sum()),
         "revenue_12m": float(picked["revenue"].sum()) if picked is not None else float("nan"),
         "margin_12m": float(picked["margin"].sum()) if picked is not None else float("nan"),
-        "at_risk_customers": float(stage_counts(mine)["at_risk"]),
+        "leaving_12m": float(chosen["leaving_12m"].sum()) if "leaving_12m" in chosen else float("nan"),
         "marketing_roi": float("nan"),
     }
     channels = pd.DataFrame(columns=["channel", "roi_lifetime"])

@@ -11,7 +11,7 @@ import pytest
 from data.filters import Filters
 from data.source import Source
 from kpi.clv import BGNBD
-from kpi.whatif import Scenario, newcomer_factor, scenario_model, scenario_residual
+from kpi.whatif import Scenario, leaving, newcomer_factor, scenario_model, scenario_residual
 from service import compute
 from service.whatif import whatif
 
@@ -25,10 +25,29 @@ def test_retention_moves_the_mean_chance_of_leaving() -> None:
     assert moved.a + moved.b == pytest.approx(MODEL.a + MODEL.b)  # the spread is kept
     assert moved.a / (moved.a + moved.b) == pytest.approx(0.75 * MODEL.a / (MODEL.a + MODEL.b))
     assert scenario_model(MODEL, 0.0) is MODEL
-    # nobody leaves: every customer is still a customer
     x, t_x, T = np.array([1.0, 5.0, 3.0]), np.array([2.0, 10.0, 30.0]), np.array([40.0, 80.0, 40.0])  # noqa: N806
-    assert scenario_model(MODEL, -1.0).p_alive(x, t_x, T) == pytest.approx(np.ones(3), abs=1e-6)
-    assert np.all(MODEL.p_alive(x, t_x, T) < 0.999)
+    year = 52.18
+    # nobody leaves any more: nobody leaves in the next year; those already gone stay gone
+    assert leaving(MODEL, scenario_model(MODEL, -1.0), x, t_x, T, year) == pytest.approx(np.zeros(3), abs=1e-9)
+    today = leaving(MODEL, MODEL, x, t_x, T, year)
+    assert np.all(today > 0) and np.all(today < MODEL.p_alive(x, t_x, T))
+    assert np.all(leaving(MODEL, scenario_model(MODEL, 0.5), x, t_x, T, year) > today)
+
+
+def test_the_chance_of_leaving_against_a_simulation() -> None:
+    """Alive, with rate λ ~ Gamma(r + x, α + T) and p ~ Beta(a, b + x): the chance of no last
+    purchase within t, simulated, is the closed form's."""
+    rng = np.random.default_rng(5)
+    x, T, t = 3.0, 30.0, 40.0  # noqa: N806
+    lam = rng.gamma(MODEL.r + x, 1 / (MODEL.alpha + T), 400_000)
+    p = rng.beta(MODEL.a, MODEL.b + x, 400_000)
+    # purchases in t are Poisson(λ t); each one is the last with chance p: no last one is (1 − p)^n
+    n = rng.poisson(lam * t)
+    simulated = float(np.mean((1 - p) ** n))
+    # a customer certainly alive today (t_x = T): P(alive) = 1 only without repeat, so divide it out
+    alive = float(MODEL.p_alive(np.array([x]), np.array([T]), np.array([T]))[0])
+    stay = 1 - float(leaving(MODEL, MODEL, np.array([x]), np.array([T]), np.array([T]), t)[0]) / alive
+    assert stay == pytest.approx(simulated, abs=0.003)
 
 
 def test_frequency_stretches_the_months_and_margin_adds_points() -> None:
@@ -81,10 +100,14 @@ def test_demo_scenario_lever_by_lever(demo: tuple[Source, object, object]) -> No
     assert margin.scenario["revenue_12m"] == pytest.approx(margin.today["revenue_12m"])
     gained = margin.scenario["margin_12m"] - margin.today["margin_12m"]
     assert gained == pytest.approx(0.02 * margin.today["revenue_12m"], rel=1e-9)
-    # fewer leave: more value, fewer customers at risk
+    # fewer leave: more value, fewer customers leaving in the next year; who has left stays gone
     keep = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(churn=-0.3))  # type: ignore[arg-type]
     assert keep.scenario["total_clv"] > keep.today["total_clv"]
-    assert keep.scenario["at_risk_customers"] < keep.today["at_risk_customers"]
+    assert keep.scenario["leaving_12m"] < keep.today["leaving_12m"]
+    from service.whatif import scenario_clv
+
+    moved = scenario_clv(source, facts, clv, AS_OF, Scenario(churn=-0.3))  # type: ignore[arg-type]
+    assert np.array_equal(moved.table["p_alive"].to_numpy(), clv.table["p_alive"].to_numpy())  # type: ignore[attr-defined]
     # a dearer CAC: the same customers bought at 25 % more give ROI + 1 divided by 1.25
     dear = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(cac=0.25))  # type: ignore[arg-type]
     assert dear.scenario["marketing_roi"] + 1 == pytest.approx((dear.today["marketing_roi"] + 1) / 1.25)
@@ -93,8 +116,10 @@ def test_demo_scenario_lever_by_lever(demo: tuple[Source, object, object]) -> No
     both = whatif(source, facts, clv, Filters(segments=("HoReCa",)), AS_OF, TODAY, mixed)  # type: ignore[arg-type]
     assert list(both.steps["lever"]) == ["churn", "frequency", "margin_pp"]
     assert both.steps["total_clv"].sum() == pytest.approx(both.scenario["total_clv"] - both.today["total_clv"])
-    assert both.steps["margin_12m"].sum() == pytest.approx(both.scenario["margin_12m"] - both.today["margin_12m"])
     assert (both.steps["total_clv"] > 0).all()
+    # each step is what its lever adds to those before it: the first is the retention lever alone
+    alone = whatif(source, facts, clv, Filters(segments=("HoReCa",)), AS_OF, TODAY, Scenario(churn=-0.1))  # type: ignore[arg-type]
+    assert both.steps["total_clv"].iloc[0] == pytest.approx(alone.scenario["total_clv"] - alone.today["total_clv"])
 
 
 def test_the_report_includes_an_active_scenario(demo: tuple[Source, object, object]) -> None:
@@ -108,7 +133,7 @@ def test_the_report_includes_an_active_scenario(demo: tuple[Source, object, obje
     whatif_section = sections[-2]
     assert whatif_section.comment.startswith("Scenario «Fedeltà» (Clienti che se ne vanno): valore dei clienti € ")
     assert whatif_section.figure is not None and whatif_section.figure.data[0].type == "waterfall"
-    assert dict(whatif_section.cards)["Clienti a rischio"].count("→") == 1
+    assert dict(whatif_section.cards)["Clienti che lasceranno nei prossimi 12 mesi (stima)"].count("→") == 1
     # no lever moved: no section
     plain = build_report(source, period, "it", TODAY, scenario=Scenario(name="Niente"))
     assert "Simulatore: Niente" not in [s.title for s in plain]
