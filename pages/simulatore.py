@@ -109,7 +109,7 @@ cards(
             t(f"whatif.figure.{figure}", lang),
             _shown(figure, result.scenario[figure]),
             delta=_change(figure, result.today[figure], result.scenario[figure]),
-            delta_color="inverse" if figure == "leaving_12m" else "normal",
+            delta_color="inverse" if figure in ("leaving_12m", "acquisition_spend_12m") else "normal",
             help=t("whatif.today_was", lang, value=_shown(figure, result.today[figure])),
         )
         for figure in FIGURES

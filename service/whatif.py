@@ -15,6 +15,7 @@ from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import CLVResult, select_customers
 from kpi.forecast import per_purchase
+from kpi.periods import add_months
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
 from kpi.whatif import LEVERS, Scenario, leaving, scenario_residual
@@ -24,7 +25,7 @@ from service.forecast import customer_sums, forecast_cells
 __all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
 
 #: the figures compared, today against the scenario
-FIGURES = ("total_clv", "revenue_12m", "margin_12m", "leaving_12m", "marketing_roi")
+FIGURES = ("total_clv", "revenue_12m", "margin_12m", "acquisition_spend_12m", "leaving_12m", "marketing_roi")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,15 @@ def figures(
     ahead = forecast_cells(facts, clv, as_of, 12, source.settings.forecast.trailing_months, scenario)
     cells = fx.cells(facts).chosen(facts, filters)
     picked = ahead.forecast.pick(cells) if ahead.forecast is not None else None
+    # what the campaigns spent on the chosen customers acquired in the last 12 months: the spend
+    # the acquisition lever moves (the margin it brings is not the whole story without its cost)
+    first = facts.first_purchase_day()
+    year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
+    recent = facts.costed & (first > year_ago) & (first <= (as_of - date(1970, 1, 1)).days)
+    recent &= fx.customer_mask(facts, filters)
+    spend = float(facts.acquisition_cost[recent].sum()) * (1.0 + scenario.spend)
     figures = {
+        "acquisition_spend_12m": spend if facts.campaigns is not None else float("nan"),
         "total_clv": float(chosen["total_clv"].sum()),
         "revenue_12m": float(picked["revenue"].sum()) if picked is not None else float("nan"),
         "margin_12m": float(picked["margin"].sum()) if picked is not None else float("nan"),

@@ -108,6 +108,11 @@ def test_demo_scenario_lever_by_lever(demo: tuple[Source, object, object]) -> No
 
     moved = scenario_clv(source, facts, clv, AS_OF, Scenario(churn=-0.3))  # type: ignore[arg-type]
     assert np.array_equal(moved.table["p_alive"].to_numpy(), clv.table["p_alive"].to_numpy())  # type: ignore[attr-defined]
+    # half as much again on campaigns: the spend of the last 12 months × 1.5, and more new customers
+    more = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(spend=0.5))  # type: ignore[arg-type]
+    assert more.today["acquisition_spend_12m"] > 0
+    assert more.scenario["acquisition_spend_12m"] == pytest.approx(1.5 * more.today["acquisition_spend_12m"])
+    assert more.scenario["revenue_12m"] > more.today["revenue_12m"]
     # a dearer CAC: the same customers bought at 25 % more give ROI + 1 divided by 1.25
     dear = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(cac=0.25))  # type: ignore[arg-type]
     assert dear.scenario["marketing_roi"] + 1 == pytest.approx((dear.today["marketing_roi"] + 1) / 1.25)
