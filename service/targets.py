@@ -16,6 +16,7 @@ from data.settings import Target
 from data.source import Source
 from kpi.customer_value import CLVResult, clv_overview, select_customers
 from kpi.forecast import band, month_shares
+from kpi.periods import add_months
 from kpi.registry import KPIS
 from kpi.roi import marketing_summary
 from kpi.targets import ADDITIVE, Judged, judge, pro_rata
@@ -92,7 +93,8 @@ def target_rows(
             # the forecast must reach the period's end to project it
             if last_covered is not None and last_covered >= pd.Timestamp(end.replace(day=1)):
                 ahead = months
-        judged = _judged(target, actual, ahead, view, higher, over, start, end, as_of)
+        due = _due_share(facts, filters, target.kpi, start, end, as_of)
+        judged = _judged(target, actual, ahead, view, higher, over, start, end, as_of, due)
         rows.append(_row(target, _actual_value(target.kpi, actual), judged))
     return pd.DataFrame(rows, columns=TARGET_COLUMNS)
 
@@ -115,6 +117,7 @@ def _judged(
     start: date,
     end: date,
     as_of: date,
+    due: float,
 ) -> Judged | None:
     kpi = target.kpi
     now = _actual_value(kpi, actual)
@@ -151,8 +154,25 @@ def _judged(
         return None
     if kpi in ("margin_pct", "aov"):  # a ratio to date: judged as it stands
         return judge(target.value, now, higher_is_better=higher, basis="to_date")
-    elapsed = ((as_of - start).days + 1) / ((end - start).days + 1) if as_of >= start else 0.0
-    return pro_rata(target.value, now, elapsed, higher_is_better=higher)
+    return pro_rata(target.value, now, due, higher_is_better=higher)
+
+
+def _due_share(facts: Facts, filters: Filters, kpi: str, start: date, end: date, as_of: date) -> float:
+    """The share of a period's target due by ``as_of``: the share of its days gone by, except for
+    counts of distinct customers, which grow fastest early on — for them the share the same period
+    a year before had reached by the same day (the days' share when there is no year before)."""
+    if as_of < start:
+        return 0.0
+    days = ((as_of - start).days + 1) / ((end - start).days + 1)
+    if kpi not in ("active_customers", "repeat_customers"):
+        return days
+    before = [add_months(d, -12) for d in (start, min(as_of, end), end)]
+    first, _last = facts.date_range()
+    if first is None or before[0] < first:
+        return days
+    whole = _to_date(facts, filters, before[0], before[2])[kpi]
+    so_far = _to_date(facts, filters, before[0], before[1])[kpi]
+    return so_far / whole if whole > 0 else days
 
 
 def _row(target: Target, actual: float, judged: Judged | None) -> dict[str, object]:

@@ -212,3 +212,19 @@ def test_the_report_says_how_the_targets_stand(demo_url: str, tmp_path: Path) ->
     comment = sections[0].comment
     # the whole company's two targets (not HoReCa's): September's met, the average CLV far off
     assert "Targets 2026: 2 targets, 1 on track, 0 at risk, 1 off track. Off track: Average CLV" in comment
+
+
+def test_distinct_customers_are_due_as_they_came_a_year_before(judged: tuple[object, object, object]) -> None:
+    """Customers who bought in 2025, judged on 30 June 2025 without a forecast: due is the share
+    that 2024 had reached by 30 June 2024 (distinct customers do not add up day by day), not the
+    share of the days."""
+    facts, _fitted, _source = judged  # type: ignore[misc]
+    from service.targets import _due_share, _to_date
+
+    due = _due_share(facts, Filters(), "active_customers", date(2025, 1, 1), date(2025, 12, 31), date(2025, 6, 30))
+    half_2024 = _to_date(facts, Filters(), date(2024, 1, 1), date(2024, 6, 30))["active_customers"]
+    year_2024 = _to_date(facts, Filters(), date(2024, 1, 1), date(2024, 12, 31))["active_customers"]
+    assert due == pytest.approx(half_2024 / year_2024) and abs(due - 181 / 365) > 0.01
+    assert _due_share(facts, Filters(), "orders", date(2025, 1, 1), date(2025, 12, 31), date(2025, 6, 30)) == (
+        pytest.approx(181 / 365)
+    )
