@@ -110,7 +110,8 @@ cards(
             _shown(figure, result.scenario[figure]),
             delta=_change(figure, result.today[figure], result.scenario[figure]),
             delta_color="inverse" if figure in ("leaving_12m", "acquisition_spend_12m") else "normal",
-            help=t("whatif.today_was", lang, value=_shown(figure, result.today[figure])),
+            help=t("whatif.today_was", lang, value=_shown(figure, result.today[figure]))
+            + (f"  \n{t(f'whatif.help.{figure}', lang)}" if figure in ("leaving_12m", "acquisition_spend_12m") else ""),
         )
         for figure in FIGURES
         if math.isfinite(result.today[figure])

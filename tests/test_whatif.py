@@ -138,7 +138,7 @@ def test_the_report_includes_an_active_scenario(demo: tuple[Source, object, obje
     whatif_section = sections[-2]
     assert whatif_section.comment.startswith("Scenario «Fedeltà» (Clienti che se ne vanno): valore dei clienti € ")
     assert whatif_section.figure is not None and whatif_section.figure.data[0].type == "waterfall"
-    assert dict(whatif_section.cards)["Clienti che lasceranno nei prossimi 12 mesi (stima)"].count("→") == 1
+    assert dict(whatif_section.cards)["Abbandoni attesi (12 mesi)"].count("→") == 1
     # no lever moved: no section
     plain = build_report(source, period, "it", TODAY, scenario=Scenario(name="Niente"))
     assert "Simulatore: Niente" not in [s.title for s in plain]

@@ -608,7 +608,7 @@ def test_whatif_page_from_a_shared_link(app_env: Path) -> None:
     assert "Programma fedeltà rispetto a oggi" in [s.value for s in at.subheader]
     cards = {m.label: m for m in at.metric}
     assert cards["Valore totale dei clienti (CLV)"].delta.startswith("+€ ")
-    leaving = cards["Clienti che lasceranno nei prossimi 12 mesi (stima)"]
+    leaving = cards["Abbandoni attesi (12 mesi)"]
     assert leaving.delta.startswith("-")  # fewer leave: the arrow points down
     assert cards["Margine dei prossimi 12 mesi"].help.startswith("Oggi: € ")
     waterfalls = [c for c in _charts(at) if c["data"][0]["type"] == "waterfall"]
