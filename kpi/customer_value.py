@@ -17,6 +17,7 @@ import pandas as pd
 
 from kpi.clv import (
     BGNBD,
+    MIN_REPEAT_CUSTOMERS,
     GammaGamma,
     ModelError,
     discounted_residual_value,
@@ -82,15 +83,38 @@ class CLVResult:
         return self.bgnbd is not None and self.gamma_gamma is not None
 
 
-def _expected_margin(model: GammaGamma, x: np.ndarray, m: np.ndarray, first_value: np.ndarray) -> np.ndarray:
+def _expected_margin(
+    model: GammaGamma, x: np.ndarray, m: np.ndarray, first_value: np.ndarray, group: np.ndarray | None = None
+) -> np.ndarray:
     """E[margin per purchase]. Gamma-Gamma learns from repeat purchases only, so a one-time buyer
     would get the population mean; here their first purchase counts as one observation instead
     (where its margin is positive). A bargain hunter's €20 first basket then keeps their forecast
-    modest rather than at the average customer's level."""
+    modest rather than at the average customer's level.
+
+    The mean a customer's own is weighed against (with the model's weight p·x / (p·x + q − 1)) is
+    their ``group``'s (segment's): the model's population mean times the ratio of the segment's
+    repeat customers' mean to everyone's, where the segment has ``MIN_REPEAT_CUSTOMERS`` of them;
+    else the model's population mean. A business that sells to
+    private customers and to resellers does not price a private customer's next order like a
+    reseller's."""
     one_time = (x == 0) & (first_value > 0)
     x_eff = np.where(one_time, 1.0, x)
     m_eff = np.where(one_time, first_value, m)
-    return model.expected_value(x_eff, m_eff)
+    if group is None or len(x) == 0:
+        return model.expected_value(x_eff, m_eff)
+    group = np.asarray(group, dtype=np.int64)
+    shift = group - group.min()
+    repeat = (np.asarray(x) > 0) & np.isfinite(m)
+    counts = np.bincount(shift[repeat], minlength=int(shift.max()) + 1)
+    sums = np.bincount(shift[repeat], weights=np.asarray(m, dtype=float)[repeat], minlength=int(shift.max()) + 1)
+    # the model's population mean, moved by how a segment's repeat customers compare with everyone's
+    # (one segment, or none large enough: the model's own mean, as published)
+    population = model.population_mean
+    overall = sums.sum() / counts.sum() if counts.sum() else 0.0
+    ratio = np.where((counts >= MIN_REPEAT_CUSTOMERS) & (overall > 0), sums / np.maximum(counts, 1) / overall, 1.0)
+    prior = (population * ratio)[shift]
+    weight = model.p * x_eff / (model.p * x_eff + model.q - 1)
+    return np.where(x_eff > 0, weight * m_eff + (1 - weight) * prior, prior)
 
 
 def compute_clv(
@@ -160,7 +184,10 @@ def compute_clv(
         table["p_alive"] = bgnbd.p_alive(x, t_x, T)
         expected = expected_purchases_by_curve(bgnbd, 12 * month, x, t_x, T)
         table["expected_purchases_12m"] = np.where(np.isfinite(expected), expected, np.nan)
-        value = _expected_margin(gamma_gamma, x, summary["m"].to_numpy(), table["first_value"].to_numpy(dtype=float))
+        segment = pd.factorize(table["segment"].to_numpy())[0]
+        value = _expected_margin(
+            gamma_gamma, x, summary["m"].to_numpy(), table["first_value"].to_numpy(dtype=float), segment
+        )
         table["expected_margin_per_purchase"] = value
         residual = discounted_residual_value(
             bgnbd,
@@ -203,10 +230,12 @@ def total_clv_of(
     unit: str,
     horizon_months: int,
     annual_discount_rate: float,
+    segments: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ``total_clv`` column ``compute_clv`` gives for the customers of ``state`` with these
     (already fitted) models — the same arithmetic on arrays, without the table: what the stage
-    rules of an earlier date need. ``models`` None: no residual value."""
+    rules of an earlier date need. ``models`` None: no residual value; ``segments``: each
+    customer's segment code (the expected margin is weighed against the segment's)."""
 
     def zero_nan(values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=float)
@@ -226,7 +255,7 @@ def total_clv_of(
         "t_x": (state.last_day - state.first_day).astype(float) / days,
         "T": (state.day - state.first_day).astype(float) / days,
     }
-    value = _expected_margin(gamma_gamma, x, m, first_value)
+    value = _expected_margin(gamma_gamma, x, m, first_value, segments)
     residual = discounted_residual_value(
         bgnbd,
         summary,

@@ -310,6 +310,7 @@ def past_stages(
         unit=models_from.unit,
         horizon_months=business.clv_horizon_months,
         annual_discount_rate=business.annual_discount_rate,
+        segments=days.segment_codes[state.code],
     )
     repeat = state.purchase_days >= 2
     stage, p_alive = stage_numbers(

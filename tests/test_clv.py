@@ -287,3 +287,31 @@ def test_the_expected_purchases_on_a_grid_match_the_closed_form() -> None:
     assert np.array_equal(
         clv_module.expected_purchases_by_curve(model, horizon, x[small], t_x[small], age[small]), exact[small]
     )
+
+
+def test_a_segments_small_baskets_are_not_priced_like_the_resellers() -> None:
+    """The Gamma-Gamma weight is kept, but a customer's own mean is weighed against their segment's
+    level: the model's population mean × (the segment's repeat customers' mean ÷ everyone's). With
+    one segment it is the published model exactly."""
+    from kpi.clv import GammaGamma
+    from kpi.customer_value import _expected_margin
+
+    model = GammaGamma(p=6.25, q=3.74, gamma=15.44, log_likelihood=0.0, customers=946)  # CDNOW (Fader & Hardie)
+    n = 60  # repeat customers per segment: enough to judge each
+    x = np.r_[np.full(n, 2.0), np.full(n, 2.0), [0.0, 0.0]]
+    m = np.r_[np.full(n, 20.0), np.full(n, 60.0), [0.0, 0.0]]
+    first = np.r_[np.full(2 * n, 20.0), [0.0, 0.0]]
+    group = np.r_[np.zeros(n), np.ones(n), [0, 1]].astype(int)
+    got = _expected_margin(model, x, m, first, group)
+    population = model.population_mean
+    small, large = population * 20 / 40, population * 60 / 40
+    w = model.p * 2 / (model.p * 2 + model.q - 1)
+    assert got[0] == pytest.approx(w * 20 + (1 - w) * small)
+    assert got[n] == pytest.approx(w * 60 + (1 - w) * large)
+    assert got[-2] == pytest.approx(small) and got[-1] == pytest.approx(large)  # no purchase to go by
+    # one segment: the published model
+    one = _expected_margin(model, x, m, first, np.zeros(len(x), dtype=int))
+    assert one == pytest.approx(model.expected_value(np.where((x == 0) & (first > 0), 1.0, x), m))
+    # a segment below 50 repeat customers keeps the population mean
+    few = _expected_margin(model, x[n - 10 :], m[n - 10 :], first[n - 10 :], group[n - 10 :])
+    assert few[0] == pytest.approx(w * 20 + (1 - w) * population)
