@@ -53,6 +53,7 @@ __all__ = [
     "history",
     "holdings_for",
     "holdout",
+    "memo",
     "referral_cac",
     "roi_table",
     "stages_at",
@@ -81,7 +82,7 @@ def facts_for(source: Source, today: date) -> Facts:
     return made
 
 
-def _memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
+def memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
     """A value derived from the facts, made once per facts object (the facts live as long as their
     cache entry, and so do these)."""
     with _LOCK:
@@ -95,12 +96,12 @@ def _memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
 
 def holdings_for(source: Source, facts: Facts) -> Holdings:
     """What each customer bought by product and day: read on first use, once per facts."""
-    return _memo(facts, ("holdings",), lambda: fx.extract_holdings(source, facts))
+    return memo(facts, ("holdings",), lambda: fx.extract_holdings(source, facts))
 
 
 def engagement_facts(source: Source, facts: Facts) -> EngagementFacts:
     """The referrals and engagements, read and checked on first use, once per facts."""
-    found: EngagementFacts = _memo(facts, ("engagement",), lambda: extract_engagement(source, facts))
+    found: EngagementFacts = memo(facts, ("engagement",), lambda: extract_engagement(source, facts))
     return found
 
 
@@ -188,7 +189,7 @@ def day_history(facts: Facts, value: str = "margin") -> DayHistory:
             acquisition_cost=facts.acquisition_cost,
         )
 
-    return _memo(facts, ("history", value), make)
+    return memo(facts, ("history", value), make)
 
 
 def _clv(
@@ -426,7 +427,7 @@ def roi_table(
 def owned_products(source: Source, facts: Facts, as_of: date) -> pd.DataFrame:
     """What each customer had bought by ``as_of``, by product (``data.facts.customer_products``):
     made once per date and kept with the facts."""
-    return _memo(facts, ("owned", as_of), lambda: fx.customer_products(holdings_for(source, facts), as_of))
+    return memo(facts, ("owned", as_of), lambda: fx.customer_products(holdings_for(source, facts), as_of))
 
 
 def ladder_position(source: Source, facts: Facts, customer_id: Any, as_of: date) -> tuple[int, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +32,7 @@ from kpi.forecast import (
 from kpi.periods import add_months
 from kpi.summary import TIME_UNITS
 from kpi.whatif import Scenario, newcomer_factor, scenario_model
+from service.compute import memo
 
 __all__ = [
     "ForecastCells",
@@ -61,18 +61,10 @@ def _to_date(day: int) -> date:
     return date(1970, 1, 1) + timedelta(days=int(day))
 
 
-def _kept(facts: Facts, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-    """``make()`` once per facts and key (what does not depend on a scenario or a filter)."""
-    found = facts._cache.get(key)
-    if found is None:
-        found = facts._cache.setdefault(key, make())
-    return found
-
-
 def customer_sums(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
     """Per customer code, up to ``as_of``: revenue, margin, purchase days and orders (kept with the
     facts)."""
-    found: dict[str, np.ndarray] = _kept(facts, ("customer_sums", as_of), lambda: _customer_sums(facts, as_of))
+    found: dict[str, np.ndarray] = memo(facts, ("customer_sums", as_of), lambda: _customer_sums(facts, as_of))
     return found
 
 
@@ -185,7 +177,7 @@ def forecast_cells(
         recent = (first > year_ago) & (first <= until) & paid[cell.of_customer]
         paid_pace = np.bincount(cell.of_customer[recent], minlength=k) / 12
         per_month = np.maximum(per_month + (newcomer_factor(scenario) - 1.0) * paid_pace, 0.0)
-    curves: Curves = _kept(facts, ("cohort_curves", as_of, months), lambda: _curves(facts, as_of, months))
+    curves: Curves = memo(facts, ("cohort_curves", as_of, months), lambda: _curves(facts, as_of, months))
     if not scenario.is_today:
         curves = _moved_curves(curves, scenario)
     to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months)
@@ -287,15 +279,6 @@ def forecast_view(
     totals = {k: forecast_total(ahead.forecast, chosen, errors, k) for k in MEASURES if k != "active_customers"}
     new = float(ahead.new_per_month[chosen].sum()) if ahead.new_per_month is not None else 0.0
     return ForecastView(table, totals, backtest, errors, ahead.unvalued, new, ahead.forecast.pick(chosen))
-
-
-def summary(view: ForecastView) -> dict[str, Any]:
-    """The headline figures of a forecast view, for the CLI and the report."""
-    return {
-        "totals": view.totals,
-        "backtest_error": view.errors,
-        "customers_left_out": view.unvalued,
-    }
 
 
 def backtest_cells(
