@@ -63,7 +63,7 @@ from service.compute import (
 )
 from service.forecast import forecast_for
 from service.report import build_report, lead_conversions_unknown, render, report_caption
-from service.targets import current_values, target_rows
+from service.targets import current_values, target_rows, unknown_segments
 
 EXIT_INPUT = 2
 
@@ -602,13 +602,11 @@ def cmd_targets(args: argparse.Namespace) -> int:
     as_of = args.as_of or filters.end
     assert as_of is not None
     facts = facts_for(source, today)
-    known = set(facts.labels["segment"])
-    for number, target in enumerate(targets, start=1):
-        if target.segment is not None and target.segment not in known:
-            raise InputError(
-                f"targets[{number}].segment: '{target.segment}' is not a segment in the data; "
-                f"the segments are {', '.join(sorted(known))}."
-            )
+    segments = [str(label) for label in facts.labels["segment"]]
+    for where, target in unknown_segments(targets, segments):
+        raise InputError(
+            f"{where}: '{target.segment}' is not a segment in the data; the segments are {', '.join(sorted(segments))}."
+        )
     fitted = fits(source, today, facts)
 
     _first, last = facts.date_range()

@@ -15,7 +15,7 @@ from kpi.roi import marketing_summary
 from render.charts import monthly_revenue_figure, segment_colors, segment_figure
 from render.format import fmt_change, fmt_count, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from render.text import headline_text, t, tn
-from service.targets import CURRENT, month_targets, target_rows
+from service.targets import CURRENT, month_targets, target_rows, unknown_segments
 from ui import loaders
 from ui.cards import Card, cards, target_card
 from ui.shell import shown_errors, start_page
@@ -143,19 +143,11 @@ cards(period_cards + value_cards)
 
 # The owner's targets for the year of the period's end ([[targets]] in the settings).
 targets = ctx.settings.targets if ctx.settings else ()
-known = set(ctx.options.get("segment", []))
-for number, target in enumerate(targets, start=1):
-    if target.segment is not None and target.segment not in known:
-        st.warning(
-            t(
-                "targets.unknown_segment",
-                lang,
-                where=f"targets[{number}].segment",
-                name=target.segment,
-                names=", ".join(sorted(known)),
-            ),
-            icon=":material/flag:",
-        )
+for where, target in unknown_segments(targets, ctx.options.get("segment", [])):
+    listed = ", ".join(sorted(ctx.options.get("segment", [])))
+    st.warning(
+        t("targets.unknown_segment", lang, where=where, name=target.segment, names=listed), icon=":material/flag:"
+    )
 if targets:
     today_values = {k: value["now"].get(k, math.nan) for k in CURRENT}
     facts_now = loaders.facts(ctx.source, ctx.source_key, ctx.today)

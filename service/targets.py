@@ -23,7 +23,7 @@ from kpi.targets import ADDITIVE, Judged, judge, pro_rata
 from service.compute import roi_table
 from service.forecast import ForecastView
 
-__all__ = ["CURRENT", "TARGET_COLUMNS", "applies", "current_values", "month_targets", "target_rows"]
+__all__ = ["CURRENT", "TARGET_COLUMNS", "applies", "current_values", "month_targets", "target_rows", "unknown_segments"]
 
 TARGET_COLUMNS = ["kpi", "period", "segment", "target", "actual", "value", "low", "high", "basis", "status"]
 #: the measures of a span of days
@@ -40,6 +40,17 @@ def applies(target: Target, filters: Filters) -> bool:
     if target.segment is None:
         return not filters.segments
     return tuple(filters.segments) == (target.segment,)
+
+
+def unknown_segments(targets: tuple[Target, ...], segments: list[str]) -> list[tuple[str, Target]]:
+    """The targets naming a segment the data do not have, each with its settings key
+    (``targets[3].segment``): the page warns and leaves them out, the command line stops."""
+    known = set(segments)
+    return [
+        (f"targets[{number}].segment", target)
+        for number, target in enumerate(targets, start=1)
+        if target.segment is not None and target.segment not in known
+    ]
 
 
 def _span(target: Target) -> tuple[date, date]:
