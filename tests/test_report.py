@@ -63,7 +63,7 @@ def test_sections_say_what_matters(sections: list[Section]) -> None:
     assert "Fatta 12 mesi fa, la stessa previsione ha sbagliato del " in overview.comment
     assert overview.cards[-1][0] == "Ricavi dei prossimi 12 mesi" and overview.cards[-1][1].endswith("Mln")
     assert overview.figure is not None
-    assert [tr.name for tr in overview.figure.data][-1] == "Ricavi previsti (8 casi su 10 nella fascia)"
+    assert [tr.name for tr in overview.figure.data][-1] == "Ricavi previsti"
 
 
 def test_pdf_pptx_html(sections: list[Section]) -> None:

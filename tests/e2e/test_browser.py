@@ -38,7 +38,7 @@ def test_filter_survives_page_switch(page: Page, app_url: str) -> None:
     expect(segment.get_by_role("button", name="Remove HoReCa")).to_have_count(1)
     assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
     legend = page.locator(CHART).first.locator(".legendtext")
-    forecast = "Ricavi previsti (8 casi su 10 nella fascia)"
+    forecast = "Ricavi previsti"
     expect(legend).to_have_text(["HoReCa", "Margine lordo (totale)", forecast])
 
     # Another page: the filter and the URL hold.
