@@ -9,10 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from kpi.clv import MIN_REPEAT_CUSTOMERS
-from kpi.registry import KPIS
 from kpi.whatif import LEVERS, Scenario
-from render.charts_whatif import whatif_waterfall_figure
-from render.format import fmt_change, fmt_count, fmt_money, fmt_percent, fmt_value
+from render.charts_whatif import figure_text, whatif_waterfall_figure
+from render.format import fmt_change, fmt_count, fmt_money, fmt_percent
 from render.text import md, t, tn
 from service.whatif import FIGURES
 from ui import loaders
@@ -84,11 +83,7 @@ if scenario.is_today:
 
 
 def _shown(figure: str, value: float) -> str:
-    if figure == "leaving_12m":
-        return fmt_count(value, lang)
-    if figure == "marketing_roi":
-        return fmt_value(value, KPIS[figure].format, lang, cur)
-    return fmt_money(value, lang, cur, 0)
+    return figure_text(figure, value, lang, cur)
 
 
 def _change(figure: str, now: float, then: float) -> str | None:

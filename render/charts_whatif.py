@@ -6,10 +6,21 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from render.charts import INK, TEMPLATE
-from render.format import fmt_money, plotly_separators
+from render.format import fmt_count, fmt_money, fmt_money_short, fmt_percent, plotly_separators
 from render.text import t
 
-__all__ = ["whatif_waterfall_figure"]
+__all__ = ["figure_text", "whatif_waterfall_figure"]
+
+
+def figure_text(figure: str, value: float, lang: str, currency: str, *, short: bool = False) -> str:
+    """One of the simulator's figures (``service.whatif.FIGURES``) in words: customers as a count,
+    the ROI as a percent, the rest as money (``short``: € 3,2 Mln for a report's card)."""
+    if figure == "leaving_12m":
+        return fmt_count(value, lang)
+    if figure == "marketing_roi":
+        return fmt_percent(value, lang, 1 if not short else 0)
+    return fmt_money_short(value, lang, currency) if short else fmt_money(value, lang, currency, 0)
+
 
 _UP, _DOWN, _TOTAL = "#009E73", "#D55E00", "#0072B2"
 

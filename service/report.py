@@ -34,7 +34,7 @@ from render.charts_lifecycle import STAGE_COLORS
 from render.charts_marketing import cac_vs_clv_figure
 from render.charts_upsell import offer_value_figure
 from render.charts_value import clv_segment_figure
-from render.charts_whatif import whatif_waterfall_figure
+from render.charts_whatif import figure_text, whatif_waterfall_figure
 from render.export import LEGEND_ROW, figure_bytes, legend_rows
 from render.format import (
     fmt_change,
@@ -333,12 +333,10 @@ def _whatif_section(
     name = scenario.name or t("whatif.scenario", lang)
 
     def both(figure: str) -> str:
-        now, then = result.today[figure], result.scenario[figure]
-        if figure == "leaving_12m":
-            return f"{fmt_count(now, lang)} → {fmt_count(then, lang)}"
-        if figure == "marketing_roi":
-            return f"{fmt_percent(now, lang, 0)} → {fmt_percent(then, lang, 0)}"
-        return f"{fmt_money_short(now, lang, cur)} → {fmt_money_short(then, lang, cur)}"
+        now, then = (
+            figure_text(figure, v, lang, cur, short=True) for v in (result.today[figure], result.scenario[figure])
+        )
+        return f"{now} → {then}"
 
     levers = [t(f"whatif.lever.{lever}", lang) for lever in result.steps["lever"]]
     comment = t(
