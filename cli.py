@@ -574,8 +574,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         print(_json(payload))
         return 0
     total = view.totals["revenue"]
+    until = (view.table["month"].iloc[-1] + pd.offsets.MonthEnd(0)).date()
     print(
-        f"from {as_of}, {len(view.table)} months: revenue {total['value']:,.0f} "
+        f"from {as_of + timedelta(days=1)} to {until}: revenue {total['value']:,.0f} "
         f"(8 times in 10 between {total['low']:,.0f} and {total['high']:,.0f})"
     )
     if backtest is not None:

@@ -53,15 +53,17 @@ Z_80 = 1.2815515655446004
 
 
 def forecast_months(as_of: date, months: int) -> list[tuple[date, date]]:
-    """The ``months`` calendar months after ``as_of``'s month, as (first day, last day). A forecast
-    starts the day after ``as_of``; when that falls inside a month, the month's first part is
-    history and its rest is forecast, and the month is the first one listed."""
+    """The calendar months a forecast of ``months`` months after ``as_of`` covers, as (first day,
+    last day). A forecast starts the day after ``as_of``; when that falls inside a month, the
+    month's first part is history and its rest is forecast: that month is listed first, and
+    ``months`` whole months follow it (data to 30 October, 12 months: 31 October, then November to
+    October)."""
     if months < 1:
         raise ValueError("Forecast at least one month.")
     start = as_of + timedelta(days=1)
     out = []
     year, month = start.year, start.month
-    for _ in range(months):
+    for _ in range(months + (start.day != 1)):
         last = date(year, month, calendar.monthrange(year, month)[1])
         out.append((date(year, month, 1), last))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
@@ -71,8 +73,9 @@ def forecast_months(as_of: date, months: int) -> list[tuple[date, date]]:
 def month_shares(as_of: date, months: int) -> np.ndarray:
     """The share of each forecast month that is still to come: 1, except a first month that began
     before ``as_of`` (data to 20 November: 10 of November's 30 days are forecast)."""
-    shares = np.ones(months)
-    first, last = forecast_months(as_of, months)[0]
+    spans = forecast_months(as_of, months)
+    shares = np.ones(len(spans))
+    first, last = spans[0]
     if as_of >= first:
         shares[0] = (last - as_of).days / ((last - first).days + 1)
     return shares
@@ -149,6 +152,7 @@ def existing_customers(
     follow ``model`` (a what-if scenario)."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     spans = forecast_months(as_of, months)
+    months = len(spans)
     offsets = _offsets(as_of, spans, unit_days)
     # who is still a customer today: the fitted model's judgement, whatever a scenario does next
     odds = (alive_from or model).dropout_odds(x, t_x, T)
@@ -250,6 +254,8 @@ def newcomers(per_month: np.ndarray, cell_group: np.ndarray, curves: Curves, as_
     at every month of age what the recent newcomers of its group brought (``cohort_curves``). Their
     number is a Poisson stream: the variance of a sum over them is the pace × the mean square."""
     spans = forecast_months(as_of, months)
+    months = len(spans)
+    ages = curves.mean["revenue"].shape[1]
     per_month = np.asarray(per_month, dtype=float)
     cells = len(per_month)
     mean = {k: np.zeros((months, cells)) for k in MEASURES}
@@ -258,9 +264,10 @@ def newcomers(per_month: np.ndarray, cell_group: np.ndarray, curves: Curves, as_
     for j in range(months):  # arrivals in month j (its part still to come), at age m − j in month m
         arriving = per_month * shares[j]
         for m in range(j, months):
+            age = min(m - j, ages - 1)  # older than the curves know: their last age
             for k in MEASURES:
-                mean[k][m] += arriving * curves.mean[k][cell_group, m - j]
-                variance[k][m] += arriving * curves.square[k][cell_group, m - j]
+                mean[k][m] += arriving * curves.mean[k][cell_group, age]
+                variance[k][m] += arriving * curves.square[k][cell_group, age]
     return CellForecast([first for first, _ in spans], mean, variance)
 
 

@@ -113,7 +113,7 @@ if ctx.last_date is not None and anchor >= ctx.last_date:
         ahead = loaders.forecast(ctx.source, ctx.source_key, f, data_end, ctx.today)
 if ahead is not None:
     total = ahead.totals["revenue"]
-    months_ahead = len(ahead.table)
+    months_ahead = ctx.source.settings.forecast.months  # whole months, after the current month's rest
     if ahead.errors is not None:
         judged = tn(
             "overview.forecast_backtest",

@@ -24,6 +24,7 @@ from kpi.forecast import (
     backtest_table,
     cohort_curves,
     existing_customers,
+    forecast_months,
     forecast_table,
     forecast_total,
     newcomers,
@@ -187,7 +188,14 @@ def forecast_cells(
 def _curves(facts: Facts, as_of: date, months: int) -> Curves:
     first_month, segment_of, segments, pair_code, pair_month, values = _monthly(facts, as_of)
     return cohort_curves(
-        first_month, segment_of, segments, pair_code, pair_month, values, _last_whole_month(as_of), months
+        first_month,
+        segment_of,
+        segments,
+        pair_code,
+        pair_month,
+        values,
+        _last_whole_month(as_of),
+        len(forecast_months(as_of, months)),
     )
 
 
@@ -203,14 +211,15 @@ def _moved_curves(curves: Curves, scenario: Scenario) -> Curves:
 
 
 def backtest_start(as_of: date, params: ForecastParams, first_purchase: date | None) -> date | None:
-    """Where the backtest's forecast starts: ``backtest_months`` (at most the forecast's months, at
-    least 3) before ``as_of``, if the history before it has a year to fit on; else as far back as it has
-    (at least three months to compare), or None."""
+    """Where the backtest's forecast starts: the end of the month ``backtest_months`` (at most the
+    forecast's months, at least 3) before the last whole month up to ``as_of``, so that it is judged
+    on whole months; if the history before it has a year to fit on; else as far back as it has (at
+    least three months to compare), or None."""
     if first_purchase is None:
         return None
     months = _backtest_span(params)
     while months >= 3:
-        start = add_months(as_of, -months)
+        start = add_months(_whole_months_end(as_of), -months)
         if add_months(start, -12) >= first_purchase:
             return start
         months -= 1
@@ -290,7 +299,7 @@ def backtest_cells(
     start = backtest_start(as_of, params, first)
     if start is None:
         return None, None
-    span = min(_backtest_span(params), _months_between(start, as_of))
+    span = min(_backtest_span(params), _months_between(start, _whole_months_end(as_of)))
     return forecast_cells(facts, clv_at(start), start, span, params.trailing_months), actual_cells(facts, start, span)
 
 
@@ -311,6 +320,11 @@ def forecast_for(
 def _backtest_span(params: ForecastParams) -> int:
     """Months the backtest compares: ``backtest_months``, at most the forecast's months, at least 3."""
     return max(min(params.backtest_months, params.months), 3)
+
+
+def _whole_months_end(as_of: date) -> date:
+    """The last day of the last whole month up to ``as_of``: ``as_of`` itself at a month's end."""
+    return as_of if (as_of + timedelta(days=1)).day == 1 else as_of.replace(day=1) - timedelta(days=1)
 
 
 def _months_between(start: date, end: date) -> int:

@@ -122,7 +122,8 @@ def build_report(
     ahead = forecast_for(all_facts, f, source.settings.forecast, data_end, fitted) if reaches else None
     if ahead is not None:
         total = ahead.totals["revenue"]
-        label = tn("overview.forecast_card", len(ahead.table), lang, n=len(ahead.table))
+        months = source.settings.forecast.months  # whole months, after the current month's rest
+        label = tn("overview.forecast_card", months, lang, n=months)
         comment += " " + t(
             "report.forecast_comment",
             lang,

@@ -43,8 +43,12 @@ def test_months_and_month_arithmetic() -> None:
         (date(2026, 12, 1), date(2026, 12, 31)),
         (date(2027, 1, 1), date(2027, 1, 31)),
     ]
-    # from the middle of a month: that month's rest comes first
-    assert forecast_months(date(2026, 10, 15), 1) == [(date(2026, 10, 1), date(2026, 10, 31))]
+    # from the middle of a month: that month's rest comes first, then the whole months asked for
+    assert forecast_months(date(2026, 10, 15), 1) == [
+        (date(2026, 10, 1), date(2026, 10, 31)),
+        (date(2026, 11, 1), date(2026, 11, 30)),
+    ]
+    assert len(forecast_months(date(2026, 10, 30), 12)) == 13
     assert add_months(date(2026, 10, 31), -1) == date(2026, 9, 30)  # a month's end stays one
     assert add_months(date(2026, 2, 28), 1) == date(2026, 3, 31)
     assert add_months(date(2026, 3, 30), -1) == date(2026, 2, 28)  # clipped to February
@@ -256,12 +260,13 @@ def test_forecast_from_the_command_line(
     next_day = last + timedelta(days=1)
     first = next_day if next_day.day == 1 else date(last.year, last.month, 1)
     months = [m["month"] for m in payload["months"]]
-    assert len(months) == 3 and months[0] == first.isoformat()
+    # three whole months after a month partly gone
+    assert len(months) == 3 + (next_day.day != 1) and months[0] == first.isoformat()
     first = payload["months"][0]
     assert {"revenue", "revenue_low", "revenue_high", "margin", "orders", "active_customers_high"} <= set(first)
     assert first["revenue_low"] < first["revenue"] < first["revenue_high"]
     assert payload["backtest"]["months"] == 3 and payload["backtest"]["error_total"]["revenue"] is not None
-    assert len(pd.read_csv(out_file)) == 3
+    assert len(pd.read_csv(out_file)) == len(months)
     code = cli.main(["forecast", "--config", str(config), "--months", "40"])
     _, err = capsys.readouterr()
     assert code == 2 and "--months" in err
@@ -274,14 +279,17 @@ def test_a_forecast_from_the_middle_of_a_month() -> None:
     from kpi.forecast import Curves, month_shares
     from render.charts import monthly_revenue_figure
 
-    assert month_shares(date(2026, 11, 20), 3).tolist() == pytest.approx([10 / 30, 1, 1])
+    assert month_shares(date(2026, 11, 20), 2).tolist() == pytest.approx([10 / 30, 1, 1])
     assert month_shares(date(2026, 11, 30), 2).tolist() == [1, 1]
     curves = Curves(
         {k: np.array([[60.0, 30.0]]) for k in ("revenue", "margin", "orders", "active_customers")},
         {k: np.array([[3600.0, 900.0]]) for k in ("revenue", "margin", "orders", "active_customers")},
     )
-    ahead = newcomers(np.array([3.0]), np.array([0]), curves, date(2026, 11, 20), 2)
+    ahead = newcomers(np.array([3.0]), np.array([0]), curves, date(2026, 11, 20), 1)
     assert ahead.mean["revenue"][:, 0].tolist() == pytest.approx([3 / 3 * 60, 3 / 3 * 30 + 3 * 60])
+    # two whole months after November's rest; ages past the curves' last repeat it
+    ahead = newcomers(np.array([3.0]), np.array([0]), curves, date(2026, 11, 20), 2)
+    assert ahead.mean["revenue"][:, 0].tolist() == pytest.approx([60, 30 + 3 * 60, 30 + 3 * 30 + 3 * 60])
     monthly = pd.DataFrame(
         {
             "month": pd.to_datetime(["2026-10-01", "2026-11-01"]),

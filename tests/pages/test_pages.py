@@ -92,7 +92,8 @@ def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> 
     assert monthly["layout"]["separators"] == ",."
     # the chart goes on into the next 12 months: the expected revenue inside its band
     ahead = [trace for trace in monthly["data"] if trace.get("legendgroup") == monthly["data"][-1].get("name")]
-    assert len(ahead) == 3 and all(len(trace["x"]) == 12 for trace in ahead)
+    # the demo's last order is on 30 October: October's last day, then 12 whole months
+    assert len(ahead) == 3 and all(len(trace["x"]) == 13 for trace in ahead)
     high, low, expected = (trace["y"] for trace in ahead)
     assert all(lo <= e <= hi for lo, e, hi in zip(low, expected, high, strict=True))
     # from the day after the last data: this demo's last order is on 30 October, so October's
