@@ -63,7 +63,7 @@ from service.compute import (
 )
 from service.forecast import forecast_for
 from service.report import build_report, lead_conversions_unknown, render, report_caption
-from service.targets import current_values, target_rows, unknown_segments
+from service.targets import current_values, target_rows, targets_for, unknown_segments
 
 EXIT_INPUT = 2
 
@@ -597,9 +597,15 @@ def cmd_targets(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = date.today()
     filters = _filters(args, source, today)
-    targets = source.settings.targets
+    found = targets_for(source)
+    for problem in found.problems:  # a row of the form's file or the source's table: left out
+        print(f"warning: {problem}", file=sys.stderr)
+    targets = found.targets
     if not targets:
-        raise InputError("targets: no [[targets]] in the settings; see 'Targets' in the README.")
+        raise InputError(
+            "targets: none in the settings ([[targets]]), the form's file or a targets table; "
+            "see 'Targets' in the README."
+        )
     as_of = args.as_of or filters.end
     assert as_of is not None
     facts = facts_for(source, today)

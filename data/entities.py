@@ -52,6 +52,8 @@ EXCLUSION_REASONS: tuple[str, ...] = (
     "before_first_order",
     "referred_twice",
     "unknown_kind",
+    # targets: a row that is not a usable target (the warnings name its row and column)
+    "bad_target",
 )
 
 #: what a customer can do for a business besides buying (the ``kind`` of an engagement)
@@ -151,6 +153,12 @@ ENTITIES: dict[str, EntitySpec] = {
             amounts=("reach", "value"),
             customer_ref="customer_id",
             needs_date="occurred_at",
+        ),
+        EntitySpec(
+            name="targets",
+            key="kpi",
+            required=("kpi", "period", "value"),
+            optional=("segment",),
         ),
     )
 }

@@ -31,6 +31,7 @@ __all__ = [
     "Settings",
     "StageRules",
     "Target",
+    "check_target",
     "load_settings",
 ]
 
@@ -38,6 +39,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "cruscotto.toml"
 DEFAULT_SECRETS = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 DEFAULT_TIMEOUT_S = 60.0
+TARGETS_FILE = "cruscotto-targets.csv"
 DATE_ORDERS = ("DMY", "MDY")
 CLEAN_MODES = ("auto", "in_memory", "in_database")
 
@@ -196,6 +198,8 @@ class Target:
     period: str
     value: float
     segment: str | None = None
+    #: where it was set, as a key to fix: ``targets[3]``, ``cruscotto-targets.csv[2]``, ``entities.targets[4]``
+    origin: str = field(default="", compare=False)
 
     @property
     def year(self) -> int:
@@ -204,6 +208,11 @@ class Target:
     @property
     def month(self) -> int | None:
         return int(self.period[5:7]) if len(self.period) == 7 else None
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        """What a target is for: at most one value per KPI, period and segment."""
+        return (self.kpi, self.period, self.segment)
 
 
 @dataclass(frozen=True)
@@ -234,6 +243,8 @@ class Settings:
     engagement: EngagementParams = field(default_factory=EngagementParams)
     forecast: ForecastParams = field(default_factory=ForecastParams)
     targets: tuple[Target, ...] = ()
+    #: the targets the app's form writes (a CSV file, editable in a spreadsheet too); None: no form
+    targets_file: str | None = None
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -387,33 +398,54 @@ def _targets(raw: Any) -> tuple[Target, ...]:
     seen: set[tuple[str, str, str | None]] = set()
     for i, entry in enumerate(raw, start=1):
         key = f"targets[{i}]"
-        allowed = {"kpi", "period", "value", "segment"}
-        for k in entry:
-            if k not in allowed:
-                raise ConfigError(f"{key}.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
-        kpi = entry.get("kpi")
-        if kpi not in TARGET_KPIS:
-            raise ConfigError(f"{key}.kpi", "config.target_kpi", names=", ".join(TARGET_KPIS))
-        period = entry.get("period")
-        period = str(period) if isinstance(period, int) and not isinstance(period, bool) else period
-        if not isinstance(period, str) or not _PERIOD.match(period):
-            raise ConfigError(f"{key}.period", "config.target_period")
-        value = entry.get("value")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{key}.value", "config.target_value")
-        if value < 0 and not TARGET_KPIS[kpi]:
-            raise ConfigError(f"{key}.value", "config.not_negative")
-        # a margin % is a share of revenue (0.31); an ROI may be many times the spend (25 = 2,500 %)
-        if (kpi == "margin_pct" and abs(value) > 1) or (kpi in SHARE_KPIS and abs(value) > 100):
-            raise ConfigError(f"{key}.value", "config.target_share", value=value, share=value / 100)
-        segment = entry.get("segment")
-        if segment is not None and (not isinstance(segment, str) or not segment.strip()):
-            raise ConfigError(f"{key}.segment", "config.target_segment")
-        if (kpi, period, segment) in seen:
+        target = check_target(entry, key)
+        if target.key in seen:
             raise ConfigError(key, "config.target_twice")
-        seen.add((kpi, period, segment))
-        out.append(Target(kpi=kpi, period=period, value=float(value), segment=segment))
+        seen.add(target.key)
+        out.append(target)
     return tuple(out)
+
+
+def _targets_file(raw: Any, beside: Path) -> str | None:
+    """``[budget] file``: where the form keeps its targets, relative to the settings file's folder
+    (default ``cruscotto-targets.csv`` there); ``""`` turns the form off."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("budget", "config.section_table")
+    for k in raw:
+        if k != "file":
+            raise ConfigError(f"budget.{k}", "config.unknown_setting", names="file")
+    name = raw.get("file", TARGETS_FILE)
+    if not isinstance(name, str):
+        raise ConfigError("budget.file", "config.file_name")
+    return str(beside / Path(name).expanduser()) if name.strip() else None
+
+
+def check_target(entry: Mapping[str, Any], key: str) -> Target:
+    """One target from its ``kpi``, ``period``, ``value`` and optional ``segment``, checked: a known
+    KPI, a year or a month, a number that fits the KPI; ``ConfigError`` naming ``key.<field>``."""
+    allowed = {"kpi", "period", "value", "segment"}
+    for k in entry:
+        if k not in allowed:
+            raise ConfigError(f"{key}.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
+    kpi = entry.get("kpi")
+    if kpi not in TARGET_KPIS:
+        raise ConfigError(f"{key}.kpi", "config.target_kpi", names=", ".join(TARGET_KPIS))
+    period = entry.get("period")
+    period = str(period) if isinstance(period, int) and not isinstance(period, bool) else period
+    if not isinstance(period, str) or not _PERIOD.match(period):
+        raise ConfigError(f"{key}.period", "config.target_period")
+    value = entry.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{key}.value", "config.target_value")
+    if value < 0 and not TARGET_KPIS[kpi]:
+        raise ConfigError(f"{key}.value", "config.not_negative")
+    # a margin % is a share of revenue (0.31); an ROI may be many times the spend (25 = 2,500 %)
+    if (kpi == "margin_pct" and abs(value) > 1) or (kpi in SHARE_KPIS and abs(value) > 100):
+        raise ConfigError(f"{key}.value", "config.target_share", value=value, share=value / 100)
+    segment = entry.get("segment")
+    if segment is not None and (not isinstance(segment, str) or not segment.strip()):
+        raise ConfigError(f"{key}.segment", "config.target_segment")
+    return Target(kpi=kpi, period=period, value=float(value), segment=segment, origin=key)
 
 
 def _server_limits(raw: Any) -> ServerLimits:
@@ -483,6 +515,7 @@ def load_settings(
     targets = _targets(raw.get("targets", []))
     return Settings(
         targets=targets,
+        targets_file=_targets_file(raw.get("budget", {}), path.parent),
         forecast=forecast,
         server=server,
         engagement=engagement,

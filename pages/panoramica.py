@@ -19,6 +19,7 @@ from service.targets import CURRENT, month_targets, target_rows, unknown_segment
 from ui import loaders
 from ui.cards import Card, cards, target_card
 from ui.shell import shown_errors, start_page
+from ui.targets_form import targets_form
 from ui.widgets import chart, markdown_safe
 
 PAGE = "page.overview"
@@ -142,7 +143,10 @@ if ahead is not None:
 cards(period_cards + value_cards)
 
 # The owner's targets for the year of the period's end ([[targets]] in the settings).
-targets = ctx.settings.targets if ctx.settings else ()
+found = loaders.targets(ctx.source, ctx.source_key, ctx.today, loaders.targets_stamp(ctx.settings))
+targets = found.targets
+for problem in found.problems:  # a row of the form's file or the source's table that is left out
+    st.warning(f"{t('error.fix_key', lang)}: `{problem.key}`  \n{problem.localized(lang)}", icon=":material/flag:")
 for where, target in unknown_segments(targets, ctx.options.get("segment", [])):
     listed = ", ".join(sorted(ctx.options.get("segment", [])))
     st.warning(
@@ -159,6 +163,7 @@ if targets:
         st.caption(t("targets.legend", lang))
     elif f.regions or f.channels:
         st.caption(t("targets.not_for_filters", lang))
+targets_form(found, ctx.options.get("segment", []), lang)
 
 colors = segment_colors(ctx.options.get("segment", []) or list(monthly["segment"].unique()))
 chart(

@@ -25,6 +25,7 @@ from data.engagement import ENGAGEMENT_ENTITIES, EngagementFacts, extract_engage
 from data.facts import Facts, Holdings
 from data.filters import Filters
 from data.source import Source
+from data.targets import read_targets_table
 from kpi.customer_value import (
     CLVResult,
     DayHistory,
@@ -161,6 +162,16 @@ def entity_health(source: Source, facts: Facts, name: str) -> dict[str, Any]:
         return fx.entity_health(facts, name)
     if name in ENGAGEMENT_ENTITIES:  # read with the rules that need the customers
         return dict(engagement_facts(source, facts).health[name])
+    if name == "targets":  # read with the targets' own checks
+        rows = read_targets_table(source)
+        bad = len(rows.problems)
+        return {
+            "rows_read": rows.rows_read,
+            "rows_used": rows.rows_read - bad,
+            "excluded": {"bad_target": bad} if bad else {},
+            "first_date": None,
+            "last_date": None,
+        }
     if name in ("order_lines", "products") and source.available("order_lines") and source.available("products"):
         return fx.entity_health(facts, name, holdings_for(source, facts))
     return queries.entity_health(source, name, facts.today)  # an entity the facts do not hold

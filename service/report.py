@@ -57,7 +57,7 @@ from service.compute import (
     upsell_tables,
 )
 from service.forecast import forecast_for
-from service.targets import applies, current_values, target_rows
+from service.targets import applies, current_values, target_rows, targets_for
 from service.whatif import FIGURES, whatif
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def build_report(
                 monthly=fmt_percent(ahead.errors["revenue"]["monthly"], lang, 0),
             )
         cards.append((label, fmt_money_short(total["value"], lang, cur)))
-    applying = [x for x in source.settings.targets if x.year == data_end.year and applies(x, f)]
+    applying = [x for x in targets_for(source).targets if x.year == data_end.year and applies(x, f)]
     if applying:
         today_values = current_values(source, f, as_of, today, fitted(as_of))
         judged = target_rows(all_facts, f, tuple(applying), data_end, ahead, today_values)

@@ -4,6 +4,7 @@ the overview, ``cli.py targets`` and the report. No Streamlit here."""
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -12,8 +13,9 @@ import pandas as pd
 from data import facts as fx
 from data.facts import Facts
 from data.filters import Filters
-from data.settings import Target
+from data.settings import TARGET_KPIS, ConfigError, Target
 from data.source import Source
+from data.targets import TargetRows, read_targets_file, read_targets_table
 from kpi.customer_value import CLVResult, clv_overview, select_customers
 from kpi.forecast import band, month_shares
 from kpi.periods import add_months
@@ -23,7 +25,17 @@ from kpi.targets import ADDITIVE, Judged, judge, pro_rata
 from service.compute import roi_table
 from service.forecast import ForecastView
 
-__all__ = ["CURRENT", "TARGET_COLUMNS", "applies", "current_values", "month_targets", "target_rows", "unknown_segments"]
+__all__ = [
+    "CURRENT",
+    "TARGET_COLUMNS",
+    "TargetSet",
+    "applies",
+    "current_values",
+    "month_targets",
+    "target_rows",
+    "targets_for",
+    "unknown_segments",
+]
 
 TARGET_COLUMNS = ["kpi", "period", "segment", "target", "actual", "value", "low", "high", "basis", "status"]
 #: the measures of a span of days
@@ -47,10 +59,43 @@ def unknown_segments(targets: tuple[Target, ...], segments: list[str]) -> list[t
     (``targets[3].segment``): the page warns and leaves them out, the command line stops."""
     known = set(segments)
     return [
-        (f"targets[{number}].segment", target)
+        (f"{target.origin or f'targets[{number}]'}.segment", target)
         for number, target in enumerate(targets, start=1)
         if target.segment is not None and target.segment not in known
     ]
+
+
+@dataclass(frozen=True)
+class TargetSet:
+    """Every usable target — ``cruscotto.toml``'s, then the form's file's, then the source's
+    ``targets`` table's — and the problems of the rows left out, each naming its key. ``file``:
+    the form's file (None: no form); ``from_file``: its targets, which the form edits."""
+
+    targets: tuple[Target, ...]
+    problems: tuple[ConfigError, ...]
+    file: str | None
+    from_file: tuple[Target, ...]
+    #: what is set elsewhere (the settings, the source's table): KPI, period, segment → where
+    elsewhere: dict[tuple[str, str, str | None], str]
+
+
+def targets_for(source: Source) -> TargetSet:
+    """The targets of ``source``'s settings, the form's file and the source's ``targets`` table.
+    A target set in two places is kept where it was set first, and the other row is named."""
+    settings = source.settings
+    read = read_targets_file(settings.targets_file) if settings.targets_file else TargetRows()
+    table = read_targets_table(source)
+    chosen = {t.key: t for t in settings.targets}
+    problems = [*read.problems, *table.problems]
+    for target in (*read.targets, *table.targets):
+        if target.key in chosen:
+            problems.append(ConfigError(target.origin, "config.target_elsewhere", other=chosen[target.key].origin))
+        else:
+            chosen[target.key] = target
+    order = list(TARGET_KPIS)  # the KPIs in the dashboard's order, wherever they were set
+    ranked = sorted(chosen.values(), key=lambda x: order.index(x.kpi))
+    elsewhere = {t.key: t.origin for t in (*table.targets, *settings.targets)}
+    return TargetSet(tuple(ranked), tuple(problems), settings.targets_file, read.targets, elsewhere)
 
 
 def _span(target: Target) -> tuple[date, date]:

@@ -11,8 +11,9 @@ import pytest
 from data import queries
 from data.demo import write_demo
 from data.filters import Filters
-from data.settings import Settings
+from data.settings import Settings, Target
 from data.source import Source
+from kpi.whatif import Scenario
 from service import compute
 from tests.conftest import ENGINES, _url_for
 
@@ -108,3 +109,91 @@ def test_forecast_agrees(sources: dict[str, Source]) -> None:
         pd.testing.assert_frame_equal(views[kind].table, base.table, rtol=1e-6)
         assert base.backtest is not None and views[kind].backtest is not None  # three years of history
         pd.testing.assert_frame_equal(views[kind].backtest, base.backtest, rtol=1e-6)
+
+
+SEGMENT = "HoReCa"
+
+
+def _target_rows(source: Source, targets: tuple[Target, ...]) -> pd.DataFrame:
+    """The targets judged as the overview judges them at ``PERIOD.end``: the company's with no
+    filter, then ``SEGMENT``'s with that segment chosen."""
+    from data.settings import ForecastParams
+    from service.forecast import forecast_for
+    from service.targets import current_values, target_rows
+
+    facts = compute.facts_for(source, TODAY)
+    assert SEGMENT in set(facts.labels["segment"])
+    as_of = PERIOD.end
+    assert as_of is not None
+    fitted = compute.fits(source, TODAY, facts=facts)
+    frames = []
+    for filters in (Filters(), Filters(segments=(SEGMENT,))):
+        view = forecast_for(facts, filters, ForecastParams(months=12), as_of, fitted)
+        assert view is not None
+        current = current_values(source, filters, as_of, TODAY, fitted(as_of))
+        frames.append(target_rows(facts, filters, targets, as_of, view, current))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_targets_agree(sources: dict[str, Source]) -> None:
+    """The targets against actual — a year's revenue, margin %, new and active customers, average
+    CLV, a month's revenue, a segment's revenue — judged alike on every engine: the same values,
+    bands, bases and statuses."""
+    kinds = [
+        ("revenue", "2026", None),
+        ("margin_pct", "2026", None),
+        ("new_customers", "2026", None),
+        ("active_customers", "2026", None),
+        ("avg_clv", "2026", None),
+        ("revenue", "2026-09", None),
+        ("revenue", "2026", SEGMENT),
+        ("orders", "2026", SEGMENT),
+    ]
+    # the figures found on DuckDB, then targets at half (met) and twice (missed) of them
+    probe = _target_rows(sources["duckdb"], tuple(Target(k, p, 1.0, s) for k, p, s in kinds))
+    assert len(probe) == len(kinds) and probe["value"].notna().all()
+    found = probe.set_index(["kpi", "period", "segment"], drop=False)["value"]
+    targets = tuple(
+        Target(k, p, float(found[(k, p, s)]) * (0.5 if n % 2 == 0 else 2.0), s) for n, (k, p, s) in enumerate(kinds)
+    )
+    rows = {kind: _target_rows(source, targets) for kind, source in sources.items()}
+    base = rows["duckdb"]
+    assert len(base) == len(kinds) and base["status"].notna().all()
+    assert {"on_track", "off_track"} <= set(base["status"]), base[["kpi", "period", "segment", "status"]]
+    assert set(base["basis"]) >= {"projection", "final", "current"}
+    for kind in ("sqlite", "postgresql", "mariadb"):
+        assert rows[kind]["status"].tolist() == base["status"].tolist(), kind
+        pd.testing.assert_frame_equal(rows[kind], base, rtol=1e-6, obj=kind)
+
+
+#: retention, frequency and margin per order moved together
+SCENARIO = Scenario(churn=-0.2, frequency=0.1, margin_pp=0.02)
+
+
+def test_whatif_agrees(sources: dict[str, Source]) -> None:
+    """The what-if simulator, today and with three levers moved: the same figures, waterfall and
+    channel ROI on every engine."""
+    from service.whatif import FIGURES, whatif
+
+    found = {}
+    for kind, source in sources.items():
+        facts = compute.facts_for(source, TODAY)
+        as_of = PERIOD.end
+        assert as_of is not None
+        clv = compute.clv_at(source, as_of, TODAY, facts=facts)
+        found[kind] = whatif(source, facts, clv, Filters(), as_of, TODAY, SCENARIO)
+    base = found["duckdb"]
+    assert set(base.today) == set(FIGURES) and set(base.scenario) == set(FIGURES)
+    assert base.today["total_clv"] > 0 and base.today["revenue_12m"] > 0
+    # the scenario moves the figures (the test can fail): more value, fewer leaving
+    assert base.scenario["total_clv"] > base.today["total_clv"] * 1.01
+    assert base.scenario["margin_12m"] > base.today["margin_12m"] * 1.01
+    assert base.scenario["leaving_12m"] < base.today["leaving_12m"] * 0.99
+    assert base.steps["lever"].tolist() == ["churn", "frequency", "margin_pp"]
+    assert len(base.channels) > 1 and (base.channels["roi_scenario"] != base.channels["roi_today"]).any()
+    for kind in ("sqlite", "postgresql", "mariadb"):
+        for when in ("today", "scenario"):
+            figures, expected = getattr(found[kind], when), getattr(base, when)
+            assert figures == pytest.approx(expected, rel=1e-6, nan_ok=True), (kind, when)
+        pd.testing.assert_frame_equal(found[kind].steps, base.steps, rtol=1e-6, obj=kind)
+        pd.testing.assert_frame_equal(found[kind].channels, base.channels, rtol=1e-6, obj=kind)

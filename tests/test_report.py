@@ -153,12 +153,12 @@ def test_the_data_health_page_counts_what_the_data_page_counts(tiny_source: Sour
         assert "1 reso o nota di credito per € 50" in health.comment
         assert "1 ordine di un cliente assente dall'anagrafica (€ 90)" in health.comment
         assert (
-            "Tabelle non collegate: Righe d'ordine, Prodotti, Ticket di assistenza, Segnalazioni (passaparola) e "
-            "Coinvolgimento (recensioni, condivisioni, idee)." in health.comment
+            "Tabelle non collegate: Righe d'ordine, Prodotti, Ticket di assistenza, Segnalazioni (passaparola), "
+            "Coinvolgimento (recensioni, condivisioni, idee) e Obiettivi (budget)." in health.comment
         )
         assert cards["Righe lette"] == "34" and cards["Righe usate"] == "25" and cards["Righe escluse"] == "9 (26,5 %)"
         assert cards["Resi e note di credito"] == "1 (€ 50)" and cards["Ordini di clienti sconosciuti"] == "1 (€ 90)"
-        assert cards["Tabelle non collegate"] == "5"
+        assert cards["Tabelle non collegate"] == "6"
         # nine "table: reason" pairs: five shown, the other four in one row
         assert cards["Ordini: identificativo mancante"] == "1" and cards["Altre tabelle e motivi"] == "4"
         assert "Clienti senza ordini" not in cards  # every customer bought: nothing to say

@@ -228,3 +228,135 @@ def test_distinct_customers_are_due_as_they_came_a_year_before(judged: tuple[obj
     assert _due_share(facts, Filters(), "orders", date(2025, 1, 1), date(2025, 12, 31), date(2025, 6, 30)) == (
         pytest.approx(181 / 365)
     )
+
+
+def test_numbers_as_a_spreadsheet_writes_them() -> None:
+    from data.targets import parse_number
+
+    assert parse_number("1200000") == 1_200_000
+    assert parse_number("1.200.000,50") == pytest.approx(1_200_000.5)
+    assert parse_number("1,200,000.50") == pytest.approx(1_200_000.5)
+    assert parse_number("€ 450.000", decimal_comma=True) == 450_000
+    assert parse_number("1,5", decimal_comma=True) == 1.5
+    assert parse_number("1,500") == 1500  # a comma file's thousands
+    assert parse_number("31 %") == pytest.approx(0.31) and parse_number("31,5%") == pytest.approx(0.315)
+    assert parse_number("-0,2", decimal_comma=True) == pytest.approx(-0.2)
+    assert parse_number("tanti") == "tanti" and parse_number(7) == 7  # not a number: left for the check
+
+
+def test_the_targets_file_is_read_row_by_row(tmp_path: Path) -> None:
+    """An Italian spreadsheet's file (semicolons, decimal commas, a percentage): the good rows are
+    used, each bad one is named by row and column and left out, a repeated target is named."""
+    from data.targets import read_targets_file
+
+    path = tmp_path / "cruscotto-targets.csv"
+    path.write_text(
+        "KPI;Period;Segment;Value\n"
+        "revenue;2026;;1.200.000\n"  # 1
+        "margin_pct;2026;;31 %\n"  # 2
+        "revenue;2026;HoReCa;€ 400.000,50\n"  # 3
+        "orders;2026;;molti\n"  # 4: not a number
+        "fatturato;2026;;100\n"  # 5: not a KPI
+        "revenue;26;;100\n"  # 6: not a year
+        "revenue;2026;;900000\n"  # 7: the same as row 1
+        "new_customers;2026;;-5\n"  # 8: a count below zero
+        ";;;\n",  # an empty line from the spreadsheet: skipped without a word
+        encoding="utf-8-sig",
+    )
+    found = read_targets_file(path)
+    assert [(x.kpi, x.period, x.segment, x.value) for x in found.targets] == [
+        ("revenue", "2026", None, 1_200_000.0),
+        ("margin_pct", "2026", None, pytest.approx(0.31)),
+        ("revenue", "2026", "HoReCa", pytest.approx(400_000.5)),
+    ]
+    assert found.targets[0].origin == "cruscotto-targets.csv[1]"
+    keys = [p.key for p in found.problems]
+    assert keys == [
+        "cruscotto-targets.csv[4].value",
+        "cruscotto-targets.csv[5].kpi",
+        "cruscotto-targets.csv[6].period",
+        "cruscotto-targets.csv[7]",
+        "cruscotto-targets.csv[8].value",
+    ]
+    assert "revenue" in found.problems[1].localized("en")  # the KPIs there are, named
+    # a file without the columns is one problem naming what is missing
+    path.write_text("what,when\nrevenue,2026\n")
+    (problem,) = read_targets_file(path).problems
+    assert problem.key == "cruscotto-targets.csv" and "kpi, period, value" in problem.localized("en")
+    assert read_targets_file(tmp_path / "absent.csv").targets == ()
+
+
+def test_the_form_saves_only_usable_targets(tmp_path: Path) -> None:
+    """What the form saves is read back the same; a form with a bad row writes nothing and names
+    the row; the file is replaced whole."""
+    from data.targets import read_targets_file, save_targets
+
+    path = tmp_path / "cruscotto-targets.csv"
+    rows = [
+        {"kpi": "revenue", "period": "2026", "segment": None, "value": "1.200.000"},
+        {"kpi": "margin_pct", "period": "2026-11", "segment": "HoReCa", "value": "31,5 %"},
+        {"kpi": "avg_clv", "period": 2027, "segment": None, "value": 2500},
+    ]
+    assert save_targets(path, rows, decimal_comma=True) == ()
+    back = read_targets_file(path)
+    assert back.problems == ()
+    assert [(x.kpi, x.period, x.segment, x.value) for x in back.targets] == [
+        ("revenue", "2026", None, 1_200_000.0),
+        ("margin_pct", "2026-11", "HoReCa", pytest.approx(0.315)),
+        ("avg_clv", "2027", None, 2500.0),
+    ]
+    before = path.read_text()
+    problems = save_targets(path, [*rows, {"kpi": "orders", "period": "2026", "segment": None, "value": "-3"}])
+    assert [p.key for p in problems] == ["cruscotto-targets.csv[4].value"] and path.read_text() == before
+    assert list(tmp_path.iterdir()) == [path]  # no half-written file left beside it
+    # a target the settings already set is refused, naming where it is set
+    problems = save_targets(path, rows, elsewhere={("avg_clv", "2027", None): "targets[2]"})
+    assert [p.key for p in problems] == ["cruscotto-targets.csv[3]"] and "targets[2]" in problems[0].localized("en")
+    assert path.read_text() == before
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb", "postgresql", "mariadb"])
+def test_targets_from_a_table_of_the_source(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget table mapped as the targets entity, on every engine: its rows join the settings'
+    targets; a bad row is named and counted on the data-health page; a target already in
+    cruscotto.toml keeps the settings' value; the command line judges them all."""
+    import sqlalchemy as sa
+
+    from data.demo import write_demo
+    from service.targets import targets_for
+    from tests.conftest import _url_for
+
+    url = _url_for(kind, tmp_path, request, "budget")
+    write_demo(url, customers=120, seed=5)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS budget"))
+        conn.execute(sa.text("CREATE TABLE budget (indicatore VARCHAR(40), anno VARCHAR(10), valore DECIMAL(14,2))"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO budget VALUES ('revenue', '2026', 100.00), ('orders', '2026', -4), ('avg_clv', '2026', 7)"
+            )
+        )
+    engine.dispose()
+    config = tmp_path / "cruscotto.toml"
+    config.write_text(
+        '[[targets]]\nkpi = "avg_clv"\nperiod = 2026\nvalue = 1000000\n\n'
+        '[entities.targets]\ntable = "budget"\n'
+        '[entities.targets.columns]\nkpi = "indicatore"\nperiod = "anno"\nvalue = "valore"\n'
+    )
+    source = Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=url)
+    found = targets_for(source)
+    assert [(x.kpi, x.value, x.origin) for x in found.targets] == [  # in the dashboard's order of KPIs
+        ("revenue", 100.0, "entities.targets[1]"),
+        ("avg_clv", 1_000_000.0, "targets[1]"),
+    ]
+    assert [p.key for p in found.problems] == ["entities.targets[2].value", "entities.targets[3]"]
+    assert "targets[1]" in found.problems[1].localized("en")  # where the kept one was set
+    health = compute.entity_health(source, compute.facts_for(source, TODAY), "targets")
+    # the table's own checks: the row the settings override is a usable row of the table
+    assert (health["rows_read"], health["rows_used"], health["excluded"]) == (3, 2, {"bad_target": 1})
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
+    code = cli.main(["targets", "--config", str(config), "--json", "--as-of", "2026-10-31"])
+    assert code == 1  # the average CLV of a million is off track; the revenue of 100 is met

@@ -10,6 +10,7 @@ Python; here results are cached with ``st.cache_resource`` (shared objects) and 
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import date
 from typing import Any
 
@@ -31,6 +32,7 @@ from kpi.whatif import Scenario
 from service import compute
 from service import forecast as fc
 from service.memo import SharedCache, default_cache_bytes
+from service.targets import TargetSet, targets_for
 from service.whatif import WhatIf
 from service.whatif import figures as whatif_figures
 from service.whatif import whatif as whatif_of
@@ -205,6 +207,22 @@ def forecast(_source: Source, key: str, filters: Filters, as_of: date, today: da
     behind, actual = forecast_backtest(_source, key, as_of, today)
     ahead = forecast_cells(_source, key, as_of, today)
     return fc.forecast_view(facts(_source, key, today), filters, ahead, behind, actual)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def targets(_source: Source, key: str, today: date, file_stamp: float | None) -> TargetSet:
+    """The owner's targets (``service.targets.targets_for``): read again when the form's file
+    changes (``file_stamp``: its modification time) and each day for the source's table."""
+    return targets_for(_source)
+
+
+def targets_stamp(settings: Settings | None) -> float | None:
+    """When the form's targets file last changed (None: there is none)."""
+    path = settings.targets_file if settings else None
+    try:
+        return os.stat(path).st_mtime_ns if path else None
+    except OSError:
+        return None
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)

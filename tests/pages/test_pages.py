@@ -591,6 +591,28 @@ value = 1
     assert any("togli i filtri di regione e canale" in c.value for c in at.caption)
 
 
+def test_overview_targets_from_the_forms_file(app_env: Path) -> None:
+    """Targets in the form's file beside the settings: their cards, a warning naming a bad row, the
+    form listing the file's rows (the settings' own targets are said to be set there)."""
+    (app_env.parent / "cruscotto-targets.csv").write_text(
+        "kpi,period,segment,value\nrevenue,2026,,1\norders,2026,,lots\n", encoding="utf-8"
+    )
+    app_env.write_text('[[targets]]\nkpi = "avg_clv"\nperiod = 2026\nvalue = 1\n')
+    at = _run()
+    cards = [m.label for m in at.metric if "· 2026" in m.label]
+    assert cards == ["Ricavi · 2026", "CLV medio · 2026"]
+    assert any("cruscotto-targets.csv[2].value" in w.value for w in at.warning)
+    (form,) = [e for e in at.expander if e.label == "Imposta gli obiettivi"]
+    assert any("1 obiettivo è impostato in cruscotto.toml" in c.value for c in form.caption)
+    assert [b.label for b in form.button] == ["Salva gli obiettivi"]
+    # the form is off when the settings say so
+    app_env.write_text('[budget]\nfile = ""\n')
+    at = _run()
+    (form,) = [e for e in at.expander if e.label == "Imposta gli obiettivi"]
+    assert any("Il modulo è spento" in i.value for i in form.info)
+    assert not [m for m in at.metric if "· 2026" in m.label]
+
+
 def test_whatif_page_from_a_shared_link(app_env: Path) -> None:
     """The scenario comes from the address: its name, the levers; the cards give the scenario's
     figures with the change against today, the waterfalls add the levers moved, the channels'
