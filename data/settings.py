@@ -515,7 +515,7 @@ def load_settings(
     targets = _targets(raw.get("targets", []))
     return Settings(
         targets=targets,
-        targets_file=_targets_file(raw.get("budget", {}), path.parent),
+        targets_file=_targets_file(raw.get("budget", {}), path.resolve().parent),
         forecast=forecast,
         server=server,
         engagement=engagement,
