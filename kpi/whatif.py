@@ -14,6 +14,9 @@ The levers (a ``Scenario``), and what each changes:
   purchase's expected margin gains that share of its expected revenue.
 - **acquisition** (``spend``, ``cac``): the new customers a paid campaign brings scale with
   spend ÷ CAC; what each costs with the CAC. Customers who came on their own are not touched.
+- **referrals** (``referral``: +0.20 = a fifth more referrals): the new customers referrals bring
+  scale with them — only the share a referral brought who would not have come anyway (the
+  referral's ``incremental``, else the settings' share) — and so do the rewards paid.
 
 Pure: arrays and models in, arrays and models out; no data is read here.
 """
@@ -31,7 +34,7 @@ from kpi.clv import BGNBD, discounted_residual_value
 __all__ = ["LEVERS", "Scenario", "leaving", "newcomer_factor", "scenario_model", "scenario_residual"]
 
 #: the levers, in the order the waterfall adds them
-LEVERS = ("churn", "frequency", "margin_pp", "spend", "cac")
+LEVERS = ("churn", "frequency", "margin_pp", "spend", "cac", "referral")
 #: the smallest mean chance of leaving kept in the model (its formulas divide by a)
 _FLOOR = 1e-15
 
@@ -46,6 +49,7 @@ class Scenario:
     margin_pp: float = 0.0
     spend: float = 0.0
     cac: float = 0.0
+    referral: float = 0.0
     name: str = ""
 
     def __post_init__(self) -> None:
@@ -57,6 +61,8 @@ class Scenario:
             raise ValueError("margin_pp: a change of at most 100 points of revenue.")
         if not -1.0 <= self.spend <= 5.0 or not -0.9 <= self.cac <= 5.0:
             raise ValueError("spend and cac: changes from -100 % (spend) or -90 % (CAC) to +500 %.")
+        if not -1.0 <= self.referral <= 5.0:
+            raise ValueError("referral: a change from -100 % to +500 %.")
 
     @property
     def is_today(self) -> bool:

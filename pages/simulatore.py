@@ -27,6 +27,7 @@ RANGES = {
     "margin_pp": (-5, 5, 1),
     "spend": (-50, 100, 10),
     "cac": (-30, 50, 5),
+    "referral": (-50, 100, 10),
 }
 
 ctx = start_page("whatif.title")
@@ -56,8 +57,11 @@ with st.container(border=True):
         placeholder=t("whatif.name_placeholder", lang),
     )
     moved: dict[str, float] = {}
-    columns = st.columns(len(LEVERS))
-    for column, lever in zip(columns, LEVERS, strict=True):
+    # the referral lever where there are referrals to scale; three levers a row
+    levers = [lever for lever in LEVERS if lever != "referral" or ctx.source.available("referrals")]
+    columns = st.columns(3)
+    for i, lever in enumerate(levers):
+        column = columns[i % 3]
         low, high, step = RANGES[lever]
         value = column.slider(
             t(f"whatif.lever.{lever}", lang),

@@ -122,13 +122,15 @@ def forecast_cells(
     months: int,
     trailing_months: int,
     scenario: Scenario | None = None,
+    referred: np.ndarray | None = None,
 ) -> ForecastCells:
     """The next ``months`` months after ``as_of`` for every cell, from ``clv`` (fitted at ``as_of``
     on every customer) and the facts: the customers known at ``as_of`` and those still to come at
     the pace of the ``trailing_months`` before it. With ``scenario`` (``kpi.whatif``): today's
     customers with the retention, frequency and margin levers moved; the newcomers of paid
-    campaigns scaled by spend ÷ CAC, buying more or less often after their first month, at the
-    moved margin."""
+    campaigns scaled by spend ÷ CAC and those of referrals by the referral lever (``referred``:
+    per customer, the chance a referral brought them), buying more or less often after their first
+    month, at the moved margin."""
     if not clv.predicted or clv.bgnbd is None or clv.gamma_gamma is None:
         return ForecastCells(as_of, None, reason=clv.reason or "no_fit")
     scenario = scenario or Scenario()
@@ -178,6 +180,13 @@ def forecast_cells(
         recent = (first > year_ago) & (first <= until) & paid[cell.of_customer]
         paid_pace = np.bincount(cell.of_customer[recent], minlength=k) / 12
         per_month = np.maximum(per_month + (newcomer_factor(scenario) - 1.0) * paid_pace, 0.0)
+    if scenario.referral and referred is not None:
+        # referrals bring new customers in proportion: the last 12 months' referred newcomers,
+        # each counted by the chance the referral brought them (who would have come anyway stays)
+        year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
+        recent = (first > year_ago) & (first <= until)
+        referred_pace = np.bincount(cell.of_customer[recent], weights=referred[recent], minlength=k) / 12
+        per_month = np.maximum(per_month + scenario.referral * referred_pace, 0.0)
     curves: Curves = memo(facts, ("cohort_curves", as_of, months), lambda: _curves(facts, as_of, months))
     if not scenario.is_today:
         curves = _moved_curves(curves, scenario)

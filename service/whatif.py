@@ -14,12 +14,13 @@ from data.facts import Facts
 from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import CLVResult, select_customers
+from kpi.engagement import referral_detail
 from kpi.forecast import per_purchase
 from kpi.periods import add_months
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
 from kpi.whatif import LEVERS, Scenario, leaving, scenario_residual
-from service.compute import roi_table
+from service.compute import engagement_facts, memo, roi_table
 from service.forecast import customer_sums, forecast_cells
 
 __all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
@@ -94,7 +95,8 @@ def figures(
     """The ``FIGURES`` of the chosen customers under ``scenario``, and each channel's lifetime ROI."""
     moved = scenario_clv(source, facts, clv, as_of, scenario)
     chosen = select_customers(moved.table, filters.segments, filters.regions, filters.channels)
-    ahead = forecast_cells(facts, clv, as_of, 12, source.settings.forecast.trailing_months, scenario)
+    referred, rewards = referred_customers(source, facts, as_of)
+    ahead = forecast_cells(facts, clv, as_of, 12, source.settings.forecast.trailing_months, scenario, referred)
     cells = fx.cells(facts).chosen(facts, filters)
     picked = ahead.forecast.pick(cells) if ahead.forecast is not None else None
     # what the campaigns spent on the chosen customers acquired in the last 12 months: the spend
@@ -104,8 +106,10 @@ def figures(
     recent = facts.costed & (first > year_ago) & (first <= (as_of - date(1970, 1, 1)).days)
     recent &= fx.customer_mask(facts, filters)
     spend = float(facts.acquisition_cost[recent].sum()) * (1.0 + scenario.spend)
+    # and the rewards of the last 12 months' referrals of the chosen customers, as many more as referrals
+    spend += float(rewards[fx.customer_mask(facts, filters)].sum()) * (1.0 + scenario.referral)
     figures = {
-        "acquisition_spend_12m": spend if facts.campaigns is not None else float("nan"),
+        "acquisition_spend_12m": spend if facts.campaigns is not None or rewards.any() else float("nan"),
         "total_clv": float(chosen["total_clv"].sum()),
         "revenue_12m": float(picked["revenue"].sum()) if picked is not None else float("nan"),
         "margin_12m": float(picked["margin"].sum()) if picked is not None else float("nan"),
@@ -124,6 +128,34 @@ def figures(
                 {"channel": by_channel["channel"], "roi_lifetime": (by_channel["roi_lifetime"] + 1.0) / factor - 1.0}
             )
     return figures, channels
+
+
+def referred_customers(source: Source, facts: Facts, as_of: date) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer (the facts' order): the chance a referral brought them — the referral's
+    ``incremental`` answer, else the settings' share — where they first bought within the window
+    after it (0 for everyone else), and the rewards paid on the referrals of the 12 months up to
+    ``as_of`` that named them. Zeros without referrals."""
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        n = len(facts.ids)
+        brought, rewards = np.zeros(n), np.zeros(n)
+        referrals = engagement_facts(source, facts).referrals
+        if referrals is None or not len(referrals):
+            return brought, rewards
+        days = facts.first_purchase_day()
+        first = pd.Series(pd.to_datetime(np.where(days >= 0, days, np.nan), unit="D"), index=facts.ids)
+        detail = referral_detail(referrals, pd.Series(dtype=float), first, source.settings.engagement, 0.0)
+        code = pd.Index(facts.ids).get_indexer(pd.Index(detail["referred_id"].to_numpy(dtype=object)))
+        known = code >= 0
+        converted = detail["converted"].to_numpy(dtype=bool) & known
+        np.maximum.at(brought, code[converted], detail["p_incremental"].to_numpy(dtype=float)[converted])
+        at = pd.to_datetime(detail["referred_at"])
+        recent = known & (at > pd.Timestamp(add_months(as_of, -12))).to_numpy() & (at <= pd.Timestamp(as_of)).to_numpy()
+        np.add.at(rewards, code[recent], detail["rewards"].to_numpy(dtype=float)[recent])
+        return brought, rewards
+
+    found: tuple[np.ndarray, np.ndarray] = memo(facts, ("referred_customers", as_of), make)
+    return found
 
 
 def whatif(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from data.filters import Filters
@@ -111,7 +112,14 @@ def test_demo_scenario_lever_by_lever(demo: tuple[Source, object, object]) -> No
     # half as much again on campaigns: the spend of the last 12 months × 1.5, and more new customers
     more = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(spend=0.5))  # type: ignore[arg-type]
     assert more.today["acquisition_spend_12m"] > 0
-    assert more.scenario["acquisition_spend_12m"] == pytest.approx(1.5 * more.today["acquisition_spend_12m"])
+    # (the spend also holds the referral rewards, which the spend lever leaves alone)
+    first = facts.first_purchase_day()  # type: ignore[attr-defined]
+    days = ((date(2025, 10, 31) - date(1970, 1, 1)).days, (AS_OF - date(1970, 1, 1)).days)
+    paid = facts.costed & (first > days[0]) & (first <= days[1])  # type: ignore[attr-defined]
+    campaigns = float(facts.acquisition_cost[paid].sum())  # type: ignore[attr-defined]
+    assert 0 < campaigns < more.today["acquisition_spend_12m"]
+    gained = more.scenario["acquisition_spend_12m"] - more.today["acquisition_spend_12m"]
+    assert gained == pytest.approx(0.5 * campaigns)
     assert more.scenario["revenue_12m"] > more.today["revenue_12m"]
     # a dearer CAC: the same customers bought at 25 % more give ROI + 1 divided by 1.25
     dear = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(cac=0.25))  # type: ignore[arg-type]
@@ -125,6 +133,56 @@ def test_demo_scenario_lever_by_lever(demo: tuple[Source, object, object]) -> No
     # each step is what its lever adds to those before it: the first is the retention lever alone
     alone = whatif(source, facts, clv, Filters(segments=("HoReCa",)), AS_OF, TODAY, Scenario(churn=-0.1))  # type: ignore[arg-type]
     assert both.steps["total_clv"].iloc[0] == pytest.approx(alone.scenario["total_clv"] - alone.today["total_clv"])
+
+
+def test_the_referral_lever_by_hand(demo: tuple[Source, object, object]) -> None:
+    """Twice the referrals: twice the new customers referrals brought in the last 12 months — each
+    counted by the chance the referral brought them — and twice the rewards; today's customers'
+    value does not move."""
+    from service.compute import engagement_facts
+
+    source, facts, clv = demo
+    twice = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(referral=1.0))  # type: ignore[arg-type]
+    # by hand, from the referrals as read: a referral brought its customer when they first bought
+    # within the window after it; the demo's referrals say whether it was incremental, else the share
+    referrals = engagement_facts(source, facts).referrals  # type: ignore[arg-type]
+    assert referrals is not None and len(referrals) > 20
+    first_day = pd.Series(facts.first_purchase_day(), index=facts.ids)  # type: ignore[attr-defined]
+    epoch = pd.Timestamp("1970-01-01")
+    first = epoch + pd.to_timedelta(first_day.reindex(referrals["referred_id"].to_numpy()).to_numpy(), unit="D")
+    at = pd.to_datetime(referrals["referred_at"]).to_numpy()
+    window = source.settings.engagement.referral_window_months
+    converted = (first >= pd.DatetimeIndex(at).normalize()) & (
+        first <= pd.DatetimeIndex(at) + pd.DateOffset(months=window)
+    )
+    answer = referrals["incremental"].map(lambda v: str(v).strip().lower()) if "incremental" in referrals else None
+    share = source.settings.engagement.incremental_share
+    p = (
+        np.where(answer.isin(["true", "1"]), 1.0, np.where(answer.isin(["false", "0"]), 0.0, share))
+        if answer is not None
+        else share
+    )
+    year = (first > pd.Timestamp("2025-10-31")) & (first <= pd.Timestamp(AS_OF))
+    pace = float(np.sum(np.where(converted & year, p, 0.0))) / 12
+    assert pace > 0
+    from service.forecast import forecast_cells
+    from service.whatif import referred_customers
+
+    referred, rewards = referred_customers(source, facts, AS_OF)  # type: ignore[arg-type]
+    trailing = source.settings.forecast.trailing_months
+    now = forecast_cells(facts, clv, AS_OF, 12, trailing)  # type: ignore[arg-type]
+    moved = forecast_cells(facts, clv, AS_OF, 12, trailing, Scenario(referral=1.0), referred)  # type: ignore[arg-type]
+    assert moved.new_per_month.sum() - now.new_per_month.sum() == pytest.approx(pace)
+    assert twice.scenario["revenue_12m"] > twice.today["revenue_12m"]
+    assert twice.scenario["total_clv"] == twice.today["total_clv"]  # today's customers: unchanged
+    recent = (pd.DatetimeIndex(at) > pd.Timestamp("2025-10-31")) & (pd.DatetimeIndex(at) <= pd.Timestamp(AS_OF))
+    paid = sum(
+        referrals[c].fillna(0).to_numpy(dtype=float)[recent].sum() for c in ("reward_referrer", "reward_referred")
+    )
+    assert paid > 0 and float(rewards.sum()) == pytest.approx(paid)
+    gained = twice.scenario["acquisition_spend_12m"] - twice.today["acquisition_spend_12m"]
+    assert gained == pytest.approx(paid)
+    assert list(twice.steps["lever"]) == ["referral"]
 
 
 def test_the_report_includes_an_active_scenario(demo: tuple[Source, object, object]) -> None:
