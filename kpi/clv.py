@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import interpolate, optimize, special
+from scipy import optimize, special
 from threadpoolctl import threadpool_limits
 
 __all__ = [
     "BGNBD",
     "GammaGamma",
     "ModelError",
+    "discounted_purchases",
     "discounted_residual_value",
     "fit_bgnbd",
     "fit_gamma_gamma",
@@ -358,7 +359,8 @@ def fit_gamma_gamma(summary: pd.DataFrame, *, min_repeat_customers: int = MIN_RE
 
 _EXACT_PAIRS = 5_000  # distinct (x, T) pairs computed exactly; above, interpolated on a grid
 _GRID_POINTS = 65
-_SPLINES: dict[tuple[Any, ...], tuple[float, float, Any]] = {}
+#: per (model, name, x): the range of log(α + T) covered, the grid and the spline's coefficients
+_SPLINES: dict[tuple[Any, ...], tuple[float, float, np.ndarray, np.ndarray]] = {}
 
 
 def by_x_and_T(model: BGNBD, name: tuple[Any, ...], function: Any, x_all: np.ndarray, T_all: np.ndarray) -> np.ndarray:  # noqa: N802
@@ -366,44 +368,122 @@ def by_x_and_T(model: BGNBD, name: tuple[Any, ...], function: Any, x_all: np.nda
     distinct pairs (large bases), for each x on a grid of T and interpolated. ``function`` gives one
     value per pair, or a row of values (one spline through all of them: cheaper than a spline each).
 
-    ``function`` must depend on the model, x and T only (``name`` says which, for the cache) and
-    be smooth in log(α + T), as the numerator of equation (10) and its monthly sums are: 65 points
-    and a cubic spline keep the relative error under 1e-7 (tested). The curves depend on the model
-    and x only, not on the date: kept for the next call (the lifecycle page evaluates a dozen month
-    ends with one model)."""
+    ``function`` must depend on the model, x and T only (``name`` says which, for the cache), be
+    computed pair by pair (a call on many pairs gives what calls on each would), and be smooth in
+    log(α + T), as the numerator of equation (10) and its monthly sums are: 65 points and a cubic
+    spline keep the relative error under 1e-7 (tested). The curves depend on the model and x only,
+    not on the date: kept for the next call (the lifecycle page evaluates a dozen month ends with
+    one model). Every x's grid is evaluated in one call of ``function`` and every spline is made
+    and read at once (``_not_a_knot``, ``_spline_values``): scipy's CubicSpline, one per x, spent
+    more time in its own checks than in the arithmetic."""
     first, inverse = _distinct_rows(x_all, T_all)
     x, T = x_all[first], T_all[first]
     if len(x) <= _EXACT_PAIRS:
         return np.asarray(function(x, T))[inverse]
-    # ``function`` may give one value per customer or a row of values (e.g. one per month)
+    # ``function`` may give one value per pair or a row of values (e.g. one per month)
     width = np.shape(function(x[:1], T[:1]))[1:]
     per_pair = np.empty((len(x), *width))
-    for value in np.unique(x):
-        rows = np.flatnonzero(x == value)
+    values, group = np.unique(x, return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=len(values)))]
+    logs = np.log(model.alpha + T)
+    lows = np.minimum.reduceat(logs[order], bounds[:-1])
+    highs = np.maximum.reduceat(logs[order], bounds[:-1])
+    exact: list[np.ndarray] = []  # pairs computed one by one
+    ready: dict[int, tuple[float, float, np.ndarray, np.ndarray]] = {}  # x's position: its spline
+    build: list[tuple[int, float, float]] = []  # x's position and the range of its new spline
+    for v, value in enumerate(values):
+        rows = order[bounds[v] : bounds[v + 1]]
         if len(rows) <= _GRID_POINTS:  # few histories with this x: exactly, cheaper than a spline
-            per_pair[rows] = function(np.full(len(rows), value), T[rows])
+            exact.append(rows)
             continue
-        low = float(np.log(model.alpha + T[rows].min()))
-        high = float(np.log(model.alpha + T[rows].max()))
-        key = (model, *name, float(value))
-        cached = _SPLINES.get(key)
-        if cached is None or low < cached[0] or high > cached[1]:
-            if cached is not None:  # widen to what is already known: month ends share ranges
-                low, high = min(low, cached[0]), max(high, cached[1])
-            if high - low < 1e-9:
-                per_pair[rows] = function(np.full(1, value), T[rows][:1])[0]
+        low, high = float(lows[v]), float(highs[v])
+        cached = _SPLINES.get((model, *name, float(value)))
+        if cached is not None and low >= cached[0] and high <= cached[1]:
+            ready[v] = cached
+            continue
+        if cached is not None:  # widen to what is already known: month ends share ranges
+            low, high = min(low, cached[0]), max(high, cached[1])
+        if high - low < 1e-9:
+            per_pair[rows] = function(np.full(1, value), T[rows][:1])[0]
+            continue
+        build.append((v, low, high))
+    if build:
+        at = np.asarray([v for v, _, _ in build])
+        # T enters through α + T: a grid even in log(α + T), a cubic spline through it
+        grids = np.linspace([lo for _, lo, _ in build], [hi for _, _, hi in build], _GRID_POINTS, axis=1)
+        found = np.asarray(function(np.repeat(values[at], _GRID_POINTS), (np.exp(grids) - model.alpha).ravel()))
+        found = found.reshape(len(at), _GRID_POINTS, -1)
+        finite = np.isfinite(found).all(axis=(1, 2))
+        coefficients = _not_a_knot(grids[finite], found[finite])
+        if len(_SPLINES) > 20_000:
+            _SPLINES.clear()
+        for k, (v, low, high) in enumerate(build):
+            if not finite[k]:  # an extreme history: each pair exactly
+                exact.append(order[bounds[v] : bounds[v + 1]])
                 continue
-            # T enters through α + T: a grid even in log(α + T), a cubic spline through it
-            grid = np.linspace(low, high, _GRID_POINTS)
-            values = function(np.full(len(grid), value), np.exp(grid) - model.alpha)
-            if not np.all(np.isfinite(values)):  # an extreme history: each pair exactly
-                per_pair[rows] = function(np.full(len(rows), value), T[rows])
-                continue
-            if len(_SPLINES) > 20_000:
-                _SPLINES.clear()
-            cached = _SPLINES[key] = (low, high, interpolate.CubicSpline(grid, values))
-        per_pair[rows] = cached[2](np.log(model.alpha + T[rows]))
+            j = int(np.count_nonzero(finite[:k]))
+            made = (low, high, grids[k], coefficients[j])
+            ready[v] = _SPLINES[(model, *name, float(values[v]))] = made
+    if exact:
+        rows = np.concatenate(exact)
+        per_pair[rows] = function(x[rows], T[rows])
+    if ready:
+        at = np.fromiter(ready, dtype=np.int64, count=len(ready))
+        rows = np.concatenate([order[bounds[v] : bounds[v + 1]] for v in at])
+        spline = np.repeat(np.arange(len(at)), bounds[at + 1] - bounds[at])
+        grid = np.stack([ready[v][2] for v in at])
+        coefficient = np.stack([ready[v][3] for v in at])
+        per_pair[rows] = _spline_values(grid, coefficient, spline, logs[rows]).reshape(len(rows), *width)
     return per_pair[inverse]
+
+
+def _not_a_knot(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The not-a-knot cubic splines through ``values`` (splines, points, columns) at ``grid``
+    (splines, points), as scipy's ``CubicSpline`` makes them (the same system and formulas; its
+    tridiagonal system solved by elimination without pivoting, which LAPACK's partial pivoting does
+    not change here), many at once: per spline, the coefficients (4, points − 1, columns) of each
+    interval's cubic in the distance from the interval's start (``scipy.interpolate.PPoly``)."""
+    n = grid.shape[1]
+    dx = np.diff(grid, axis=1)[:, :, None]
+    slope = np.diff(values, axis=1) / dx
+    lower, diagonal, upper = np.empty((3, grid.shape[0], n, 1))
+    rhs = np.empty_like(values)
+    diagonal[:, 1:-1] = 2 * (dx[:, :-1] + dx[:, 1:])
+    upper[:, 1:-1] = dx[:, :-1]
+    lower[:, 1:-1] = dx[:, 1:]
+    rhs[:, 1:-1] = 3 * (dx[:, 1:] * slope[:, :-1] + dx[:, :-1] * slope[:, 1:])
+    d = (grid[:, 2] - grid[:, 0])[:, None]  # not-a-knot at the start
+    diagonal[:, 0], upper[:, 0] = dx[:, 1], d
+    rhs[:, 0] = ((dx[:, 0] + 2 * d) * dx[:, 1] * slope[:, 0] + dx[:, 0] ** 2 * slope[:, 1]) / d
+    d = (grid[:, -1] - grid[:, -3])[:, None]  # and at the end
+    diagonal[:, -1], lower[:, -1] = dx[:, -2], d
+    rhs[:, -1] = (dx[:, -1] ** 2 * slope[:, -2] + (2 * d + dx[:, -1]) * dx[:, -2] * slope[:, -1]) / d
+    ratio, solved = np.empty((grid.shape[0], n, 1)), np.empty_like(values)
+    ratio[:, 0], solved[:, 0] = upper[:, 0] / diagonal[:, 0], rhs[:, 0] / diagonal[:, 0]
+    for i in range(1, n):
+        pivot = diagonal[:, i] - lower[:, i] * ratio[:, i - 1]
+        ratio[:, i] = upper[:, i] / pivot if i < n - 1 else 0.0
+        solved[:, i] = (rhs[:, i] - lower[:, i] * solved[:, i - 1]) / pivot
+    for i in range(n - 2, -1, -1):
+        solved[:, i] -= ratio[:, i] * solved[:, i + 1]
+    t = (solved[:, :-1] + solved[:, 1:] - 2 * slope) / dx
+    return np.stack([t / dx, (slope - solved[:, :-1]) / dx - t, solved[:, :-1], values[:, :-1]], axis=1)
+
+
+def _spline_values(grid: np.ndarray, coefficients: np.ndarray, spline: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Spline ``spline[i]`` (of ``_not_a_knot``'s, on ``grid``) at ``at[i]``, as ``PPoly`` reads it:
+    the interval whose start is the last knot ≤ the point (the first or last beyond the ends)."""
+    last = grid.shape[1] - 2
+    low, high = grid[spline, 0], grid[spline, -1]
+    interval = np.clip(np.floor((at - low) / (high - low) * (last + 1)), 0, last).astype(np.int64)
+    for _ in range(2):  # the grid is even up to rounding: settle on the knots themselves
+        interval -= (interval > 0) & (at < grid[spline, interval])
+        interval += (interval < last) & (at >= grid[spline, np.minimum(interval + 1, last + 1)])
+    s = (at - grid[spline, interval])[:, None]
+    c = coefficients[spline, :, interval]  # (points, 4, columns)
+    z = s * s
+    return ((c[:, 3] + c[:, 2] * s) + c[:, 1] * z) + c[:, 0] * (z * s)
 
 
 def expected_purchases_by_curve(model: BGNBD, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -427,6 +507,29 @@ def discounted_residual_value(
     the monthly rate equivalent to ``annual_discount_rate`` (DESIGN.md section 3). ``alive_from``:
     the model that says who is still a customer today, when the purchases to come follow another
     (a what-if scenario: a decision changes who leaves from now on, not who has left)."""
+    purchases = discounted_purchases(
+        model,
+        summary,
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        unit_days=unit_days,
+        alive_from=alive_from,
+    )
+    return purchases * np.asarray(value_per_purchase, dtype=float)
+
+
+def discounted_purchases(
+    model: BGNBD,
+    summary: pd.DataFrame | dict[str, np.ndarray],
+    *,
+    horizon_months: int,
+    annual_discount_rate: float,
+    unit_days: float,
+    alive_from: BGNBD | None = None,
+) -> np.ndarray:
+    """Σ_{m=1..H} E[purchases in month m] / (1 + d)^m per customer: ``discounted_residual_value``
+    before the value per purchase, which it multiplies (a what-if that moves only the margin keeps
+    this part)."""
     if horizon_months <= 0:
         raise ValueError("The horizon must be a positive number of months.")
     if annual_discount_rate <= -1:
@@ -450,5 +553,4 @@ def discounted_residual_value(
     per_pair = by_x_and_T(
         model, ("residual", horizon_months, annual_discount_rate, unit_days), discounted, x_all, T_all
     )
-    residual = per_pair / (1 + (alive_from or model).dropout_odds(x_all, t_x_all, T_all))
-    return residual * np.asarray(value_per_purchase, dtype=float)
+    return np.asarray(per_pair / (1 + (alive_from or model).dropout_odds(x_all, t_x_all, T_all)))

@@ -41,6 +41,7 @@ __all__ = [
     "forecast_months",
     "forecast_table",
     "forecast_total",
+    "known_purchases",
     "month_shares",
     "newcomers",
     "per_purchase",
@@ -93,14 +94,14 @@ class CellForecast:
     def __add__(self, other: CellForecast) -> CellForecast:
         return CellForecast(
             self.months,
-            {k: self.mean[k] + other.mean[k] for k in MEASURES},
-            {k: self.variance[k] + other.variance[k] for k in MEASURES},
+            {k: self.mean[k] + other.mean[k] for k in self.mean},
+            {k: self.variance[k] + other.variance[k] for k in self.variance},
         )
 
     def pick(self, chosen: np.ndarray) -> pd.DataFrame:
         """The chosen cells summed: per month, each measure's expected value and variance."""
         out = pd.DataFrame({"month": pd.to_datetime(self.months)})
-        for k in MEASURES:
+        for k in self.mean:
             out[k] = self.mean[k][:, chosen].sum(axis=1)
             out[f"{k}_variance"] = self.variance[k][:, chosen].sum(axis=1)
         return out
@@ -150,9 +151,71 @@ def existing_customers(
     the forecast and the customers the model could not value (an extreme history: left out).
     ``alive_from``: the model that judges who is still a customer today, when the purchases to come
     follow ``model`` (a what-if scenario)."""
+    known = known_purchases(model, x, t_x, T, cell, cells, as_of, months, unit_days, alive_from)
+    return known.forecast(per_purchase), known.unvalued
+
+
+@dataclass(frozen=True)
+class KnownPurchases:
+    """What a model expects of the customers known at a date, before what a purchase brings (which
+    multiplies it): per month (rows) and customer the model could value (columns; ``valued``, per
+    customer), the purchase days expected (``expected``) — shared by scenarios that move only the
+    amounts."""
+
+    months: list[date]
+    expected: np.ndarray  # (months, valued customers)
+    valued: np.ndarray
+    cell: np.ndarray  # per valued customer
+    cells: int
+    shape: np.ndarray  # per valued customer: r + x and α + T, for the chance of buying at least once
+    scale_to: np.ndarray
+    length: np.ndarray  # per month: its length in model time
+
+    @property
+    def unvalued(self) -> int:
+        return int((~self.valued).sum())
+
+    def forecast(self, per_purchase: dict[str, np.ndarray], measures: tuple[str, ...] = MEASURES) -> CellForecast:
+        """The ``measures`` per month and cell, with ``per_purchase`` (per customer, the expected
+        ``revenue``, ``margin`` and ``orders`` of one purchase day): ``existing_customers``."""
+        months, cells, where = len(self.months), self.cells, self.cell
+        mean = {k: np.zeros((months, cells)) for k in measures}
+        variance = {k: np.zeros((months, cells)) for k in measures}
+        values = {k: np.asarray(per_purchase[k], dtype=float)[self.valued] for k in measures if k != "active_customers"}
+        for m in range(months):
+            expected = self.expected[m]
+            for k, value in values.items():
+                mean[k][m] = np.bincount(where, weights=expected * value, minlength=cells)
+                variance[k][m] = np.bincount(where, weights=expected * value**2, minlength=cells)
+            if "active_customers" in measures:
+                # an alive customer's rate λ is Gamma(r + x, α + T): the chance of at least one
+                # purchase in a month over the purchases expected in it — below 1 for a customer who
+                # buys several times a month, about 1 for one who buys now and then
+                rate = self.shape / self.scale_to * self.length[m]
+                some = 1.0 - np.exp(-self.shape * np.log1p(self.length[m] / self.scale_to))
+                ratio = np.divide(some, rate, out=np.ones(len(rate)), where=rate > 0)
+                active = np.minimum(expected * ratio, 1.0)
+                mean["active_customers"][m] = np.bincount(where, weights=active, minlength=cells)
+                variance["active_customers"][m] = np.bincount(where, weights=active * (1 - active), minlength=cells)
+        return CellForecast(self.months, mean, variance)
+
+
+def known_purchases(
+    model: BGNBD,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    cell: np.ndarray,
+    cells: int,
+    as_of: date,
+    months: int,
+    unit_days: float,
+    alive_from: BGNBD | None = None,
+) -> KnownPurchases:
+    """The purchases ``model`` expects of the customers known at ``as_of`` in each of the coming
+    ``months`` (``existing_customers`` before the amounts)."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     spans = forecast_months(as_of, months)
-    months = len(spans)
     offsets = _offsets(as_of, spans, unit_days)
     # who is still a customer today: the fitted model's judgement, whatever a scenario does next
     odds = (alive_from or model).dropout_odds(x, t_x, T)
@@ -165,31 +228,24 @@ def existing_customers(
             x,
             T,
         )
-        cumulative = [np.zeros(len(x)), *(by_month[:, m] for m in range(len(ends)))]
-        # an alive customer's rate λ is Gamma(r + x, α + T): the chance of at least one purchase in
-        # a month over the purchases expected in it — below 1 for a customer who buys several
-        # times a month, about 1 for one who buys now and then
-        shape, scale_to = model.r + x, model.alpha + T
-        length = np.diff(offsets)
-    p_alive = 1.0 / (1.0 + odds)
-    valued = np.isfinite(odds) & np.all([np.isfinite(c) for c in cumulative], axis=0)
-    mean = {k: np.zeros((months, cells)) for k in MEASURES}
-    variance = {k: np.zeros((months, cells)) for k in MEASURES}
-    where = cell[valued]
-    for m in range(months):
-        expected = np.where(valued, (cumulative[m + 1] - cumulative[m]) * p_alive, 0.0)[valued]
-        expected = np.maximum(expected, 0.0)
-        rate = shape[valued] / scale_to[valued] * length[m]
-        some = 1.0 - np.exp(-shape[valued] * np.log1p(length[m] / scale_to[valued]))
-        ratio = np.divide(some, rate, out=np.ones(len(rate)), where=rate > 0)
-        active = np.minimum(expected * ratio, 1.0)
-        for k in ("revenue", "margin", "orders"):
-            value = np.asarray(per_purchase[k], dtype=float)[valued]
-            mean[k][m] = np.bincount(where, weights=expected * value, minlength=cells)
-            variance[k][m] = np.bincount(where, weights=expected * value**2, minlength=cells)
-        mean["active_customers"][m] = np.bincount(where, weights=active, minlength=cells)
-        variance["active_customers"][m] = np.bincount(where, weights=active * (1 - active), minlength=cells)
-    return CellForecast([first for first, _ in spans], mean, variance), int((~valued).sum())
+    valued = np.isfinite(odds) & np.isfinite(by_month).all(axis=1)
+    cumulative = np.ascontiguousarray(by_month[valued].T)  # (months, valued customers)
+    expected = np.empty_like(cumulative)  # the purchase days expected in each month
+    if len(expected):
+        expected[0] = cumulative[0]
+        np.subtract(cumulative[1:], cumulative[:-1], out=expected[1:])
+    expected *= 1.0 / (1.0 + odds[valued])
+    np.maximum(expected, 0.0, out=expected)
+    return KnownPurchases(
+        months=[first for first, _ in spans],
+        expected=expected,
+        valued=valued,
+        cell=np.asarray(cell)[valued],
+        cells=cells,
+        shape=model.r + x[valued],
+        scale_to=model.alpha + T[valued],
+        length=np.diff(offsets),
+    )
 
 
 @dataclass(frozen=True)
@@ -249,7 +305,14 @@ def cohort_curves(
     return Curves(mean, square)
 
 
-def newcomers(per_month: np.ndarray, cell_group: np.ndarray, curves: Curves, as_of: date, months: int) -> CellForecast:
+def newcomers(
+    per_month: np.ndarray,
+    cell_group: np.ndarray,
+    curves: Curves,
+    as_of: date,
+    months: int,
+    measures: tuple[str, ...] = MEASURES,
+) -> CellForecast:
     """Customers still to come: ``per_month`` per cell each month (the recent pace), each bringing
     at every month of age what the recent newcomers of its group brought (``cohort_curves``). Their
     number is a Poisson stream: the variance of a sum over them is the pace × the mean square."""
@@ -258,14 +321,14 @@ def newcomers(per_month: np.ndarray, cell_group: np.ndarray, curves: Curves, as_
     ages = curves.mean["revenue"].shape[1]
     per_month = np.asarray(per_month, dtype=float)
     cells = len(per_month)
-    mean = {k: np.zeros((months, cells)) for k in MEASURES}
-    variance = {k: np.zeros((months, cells)) for k in MEASURES}
+    mean = {k: np.zeros((months, cells)) for k in measures}
+    variance = {k: np.zeros((months, cells)) for k in measures}
     shares = month_shares(as_of, months)
     for j in range(months):  # arrivals in month j (its part still to come), at age m − j in month m
         arriving = per_month * shares[j]
         for m in range(j, months):
             age = min(m - j, ages - 1)  # older than the curves know: their last age
-            for k in MEASURES:
+            for k in measures:
                 mean[k][m] += arriving * curves.mean[k][cell_group, age]
                 variance[k][m] += arriving * curves.square[k][cell_group, age]
     return CellForecast([first for first, _ in spans], mean, variance)

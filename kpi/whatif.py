@@ -29,9 +29,18 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from kpi.clv import BGNBD, discounted_residual_value
+from kpi.clv import BGNBD, _distinct_rows, discounted_purchases
 
-__all__ = ["LEVERS", "Scenario", "leaving", "newcomer_factor", "scenario_model", "scenario_residual"]
+__all__ = [
+    "LEVERS",
+    "Scenario",
+    "leaving",
+    "newcomer_factor",
+    "scenario_leaving",
+    "scenario_model",
+    "scenario_purchases",
+    "scenario_residual",
+]
 
 #: the levers, in the order the waterfall adds them
 LEVERS = ("churn", "frequency", "margin_pp", "spend", "cac", "referral")
@@ -108,19 +117,51 @@ def scenario_residual(
     model's judgement (a decision does not bring back those who have left); from today on, the
     model with the retention lever, the months passing ``1 + frequency`` times faster,
     ``margin_per_purchase`` already moved by the margin lever."""
-    moved = scenario_model(model, scenario.churn)
+    purchases = scenario_purchases(
+        model,
+        x,
+        t_x,
+        T,
+        scenario,
+        horizon_months=horizon_months,
+        annual_discount_rate=annual_discount_rate,
+        unit_days=unit_days,
+    )
+    gone = scenario_leaving(model, x, t_x, T, scenario, unit_days)
+    return gone, purchases * np.asarray(margin_per_purchase, dtype=float)
+
+
+def scenario_purchases(
+    model: BGNBD,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    scenario: Scenario,
+    *,
+    horizon_months: int,
+    annual_discount_rate: float,
+    unit_days: float,
+) -> np.ndarray:
+    """Each customer's discounted purchases to come under ``scenario`` (``scenario_residual``
+    before the margin per purchase): they depend on the retention and frequency levers only."""
     summary = {"x": np.asarray(x, dtype=float), "t_x": np.asarray(t_x, dtype=float), "T": np.asarray(T, dtype=float)}
-    residual = discounted_residual_value(
-        moved,
+    return discounted_purchases(
+        scenario_model(model, scenario.churn),
         summary,
-        margin_per_purchase,
         horizon_months=horizon_months,
         annual_discount_rate=annual_discount_rate,
         unit_days=unit_days / (1.0 + scenario.frequency),
         alive_from=model,
     )
+
+
+def scenario_leaving(
+    model: BGNBD, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, scenario: Scenario, unit_days: float
+) -> np.ndarray:
+    """Each customer's chance of leaving in the next 12 months under ``scenario`` (``leaving``): it
+    depends on the retention and frequency levers only."""
     year = 12 * (365.25 / 12) / unit_days * (1.0 + scenario.frequency)
-    return leaving(model, moved, summary["x"], summary["t_x"], summary["T"], year), residual
+    return leaving(model, scenario_model(model, scenario.churn), x, t_x, T, year)
 
 
 def leaving(
@@ -137,5 +178,7 @@ def leaving(
     Beta(a, b + x); leaving comes at rate λ·p, so staying has E[exp(−λ p t)] =
     E_p[(1 + p t / (α + T))^−(r + x)] = 2F1(r + x, a; a + b + x; −t / (α + T))."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    stay = special.hyp2f1(moved.r + x, moved.a, moved.a + moved.b + x, -t / (moved.alpha + T))
+    first, inverse = _distinct_rows(x, T)  # the same (x, T) in many histories: once each
+    xs, Ts = x[first], T[first]
+    stay = special.hyp2f1(moved.r + xs, moved.a, moved.a + moved.b + xs, -t / (moved.alpha + Ts))[inverse]
     return np.asarray(today.p_alive(x, t_x, T) * (1.0 - stay))

@@ -10,6 +10,7 @@ once per date and unit, and the filters are masks over the customers.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,22 @@ def memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
     with _LOCK:
         facts._cache.setdefault(key, value)
         return facts._cache[key]
+
+
+def memo_of(facts: Facts, key: tuple[Any, ...], owner: Any, make: Any) -> Any:
+    """``memo`` for a value derived from the facts and ``owner``, an object the facts do not hold
+    (a CLV table): kept while ``owner`` lives, dropped with it (a weak reference, which also tells
+    a new object at the same address from the old one)."""
+    full = (*key, id(owner))
+    with _LOCK:
+        found = facts._cache.get(full)
+        if found is not None and found[0]() is owner:
+            return found[1]
+    value = make()
+    cache = facts._cache
+    with _LOCK:
+        cache[full] = (weakref.ref(owner, lambda _gone: cache.pop(full, None)), value)
+    return value
 
 
 def holdings_for(source: Source, facts: Facts) -> Holdings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,17 +24,17 @@ from kpi.forecast import (
     backtest_errors,
     backtest_table,
     cohort_curves,
-    existing_customers,
     forecast_months,
     forecast_table,
     forecast_total,
+    known_purchases,
     newcomers,
     per_purchase,
 )
 from kpi.periods import add_months
 from kpi.summary import TIME_UNITS
 from kpi.whatif import Scenario, newcomer_factor, scenario_model
-from service.compute import memo
+from service.compute import memo, memo_of
 
 __all__ = [
     "ForecastCells",
@@ -43,6 +44,7 @@ __all__ = [
     "forecast_cells",
     "forecast_for",
     "forecast_view",
+    "kept",
 ]
 
 
@@ -123,6 +125,9 @@ def forecast_cells(
     trailing_months: int,
     scenario: Scenario | None = None,
     referred: np.ndarray | None = None,
+    *,
+    measures: tuple[str, ...] = MEASURES,
+    shared: dict[Any, Any] | None = None,
 ) -> ForecastCells:
     """The next ``months`` months after ``as_of`` for every cell, from ``clv`` (fitted at ``as_of``
     on every customer) and the facts: the customers known at ``as_of`` and those still to come at
@@ -130,41 +135,37 @@ def forecast_cells(
     customers with the retention, frequency and margin levers moved; the newcomers of paid
     campaigns scaled by spend ÷ CAC and those of referrals by the referral lever (``referred``:
     per customer, the chance a referral brought them), buying more or less often after their first
-    month, at the moved margin."""
+    month, at the moved margin. ``measures``: the ones wanted (all by default). ``shared``: a dict
+    kept by a caller that computes several scenarios on the same ``clv`` (the what-if's waterfall):
+    what the margin, spend, CAC and referral levers do not change is computed once in it."""
     if not clv.predicted or clv.bgnbd is None or clv.gamma_gamma is None:
         return ForecastCells(as_of, None, reason=clv.reason or "no_fit")
     scenario = scenario or Scenario()
-    faster = 1.0 + scenario.frequency
+    shared = {} if shared is None else shared
     cell = fx.cells(facts)
     k = len(cell)
-    table = clv.table
-    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
-    known = code >= 0
-    table, code = table[known], code[known]
-    sums = customer_sums(facts, as_of)
-    days = sums["purchase_days"][code]
-    segment = facts.dims["segment"].astype(np.int64)
-    unit_days = TIME_UNITS[clv.unit] / faster  # buying more often: the months pass faster
-    gg = clv.gamma_gamma
-    amounts = {
-        "revenue": per_purchase(gg, days, sums["revenue"][code], segment[code]),
-        "margin": per_purchase(gg, days, sums["margin"][code], segment[code]),
-        "orders": np.divide(sums["orders"][code], days, out=np.ones(len(days)), where=days > 0),
-    }
-    amounts["margin"] = amounts["margin"] + scenario.margin_pp * amounts["revenue"]
-    known_part, unvalued = existing_customers(
-        scenario_model(clv.bgnbd, scenario.churn),  # the purchases to come; who is left: today's model
-        table["x"].to_numpy(),
-        table["t_x"].to_numpy(),
-        table["T"].to_numpy(),
-        amounts,
-        cell.of_customer[code].astype(np.int64),
-        k,
-        as_of,
-        months,
-        unit_days,
-        alive_from=clv.bgnbd,
+    # today's amounts and histories: the same for every scenario, kept while the table lives
+    known = memo_of(facts, ("forecast_known", as_of), clv.table, lambda: _known(facts, clv, as_of))
+    bgnbd = clv.bgnbd
+    purchases = kept(
+        shared,
+        ("purchases", as_of, months, scenario.churn, scenario.frequency),
+        lambda: known_purchases(
+            scenario_model(bgnbd, scenario.churn),  # the purchases to come; who is left: today's model
+            known["x"],
+            known["t_x"],
+            known["T"],
+            known["cell"],
+            k,
+            as_of,
+            months,
+            TIME_UNITS[clv.unit] / (1.0 + scenario.frequency),  # buying more often: the months pass faster
+            alive_from=bgnbd,
+        ),
     )
+    amounts = dict(known["amounts"])
+    amounts["margin"] = amounts["margin"] + scenario.margin_pp * amounts["revenue"]
+    known_part = purchases.forecast(amounts, measures)
     # the customers still to come: at the pace of the trailing months, each cell at its own, and
     # each bringing what the recent newcomers of its segment brought month by month
     first = facts.first_purchase_day()
@@ -190,8 +191,40 @@ def forecast_cells(
     curves: Curves = memo(facts, ("cohort_curves", as_of, months), lambda: _curves(facts, as_of, months))
     if not scenario.is_today:
         curves = _moved_curves(curves, scenario)
-    to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months)
-    return ForecastCells(as_of, known_part + to_come, unvalued, per_month)
+    to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months, measures)
+    return ForecastCells(as_of, known_part + to_come, purchases.unvalued, per_month)
+
+
+def kept(shared: dict[Any, Any], key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``shared[key]``, made on first use."""
+    if key not in shared:
+        shared[key] = make()
+    return shared[key]
+
+
+def _known(facts: Facts, clv: CLVResult, as_of: date) -> dict[str, Any]:
+    """The customers of ``clv``'s table the facts know: their history (``x``, ``t_x``, ``T``), cell
+    and expected revenue, margin and orders per purchase day (today's)."""
+    assert clv.gamma_gamma is not None
+    table = clv.table
+    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+    known = code >= 0
+    table, code = table[known], code[known]
+    sums = customer_sums(facts, as_of)
+    days = sums["purchase_days"][code]
+    segment = facts.dims["segment"].astype(np.int64)
+    gg = clv.gamma_gamma
+    return {
+        "x": table["x"].to_numpy(),
+        "t_x": table["t_x"].to_numpy(),
+        "T": table["T"].to_numpy(),
+        "cell": fx.cells(facts).of_customer[code].astype(np.int64),
+        "amounts": {
+            "revenue": per_purchase(gg, days, sums["revenue"][code], segment[code]),
+            "margin": per_purchase(gg, days, sums["margin"][code], segment[code]),
+            "orders": np.divide(sums["orders"][code], days, out=np.ones(len(days)), where=days > 0),
+        },
+    }
 
 
 def _curves(facts: Facts, as_of: date, months: int) -> Curves:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,14 +20,17 @@ from kpi.forecast import per_purchase
 from kpi.periods import add_months
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
-from kpi.whatif import LEVERS, Scenario, leaving, scenario_residual
-from service.compute import engagement_facts, memo, roi_table
-from service.forecast import customer_sums, forecast_cells
+from kpi.whatif import LEVERS, Scenario, leaving, scenario_leaving, scenario_purchases
+from service.compute import engagement_facts, memo, memo_of, roi_table
+from service.forecast import customer_sums, forecast_cells, kept
 
 __all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
 
 #: the figures compared, today against the scenario
 FIGURES = ("total_clv", "revenue_12m", "margin_12m", "acquisition_spend_12m", "leaving_12m", "marketing_roi")
+
+
+_NO_PAYBACK = pd.DataFrame({"campaign_id": [], "month": pd.to_datetime([]), "margin": []})
 
 
 @dataclass(frozen=True)
@@ -43,43 +47,33 @@ class WhatIf:
     channels: pd.DataFrame
 
 
-def scenario_clv(source: Source, facts: Facts, clv: CLVResult, as_of: date, scenario: Scenario) -> CLVResult:
+def scenario_clv(
+    source: Source,
+    facts: Facts,
+    clv: CLVResult,
+    as_of: date,
+    scenario: Scenario,
+    shared: dict[Any, Any] | None = None,
+) -> CLVResult:
     """``clv`` (fitted at ``as_of``) with every customer's future margin and CLV under ``scenario``,
     and their chance of leaving in the next 12 months (``leaving_12m``, today's model when the
     scenario is today's); who is still a customer today stays as the model says. The CLV itself
-    when there is no model."""
+    when there is no model. ``shared``: as in ``service.forecast.forecast_cells``."""
     if clv.bgnbd is None or clv.gamma_gamma is None:
         return clv
+    shared = {} if shared is None else shared
     table = clv.table
-    x, t_x, T = (table[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))  # noqa: N806
+    x, t_x, T = _history(clv, shared)  # noqa: N806
     if scenario.is_today:
         year = 12 * (365.25 / 12) / TIME_UNITS[clv.unit]
         return replace(clv, table=table.assign(leaving_12m=leaving(clv.bgnbd, clv.bgnbd, x, t_x, T, year)))
-    margin = table["expected_margin_per_purchase"].to_numpy(dtype=float)
-    if scenario.margin_pp:
-        code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
-        sums = customer_sums(facts, as_of)
-        safe = np.maximum(code, 0)
-        revenue = per_purchase(
-            clv.gamma_gamma,
-            sums["purchase_days"][safe],
-            sums["revenue"][safe],
-            facts.dims["segment"].astype(np.int64)[safe],
-        )
-        margin = margin + scenario.margin_pp * np.where(code >= 0, revenue, 0.0)
-    business = source.settings.business
-    gone, residual = scenario_residual(
-        clv.bgnbd,
-        x,
-        t_x,
-        T,
-        margin,
-        scenario,
-        horizon_months=business.clv_horizon_months,
-        annual_discount_rate=business.annual_discount_rate,
-        unit_days=TIME_UNITS[clv.unit],
+    margin, residual = _residual(source, facts, clv, as_of, scenario, shared)
+    bgnbd = clv.bgnbd
+    gone = kept(
+        shared,
+        ("leaving", scenario.churn, scenario.frequency),
+        lambda: scenario_leaving(bgnbd, x, t_x, T, scenario, TIME_UNITS[clv.unit]),
     )
-    residual = np.where(np.isfinite(residual), residual, table["residual_clv"].to_numpy(dtype=float))
     moved = table.assign(
         expected_margin_per_purchase=margin,
         residual_clv=residual,
@@ -89,16 +83,140 @@ def scenario_clv(source: Source, facts: Facts, clv: CLVResult, as_of: date, scen
     return replace(clv, table=moved)
 
 
+def _history(clv: CLVResult, shared: dict[Any, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The table's ``x``, ``t_x`` and ``T``."""
+    found: tuple[np.ndarray, np.ndarray, np.ndarray] = kept(
+        shared, ("history",), lambda: tuple(clv.table[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    )
+    return found
+
+
+def _residual(
+    source: Source, facts: Facts, clv: CLVResult, as_of: date, scenario: Scenario, shared: dict[Any, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every customer's margin per purchase and residual CLV under ``scenario`` (not today's): the
+    discounted purchases to come depend on the retention and frequency levers only, and are kept in
+    ``shared`` for the scenarios that move only the margin, spend or CAC."""
+    assert clv.bgnbd is not None and clv.gamma_gamma is not None
+    table = clv.table
+    margin = kept(shared, ("margin",), lambda: table["expected_margin_per_purchase"].to_numpy(dtype=float))
+    if scenario.margin_pp:
+        revenue = memo_of(facts, ("whatif_revenue", as_of), table, lambda: _revenue(facts, clv, as_of))
+        margin = margin + scenario.margin_pp * revenue
+    business = source.settings.business
+    x, t_x, T = _history(clv, shared)  # noqa: N806
+    bgnbd = clv.bgnbd
+    purchases = kept(
+        shared,
+        ("discounted", scenario.churn, scenario.frequency),
+        lambda: scenario_purchases(
+            bgnbd,
+            x,
+            t_x,
+            T,
+            scenario,
+            horizon_months=business.clv_horizon_months,
+            annual_discount_rate=business.annual_discount_rate,
+            unit_days=TIME_UNITS[clv.unit],
+        ),
+    )
+    residual = purchases * margin
+    today = kept(shared, ("residual",), lambda: table["residual_clv"].to_numpy(dtype=float))
+    return margin, np.where(np.isfinite(residual), residual, today)
+
+
+def _revenue(facts: Facts, clv: CLVResult, as_of: date) -> np.ndarray:
+    """Per row of ``clv``'s table, the expected revenue of a purchase (0 for a customer the facts do
+    not know): what the margin lever adds a share of."""
+    assert clv.gamma_gamma is not None
+    code = pd.Index(facts.ids).get_indexer(pd.Index(clv.table["customer_id"].to_numpy(dtype=object)))
+    sums = customer_sums(facts, as_of)
+    safe = np.maximum(code, 0)
+    revenue = per_purchase(
+        clv.gamma_gamma,
+        sums["purchase_days"][safe],
+        sums["revenue"][safe],
+        facts.dims["segment"].astype(np.int64)[safe],
+    )
+    return np.asarray(np.where(code >= 0, revenue, 0.0))
+
+
+def _forecast_sums(
+    facts: Facts,
+    clv: CLVResult,
+    filters: Filters,
+    as_of: date,
+    trailing_months: int,
+    scenario: Scenario,
+    measures: tuple[str, ...],
+    shared: dict[Any, Any],
+    referred: np.ndarray | None,
+) -> dict[str, float]:
+    """The next 12 months' ``measures`` summed over the chosen customers' cells under ``scenario``
+    (NaN without a model); ``referred`` as in ``service.forecast.forecast_cells``."""
+    ahead = forecast_cells(facts, clv, as_of, 12, trailing_months, scenario, referred, measures=measures, shared=shared)
+    if ahead.forecast is None:
+        return {k: float("nan") for k in measures}
+    cells = kept(shared, ("cells", filters), lambda: fx.cells(facts).chosen(facts, filters))
+    return {k: float(pd.Series(ahead.forecast.mean[k][:, cells].sum(axis=1)).sum()) for k in measures}
+
+
+def _chosen(clv: CLVResult, filters: Filters, shared: dict[Any, Any]) -> np.ndarray:
+    """Per row of ``clv``'s table: one of the chosen customers (``select_customers``)."""
+
+    def mask() -> np.ndarray:
+        keep = np.ones(len(clv.table), dtype=bool)
+        wanted = (filters.segments, filters.regions, filters.channels)
+        for column, chosen in zip(("segment", "region", "channel"), wanted, strict=True):
+            if chosen:
+                keep &= clv.table[column].isin(chosen).to_numpy(dtype=bool)
+        return keep
+
+    found: np.ndarray = kept(shared, ("chosen", filters), mask)
+    return found
+
+
+def _step_figures(
+    source: Source,
+    facts: Facts,
+    clv: CLVResult,
+    filters: Filters,
+    as_of: date,
+    scenario: Scenario,
+    shared: dict[Any, Any],
+) -> dict[str, float]:
+    """The two figures of a waterfall's step under ``scenario``: ``total_clv`` and ``margin_12m``,
+    as ``figures`` gives them (no leaving, revenue, spend or ROI: the waterfall shows only these)."""
+    trailing = source.settings.forecast.trailing_months
+    referred, _rewards = referred_customers(source, facts, as_of)
+    out = _forecast_sums(facts, clv, filters, as_of, trailing, scenario, ("margin",), shared, referred)
+    if clv.bgnbd is None or clv.gamma_gamma is None or scenario.is_today:
+        chosen = select_customers(clv.table, filters.segments, filters.regions, filters.channels)
+        return {"total_clv": float(chosen["total_clv"].sum()), "margin_12m": out["margin"]}
+    _margin, residual = _residual(source, facts, clv, as_of, scenario, shared)
+    historical = kept(shared, ("historical",), lambda: clv.table["historical_clv"].to_numpy(dtype=float))
+    total = pd.Series((historical + residual)[_chosen(clv, filters, shared)])
+    return {"total_clv": float(total.sum()), "margin_12m": out["margin"]}
+
+
 def figures(
-    source: Source, facts: Facts, clv: CLVResult, filters: Filters, as_of: date, today: date, scenario: Scenario
+    source: Source,
+    facts: Facts,
+    clv: CLVResult,
+    filters: Filters,
+    as_of: date,
+    today: date,
+    scenario: Scenario,
+    shared: dict[Any, Any] | None = None,
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """The ``FIGURES`` of the chosen customers under ``scenario``, and each channel's lifetime ROI."""
-    moved = scenario_clv(source, facts, clv, as_of, scenario)
+    """The ``FIGURES`` of the chosen customers under ``scenario``, and each channel's lifetime ROI.
+    ``shared``: as in ``service.forecast.forecast_cells``."""
+    shared = {} if shared is None else shared
+    moved = scenario_clv(source, facts, clv, as_of, scenario, shared)
     chosen = select_customers(moved.table, filters.segments, filters.regions, filters.channels)
+    trailing = source.settings.forecast.trailing_months
     referred, rewards = referred_customers(source, facts, as_of)
-    ahead = forecast_cells(facts, clv, as_of, 12, source.settings.forecast.trailing_months, scenario, referred)
-    cells = fx.cells(facts).chosen(facts, filters)
-    picked = ahead.forecast.pick(cells) if ahead.forecast is not None else None
+    ahead = _forecast_sums(facts, clv, filters, as_of, trailing, scenario, ("revenue", "margin"), shared, referred)
     # what the campaigns spent on the chosen customers acquired in the last 12 months: the spend
     # the acquisition lever moves (the margin it brings is not the whole story without its cost)
     first = facts.first_purchase_day()
@@ -111,14 +229,15 @@ def figures(
     figures = {
         "acquisition_spend_12m": spend if facts.campaigns is not None or rewards.any() else float("nan"),
         "total_clv": float(chosen["total_clv"].sum()),
-        "revenue_12m": float(picked["revenue"].sum()) if picked is not None else float("nan"),
-        "margin_12m": float(picked["margin"].sum()) if picked is not None else float("nan"),
+        "revenue_12m": ahead["revenue"],
+        "margin_12m": ahead["margin"],
         "leaving_12m": float(chosen["leaving_12m"].sum()) if "leaving_12m" in chosen else float("nan"),
         "marketing_roi": float("nan"),
     }
     channels = pd.DataFrame(columns=["channel", "roi_lifetime"])
     if facts.campaigns is not None:
-        roi = roi_table(source, filters, as_of, today, moved, facts=facts)
+        # the payback months are not among the figures: an empty monthly margin leaves them out
+        roi = roi_table(source, filters, as_of, today, moved, monthly_margin=_NO_PAYBACK, facts=facts)
         if len(roi):
             # the same customers bought at the scenario's CAC: ROI = value ÷ (spend × (1 + cac)) − 1
             factor = 1.0 + scenario.cac
@@ -170,15 +289,21 @@ def whatif(
 ) -> WhatIf:
     """Today against ``scenario`` for the chosen customers, with the waterfall lever by lever (a
     lever left at 0 adds nothing and is computed no more). ``known``: today's ``figures`` when the
-    caller keeps them."""
-    now, channels_now = known or figures(source, facts, clv, filters, as_of, today, Scenario())
+    caller keeps them. A step before the last needs only the waterfall's two figures; the steps
+    share what their levers do not change (``shared``: the customers' amounts and histories, and
+    the purchases of a retention and frequency, which the margin, spend and CAC levers keep)."""
+    shared: dict[Any, Any] = {}
+    now, channels_now = known or figures(source, facts, clv, filters, as_of, today, Scenario(), shared)
+    moved = [lever for lever in LEVERS if getattr(scenario, lever) != 0]
     steps = []
     previous = now
     then, channels_then = now, channels_now
-    for lever in LEVERS:
-        if getattr(scenario, lever) == 0:
-            continue
-        then, channels_then = figures(source, facts, clv, filters, as_of, today, scenario.up_to(lever))
+    for lever in moved:
+        step = scenario.up_to(lever)
+        if lever == moved[-1]:  # the scenario itself: every figure
+            then, channels_then = figures(source, facts, clv, filters, as_of, today, step, shared)
+        else:
+            then = _step_figures(source, facts, clv, filters, as_of, step, shared)
         steps.append(
             {
                 "lever": lever,

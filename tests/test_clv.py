@@ -315,3 +315,22 @@ def test_a_segments_small_baskets_are_not_priced_like_the_resellers() -> None:
     # a segment below 50 repeat customers keeps the population mean
     few = _expected_margin(model, x[n - 10 :], m[n - 10 :], first[n - 10 :], group[n - 10 :])
     assert few[0] == pytest.approx(w * 20 + (1 - w) * population)
+
+
+def test_many_splines_at_once_are_scipys() -> None:
+    """The splines ``by_x_and_T`` builds many at a time are scipy's not-a-knot CubicSpline: the
+    same values between the knots, on the knots and beyond the ends."""
+    from scipy.interpolate import CubicSpline
+
+    from kpi.clv import _not_a_knot, _spline_values
+
+    rng = np.random.default_rng(3)
+    lows, highs = rng.uniform(0, 2, 5), rng.uniform(2.5, 6, 5)
+    grids = np.linspace(lows, highs, 65, axis=1)
+    values = np.stack([np.sin(grids * (i + 1)) + grids**2 for i in range(3)], axis=2)  # 3 columns
+    coefficients = _not_a_knot(grids, values)
+    for s in range(5):
+        at = np.r_[rng.uniform(lows[s] - 0.1, highs[s] + 0.1, 200), grids[s]]
+        got = _spline_values(grids, coefficients, np.full(len(at), s), at)
+        want = CubicSpline(grids[s], values[s])(at)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
