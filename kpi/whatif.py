@@ -182,3 +182,13 @@ def leaving(
     xs, Ts = x[first], T[first]
     stay = special.hyp2f1(moved.r + xs, moved.a, moved.a + moved.b + xs, -t / (moved.alpha + Ts))[inverse]
     return np.asarray(today.p_alive(x, t_x, T) * (1.0 - stay))
+
+
+def payback_months(margin_by_age: np.ndarray, cost: float) -> float:
+    """Months until a new customer's cumulative expected margin covers what acquiring them cost:
+    ``margin_by_age`` per month of age (0: the month of the first purchase); 1 when the first month
+    covers it; infinite when the months given do not; NaN when there is no cost to cover."""
+    if not cost > 0:
+        return float("nan")
+    reached = np.flatnonzero(np.cumsum(np.asarray(margin_by_age, dtype=float)) >= cost)
+    return float(reached[0] + 1) if len(reached) else float("inf")

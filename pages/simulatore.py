@@ -11,9 +11,9 @@ import streamlit as st
 from kpi.clv import MIN_REPEAT_CUSTOMERS
 from kpi.whatif import LEVERS, Scenario
 from render.charts_whatif import figure_text, whatif_waterfall_figure
-from render.format import fmt_change, fmt_count, fmt_money, fmt_percent
+from render.format import NA, fmt_change, fmt_count, fmt_money, fmt_percent
 from render.text import md, t, tn
-from service.whatif import FIGURES
+from service.whatif import FIGURES, PAYBACK_AGES
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
@@ -131,6 +131,16 @@ if not result.steps.empty:
                 page=PAGE,
             )
 
+
+def payback(months: float) -> str:
+    """A new customer's payback in words: "7 mesi", "oltre 24 mesi", — without new customers."""
+    if pd.isna(months):
+        return NA
+    if math.isinf(months):
+        return tn("whatif.payback_beyond", PAYBACK_AGES, lang, n=PAYBACK_AGES)
+    return tn("whatif.payback", int(months), lang, n=int(months))
+
+
 if len(result.channels):
     st.subheader(t("whatif.channels_title", lang))
     static_table(
@@ -139,6 +149,8 @@ if len(result.channels):
                 t("col.channel", lang): result.channels["channel"],
                 t("whatif.col_roi_today", lang): [fmt_percent(v, lang, 0) for v in result.channels["roi_today"]],
                 t("whatif.col_roi_scenario", lang): [fmt_percent(v, lang, 0) for v in result.channels["roi_scenario"]],
+                t("whatif.col_payback_today", lang): [payback(v) for v in result.channels["payback_today"]],
+                t("whatif.col_payback_scenario", lang): [payback(v) for v in result.channels["payback_scenario"]],
             }
         ),
         lang,

@@ -45,6 +45,8 @@ __all__ = [
     "forecast_for",
     "forecast_view",
     "kept",
+    "moved_curves",
+    "newcomer_curves",
 ]
 
 
@@ -188,9 +190,9 @@ def forecast_cells(
         recent = (first > year_ago) & (first <= until)
         referred_pace = np.bincount(cell.of_customer[recent], weights=referred[recent], minlength=k) / 12
         per_month = np.maximum(per_month + scenario.referral * referred_pace, 0.0)
-    curves: Curves = memo(facts, ("cohort_curves", as_of, months), lambda: _curves(facts, as_of, months))
+    curves: Curves = memo(facts, ("cohort_curves", as_of, months), lambda: newcomer_curves(facts, as_of, months))
     if not scenario.is_today:
-        curves = _moved_curves(curves, scenario)
+        curves = moved_curves(curves, scenario)
     to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months, measures)
     return ForecastCells(as_of, known_part + to_come, purchases.unvalued, per_month)
 
@@ -227,7 +229,7 @@ def _known(facts: Facts, clv: CLVResult, as_of: date) -> dict[str, Any]:
     }
 
 
-def _curves(facts: Facts, as_of: date, months: int) -> Curves:
+def newcomer_curves(facts: Facts, as_of: date, months: int) -> Curves:
     first_month, segment_of, segments, pair_code, pair_month, values = _monthly(facts, as_of)
     return cohort_curves(
         first_month,
@@ -241,7 +243,7 @@ def _curves(facts: Facts, as_of: date, months: int) -> Curves:
     )
 
 
-def _moved_curves(curves: Curves, scenario: Scenario) -> Curves:
+def moved_curves(curves: Curves, scenario: Scenario) -> Curves:
     """The newcomers' curves under ``scenario``: after their first month they buy ``1 + frequency``
     times as often, and every purchase's margin moves by ``margin_pp`` of its revenue."""
     faster = np.ones(curves.mean["revenue"].shape[1])

@@ -16,13 +16,13 @@ from data.filters import Filters
 from data.source import Source
 from kpi.customer_value import CLVResult, select_customers
 from kpi.engagement import referral_detail
-from kpi.forecast import per_purchase
+from kpi.forecast import Curves, per_purchase
 from kpi.periods import add_months
 from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
-from kpi.whatif import LEVERS, Scenario, leaving, scenario_leaving, scenario_purchases
+from kpi.whatif import LEVERS, Scenario, leaving, payback_months, scenario_leaving, scenario_purchases
 from service.compute import engagement_facts, memo, memo_of, roi_table
-from service.forecast import customer_sums, forecast_cells, kept
+from service.forecast import customer_sums, forecast_cells, kept, moved_curves, newcomer_curves
 
 __all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
 
@@ -246,7 +246,44 @@ def figures(
             channels = pd.DataFrame(
                 {"channel": by_channel["channel"], "roi_lifetime": (by_channel["roi_lifetime"] + 1.0) / factor - 1.0}
             )
+            paid_back = new_customer_payback(facts, filters, as_of, scenario)
+            channels["payback_months"] = channels["channel"].map(paid_back).astype(float)
     return figures, channels
+
+
+#: months of age a new customer's payback is looked for over
+PAYBACK_AGES = 24
+
+
+def new_customer_payback(facts: Facts, filters: Filters, as_of: date, scenario: Scenario) -> pd.Series:
+    """Per campaign channel: the months a new customer takes to pay back what acquiring them cost
+    under ``scenario`` — the average cost of the chosen customers the channel's campaigns brought in
+    the 12 months up to ``as_of`` (× 1 + the CAC lever), against the margin a new customer of their
+    segments brings month by month of age (the newcomers' curves the forecast uses, moved by the
+    frequency and margin levers), the segments weighed as the channel's newcomers were. Infinite
+    beyond ``PAYBACK_AGES`` months; a channel without such customers is not listed."""
+    if facts.campaigns is None or not len(facts.campaigns):
+        return pd.Series(dtype=float)
+    curves: Curves = memo(
+        facts, ("cohort_curves", as_of, PAYBACK_AGES), lambda: newcomer_curves(facts, as_of, PAYBACK_AGES)
+    )
+    if not scenario.is_today:
+        curves = moved_curves(curves, scenario)
+    margin = curves.mean["margin"][:, :PAYBACK_AGES]
+    first = facts.first_purchase_day()
+    year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
+    recent = facts.costed & (first > year_ago) & (first <= (as_of - date(1970, 1, 1)).days)
+    recent &= fx.customer_mask(facts, filters)
+    channel_of = dict(zip(facts.campaigns["campaign_id"], facts.campaigns["channel"], strict=True))
+    channel = pd.Series(facts.campaign_costed()[recent]).map(channel_of).to_numpy(dtype=object)
+    segment = facts.dims["segment"][recent].astype(np.int64)
+    cost = facts.acquisition_cost[recent]
+    out = {}
+    for name in pd.unique(channel):
+        mine = channel == name
+        mix = np.bincount(segment[mine], minlength=margin.shape[0]) / mine.sum()
+        out[name] = payback_months(mix @ margin, float(cost[mine].mean()) * (1.0 + scenario.cac))
+    return pd.Series(out, dtype=float)
 
 
 def referred_customers(source: Source, facts: Facts, as_of: date) -> tuple[np.ndarray, np.ndarray]:
@@ -312,7 +349,9 @@ def whatif(
             }
         )
         previous = then
-    channels = channels_now.rename(columns={"roi_lifetime": "roi_today"}).merge(
-        channels_then.rename(columns={"roi_lifetime": "roi_scenario"}), on="channel", how="outer"
+    channels = channels_now.rename(columns={"roi_lifetime": "roi_today", "payback_months": "payback_today"}).merge(
+        channels_then.rename(columns={"roi_lifetime": "roi_scenario", "payback_months": "payback_scenario"}),
+        on="channel",
+        how="outer",
     )
     return WhatIf(now, then, pd.DataFrame(steps, columns=["lever", "total_clv", "margin_12m"]), channels)

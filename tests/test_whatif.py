@@ -200,3 +200,42 @@ def test_the_report_includes_an_active_scenario(demo: tuple[Source, object, obje
     # no lever moved: no section
     plain = build_report(source, period, "it", TODAY, scenario=Scenario(name="Niente"))
     assert "Simulatore: Niente" not in [s.title for s in plain]
+
+
+def test_a_new_customers_payback_by_hand(demo: tuple[Source, object, object]) -> None:
+    """Months until the cumulative margin covers the cost; per channel, the segments' curves
+    weighed as the channel's new customers were; a dearer CAC takes longer, more margin shorter."""
+    from kpi.whatif import payback_months
+    from service.forecast import moved_curves, newcomer_curves
+    from service.whatif import PAYBACK_AGES, new_customer_payback
+
+    assert payback_months(np.array([10.0, 10.0, 10.0]), 25.0) == 3
+    assert payback_months(np.array([30.0, 10.0]), 25.0) == 1
+    assert payback_months(np.array([1.0, 1.0]), 25.0) == float("inf")
+    assert np.isnan(payback_months(np.array([1.0]), 0.0))
+    source, facts, clv = demo
+    today = new_customer_payback(facts, Filters(), AS_OF, Scenario())  # type: ignore[arg-type]
+    assert len(today) >= 2 and today.notna().all()
+    # one channel by hand
+    first = facts.first_purchase_day()  # type: ignore[attr-defined]
+    lo, hi = (date(2025, 10, 31) - date(1970, 1, 1)).days, (AS_OF - date(1970, 1, 1)).days
+    recent = facts.costed & (first > lo) & (first <= hi)  # type: ignore[attr-defined]
+    channels = dict(zip(facts.campaigns["campaign_id"], facts.campaigns["channel"], strict=True))  # type: ignore[attr-defined]
+    channel = np.array([channels.get(c) for c in facts.campaign_costed()], dtype=object)  # type: ignore[attr-defined]
+    name = today.index[0]
+    mine = recent & (channel == name)
+    curves = newcomer_curves(facts, AS_OF, PAYBACK_AGES)  # type: ignore[arg-type]
+    segments = facts.dims["segment"][mine]  # type: ignore[attr-defined]
+    curve = sum(curves.mean["margin"][s, :PAYBACK_AGES] for s in segments) / len(segments)
+    cost = float(facts.acquisition_cost[mine].mean())  # type: ignore[attr-defined]
+    assert today[name] == payback_months(curve, cost)
+    dear = new_customer_payback(facts, Filters(), AS_OF, Scenario(cac=0.5))  # type: ignore[arg-type]
+    assert dear[name] == payback_months(curve, 1.5 * cost) and (dear >= today).all()
+    richer = new_customer_payback(facts, Filters(), AS_OF, Scenario(margin_pp=0.05))  # type: ignore[arg-type]
+    moved = moved_curves(curves, Scenario(margin_pp=0.05)).mean["margin"][:, :PAYBACK_AGES]
+    assert richer[name] == payback_months(sum(moved[s] for s in segments) / len(segments), cost)
+    assert (richer <= today).all()
+    # on the page's table: today's and the scenario's
+    result = whatif(source, facts, clv, Filters(), AS_OF, TODAY, Scenario(cac=0.5))  # type: ignore[arg-type]
+    row = result.channels.set_index("channel").loc[name]
+    assert row["payback_today"] == today[name] and row["payback_scenario"] == dear[name]
