@@ -89,6 +89,11 @@ def main() -> None:
         ("what-if: the same lever moved again (-25 %)", Scenario(churn=-0.25)),
         ("what-if: margin per order +1 point", Scenario(margin_pp=0.01)),
         ("what-if: three levers (three steps of the waterfall)", Scenario(churn=-0.1, frequency=0.05, margin_pp=0.01)),
+        ("what-if: referrals +50 %", Scenario(referral=0.5)),
+        (
+            "what-if: all six levers (six steps)",
+            Scenario(churn=-0.1, frequency=0.05, margin_pp=0.01, spend=0.2, cac=0.1, referral=0.3),
+        ),
     ):
         timed(label, lambda s=scenario: whatif(source, facts, fitted(as_of), Filters(), as_of, today, s, known))
     whole = fc.forecast_view(facts, Filters(), ahead, behind, actual)

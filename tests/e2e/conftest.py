@@ -110,11 +110,18 @@ def server_env(config: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard as a user starts it: the embedded demo database, default settings."""
+def app_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The settings file of ``app_url``'s dashboard (empty: the defaults); the targets form's file
+    is beside it."""
     config = tmp_path_factory.mktemp("e2e") / "cruscotto.toml"
     config.write_text("")
-    server = StreamlitServer(server_env(config), tmp_path_factory.getbasetemp() / "streamlit.log")
+    return config
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, app_config: Path) -> Iterator[str]:
+    """The dashboard as a user starts it: the embedded demo database, default settings."""
+    server = StreamlitServer(server_env(app_config), tmp_path_factory.getbasetemp() / "streamlit.log")
     ARTIFACTS.mkdir(exist_ok=True)
     yield server.url
     server.stop()
