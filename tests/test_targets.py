@@ -360,3 +360,19 @@ def test_targets_from_a_table_of_the_source(
     monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
     code = cli.main(["targets", "--config", str(config), "--json", "--as-of", "2026-10-31"])
     assert code == 1  # the average CLV of a million is off track; the revenue of 100 is met
+
+
+def test_the_form_shows_values_as_they_are_read_back() -> None:
+    """What the form shows in a cell is read back as the same target, in either language."""
+    from data.targets import parse_number
+    from ui.targets_form import _shown_value
+
+    for target in (
+        Target("revenue", "2026", 1_200_000.0),
+        Target("margin_pct", "2026", 0.315),
+        Target("aov", "2026", 42.5),
+    ):
+        for lang in ("it", "en"):
+            shown = _shown_value(target, lang)
+            assert parse_number(shown, decimal_comma=lang == "it") == pytest.approx(target.value), (shown, lang)
+    assert _shown_value(Target("revenue", "2026", 1_200_000.0), "it") == "1.200.000"

@@ -25,8 +25,10 @@ def _shown_value(target: Target, lang: str) -> str:
     """A target's value as the owner writes it: shares as percentages (31 %), amounts in full."""
     if target.kpi in SHARE_KPIS:
         return fmt_percent(target.value, lang, 2).replace("\u00a0", " ")
-    value = int(target.value) if target.value.is_integer() else target.value
-    return str(value).replace(".", ",") if lang == "it" else str(value)
+    if target.value.is_integer():  # 1.200.000 in Italian, 1,200,000 in English: as it is read back
+        whole = f"{int(target.value):,}"
+        return whole.replace(",", ".") if lang == "it" else whole
+    return str(target.value).replace(".", ",") if lang == "it" else str(target.value)
 
 
 def _rows(targets: tuple[Target, ...], lang: str) -> pd.DataFrame:

@@ -185,50 +185,46 @@ def test_engagement_page_in_the_browser(page: Page, app_url: str) -> None:
 
 
 def test_targets_form_saves_a_target(page: Page, app_url: str, app_config: Path) -> None:
-    """The overview's targets form: a row added in the table, saved to the file beside the settings
-    (never the database), read back as a target card; a bad value is named and nothing is saved."""
+    """The overview's targets form: the file beside the settings listed in its table, a value
+    edited there; a bad value is named and nothing is saved; a good one is saved to the file (never
+    the database) and read back as the target card."""
     saved = app_config.parent / "cruscotto-targets.csv"
+    saved.write_text("kpi,period,segment,value\nrevenue,2026,,5\n")
+    page.set_viewport_size({"width": 1440, "height": 1600})
     try:
         page.goto(app_url)
         page.locator(CHART).first.wait_for(timeout=90_000)
         _settle(page)
+        expect(page.locator('[data-testid="stMetric"]', has_text="Ricavi · 2026")).to_have_count(1)
         form = page.locator('[data-testid="stExpander"]', has_text="Imposta gli obiettivi")
         form.locator("summary").click()
         grid = form.locator('[data-testid="stDataFrame"]')
         grid.scroll_into_view_if_needed()
-        grid.hover()
-        form.get_by_role("button", name="Add row").first.click()
         page.wait_for_timeout(500)
-        box = grid.bounding_box()
-        assert box is not None
-        row = box["y"] + 52  # the first row, under the header
-        cell = {c: box["x"] + box["width"] * f for c, f in (("kpi", 0.2), ("period", 0.45), ("value", 0.9))}
 
-        def fill(column: str, text: str) -> None:
-            page.mouse.click(cell[column], row)
-            page.wait_for_timeout(200)
-            page.keyboard.type(text)
-            page.wait_for_timeout(200)
-            page.keyboard.press("Enter")
-            page.wait_for_timeout(400)
+        def value(text: str) -> None:
+            """Type ``text`` into the first row's value, where the table is now."""
+            box = grid.bounding_box()
+            assert box is not None
+            page.mouse.dblclick(box["x"] + box["width"] * 0.9, box["y"] + 52)  # under the header
+            editor = page.locator("#portal textarea, #portal input").first
+            editor.wait_for(timeout=5_000)
+            editor.fill(text)
+            editor.press("Tab")  # kept, and the row stays the only one
+            page.wait_for_timeout(500)
 
-        page.mouse.dblclick(cell["kpi"], row)  # a list of the KPIs, by name
-        page.wait_for_timeout(400)
-        page.keyboard.type("Ricavi")
-        page.keyboard.press("Enter")
-        page.wait_for_timeout(400)
-        fill("period", "2026")
-        fill("value", "molti")
+        value("molti")
         form.get_by_role("button", name="Salva gli obiettivi").click()
         _settle(page)
         expect(form.get_by_text("cruscotto-targets.csv[1].value")).to_be_visible()
-        assert not saved.exists()
-        fill("value", "1.000.000")
+        assert saved.read_text() == "kpi,period,segment,value\nrevenue,2026,,5\n"  # nothing saved
+        value("1.000.000")
         form.get_by_role("button", name="Salva gli obiettivi").click()
         _settle(page)
         expect(page.get_by_text("Salvato 1 obiettivo.")).to_be_visible()
         assert saved.read_text() == "kpi,period,segment,value\nrevenue,2026,,1000000\n"
-        expect(page.locator('[data-testid="stMetric"]', has_text="Ricavi · 2026")).to_have_count(1)
+        card = page.locator('[data-testid="stMetric"]', has_text="Ricavi · 2026")
+        expect(card).to_contain_text("obiettivo € 1,0 Mln")
         page.screenshot(path=str(ARTIFACTS / "overview-targets-form.png"), full_page=True)
     finally:
         saved.unlink(missing_ok=True)
