@@ -6,6 +6,7 @@
     python cli.py roi [--segment S ...] [--json] [--out FILE]
     python cli.py upsell [--segment S ...] [--top N] [--json] [--out FILE]
     python cli.py report --format pdf|pptx|html [--lang it|en] --out FILE
+    python cli.py report --mail-to a@b.it,c@d.it [--subject S] [--lang it|en] [--segment S ...]
     python cli.py lifecycle [--as-of D] [--compare-months 3] [--json] [--out FILE]
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
     python cli.py engagement [--segment S ...] [--top N] [--json] [--out FILE]
@@ -23,6 +24,7 @@ import argparse
 import getpass
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -48,7 +50,8 @@ from kpi.overview import overview_kpis
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from kpi.roi import channel_roi, marketing_summary, unknown_conversions
 from kpi.summary import TIME_UNITS
-from render.export import images_available, table_bytes
+from render.export import figure_bytes, images_available, report_stem, table_bytes
+from render.format import fmt_date
 from render.text import t
 from service.compute import (
     clv_at,
@@ -62,6 +65,7 @@ from service.compute import (
     upsell_tables,
 )
 from service.forecast import forecast_for
+from service.mail import MailError, dashboard_link, report_message, send_message
 from service.report import build_report, lead_conversions_unknown, render, report_caption
 from service.targets import current_values, target_rows, targets_for, unknown_segments
 
@@ -108,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common, filters], help="the executive report as pdf, pptx or html")
     report.add_argument("--format", choices=["pdf", "pptx", "html"], default="pdf", help="default pdf")
     report.add_argument("--lang", choices=["it", "en"], default="it", help="report language (default it)")
+    report.add_argument(
+        "--mail-to",
+        dest="mail_to",
+        help="send the PDF report to these addresses (comma-separated) through the [mail] server",
+    )
+    report.add_argument("--subject", help="the e-mail's subject (default: the report's title and date)")
     upsell = sub.add_parser("upsell", parents=[common, filters], help="upsell candidates ranked by expected value")
     upsell.add_argument("--top", type=int, default=20, help="rows to print (default 20; --out writes them all)")
     lifecycle = sub.add_parser("lifecycle", parents=[common, filters], help="customers per lifecycle stage, and moves")
@@ -649,10 +659,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     def progress(fraction: float, step: str) -> None:
         print(f"\r{fraction:5.0%} {step:<20}", end="", file=sys.stderr, flush=True)
 
+    recipients = [a.strip() for a in (args.mail_to or "").split(",") if a.strip()]
+    mail = source.settings.mail
+    if args.mail_to is not None:
+        if fmt != "pdf":
+            raise InputError("--mail-to: the report is mailed as a PDF; leave out --format or use --format pdf.")
+        wrong = [a for a in recipients if not re.fullmatch(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+", a)]
+        if not recipients or wrong:
+            named = ", ".join(wrong) or "(none given)"
+            raise InputError(f"--mail-to: not an e-mail address: {named}.")
+        if not mail.host:
+            raise InputError(f"mail: {MailError('mail.no_host').message}")
+        if not (mail.sender or mail.user):
+            raise InputError("mail.sender: give the sender's address in [mail] (or CRUSCOTTO_MAIL_FROM).")
+    title, caption = t("report.title", args.lang), report_caption(filters, args.lang, today)
     sections = build_report(source, filters, args.lang, today, progress)
     print(file=sys.stderr)
-    out.write_bytes(render(sections, fmt, t("report.title", args.lang), report_caption(filters, args.lang, today)))
-    print(f"report written to {out} ({out.stat().st_size:,} bytes, {len(sections)} sections)")
+    made = render(sections, fmt, title, caption)
+    if args.out or not recipients:
+        out.write_bytes(made)
+        print(f"report written to {out} ({out.stat().st_size:,} bytes, {len(sections)} sections)")
+    if recipients:
+        overview = sections[0]
+        preset = "custom" if args.start or args.end else args.period
+        message = report_message(
+            title=title,
+            caption=caption,
+            comment=overview.comment,
+            figures=overview.cards,
+            pdf=made,
+            chart_png=figure_bytes(overview.figure, "png", caption) if overview.figure is not None else None,
+            sender=mail.sender or mail.user or "",
+            recipients=recipients,
+            subject=args.subject or t("mail.subject", args.lang, title=title, day=fmt_date(today, args.lang)),
+            lang=args.lang,
+            filename=f"{report_stem(args.lang, filters.segments, today)}.pdf",
+            link=dashboard_link(mail.dashboard_url, filters, preset, args.lang) if mail.dashboard_url else None,
+        )
+        try:
+            send_message(message, mail)
+        except MailError as exc:
+            raise InputError(f"mail: {exc.message}") from None
+        print(f"report sent to {', '.join(recipients)} through {mail.host}:{mail.port} ({len(made):,} bytes of PDF)")
     return 0
 
 

@@ -11,7 +11,7 @@ from i18n import t
 
 __all__ = ["MESSAGES", "Explained", "render"]
 
-_DOMAINS = ("config.", "mapping.", "source.")
+_DOMAINS = ("config.", "mapping.", "source.", "mail.")
 
 
 def _messages() -> dict[str, tuple[str, str]]:

@@ -27,6 +27,7 @@ __all__ = [
     "EngagementParams",
     "EntityMapping",
     "ForecastParams",
+    "MailSettings",
     "ServerLimits",
     "Settings",
     "StageRules",
@@ -215,6 +216,35 @@ class Target:
         return (self.kpi, self.period, self.segment)
 
 
+#: how the mail server's connection is protected, and the port each uses by default
+MAIL_SECURITY = {"starttls": 587, "ssl": 465, "none": 25}
+#: ``[mail]``'s keys and the environment variables that override them
+MAIL_ENV = {
+    "host": "CRUSCOTTO_SMTP_HOST",
+    "port": "CRUSCOTTO_SMTP_PORT",
+    "security": "CRUSCOTTO_SMTP_SECURITY",
+    "user": "CRUSCOTTO_SMTP_USER",
+    "password": "CRUSCOTTO_SMTP_PASSWORD",
+    "sender": "CRUSCOTTO_MAIL_FROM",
+    "dashboard_url": "CRUSCOTTO_DASHBOARD_URL",
+}
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """``[mail]``: the mail server the report is sent through (``cli.py report --mail-to``).
+    ``host`` None: no server given. The password is never shown (``repr`` hides it)."""
+
+    host: str | None = None
+    port: int = 587
+    security: str = "starttls"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str | None = None
+    #: the dashboard's address, for the e-mail's link to the same view (None: no link)
+    dashboard_url: str | None = None
+
+
 @dataclass(frozen=True)
 class ServerLimits:
     """``[server]``: what one server gives its visitors at once (0: decided from the machine)."""
@@ -245,6 +275,7 @@ class Settings:
     targets: tuple[Target, ...] = ()
     #: the targets the app's form writes (a CSV file, editable in a spreadsheet too); None: no form
     targets_file: str | None = None
+    mail: MailSettings = field(default_factory=MailSettings)
 
     def mapping(self, entity: str) -> EntityMapping:
         for m in self.entities:
@@ -371,6 +402,43 @@ def _engagement_params(raw: Any) -> EngagementParams:
             raise ConfigError(f"engagement.{k}", "config.not_negative")
         values[k] = value
     return EngagementParams(**values)
+
+
+def _mail_settings(raw: Any, env: Mapping[str, str]) -> MailSettings:
+    """``[mail]``, each key overridden by its environment variable (``MAIL_ENV``) when set, checked:
+    a known security, a port from 1 to 65535 (by default the security's), text elsewhere."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("mail", "config.section_table")
+    for k in raw:
+        if k not in MAIL_ENV:
+            raise ConfigError(f"mail.{k}", "config.unknown_setting", names=", ".join(MAIL_ENV))
+    given: dict[str, Any] = {k: v for k, v in raw.items() if v is not None and v != ""}
+    where = {k: f"mail.{k}" for k in given}
+    for k, variable in MAIL_ENV.items():
+        if env.get(variable):
+            given[k], where[k] = env[variable], variable
+    for k, value in given.items():
+        if k != "port" and not isinstance(value, str):
+            raise ConfigError(where[k], "config.text")
+    security = str(given.get("security", "starttls")).strip().lower()
+    if security not in MAIL_SECURITY:
+        raise ConfigError(
+            where.get("security", "mail.security"), "config.mail_security", names=", ".join(MAIL_SECURITY)
+        )
+    port = given.get("port", MAIL_SECURITY[security])
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(where.get("port", "mail.port"), "config.mail_port")
+    return MailSettings(
+        host=given.get("host"),
+        port=port,
+        security=security,
+        user=given.get("user"),
+        password=given.get("password"),
+        sender=given.get("sender"),
+        dashboard_url=given.get("dashboard_url"),
+    )
 
 
 def _forecast_params(raw: Any) -> ForecastParams:
@@ -512,8 +580,10 @@ def load_settings(
     server = _server_limits(raw.get("server", {}))
     engagement = _engagement_params(raw.get("engagement", {}))
     forecast = _forecast_params(raw.get("forecast", {}))
+    mail = _mail_settings(raw.get("mail", {}), env)
     targets = _targets(raw.get("targets", []))
     return Settings(
+        mail=mail,
         targets=targets,
         targets_file=_targets_file(raw.get("budget", {}), path.resolve().parent),
         forecast=forecast,

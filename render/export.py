@@ -28,6 +28,7 @@ __all__ = [
     "images_available",
     "legend_rows",
     "prepare_figure",
+    "report_stem",
     "table_bytes",
     "write_xlsx",
 ]
@@ -68,6 +69,11 @@ def file_stem(page: str, filters_text: str, day: date) -> str:
     """A file name for an export: page, filters and date, safe on every file system."""
     raw = f"{page}-{filters_text}-{day.isoformat()}" if filters_text else f"{page}-{day.isoformat()}"
     return re.sub(r"[^A-Za-z0-9À-ÿ._-]+", "-", raw).strip("-").lower()[:120]
+
+
+def report_stem(lang: str, segments: tuple[str, ...], day: date) -> str:
+    """The executive report's file name, without the extension: the same from the app and by mail."""
+    return file_stem("cruscotto-report" if lang == "en" else "cruscotto-report-direzionale", "-".join(segments), day)
 
 
 #: Every exported image has the same size unless asked otherwise (16:9, fits a slide and an A4 page).

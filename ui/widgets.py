@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from kpi.whatif import LEVERS, Scenario
-from render.export import MIME, figure_bytes, file_stem, images_available, table_bytes
+from render.export import MIME, figure_bytes, file_stem, images_available, report_stem, table_bytes
 from render.format import fmt_date
 from render.text import md, t, tn, visible
 from service.turns import PAGES, REPORTS
@@ -254,11 +254,7 @@ def report_controls(ctx: AppContext) -> None:
                 status.update(label=t("report.ready", lang), state="complete")
         built = st.session_state.get("cruscotto_report")
         if built and built[0] == wanted:
-            stem = file_stem(
-                "cruscotto-report" if lang == "en" else "cruscotto-report-direzionale",
-                "-".join(ctx.filters.segments),
-                ctx.today,
-            )
+            stem = report_stem(lang, ctx.filters.segments, ctx.today)
             report = built[1]
             st.download_button(
                 t("report.download", lang),
