@@ -76,12 +76,17 @@ class AppContext:
 
 
 def _language() -> str:
+    # a link may name the language by its code (``lang=en``, as the e-mailed report's link does)
+    # or by its name (as the switch writes it): the switch reads names
+    asked = st.query_params.get("lang")
+    if asked in LANGUAGES and "lang" not in st.session_state:
+        st.session_state["lang"] = asked
     with st.sidebar:
         lang = st.segmented_control(
             t("sidebar.language", "it") + " / " + t("sidebar.language", "en"),
             options=list(LANGUAGES),
             format_func=lambda code: LANGUAGES[code],
-            default="it",
+            default=None if "lang" in st.session_state else "it",  # set from a link's code
             required=True,
             key="lang",
             bind="query-params",
@@ -124,6 +129,7 @@ def _sidebar_filters(ctx_lang: str, options: dict[str, list[str]], first: date, 
         if st.session_state.get(_LANG_SHOWN_KEY, lang) != lang and "period" in st.session_state:
             st.session_state["period"] = st.session_state["period"]
         st.session_state[_LANG_SHOWN_KEY] = lang
+        _period_in_language(lang)
         preset = st.selectbox(
             t("filter.period", lang),
             options=list(PERIOD_PRESETS),
@@ -167,6 +173,20 @@ def _sidebar_filters(ctx_lang: str, options: dict[str, list[str]], first: date, 
         end=end,
     )
     return filters, preset
+
+
+def _period_in_language(lang: str) -> None:
+    """A link's period in the page's language: the selector reads its options' names in ``lang``,
+    and a link made in another language (``period=Last+6+months`` opened in Italian) or naming the
+    preset's code (``period=6m``) would otherwise fall back to the default period without a word."""
+    asked = st.query_params.get("period")
+    if asked is None or "period" in st.session_state:
+        return
+    for preset in PERIOD_PRESETS:
+        if asked == preset or asked in (t(f"period.{preset}", code) for code in LANGUAGES):
+            if asked != t(f"period.{preset}", lang):
+                st.session_state["period"] = preset
+            return
 
 
 def requested_language() -> str:

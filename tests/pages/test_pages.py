@@ -128,6 +128,25 @@ def test_filters_come_from_the_url(app_env: Path, demo_source: Source) -> None:
     assert len(_charts(at)[0]["data"][0]["x"]) == 6
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"period": "Last 6 months", "lang": "Italiano"},  # a link made in English, opened in Italian
+        {"period": "Ultimi 6 mesi", "lang": "en"},  # the language by its code (the e-mail's link)
+        {"period": "6m"},  # the period by its code
+    ],
+)
+def test_a_link_holds_across_languages(app_env: Path, query: dict[str, str]) -> None:
+    """The period of a link is understood whatever language it was written in, and a language or
+    a period given by its code is too: the view is the link's, not the default one."""
+    at = _run(query)
+    assert at.selectbox(key="period").value == "6m"
+    assert len(_charts(at)[0]["data"][0]["x"]) == 6
+    english = query.get("lang") == "en"
+    assert at.title[0].value == ("Overview" if english else "Panoramica")
+    assert at.selectbox(key="period").format_func("6m") == ("Last 6 months" if english else "Ultimi 6 mesi")
+
+
 def test_custom_period(app_env: Path) -> None:
     at = _run({"period": "Personalizzato", "from": "2025-01-01", "to": "2025-03-31"})
     assert len(_charts(at)[0]["data"][0]["x"]) == 3
