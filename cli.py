@@ -14,8 +14,9 @@
     python cli.py targets [--segment S] [--json] [--out FILE]
 
 Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix);
-1 when there is no forecast (too little history for the model: the reason on one line) and, for
-``targets``, when a KPI is off track.
+1 when there is no forecast (too little history for the model: the reason on one line), for
+``targets`` when a KPI is off track, and for ``report --mail-to`` when the server refused some of
+the recipients (the others have it).
 """
 
 from __future__ import annotations
@@ -672,6 +673,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise InputError(f"mail: {MailError('mail.no_host').message}")
         if not (mail.sender or mail.user):
             raise InputError("mail.sender: give the sender's address in [mail] (or CRUSCOTTO_MAIL_FROM).")
+        for name, text in (("--subject", args.subject or ""), ("mail.sender", mail.sender or mail.user or "")):
+            if "\r" in text or "\n" in text:
+                raise InputError(f"{name}: one line only (it goes in the e-mail's headers).")
     title, caption = t("report.title", args.lang), report_caption(filters, args.lang, today)
     sections = build_report(source, filters, args.lang, today, progress)
     print(file=sys.stderr)
@@ -697,10 +701,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             link=dashboard_link(mail.dashboard_url, filters, preset, args.lang) if mail.dashboard_url else None,
         )
         try:
-            send_message(message, mail)
+            refused = send_message(message, mail)
         except MailError as exc:
             raise InputError(f"mail: {exc.message}") from None
-        print(f"report sent to {', '.join(recipients)} through {mail.host}:{mail.port} ({len(made):,} bytes of PDF)")
+        taken = [a for a in recipients if a not in refused]
+        print(f"report sent to {', '.join(taken)} through {mail.host}:{mail.port} ({len(made):,} bytes of PDF)")
+        if refused:
+            print(f"mail: the server refused {', '.join(refused)}; the others have it.", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -55,3 +55,15 @@ class Explained(Exception):
 
     def localized(self, lang: str) -> str:
         return render(self.code, lang, **self.params)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # rebuilt from its attributes, not from the message alone: a cached result that holds an
+        # error (``st.cache_data`` pickles) comes back whole, whatever the subclass adds (a key)
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[Explained], state: dict[str, object]) -> Explained:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error.message)
+    return error

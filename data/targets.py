@@ -82,7 +82,7 @@ def target_rows_checked(rows: Iterable[Mapping[str, Any]], where: str, decimal_c
     targets: list[Target] = []
     problems: list[ConfigError] = []
     seen: set[tuple[str, str, str | None]] = set()
-    n = 0
+    used = 0  # rows with anything in them
     for n, row in enumerate(rows, start=1):
         entry = {}
         for column, cell in row.items():
@@ -101,6 +101,7 @@ def target_rows_checked(rows: Iterable[Mapping[str, Any]], where: str, decimal_c
             entry[column] = cell
         if not entry:  # an empty line a spreadsheet leaves at the end
             continue
+        used += 1
         key = f"{where}[{n}]"
         try:
             target = check_target(entry, key)
@@ -112,21 +113,29 @@ def target_rows_checked(rows: Iterable[Mapping[str, Any]], where: str, decimal_c
             continue
         seen.add(target.key)
         targets.append(target)
-    return TargetRows(tuple(targets), n, tuple(problems))
+    return TargetRows(tuple(targets), used, tuple(problems))
 
 
 def read_targets_file(path: str | os.PathLike[str]) -> TargetRows:
-    """The targets of the form's file (none when it does not exist yet). Commas or semicolons
-    between the columns; with semicolons (as a spreadsheet set to Italian saves) a comma in a
-    number is the decimal mark. A file that cannot be read is one problem naming it."""
+    """The targets of the form's file (none when it does not exist yet, or is empty). Commas or
+    semicolons between the columns; with semicolons (as a spreadsheet set to Italian saves) a comma
+    in a number is the decimal mark. UTF-8, else Windows-1252 (a spreadsheet's "CSV" on Windows).
+    Columns besides the four (a note) are left alone. A file that cannot be read is one problem
+    naming it."""
     path = Path(path)
     if not path.is_file():
         return TargetRows()
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         return TargetRows(problems=(ConfigError(name, "config.targets_file_unreadable", detail=exc),))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    if not text.strip():
+        return TargetRows()
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
@@ -141,7 +150,7 @@ def read_targets_file(path: str | os.PathLike[str]) -> TargetRows:
             )
         )
     reader.fieldnames = header
-    rows = [{k: v for k, v in row.items() if k is not None} for row in reader]
+    rows = [{k: v for k, v in row.items() if k in TARGET_COLUMNS} for row in reader]
     return target_rows_checked(rows, name, decimal_comma=delimiter == ";")
 
 
@@ -159,6 +168,15 @@ def write_targets_file(path: str | os.PathLike[str], targets: Iterable[Target]) 
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(out.getvalue())
+        # the file keeps its permissions (a scheduled report run by another user still reads it);
+        # a new one gets a file's usual ones
+        if path.exists():
+            mode = path.stat().st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -45,6 +45,7 @@ __all__ = [
     "month_shares",
     "newcomers",
     "per_purchase",
+    "span_weights",
 ]
 
 #: what is forecast, in this order
@@ -80,6 +81,17 @@ def month_shares(as_of: date, months: int) -> np.ndarray:
     if as_of >= first:
         shares[0] = (last - as_of).days / ((last - first).days + 1)
     return shares
+
+
+def span_weights(as_of: date, months: int) -> np.ndarray:
+    """How much of each of ``forecast_months(as_of, months)`` lies in the ``months`` months after
+    ``as_of``: all of each, except that when the first month is partly gone, the last one counts
+    for the part the first one lacks (data to 30 October, 12 months: 31 October to 30 October)."""
+    shares = month_shares(as_of, months)
+    weights = np.ones(len(shares))
+    if len(shares) > months:
+        weights[-1] = 1.0 - shares[0]
+    return weights
 
 
 @dataclass(frozen=True)
@@ -389,14 +401,22 @@ def forecast_table(
 
 
 def forecast_total(
-    forecast: CellForecast, chosen: np.ndarray, errors: dict[str, dict[str, float]] | None, measure: str = "revenue"
+    forecast: CellForecast,
+    chosen: np.ndarray,
+    errors: dict[str, dict[str, float]] | None,
+    measure: str = "revenue",
+    weights: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The whole forecast of one measure for the chosen cells: ``value``, ``low`` and ``high`` (80 %),
     where the model's own error is the backtest's error on its whole span (chance adds up across
-    months; the model's error over a year is what the backtest measured over one)."""
+    months; the model's error over a year is what the backtest measured over one). ``weights``: the
+    share of each month counted (``span_weights``), all of each by default."""
     picked = forecast.pick(chosen)
-    value = float(picked[measure].sum())
+    w = np.ones(len(picked)) if weights is None else np.asarray(weights, dtype=float)
+    value = float((picked[measure].to_numpy() * w).sum())
     error = abs((errors or {}).get(measure, {}).get("total", 0.0))
     error = error if np.isfinite(error) else 0.0
-    low, high = band(np.array([value]), np.array([picked[f"{measure}_variance"].sum()]), error)
+    # a share w of a month's purchases: a Poisson count w times as large, and so its variance
+    variance = float((picked[f"{measure}_variance"].to_numpy() * w).sum())
+    low, high = band(np.array([value]), np.array([variance]), error)
     return {"value": value, "low": float(low[0]), "high": float(high[0])}

@@ -30,6 +30,7 @@ from kpi.forecast import (
     known_purchases,
     newcomers,
     per_purchase,
+    span_weights,
 )
 from kpi.periods import add_months
 from kpi.summary import TIME_UNITS
@@ -44,6 +45,7 @@ __all__ = [
     "forecast_cells",
     "forecast_for",
     "forecast_view",
+    "horizon_weights",
     "kept",
     "moved_curves",
     "newcomer_curves",
@@ -329,7 +331,10 @@ def forecast_view(
         backtest = backtest_table(behind.forecast, actual, chosen)
         errors = backtest_errors(backtest)
     table = forecast_table(ahead.forecast, chosen, errors)
-    totals = {k: forecast_total(ahead.forecast, chosen, errors, k) for k in MEASURES if k != "active_customers"}
+    weights = horizon_weights(ahead)  # "the next 12 months": 12 months to the day, as the card says
+    totals = {
+        k: forecast_total(ahead.forecast, chosen, errors, k, weights) for k in MEASURES if k != "active_customers"
+    }
     new = float(ahead.new_per_month[chosen].sum()) if ahead.new_per_month is not None else 0.0
     return ForecastView(table, totals, backtest, errors, ahead.unvalued, new, ahead.forecast.pick(chosen))
 
@@ -364,6 +369,14 @@ def forecast_for(
 def _backtest_span(params: ForecastParams) -> int:
     """Months the backtest compares: ``backtest_months``, at most the forecast's months, at least 3."""
     return max(min(params.backtest_months, params.months), 3)
+
+
+def horizon_weights(ahead: ForecastCells) -> np.ndarray:
+    """The share of each of ``ahead``'s months inside its horizon (``kpi.forecast.span_weights``):
+    a first month partly gone is made up by the same part of the last."""
+    assert ahead.forecast is not None
+    partial = (ahead.as_of + timedelta(days=1)).day != 1
+    return span_weights(ahead.as_of, len(ahead.forecast.months) - partial)
 
 
 def _whole_months_end(as_of: date) -> date:

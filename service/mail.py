@@ -13,7 +13,7 @@ import socket
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from urllib.parse import quote, urlencode
 
 from data.filters import Filters
@@ -63,7 +63,7 @@ def report_message(
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
     lines = [title, caption, "", comment, ""]
     lines += [f"- {label}: {value}" for label, value in figures]
     lines += ["", t("mail.attached", lang)]
@@ -105,9 +105,10 @@ def report_message(
     return message
 
 
-def send_message(message: EmailMessage, mail: MailSettings, timeout: float = 30.0) -> None:
+def send_message(message: EmailMessage, mail: MailSettings, timeout: float = 30.0) -> list[str]:
     """Send ``message`` through ``mail``'s server: TLS from the start (``ssl``), after greeting
-    (``starttls``) or none, and a login when a user is given. ``MailError`` for any failure."""
+    (``starttls``) or none, and a login when a user is given. Returns the recipients the server
+    refused while taking the others; ``MailError`` for any failure (all refused included)."""
     if not mail.host:
         raise MailError("mail.no_host")
     where = {"host": mail.host, "port": mail.port}
@@ -121,8 +122,12 @@ def send_message(message: EmailMessage, mail: MailSettings, timeout: float = 30.
             if mail.security == "starttls":
                 server.starttls(context=context)
             if mail.user:
+                server.ehlo_or_helo_if_needed()
+                if not server.has_extn("auth"):
+                    raise MailError("mail.no_login", **where)
                 server.login(mail.user, mail.password or "")
-            server.send_message(message)
+            refused = server.send_message(message)
+        return sorted(refused)
     except smtplib.SMTPAuthenticationError:
         raise MailError("mail.login_refused", user=mail.user or "", **where) from None
     except smtplib.SMTPNotSupportedError:

@@ -77,17 +77,20 @@ class TargetSet:
     from_file: tuple[Target, ...]
     #: what is set elsewhere (the settings, the source's table): KPI, period, segment → where
     elsewhere: dict[tuple[str, str, str | None], str]
+    #: the form's file's rows that are not usable targets: the form does not save over them
+    file_problems: tuple[ConfigError, ...] = ()
 
 
 def targets_for(source: Source) -> TargetSet:
-    """The targets of ``source``'s settings, the form's file and the source's ``targets`` table.
-    A target set in two places is kept where it was set first, and the other row is named."""
+    """The targets of ``source``'s settings, the source's ``targets`` table and the form's file, in
+    that order: a target set in two places is kept where it was set first, and the other row is
+    named (the form's file gives way, as the form says)."""
     settings = source.settings
     read = read_targets_file(settings.targets_file) if settings.targets_file else TargetRows()
     table = read_targets_table(source)
     chosen = {t.key: t for t in settings.targets}
-    problems = [*read.problems, *table.problems]
-    for target in (*read.targets, *table.targets):
+    problems = [*table.problems, *read.problems]
+    for target in (*table.targets, *read.targets):
         if target.key in chosen:
             problems.append(ConfigError(target.origin, "config.target_elsewhere", other=chosen[target.key].origin))
         else:
@@ -95,7 +98,7 @@ def targets_for(source: Source) -> TargetSet:
     order = list(TARGET_KPIS)  # the KPIs in the dashboard's order, wherever they were set
     ranked = sorted(chosen.values(), key=lambda x: order.index(x.kpi))
     elsewhere = {t.key: t.origin for t in (*table.targets, *settings.targets)}
-    return TargetSet(tuple(ranked), tuple(problems), settings.targets_file, read.targets, elsewhere)
+    return TargetSet(tuple(ranked), tuple(problems), settings.targets_file, read.targets, elsewhere, read.problems)
 
 
 def _span(target: Target) -> tuple[date, date]:

@@ -22,7 +22,7 @@ from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
 from kpi.whatif import LEVERS, Scenario, leaving, payback_months, scenario_leaving, scenario_purchases
 from service.compute import engagement_facts, memo, memo_of, roi_table
-from service.forecast import customer_sums, forecast_cells, kept, moved_curves, newcomer_curves
+from service.forecast import customer_sums, forecast_cells, horizon_weights, kept, moved_curves, newcomer_curves
 
 __all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
 
@@ -158,7 +158,8 @@ def _forecast_sums(
     if ahead.forecast is None:
         return {k: float("nan") for k in measures}
     cells = kept(shared, ("cells", filters), lambda: fx.cells(facts).chosen(facts, filters))
-    return {k: float(pd.Series(ahead.forecast.mean[k][:, cells].sum(axis=1)).sum()) for k in measures}
+    weights = horizon_weights(ahead)  # 12 months to the day, as the spend beside them
+    return {k: float((ahead.forecast.mean[k][:, cells].sum(axis=1) * weights).sum()) for k in measures}
 
 
 def _chosen(clv: CLVResult, filters: Filters, shared: dict[Any, Any]) -> np.ndarray:
@@ -289,8 +290,9 @@ def new_customer_payback(facts: Facts, filters: Filters, as_of: date, scenario: 
 def referred_customers(source: Source, facts: Facts, as_of: date) -> tuple[np.ndarray, np.ndarray]:
     """Per customer (the facts' order): the chance a referral brought them — the referral's
     ``incremental`` answer, else the settings' share — where they first bought within the window
-    after it (0 for everyone else), and the rewards paid on the referrals of the 12 months up to
-    ``as_of`` that named them. Zeros without referrals."""
+    after it (0 for everyone else, and for a customer a paid campaign brought: the spend lever
+    moves those), and the rewards paid on the referrals each customer made in the 12 months up to
+    ``as_of``, converted or not. Zeros without referrals."""
 
     def make() -> tuple[np.ndarray, np.ndarray]:
         n = len(facts.ids)
@@ -305,9 +307,12 @@ def referred_customers(source: Source, facts: Facts, as_of: date) -> tuple[np.nd
         known = code >= 0
         converted = detail["converted"].to_numpy(dtype=bool) & known
         np.maximum.at(brought, code[converted], detail["p_incremental"].to_numpy(dtype=float)[converted])
+        brought[facts.costed] = 0.0  # one lever each: a customer a campaign paid for is the spend's
+        by = pd.Index(facts.ids).get_indexer(pd.Index(detail["referrer_id"].to_numpy(dtype=object)))
         at = pd.to_datetime(detail["referred_at"])
-        recent = known & (at > pd.Timestamp(add_months(as_of, -12))).to_numpy() & (at <= pd.Timestamp(as_of)).to_numpy()
-        np.add.at(rewards, code[recent], detail["rewards"].to_numpy(dtype=float)[recent])
+        recent = (by >= 0) & (at > pd.Timestamp(add_months(as_of, -12))).to_numpy()
+        recent &= (at <= pd.Timestamp(as_of)).to_numpy()
+        np.add.at(rewards, by[recent], detail["rewards"].to_numpy(dtype=float)[recent])
         return brought, rewards
 
     found: tuple[np.ndarray, np.ndarray] = memo(facts, ("referred_customers", as_of), make)

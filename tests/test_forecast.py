@@ -312,3 +312,14 @@ def test_a_forecast_from_the_middle_of_a_month() -> None:
     line = fig.data[-1]
     assert list(line.y) == [950.0, 1000.0]  # November: 600 so far + 350 to come
     assert list(fig.data[-3].y) == [1000.0, 1100.0] and list(fig.data[-2].y) == [900.0, 900.0]
+
+
+def test_the_next_twelve_months_to_the_day() -> None:
+    """Data to 30 October: the forecast lists 31 October and 12 whole months; "the next 12 months"
+    count October's last day and 30 of October 2027's 31 days; from a month's end, all 12."""
+    from kpi.forecast import span_weights
+
+    weights = span_weights(date(2026, 10, 30), 12)
+    assert len(weights) == 13 and weights[0] == 1 and weights[-1] == pytest.approx(30 / 31)
+    assert weights[1:-1].tolist() == [1.0] * 11
+    assert span_weights(date(2026, 10, 31), 12).tolist() == [1.0] * 12

@@ -36,6 +36,12 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
 
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        if address.startswith("nessuno@"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.messages.append((list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
         return "250 OK"
@@ -144,6 +150,12 @@ def test_a_wrong_password_or_no_server_is_one_line(
     config = _config(tmp_path, closed)
     code, _, err = _run("report", "--config", str(config), "--mail-to", "titolare@torrefazione.it")
     assert code == 2 and f"the mail server 127.0.0.1:{closed} does not answer" in err and "Traceback" not in err
+    # a subject of two lines would break the headers: refused before anything is built
+    config = _config(tmp_path, port)
+    code, _, err = _run(
+        "report", "--config", str(config), "--mail-to", "titolare@torrefazione.it", "--subject", "Report\nBcc: x@y.it"
+    )
+    assert code == 2 and "--subject: one line only" in err and not inbox.messages
     # a recipient that is not an address, or no server at all: said before the report is built
     code, _, err = _run("report", "--config", str(config), "--mail-to", "titolare")
     assert code == 2 and "--mail-to: not an e-mail address: titolare" in err
@@ -173,3 +185,23 @@ def test_mail_settings_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(config, env={"CRUSCOTTO_SMTP_PORT": "porta"}, secrets_path="/nonexistent")
     assert caught.value.key == "CRUSCOTTO_SMTP_PORT"
+
+
+def test_a_refused_recipient_is_named(
+    smtp: tuple[int, Inbox], tmp_path: Path, demo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One address refused by the server: the others get the report, the refused one is named and
+    the exit status is 1."""
+    port, inbox = smtp
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", demo_url)
+    config = _config(tmp_path, port)
+    code, out, err = _run(
+        "report", "--config", str(config), "--mail-to", "titolare@torrefazione.it,nessuno@torrefazione.it",
+        "--lang", "en",
+    )  # fmt: skip
+    assert code == 1
+    assert "report sent to titolare@torrefazione.it through" in out
+    assert "the server refused nessuno@torrefazione.it" in err
+    ((recipients, raw),) = inbox.messages
+    assert recipients == ["titolare@torrefazione.it"]
+    assert message_from_bytes(raw, policy=policy.default)["Subject"].startswith("Cruscotto")

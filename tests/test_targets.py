@@ -354,6 +354,14 @@ def test_targets_from_a_table_of_the_source(
     ]
     assert [p.key for p in found.problems] == ["entities.targets[2].value", "entities.targets[3]"]
     assert "targets[1]" in found.problems[1].localized("en")  # where the kept one was set
+    # the form's file gives way to the table, and the form would refuse to save the same target
+    (tmp_path / "cruscotto-targets.csv").write_text("kpi,period,segment,value\nrevenue,2026,,5\n")
+    found = targets_for(source)
+    assert [x.value for x in found.targets if x.kpi == "revenue"] == [100.0]
+    assert found.problems[-1].key == "cruscotto-targets.csv[1]"
+    assert "entities.targets[1]" in found.problems[-1].localized("en")
+    assert found.elsewhere[("revenue", "2026", None)] == "entities.targets[1]"
+    (tmp_path / "cruscotto-targets.csv").unlink()
     health = compute.entity_health(source, compute.facts_for(source, TODAY), "targets")
     # the table's own checks: the row the settings override is a usable row of the table
     assert (health["rows_read"], health["rows_used"], health["excluded"]) == (3, 2, {"bad_target": 1})
@@ -376,3 +384,45 @@ def test_the_form_shows_values_as_they_are_read_back() -> None:
             shown = _shown_value(target, lang)
             assert parse_number(shown, decimal_comma=lang == "it") == pytest.approx(target.value), (shown, lang)
     assert _shown_value(Target("revenue", "2026", 1_200_000.0), "it") == "1.200.000"
+
+
+def test_what_a_spreadsheet_saves_is_read(tmp_path: Path) -> None:
+    """Windows-1252 (a spreadsheet's CSV on Windows), a column of notes beside the four, an empty
+    file: read, not refused."""
+    from data.targets import read_targets_file
+
+    path = tmp_path / "cruscotto-targets.csv"
+    path.write_bytes("kpi;period;segment;value;note\nrevenue;2026;Caffè;€ 1.000;più del 2025\n".encode("cp1252"))
+    found = read_targets_file(path)
+    assert found.problems == () and [(x.segment, x.value) for x in found.targets] == [("Caffè", 1000.0)]
+    path.write_text("")
+    assert read_targets_file(path) == read_targets_file(tmp_path / "absent.csv")
+    path.write_text("kpi,period,segment,value\n,,,\nrevenue,2026,,1\n,,,\n")
+    assert read_targets_file(path).rows_read == 1  # blank lines are not rows
+
+
+def test_saving_keeps_the_files_permissions(tmp_path: Path) -> None:
+    from data.targets import save_targets
+
+    path = tmp_path / "cruscotto-targets.csv"
+    path.write_text("kpi,period,segment,value\n")
+    path.chmod(0o644)
+    assert save_targets(path, [{"kpi": "revenue", "period": "2026", "value": "1"}]) == ()
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_targets_set_with_problems_survives_the_cache(tmp_path: Path, demo_url: str) -> None:
+    """The app caches the targets by pickling them: the problems come back whole (key and message)."""
+    import pickle
+
+    from service.targets import targets_for
+
+    (tmp_path / "cruscotto-targets.csv").write_text("kpi,period,segment,value\nrevenue,2026,,molti\n")
+    config = tmp_path / "cruscotto.toml"
+    config.write_text("")
+    source = Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=demo_url)
+    found = targets_for(source)
+    back = pickle.loads(pickle.dumps(found))
+    assert [p.key for p in back.problems] == ["cruscotto-targets.csv[1].value"]
+    assert back.problems[0].localized("it") == found.problems[0].localized("it") == "deve essere un numero."
+    assert back.file_problems == back.problems

@@ -163,7 +163,9 @@ def test_the_referral_lever_by_hand(demo: tuple[Source, object, object]) -> None
         else share
     )
     year = (first > pd.Timestamp("2025-10-31")) & (first <= pd.Timestamp(AS_OF))
-    pace = float(np.sum(np.where(converted & year, p, 0.0))) / 12
+    costed = pd.Series(facts.costed, index=facts.ids).reindex(referrals["referred_id"].to_numpy()).fillna(False)  # type: ignore[attr-defined]
+    # a customer a paid campaign brought is the spend lever's, not the referral lever's
+    pace = float(np.sum(np.where(converted & year & ~costed.to_numpy(dtype=bool), p, 0.0))) / 12
     assert pace > 0
     from service.forecast import forecast_cells
     from service.whatif import referred_customers

@@ -57,8 +57,21 @@ def targets_form(found: TargetSet, segments: list[str], lang: str) -> None:
             st.info(t("targets.form_off", lang))
             return
         path = Path(found.file)
-        if not os.access(path if path.exists() else path.parent, os.W_OK):
+        writable = os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+        if not writable:  # the file is replaced whole: its folder must be writable too
             st.info(t("targets.form_read_only", lang, path=md(str(path))))
+            return
+        if found.file_problems:  # saving would drop the rows it cannot read: fixed in the file first
+            st.warning(
+                tn(
+                    "targets.form_file_problems",
+                    len(found.file_problems),
+                    lang,
+                    n=len(found.file_problems),
+                    file=md(path.name),
+                ),
+                icon=":material/edit_document:",
+            )
             return
         st.caption(t("targets.form_help", lang, file=md(path.name)))
         whole = t("targets.whole_company", lang)

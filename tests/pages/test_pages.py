@@ -623,6 +623,16 @@ def test_overview_targets_from_the_forms_file(app_env: Path) -> None:
     assert any("cruscotto-targets.csv[2].value" in w.value for w in at.warning)
     (form,) = [e for e in at.expander if e.label == "Imposta gli obiettivi"]
     assert any("1 obiettivo è impostato in cruscotto.toml" in c.value for c in form.caption)
+    # the file's bad row would be lost by saving: the form asks to fix it in the file first
+    assert any("1 riga del file cruscotto-targets.csv non è un obiettivo valido" in w.value for w in form.warning)
+    assert not form.button
+    at.run()  # a rerun reads the targets back from the cache, problems and all
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cruscotto-targets.csv[2].value" in w.value for w in at.warning)
+    # with the row fixed, the form offers to save
+    (app_env.parent / "cruscotto-targets.csv").write_text("kpi,period,segment,value\nrevenue,2026,,1\n")
+    at = _run()
+    (form,) = [e for e in at.expander if e.label == "Imposta gli obiettivi"]
     assert [b.label for b in form.button] == ["Salva gli obiettivi"]
     # the form is off when the settings say so
     app_env.write_text('[budget]\nfile = ""\n')
