@@ -155,4 +155,6 @@ if len(result.channels):
         ),
         lang,
     )
+    if result.channels[["payback_today", "payback_scenario"]].isna().any(axis=None):
+        st.caption(t("whatif.payback_none", lang))
 st.caption(t("whatif.assumptions", lang))
