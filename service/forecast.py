@@ -46,6 +46,7 @@ __all__ = [
     "forecast_for",
     "forecast_view",
     "horizon_weights",
+    "joined_within",
     "kept",
     "moved_curves",
     "newcomer_curves",
@@ -172,31 +173,33 @@ def forecast_cells(
     known_part = purchases.forecast(amounts, measures)
     # the customers still to come: at the pace of the trailing months, each cell at its own, and
     # each bringing what the recent newcomers of its segment brought month by month
-    first = facts.first_purchase_day()
-    since = (add_months(as_of, -trailing_months) - date(1970, 1, 1)).days
-    until = (as_of - date(1970, 1, 1)).days
-    new = (first > since) & (first <= until)
+    new = joined_within(facts, as_of, trailing_months)
     per_month = np.bincount(cell.of_customer[new], minlength=k) / trailing_months
+    last_year = joined_within(facts, as_of, 12)  # campaigns and referrals come and go: a year is one cycle
     if scenario.spend or scenario.cac:
         # paid campaigns bring new customers in proportion to spend ÷ CAC: the lever moves the
         # pace of the last 12 months' paid newcomers (campaigns come and go; a year is one cycle)
         paid = np.asarray([c is not None for c in cell.campaign])
-        year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
-        recent = (first > year_ago) & (first <= until) & paid[cell.of_customer]
+        recent = last_year & paid[cell.of_customer]
         paid_pace = np.bincount(cell.of_customer[recent], minlength=k) / 12
         per_month = np.maximum(per_month + (newcomer_factor(scenario) - 1.0) * paid_pace, 0.0)
     if scenario.referral and referred is not None:
         # referrals bring new customers in proportion: the last 12 months' referred newcomers,
         # each counted by the chance the referral brought them (who would have come anyway stays)
-        year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
-        recent = (first > year_ago) & (first <= until)
-        referred_pace = np.bincount(cell.of_customer[recent], weights=referred[recent], minlength=k) / 12
+        referred_pace = np.bincount(cell.of_customer[last_year], weights=referred[last_year], minlength=k) / 12
         per_month = np.maximum(per_month + scenario.referral * referred_pace, 0.0)
     curves: Curves = memo(facts, ("cohort_curves", as_of, months), lambda: newcomer_curves(facts, as_of, months))
     if not scenario.is_today:
         curves = moved_curves(curves, scenario)
     to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months, measures)
     return ForecastCells(as_of, known_part + to_come, purchases.unvalued, per_month)
+
+
+def joined_within(facts: Facts, as_of: date, months: int) -> np.ndarray:
+    """Per customer: whether their first purchase fell in the ``months`` months up to ``as_of``."""
+    first = facts.first_purchase_day()
+    since = (add_months(as_of, -months) - date(1970, 1, 1)).days
+    return np.asarray((first > since) & (first <= (as_of - date(1970, 1, 1)).days))
 
 
 def kept(shared: dict[Any, Any], key: tuple[Any, ...], make: Callable[[], Any]) -> Any:

@@ -22,7 +22,15 @@ from kpi.roi import channel_roi, marketing_summary
 from kpi.summary import TIME_UNITS
 from kpi.whatif import LEVERS, Scenario, leaving, payback_months, scenario_leaving, scenario_purchases
 from service.compute import engagement_facts, memo, memo_of, roi_table
-from service.forecast import customer_sums, forecast_cells, horizon_weights, kept, moved_curves, newcomer_curves
+from service.forecast import (
+    customer_sums,
+    forecast_cells,
+    horizon_weights,
+    joined_within,
+    kept,
+    moved_curves,
+    newcomer_curves,
+)
 
 __all__ = ["FIGURES", "WhatIf", "figures", "scenario_clv", "whatif"]
 
@@ -164,16 +172,13 @@ def _forecast_sums(
 
 def _chosen(clv: CLVResult, filters: Filters, shared: dict[Any, Any]) -> np.ndarray:
     """Per row of ``clv``'s table: one of the chosen customers (``select_customers``)."""
-
-    def mask() -> np.ndarray:
-        keep = np.ones(len(clv.table), dtype=bool)
-        wanted = (filters.segments, filters.regions, filters.channels)
-        for column, chosen in zip(("segment", "region", "channel"), wanted, strict=True):
-            if chosen:
-                keep &= clv.table[column].isin(chosen).to_numpy(dtype=bool)
-        return keep
-
-    found: np.ndarray = kept(shared, ("chosen", filters), mask)
+    found: np.ndarray = kept(
+        shared,
+        ("chosen", filters),
+        lambda: clv.table.index.isin(
+            select_customers(clv.table, filters.segments, filters.regions, filters.channels).index
+        ),
+    )
     return found
 
 
@@ -220,10 +225,7 @@ def figures(
     ahead = _forecast_sums(facts, clv, filters, as_of, trailing, scenario, ("revenue", "margin"), shared, referred)
     # what the campaigns spent on the chosen customers acquired in the last 12 months: the spend
     # the acquisition lever moves (the margin it brings is not the whole story without its cost)
-    first = facts.first_purchase_day()
-    year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
-    recent = facts.costed & (first > year_ago) & (first <= (as_of - date(1970, 1, 1)).days)
-    recent &= fx.customer_mask(facts, filters)
+    recent = _paid_last_year(facts, filters, as_of)
     spend = float(facts.acquisition_cost[recent].sum()) * (1.0 + scenario.spend)
     # and the rewards of the last 12 months' referrals of the chosen customers, as many more as referrals
     spend += float(rewards[fx.customer_mask(facts, filters)].sum()) * (1.0 + scenario.referral)
@@ -252,6 +254,11 @@ def figures(
     return figures, channels
 
 
+def _paid_last_year(facts: Facts, filters: Filters, as_of: date) -> np.ndarray:
+    """The chosen customers a paid campaign brought in the 12 months up to ``as_of``."""
+    return np.asarray(facts.costed & joined_within(facts, as_of, 12) & fx.customer_mask(facts, filters))
+
+
 #: months of age a new customer's payback is looked for over
 PAYBACK_AGES = 24
 
@@ -271,10 +278,7 @@ def new_customer_payback(facts: Facts, filters: Filters, as_of: date, scenario: 
     if not scenario.is_today:
         curves = moved_curves(curves, scenario)
     margin = curves.mean["margin"][:, :PAYBACK_AGES]
-    first = facts.first_purchase_day()
-    year_ago = (add_months(as_of, -12) - date(1970, 1, 1)).days
-    recent = facts.costed & (first > year_ago) & (first <= (as_of - date(1970, 1, 1)).days)
-    recent &= fx.customer_mask(facts, filters)
+    recent = _paid_last_year(facts, filters, as_of)
     channel_of = dict(zip(facts.campaigns["campaign_id"], facts.campaigns["channel"], strict=True))
     channel = pd.Series(facts.campaign_costed()[recent]).map(channel_of).to_numpy(dtype=object)
     segment = facts.dims["segment"][recent].astype(np.int64)
