@@ -641,7 +641,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
             _json({"as_of": as_of, "targets": rows.replace({np.nan: None}).to_dict(orient="records"), "off_track": off})
         )
     else:
-        print(f"as of {as_of}: {len(rows)} targets, {off} off track")
+        print(f"as of {as_of}: {len(rows)} target{'s' if len(rows) != 1 else ''}, {off} off track")
         print(rows.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
     return 1 if off else 0
 

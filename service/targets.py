@@ -14,7 +14,7 @@ from data import facts as fx
 from data.facts import Facts
 from data.filters import Filters
 from data.settings import TARGET_KPIS, ConfigError, Target
-from data.source import Source
+from data.source import MappingError, Source
 from data.targets import TargetRows, read_targets_file, read_targets_table
 from kpi.customer_value import CLVResult, clv_overview, select_customers
 from kpi.forecast import band, month_shares
@@ -72,7 +72,7 @@ class TargetSet:
     the form's file (None: no form); ``from_file``: its targets, which the form edits."""
 
     targets: tuple[Target, ...]
-    problems: tuple[ConfigError, ...]
+    problems: tuple[ConfigError | MappingError, ...]  # each with the ``key`` to fix
     file: str | None
     from_file: tuple[Target, ...]
     #: what is set elsewhere (the settings, the source's table): KPI, period, segment → where
@@ -89,7 +89,10 @@ def targets_for(source: Source) -> TargetSet:
     read = read_targets_file(settings.targets_file) if settings.targets_file else TargetRows()
     table = read_targets_table(source)
     chosen = {t.key: t for t in settings.targets}
-    problems = [*table.problems, *read.problems]
+    problems: list[ConfigError | MappingError] = [*table.problems, *read.problems]
+    broken = source.errors().get("targets")  # a table named in the settings that cannot be read
+    if broken is not None:
+        problems.insert(0, broken)
     for target in (*table.targets, *read.targets):
         if target.key in chosen:
             problems.append(ConfigError(target.origin, "config.target_elsewhere", other=chosen[target.key].origin))

@@ -426,3 +426,21 @@ def test_a_targets_set_with_problems_survives_the_cache(tmp_path: Path, demo_url
     assert [p.key for p in back.problems] == ["cruscotto-targets.csv[1].value"]
     assert back.problems[0].localized("it") == found.problems[0].localized("it") == "deve essere un numero."
     assert back.file_problems == back.problems
+
+
+def test_a_targets_table_that_cannot_be_read_is_named(tmp_path: Path, demo_url: str) -> None:
+    """A budget table named in the settings but absent: said with the key to fix, the other targets
+    kept (the cached set survives pickling with it)."""
+    import pickle
+
+    from service.targets import targets_for
+
+    config = tmp_path / "cruscotto.toml"
+    config.write_text(
+        '[[targets]]\nkpi = "revenue"\nperiod = 2026\nvalue = 1\n\n[entities.targets]\ntable = "budget_2026"\n'
+    )
+    source = Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=demo_url)
+    found = pickle.loads(pickle.dumps(targets_for(source)))
+    assert [p.key for p in found.problems] == ["entities.targets.table"]
+    assert "budget_2026" in found.problems[0].localized("en")
+    assert [x.kpi for x in found.targets] == ["revenue"]
