@@ -12,11 +12,12 @@
     python cli.py engagement [--segment S ...] [--top N] [--json] [--out FILE]
     python cli.py forecast [--months N] [--segment S ...] [--json] [--out FILE]
     python cli.py targets [--segment S] [--json] [--out FILE]
+    python cli.py alerts [--lang it|en] [--segment S ...] [--json]
 
 Exit status: 0 on success, 2 on a settings, mapping or input error (one line naming the key to fix);
 1 when there is no forecast (too little history for the model: the reason on one line), for
-``targets`` when a KPI is off track, and for ``report --mail-to`` when the server refused some of
-the recipients (the others have it).
+``targets`` when a KPI is off track, for ``alerts`` when any alert fires, and for ``report
+--mail-to`` when the server refused some of the recipients (the others have it).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ from kpi.roi import channel_roi, marketing_summary, unknown_conversions
 from kpi.summary import TIME_UNITS
 from render.export import figure_bytes, images_available, report_stem, table_bytes
 from render.format import fmt_date
-from render.text import t
+from render.text import alert_text, t
+from service.alerts import Alert, alerts_for, unknown_rule_segments
 from service.compute import (
     clv_at,
     engagement_tables,
@@ -142,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "targets", parents=[common, filters], help="the [[targets]] of the year against actual and projection"
     )
+    alerts = sub.add_parser(
+        "alerts",
+        parents=[common, filters],
+        help="the alerts of the period ([[alerts]] and the built-in ones); exit status 1 when any fires",
+    )
+    alerts.add_argument("--lang", choices=["it", "en"], default="it", help="language of the alerts (default it)")
     clv = sub.add_parser("clv", parents=[common, filters], help="customer lifetime value: the model and each customer")
     clv.add_argument("--unit", choices=list(TIME_UNITS), default="week", help="model time unit (default week)")
     clv.add_argument(
@@ -646,6 +654,57 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 1 if off else 0
 
 
+def _alerts(source: Source, filters: Filters, today: date) -> list[Alert]:
+    """The period's alerts; a rule naming a segment the data lack is an input error."""
+    segments = [str(label) for label in facts_for(source, today).labels["segment"]]
+    for rule in unknown_rule_segments(source.settings.alerts, segments):
+        raise InputError(
+            f"{rule.origin}.segment: '{rule.segment}' is not a segment in the data; "
+            f"the segments are {', '.join(sorted(segments))}."
+        )
+    return alerts_for(source, filters, today)
+
+
+def _alert_link(source: Source, alert: Alert, args: argparse.Namespace, lang: str) -> str | None:
+    """The address of the dashboard's view that explains ``alert`` (None without ``dashboard_url``)."""
+    base = source.settings.mail.dashboard_url
+    preset = "custom" if args.start or args.end else args.period
+    return dashboard_link(base, alert.filters, preset, lang, alert.page) if base else None
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    source = _open_source(args)
+    today = date.today()
+    filters = _filters(args, source, today)
+    found = _alerts(source, filters, today)
+    cur = source.settings.business.currency
+    if args.json:
+        rows = [
+            {
+                "kind": a.kind,
+                "text": alert_text(a, args.lang, cur),
+                "page": a.page,
+                "link": _alert_link(source, a, args, args.lang),
+                "setting": a.origin,
+                "segments": list(a.filters.segments),
+                "values": a.values,
+            }
+            for a in found
+        ]
+        print(_json({"from": filters.start, "to": filters.end, "alerts": rows}))
+    else:
+        period = f"{fmt_date(filters.start, args.lang)} – {fmt_date(filters.end, args.lang)}"
+        print(f"{t('alerts.title', args.lang)} ({period}): {len(found)}")
+        for a in found:
+            print(f"- {alert_text(a, args.lang, cur)}  [{a.origin}]")
+            link = _alert_link(source, a, args, args.lang)
+            if link:
+                print(f"  {link}")
+        if not found:
+            print(t("alerts.none", args.lang))
+    return 1 if found else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     source = _open_source(args)
     today = date.today()
@@ -699,6 +758,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             lang=args.lang,
             filename=f"{report_stem(args.lang, filters.segments, today)}.pdf",
             link=dashboard_link(mail.dashboard_url, filters, preset, args.lang) if mail.dashboard_url else None,
+            alerts=[
+                (alert_text(a, args.lang, source.settings.business.currency), _alert_link(source, a, args, args.lang))
+                for a in _alerts(source, filters, today)
+            ],
         )
         try:
             refused = send_message(message, mail)
@@ -735,6 +798,7 @@ COMMANDS = {
     "engagement": cmd_engagement,
     "forecast": cmd_forecast,
     "targets": cmd_targets,
+    "alerts": cmd_alerts,
 }
 
 

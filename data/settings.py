@@ -20,8 +20,12 @@ from data.entities import ENGAGEMENT_KINDS, ENTITIES
 from data.messages import Explained
 
 __all__ = [
+    "ALERT_KPIS",
+    "ALERT_SHARES",
     "SHARE_KPIS",
     "TARGET_KPIS",
+    "AlertRule",
+    "BuiltinAlerts",
     "BusinessParams",
     "ConfigError",
     "EngagementParams",
@@ -216,6 +220,66 @@ class Target:
         return (self.kpi, self.period, self.segment)
 
 
+#: the KPIs an ``[[alerts]]`` rule can watch (each declared in ``kpi.registry``)
+ALERT_KPIS: tuple[str, ...] = (
+    "revenue",
+    "margin",
+    "margin_pct",
+    "orders",
+    "aov",
+    "active_customers",
+    "new_customers",
+    "repeat_customers",
+    "avg_clv",
+    "clv_cac",
+    "avg_cev",
+    "engagement_share",
+    "marketing_roi",
+    "marketing_roi_to_date",
+    "at_risk_customers",
+    "lapsed_customers",
+    "at_risk_value",
+)
+#: KPIs written as shares in an alert (0.30 for 30 %), and whose change is in points
+ALERT_SHARES = ("margin_pct", "engagement_share", "marketing_roi", "marketing_roi_to_date")
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """One ``[[alerts]]`` entry: a KPI of the period (or its change against the previous period)
+    below or above a threshold, for the whole company or one segment."""
+
+    kpi: str
+    #: "below" or "above"
+    when: str
+    threshold: float
+    #: the threshold is on the change against the previous period: relative (-0.10 = 10 % less),
+    #: in points for a share (-0.05 = 5 points less)
+    change: bool = False
+    segment: str | None = None
+    #: the owner's own name for the rule (None: said from the KPI)
+    name: str | None = None
+    #: where it was set, as a key to fix: ``alerts[2]``
+    origin: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class BuiltinAlerts:
+    """``[builtin_alerts]``: the alerts every owner gets without writing a rule; each can be
+    turned off (``false``) and the two thresholds changed."""
+
+    #: a campaign whose customers, over their whole life, do not pay back its cost
+    campaigns: bool = True
+    #: the value of the customers at risk grew by more than this share on the previous period
+    at_risk_value: float | None = 0.10
+    #: a target of the year (or of the data's last month) off track
+    targets: bool = True
+    #: the last whole month's revenue below the range its forecast gave
+    forecast: bool = True
+    #: an entity's rows left out as unusable above this share of the rows read
+    excluded_rows: float | None = 0.02
+
+
 #: how the mail server's connection is protected, and the port each uses by default
 MAIL_SECURITY = {"starttls": 587, "ssl": 465, "none": 25}
 #: ``[mail]``'s keys and the environment variables that override them
@@ -273,6 +337,8 @@ class Settings:
     engagement: EngagementParams = field(default_factory=EngagementParams)
     forecast: ForecastParams = field(default_factory=ForecastParams)
     targets: tuple[Target, ...] = ()
+    alerts: tuple[AlertRule, ...] = ()
+    builtin_alerts: BuiltinAlerts = field(default_factory=BuiltinAlerts)
     #: the targets the app's form writes (a CSV file, editable in a spreadsheet too); None: no form
     targets_file: str | None = None
     mail: MailSettings = field(default_factory=MailSettings)
@@ -516,6 +582,73 @@ def check_target(entry: Mapping[str, Any], key: str) -> Target:
     return Target(kpi=kpi, period=period, value=float(value), segment=segment, origin=key)
 
 
+def _alerts(raw: Any) -> tuple[AlertRule, ...]:
+    """``[[alerts]]``, checked: a known KPI, exactly one of ``below`` and ``above`` with a number
+    that fits the KPI, an optional ``change``, ``segment`` and ``name``."""
+    if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
+        raise ConfigError("alerts", "config.alerts_shape")
+    out: list[AlertRule] = []
+    allowed = {"kpi", "below", "above", "change", "segment", "name"}
+    for i, entry in enumerate(raw, start=1):
+        key = f"alerts[{i}]"
+        for k in entry:
+            if k not in allowed:
+                raise ConfigError(f"{key}.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
+        kpi = entry.get("kpi")
+        if kpi not in ALERT_KPIS:
+            raise ConfigError(f"{key}.kpi", "config.alert_kpi", names=", ".join(ALERT_KPIS))
+        sides = [k for k in ("below", "above") if k in entry]
+        if len(sides) != 1:
+            raise ConfigError(key, "config.alert_side")
+        when = sides[0]
+        value = entry[when]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key}.{when}", "config.target_value")
+        change = entry.get("change", False)
+        if not isinstance(change, bool):
+            raise ConfigError(f"{key}.change", "config.boolean")
+        # a share is written as a share (0.30 for 30 %, -0.05 for 5 points less)
+        if kpi in ALERT_SHARES and abs(value) > (100 if kpi.startswith("marketing_roi") else 1):
+            raise ConfigError(f"{key}.{when}", "config.target_share", value=value, share=value / 100)
+        if change and kpi not in ALERT_SHARES and abs(value) > 10:
+            raise ConfigError(f"{key}.{when}", "config.alert_change", value=value, share=value / 100)
+        segment = entry.get("segment")
+        if segment is not None and (not isinstance(segment, str) or not segment.strip()):
+            raise ConfigError(f"{key}.segment", "config.target_segment")
+        name = entry.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip() or "\n" in name):
+            raise ConfigError(f"{key}.name", "config.alert_name")
+        out.append(AlertRule(kpi, when, float(value), change, segment, name.strip() if name else None, origin=key))
+    return tuple(out)
+
+
+def _builtin_alerts(raw: Any) -> BuiltinAlerts:
+    """``[builtin_alerts]``: each alert on (``true``) or off (``false``); the two with a threshold
+    take a share instead of ``true`` (0.10 for 10 %)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("builtin_alerts", "config.section_table")
+    default = BuiltinAlerts()
+    values: dict[str, Any] = {}
+    for k, value in raw.items():
+        if k not in BuiltinAlerts.__dataclass_fields__:
+            names = ", ".join(BuiltinAlerts.__dataclass_fields__)
+            raise ConfigError(f"builtin_alerts.{k}", "config.unknown_setting", names=names)
+        if k in ("at_risk_value", "excluded_rows"):
+            if value is False:
+                values[k] = None
+            elif value is True:
+                values[k] = getattr(default, k)
+            elif isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 10:
+                values[k] = float(value)
+            else:
+                raise ConfigError(f"builtin_alerts.{k}", "config.alert_share")
+        elif isinstance(value, bool):
+            values[k] = value
+        else:
+            raise ConfigError(f"builtin_alerts.{k}", "config.boolean")
+    return BuiltinAlerts(**values)
+
+
 def _server_limits(raw: Any) -> ServerLimits:
     """``[server] pages_at_once`` and ``cache_mb``, checked."""
     if not isinstance(raw, Mapping):
@@ -582,7 +715,11 @@ def load_settings(
     forecast = _forecast_params(raw.get("forecast", {}))
     mail = _mail_settings(raw.get("mail", {}), env)
     targets = _targets(raw.get("targets", []))
+    alerts = _alerts(raw.get("alerts", []))
+    builtin_alerts = _builtin_alerts(raw.get("builtin_alerts", {}))
     return Settings(
+        alerts=alerts,
+        builtin_alerts=builtin_alerts,
         mail=mail,
         targets=targets,
         targets_file=_targets_file(raw.get("budget", {}), path.resolve().parent),

@@ -33,6 +33,7 @@ __all__ = [
     "Z_80",
     "CellForecast",
     "Curves",
+    "backtest_band",
     "backtest_errors",
     "backtest_table",
     "band",
@@ -397,6 +398,24 @@ def forecast_table(
         error = error if np.isfinite(error) else 0.0
         low, high = band(picked[k].to_numpy(), picked[f"{k}_variance"].to_numpy(), error)
         out[k], out[f"{k}_low"], out[f"{k}_high"] = picked[k], low, high
+    return out
+
+
+def backtest_band(
+    table: pd.DataFrame, backtest: CellForecast, chosen: np.ndarray, errors: dict[str, dict[str, float]]
+) -> pd.DataFrame:
+    """``table`` (``backtest_table``) with the 80 % band around what the forecast said of each month
+    (``<measure>_forecast_low``, ``<measure>_forecast_high``), made as the forecast's own band: chance
+    joined with the backtest's typical monthly error. A month outside it surprised the model."""
+    out = table.copy()
+    for k in MEASURES:
+        error = errors.get(k, {}).get("monthly", 0.0)
+        low, high = band(
+            out[f"{k}_forecast"].to_numpy(),
+            backtest.variance[k][:, chosen].sum(axis=1),
+            error if np.isfinite(error) else 0.0,
+        )
+        out[f"{k}_forecast_low"], out[f"{k}_forecast_high"] = low, high
     return out
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "STAGES",
     "StageRules",
     "assign_stages",
+    "at_risk_value",
     "rhythm_p_alive",
     "stage_counts",
     "stage_names",
@@ -187,6 +188,13 @@ def stage_names(stage: np.ndarray) -> pd.Series:
 def stage_counts(stages: pd.DataFrame) -> pd.Series:
     """Customers per stage, in the order of ``STAGES`` (zeros included)."""
     return stages["stage"].value_counts().reindex(list(STAGES), fill_value=0)
+
+
+def at_risk_value(stages: pd.DataFrame) -> float:
+    """The value of the customers at risk: their lifetime value (``total_clv``; a customer worth
+    less than nothing counts as nothing) summed over the ``at_risk`` stage."""
+    risky = stages["stage"].to_numpy() == "at_risk"
+    return float(np.clip(stages["total_clv"].to_numpy(dtype=float)[risky], 0, None).sum())
 
 
 def transitions(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:

@@ -48,6 +48,7 @@ KPIS: dict[str, KPI] = {
         KPI("marketing_roi_to_date", "percent"),
         KPI("at_risk_customers", "count", higher_is_better=False),
         KPI("lapsed_customers", "count", higher_is_better=False),
+        KPI("at_risk_value", "money", higher_is_better=False),
     )
 }
 

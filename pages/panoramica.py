@@ -6,21 +6,18 @@ import math
 
 import streamlit as st
 
-from kpi.customer_value import clv_overview, select_customers
-from kpi.engagement import engagement_overview
-from kpi.lifecycle import StageRules, stage_counts
 from kpi.overview import headline, overview_kpis, safe_ratio, segment_shares
 from kpi.registry import KPIS
-from kpi.roi import marketing_summary
 from render.charts import monthly_revenue_figure, segment_colors, segment_figure
 from render.format import fmt_change, fmt_count, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from render.text import headline_text, t, tn
+from service.alerts import unknown_rule_segments
 from service.targets import CURRENT, month_targets, target_rows, unknown_segments
 from ui import loaders
 from ui.cards import Card, cards, target_card
 from ui.shell import shown_errors, start_page
 from ui.targets_form import targets_form
-from ui.widgets import chart, markdown_safe
+from ui.widgets import alerts_list, chart, markdown_safe
 
 PAGE = "page.overview"
 ctx = start_page("overview.title")
@@ -38,41 +35,28 @@ if monthly.empty:
     st.info(t("empty.orders", lang), icon=":material/filter_alt_off:")
     st.stop()
 
-# Customer value and marketing at the end of this period and of the previous one.
+# Customer value and marketing at the end of this period and of the previous one; the alerts.
 with shown_errors(ctx):
     prev_end = measures.set_index("period").loc["previous", "end"]
-    assert ctx.filters.end is not None
     f = ctx.filters
-    rules = ctx.settings.lifecycle if ctx.settings else StageRules()
-    ends = {"now": ctx.filters.end, "before": prev_end}
-    value: dict[str, dict[str, float]] = {}
-    to_stop: list[str] = []
-    # The previous period's end is judged by the model fitted at this period's end, on the history
-    # up to then: a change between the two dates is a change in the customers, not in the model.
     anchor = ctx.filters.end
     engaged = ctx.source.available("referrals") or ctx.source.available("engagements")
-    for when, end in ends.items():
-        result = loaders.clv_before(ctx.source, ctx.source_key, end, anchor, ctx.today)
-        value[when] = clv_overview(select_customers(result.table, f.segments, f.regions, f.channels))
-        if engaged:
-            everyone = loaders.engagement(ctx.source, ctx.source_key, end, ctx.today, anchor if end < anchor else None)[
-                0
-            ]
-            value[when] |= engagement_overview(select_customers(everyone, f.segments, f.regions, f.channels))
-        roi = loaders.marketing_roi(ctx.source, ctx.source_key, f, end, ctx.today, anchor if end < anchor else None)
-        summary = marketing_summary(roi) if roi is not None and len(roi) else {}
-        value[when]["marketing_roi"] = summary.get("roi_lifetime", math.nan)
-        value[when]["marketing_roi_to_date"] = summary.get("roi_to_date", math.nan)
-        if when == "now" and roi is not None and len(roi):
-            to_stop = list(roi.loc[roi["verdict"] == "does_not_pay", "name"])
-        stages = loaders.stages_before(ctx.source, ctx.source_key, end, anchor, rules, ctx.today)
-        counts = stage_counts(select_customers(stages, f.segments, f.regions, f.channels))
-        value[when]["at_risk_customers"] = float(counts["at_risk"])
-        value[when]["lapsed_customers"] = float(counts["lapsed"])
+    figures = loaders.value_figures(ctx.source, ctx.source_key, f, prev_end, ctx.today)
+    value = {"now": figures.now, "before": figures.before}
+    to_stop = list(figures.to_stop)
+    stamp = loaders.targets_stamp(ctx.settings)
+    found_alerts = loaders.alerts(ctx.source, ctx.source_key, f, ctx.today, stamp)
 
 # One sentence on how the business is going, then the figures.
 news = headline(table, int(value["now"]["at_risk_customers"]), int(value["before"]["at_risk_customers"]), to_stop)
 st.markdown(headline_text(news, lang, ctx.currency))
+alerts_list(ctx, found_alerts, here="panoramica")
+for rule in unknown_rule_segments(ctx.source.settings.alerts, ctx.options.get("segment", [])):
+    listed = ", ".join(sorted(ctx.options.get("segment", [])))
+    st.warning(
+        t("alerts.unknown_segment", lang, where=rule.origin, name=rule.segment, names=listed),
+        icon=":material/notifications_off:",
+    )
 
 
 def _card(name: str, now: float, before: float, change: float, kind: str) -> Card:
@@ -143,7 +127,7 @@ if ahead is not None:
 cards(period_cards + value_cards)
 
 # The owner's targets for the year of the period's end ([[targets]] in the settings).
-found = loaders.targets(ctx.source, ctx.source_key, ctx.today, loaders.targets_stamp(ctx.settings))
+found = loaders.targets(ctx.source, ctx.source_key, ctx.today, stamp)
 targets = found.targets
 for problem in found.problems:  # a row of the form's file or the source's table that is left out
     st.warning(f"{t('error.fix_key', lang)}: `{problem.key}`  \n{problem.localized(lang)}", icon=":material/flag:")

@@ -102,9 +102,9 @@ def fmt_date(value: date | datetime | None, lang: str = "it") -> str:
     return format_date(value, pattern, locale=babel_locale(lang))
 
 
-def fmt_month(value: date | datetime, lang: str = "it") -> str:
-    """``ott 2026`` (it) / ``Oct 2026`` (en)."""
-    return format_date(value, "MMM yyyy", locale=babel_locale(lang))
+def fmt_month(value: date | datetime, lang: str = "it", long: bool = False) -> str:
+    """``ott 2026`` (it) / ``Oct 2026`` (en); ``long``: ``ottobre 2026`` / ``October 2026``."""
+    return format_date(value, "MMMM yyyy" if long else "MMM yyyy", locale=babel_locale(lang))
 
 
 def plotly_separators(lang: str) -> str:

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import html
 import re
+from typing import TYPE_CHECKING
 
 from i18n import LANGUAGES, has_key, t, tn
 from kpi.overview import Headline
 
+if TYPE_CHECKING:
+    from service.alerts import Alert
+
 __all__ = [
     "LANGUAGES",
     "_CATALOGUE",
+    "alert_text",
     "chart_text",
     "has_key",
     "headline_text",
@@ -130,3 +135,46 @@ def headline_text(news: Headline, lang: str, currency: str = "EUR") -> str:
     else:
         action = t("headline.none", lang)
     return " ".join(parts) + "  \n**" + action + "**"
+
+
+def alert_text(alert: Alert, lang: str, currency: str = "EUR") -> str:
+    """One alert in a sentence of ``lang`` (plain text: ``md`` it for Markdown)."""
+    from kpi.registry import KPIS
+    from render.format import fmt_change, fmt_count, fmt_money, fmt_month, fmt_percent, fmt_value
+
+    values = alert.values
+    kpi = KPIS[values["kpi"]] if "kpi" in values else None
+
+    def shown(name: str) -> str:
+        value, how = values[name], alert.formats.get(name, "text")
+        if how == "label":
+            return KPIS[value].label(lang)
+        if how == "kpi":
+            assert kpi is not None
+            return fmt_value(value, kpi.format, lang, currency)
+        if how in ("change", "points"):
+            return fmt_change(value, "points" if how == "points" else "relative", lang)
+        if how == "money":
+            return fmt_money(value, lang, currency, 0)
+        if how == "percent":
+            return fmt_percent(value, lang, 0)
+        if how == "count":
+            return fmt_count(value, lang)
+        if how == "month":
+            return fmt_month(value, lang, long=True)
+        if how == "names":
+            return join_phrases([f"«{n}»" if lang == "it" else f"“{n}”" for n in value], lang)
+        if how == "entity":
+            return t(f"entity.{value}", lang)
+        return str(value)
+
+    params = {name: shown(name) for name in values}
+    if alert.kind == "rule":
+        label = params["kpi"] + (f" ({values['segment']})" if values["segment"] else "")
+        params["what"] = values["name"] or label
+    if alert.kind == "target":
+        params["segment"] = f" ({values['segment']})" if values["segment"] else ""
+    key = f"alert.{alert.kind}" + (f".{alert.variant}" if alert.variant else "")
+    if alert.kind in ("at_risk_value", "campaign", "data_health"):
+        return tn(key, alert.count, lang, **params)
+    return t(key, lang, **params)

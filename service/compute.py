@@ -312,8 +312,9 @@ def stages_at(
     return table.assign(stage=stages["stage"].to_numpy(), p_alive=stages["p_alive"].to_numpy())
 
 
-#: the columns of a stage table at an earlier date: enough to count, filter and follow moves
-PAST_STAGE_COLUMNS = ["customer_id", "segment", "region", "channel", "stage", "p_alive"]
+#: the columns of a stage table at an earlier date: enough to count, filter, follow moves and value
+#: the customers at risk
+PAST_STAGE_COLUMNS = ["customer_id", "segment", "region", "channel", "stage", "p_alive", "total_clv"]
 
 
 def past_stages(
@@ -355,7 +356,9 @@ def past_stages(
     )
     column = days._columns
     table = {name: column[name].take(state.code) for name in ("customer_id", "segment", "region", "channel")}
-    return pd.DataFrame({**table, "stage": stage_names(stage), "p_alive": p_alive})[PAST_STAGE_COLUMNS]
+    return pd.DataFrame({**table, "stage": stage_names(stage), "p_alive": p_alive, "total_clv": total})[
+        PAST_STAGE_COLUMNS
+    ]
 
 
 @dataclass(frozen=True)

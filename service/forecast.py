@@ -21,6 +21,7 @@ from kpi.forecast import (
     MEASURES,
     CellForecast,
     Curves,
+    backtest_band,
     backtest_errors,
     backtest_table,
     cohort_curves,
@@ -333,6 +334,7 @@ def forecast_view(
     if behind is not None and behind.forecast is not None and actual is not None:
         backtest = backtest_table(behind.forecast, actual, chosen)
         errors = backtest_errors(backtest)
+        backtest = backtest_band(backtest, behind.forecast, chosen, errors)
     table = forecast_table(ahead.forecast, chosen, errors)
     weights = horizon_weights(ahead)  # "the next 12 months": 12 months to the day, as the card says
     totals = {

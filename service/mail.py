@@ -21,24 +21,31 @@ from data.messages import Explained
 from data.settings import MailSettings
 from render.text import t
 
-__all__ = ["MailError", "dashboard_link", "report_message", "send_message"]
+__all__ = ["MailError", "dashboard_link", "report_message", "send_message", "view_query"]
 
 
 class MailError(Explained, RuntimeError):
     """The report could not be sent; the message says why and what to check."""
 
 
-def dashboard_link(base: str, filters: Filters, preset: str, lang: str) -> str:
-    """The dashboard's address showing ``filters`` (the same segments, regions, channels and period)
-    in ``lang``: the parameters the sidebar keeps in the address. ``preset``: the period's preset
-    (``12m``…), or ``custom`` for the dates of ``filters``."""
+def view_query(filters: Filters, preset: str, lang: str) -> list[tuple[str, str]]:
+    """The address's parameters of the dashboard's view of ``filters`` in ``lang``: those the
+    sidebar keeps in the address. ``preset``: the period's preset (``12m``…), or ``custom`` for the
+    dates of ``filters``."""
     query: list[tuple[str, str]] = [("lang", lang)]
     for key, chosen in (("segment", filters.segments), ("region", filters.regions), ("channel", filters.channels)):
         query += [(key, value) for value in chosen]
     query.append(("period", t(f"period.{preset}", lang)))
     if preset == "custom" and filters.start and filters.end:
         query += [("from", filters.start.isoformat()), ("to", filters.end.isoformat())]
-    return base.rstrip("/") + "/?" + urlencode(query, quote_via=quote)
+    return query
+
+
+def dashboard_link(base: str, filters: Filters, preset: str, lang: str, page: str = "") -> str:
+    """The dashboard's address showing ``filters`` (the same segments, regions, channels and period)
+    in ``lang`` (``view_query``); ``page``: the page's address (``marketing``), the overview when
+    empty."""
+    return base.rstrip("/") + "/" + page + "?" + urlencode(view_query(filters, preset, lang), quote_via=quote)
 
 
 def report_message(
@@ -55,16 +62,23 @@ def report_message(
     lang: str,
     filename: str,
     link: str | None,
+    alerts: Sequence[tuple[str, str | None]] = (),
 ) -> EmailMessage:
-    """The message: a plain-text and an HTML body (the caption, ``comment``, the ``figures`` as
-    label and value, the chart inline where there is one, the link), and the report as a PDF."""
+    """The message: a plain-text and an HTML body (the caption, the ``alerts`` as sentences with
+    the link to the view that explains each, ``comment``, the ``figures`` as label and value, the
+    chart inline where there is one, the link), and the report as a PDF."""
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
-    lines = [title, caption, "", comment, ""]
+    lines = [title, caption, ""]
+    if alerts:
+        lines += [f"{t('mail.alerts', lang)}:"]
+        lines += [f"- {text}" + (f" ({url})" if url else "") for text, url in alerts]
+        lines += [""]
+    lines += [comment, ""]
     lines += [f"- {label}: {value}" for label, value in figures]
     lines += ["", t("mail.attached", lang)]
     if link:
@@ -87,11 +101,24 @@ def report_message(
         if link
         else ""
     )
+    warned = ""
+    if alerts:
+        items = "".join(
+            f'<li style="margin:4px 0">{html.escape(text)}'
+            + (f' <a href="{html.escape(url)}" style="color:#1f6feb">→</a>' if url else "")
+            + "</li>"
+            for text, url in alerts
+        )
+        warned = (
+            '<div style="border-left:4px solid #c2410c;background:#fff7ed;padding:8px 12px;margin:12px 0">'
+            f'<strong>{html.escape(t("mail.alerts", lang))}</strong><ul style="margin:6px 0;padding-left:18px">'
+            f"{items}</ul></div>"
+        )
     body = (
         '<html><body style="font-family:Helvetica,Arial,sans-serif;color:#1f2933;max-width:640px">'
         f"<h2>{html.escape(title)}</h2>"
         f'<p style="color:#52606d;font-size:13px">{html.escape(caption)}</p>'
-        f"<p>{html.escape(comment)}</p>"
+        f"{warned}<p>{html.escape(comment)}</p>"
         f"<table>{rows}</table>{image}{button}"
         f'<p style="color:#52606d;font-size:13px">{html.escape(t("mail.attached", lang))}</p>'
         "</body></html>"

@@ -21,7 +21,7 @@ from data import facts as fx
 from data import queries
 from data.engagement import EngagementFacts
 from data.facts import Facts, Holdings
-from data.filters import Filters
+from data.filters import Filters, previous_period
 from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
@@ -29,16 +29,20 @@ from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split, select_cu
 from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from kpi.whatif import Scenario
-from service import compute
+from service import compute, overview
 from service import forecast as fc
+from service.alerts import Alert, find_alerts
 from service.memo import SharedCache, default_cache_bytes
-from service.targets import TargetSet, targets_for
+from service.overview import ValueFigures
+from service.targets import CURRENT, TargetSet, targets_for
 from service.whatif import WhatIf
 from service.whatif import figures as whatif_figures
 from service.whatif import whatif as whatif_of
 
 __all__ = [
     "SHARED",
+    "CachedInputs",
+    "alerts",
     "broad_privileges",
     "campaign_monthly_margin",
     "campaigns",
@@ -71,6 +75,7 @@ __all__ = [
     "stage_history",
     "stages_before",
     "upsell",
+    "value_figures",
 ]
 
 TTL = 600  # seconds: a fresh database read at most every ten minutes
@@ -393,6 +398,60 @@ def referral_asks(_source: Source, key: str, as_of: date, today: date) -> pd.Dat
     p_alive = pd.Series(value["p_alive"].to_numpy(dtype=float), index=value["customer_id"].to_numpy())
     return asks_for(everyone, p_alive).merge(
         everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
+    )
+
+
+class CachedInputs:
+    """``service.overview.Inputs`` from this module's caches, shared by every visitor."""
+
+    def __init__(self, source: Source, key: str, today: date) -> None:
+        self.source, self.key, self.today = source, key, today
+
+    def clv(self, as_of: date, anchor: date) -> CLVResult:
+        return clv_before(self.source, self.key, as_of, anchor, self.today)
+
+    def stages(self, as_of: date, anchor: date) -> pd.DataFrame:
+        return stages_before(self.source, self.key, as_of, anchor, self.source.settings.lifecycle, self.today)
+
+    def engagement(self, as_of: date, anchor: date) -> pd.DataFrame:
+        return engagement(self.source, self.key, as_of, self.today, anchor if as_of < anchor else None)[0]
+
+    def roi(self, filters: Filters, as_of: date, anchor: date) -> pd.DataFrame | None:
+        return marketing_roi(self.source, self.key, filters, as_of, self.today, anchor if as_of < anchor else None)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def value_figures(_source: Source, key: str, filters: Filters, previous_end: date, today: date) -> ValueFigures:
+    """The overview's value KPIs now and at the previous period's end (``service.overview``)."""
+    return overview.value_figures(_source, CachedInputs(_source, key, today), filters, previous_end)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def alerts(_source: Source, key: str, filters: Filters, today: date, file_stamp: float | None) -> list[Alert]:
+    """The period's alerts within ``filters`` (``service.alerts``), from the same cached figures,
+    forecast and targets as the overview (``file_stamp``: as for ``targets``)."""
+    assert filters.start is not None and filters.end is not None
+    got = facts(_source, key, today)
+    _first, last = got.date_range()
+    builtin = _source.settings.builtin_alerts
+    chosen = targets(_source, key, today, file_stamp).targets if builtin.targets else ()
+    view = None
+    if last is not None and filters.end >= last and (builtin.forecast or chosen):
+        view = forecast(_source, key, filters, last, today)
+    prev_end = previous_period(filters.start, filters.end)[1]
+    current: dict[str, float] = {}
+    if chosen:
+        now = value_figures(_source, key, filters, prev_end, today).now
+        current = {k: now.get(k, float("nan")) for k in CURRENT}
+    return find_alerts(
+        _source,
+        got,
+        filters,
+        CachedInputs(_source, key, today),
+        targets=chosen,
+        forecast=view,
+        current=current,
+        figures=lambda f, end: value_figures(_source, key, f, end, today),
     )
 
 

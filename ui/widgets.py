@@ -12,11 +12,13 @@ import streamlit as st
 from kpi.whatif import LEVERS, Scenario
 from render.export import MIME, figure_bytes, file_stem, images_available, report_stem, table_bytes
 from render.format import fmt_date
-from render.text import md, t, tn, visible
+from render.text import alert_text, md, t, tn, visible
+from service.alerts import Alert
 from service.turns import PAGES, REPORTS
 from ui.shell import AppContext
 
 __all__ = [
+    "alerts_list",
     "chart",
     "filters_text",
     "markdown_safe",
@@ -265,3 +267,50 @@ def report_controls(ctx: AppContext) -> None:
                 key="report_download",
                 on_click="ignore",
             )
+
+
+#: the icon of each kind of alert
+_ALERT_ICONS = {
+    "rule": "notifications",
+    "target": "flag",
+    "forecast": "trending_down",
+    "at_risk_value": "person_alert",
+    "campaign": "campaign",
+    "data_health": "fact_check",
+}
+
+
+def _choose(dims: dict[str, tuple[str, ...]]) -> None:
+    """Set the sidebar's filters (before they are drawn again: a button's or a chart's callback)."""
+    for dim, values in dims.items():
+        st.session_state[dim] = list(values)
+
+
+def alerts_list(ctx: AppContext, alerts: list[Alert], here: str) -> None:
+    """The period's alerts as a short list of sentences; each opens the page that explains it with
+    its filters (the sidebar's own, so they show there and in the address); a quiet line when
+    there is none. ``here``: the address of the page that shows the list."""
+    lang = ctx.lang
+    if not alerts:
+        st.caption(f":material/notifications_off: {t('alerts.none', lang)}")
+        return
+    opened = None
+    with st.container(border=True, key="cruscotto_alerts"):
+        st.markdown(f"**:material/notifications_active: {t('alerts.title', lang)} ({len(alerts)})**")
+        for i, alert in enumerate(alerts):
+            f = alert.filters
+            dims = {"segment": f.segments, "region": f.regions, "channel": f.channels}
+            if st.button(
+                md(alert_text(alert, lang, ctx.currency)),
+                key=f"cruscotto_alert_{i}",
+                icon=f":material/{_ALERT_ICONS[alert.kind]}:",
+                help=t("alerts.origin", lang, origin=alert.origin),
+                type="tertiary",
+                on_click=_choose,
+                args=(dims,),
+            ):
+                opened = alert.page
+    if opened is not None and opened != here:
+        # no parameters of its own: the sidebar's widgets put theirs back in the address (a switch
+        # that cleared them would fail, as they are bound to the widgets)
+        st.switch_page(f"pages/{opened}.py", query_params={})

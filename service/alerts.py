@@ -1,0 +1,309 @@
+"""Alerts: what went wrong in the period, found without opening the app — the owner's own rules
+(``[[alerts]]``) and the built-in ones (``[builtin_alerts]``): a campaign that does not pay back,
+the value of the customers at risk rising, a target off track, a month below its forecast's range,
+rows of the source left out. No Streamlit here: the overview, ``cli.py alerts`` and the e-mail
+share them; ``render.text.alert_text`` puts one in words.
+
+Every alert follows the filters it is evaluated for, as the overview's figures do: a rule or a
+target for a segment applies when the filters include it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from data import facts as fx
+from data.facts import Facts
+from data.filters import Filters, previous_period
+from data.settings import ALERT_SHARES, AlertRule, Target
+from data.source import Source
+from kpi.overview import OVERVIEW_KPIS, overview_kpis, safe_ratio
+from service.forecast import ForecastView, forecast_for
+from service.overview import DirectInputs, Inputs, ValueFigures, value_figures
+from service.targets import current_values, target_rows, targets_for
+
+__all__ = ["ALERT_PAGES", "Alert", "alerts_for", "find_alerts", "rule_filters", "unknown_rule_segments"]
+
+#: the page that explains each kind of alert (its address)
+ALERT_PAGES = {
+    "rule": "panoramica",
+    "target": "panoramica",
+    "forecast": "panoramica",
+    "at_risk_value": "ciclo-di-vita",
+    "campaign": "marketing",
+    "data_health": "dati",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert, in facts: its ``kind`` (a key of ``ALERT_PAGES``), the figures its sentence
+    names (``values``: name → value; ``formats``: name → money, percent, points, change, count,
+    ratio, kpi, month or text), the filters of the view that explains it, and the setting that
+    makes it (``origin``: ``alerts[2]``, ``builtin_alerts.campaigns``) — where to change or mute it."""
+
+    kind: str
+    values: dict[str, Any]
+    formats: dict[str, str]
+    filters: Filters
+    origin: str
+    #: the message's variant (``below``, ``change_above``, ``stopped``…), "" for the kind's own
+    variant: str = ""
+    #: a count that decides the sentence's plural form (1 when there is none)
+    count: int = 1
+
+    @property
+    def page(self) -> str:
+        return ALERT_PAGES[self.kind]
+
+
+def rule_filters(rule_segment: str | None, filters: Filters) -> Filters | None:
+    """The filters a rule or target for ``rule_segment`` is judged on within ``filters``: its
+    segment alone; None when the filters leave that segment out."""
+    if rule_segment is None:
+        return filters
+    if filters.segments and rule_segment not in filters.segments:
+        return None
+    return replace(filters, segments=(rule_segment,))
+
+
+def unknown_rule_segments(rules: tuple[AlertRule, ...], segments: list[str]) -> list[AlertRule]:
+    """The rules naming a segment the data does not have (they could never fire)."""
+    return [rule for rule in rules if rule.segment is not None and rule.segment not in segments]
+
+
+def find_alerts(
+    source: Source,
+    facts: Facts,
+    filters: Filters,
+    inputs: Inputs,
+    *,
+    targets: tuple[Target, ...] = (),
+    forecast: ForecastView | None = None,
+    current: dict[str, float] | None = None,
+    figures: Callable[[Filters, date], ValueFigures] | None = None,
+) -> list[Alert]:
+    """Every alert of ``filters``' period (which must carry one) within those filters, the owner's
+    rules first. ``forecast``: the forecast from the data's end for ``filters`` (None: the period
+    does not reach the data's end, or there is no model); ``current``: today's CLV, CLV : CAC and
+    marketing ROI for the targets of those KPIs; ``figures``: the value KPIs of some filters at the
+    period's end and at a date (default ``service.overview.value_figures`` over ``inputs``)."""
+    assert filters.start is not None and filters.end is not None
+    settings = source.settings
+    builtin = settings.builtin_alerts
+    prev_end = previous_period(filters.start, filters.end)[1]
+    done: dict[Filters, ValueFigures] = {}
+
+    def value_of(chosen: Filters) -> ValueFigures:
+        if chosen not in done:
+            made = figures or (lambda f, end: value_figures(source, inputs, f, end))
+            done[chosen] = made(chosen, prev_end)
+        return done[chosen]
+
+    out: list[Alert] = []
+    for rule in settings.alerts:
+        chosen = rule_filters(rule.segment, filters)
+        if chosen is not None:
+            found = _rule(rule, chosen, facts, value_of)
+            out += [found] if found else []
+    if builtin.targets and targets:
+        out += _targets(facts, filters, targets, forecast, current or {})
+    if builtin.forecast and forecast is not None:
+        out += _forecast(filters, forecast)
+    if builtin.at_risk_value is not None:
+        out += _at_risk(filters, value_of(filters), builtin.at_risk_value)
+    if builtin.campaigns and source.available("campaigns"):
+        out += _campaigns(filters, value_of(filters), inputs)
+    if builtin.excluded_rows is not None:
+        out += _data_health(facts, filters, builtin.excluded_rows)
+    return out
+
+
+def alerts_for(source: Source, filters: Filters, today: date, inputs: DirectInputs | None = None) -> list[Alert]:
+    """``find_alerts`` for one command or one e-mail: the targets read, the forecast made when the
+    period reaches the data's end, each model fitted once."""
+    assert filters.end is not None
+    inputs = inputs or DirectInputs(source, today)
+    facts = inputs.facts
+    builtin = source.settings.builtin_alerts
+    targets = targets_for(source).targets if builtin.targets else ()
+    _first, last = facts.date_range()
+    view = None
+    if (builtin.forecast or targets) and last is not None and filters.end >= last:
+        view = forecast_for(facts, filters, source.settings.forecast, last, inputs.fitted)
+    current = current_values(source, filters, filters.end, today, inputs.fitted(filters.end)) if targets else {}
+    return find_alerts(source, facts, filters, inputs, targets=targets, forecast=view, current=current)
+
+
+def _rule(rule: AlertRule, filters: Filters, facts: Facts, value_of: Callable[[Filters], ValueFigures]) -> Alert | None:
+    if rule.kpi in OVERVIEW_KPIS:
+        row = overview_kpis(fx.period_measures(facts, filters)).set_index("kpi").loc[rule.kpi]
+        now, before, change = float(row["value"]), float(row["previous"]), float(row["change"])
+    else:
+        found = value_of(filters)
+        now, before = found.now.get(rule.kpi, math.nan), found.before.get(rule.kpi, math.nan)
+        change = now - before if rule.kpi in ALERT_SHARES else safe_ratio(now - before, abs(before))
+    judged = change if rule.change else now
+    if not math.isfinite(judged):
+        return None
+    fires = judged < rule.threshold if rule.when == "below" else judged > rule.threshold
+    if not fires:
+        return None
+    share = rule.kpi in ALERT_SHARES
+    kind = ("points" if share else "change") if rule.change else "kpi"
+    return Alert(
+        "rule",
+        values={
+            "kpi": rule.kpi,
+            "value": now,
+            "before": before,
+            "change": change,
+            "threshold": rule.threshold,
+            "name": rule.name or "",
+            "segment": rule.segment or "",
+        },
+        formats={
+            "kpi": "label",
+            "value": "kpi",
+            "before": "kpi",
+            "change": "points" if share else "change",
+            "threshold": kind,
+            "name": "text",
+            "segment": "text",
+        },
+        filters=filters,
+        origin=rule.origin,
+        variant=("change_" if rule.change else "") + rule.when,
+    )
+
+
+def _targets(
+    facts: Facts,
+    filters: Filters,
+    targets: tuple[Target, ...],
+    forecast: ForecastView | None,
+    current: dict[str, float],
+) -> list[Alert]:
+    """The targets of the data's year off track: the year's, and the month the data end in."""
+    assert filters.end is not None
+    _first, last = facts.date_range()
+    data_end = min(filters.end, last) if last else filters.end
+    this_month = f"{data_end.year}-{data_end.month:02d}"
+    rows = target_rows(facts, filters, targets, data_end, forecast, current)
+    off = rows[(rows["status"] == "off_track") & rows["period"].isin([str(data_end.year), this_month])]
+    out = []
+    for row in off.itertuples():
+        out.append(
+            Alert(
+                "target",
+                values={
+                    "kpi": row.kpi,
+                    "period": row.period,
+                    "segment": row.segment or "",
+                    "value": row.value,
+                    "target": row.target,
+                },
+                formats={"kpi": "label", "period": "text", "segment": "text", "value": "kpi", "target": "kpi"},
+                filters=rule_filters(row.segment, filters) or filters,
+                origin="builtin_alerts.targets",
+                variant=str(row.basis),
+            )
+        )
+    return out
+
+
+def _forecast(filters: Filters, forecast: ForecastView) -> list[Alert]:
+    """The last month of the backtest (the last whole month of data) below the range its forecast
+    gave: the model expected more, and chance alone does not explain the gap."""
+    table = forecast.backtest
+    if table is None or not len(table) or "revenue_forecast_low" not in table:
+        return []
+    last = table.iloc[-1]
+    if not float(last["revenue"]) < float(last["revenue_forecast_low"]):
+        return []
+    return [
+        Alert(
+            "forecast",
+            values={
+                "month": pd.Timestamp(last["month"]).date(),
+                "value": float(last["revenue"]),
+                "low": float(last["revenue_forecast_low"]),
+                "high": float(last["revenue_forecast_high"]),
+            },
+            formats={"month": "month", "value": "money", "low": "money", "high": "money"},
+            filters=filters,
+            origin="builtin_alerts.forecast",
+        )
+    ]
+
+
+def _at_risk(filters: Filters, found: ValueFigures, threshold: float) -> list[Alert]:
+    now, before = found.now["at_risk_value"], found.before["at_risk_value"]
+    rise = safe_ratio(now - before, abs(before))
+    if not (math.isfinite(rise) and rise > threshold):
+        return []
+    customers = int(found.now["at_risk_customers"])
+    return [
+        Alert(
+            "at_risk_value",
+            values={"value": now, "before": before, "change": rise, "customers": customers},
+            formats={"value": "money", "before": "money", "change": "percent", "customers": "count"},
+            filters=filters,
+            origin="builtin_alerts.at_risk_value",
+            count=customers,
+        )
+    ]
+
+
+def _campaigns(filters: Filters, found: ValueFigures, inputs: Inputs) -> list[Alert]:
+    """One alert for the campaigns that no longer pay back (they did at the previous period's end),
+    one for those that never did; each names the campaigns."""
+    if not found.to_stop:
+        return []
+    assert filters.end is not None
+    roi = inputs.roi(filters, filters.end, filters.end)
+    lifetime = dict(zip(roi["name"], roi["roi_lifetime"], strict=True)) if roi is not None and len(roi) else {}
+    out = []
+    stopped = set(found.stopped)
+    for variant, names in (
+        ("stopped", [n for n in found.to_stop if n in stopped]),
+        ("", [n for n in found.to_stop if n not in stopped]),
+    ):
+        if names:
+            out.append(
+                Alert(
+                    "campaign",
+                    values={"names": names, "roi": lifetime.get(names[0], math.nan) if len(names) == 1 else math.nan},
+                    formats={"names": "names", "roi": "percent"},
+                    filters=filters,
+                    origin="builtin_alerts.campaigns",
+                    variant=variant,
+                    count=len(names),
+                )
+            )
+    return out
+
+
+def _data_health(facts: Facts, filters: Filters, threshold: float) -> list[Alert]:
+    out = []
+    for entity, health in facts.health.items():
+        read = int(health.get("rows_read", 0))
+        left_out = int(sum(health.get("excluded", {}).values()))
+        if read and left_out / read > threshold:
+            out.append(
+                Alert(
+                    "data_health",
+                    values={"entity": entity, "rows": left_out, "read": read, "share": left_out / read},
+                    formats={"entity": "entity", "rows": "count", "read": "count", "share": "percent"},
+                    filters=filters,
+                    origin="builtin_alerts.excluded_rows",
+                    count=left_out,
+                )
+            )
+    return out

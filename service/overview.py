@@ -1,0 +1,110 @@
+"""The overview's figures of customer value at the end of the period and of the previous one: what
+the overview's cards, its headline, the alerts and the command line show. No Streamlit here.
+
+Where the tables come from is the caller's: the app passes its shared caches (``ui.loaders.
+CachedInputs``), a command or the report ``DirectInputs``, which fits each date once. Either way
+the previous period's end is judged by the model fitted at this period's end, on the customers'
+history up to then: a change between the two dates is a change in the customers, not in the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+import pandas as pd
+
+from data.facts import Facts
+from data.filters import Filters
+from data.source import Source
+from kpi.customer_value import CLVResult, clv_overview, select_customers
+from kpi.engagement import engagement_overview
+from kpi.lifecycle import at_risk_value, stage_counts
+from kpi.roi import marketing_summary
+from service import compute
+
+__all__ = ["DirectInputs", "Inputs", "ValueFigures", "value_figures"]
+
+
+class Inputs(Protocol):
+    """Every customer's tables at ``as_of`` judged by the model fitted at ``anchor`` (≥ ``as_of``)."""
+
+    def clv(self, as_of: date, anchor: date) -> CLVResult: ...
+
+    def stages(self, as_of: date, anchor: date) -> pd.DataFrame: ...
+
+    def engagement(self, as_of: date, anchor: date) -> pd.DataFrame: ...
+
+    def roi(self, filters: Filters, as_of: date, anchor: date) -> pd.DataFrame | None: ...
+
+
+class DirectInputs:
+    """``Inputs`` computed here, each model fitted once per date: for one command or one report."""
+
+    def __init__(self, source: Source, today: date, facts: Facts | None = None) -> None:
+        self.source, self.today = source, today
+        self.facts = facts or compute.facts_for(source, today)
+        self.fitted = compute.fits(source, today, self.facts)
+
+    def clv(self, as_of: date, anchor: date) -> CLVResult:
+        if as_of >= anchor:
+            return self.fitted(anchor)
+        past = compute.history(self.source, anchor, self.today, self.facts)
+        return compute.clv_from_history(self.source, past, as_of, self.fitted(anchor))
+
+    def stages(self, as_of: date, anchor: date) -> pd.DataFrame:
+        if as_of >= anchor:
+            return compute.stages_at(self.source, anchor, self.today, self.fitted(anchor))
+        past = compute.history(self.source, anchor, self.today, self.facts)
+        return compute.past_stages(self.source, past, as_of, self.fitted(anchor))
+
+    def engagement(self, as_of: date, anchor: date) -> pd.DataFrame:
+        return compute.engagement_tables(self.source, self.facts, self.clv(as_of, anchor), as_of)[0]
+
+    def roi(self, filters: Filters, as_of: date, anchor: date) -> pd.DataFrame | None:
+        if not self.source.available("campaigns"):
+            return None
+        return compute.roi_table(self.source, filters, as_of, self.today, self.clv(as_of, anchor), facts=self.facts)
+
+
+@dataclass(frozen=True)
+class ValueFigures:
+    """The value KPIs of the chosen customers at the period's end (``now``) and at the previous
+    period's end (``before``), by KPI name; the campaigns that do not pay back at the period's end
+    and, of these, the ones that still paid back at the previous period's end."""
+
+    now: dict[str, float]
+    before: dict[str, float]
+    to_stop: tuple[str, ...]
+    stopped: tuple[str, ...]
+
+
+def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end: date) -> ValueFigures:
+    """The value KPIs of ``filters`` (which carry the period) at its end and at ``previous_end``."""
+    assert filters.end is not None
+    anchor = filters.end
+    engaged = source.available("referrals") or source.available("engagements")
+    value: dict[str, dict[str, float]] = {}
+    not_paying: dict[str, list[str]] = {}
+    f = filters
+    for when, end in (("now", anchor), ("before", previous_end)):
+        figures = clv_overview(select_customers(inputs.clv(end, anchor).table, f.segments, f.regions, f.channels))
+        if engaged:
+            everyone = inputs.engagement(end, anchor)
+            figures |= engagement_overview(select_customers(everyone, f.segments, f.regions, f.channels))
+        roi = inputs.roi(f, end, anchor)
+        summary = marketing_summary(roi) if roi is not None and len(roi) else {}
+        figures["marketing_roi"] = summary.get("roi_lifetime", math.nan)
+        figures["marketing_roi_to_date"] = summary.get("roi_to_date", math.nan)
+        not_paying[when] = [] if roi is None else list(roi.loc[roi["verdict"] == "does_not_pay", "name"])
+        stages = select_customers(inputs.stages(end, anchor), f.segments, f.regions, f.channels)
+        counts = stage_counts(stages)
+        figures["at_risk_customers"] = float(counts["at_risk"])
+        figures["lapsed_customers"] = float(counts["lapsed"])
+        figures["at_risk_value"] = at_risk_value(stages)
+        value[when] = figures
+    earlier = set(not_paying["before"])
+    stopped = tuple(name for name in not_paying["now"] if name not in earlier)
+    return ValueFigures(value["now"], value["before"], tuple(not_paying["now"]), stopped)
