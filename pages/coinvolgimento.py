@@ -98,7 +98,14 @@ cards(
 by_segment = segment_engagement(table)
 left, right = st.columns(2)
 with left:
-    chart(cev_segment_figure(by_segment, lang, cur), by_segment, key="engagement_segments", ctx=ctx, page=PAGE)
+    chart(
+        cev_segment_figure(by_segment, lang, cur),
+        by_segment,
+        key="engagement_segments",
+        ctx=ctx,
+        page=PAGE,
+        pick=("y", "segment"),
+    )
 with right:
     # every customer would be a million points at a large company: the most valuable, then a sample
     top = table.nlargest(MATRIX_POINTS // 2, "cev")

@@ -155,6 +155,7 @@ chart(
     channel_roi_figure(channels, lang),
     channels,
     key="marketing_channels",
+    pick=("y", "channel"),
     ctx=ctx,
     page=PAGE,
     empty="empty.marketing_spend",

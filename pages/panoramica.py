@@ -161,6 +161,7 @@ chart(
     ),
     monthly,
     key="overview_monthly",
+    pick=("trace", "segment"),
     ctx=ctx,
     page=PAGE,
 )
@@ -168,7 +169,14 @@ chart(
 shares = segment_shares(totals)
 left, right = st.columns(2)
 with left:
-    chart(segment_figure(shares, colors, lang, ctx.currency), shares, key="overview_segments", ctx=ctx, page=PAGE)
+    chart(
+        segment_figure(shares, colors, lang, ctx.currency),
+        shares,
+        key="overview_segments",
+        ctx=ctx,
+        page=PAGE,
+        pick=("y", "segment"),
+    )
 with right:
     st.subheader(t("overview.table", lang))
     view = shares.assign(

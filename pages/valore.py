@@ -90,6 +90,7 @@ with right:
         clv_segment_figure(by_segment, colors, lang, cur),
         by_segment,
         key="value_segments",
+        pick=("y", "segment"),
         ctx=ctx,
         page=PAGE,
     )

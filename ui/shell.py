@@ -376,6 +376,11 @@ def _retry_button(lang: str) -> None:
     st.button(t("error.retry_button", lang), icon=":material/refresh:", key="cruscotto_retry")
 
 
+def _drop_filter(dim: str, value: str) -> None:
+    """Take ``value`` out of the sidebar's ``dim`` filter (a chip's callback)."""
+    st.session_state[dim] = [v for v in st.session_state.get(dim, []) if v != value]
+
+
 def show_active_filters(ctx: AppContext) -> None:
     """One line under the page title: the period, its comparison and every active filter."""
     lang, f = ctx.lang, ctx.filters
@@ -390,6 +395,21 @@ def show_active_filters(ctx: AppContext) -> None:
         label = ", ".join(md(c) for c in chosen) if chosen else t("filter.all", lang)
         parts.append(f"**{t(f'filter.{dim}', lang)}:** {label}")
     st.caption(" · ".join(parts))
+    chosen_values = [
+        (dim, v) for dim, vs in (("segment", f.segments), ("region", f.regions), ("channel", f.channels)) for v in vs
+    ]
+    if chosen_values:
+        with st.container(horizontal=True, vertical_alignment="center", key="cruscotto_chips"):
+            st.caption(t("active.filtered_by", lang), width="content")
+            for dim, value in chosen_values:
+                st.button(
+                    md(value),
+                    icon=":material/close:",
+                    key=f"cruscotto_chip_{dim}_{value}",
+                    help=t("active.chip_help", lang, what=t(f"filter.{dim}", lang).lower(), value=value),
+                    on_click=_drop_filter,
+                    args=(dim, value),
+                )
     if ctx.settings is not None and ctx.settings.url_origin == "demo":
         st.caption(f":material/science: {t('demo.banner', lang)}")
 

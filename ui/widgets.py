@@ -12,7 +12,7 @@ import streamlit as st
 from kpi.whatif import LEVERS, Scenario
 from render.export import MIME, figure_bytes, file_stem, images_available, report_stem, table_bytes
 from render.format import fmt_date
-from render.text import alert_text, md, t, tn, visible
+from render.text import alert_text, chart_text, md, t, tn, visible
 from service.alerts import Alert
 from service.turns import PAGES, REPORTS
 from ui.shell import AppContext
@@ -69,11 +69,40 @@ def filters_text(ctx: AppContext) -> str:
     return " · ".join(parts)
 
 
+#: how a click on a chart names a filter's value: by the bar's category on the y axis, or by the
+#: trace (a stacked bar's series)
+Pick = tuple[str, str]
+
+
+def _picked(fig: go.Figure, point: dict[str, object], pick: Pick, options: list[str]) -> str | None:
+    """The filter value a clicked ``point`` of ``fig`` stands for (None: a point of no value, such
+    as a total or a line of margin)."""
+    how, _dim = pick
+    if how == "trace":
+        curve = point.get("curve_number")
+        label = fig.data[curve].name if isinstance(curve, int) and curve < len(fig.data) else None
+    else:
+        label = point.get(how)
+    shown = {chart_text(value): value for value in options}
+    return shown.get(str(label)) if label is not None else None
+
+
 def chart(
-    fig: go.Figure, data: pd.DataFrame, *, key: str, ctx: AppContext, page: str, empty: str = "empty.chart"
+    fig: go.Figure,
+    data: pd.DataFrame,
+    *,
+    key: str,
+    ctx: AppContext,
+    page: str,
+    empty: str = "empty.chart",
+    pick: Pick | None = None,
 ) -> None:
     """Draw the figure, with an export menu: PNG, SVG, PDF, interactive HTML, and its data as CSV
     and Excel. Files are made only when a button is pressed; their names carry page, filters and date.
+
+    With ``pick`` (how a point names a value, and the filter: ``("y", "segment")``), clicking a bar
+    filters the whole dashboard by it: the sidebar's filter is set, so it shows there, in the
+    address and on every page, and the chip under the title takes it off.
 
     With nothing to draw (no rows behind the chart, or a figure without traces) it says why and what
     to change instead, in the message ``empty`` (a catalogue key), with no chart and no export menu."""
@@ -83,11 +112,25 @@ def chart(
         return
     caption = f"Cruscotto · {t(page, lang)} · {filters_text(ctx)} · {fmt_date(ctx.today, lang)}"
     stem = file_stem(f"{t(page, lang)}-{key}", "-".join(ctx.filters.segments), ctx.today)
-    st.plotly_chart(
-        fig,
-        key=key,
-        config={"toImageButtonOptions": {"filename": stem, "format": "png", "scale": 2}, "displaylogo": False},
-    )
+    config = {"toImageButtonOptions": {"filename": stem, "format": "png", "scale": 2}, "displaylogo": False}
+    if pick is None:
+        st.plotly_chart(fig, key=key, config=config)
+    else:
+        f = ctx.filters
+        # a new chart for each view: a click made on the view before does not stay selected
+        view = abs(hash((f.segments, f.regions, f.channels))) % 10**8
+        chart_key = f"{key}_pick_{view}"
+        options = ctx.options.get(pick[1], [])
+
+        def clicked() -> None:
+            state = st.session_state.get(chart_key)
+            points = state["selection"]["points"] if state else []
+            values = [v for v in (_picked(fig, p, pick, options) for p in points) if v is not None]
+            if values:
+                _choose({pick[1]: tuple(dict.fromkeys(values))})
+
+        st.plotly_chart(fig, key=chart_key, config=config, on_select=clicked, selection_mode="points")
+        st.caption(f":material/ads_click: {t(f'chart.pick_hint.{pick[1]}', lang)}")
     images = images_available()
     with st.popover(t("export.menu", lang), icon=":material/download:"):
         columns = st.columns(3)
