@@ -1,0 +1,90 @@
+"""Click to filter and the alerts, in headless Chromium: a click on a chart's bar filters the whole
+dashboard (sidebar, address, every page) and the chip takes it off; an alert opens the page that
+explains it."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.test_browser import CHART, _settle
+
+SEGMENTS = '[class*="st-key-overview_segments_pick"] .js-plotly-plot'
+
+
+def _card(page: Page, label: str) -> str:
+    card = page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text(label, exact=True)).first
+    return card.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def _table_revenue(page: Page, segment: str) -> str:
+    """The revenue of ``segment`` in the overview's table beside the chart."""
+    row = page.locator('[data-testid="stTable"] tr').filter(has=page.get_by_text(segment, exact=True)).first
+    return row.locator("td").nth(1).inner_text()
+
+
+def test_a_click_on_a_bar_filters_every_page_and_the_chip_takes_it_off(page: Page, app_url: str) -> None:
+    page.set_viewport_size({"width": 1440, "height": 2400})
+    page.goto(app_url)
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    _settle(page)
+    total = _card(page, "Ricavi")
+    horeca = _table_revenue(page, "HoReCa")
+    assert total != horeca
+
+    chart = page.locator(SEGMENTS)
+    chart.scroll_into_view_if_needed()
+    labels = chart.locator(".yaxislayer-above .ytick text").all_text_contents()  # bottom to top, as the bars
+    bars = chart.locator(".bars .point path")
+    assert bars.count() == len(labels) == 4
+    box = bars.nth(labels.index("HoReCa")).bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    _settle(page)
+
+    # the sidebar's own filter, so the address and the figures follow
+    expect(page.locator(".st-key-cruscotto_chips").get_by_role("button", name="HoReCa")).to_be_visible()
+    assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
+    segment = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
+    expect(segment.get_by_role("button", name="Remove HoReCa")).to_have_count(1)
+    expect(
+        page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text("Ricavi", exact=True)).first
+    ).to_contain_text(horeca)
+
+    # another page keeps it
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Valore clienti").click()
+    _settle(page)
+    expect(page.get_by_role("heading", name="Valore clienti")).to_be_visible()
+    chip = page.locator(".st-key-cruscotto_chips").get_by_role("button", name="HoReCa")
+    expect(chip).to_be_visible()
+    assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
+
+    # the chip takes it off, there and everywhere
+    chip.click()
+    _settle(page)
+    expect(page.locator(".st-key-cruscotto_chips")).to_have_count(0)
+    assert "segment" not in parse_qs(urlparse(page.url).query)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Panoramica").click()
+    _settle(page)
+    expect(
+        page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text("Ricavi", exact=True)).first
+    ).to_contain_text(total)
+
+
+def test_an_alert_opens_the_page_that_explains_it(page: Page, app_url: str) -> None:
+    page.set_viewport_size({"width": 1440, "height": 1600})
+    page.goto(app_url + "/panoramica?segment=HoReCa")
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    _settle(page)
+    alerts = page.locator(".st-key-cruscotto_alerts")
+    expect(alerts).to_contain_text("Avvisi")
+    risk = alerts.get_by_role("button").filter(has_text="valore dei clienti a rischio")
+    expect(risk).to_have_count(1)
+    risk.click()
+    page.wait_for_url("**/ciclo-di-vita?**", timeout=60_000)
+    _settle(page)
+    expect(page.get_by_role("heading", name="Ciclo di vita")).to_be_visible()
+    # the view's filter goes along
+    assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
+    expect(page.locator(".st-key-cruscotto_chips").get_by_role("button", name="HoReCa")).to_be_visible()
