@@ -13,6 +13,7 @@ from render.format import fmt_count, fmt_date, fmt_money, fmt_percent
 from render.text import t, tn
 from ui import loaders
 from ui.cards import Card, cards
+from ui.customer_card import follow_card, opens_card
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, table_downloads, visible_text
 
@@ -153,6 +154,11 @@ else:
             t("col.at_stake", lang): [fmt_money(v, lang, cur, 0) for v in export[t("col.at_stake", lang)].head(100)],
         }
     )
-    st.dataframe(visible_text(view), hide_index=True, key="lifecycle_at_risk")
+    shown_ids = risky["customer_id"].head(100).tolist()
+    st.dataframe(
+        visible_text(view), hide_index=True, key="lifecycle_at_risk", **opens_card("lifecycle_at_risk", shown_ids)
+    )
+    follow_card(ctx, PAGE)
+    st.caption(f":material/ads_click: {t('table.card_hint', lang)}")
     stem = f"clienti-a-rischio-{as_of.isoformat()}" if lang == "it" else f"customers-at-risk-{as_of.isoformat()}"
     table_downloads(export, stem, lang, key="lifecycle")

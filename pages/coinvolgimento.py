@@ -22,6 +22,7 @@ from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_p
 from render.text import md, t, tn
 from ui import loaders
 from ui.cards import Card, cards
+from ui.customer_card import follow_card, opens_card
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, static_table, table_downloads, visible_text
 
@@ -166,7 +167,13 @@ with left:
             t("engagement.col_quadrant", lang): [t(f"engagement.quadrant.{q}", lang) for q in by_cev["quadrant"]],
         }
     )
-    st.dataframe(visible_text(view), hide_index=True, key="engagement_top_cev")
+    st.dataframe(
+        visible_text(view),
+        hide_index=True,
+        key="engagement_top_cev",
+        **opens_card("engagement_top_cev", by_cev["customer_id"].tolist()),
+    )
+    follow_card(ctx, PAGE)
 with right:
     st.markdown(f"**{t('engagement.top_clv', lang)}**")
     view = pd.DataFrame(
@@ -177,7 +184,13 @@ with right:
             t("engagement.col_quadrant", lang): [t(f"engagement.quadrant.{q}", lang) for q in by_clv["quadrant"]],
         }
     )
-    st.dataframe(visible_text(view), hide_index=True, key="engagement_top_clv")
+    st.dataframe(
+        visible_text(view),
+        hide_index=True,
+        key="engagement_top_clv",
+        **opens_card("engagement_top_clv", by_clv["customer_id"].tolist()),
+    )
+    follow_card(ctx, PAGE)
 newcomers = by_cev[by_cev["clv_rank"] > len(table) // 2]
 if len(newcomers):
     st.markdown(

@@ -11,12 +11,12 @@ from kpi.registry import KPIS
 from kpi.roi import channel_roi, marketing_summary, payback_curves, unknown_conversions
 from render.charts_marketing import cac_vs_clv_figure, channel_roi_figure, payback_figure, roi_steps_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
-from render.text import t, verdicts_sentence
+from render.text import chart_text, md, t, tn, verdicts_sentence
 from service.report import lead_conversions_unknown
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart, static_table, visible_text
+from ui.widgets import OPENED, chart, static_table, visible_text
 
 #: Light tints of the verdict colours, for the table's badge column.
 TINTS = {"pays_first": "#D5F0E6", "pays_lifetime": "#D4E6F4", "does_not_pay": "#F8DCCC", "no_spend": "#ECEEF0"}
@@ -89,13 +89,67 @@ columns = {  # column key → (values, width in pixels)
 view = visible_text(pd.DataFrame({t(key, lang): values for key, (values, _) in columns.items()}))
 tint = {t(f"verdict.{v}", lang): c for v, c in TINTS.items()}
 styled = view.style.map(lambda v: f"background-color: {tint.get(v, 'white')}", subset=[t("col.verdict", lang)])
+ids = roi["campaign_id"].tolist()
+
+
+def _open_campaign() -> None:
+    """A row chosen in the table opens its campaign below it; none chosen closes it."""
+    rows = st.session_state["marketing_table"]["selection"]["rows"]
+    st.session_state[OPENED["campaign"]] = ids[rows[0]] if rows and rows[0] < len(ids) else None
+
+
 st.dataframe(
     styled,
     hide_index=True,
     key="marketing_table",
     width="stretch",
     column_config={t(key, lang): st.column_config.TextColumn(width=width) for key, (_, width) in columns.items()},
+    on_select=_open_campaign,
+    selection_mode="single-row",
 )
+st.caption(f":material/ads_click: {t('marketing.pick_hint', lang)}")
+with shown_errors(ctx):
+    monthly = loaders.campaign_monthly_margin(ctx.source, ctx.source_key, f, as_of, ctx.today)
+    starts = loaders.campaigns(ctx.source, ctx.source_key, ctx.today)[["campaign_id", "start_date"]]
+curves = payback_curves(roi.merge(starts, on="campaign_id", how="left"), monthly)
+
+opened = st.session_state.get(OPENED["campaign"])
+if opened is not None and opened in ids:
+    one = roi[roi["campaign_id"] == opened]
+    row = one.iloc[0]
+    with st.container(border=True, key="marketing_detail"):
+        head, close = st.columns([6, 1], vertical_alignment="center")
+        head.subheader(t("marketing.detail_title", lang, name=md(row["name"])))
+        close.button(
+            t("marketing.detail_close", lang),
+            icon=":material/close:",
+            key="marketing_detail_close",
+            on_click=lambda: st.session_state.update({OPENED["campaign"]: None}),
+        )
+        payback, verdict = row["payback_months"], t(f"verdict.{row['verdict']}", lang)
+        line = f"**{verdict}** · {t('col.channel', lang)}: {md(row['channel'])}"
+        if pd.notna(payback):
+            line += " · " + tn("marketing.detail_payback", int(payback), lang, n=int(payback))
+        st.markdown(line)
+        cards(
+            [
+                Card(t("col.spend", lang), fmt_money(row["spend"], lang, cur, 0)),
+                Card(t("col.customers", lang), fmt_count(row["customers"], lang)),
+                Card(t("col.cac", lang), fmt_money(row["cac"], lang, cur, 0)),
+                Card(t("col.roi_first", lang), fmt_percent(row["roi_first"], lang, 0)),
+                Card(t("col.roi_to_date", lang), fmt_percent(row["roi_to_date"], lang, 0)),
+                Card(t("col.roi_lifetime", lang), fmt_percent(row["roi_lifetime"], lang, 0)),
+            ]
+        )
+        mine = curves[curves["campaign_id"] == opened]
+        chart(
+            payback_figure(mine, one, lang),
+            mine,
+            key="marketing_detail_payback",
+            ctx=ctx,
+            page=PAGE,
+            empty="empty.marketing_spend",
+        )
 engaged = ctx.source.available("referrals") or ctx.source.available("engagements")
 if engaged:  # the customers' engagement value counts too (Coinvolgimento)
     with shown_errors(ctx):
@@ -132,14 +186,12 @@ with left:
         ctx=ctx,
         page=PAGE,
         empty="empty.marketing_customers",
+        pick=("trace", "campaign"),
+        choices={chart_text(name): cid for name, cid in zip(roi["name"], roi["campaign_id"], strict=True)},
     )
 with right:
     chart(roi_steps_figure(roi, lang), roi, key="marketing_steps", ctx=ctx, page=PAGE, empty="empty.marketing_spend")
 
-with shown_errors(ctx):
-    monthly = loaders.campaign_monthly_margin(ctx.source, ctx.source_key, f, as_of, ctx.today)
-    starts = loaders.campaigns(ctx.source, ctx.source_key, ctx.today)[["campaign_id", "start_date"]]
-curves = payback_curves(roi.merge(starts, on="campaign_id", how="left"), monthly)
 chart(
     payback_figure(curves, roi, lang),
     curves,

@@ -14,6 +14,7 @@ from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_p
 from render.text import t, tn
 from ui import loaders
 from ui.cards import Card, cards
+from ui.customer_card import follow_card, opens_card
 from ui.shell import shown_errors, start_page
 from ui.widgets import chart, table_downloads, visible_text
 
@@ -181,6 +182,7 @@ else:
         visible_text(view),
         hide_index=True,
         key="upsell_table",
+        **opens_card("upsell_table", shown["customer_id"].head(200).tolist()),
         width="stretch",
         height=520,
         row_height=72,
@@ -195,6 +197,8 @@ else:
             ),
         },
     )
+    follow_card(ctx, PAGE)
+    st.caption(f":material/ads_click: {t('table.card_hint', lang)}")
     stem = f"{'opportunita' if lang == 'it' else 'opportunities'}-{as_of.isoformat()}"
     table_downloads(lambda: _export(shown), stem, lang, key="upsell")
 

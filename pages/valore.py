@@ -7,23 +7,22 @@ import streamlit as st
 
 from kpi.clv import MIN_REPEAT_CUSTOMERS
 from kpi.customer_value import clv_overview, segment_clv, select_customers
-from kpi.lifecycle import StageRules
 from kpi.summary import TIME_UNITS
 from render.charts import segment_colors
 from render.charts_value import (
     clv_cac_figure,
     clv_distribution_figure,
     clv_segment_figure,
-    customer_timeline_figure,
     holdout_figure,
     p_alive_map_figure,
 )
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent, fmt_value
-from render.text import md, t, tn
+from render.text import t, tn
 from ui import loaders
 from ui.cards import Card, cards
+from ui.customer_card import customer_card, opens_card
 from ui.shell import shown_errors, start_page
-from ui.widgets import chart, visible_text
+from ui.widgets import OPENED, chart, visible_text
 
 PAGE = "page.value"
 ctx = start_page("value.title")
@@ -141,12 +140,16 @@ else:
 
 st.subheader(t("value.top_title", lang))
 top = table.nlargest(50, "total_clv")  # not a sort of every customer
+# a customer chosen in a table here or on another page: their card opens below
+opened = st.session_state.pop(OPENED["customer"], None)
+if opened is not None and bool((table["customer_id"] == opened).any()):
+    st.session_state["value_customer"] = opened
+choices = top["customer_id"].tolist()
+current = st.session_state.get("value_customer")
+if current is not None and current not in choices and bool((table["customer_id"] == current).any()):
+    choices = [current, *choices]  # kept while their card is open, though not among the top 50
 with shown_errors(ctx):
-    names = loaders.customer_names(ctx.source, ctx.source_key, tuple(top["customer_id"].tolist()), ctx.today)
-
-
-def _status(p: float) -> str:
-    return t("status.active" if p >= 0.7 else "status.at_risk" if p >= 0.3 else "status.lapsed", lang)
+    names = loaders.customer_names(ctx.source, ctx.source_key, tuple(choices), ctx.today)
 
 
 view = pd.DataFrame(
@@ -162,52 +165,21 @@ view = pd.DataFrame(
         t("col.total_clv", lang): [fmt_money(v, lang, cur, 0) for v in top["total_clv"]],
     }
 )
-st.dataframe(visible_text(view), hide_index=True, height=320, key="value_top")
+st.dataframe(
+    visible_text(view),
+    hide_index=True,
+    height=320,
+    key="value_top",
+    **opens_card("value_top", top["customer_id"].tolist(), here=True),
+)
+st.caption(f":material/ads_click: {t('table.card_hint_here', lang)}")
 
 st.subheader(t("value.card_title", lang))
-choices = top["customer_id"].tolist()
 picked = st.selectbox(
     t("value.pick_customer", lang), choices, format_func=lambda c: f"{names.get(c, c)} ({c})", key="value_customer"
 )
 if picked is not None:
-    row = top.set_index("customer_id").loc[picked]
-    cards(
-        [
-            Card(t("col.total_clv", lang), fmt_money(row["total_clv"], lang, cur, 0)),
-            Card(t("value.historical", lang), fmt_money(row["historical_clv"], lang, cur, 0)),
-            Card(t("value.residual", lang), fmt_money(row["residual_clv"], lang, cur, 0)),
-            Card(
-                t("value.status", lang),
-                _status(float(row["p_alive"])),
-                help=t("value.status_help", lang, p=fmt_percent(row["p_alive"], lang, 0)),
-            ),
-            Card(t("col.tickets", lang), fmt_count(row["tickets"], lang)),
-        ]
-    )
-    rules = ctx.settings.lifecycle if ctx.settings else StageRules()
-    with shown_errors(ctx):
-        orders = loaders.customer_orders(ctx.source, ctx.source_key, picked, as_of, ctx.today)
-        offers = loaders.upsell(ctx.source, ctx.source_key, as_of, rules, ctx.today)
-    if offers is not None:
-        candidates, funnel = offers
-        step, name = loaders.ladder_position(ctx.source, ctx.source_key, picked, as_of, ctx.today)
-        top = int(funnel["step"].max()) if not funnel.empty else 0
-        ladder = (
-            t("value.ladder_position", lang, step=int(step), top=top, name=md(name))
-            if step
-            else t("value.ladder_none", lang)
-        )
-        mine = candidates[candidates["customer_id"] == picked]
-        if not mine.empty:
-            best = mine.iloc[0]
-            ladder += " · " + t(
-                "value.next_offer",
-                lang,
-                offer=md(best["offer_name"]),
-                value=fmt_money(best["expected_value"], lang, cur, 0),
-            )
-        st.markdown(f"**{t('value.ladder', lang)}:** {ladder}")
-    chart(customer_timeline_figure(orders, lang, cur), orders, key="value_timeline", ctx=ctx, page=PAGE)
+    customer_card(ctx, table[table["customer_id"] == picked].iloc[0], as_of, PAGE, key="value_timeline")
 
 with st.expander(t("value.model", lang)):
     st.selectbox(

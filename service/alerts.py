@@ -57,6 +57,8 @@ class Alert:
     variant: str = ""
     #: a count that decides the sentence's plural form (1 when there is none)
     count: int = 1
+    #: the one item the alert is about, which its page opens in detail: ("campaign", its id)
+    opens: tuple[str, Any] | None = None
 
     @property
     def page(self) -> str:
@@ -268,7 +270,9 @@ def _campaigns(filters: Filters, found: ValueFigures, inputs: Inputs) -> list[Al
         return []
     assert filters.end is not None
     roi = inputs.roi(filters, filters.end, filters.end)
-    lifetime = dict(zip(roi["name"], roi["roi_lifetime"], strict=True)) if roi is not None and len(roi) else {}
+    roi = roi if roi is not None else pd.DataFrame(columns=["name", "roi_lifetime", "campaign_id"])
+    lifetime = dict(zip(roi["name"], roi["roi_lifetime"], strict=True))
+    ids = dict(zip(roi["name"], roi["campaign_id"], strict=True))
     out = []
     stopped = set(found.stopped)
     for variant, names in (
@@ -285,6 +289,7 @@ def _campaigns(filters: Filters, found: ValueFigures, inputs: Inputs) -> list[Al
                     origin="builtin_alerts.campaigns",
                     variant=variant,
                     count=len(names),
+                    opens=("campaign", ids[names[0]]) if len(names) == 1 and names[0] in ids else None,
                 )
             )
     return out

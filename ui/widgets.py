@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -18,6 +19,7 @@ from service.turns import PAGES, REPORTS
 from ui.shell import AppContext
 
 __all__ = [
+    "OPENED",
     "alerts_list",
     "chart",
     "filters_text",
@@ -74,17 +76,22 @@ def filters_text(ctx: AppContext) -> str:
 Pick = tuple[str, str]
 
 
-def _picked(fig: go.Figure, point: dict[str, object], pick: Pick, options: list[str]) -> str | None:
-    """The filter value a clicked ``point`` of ``fig`` stands for (None: a point of no value, such
-    as a total or a line of margin)."""
+#: what a click on a chart sets: one of the sidebar's filters, or the item a page opens in detail
+#: (``OPENED[kind]``, a session key)
+FILTER_DIMS = ("segment", "region", "channel")
+OPENED = {"campaign": "cruscotto_campaign", "customer": "cruscotto_customer"}
+
+
+def _picked(fig: go.Figure, point: dict[str, object], pick: Pick, options: dict[str, Any]) -> Any:
+    """The value a clicked ``point`` of ``fig`` stands for, from ``options`` (label on the chart →
+    value; None: a point of no value, such as a total or a line of margin)."""
     how, _dim = pick
     if how == "trace":
         curve = point.get("curve_number")
         label = fig.data[curve].name if isinstance(curve, int) and curve < len(fig.data) else None
     else:
         label = point.get(how)
-    shown = {chart_text(value): value for value in options}
-    return shown.get(str(label)) if label is not None else None
+    return options.get(str(label)) if label is not None else None
 
 
 def chart(
@@ -96,13 +103,16 @@ def chart(
     page: str,
     empty: str = "empty.chart",
     pick: Pick | None = None,
+    choices: dict[str, Any] | None = None,
 ) -> None:
     """Draw the figure, with an export menu: PNG, SVG, PDF, interactive HTML, and its data as CSV
     and Excel. Files are made only when a button is pressed; their names carry page, filters and date.
 
     With ``pick`` (how a point names a value, and the filter: ``("y", "segment")``), clicking a bar
     filters the whole dashboard by it: the sidebar's filter is set, so it shows there, in the
-    address and on every page, and the chip under the title takes it off.
+    address and on every page, and the chip under the title takes it off. With ``("trace",
+    "campaign")`` and ``choices`` (each campaign's name on the chart → its id), a click opens the
+    campaign's detail (``OPENED``) instead.
 
     With nothing to draw (no rows behind the chart, or a figure without traces) it says why and what
     to change instead, in the message ``empty`` (a catalogue key), with no chart and no export menu."""
@@ -120,14 +130,17 @@ def chart(
         # a new chart for each view: a click made on the view before does not stay selected
         view = abs(hash((f.segments, f.regions, f.channels))) % 10**8
         chart_key = f"{key}_pick_{view}"
-        options = ctx.options.get(pick[1], [])
+        dim = pick[1]
+        options = choices if choices is not None else {chart_text(v): v for v in ctx.options.get(dim, [])}
 
         def clicked() -> None:
             state = st.session_state.get(chart_key)
             points = state["selection"]["points"] if state else []
             values = [v for v in (_picked(fig, p, pick, options) for p in points) if v is not None]
-            if values:
-                _choose({pick[1]: tuple(dict.fromkeys(values))})
+            if values and dim in FILTER_DIMS:
+                _choose({dim: tuple(dict.fromkeys(values))})
+            elif values:
+                st.session_state[OPENED[dim]] = values[0]
 
         st.plotly_chart(fig, key=chart_key, config=config, on_select=clicked, selection_mode="points")
         st.caption(f":material/ads_click: {t(f'chart.pick_hint.{pick[1]}', lang)}")
@@ -323,10 +336,13 @@ _ALERT_ICONS = {
 }
 
 
-def _choose(dims: dict[str, tuple[str, ...]]) -> None:
-    """Set the sidebar's filters (before they are drawn again: a button's or a chart's callback)."""
+def _choose(dims: dict[str, tuple[str, ...]], opens: tuple[str, Any] | None = None) -> None:
+    """Set the sidebar's filters (before they are drawn again: a button's or a chart's callback),
+    and the item the next page opens in detail."""
     for dim, values in dims.items():
         st.session_state[dim] = list(values)
+    if opens is not None:
+        st.session_state[OPENED[opens[0]]] = opens[1]
 
 
 def alerts_list(ctx: AppContext, alerts: list[Alert], here: str) -> None:
@@ -350,7 +366,7 @@ def alerts_list(ctx: AppContext, alerts: list[Alert], here: str) -> None:
                 help=t("alerts.origin", lang, origin=alert.origin),
                 type="tertiary",
                 on_click=_choose,
-                args=(dims,),
+                args=(dims, alert.opens),
             ):
                 opened = alert.page
     if opened is not None and opened != here:
