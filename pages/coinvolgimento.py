@@ -191,6 +191,7 @@ with right:
         **opens_card("engagement_top_clv", by_clv["customer_id"].tolist()),
     )
     follow_card(ctx, PAGE)
+st.caption(f":material/ads_click: {t('table.card_hint', lang)}")
 newcomers = by_cev[by_cev["clv_rank"] > len(table) // 2]
 if len(newcomers):
     st.markdown(
