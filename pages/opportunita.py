@@ -176,7 +176,7 @@ else:
         "col.offer": 140,
         "col.expected_value": 95,
         "col.p_alive": 100,
-        "col.why": 300,
+        "col.why": 270,  # and the row-choosing column
     }
     st.dataframe(
         visible_text(view),

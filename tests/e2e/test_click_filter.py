@@ -88,3 +88,60 @@ def test_an_alert_opens_the_page_that_explains_it(page: Page, app_url: str) -> N
     # the view's filter goes along
     assert parse_qs(urlparse(page.url).query).get("segment") == ["HoReCa"]
     expect(page.locator(".st-key-cruscotto_chips").get_by_role("button", name="HoReCa")).to_be_visible()
+
+
+#: the cells of a data grid's accessible copy (a hidden ``table``), row by row
+ROWS = """(grid) => Array.from(grid.querySelectorAll('table tbody tr')).map(
+    tr => Array.from(tr.querySelectorAll('td')).map(td => td.textContent.trim()))"""
+
+
+def _choose_row(page: Page, grid_key: str, row: int) -> list[str]:
+    """Tick the choosing box of ``row`` (0: the first) of the grid with key ``grid_key``; its cells."""
+    grid = page.locator(f'.st-key-{grid_key} [data-testid="stDataFrame"]')
+    grid.scroll_into_view_if_needed()
+    grid.locator(".dvn-scroller").wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    cells = grid.evaluate(ROWS)[row]
+    box = grid.bounding_box()
+    assert box is not None
+    header = grid.locator("table thead tr").first.evaluate("(tr) => tr.getBoundingClientRect().height") or 35
+    rows = grid.locator("table tbody tr")
+    height = rows.nth(0).evaluate("(tr) => tr.getBoundingClientRect().height") or 35
+    page.mouse.click(box["x"] + 17, box["y"] + header + height * row + height / 2)
+    return [c for c in cells if c]
+
+
+def test_a_row_of_customers_opens_the_customers_card(page: Page, app_url: str) -> None:
+    page.set_viewport_size({"width": 1440, "height": 1600})
+    page.goto(app_url + "/ciclo-di-vita")
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    _settle(page)
+    cells = _choose_row(page, "lifecycle_at_risk", 0)
+    _settle(page)
+    window = page.get_by_role("dialog")
+    expect(window).to_contain_text("Scheda cliente", timeout=30_000)
+    name, code, segment = cells[:3]  # as in the row: name, code, segment
+    expect(window).to_contain_text(f"{name} ({code}) · {segment}")
+    expect(window.locator('[data-testid="stMetric"]')).to_have_count(5)
+    expect(window.locator(CHART)).to_have_count(1)  # their orders over time
+
+
+def test_a_campaign_row_opens_its_detail(page: Page, app_url: str) -> None:
+    page.set_viewport_size({"width": 1440, "height": 1600})
+    page.goto(app_url + "/marketing")
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    _settle(page)
+    names = [
+        row[1] if not row[0] else row[0]
+        for row in page.locator('.st-key-marketing_table [data-testid="stDataFrame"]').evaluate(ROWS)
+    ]
+    row = next(i for i, n in enumerate(names) if "Black Friday" in n)
+    _choose_row(page, "marketing_table", row)
+    _settle(page)
+    detail = page.locator(".st-key-marketing_detail")
+    expect(detail).to_contain_text("Campagna «Black Friday Social 2024»")
+    expect(detail).to_contain_text("Non ripaga")
+    expect(detail.locator(CHART)).to_have_count(1)  # its payback curve
+    detail.get_by_role("button", name="Chiudi").click()
+    _settle(page)
+    expect(page.locator(".st-key-marketing_detail")).to_have_count(0)
