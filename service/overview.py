@@ -88,6 +88,7 @@ def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end
     engaged = source.available("referrals") or source.available("engagements")
     value: dict[str, dict[str, float]] = {}
     not_paying: dict[str, list[str]] = {}
+    paid: list[str] = []
     f = filters
     for when, end in (("now", anchor), ("before", previous_end)):
         figures = clv_overview(select_customers(inputs.clv(end, anchor).table, f.segments, f.regions, f.channels))
@@ -99,12 +100,13 @@ def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end
         figures["marketing_roi"] = summary.get("roi_lifetime", math.nan)
         figures["marketing_roi_to_date"] = summary.get("roi_to_date", math.nan)
         not_paying[when] = [] if roi is None else list(roi.loc[roi["verdict"] == "does_not_pay", "name"])
+        if when == "before":  # a campaign stopped paying back if it did then (not: if it was not there)
+            paid = [] if roi is None else list(roi.loc[roi["verdict"].isin(["pays_first", "pays_lifetime"]), "name"])
         stages = select_customers(inputs.stages(end, anchor), f.segments, f.regions, f.channels)
         counts = stage_counts(stages)
         figures["at_risk_customers"] = float(counts["at_risk"])
         figures["lapsed_customers"] = float(counts["lapsed"])
         figures["at_risk_value"] = at_risk_value(stages)
         value[when] = figures
-    earlier = set(not_paying["before"])
-    stopped = tuple(name for name in not_paying["now"] if name not in earlier)
+    stopped = tuple(name for name in not_paying["now"] if name in set(paid))
     return ValueFigures(value["now"], value["before"], tuple(not_paying["now"]), stopped)

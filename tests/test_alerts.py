@@ -468,6 +468,22 @@ def test_the_campaign_alert_names_the_campaigns_that_do_not_pay(demo_source: Sou
     assert [(a.variant, a.values["names"]) for a in found if a.variant == "stopped"] == [("stopped", stopped)]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: for a period that ends before a campaign starts, the campaign alert names it as not paying "
+    "back: service.overview.value_figures takes to_stop from the ROI table at the period's end, which lists "
+    "every campaign of the campaigns table (no customers yet, the whole spend: ROI -100 %, does_not_pay)",
+)
+def test_the_campaign_alert_leaves_out_campaigns_not_started(demo_source: Source, inputs: DirectInputs) -> None:
+    campaigns = pd.read_sql("SELECT name, start_date FROM campaigns", demo_source.engine)
+    late_2024 = Filters(start=date(2024, 11, 1), end=date(2024, 12, 31))
+    later = set(campaigns.loc[pd.to_datetime(campaigns["start_date"]) > pd.Timestamp(late_2024.end), "name"])
+    assert later == {"Newsletter primavera 2025", "Agenti rivenditori 2025", "Google Ads Privati 2025"}
+    found = _find(demo_source, inputs, late_2024, builtin=replace(OFF, campaigns=True))
+    named = {n for a in found for n in a.values["names"]}
+    assert not named & later, named
+
+
 def test_campaigns_that_stopped_paying_are_said_apart() -> None:
     roi = pd.DataFrame({"name": ["A", "B", "C"], "roi_lifetime": [-0.5, -0.2, -0.9], "campaign_id": ["C1", "C2", "C3"]})
     inputs = SimpleNamespace(roi=lambda filters, as_of, anchor: roi)
@@ -711,9 +727,9 @@ def test_rule_sentences(demo_source: Source, inputs: DirectInputs, by_hand: dict
     )
     # a share's change in points, for a segment without a name of its own
     points = by_hand["privati_margin_pct"] - by_hand["privati_margin_pct_before"]
-    assert -0.01 < points < -0.0005
+    assert -0.01 < points < -0.001
     share = by_hand["privati_margin_pct"] * 100
-    (alert,) = _find(demo_source, inputs, YEAR, _rule("margin_pct", "below", -0.0005, change=True, segment="Privati"))
+    (alert,) = _find(demo_source, inputs, YEAR, _rule("margin_pct", "below", -0.001, change=True, segment="Privati"))
     pp, now = f"{abs(points) * 100:.1f}", f"{share:.1f}"
     assert alert_text(alert, "it") == (
         f"Margine % (Privati): -{pp.replace('.', ',')} pp sul periodo precedente ({now.replace('.', ',')} %), "
@@ -744,7 +760,8 @@ def test_value_at_risk_sentences() -> None:
     )
     # Italian elides before a number read with a vowel: "dell'8 %"
     assert "è salito dell'8 % sul periodo precedente" in alert_text(alert(1080.0, 1000.0, 2), "it")
-    assert alert_text(many, "en", "USD").endswith("to $12,346 (1,500 customers).")
+    dollars = alert_text(many, "en", "USD")  # the settings' currency
+    assert "€" not in dollars and "$12,346 (1,500 customers)." in dollars
 
 
 def test_campaign_sentences() -> None:

@@ -667,3 +667,49 @@ def test_whatif_page_from_a_shared_link(app_env: Path) -> None:
     assert len(waterfalls) == 2
     assert waterfalls[0]["data"][0]["x"] == ["Oggi", "Clienti che se ne vanno", "Margine per ordine", "Scenario"]
     assert not any("Sposta una leva" in i.value for i in at.info)
+
+
+def test_overview_lists_the_alerts_and_a_click_opens_their_view(app_env: Path, demo_source: Source) -> None:
+    """With a rule that surely fires for Uffici: one button per alert of the period (as many as the
+    command line's), the rule's first; clicking it filters the dashboard by Uffici. A rule naming a
+    segment the data lack is said, with its key; a campaign's alert opens the marketing page."""
+    from data.settings import load_settings
+    from kpi.periods import resolve_period
+    from render.text import alert_text, md
+    from service import compute
+    from service.alerts import alerts_for
+
+    app_env.write_text(
+        '[[alerts]]\nkpi = "revenue"\nbelow = 1_000_000_000\nsegment = "Uffici"\nname = "Ricavi degli uffici"\n\n'
+        '[[alerts]]\nkpi = "orders"\nabove = 0\nsegment = "Horeca"\n'
+    )
+    today = date.today()
+    source = Source(settings=load_settings(app_env, env={}, secrets_path="/nonexistent"), url=demo_source.url)
+    first, last = compute.facts_for(source, today).date_range()
+    assert first is not None and last is not None
+    start, end = resolve_period("12m", first, last)
+    want = alerts_for(source, Filters(start=start, end=end), today)
+    assert want[0].origin == "alerts[1]" and want[0].filters.segments == ("Uffici",)
+    assert "campaign" in [a.kind for a in want]
+
+    at = _run()
+    buttons = [b for b in at.button if (b.key or "").startswith("cruscotto_alert_")]
+    assert len(buttons) == len(want)
+    assert [b.key for b in buttons] == [f"cruscotto_alert_{i}" for i in range(len(want))]
+    assert [b.label for b in buttons] == [md(alert_text(a, "it")) for a in want]
+    assert buttons[0].label.startswith("Ricavi degli uffici: € ")
+    assert any("alerts[2]" in w.value and "Horeca" in w.value for w in at.warning)
+    assert not at.multiselect(key="segment").value
+    # the rule's alert: the sidebar's filter set to its segment, on the same page
+    at.button(key="cruscotto_alert_0").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["segment"] == ["Uffici"]
+    assert at.multiselect(key="segment").value == ["Uffici"]
+    assert at.title[0].value == "Panoramica"
+    # a campaign's alert opens the marketing page with the filters it was found for (the whole company)
+    at = _run()
+    campaign = next(i for i, a in enumerate(want) if a.kind == "campaign")
+    at.button(key=f"cruscotto_alert_{campaign}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Marketing"
+    assert at.session_state["segment"] == []
