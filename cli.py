@@ -674,7 +674,7 @@ def _alert_link(source: Source, alert: Alert, args: argparse.Namespace, lang: st
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     source = _open_source(args)
-    today = date.today()
+    today = args.as_of or date.today()
     filters = _filters(args, source, today)
     found = _alerts(source, filters, today)
     cur = source.settings.business.currency

@@ -24,6 +24,7 @@ from data.filters import Filters, previous_period
 from data.settings import ALERT_SHARES, AlertRule, Target
 from data.source import Source
 from kpi.overview import OVERVIEW_KPIS, overview_kpis, safe_ratio
+from service import compute
 from service.forecast import ForecastView, forecast_for
 from service.overview import DirectInputs, Inputs, ValueFigures, value_figures
 from service.targets import current_values, target_rows, targets_for
@@ -123,7 +124,7 @@ def find_alerts(
     if builtin.campaigns and source.available("campaigns"):
         out += _campaigns(filters, value_of(filters), inputs)
     if builtin.excluded_rows is not None:
-        out += _data_health(facts, filters, builtin.excluded_rows)
+        out += _data_health(source, facts, filters, builtin.excluded_rows)
     return out
 
 
@@ -295,9 +296,19 @@ def _campaigns(filters: Filters, found: ValueFigures, inputs: Inputs) -> list[Al
     return out
 
 
-def _data_health(facts: Facts, filters: Filters, threshold: float) -> list[Alert]:
+#: the tables the alerts check besides the facts' own (``Facts.health``), when mapped: those the
+#: overview reads anyway. The order lines and products are read by Opportunities, not here.
+_CHECKED = ("referrals", "engagements", "targets")
+
+
+def _data_health(source: Source, facts: Facts, filters: Filters, threshold: float) -> list[Alert]:
+    """A table whose rows left out as unusable exceed ``threshold`` of the rows read."""
     out = []
-    for entity, health in facts.health.items():
+    healths = dict(facts.health)
+    for entity in _CHECKED:
+        if entity not in healths and source.available(entity):
+            healths[entity] = compute.entity_health(source, facts, entity)
+    for entity, health in healths.items():
         read = int(health.get("rows_read", 0))
         left_out = int(sum(health.get("excluded", {}).values()))
         if read and left_out / read > threshold:

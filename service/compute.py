@@ -447,8 +447,12 @@ def roi_table(
     sums = pd.DataFrame(picked, columns=list(CUSTOMER_SUMS), index=pd.Index(ready.campaign_ids, name="campaign_id"))
     sums = sums[(picked[:, 0] > 0) & present]
     totals = pd.Series(np.rint(every[present, 0]).astype(int), index=pd.Index(ready.campaign_ids[present]))
+    campaigns = facts.campaigns
+    if "start_date" in campaigns:  # a campaign that had not started by then has spent nothing yet
+        starts = pd.to_datetime(campaigns["start_date"])
+        campaigns = campaigns[starts.isna() | (starts <= pd.Timestamp(as_of))]
     return roi_from_sums(
-        facts.campaigns,
+        campaigns,
         sums.astype({"customers": int}),
         totals if filtered else None,
         monthly_margin if monthly_margin is not None else fx.campaign_monthly_margin(facts, filters, as_of),

@@ -698,6 +698,7 @@ def test_overview_lists_the_alerts_and_a_click_opens_their_view(app_env: Path, d
     assert [b.key for b in buttons] == [f"cruscotto_alert_{i}" for i in range(len(want))]
     assert [b.label for b in buttons] == [md(alert_text(a, "it")) for a in want]
     assert buttons[0].label.startswith("Ricavi degli uffici: € ")
+    assert buttons[0].help == "Impostato da alerts[1] in cruscotto.toml."  # where to change or mute it
     assert any("alerts[2]" in w.value and "Horeca" in w.value for w in at.warning)
     assert not at.multiselect(key="segment").value
     # the rule's alert: the sidebar's filter set to its segment, on the same page
