@@ -55,7 +55,7 @@ from kpi.summary import TIME_UNITS
 from render.export import figure_bytes, images_available, report_stem, table_bytes
 from render.format import fmt_date
 from render.text import alert_text, t
-from service.alerts import Alert, alerts_for, unknown_rule_segments
+from service.alerts import Alert, alerts_for, unknown_rule_segments, unmeasured_rules
 from service.compute import (
     clv_at,
     engagement_tables,
@@ -654,13 +654,24 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 1 if off else 0
 
 
-def _alerts(source: Source, filters: Filters, today: date) -> list[Alert]:
-    """The period's alerts; a rule naming a segment the data lack is an input error."""
+def _alerts(source: Source, filters: Filters, today: date, strict: bool = True) -> list[Alert]:
+    """The period's alerts. A rule naming a segment the data lack is an input error (``strict``), or
+    a warning on the error output, the rule left out (the mailed report goes anyway); a rule on a
+    KPI the source cannot give is a warning."""
     segments = [str(label) for label in facts_for(source, today).labels["segment"]]
     for rule in unknown_rule_segments(source.settings.alerts, segments):
-        raise InputError(
+        problem = (
             f"{rule.origin}.segment: '{rule.segment}' is not a segment in the data; "
             f"the segments are {', '.join(sorted(segments))}."
+        )
+        if strict:
+            raise InputError(problem)
+        print(f"warning: {problem} The rule is left out.", file=sys.stderr)
+    for rule, table in unmeasured_rules(source):
+        print(
+            f"warning: {rule.origin}.kpi: '{rule.kpi}' needs the {table} table (entities.{table}); "
+            "the rule can never fire.",
+            file=sys.stderr,
         )
     return alerts_for(source, filters, today)
 
@@ -678,19 +689,26 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     filters = _filters(args, source, today)
     found = _alerts(source, filters, today)
     cur = source.settings.business.currency
+    rows = [
+        {
+            "kind": a.kind,
+            "text": alert_text(a, args.lang, cur),
+            "page": a.page,
+            "link": _alert_link(source, a, args, args.lang),
+            "setting": a.origin,
+            "segments": list(a.filters.segments),
+            "values": a.values,
+        }
+        for a in found
+    ]
+    if args.out:
+        columns = ["kind", "text", "page", "link", "setting", "segments"]
+        table = pd.DataFrame(
+            [{**r, "segments": ", ".join(a.filters.segments)} for r, a in zip(rows, found, strict=True)],
+            columns=columns,
+        )
+        _write(table, args.out)
     if args.json:
-        rows = [
-            {
-                "kind": a.kind,
-                "text": alert_text(a, args.lang, cur),
-                "page": a.page,
-                "link": _alert_link(source, a, args, args.lang),
-                "setting": a.origin,
-                "segments": list(a.filters.segments),
-                "values": a.values,
-            }
-            for a in found
-        ]
         print(_json({"from": filters.start, "to": filters.end, "alerts": rows}))
     else:
         period = f"{fmt_date(filters.start, args.lang)} – {fmt_date(filters.end, args.lang)}"
@@ -736,6 +754,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             if "\r" in text or "\n" in text:
                 raise InputError(f"{name}: one line only (it goes in the e-mail's headers).")
     title, caption = t("report.title", args.lang), report_caption(filters, args.lang, today)
+    warned = _alerts(source, filters, today, strict=False) if recipients else []  # before the long part
     sections = build_report(source, filters, args.lang, today, progress)
     print(file=sys.stderr)
     made = render(sections, fmt, title, caption)
@@ -760,7 +779,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             link=dashboard_link(mail.dashboard_url, filters, preset, args.lang) if mail.dashboard_url else None,
             alerts=[
                 (alert_text(a, args.lang, source.settings.business.currency), _alert_link(source, a, args, args.lang))
-                for a in _alerts(source, filters, today)
+                for a in warned
             ],
         )
         try:

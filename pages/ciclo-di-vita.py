@@ -5,11 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from data.filters import previous_period
 from kpi.cohorts import cohort_matrices
 from kpi.customer_value import select_customers
-from kpi.lifecycle import STAGES, StageRules, stage_counts, transitions
+from kpi.lifecycle import STAGES, StageRules, at_risk_value, stage_counts, transitions
+from kpi.overview import safe_ratio
+from kpi.registry import KPIS
 from render.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
-from render.format import fmt_count, fmt_date, fmt_money, fmt_percent
+from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent
 from render.text import t, tn
 from ui import loaders
 from ui.cards import Card, cards
@@ -49,10 +52,23 @@ def _stages(end: pd.Timestamp | object) -> pd.DataFrame:
 with shown_errors(ctx):
     now = _stages(as_of)
     prospects = loaders.prospects(ctx.source, ctx.source_key, f, as_of, ctx.today)
+    previous_end = previous_period(f.start, as_of)[1]
+    risk_now, risk_before = at_risk_value(now), at_risk_value(_stages(previous_end))
 counts = stage_counts(now)
+risk = KPIS["at_risk_value"]
+change = fmt_change(safe_ratio(risk_now - risk_before, abs(risk_before)), "relative", lang)
 cards(
     [Card(t(f"stage.{stage}", lang), fmt_count(int(counts[stage]), lang)) for stage in STAGES]
     + [Card(t("lifecycle.prospects", lang), fmt_count(prospects, lang), help=t("lifecycle.prospects_help", lang))]
+    + [
+        Card(
+            risk.label(lang),
+            fmt_money(risk_now, lang, cur, 0),
+            delta=None if change == "n/d" else change,
+            delta_color="inverse",
+            help=f"{risk.help(lang)}  \n{t('overview.prev_value', lang)}: {fmt_money(risk_before, lang, cur, 0)}",
+        )
+    ]
 )
 
 # Month by month over the selected period (at most the last 12 month ends).
@@ -155,9 +171,7 @@ else:
         }
     )
     shown_ids = risky["customer_id"].head(100).tolist()
-    st.dataframe(
-        visible_text(view), hide_index=True, key="lifecycle_at_risk", **opens_card("lifecycle_at_risk", shown_ids)
-    )
+    st.dataframe(visible_text(view), hide_index=True, **opens_card("lifecycle_at_risk", shown_ids))
     follow_card(ctx, PAGE)
     st.caption(f":material/ads_click: {t('table.card_hint', lang)}")
     stem = f"clienti-a-rischio-{as_of.isoformat()}" if lang == "it" else f"customers-at-risk-{as_of.isoformat()}"

@@ -170,7 +170,6 @@ with left:
     st.dataframe(
         visible_text(view),
         hide_index=True,
-        key="engagement_top_cev",
         **opens_card("engagement_top_cev", by_cev["customer_id"].tolist()),
     )
     follow_card(ctx, PAGE)
@@ -187,7 +186,6 @@ with right:
     st.dataframe(
         visible_text(view),
         hide_index=True,
-        key="engagement_top_clv",
         **opens_card("engagement_top_clv", by_clv["customer_id"].tolist()),
     )
     follow_card(ctx, PAGE)

@@ -16,7 +16,7 @@ from service.report import lead_conversions_unknown
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import shown_errors, start_page
-from ui.widgets import OPENED, chart, static_table, visible_text
+from ui.widgets import OPENED, chart, choose_view, picked_key, static_table, visible_text
 
 #: Light tints of the verdict colours, for the table's badge column.
 TINTS = {"pays_first": "#D5F0E6", "pays_lifetime": "#D4E6F4", "does_not_pay": "#F8DCCC", "no_spend": "#ECEEF0"}
@@ -92,16 +92,24 @@ styled = view.style.map(lambda v: f"background-color: {tint.get(v, 'white')}", s
 ids = roi["campaign_id"].tolist()
 
 
+table_key = picked_key("marketing_table", "campaign")  # a new table once a campaign is opened
+
+
 def _open_campaign() -> None:
-    """A row chosen in the table opens its campaign below it; none chosen closes it."""
-    rows = st.session_state["marketing_table"]["selection"]["rows"]
-    st.session_state[OPENED["campaign"]] = ids[rows[0]] if rows and rows[0] < len(ids) else None
+    """A row chosen in the table opens its campaign below it."""
+    rows = st.session_state[table_key]["selection"]["rows"]
+    if rows and rows[0] < len(ids):
+        choose_view({}, ("campaign", ids[rows[0]]))
+
+
+def _close_campaign() -> None:
+    st.session_state[OPENED["campaign"]] = None
 
 
 st.dataframe(
     styled,
     hide_index=True,
-    key="marketing_table",
+    key=table_key,
     width="stretch",
     column_config={t(key, lang): st.column_config.TextColumn(width=width) for key, (_, width) in columns.items()},
     on_select=_open_campaign,
@@ -124,7 +132,7 @@ if opened is not None and opened in ids:
             t("marketing.detail_close", lang),
             icon=":material/close:",
             key="marketing_detail_close",
-            on_click=lambda: st.session_state.update({OPENED["campaign"]: None}),
+            on_click=_close_campaign,
         )
         payback, verdict = row["payback_months"], t(f"verdict.{row['verdict']}", lang)
         line = f"**{verdict}** · {t('col.channel', lang)}: {md(row['channel'])}"

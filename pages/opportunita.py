@@ -181,7 +181,6 @@ else:
     st.dataframe(
         visible_text(view),
         hide_index=True,
-        key="upsell_table",
         **opens_card("upsell_table", shown["customer_id"].head(200).tolist()),
         width="stretch",
         height=520,

@@ -11,7 +11,7 @@ from kpi.registry import KPIS
 from render.charts import monthly_revenue_figure, segment_colors, segment_figure
 from render.format import fmt_change, fmt_count, fmt_money, fmt_money_short, fmt_percent, fmt_value
 from render.text import headline_text, t, tn
-from service.alerts import unknown_rule_segments
+from service.alerts import unknown_rule_segments, unmeasured_rules
 from service.targets import CURRENT, month_targets, target_rows, unknown_segments
 from ui import loaders
 from ui.cards import Card, cards, target_card
@@ -55,6 +55,11 @@ for rule in unknown_rule_segments(ctx.source.settings.alerts, ctx.options.get("s
     listed = ", ".join(sorted(ctx.options.get("segment", [])))
     st.warning(
         t("alerts.unknown_segment", lang, where=rule.origin, name=rule.segment, names=listed),
+        icon=":material/notifications_off:",
+    )
+for rule, needed in unmeasured_rules(ctx.source):
+    st.warning(
+        t("alerts.unmeasured", lang, where=f"{rule.origin}.kpi", kpi=KPIS[rule.kpi].label(lang), table=needed),
         icon=":material/notifications_off:",
     )
 

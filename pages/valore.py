@@ -169,8 +169,7 @@ st.dataframe(
     visible_text(view),
     hide_index=True,
     height=320,
-    key="value_top",
-    **opens_card("value_top", top["customer_id"].tolist(), here=True),
+    **opens_card("value_top", top["customer_id"].tolist()),
 )
 st.caption(f":material/ads_click: {t('table.card_hint_here', lang)}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import date
 from typing import TYPE_CHECKING
 
 from i18n import LANGUAGES, has_key, t, tn
@@ -162,6 +163,9 @@ def alert_text(alert: Alert, lang: str, currency: str = "EUR") -> str:
             return fmt_count(value, lang)
         if how == "month":
             return fmt_month(value, lang, long=True)
+        if how == "period":  # a target's year (2026) or month ("2026-10": October 2026)
+            text = str(value)
+            return fmt_month(date(int(text[:4]), int(text[5:7]), 1), lang, long=True) if len(text) == 7 else text
         if how == "names":
             return join_phrases([f"«{n}»" if lang == "it" else f"“{n}”" for n in value], lang)
         if how == "entity":

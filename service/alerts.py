@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data import facts as fx
@@ -23,13 +24,22 @@ from data.facts import Facts
 from data.filters import Filters, previous_period
 from data.settings import ALERT_SHARES, AlertRule, Target
 from data.source import Source
+from kpi.forecast import Z_80
 from kpi.overview import OVERVIEW_KPIS, overview_kpis, safe_ratio
 from service import compute
 from service.forecast import ForecastView, forecast_for
 from service.overview import DirectInputs, Inputs, ValueFigures, value_figures
 from service.targets import current_values, target_rows, targets_for
 
-__all__ = ["ALERT_PAGES", "Alert", "alerts_for", "find_alerts", "rule_filters", "unknown_rule_segments"]
+__all__ = [
+    "ALERT_PAGES",
+    "Alert",
+    "alerts_for",
+    "find_alerts",
+    "rule_filters",
+    "unknown_rule_segments",
+    "unmeasured_rules",
+]
 
 #: the page that explains each kind of alert (its address)
 ALERT_PAGES = {
@@ -81,6 +91,26 @@ def unknown_rule_segments(rules: tuple[AlertRule, ...], segments: list[str]) -> 
     return [rule for rule in rules if rule.segment is not None and rule.segment not in segments]
 
 
+#: the KPIs that need a table besides the orders, and the tables (any one of them)
+_NEEDS = {
+    "avg_cev": ("referrals", "engagements"),
+    "engagement_share": ("referrals", "engagements"),
+    "marketing_roi": ("campaigns",),
+    "marketing_roi_to_date": ("campaigns",),
+}
+
+
+def unmeasured_rules(source: Source) -> list[tuple[AlertRule, str]]:
+    """The rules on a KPI the source cannot give (no campaigns, no referrals or engagements): they
+    could never fire. Each with the table to map."""
+    out = []
+    for rule in source.settings.alerts:
+        needed = _NEEDS.get(rule.kpi, ())
+        if needed and not any(source.available(name) for name in needed):
+            out.append((rule, needed[0]))
+    return out
+
+
 def find_alerts(
     source: Source,
     facts: Facts,
@@ -91,12 +121,16 @@ def find_alerts(
     forecast: ForecastView | None = None,
     current: dict[str, float] | None = None,
     figures: Callable[[Filters, date], ValueFigures] | None = None,
+    forecast_of: Callable[[Filters], ForecastView | None] | None = None,
+    current_of: Callable[[Filters], dict[str, float]] | None = None,
 ) -> list[Alert]:
     """Every alert of ``filters``' period (which must carry one) within those filters, the owner's
     rules first. ``forecast``: the forecast from the data's end for ``filters`` (None: the period
     does not reach the data's end, or there is no model); ``current``: today's CLV, CLV : CAC and
     marketing ROI for the targets of those KPIs; ``figures``: the value KPIs of some filters at the
-    period's end and at a date (default ``service.overview.value_figures`` over ``inputs``)."""
+    period's end and at a date (default ``service.overview.value_figures`` over ``inputs``);
+    ``forecast_of`` and ``current_of``: the same two for other filters — a segment's targets are
+    judged on that segment when the filters include it (default: none for other filters)."""
     assert filters.start is not None and filters.end is not None
     settings = source.settings
     builtin = settings.builtin_alerts
@@ -110,13 +144,23 @@ def find_alerts(
         return done[chosen]
 
     out: list[Alert] = []
+    segments = {str(label) for label in facts.labels["segment"]}
     for rule in settings.alerts:
+        if rule.segment is not None and rule.segment not in segments:
+            continue  # said apart (unknown_rule_segments): no data is not a fall to zero
         chosen = rule_filters(rule.segment, filters)
         if chosen is not None:
             found = _rule(rule, chosen, facts, value_of)
             out += [found] if found else []
     if builtin.targets and targets:
-        out += _targets(facts, filters, targets, forecast, current or {})
+
+        def forecast_for_filters(chosen: Filters) -> ForecastView | None:
+            return forecast if chosen == filters else forecast_of(chosen) if forecast_of else None
+
+        def current_for_filters(chosen: Filters) -> dict[str, float]:
+            return (current or {}) if chosen == filters else current_of(chosen) if current_of else {}
+
+        out += _targets(facts, filters, targets, forecast_for_filters, current_for_filters)
     if builtin.forecast and forecast is not None:
         out += _forecast(filters, forecast)
     if builtin.at_risk_value is not None:
@@ -141,7 +185,27 @@ def alerts_for(source: Source, filters: Filters, today: date, inputs: DirectInpu
     if (builtin.forecast or targets) and last is not None and filters.end >= last:
         view = forecast_for(facts, filters, source.settings.forecast, last, inputs.fitted)
     current = current_values(source, filters, filters.end, today, inputs.fitted(filters.end)) if targets else {}
-    return find_alerts(source, facts, filters, inputs, targets=targets, forecast=view, current=current)
+    reaches = last is not None and filters.end >= last
+
+    def forecast_of(chosen: Filters) -> ForecastView | None:
+        assert last is not None
+        return forecast_for(facts, chosen, source.settings.forecast, last, inputs.fitted) if reaches else None
+
+    def current_of(chosen: Filters) -> dict[str, float]:
+        assert chosen.end is not None
+        return current_values(source, chosen, chosen.end, today, inputs.fitted(chosen.end))
+
+    return find_alerts(
+        source,
+        facts,
+        filters,
+        inputs,
+        targets=targets,
+        forecast=view,
+        current=current,
+        forecast_of=forecast_of,
+        current_of=current_of,
+    )
 
 
 def _rule(rule: AlertRule, filters: Filters, facts: Facts, value_of: Callable[[Filters], ValueFigures]) -> Alert | None:
@@ -190,45 +254,68 @@ def _targets(
     facts: Facts,
     filters: Filters,
     targets: tuple[Target, ...],
-    forecast: ForecastView | None,
-    current: dict[str, float],
+    forecast_of: Callable[[Filters], ForecastView | None],
+    current_of: Callable[[Filters], dict[str, float]],
 ) -> list[Alert]:
-    """The targets of the data's year off track: the year's, and the month the data end in."""
+    """The targets of the data's year off track: the year's, the last whole month's (missed) and the
+    month the data end in. A segment's targets are judged on that segment, when the filters include
+    it; the company's when the filters choose no segment (``service.targets.applies``)."""
     assert filters.end is not None
     _first, last = facts.date_range()
     data_end = min(filters.end, last) if last else filters.end
-    this_month = f"{data_end.year}-{data_end.month:02d}"
-    rows = target_rows(facts, filters, targets, data_end, forecast, current)
-    off = rows[(rows["status"] == "off_track") & rows["period"].isin([str(data_end.year), this_month])]
+    month_start = data_end.replace(day=1)
+    last_whole = data_end if (data_end + timedelta(days=1)).day == 1 else month_start - timedelta(days=1)
+    periods = {str(data_end.year), f"{data_end.year}-{data_end.month:02d}", f"{last_whole.year}-{last_whole.month:02d}"}
+    by_segment: dict[str | None, list[Target]] = {}
+    for target in targets:
+        by_segment.setdefault(target.segment, []).append(target)
     out = []
-    for row in off.itertuples():
-        out.append(
-            Alert(
-                "target",
-                values={
-                    "kpi": row.kpi,
-                    "period": row.period,
-                    "segment": row.segment or "",
-                    "value": row.value,
-                    "target": row.target,
-                },
-                formats={"kpi": "label", "period": "text", "segment": "text", "value": "kpi", "target": "kpi"},
-                filters=rule_filters(row.segment, filters) or filters,
-                origin="builtin_alerts.targets",
-                variant=str(row.basis),
+    for segment, group in by_segment.items():
+        chosen = rule_filters(segment, filters) if segment is not None else filters
+        if chosen is None:
+            continue
+        rows = target_rows(facts, chosen, tuple(group), data_end, forecast_of(chosen), current_of(chosen))
+        off = rows[(rows["status"] == "off_track") & rows["period"].isin(periods)]
+        for row in off.itertuples():
+            out.append(
+                Alert(
+                    "target",
+                    values={
+                        "kpi": row.kpi,
+                        "period": row.period,
+                        "segment": row.segment or "",
+                        "value": row.value,
+                        "target": row.target,
+                    },
+                    formats={"kpi": "label", "period": "period", "segment": "text", "value": "kpi", "target": "kpi"},
+                    filters=chosen,
+                    origin="builtin_alerts.targets",
+                    variant=str(row.basis),
+                )
             )
-        )
     return out
 
 
 def _forecast(filters: Filters, forecast: ForecastView) -> list[Alert]:
-    """The last month of the backtest (the last whole month of data) below the range its forecast
-    gave: the model expected more, and chance alone does not explain the gap."""
+    """The last month of the backtest (the last whole month of data) below the 80 % range its
+    forecast gave — about one month in ten falls below by chance alone, so it is a month to look at,
+    not a verdict. The range is the forecast's own (chance joined with the model's typical monthly
+    error), the typical error taken on the other months: a large miss must not widen its own range."""
     table = forecast.backtest
     if table is None or not len(table) or "revenue_forecast_low" not in table:
         return []
     last = table.iloc[-1]
-    if not float(last["revenue"]) < float(last["revenue_forecast_low"]):
+    low, high = float(last["revenue_forecast_low"]), float(last["revenue_forecast_high"])
+    if "revenue_error" in table and len(table) > 1:
+        expected = float(last["revenue_forecast"])
+        errors = table["revenue_error"].to_numpy(dtype=float)
+        every, others = errors[np.isfinite(errors)], errors[:-1][np.isfinite(errors[:-1])]
+        if len(others) and expected > 0:
+            typical = float(np.sqrt(np.mean(every**2))) if len(every) else 0.0
+            chance = max(((high - expected) / Z_80) ** 2 - (typical * expected) ** 2, 0.0)
+            spread = Z_80 * float(np.sqrt(chance + (float(np.sqrt(np.mean(others**2))) * expected) ** 2))
+            low, high = max(expected - spread, 0.0), expected + spread
+    if not float(last["revenue"]) < low:
         return []
     return [
         Alert(
@@ -236,8 +323,8 @@ def _forecast(filters: Filters, forecast: ForecastView) -> list[Alert]:
             values={
                 "month": pd.Timestamp(last["month"]).date(),
                 "value": float(last["revenue"]),
-                "low": float(last["revenue_forecast_low"]),
-                "high": float(last["revenue_forecast_high"]),
+                "low": low,
+                "high": high,
             },
             formats={"month": "month", "value": "money", "low": "money", "high": "money"},
             filters=filters,
@@ -267,30 +354,33 @@ def _at_risk(filters: Filters, found: ValueFigures, threshold: float) -> list[Al
 def _campaigns(filters: Filters, found: ValueFigures, inputs: Inputs) -> list[Alert]:
     """One alert for the campaigns that no longer pay back (they did at the previous period's end),
     one for those that never did; each names the campaigns."""
-    if not found.to_stop:
+    if not found.to_stop_ids:
         return []
     assert filters.end is not None
     roi = inputs.roi(filters, filters.end, filters.end)
     roi = roi if roi is not None else pd.DataFrame(columns=["name", "roi_lifetime", "campaign_id"])
-    lifetime = dict(zip(roi["name"], roi["roi_lifetime"], strict=True))
-    ids = dict(zip(roi["name"], roi["campaign_id"], strict=True))
+    lifetime = dict(zip(roi["campaign_id"], roi["roi_lifetime"], strict=True))
+    named = dict(zip(roi["campaign_id"], roi["name"], strict=True))
     out = []
-    stopped = set(found.stopped)
-    for variant, names in (
-        ("stopped", [n for n in found.to_stop if n in stopped]),
-        ("", [n for n in found.to_stop if n not in stopped]),
+    stopped = set(found.stopped_ids)
+    for variant, ids in (
+        ("stopped", [c for c in found.to_stop_ids if c in stopped]),
+        ("", [c for c in found.to_stop_ids if c not in stopped]),
     ):
-        if names:
+        if ids:
             out.append(
                 Alert(
                     "campaign",
-                    values={"names": names, "roi": lifetime.get(names[0], math.nan) if len(names) == 1 else math.nan},
+                    values={
+                        "names": [named.get(c, str(c)) for c in ids],
+                        "roi": lifetime.get(ids[0], math.nan) if len(ids) == 1 else math.nan,
+                    },
                     formats={"names": "names", "roi": "percent"},
                     filters=filters,
                     origin="builtin_alerts.campaigns",
                     variant=variant,
-                    count=len(names),
-                    opens=("campaign", ids[names[0]]) if len(names) == 1 and names[0] in ids else None,
+                    count=len(ids),
+                    opens=("campaign", ids[0]) if len(ids) == 1 else None,
                 )
             )
     return out

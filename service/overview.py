@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -79,6 +79,9 @@ class ValueFigures:
     before: dict[str, float]
     to_stop: tuple[str, ...]
     stopped: tuple[str, ...]
+    #: the same campaigns by id (two campaigns may share a name)
+    to_stop_ids: tuple[Any, ...] = ()
+    stopped_ids: tuple[Any, ...] = ()
 
 
 def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end: date) -> ValueFigures:
@@ -87,8 +90,9 @@ def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end
     anchor = filters.end
     engaged = source.available("referrals") or source.available("engagements")
     value: dict[str, dict[str, float]] = {}
-    not_paying: dict[str, list[str]] = {}
-    paid: list[str] = []
+    not_paying: dict[str, list[Any]] = {}  # campaign ids
+    paid: list[Any] = []
+    names: dict[Any, str] = {}
     f = filters
     for when, end in (("now", anchor), ("before", previous_end)):
         figures = clv_overview(select_customers(inputs.clv(end, anchor).table, f.segments, f.regions, f.channels))
@@ -99,14 +103,24 @@ def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end
         summary = marketing_summary(roi) if roi is not None and len(roi) else {}
         figures["marketing_roi"] = summary.get("roi_lifetime", math.nan)
         figures["marketing_roi_to_date"] = summary.get("roi_to_date", math.nan)
-        not_paying[when] = [] if roi is None else list(roi.loc[roi["verdict"] == "does_not_pay", "name"])
+        not_paying[when] = [] if roi is None else list(roi.loc[roi["verdict"] == "does_not_pay", "campaign_id"])
+        if when == "now" and roi is not None:
+            names = dict(zip(roi["campaign_id"], roi["name"], strict=True))
         if when == "before":  # a campaign stopped paying back if it did then (not: if it was not there)
-            paid = [] if roi is None else list(roi.loc[roi["verdict"].isin(["pays_first", "pays_lifetime"]), "name"])
+            paying = roi["verdict"].isin(["pays_first", "pays_lifetime"]) if roi is not None else None
+            paid = [] if roi is None else list(roi.loc[paying, "campaign_id"])
         stages = select_customers(inputs.stages(end, anchor), f.segments, f.regions, f.channels)
         counts = stage_counts(stages)
         figures["at_risk_customers"] = float(counts["at_risk"])
         figures["lapsed_customers"] = float(counts["lapsed"])
         figures["at_risk_value"] = at_risk_value(stages)
         value[when] = figures
-    stopped = tuple(name for name in not_paying["now"] if name in set(paid))
-    return ValueFigures(value["now"], value["before"], tuple(not_paying["now"]), stopped)
+    stopped = tuple(c for c in not_paying["now"] if c in set(paid))
+    return ValueFigures(
+        value["now"],
+        value["before"],
+        tuple(names[c] for c in not_paying["now"]),
+        tuple(names[c] for c in stopped),
+        tuple(not_paying["now"]),
+        stopped,
+    )

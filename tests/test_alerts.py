@@ -451,9 +451,10 @@ def test_the_campaign_alert_names_the_campaigns_that_do_not_pay(demo_source: Sou
         demo_source, year_2025, end_2024, TODAY, inputs.clv(end_2024, end_2025), facts=inputs.facts
     )
     now = compute.roi_table(demo_source, year_2025, end_2025, TODAY, inputs.fitted(end_2025), facts=inputs.facts)
+    # "no longer": not paying back now, and paying back then (not merely absent then)
     stopped = sorted(
         set(now.loc[now["verdict"] == "does_not_pay", "name"])
-        - set(then.loc[then["verdict"] == "does_not_pay", "name"])
+        & set(then.loc[then["verdict"].isin(["pays_first", "pays_lifetime"]), "name"])
     )
     assert stopped == ["Black Friday Social 2024"]
     found = _find(demo_source, inputs, year_2025, builtin=on)
@@ -473,13 +474,21 @@ def test_the_campaign_alert_leaves_out_campaigns_not_started(demo_source: Source
 def test_campaigns_that_stopped_paying_are_said_apart() -> None:
     roi = pd.DataFrame({"name": ["A", "B", "C"], "roi_lifetime": [-0.5, -0.2, -0.9], "campaign_id": ["C1", "C2", "C3"]})
     inputs = SimpleNamespace(roi=lambda filters, as_of, anchor: roi)
-    found = ValueFigures({}, {}, to_stop=("A", "B", "C"), stopped=("B",))
+    found = ValueFigures(
+        {}, {}, to_stop=("A", "B", "C"), stopped=("B",), to_stop_ids=("C1", "C2", "C3"), stopped_ids=("C2",)
+    )
     stopped, never = _campaigns(YEAR, found, inputs)
     assert (stopped.variant, stopped.values["names"], stopped.count) == ("stopped", ["B"], 1)
     assert stopped.values["roi"] == -0.2 and stopped.opens == ("campaign", "C2")  # its page opens its detail
     assert (never.variant, never.values["names"], never.count) == ("", ["A", "C"], 2)
     assert math.isnan(never.values["roi"]) and never.opens is None  # two campaigns: no one ROI, no one detail
     assert _campaigns(YEAR, ValueFigures({}, {}, (), ()), inputs) == []
+    # two campaigns of the same name stay two campaigns, each with its own figures
+    twins = pd.DataFrame({"name": ["News", "News"], "roi_lifetime": [-0.5, 0.4], "campaign_id": ["N24", "N25"]})
+    (alert,) = _campaigns(
+        YEAR, ValueFigures({}, {}, ("News",), (), ("N24",), ()), SimpleNamespace(roi=lambda *_: twins)
+    )
+    assert alert.values["roi"] == -0.5 and alert.opens == ("campaign", "N24")
 
 
 def _at_risk_by_hand(source: Source, inputs: DirectInputs, segments: tuple[str, ...]) -> tuple[float, float, int]:
@@ -639,28 +648,51 @@ def test_the_backtest_band_and_the_forecast_alert_on_the_demo(
     assert last["revenue_forecast_low"] <= last["revenue"] <= last["revenue_forecast_high"]
     on = replace(OFF, forecast=True)
     assert _find(demo_source, inputs, YEAR, builtin=on, forecast=view) == []
-    # the same backtest with September below its band
-    below = table.copy()
-    below.loc[below.index[-1], "revenue"] = last["revenue_forecast_low"] - 1
-    (alert,) = _find(demo_source, inputs, YEAR, builtin=on, forecast=replace(view, backtest=below))
-    assert alert.kind == "forecast" and alert.values["month"] == date(2026, 9, 1)
-    assert alert.values["value"] == pytest.approx(last["revenue_forecast_low"] - 1)
-    assert _find(demo_source, inputs, YEAR, builtin=OFF, forecast=replace(view, backtest=below)) == []
+    # the range the alert judges September on: chance, and the typical error of the other months
+    # (a large miss must not widen its own range), by hand
+    said = last["revenue_forecast"]
+    errors = table["revenue_error"].to_numpy(dtype=float)[:-1]
+    others = np.sqrt(np.mean(errors[np.isfinite(errors)] ** 2))
+    chance = ((last["revenue_forecast_high"] - said) / Z_80) ** 2 - (view.errors["revenue"]["monthly"] * said) ** 2
+    low = said - Z_80 * np.sqrt(chance + (others * said) ** 2)
+    for revenue, fires in ((low - 1, True), (low + 1, False)):
+        below = table.copy()
+        below.loc[below.index[-1], "revenue"] = revenue
+        found = _find(demo_source, inputs, YEAR, builtin=on, forecast=replace(view, backtest=below))
+        assert bool(found) == fires, revenue
+        if fires:
+            (alert,) = found
+            assert alert.kind == "forecast" and alert.values["month"] == date(2026, 9, 1)
+            assert alert.values["value"] == pytest.approx(low - 1)
+            assert alert.values["low"] == pytest.approx(low)
+        assert _find(demo_source, inputs, YEAR, builtin=OFF, forecast=replace(view, backtest=below)) == []
 
 
 def test_the_target_alerts(demo_source: Source, inputs: DirectInputs, figures: ValueFigures, view: Any) -> None:
     targets = (
         Target("revenue", "2026", 1.0),  # met
         Target("avg_clv", "2026", 1e7),  # far off
-        Target("revenue", "2026-09", 1e9),  # off, but a month already gone: not an alert
+        Target("revenue", "2026-08", 1e9),  # missed, but a month long gone: not an alert
+        Target("revenue", "2026-09", 1e9),  # missed: the last whole month of data
         Target("revenue", "2026-10", 1e9),  # off, the month the data end in
-        Target("revenue", "2026", 1e9, "Privati"),  # a segment's: not for the whole company
+        Target("revenue", "2026", 1e9, "Privati"),  # a segment's: judged on that segment
+        Target("revenue", "2026", 1.0, "Uffici"),  # a segment's, met
     )
     current = {"avg_clv": figures.now["avg_clv"]}
     on = replace(OFF, targets=True)
     found = _find(demo_source, inputs, YEAR, builtin=on, targets=targets, forecast=view, current=current)
-    assert sorted((a.values["kpi"], a.values["period"]) for a in found) == [("avg_clv", "2026"), ("revenue", "2026-10")]
+    assert sorted((a.values["kpi"], a.values["period"], a.values["segment"]) for a in found) == [
+        ("avg_clv", "2026", ""),
+        ("revenue", "2026", "Privati"),
+        ("revenue", "2026-09", ""),
+        ("revenue", "2026-10", ""),
+    ]
     assert all((a.kind, a.page, a.origin) == ("target", "panoramica", "builtin_alerts.targets") for a in found)
+    (september,) = [a for a in found if a.values["period"] == "2026-09"]
+    assert september.variant == "final"  # a month over: missed, not off track
+    assert alert_text(september, "en").startswith("Target “Revenue” September 2026 missed: ")
+    (privati,) = [a for a in found if a.values["segment"] == "Privati"]
+    assert privati.filters == PRIVATI  # its button opens the segment's view
     (clv,) = [a for a in found if a.values["kpi"] == "avg_clv"]
     assert clv.variant == "current" and clv.values["value"] == pytest.approx(figures.now["avg_clv"])
     assert clv.values["target"] == 1e7 and clv.filters == YEAR
@@ -751,8 +783,11 @@ def test_campaign_sentences() -> None:
     )
     inputs = SimpleNamespace(roi=lambda filters, as_of, anchor: roi)
 
+    ids = dict(zip(roi["name"], roi["campaign_id"], strict=True))
+
     def made(to_stop: tuple[str, ...], stopped: tuple[str, ...] = ()) -> list[str]:
-        alerts = _campaigns(YEAR, ValueFigures({}, {}, to_stop, stopped), inputs)
+        by_id = (tuple(ids[n] for n in to_stop), tuple(ids[n] for n in stopped))
+        alerts = _campaigns(YEAR, ValueFigures({}, {}, to_stop, stopped, *by_id), inputs)
         return [f"{alert_text(a, 'it')} | {alert_text(a, 'en')}" for a in alerts]
 
     assert made(("Fiera",)) == [

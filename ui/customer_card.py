@@ -17,7 +17,7 @@ from render.text import md, t
 from ui import loaders
 from ui.cards import Card, cards
 from ui.shell import AppContext, shown_errors
-from ui.widgets import OPENED, chart
+from ui.widgets import OPENED, chart, choose_view, picked_key
 
 __all__ = ["customer_card", "follow_card", "opens_card"]
 
@@ -70,17 +70,19 @@ def customer_card(ctx: AppContext, row: pd.Series, as_of: date, page: str, key: 
     chart(customer_timeline_figure(orders, lang, cur), orders, key=key, ctx=ctx, page=page)
 
 
-def opens_card(key: str, ids: list[Any], here: bool = False) -> dict[str, Any]:
-    """``st.dataframe``'s arguments that make a chosen row open that customer's card: in a window
-    over the page (``follow_card``, called after the table), or — ``here``, on Customer value —
-    under the table. ``ids``: the customers, row by row; ``key``: the table's key."""
+def opens_card(key: str, ids: list[Any]) -> dict[str, Any]:
+    """``st.dataframe``'s key and arguments that make a chosen row open that customer's card: in a
+    window over the page (``follow_card``, called after the table), or on Customer value under the
+    table. ``ids``: the customers, row by row; ``key``: the table's own name. Once opened the row is
+    no longer ticked (a new key), so choosing it again opens the card again."""
+    table = picked_key(key, "customer")
 
     def chosen() -> None:
-        rows = st.session_state[key]["selection"]["rows"]
+        rows = st.session_state[table]["selection"]["rows"]
         if rows and rows[0] < len(ids):
-            st.session_state[OPENED["customer"]] = ids[rows[0]]
+            choose_view({}, ("customer", ids[rows[0]]))
 
-    return {"on_select": chosen, "selection_mode": "single-row"}
+    return {"key": table, "on_select": chosen, "selection_mode": "single-row"}
 
 
 def follow_card(ctx: AppContext, page: str) -> None:

@@ -452,6 +452,10 @@ def alerts(_source: Source, key: str, filters: Filters, today: date, file_stamp:
         forecast=view,
         current=current,
         figures=lambda f, end: value_figures(_source, key, f, end, today),
+        forecast_of=lambda f: forecast(_source, key, f, last, today) if view is not None and last else None,
+        current_of=lambda f: {
+            k: value_figures(_source, key, f, prev_end, today).now.get(k, float("nan")) for k in CURRENT
+        },
     )
 
 

@@ -22,8 +22,10 @@ __all__ = [
     "OPENED",
     "alerts_list",
     "chart",
+    "choose_view",
     "filters_text",
     "markdown_safe",
+    "picked_key",
     "report_controls",
     "static_table",
     "table_downloads",
@@ -129,7 +131,7 @@ def chart(
         f = ctx.filters
         # a new chart for each view: a click made on the view before does not stay selected
         view = abs(hash((f.segments, f.regions, f.channels))) % 10**8
-        chart_key = f"{key}_pick_{view}"
+        chart_key = picked_key(f"{key}_pick_{view}", pick[1])
         dim = pick[1]
         options = choices if choices is not None else {chart_text(v): v for v in ctx.options.get(dim, [])}
 
@@ -138,9 +140,9 @@ def chart(
             points = state["selection"]["points"] if state else []
             values = [v for v in (_picked(fig, p, pick, options) for p in points) if v is not None]
             if values and dim in FILTER_DIMS:
-                _choose({dim: tuple(dict.fromkeys(values))})
+                choose_view({dim: tuple(dict.fromkeys(values))})
             elif values:
-                st.session_state[OPENED[dim]] = values[0]
+                choose_view({}, (dim, values[0]))
 
         st.plotly_chart(fig, key=chart_key, config=config, on_select=clicked, selection_mode="points")
         st.caption(f":material/ads_click: {t(f'chart.pick_hint.{pick[1]}', lang)}")
@@ -336,13 +338,34 @@ _ALERT_ICONS = {
 }
 
 
-def _choose(dims: dict[str, tuple[str, ...]], opens: tuple[str, Any] | None = None) -> None:
+_GO_TO = "cruscotto_go_to"
+
+
+def choose_view(
+    dims: dict[str, tuple[str, ...]], opens: tuple[str, Any] | None = None, page: str | None = None
+) -> None:
     """Set the sidebar's filters (before they are drawn again: a button's or a chart's callback),
-    and the item the next page opens in detail."""
+    the item the next page opens in detail, and the page to open (``follow_alert``)."""
     for dim, values in dims.items():
         st.session_state[dim] = list(values)
     if opens is not None:
         st.session_state[OPENED[opens[0]]] = opens[1]
+        _renew(opens[0])
+    if page is not None:
+        st.session_state[_GO_TO] = page
+
+
+def _renew(kind: str) -> None:
+    """A new key for the tables and charts that choose ``kind`` (``picked_key``): what was ticked or
+    clicked there before is no longer shown chosen."""
+    name = f"cruscotto_renew_{kind}"
+    st.session_state[name] = st.session_state.get(name, 0) + 1
+
+
+def picked_key(key: str, kind: str) -> str:
+    """``key`` for a table or chart where ``kind`` (campaign, customer, filter) is chosen: a new one
+    each time something is chosen, so a choice does not stay ticked once it has been acted on."""
+    return f"{key}_{st.session_state.get(f'cruscotto_renew_{kind}', 0)}"
 
 
 def alerts_list(ctx: AppContext, alerts: list[Alert], here: str) -> None:
@@ -353,22 +376,24 @@ def alerts_list(ctx: AppContext, alerts: list[Alert], here: str) -> None:
     if not alerts:
         st.caption(f":material/notifications_off: {t('alerts.none', lang)}")
         return
-    opened = None
     with st.container(border=True, key="cruscotto_alerts"):
         st.markdown(f"**:material/notifications_active: {t('alerts.title', lang)} ({len(alerts)})**")
         for i, alert in enumerate(alerts):
             f = alert.filters
             dims = {"segment": f.segments, "region": f.regions, "channel": f.channels}
-            if st.button(
+            builtin = alert.origin.startswith("builtin_alerts.")
+            st.button(
                 md(alert_text(alert, lang, ctx.currency)),
                 key=f"cruscotto_alert_{i}",
                 icon=f":material/{_ALERT_ICONS[alert.kind]}:",
-                help=t("alerts.origin", lang, origin=alert.origin),
+                help=t("alerts.builtin" if builtin else "alerts.origin", lang, origin=alert.origin),
                 type="tertiary",
-                on_click=_choose,
-                args=(dims, alert.opens),
-            ):
-                opened = alert.page
+                on_click=choose_view,
+                args=(dims, alert.opens, alert.page),  # the page is the clicked alert's, whatever comes next
+            )
+    # The page the clicked alert explains: the callback kept it, as the list itself is made again for
+    # the filters it set (another alert may now stand where it stood).
+    opened = st.session_state.pop(_GO_TO, None)
     if opened is not None and opened != here:
         # no parameters of its own: the sidebar's widgets put theirs back in the address (a switch
         # that cleared them would fail, as they are bound to the widgets)

@@ -97,7 +97,7 @@ ROWS = """(grid) => Array.from(grid.querySelectorAll('table tbody tr')).map(
 
 def _choose_row(page: Page, grid_key: str, row: int) -> list[str]:
     """Tick the choosing box of ``row`` (0: the first) of the grid with key ``grid_key``; its cells."""
-    grid = page.locator(f'.st-key-{grid_key} [data-testid="stDataFrame"]')
+    grid = page.locator(f'[class*="st-key-{grid_key}"] [data-testid="stDataFrame"]')
     grid.scroll_into_view_if_needed()
     grid.locator(".dvn-scroller").wait_for(timeout=30_000)
     page.wait_for_timeout(500)
@@ -133,7 +133,7 @@ def test_a_campaign_row_opens_its_detail(page: Page, app_url: str) -> None:
     _settle(page)
     names = [
         row[1] if not row[0] else row[0]
-        for row in page.locator('.st-key-marketing_table [data-testid="stDataFrame"]').evaluate(ROWS)
+        for row in page.locator('[class*="st-key-marketing_table"] [data-testid="stDataFrame"]').evaluate(ROWS)
     ]
     row = next(i for i, n in enumerate(names) if "Black Friday" in n)
     _choose_row(page, "marketing_table", row)
@@ -145,3 +145,7 @@ def test_a_campaign_row_opens_its_detail(page: Page, app_url: str) -> None:
     detail.get_by_role("button", name="Chiudi").click()
     _settle(page)
     expect(page.locator(".st-key-marketing_detail")).to_have_count(0)
+    # the row is no longer ticked once its campaign is open: choosing it again opens it again
+    _choose_row(page, "marketing_table", row)
+    _settle(page)
+    expect(page.locator(".st-key-marketing_detail")).to_contain_text("Black Friday Social 2024")

@@ -714,3 +714,28 @@ def test_overview_lists_the_alerts_and_a_click_opens_their_view(app_env: Path, d
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Marketing"
     assert at.session_state["segment"] == []
+    # the campaign's detail opens there (the alert names one campaign)
+    assert at.session_state["cruscotto_campaign"] == next(a for a in want if a.kind == "campaign").opens[1]
+    assert any("Black Friday Social 2024" in h.value for h in at.subheader)
+
+
+def test_an_alert_opens_its_own_page_whatever_the_list_becomes(app_env: Path, demo_source: Source) -> None:
+    """Two rules for two segments, then the built-in alerts. Clicking the second rule filters by its
+    segment, which takes the first rule out of the list: what stands second then (a built-in alert
+    with a page of its own) must not be the page opened — the clicked alert's page is."""
+    app_env.write_text(
+        '[[alerts]]\nkpi = "revenue"\nbelow = 1_000_000_000\nsegment = "Uffici"\n\n'
+        '[[alerts]]\nkpi = "revenue"\nbelow = 1_000_000_000\nsegment = "HoReCa"\n\n'
+        "[builtin_alerts]\nexcluded_rows = 0.0001\n"  # the demo's rows left out: an alert on every view
+    )
+    at = _run()
+    buttons = [b for b in at.button if (b.key or "").startswith("cruscotto_alert_")]
+    assert buttons[0].label.startswith("Ricavi (Uffici)") and buttons[1].label.startswith("Ricavi (HoReCa)")
+    assert len(buttons) >= 3  # a built-in alert follows, on another page
+    at.button(key="cruscotto_alert_1").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["segment"] == ["HoReCa"]
+    assert at.title[0].value == "Panoramica"  # the rule's page, not the one now second in the list
+    after = [b for b in at.button if (b.key or "").startswith("cruscotto_alert_")]
+    assert after[0].label.startswith("Ricavi (HoReCa)") and not after[1].label.startswith("Ricavi")
+    assert "escluse" in after[1].label or "esclusa" in after[1].label  # the data's alert: another page
