@@ -126,7 +126,10 @@ with right:
         key="engagement_matrix",
         ctx=ctx,
         page=PAGE,
+        pick=("customdata", "customer"),
+        choices={str(c): c for c in points["customer_id"]},
     )
+    follow_card(ctx, PAGE)
 
 quadrants = (
     table.groupby("quadrant")

@@ -134,9 +134,17 @@ def value_matrix_figure(
             name=f"{label} ({fmt_count(len(part), lang)})",
             marker={"color": QUADRANT_COLORS[quadrant], "size": 7, "opacity": 0.7, "line": {"width": 0}},
             # numbers formatted by Plotly (the layout's separators): no Python string per point
+            # the customer's id last: a click on the point opens their card
             customdata=[
-                [chart_text(str(n)), float(a), float(b), float(c)]
-                for n, a, b, c in zip(part["name"], part["clv"], part["crv"], part["cev"], strict=True)
+                [chart_text(str(n)), float(a), float(b), float(c), str(i)]
+                for n, a, b, c, i in zip(
+                    part["name"],
+                    part["clv"],
+                    part["crv"],
+                    part["cev"],
+                    part["customer_id"] if "customer_id" in part else [""] * len(part),
+                    strict=True,
+                )
             ],
             hovertemplate=(
                 f"<b>%{{customdata[0]}}</b><br>CLV {clv} · CRV {crv}<br>"

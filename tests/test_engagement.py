@@ -362,6 +362,7 @@ def test_value_matrix_axes_are_compressed_and_the_hover_gives_amounts() -> None:
 
     points = pd.DataFrame(
         {
+            "customer_id": ["C1", "C2", "C3", "C4", "C5"],
             "name": ["Anna", "Bruno", "Carla", "Dario", "Elena"],
             "clv": [-50.0, 300.0, 800.0, 2_000.0, 80_000.0],
             "crv": [0.0, 0.0, 400.0, 0.0, 5_000.0],
@@ -381,5 +382,11 @@ def test_value_matrix_axes_are_compressed_and_the_hover_gives_amounts() -> None:
     assert ticks["€ 10.000"] == pytest.approx(np.log10(101))
     assert "scala a potenze di dieci" in fig.layout.xaxis.title.text
     champion = next(t for t in fig.data if t.name.startswith("Campioni"))
-    assert list(champion.customdata[0]) == ["Elena", 80_000.0, 5_000.0, 85_000.0]
+    assert list(champion.customdata[0]) == [
+        "Elena",
+        80_000.0,
+        5_000.0,
+        85_000.0,
+        "C5",
+    ]  # the id: a click opens her card
     assert "customdata[1]" in champion.hovertemplate and "%{x" not in champion.hovertemplate

@@ -91,6 +91,9 @@ def _picked(fig: go.Figure, point: dict[str, object], pick: Pick, options: dict[
     if how == "trace":
         curve = point.get("curve_number")
         label = fig.data[curve].name if isinstance(curve, int) and curve < len(fig.data) else None
+    elif how == "customdata":  # the point's own id, last in its custom data
+        data = point.get("customdata")
+        label = data[-1] if isinstance(data, list) and data else None
     else:
         label = point.get(how)
     return options.get(str(label)) if label is not None else None

@@ -149,3 +149,27 @@ def test_a_campaign_row_opens_its_detail(page: Page, app_url: str) -> None:
     _choose_row(page, "marketing_table", row)
     _settle(page)
     expect(page.locator(".st-key-marketing_detail")).to_contain_text("Black Friday Social 2024")
+
+
+#: where the first point of a chart's first trace is on the page, and the name it carries (Plotly's
+#: own axes: a WebGL scatter has no element per point)
+FIRST_POINT = """(gd) => { const fl = gd._fullLayout; const tr = gd._fullData[0];
+    const r = gd.getBoundingClientRect();
+    return {x: r.left + fl._size.l + fl.xaxis.l2p(tr.x[0]), y: r.top + fl._size.t + fl.yaxis.l2p(tr.y[0]),
+            name: tr.customdata[0][0]}; }"""
+
+
+def test_a_customers_point_opens_their_card(page: Page, app_url: str) -> None:
+    page.set_viewport_size({"width": 1440, "height": 1400})
+    page.goto(app_url + "/coinvolgimento")
+    page.locator(CHART).first.wait_for(timeout=90_000)
+    _settle(page)
+    matrix = page.locator('[class*="st-key-engagement_matrix_pick"] .js-plotly-plot')
+    matrix.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    point = matrix.evaluate(FIRST_POINT)
+    page.mouse.click(point["x"], point["y"])
+    _settle(page)
+    window = page.get_by_role("dialog")
+    expect(window).to_contain_text("Scheda cliente", timeout=30_000)
+    expect(window).to_contain_text(point["name"])
