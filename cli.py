@@ -762,7 +762,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         out.write_bytes(made)
         print(f"report written to {out} ({out.stat().st_size:,} bytes, {len(sections)} sections)")
     if recipients:
-        overview = sections[0]
+        overview = next(s for s in sections if s.title == t("page.overview", args.lang))
         preset = "custom" if args.start or args.end else args.period
         message = report_message(
             title=title,
