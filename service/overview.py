@@ -10,6 +10,7 @@ history up to then: a change between the two dates is a change in the customers,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -43,10 +44,16 @@ class Inputs(Protocol):
 class DirectInputs:
     """``Inputs`` computed here, each model fitted once per date: for one command or one report."""
 
-    def __init__(self, source: Source, today: date, facts: Facts | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        today: date,
+        facts: Facts | None = None,
+        fitted: Callable[[date], CLVResult] | None = None,
+    ) -> None:
         self.source, self.today = source, today
         self.facts = facts or compute.facts_for(source, today)
-        self.fitted = compute.fits(source, today, self.facts)
+        self.fitted = fitted or compute.fits(source, today, self.facts)  # or a report's own, shared
 
     def clv(self, as_of: date, anchor: date) -> CLVResult:
         if as_of >= anchor:

@@ -46,7 +46,8 @@ from render.format import (
     fmt_value,
     plotly_separators,
 )
-from render.text import chart_text, join_phrases, t, tn, verdicts_sentence
+from render.text import alert_text, chart_text, join_phrases, t, tn, verdicts_sentence
+from service.alerts import alerts_for
 from service.compute import (
     engagement_tables,
     entity_health,
@@ -57,6 +58,7 @@ from service.compute import (
     upsell_tables,
 )
 from service.forecast import forecast_for
+from service.overview import DirectInputs
 from service.targets import applies, current_values, target_rows, targets_for
 from service.whatif import FIGURES, whatif
 
@@ -76,6 +78,8 @@ class Section:
     figure: go.Figure | None = None
     cards: list[tuple[str, str]] = field(default_factory=list)
     cards_title: str = ""
+    #: the cards are sentences (the alerts): across the whole page, their text wrapped, no chart
+    listing: bool = False
 
 
 def build_report(
@@ -173,6 +177,18 @@ def build_report(
             cards,
         )
     )
+
+    found = alerts_for(source, f, today, DirectInputs(source, today, all_facts, fitted))
+    if found:  # first: what needs a look, as on the overview and in the e-mail
+        sections.insert(
+            0,
+            Section(
+                t("alerts.title", lang),
+                tn("report.alerts_comment", len(found), lang, n=len(found)),
+                cards=[(t(f"alerts.kind.{a.kind}", lang), alert_text(a, lang, cur)) for a in found],
+                listing=True,
+            ),
+        )
 
     report(0.3, t("page.value", lang))
     clv = fitted(as_of)
@@ -321,7 +337,7 @@ def build_report(
     report(0.95, t("page.health", lang))
     sections.append(_health_section(source, lang, today, cur))
     for section in sections:
-        section.cards_title = t("report.key_figures", lang)
+        section.cards_title = "" if section.listing else t("report.key_figures", lang)
     report(1.0, "")
     return sections
 
@@ -631,7 +647,7 @@ def _page(
                 columnwidth=[0.16, 0.84] if summary else [0.44, 0.56],
                 header={
                     "values": [f"<b>{chart_text(t_key)}</b>" for t_key in (section.cards_title if section else "", "")],
-                    "height": 30 if section else 1,
+                    "height": 30 if section and section.cards_title else 1,
                     "align": "left",
                     "fill_color": "#EEF1F4",
                     "font": {"size": 14, "color": _INK},
@@ -676,7 +692,8 @@ def _pdf(sections: list[Section], title: str, caption: str) -> bytes:
     summary = [(s.title, s.comment) for s in sections]
     pages = [_page(None, title, _wrap(caption, 120), f"{title} · 1/{total}", summary, summary=True)]
     for n, s in enumerate(sections, start=2):
-        pages.append(_page(s, s.title, _wrap(s.comment, 125), f"{title} · {caption} · {n}/{total}", s.cards))
+        footer = f"{title} · {caption} · {n}/{total}"
+        pages.append(_page(s, s.title, _wrap(s.comment, 125), footer, s.cards, summary=s.listing))
     for fig in pages:
         writer.append(io.BytesIO(figure_bytes(fig, "pdf", width=PAGE_WIDTH, height=PAGE_HEIGHT)))
     out = io.BytesIO()
@@ -718,7 +735,9 @@ def _pptx(sections: list[Section], title: str, caption: str) -> bytes:
             left, top, width, height = _CHART
             image = figure_bytes(s.figure, "png", width=int(width * _DPI), height=int(height * _DPI))
             slide.shapes.add_picture(io.BytesIO(image), Inches(left), Inches(top), Inches(width), Inches(height))
-        if s.cards:
+        if s.cards and s.listing:
+            _slide_table(slide, "", s.cards, (_MARGIN, 2.2, _SLIDE_W - 2 * _MARGIN), 0.22)
+        elif s.cards:
             _slide_table(slide, s.cards_title, s.cards, _TABLE, 0.46)
     out = io.BytesIO()
     deck.save(out)

@@ -19,7 +19,8 @@ import cli
 from data.filters import Filters
 from data.source import Source
 from render.export import figure_bytes
-from render.text import t
+from render.text import alert_text, t
+from service.alerts import alerts_for
 from service.report import (
     PAGE_HEIGHT,
     PAGE_WIDTH,
@@ -43,9 +44,14 @@ def sections(demo_source: Source) -> list[Section]:
     return build_report(demo_source, PERIOD, "it", TODAY)
 
 
-def test_sections_say_what_matters(sections: list[Section]) -> None:
+def _titled(sections: list[Section], title: str) -> Section:
+    return next(s for s in sections if s.title == title)
+
+
+def test_sections_say_what_matters(sections: list[Section], demo_source: Source) -> None:
     titles = [s.title for s in sections]
     assert titles == [
+        "Avvisi",
         "Panoramica",
         "Valore clienti",
         "Marketing",
@@ -54,17 +60,25 @@ def test_sections_say_what_matters(sections: list[Section]) -> None:
         "Opportunità",
         "Qualità dei dati",
     ]
-    marketing = sections[2].comment
+    marketing = _titled(sections, "Marketing").comment
     # one campaign does not pay, in the singular; it is named
     assert "e 1 non ripaga." in marketing and "Black Friday Social 2024" in marketing
-    assert sections[0].cards[0][0] == "Ricavi" and sections[0].cards[0][1].startswith("€ ")
+    overview = _titled(sections, "Panoramica")
+    assert overview.cards[0][0] == "Ricavi" and overview.cards[0][1].startswith("€ ")
     # the period reaches the last data: the coming year's revenue, its band and its backtest
-    overview = sections[0]
     assert "Ricavi dei prossimi 12 mesi: € " in overview.comment and "8 casi su 10 tra € " in overview.comment
     assert re.search(r"Fatta 12 mesi fa, la stessa previsione ha sbagliato (del |dell')\d", overview.comment)
     assert overview.cards[-1][0] == "Ricavi dei prossimi 12 mesi" and overview.cards[-1][1].endswith("Mln")
     assert overview.figure is not None
     assert [tr.name for tr in overview.figure.data][-1] == "Ricavi previsti"
+    # first, the period's alerts, as the overview and the command line list them, one per row
+    alerts = sections[0]
+    assert alerts.listing and alerts.figure is None and alerts.cards_title == ""
+    want = alerts_for(demo_source, PERIOD, TODAY)
+    assert len(want) >= 2  # the demo's: the value at risk rising, the Black Friday campaign
+    assert alerts.comment == f"{len(want)} avvisi del periodo: ciò che merita un'occhiata per primo."
+    assert alerts.cards == [(t(f"alerts.kind.{a.kind}", "it"), alert_text(a, "it")) for a in want]
+    assert any(k == "Campagne" and "Black Friday Social 2024" in v for k, v in alerts.cards)
 
 
 def test_pdf_pptx_html(sections: list[Section]) -> None:
@@ -74,7 +88,8 @@ def test_pdf_pptx_html(sections: list[Section]) -> None:
     with_charts = sum(1 for s in sections if s.figure is not None)
     assert len(reader.pages) == 1 + len(sections)  # the cover, then one page per section
     assert "01/11/2025" in reader.pages[0].extract_text()
-    assert with_charts == len(sections)  # every dashboard page has its chart, lifecycle included
+    # every dashboard page has its chart, lifecycle included; the alerts' page is their list
+    assert with_charts == len(sections) - 1 and [s.listing for s in sections] == [True] + [False] * with_charts
     for page, s in zip(reader.pages[1:], sections, strict=True):  # one layout: title, finding, chart, key figures
         text = "".join(unicodedata.normalize("NFKC", page.extract_text()).split())  # no ligatures, no spaces
 
@@ -82,7 +97,7 @@ def test_pdf_pptx_html(sections: list[Section]) -> None:
             return "".join(words.split()) in text
 
         assert found(s.title) and s.cards and all(found(k) and found(v) for k, v in s.cards)
-        assert "—)" not in text and "(n/d)" not in text and found("Dati chiave")
+        assert "—)" not in text and "(n/d)" not in text and found("Dati chiave") != s.listing
     # Chart labels stay text in the PDF: the charts are vector graphics.
     assert any("Black Friday Social 2024" in p.extract_text() for p in reader.pages[1:])
     deck = Presentation(io.BytesIO(render(sections, "pptx", "Cruscotto", caption)))
@@ -99,7 +114,7 @@ def test_pdf_pptx_html(sections: list[Section]) -> None:
 def test_a_legend_on_two_rows_leaves_the_chart_title_readable(sections: list[Section]) -> None:
     """The marketing page's legend (six campaigns and the break-even line) takes two rows above the
     chart: the page keeps room for both instead of printing the second over the chart's title."""
-    section = sections[2]
+    section = _titled(sections, "Marketing")
     assert section.figure is not None
     page = _page(section, section.title, _wrap(section.comment, 125), "·", section.cards)
     _w, _h, items = _svg_texts(figure_bytes(page, "svg", width=PAGE_WIDTH, height=PAGE_HEIGHT))
@@ -121,6 +136,12 @@ def _slides_have_the_page_layout(deck: Any, sections: list[Section]) -> None:
     for slide, section in zip(slides, sections, strict=True):
         pictures = [shape for shape in slide.shapes if shape.shape_type == MSO_SHAPE_TYPE.PICTURE]
         tables = [shape for shape in slide.shapes if shape.has_table]
+        if section.listing:  # the alerts: their list across the slide, no chart
+            assert not pictures and len(tables) == 1
+            rows = [[cell.text for cell in row.cells] for row in tables[0].table.rows]
+            assert rows == [list(card) for card in section.cards]  # no heading row, as on the cover
+            assert tables[0].left + tables[0].width <= width and tables[0].width > width * 0.8
+            continue
         assert len(pictures) == 1 and len(tables) == 1, section.title  # the chart AND the key figures
         picture, table = pictures[0], tables[0]
         rows = [[cell.text for cell in row.cells] for row in table.table.rows]

@@ -209,7 +209,7 @@ def test_the_report_says_how_the_targets_stand(demo_url: str, tmp_path: Path) ->
     )
     source = Source(settings=load_settings(config, env={}, secrets_path="/nonexistent"), url=demo_url)
     sections = build_report(source, Filters(start=date(2025, 11, 1), end=AS_OF), "en", TODAY)
-    comment = sections[0].comment
+    comment = next(s for s in sections if s.title == "Overview").comment
     # the whole company's two targets (not HoReCa's): September's met, the average CLV far off
     assert "Targets 2026: 2 targets, 1 on track, 0 at risk, 1 off track. Off track: Average CLV" in comment
 
