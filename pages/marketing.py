@@ -76,15 +76,15 @@ if roi.empty:
 # What decides (verdict, spend, customers, CAC, ROI, payback) fits a 1440 px screen without scrolling;
 # the lead funnel and CLV : CAC go to a second table under it.
 columns = {  # column key → (values, width in pixels)
-    "col.campaign": (roi["name"], 162),
-    "col.verdict": ([t(f"verdict.{v}", lang) for v in roi["verdict"]], 200),
-    "col.spend": ([fmt_money(v, lang, cur, 0) for v in roi["spend"]], 78),
-    "col.customers": ([fmt_count(v, lang) for v in roi["customers"]], 78),
-    "col.cac": ([fmt_money(v, lang, cur, 0) for v in roi["cac"]], 58),
-    "col.roi_first": ([fmt_percent(v, lang, 0) for v in roi["roi_first"]], 104),
-    "col.roi_to_date": ([fmt_percent(v, lang, 0) for v in roi["roi_to_date"]], 84),
-    "col.roi_lifetime": ([fmt_percent(v, lang, 0) for v in roi["roi_lifetime"]], 84),
-    "col.payback": ([fmt_count(v, lang) for v in roi["payback_months"]], 96),
+    "col.campaign": (roi["name"], 170),
+    "col.verdict": ([t(f"verdict.{v}", lang) for v in roi["verdict"]], 196),
+    "col.spend": ([fmt_money(v, lang, cur, 0) for v in roi["spend"]], 72),
+    "col.customers": ([fmt_count(v, lang) for v in roi["customers"]], 70),
+    "col.cac": ([fmt_money(v, lang, cur, 0) for v in roi["cac"]], 52),
+    "col.roi_first": ([fmt_percent(v, lang, 0) for v in roi["roi_first"]], 108),
+    "col.roi_to_date": ([fmt_percent(v, lang, 0) for v in roi["roi_to_date"]], 80),
+    "col.roi_lifetime": ([fmt_percent(v, lang, 0) for v in roi["roi_lifetime"]], 80),
+    "col.payback": ([fmt_count(v, lang) for v in roi["payback_months"]], 116),
 }
 view = visible_text(pd.DataFrame({t(key, lang): values for key, (values, _) in columns.items()}))
 tint = {t(f"verdict.{v}", lang): c for v, c in TINTS.items()}
