@@ -1058,7 +1058,9 @@ def test_the_mailed_report_carries_the_periods_alerts(
     monkeypatch.setattr(
         cli,
         "build_report",
-        lambda *a, **k: [SimpleNamespace(comment="Commento.", cards=[("Ricavi", "€ 1")], figure=None)],
+        lambda *a, **k: [
+            SimpleNamespace(title="Overview", comment="Comment.", cards=[("Revenue", "€ 1")], figure=None)
+        ],
     )
     monkeypatch.setattr(cli, "render", lambda *a, **k: b"%PDF-1.4 stub")
 

@@ -131,10 +131,14 @@ def test_a_campaign_row_opens_its_detail(page: Page, app_url: str) -> None:
     page.goto(app_url + "/marketing")
     page.locator(CHART).first.wait_for(timeout=90_000)
     _settle(page)
-    names = [
-        row[1] if not row[0] else row[0]
-        for row in page.locator('[class*="st-key-marketing_table"] [data-testid="stDataFrame"]').evaluate(ROWS)
-    ]
+    grid = page.locator('[class*="st-key-marketing_table"] [data-testid="stDataFrame"]')
+    grid.locator(".dvn-scroller").wait_for(timeout=30_000)
+    names: list[str] = []
+    for _ in range(40):  # the grid's accessible copy fills in after its first paint
+        names = [" ".join(cells) for cells in grid.evaluate(ROWS)]
+        if any("Black Friday" in n for n in names):
+            break
+        page.wait_for_timeout(250)
     row = next(i for i, n in enumerate(names) if "Black Friday" in n)
     _choose_row(page, "marketing_table", row)
     _settle(page)
