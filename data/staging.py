@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import StaticPool
 
-from data.engine import _interrupt_after, _translate_faults
+from data.engine import _interrupt_after, _translate_faults, release_freed_memory
 from data.source import MappingError, ResolvedEntity, Source, _placeholder
 
 __all__ = ["LOCAL_DIALECTS", "LocalCopy", "adbc_session", "clean_locally"]
@@ -80,6 +80,7 @@ class LocalCopy(Source):
         self.url = origin.url
         self._last_kinds = {}
         self.engine = sa.create_engine("duckdb:///:memory:", poolclass=StaticPool)
+        sa.event.listen(self.engine, "connect", lambda conn, _record: release_freed_memory(conn.cursor()))
         _interrupt_after(self.engine, origin.settings.statement_timeout_s)
         _translate_faults(self.engine, origin.settings.statement_timeout_s)
         self._copied: dict[str, ResolvedEntity | MappingError] = {}
