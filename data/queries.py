@@ -65,15 +65,29 @@ EARLIEST_DATE = date(1900, 1, 1)
 LARGEST_AMOUNT = 1e12
 
 
-def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
+def cleaned(entity: ResolvedEntity, today: date, customer: Any = None) -> sa.Subquery:
     """The entity with typed columns and a ``_reason`` column: NULL for usable rows.
 
     Rules, in order (a row counts under the first it breaks): missing id, missing customer,
     missing date, unparseable date, date before 1900, non-numeric or missing amount, an amount that
     is not finite or beyond ±10¹², date after ``today``, and a repeated id (the first usable row of
     an id is kept).
+
+    ``customer``: only the rows that share an id with a row of this customer (an entity with a
+    customer reference), cleaned exactly as in the whole table — the repeated-id rule sees every
+    row of those ids — without reading the rest past the first filter (one customer's card).
     """
     spec, src = entity.spec, entity.selectable
+    where: list[sa.ColumnElement[bool]] = []
+    if customer is not None:
+        if not spec.customer_ref:
+            raise ValueError(f"The {spec.name} entity has no customer reference.")
+        value: sa.BindParameter[Any] = sa.bindparam("only_customer", customer)
+        if entity.has(spec.key):
+            own = src.alias(f"own_{spec.name}")
+            where.append(src.c[spec.key].in_(sa.select(own.c[spec.key]).where(own.c[spec.customer_ref] == value)))
+        else:
+            where.append(src.c[spec.customer_ref] == value)
     typed: dict[str, sa.ColumnElement[Any]] = {}
     for name in spec.columns:
         col = src.c[name]
@@ -105,7 +119,11 @@ def cleaned(entity: ResolvedEntity, today: date) -> sa.Subquery:
     if spec.needs_date:
         rules.append((typed[spec.needs_date] > _date(today), "future_date"))
     first = sa.case(*rules, else_=sa.null()) if rules else sa.null()
-    inner = sa.select(*[typed[c].label(c) for c in spec.columns], first.label("_first")).subquery(f"typed_{spec.name}")
+    inner = (
+        sa.select(*[typed[c].label(c) for c in spec.columns], first.label("_first"))
+        .where(*where)
+        .subquery(f"typed_{spec.name}")
+    )
     if has_key:
         usable = sa.case((inner.c._first.is_(None), 0), else_=1)
         order = [inner.c[spec.needs_date]] if spec.needs_date else []
@@ -776,11 +794,15 @@ def customer_names(source: Source, customer_ids: list[Any], today: date | None =
 def customer_orders(source: Source, customer_id: Any, as_of: date, today: date | None = None) -> pd.DataFrame:
     """One customer's usable orders up to ``as_of``: ``order_id``, ``order_date``, ``revenue``,
     ``margin`` (a customer card, not a bulk read)."""
-    f = order_facts(source, Filters(), today or date.today())
+    orders = cleaned(source.entity("orders"), today or date.today(), customer=customer_id)
     stmt = (
-        sa.select(f.c.order_id, f.c.order_date, f.c.revenue, f.c.margin)
-        .where(f.c.customer_id == sa.bindparam("cid", customer_id), f.c.order_date <= _date(as_of))
-        .order_by(f.c.order_date)
+        sa.select(orders.c.order_id, orders.c.order_date, orders.c.revenue, margin_of(source, orders).label("margin"))
+        .where(
+            orders.c[REASON].is_(None),
+            orders.c.customer_id == sa.bindparam("cid", customer_id),
+            orders.c.order_date <= _date(as_of),
+        )
+        .order_by(orders.c.order_date, orders.c.order_id)
     )
     df = _frame(source, stmt)
     df["order_date"] = pd.to_datetime(df["order_date"])

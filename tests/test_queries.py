@@ -4,12 +4,15 @@ pandas oracle on the same rows."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from data import queries
+from data.demo import write_frames
 from data.filters import Filters
+from data.settings import Settings
 from data.source import Source
 from tests.fixtures import usable_orders
 
@@ -183,3 +186,45 @@ def test_filter_options_and_range(tiny_source: Source) -> None:
 def test_period_measures_needs_a_period(tiny_source: Source) -> None:
     with pytest.raises(ValueError, match="needs a period"):
         queries.period_measures(tiny_source, Filters(), TODAY)
+
+
+def test_one_customers_orders_by_hand(tiny_source: Source) -> None:
+    """A customer card's orders: the usable ones up to the date, in date order, with their margin
+    (order 3 has no cost: 40 % of its revenue); the repeated order 2 and the broken rows are out."""
+    one = queries.customer_orders(tiny_source, 1, date(2024, 12, 31), TODAY)
+    assert list(one["order_id"]) == [1, 2, 3]
+    assert list(one["revenue"]) == [100.0, 200.0, 50.0]
+    assert list(one["margin"]) == pytest.approx([40.0, 80.0, 20.0])
+    two = queries.customer_orders(tiny_source, 2, date(2024, 12, 31), TODAY)
+    assert list(two["order_id"]) == [4, 5] and list(two["revenue"]) == [300.0, -50.0]  # order 15: bad amount
+    assert list(queries.customer_orders(tiny_source, 2, date(2024, 9, 10), TODAY)["order_id"]) == [4]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_one_customers_orders_see_the_ids_other_customers_repeat(
+    kind: str, tmp_path: Path, default_settings: Settings
+) -> None:
+    """An order id that two customers share is kept for the one whose usable row comes first, as
+    on the data-health page: the card reads only the customer's ids, but all rows of those ids."""
+    orders = pd.DataFrame(
+        [
+            (10, 1, "2024-01-01", 100.0, 60.0),
+            (10, 2, "2024-01-05", 50.0, 20.0),  # a repeat of 10: customer 1's row came first
+            (11, 2, "2024-02-01", None, 1.0),  # unusable (no amount): does not make 1's 11 a repeat
+            (11, 1, "2024-03-01", 30.0, 10.0),
+            (12, 2, "2024-01-01", 20.0, 5.0),
+            (12, 1, "2024-02-01", 20.0, 5.0),  # a repeat of 12: customer 2's row came first
+            (13, 3, "2024-01-01", 70.0, 7.0),
+        ],
+        columns=["order_id", "customer_id", "order_date", "revenue", "cost"],
+    )
+    customers = pd.DataFrame({"customer_id": [1, 2, 3], "name": ["A", "B", "C"]})
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}" if kind == "sqlite" else f"duckdb:///{tmp_path / 'shared.duckdb'}"
+    write_frames(url, {"orders": orders, "customers": customers})
+    source = Source(settings=default_settings, url=url)
+    end = date(2024, 12, 31)
+    assert list(queries.customer_orders(source, 1, end, TODAY)["order_id"]) == [10, 11]
+    assert list(queries.customer_orders(source, 2, end, TODAY)["order_id"]) == [12]
+    # the same orders as the whole order log cleaned at once
+    health = queries.entity_health(source, "orders", TODAY)
+    assert health["excluded"] == {"bad_amount": 1, "duplicate_id": 2}
