@@ -312,6 +312,16 @@ def _order_days(source: Source, today: date) -> pa.Table:
         .select_from(joined)
         .subquery("order_rows")
     )
+    usable_first = sa.case((rows.c[REASON].is_(None), 0), else_=1)
+    if source.dialect == "duckdb":
+        # In process (a DuckDB file, or the local copy of another engine): the rows come sorted and
+        # are summed per customer and day here. A GROUP BY would build a hash table of about one
+        # group per order (measured at a million customers: 7.7 s and a 0.9 GB result, against
+        # 3.9 s and 0.35 GB). A server keeps its GROUP BY: the rows stay where they are.
+        order_rows = sa.select(
+            rows.c[REASON], rows.c.customer_id, rows.c.order_date, rows.c.revenue, rows.c.margin, rows.c.known
+        ).order_by(usable_first, rows.c.customer_id, rows.c.order_date)
+        return _summed_per_day(_arrow(source, order_rows))
     purchase = rows.c.revenue >= 0
     refund = rows.c.revenue < 0
     stmt = sa.select(
@@ -329,8 +339,63 @@ def _order_days(source: Source, today: date) -> pa.Table:
         sa.func.max(rows.c.known).label("known"),
     ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.order_date)
     # usable rows first, by customer and day: the facts keep this order (no sort, no gather here)
-    stmt = stmt.order_by(sa.case((rows.c[REASON].is_(None), 0), else_=1), rows.c.customer_id, rows.c.order_date)
-    return _arrow(source, stmt)
+    return _arrow(source, stmt.order_by(usable_first, rows.c.customer_id, rows.c.order_date))
+
+
+def _summed_per_day(rows: pa.Table) -> pa.Table:
+    """Order rows (usable first, by customer and day; the excluded with their reason) summed as the
+    GROUP BY of ``_order_days`` sums them: one row per customer and day, one per exclusion reason."""
+    usable = int(rows.num_rows - pc.sum(pc.is_valid(rows[REASON])).as_py())
+    kept, dropped = rows.slice(0, usable), rows.slice(usable)
+    customer, day = kept["customer_id"].combine_chunks(), kept["order_date"].combine_chunks()
+    if usable:
+        changed = pc.or_(
+            pc.not_equal(customer.slice(1), customer.slice(0, usable - 1)),
+            pc.not_equal(day.slice(1), day.slice(0, usable - 1)),
+        )
+        starts = np.concatenate([[0], np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1])
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+
+    # most days hold one order: each day starts with its first order's values, and only the
+    # orders after the first of their day are added, in order (as ``np.add.reduceat`` would add)
+    later = np.ones(usable, dtype=bool)
+    later[starts] = False
+    later_rows = np.flatnonzero(later)
+    later_day = np.searchsorted(starts, later_rows, side="right") - 1
+
+    def numbers(name: str) -> np.ndarray:  # SUM leaves NULLs out: as zeros here
+        return pc.fill_null(kept[name], 0).to_numpy(zero_copy_only=False).astype(np.float64)
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        out = values[starts]
+        np.add.at(out, later_day, values[later_rows])
+        return out
+
+    revenue, margin = numbers("revenue"), numbers("margin")
+    bought, refunded = revenue >= 0, revenue < 0
+    per_day = {
+        REASON: pa.nulls(len(starts), pa.string()),
+        "customer_id": customer.take(pa.array(starts)),
+        "order_date": day.take(pa.array(starts)),
+        "n": np.diff(np.append(starts, usable)).astype(np.int64),
+        "purchases": summed(bought.astype(np.int64)),
+        "revenue": summed(revenue),
+        "margin": summed(margin),
+        "purchase_margin": summed(np.where(bought, margin, 0.0)),
+        "purchase_revenue": summed(np.where(bought, revenue, 0.0)),
+        "refunds": summed(refunded.astype(np.int64)),
+        "refund_amount": summed(np.where(refunded, -revenue, 0.0)),
+        "known": np.maximum.reduceat(numbers("known"), starts).astype(np.int64) if usable else np.zeros(0, np.int64),
+    }
+    table = pa.table({k: pa.array(v) if isinstance(v, np.ndarray) else v for k, v in per_day.items()})
+    if dropped.num_rows:
+        reasons = dropped.group_by(REASON).aggregate([([], "count_all")])
+        excluded = {name: pa.nulls(reasons.num_rows, table.schema.field(name).type) for name in table.column_names}
+        excluded[REASON] = reasons[REASON].cast(pa.string())
+        excluded["n"] = reasons["count_all"].cast(pa.int64())
+        table = pa.concat_tables([table, pa.table(excluded)])
+    return table
 
 
 def _customer_rows(source: Source, today: date) -> pd.DataFrame:
