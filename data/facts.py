@@ -725,16 +725,24 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         )
         .subquery("line_rows")
     )
-    stmt = sa.select(
-        rows.c[REASON],
-        rows.c.customer_id,
-        rows.c.product_id,
-        rows.c.order_date,
-        sa.func.count().label("n"),
-        sa.func.sum(rows.c.holds).label("lines"),
-        sa.func.coalesce(sa.func.sum(rows.c.margin), 0).label("margin"),
-    ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.product_id, rows.c.order_date)
-    table = _arrow(source, stmt)
+    if source.dialect == "duckdb":
+        # in process: a line per row (``customer_products`` sums by customer and product at any
+        # date); a GROUP BY by day would build a group per line (1M customers: 8.0 s against 5.3 s)
+        table = _arrow(source, sa.select(*rows.c))
+        table = table.append_column("n", pa.array(np.ones(table.num_rows, dtype=np.int64)))
+        table = table.set_column(table.schema.get_field_index("holds"), "lines", table["holds"].cast(pa.int64()))
+        table = table.set_column(table.schema.get_field_index("margin"), "margin", pc.fill_null(table["margin"], 0.0))
+    else:
+        stmt = sa.select(
+            rows.c[REASON],
+            rows.c.customer_id,
+            rows.c.product_id,
+            rows.c.order_date,
+            sa.func.count().label("n"),
+            sa.func.sum(rows.c.holds).label("lines"),
+            sa.func.coalesce(sa.func.sum(rows.c.margin), 0).label("margin"),
+        ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.product_id, rows.c.order_date)
+        table = _arrow(source, stmt)
     health = {"order_lines": _health(_reason_counts(_per_reason(table)), None, None)}
     raw = _whole_entity(source, "products", today)
     health["products"] = _health(_reason_counts(raw.assign(n=1)), None, None)
