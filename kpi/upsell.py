@@ -69,15 +69,98 @@ def ladder_funnel(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.Dat
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class _Coded:
+    """The inputs as numbers: each customer's row, segment (sorted codes, -1 none) and liveness;
+    each owned row's customer (-1: not among the customers), product and category; the customers'
+    columns a candidate row repeats, converted once."""
+
+    columns: dict[str, np.ndarray]
+    segment: np.ndarray
+    segments: np.ndarray
+    live: np.ndarray
+    owner: np.ndarray
+    product: np.ndarray
+    products: np.ndarray
+    category: np.ndarray
+    categories: np.ndarray
+
+    @classmethod
+    def of(cls, customers: pd.DataFrame, owned: pd.DataFrame, rules: UpsellRules) -> _Coded:
+        segment, segments = pd.factorize(customers["segment"].to_numpy(dtype=object), sort=True)
+        product, products = pd.factorize(owned["product_id"].to_numpy(dtype=object), sort=True)
+        category, categories = pd.factorize(owned["category"].to_numpy(dtype=object), sort=True)
+        owner = pd.Index(customers["customer_id"].to_numpy(dtype=object)).get_indexer(
+            owned["customer_id"].to_numpy(dtype=object)
+        )
+        return cls(
+            columns={
+                "customer_id": customers["customer_id"].to_numpy(dtype=object),
+                "segment": customers["segment"].to_numpy(dtype=object),
+                "stage": customers["stage"].to_numpy(dtype=object),
+                "p_alive": customers["p_alive"].to_numpy(dtype=float),
+            },
+            segment=np.asarray(segment),
+            segments=np.asarray(segments, dtype=object),
+            live=customers["stage"].isin(rules.live_stages).to_numpy(),
+            owner=np.asarray(owner),
+            product=np.asarray(product),
+            products=np.asarray(products, dtype=object),
+            category=np.asarray(category),
+            categories=np.asarray(categories, dtype=object),
+        )
+
+
+def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct values of ``key``, sorted, with the position where each is first met and how
+    often it occurs (``np.unique``'s, by one stable sort: its hashing took seconds at a million)."""
+    order = np.argsort(key, kind="stable")
+    ranked = key[order]
+    lead = np.ones(len(ranked), dtype=bool)
+    lead[1:] = ranked[1:] != ranked[:-1]
+    starts = np.flatnonzero(lead)
+    return ranked[starts], order[starts], np.diff(np.append(starts, len(ranked)))
+
+
+_ROW = "_customer_row"
+
+
+def _id_rank(ids: np.ndarray) -> np.ndarray:
+    """Each customer's place in the order of their ids (numbers as numbers, text as text)."""
+    try:
+        codes, _ = pd.factorize(ids, sort=True)
+    except TypeError:  # ids of mixed kinds cannot be sorted: in the order met
+        codes, _ = pd.factorize(ids)
+    return np.asarray(codes)
+
+
+def _rows(coded: _Coded, rows: np.ndarray, values: dict[str, object]) -> pd.DataFrame:
+    """Candidate rows for the customers at positions ``rows`` (``CANDIDATE_COLUMNS`` but the
+    expected value, and the customer's position)."""
+    out = {name: column[rows] for name, column in coded.columns.items()}
+    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
+    return pd.DataFrame({**out, **values, _ROW: rows})[[*columns, _ROW]]
+
+
 def _ladder(
-    customers: pd.DataFrame, owned: pd.DataFrame, products: pd.DataFrame, margins: pd.Series, rules: UpsellRules
+    customers: pd.DataFrame,
+    owned: pd.DataFrame,
+    products: pd.DataFrame,
+    margins: pd.Series,
+    rules: UpsellRules,
+    coded: _Coded,
 ) -> pd.DataFrame:
     ladder = products.dropna(subset=["ladder_step"])
+    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
     if ladder.empty:
-        return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
-    reached = owned.dropna(subset=["ladder_step"]).groupby("customer_id")["ladder_step"].max()
-    everyone = customers[["customer_id", "segment"]].assign(step=customers["customer_id"].map(reached).fillna(0.0))
-    steps = sorted(ladder["ladder_step"].unique())
+        return pd.DataFrame(columns=columns)
+    # each customer's highest step reached (0: none)
+    held = owned["ladder_step"].to_numpy(dtype=float)
+    on = (coded.owner >= 0) & np.isfinite(held)
+    reached = np.full(len(customers), -np.inf)
+    np.maximum.at(reached, coded.owner[on], held[on])
+    reached[~np.isfinite(reached)] = 0.0
+    steps = np.array(sorted(ladder["ladder_step"].unique()), dtype=float)
     # The product offered at each step: the one most bought, else the first listed.
     popularity = owned.groupby("product_id")["customer_id"].nunique()
     offer_at = {}
@@ -86,79 +169,83 @@ def _ladder(
         at_step["bought"] = at_step["product_id"].map(popularity).fillna(0)
         offer_at[step] = at_step.sort_values("bought", ascending=False).iloc[0]
     name_at = {step: str(row["name"]) for step, row in offer_at.items()}
-    rows = []
-    live = customers[customers["stage"].isin(rules.live_stages)]
-    for segment, part in live.groupby("segment"):
-        peers = everyone[everyone["segment"] == segment]
-        for current, group in part.assign(step=part["customer_id"].map(reached).fillna(0.0)).groupby("step"):
-            following = [s for s in steps if s > current]
-            if not following:
-                continue
-            target = following[0]
-            base = peers[peers["step"] >= current]
-            if len(base) < rules.min_customers:
-                base = everyone[everyone["step"] >= current]
-            adoption = float((base["step"] >= target).mean()) if len(base) else 0.0
-            offer = offer_at[target]
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "customer_id": group["customer_id"].to_numpy(),
-                        "segment": segment,
-                        "stage": group["stage"].to_numpy(),
-                        "p_alive": group["p_alive"].to_numpy(),
-                        "source": "ladder",
-                        "offer_product_id": offer["product_id"],
-                        "offer_name": offer["name"],
-                        "offer_category": offer["category"],
-                        "because": name_at.get(current, ""),
-                        "adoption": adoption,
-                        "support": np.nan,
-                        "lift": np.nan,
-                        "avg_margin": float(margins.get(offer["product_id"], np.nan)),
-                    }
-                )
+    everyone = np.sort(reached)
+    frames = []
+    live = np.flatnonzero(coded.live & (coded.segment >= 0))
+    # by segment, then by step reached, each group's customers in their order (a group-by's order)
+    live = live[np.lexsort((live, reached[live], coded.segment[live]))]
+    key_segment, key_step = coded.segment[live], reached[live]
+    bounds = np.flatnonzero((np.diff(key_segment) != 0) | (np.diff(key_step) != 0)) + 1
+    for group in np.split(live, bounds) if len(live) else []:
+        segment, current = coded.segment[group[0]], float(reached[group[0]])
+        following = steps[steps > current]
+        if not len(following):
+            continue
+        target = float(following[0])
+        peers = np.sort(reached[coded.segment == segment])
+        base = peers[np.searchsorted(peers, current) :]  # the segment's customers at the step or beyond
+        if len(base) < rules.min_customers:
+            base = everyone[np.searchsorted(everyone, current) :]
+        adoption = float((base >= target).mean()) if len(base) else 0.0
+        offer = offer_at[target]
+        frames.append(
+            _rows(
+                coded,
+                group,
+                {
+                    "source": "ladder",
+                    "offer_product_id": offer["product_id"],
+                    "offer_name": offer["name"],
+                    "offer_category": offer["category"],
+                    "because": name_at.get(current, ""),
+                    "adoption": adoption,
+                    "support": np.nan,
+                    "lift": np.nan,
+                    "avg_margin": float(margins.get(offer["product_id"], np.nan)),
+                },
             )
-    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
-    if not rows:
+        )
+    if not frames:
         return pd.DataFrame(columns=columns)
-    return pd.concat(rows, ignore_index=True)[columns]
+    return pd.concat(frames, ignore_index=True)
 
 
-def affinity_rules(customers: pd.DataFrame, owned: pd.DataFrame, min_support: float = 0.02) -> pd.DataFrame:
+def affinity_rules(
+    customers: pd.DataFrame, owned: pd.DataFrame, min_support: float = 0.02, coded: _Coded | None = None
+) -> pd.DataFrame:
     """Category rules A → B within each segment: ``segment``, ``antecedent``, ``consequent``,
     ``support``, ``confidence``, ``lift`` (support ≥ ``min_support``, lift > 1)."""
-    cats = (
-        owned[["customer_id", "category"]]
-        .drop_duplicates()
-        .merge(customers[["customer_id", "segment"]], on="customer_id")
-    )
+    coded = coded or _Coded.of(customers, owned, UpsellRules())
+    n_cat = max(len(coded.categories), 1)
+    mine = (coded.owner >= 0) & (coded.category >= 0)
+    pairs, _, _ = _distinct(coded.owner[mine].astype(np.int64) * n_cat + coded.category[mine])
+    who, what = pairs // n_cat, pairs % n_cat
+    segment = coded.segment[who]
     rows = []
-    for segment, part in cats.groupby("segment"):
-        n = part["customer_id"].nunique()
-        if n == 0:
-            continue
-        # who owns what, as a 0/1 matrix of customers × categories (built from codes: a crosstab
-        # aggregates group by group in Python, seconds at a hundred thousand customers)
-        categories = pd.Index(sorted(part["category"].unique()))
-        who, _ = pd.factorize(part["customer_id"])
+    for code in np.unique(segment[segment >= 0]):  # segments and categories in sorted order
+        part = segment == code
+        people, held = who[part], what[part]
+        # who owns what, as a 0/1 matrix of customers × categories
+        row, _ = pd.factorize(people)
+        categories = np.unique(held)
+        n = int(row.max()) + 1
         basket = np.zeros((n, len(categories)), dtype=np.int64)
-        basket[who, categories.get_indexer(part["category"])] = 1
-        counts = pd.Series(basket.sum(axis=0), index=categories)
-        both = pd.DataFrame(basket.T @ basket, index=categories, columns=categories)  # customers owning both
-        for a in categories:
-            for b in categories:
-                if a == b or counts[a] == 0:
+        basket[row, np.searchsorted(categories, held)] = 1
+        counts = basket.sum(axis=0)
+        both = basket.T @ basket  # customers owning both
+        for i, a in enumerate(categories):
+            for j, b in enumerate(categories):
+                if i == j or counts[i] == 0:
                     continue
-                support = both.loc[a, b] / n
-                confidence = both.loc[a, b] / counts[a]
-                lift = confidence / (counts[b] / n) if counts[b] else np.nan
+                support = both[i, j] / n
+                confidence = both[i, j] / counts[i]
+                lift = confidence / (counts[j] / n) if counts[j] else np.nan
                 if support >= min_support and lift > 1:
                     rows.append(
                         {
-                            "segment": segment,
-                            "antecedent": a,
-                            "consequent": b,
+                            "segment": coded.segments[code],
+                            "antecedent": coded.categories[a],
+                            "consequent": coded.categories[b],
                             "support": float(support),
                             "confidence": float(confidence),
                             "lift": float(lift),
@@ -167,45 +254,90 @@ def affinity_rules(customers: pd.DataFrame, owned: pd.DataFrame, min_support: fl
     return pd.DataFrame(rows, columns=["segment", "antecedent", "consequent", "support", "confidence", "lift"])
 
 
-def _affinity(customers: pd.DataFrame, owned: pd.DataFrame, margins: pd.Series, rules: UpsellRules) -> pd.DataFrame:
-    table = affinity_rules(customers, owned, rules.min_support)
+def _affinity(
+    customers: pd.DataFrame, owned: pd.DataFrame, margins: pd.Series, rules: UpsellRules, coded: _Coded
+) -> pd.DataFrame:
+    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
+    table = affinity_rules(customers, owned, rules.min_support, coded)
     if table.empty:
-        return pd.DataFrame(columns=[c for c in CANDIDATE_COLUMNS if c != "expected_value"])
-    live = customers[customers["stage"].isin(rules.live_stages)]
-    has = owned[["customer_id", "category"]].drop_duplicates()
-    # The product offered for a category, per segment: the one its buyers buy most.
-    by_segment = owned.merge(customers[["customer_id", "segment"]], on="customer_id")
-    favourite = (
-        by_segment.groupby(["segment", "category", "product_id", "name"])["customer_id"]
-        .nunique()
-        .reset_index(name="buyers")
-        .sort_values("buyers", ascending=False)
-        .drop_duplicates(["segment", "category"])
-    )
-    pairs = live[["customer_id", "segment", "stage", "p_alive"]].merge(has, on="customer_id")
-    pairs = pairs.rename(columns={"category": "antecedent"}).merge(table, on=["segment", "antecedent"])
-    # keep the categories the customer does not hold yet (an anti-join; ``has`` is one row a pair)
-    held = has.rename(columns={"category": "consequent"}).assign(_held=True)
-    flag = pairs[["customer_id", "consequent"]].merge(held, on=["customer_id", "consequent"], how="left")["_held"]
-    pairs = pairs.loc[flag.isna().to_numpy()]
-    pairs = pairs.sort_values("confidence", ascending=False).drop_duplicates(["customer_id", "consequent"])
-    pairs = pairs.merge(favourite, left_on=["segment", "consequent"], right_on=["segment", "category"])
-    return pd.DataFrame(
+        return pd.DataFrame(columns=columns)
+    n_cat = max(len(coded.categories), 1)
+    mine = coded.owner >= 0
+    # the categories each customer holds, once, in the order first met (customer × category keys)
+    key = coded.owner[mine].astype(np.int64) * n_cat + coded.category[mine]
+    held_keys, first, _ = _distinct(key)
+    has = key[np.sort(first)]
+    has_customer, has_category = has // n_cat, has % n_cat
+    # The product offered for a category, per segment: the one its buyers buy most (ties: the
+    # first by product id).
+    n_prod = max(len(coded.products), 1)
+    seg_of_row = coded.segment[coded.owner[mine]]
+    bought, _, _ = _distinct(coded.owner[mine].astype(np.int64) * n_prod + coded.product[mine])
+    buyer_seg, buyer_prod = coded.segment[bought // n_prod], bought % n_prod
+    cat_of_prod = np.zeros(n_prod, dtype=np.int64)
+    cat_of_prod[coded.product[mine]] = coded.category[mine]
+    cells = (buyer_seg.astype(np.int64) * n_cat + cat_of_prod[buyer_prod]) * n_prod + buyer_prod
+    cell, _, buyers = _distinct(cells[buyer_seg >= 0])
+    best = np.lexsort((cell % n_prod, -buyers, cell // n_prod))  # per (segment, category): most buyers
+    cell, buyers = cell[best], buyers[best]
+    seg_cat = cell // n_prod
+    lead = np.concatenate([[True], seg_cat[1:] != seg_cat[:-1]]) if len(seg_cat) else np.zeros(0, bool)
+    favourite = dict(zip(seg_cat[lead].tolist(), (cell[lead] % n_prod).tolist(), strict=True))
+    del seg_of_row
+    # the rules by (segment, antecedent), as positions in the sorted codes
+    seg_index = pd.Index(coded.segments)
+    cat_index = pd.Index(coded.categories)
+    r_seg = seg_index.get_indexer(table["segment"].to_numpy(dtype=object))
+    r_ante = cat_index.get_indexer(table["antecedent"].to_numpy(dtype=object))
+    r_cons = cat_index.get_indexer(table["consequent"].to_numpy(dtype=object))
+    r_key = r_seg.astype(np.int64) * n_cat + r_ante
+    r_order = np.argsort(r_key, kind="stable")
+    r_sorted = r_key[r_order]
+    # every (live customer, held category, rule) in the order of a merge: customers, their
+    # categories, the rules
+    live_has = coded.live[has_customer] & (coded.segment[has_customer] >= 0)
+    p_customer, p_category = has_customer[live_has], has_category[live_has]
+    p_key = coded.segment[p_customer].astype(np.int64) * n_cat + p_category
+    lo = np.searchsorted(r_sorted, p_key, side="left")
+    hi = np.searchsorted(r_sorted, p_key, side="right")
+    count = hi - lo
+    pair_customer = np.repeat(p_customer, count)
+    offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    pair_rule = r_order[np.repeat(lo, count) + offsets]
+    # keep the categories the customer does not hold yet
+    consequent = r_cons[pair_rule]
+    wanted = pair_customer.astype(np.int64) * n_cat + consequent
+    where = np.searchsorted(held_keys, wanted)
+    already = (where < len(held_keys)) & (held_keys[np.minimum(where, len(held_keys) - 1)] == wanted)
+    pair_customer, pair_rule, wanted = pair_customer[~already], pair_rule[~already], wanted[~already]
+    # per customer and category to offer: the rule of highest confidence (ties: the first met)
+    confidence = table["confidence"].to_numpy(dtype=float)
+    order = np.argsort(-confidence[pair_rule], kind="stable")
+    _, first_of, _ = _distinct(wanted[order])
+    keep = order[np.sort(first_of)]
+    pair_customer, pair_rule = pair_customer[keep], pair_rule[keep]
+    seg_cat = coded.segment[pair_customer].astype(np.int64) * n_cat + r_cons[pair_rule]
+    offered = np.array([favourite.get(k, -1) for k in seg_cat.tolist()], dtype=np.int64)
+    found = offered >= 0
+    pair_customer, pair_rule, offered = pair_customer[found], pair_rule[found], offered[found]
+    if not len(pair_customer):
+        return pd.DataFrame(columns=columns)
+    names = owned.drop_duplicates("product_id").set_index("product_id")["name"]
+    product_ids = coded.products[offered]
+    return _rows(
+        coded,
+        pair_customer,
         {
-            "customer_id": pairs["customer_id"],
-            "segment": pairs["segment"],
-            "stage": pairs["stage"],
-            "p_alive": pairs["p_alive"],
             "source": "affinity",
-            "offer_product_id": pairs["product_id"],
-            "offer_name": pairs["name"],
-            "offer_category": pairs["consequent"],
-            "because": pairs["antecedent"],
-            "adoption": pairs["confidence"],
-            "support": pairs["support"],
-            "lift": pairs["lift"],
-            "avg_margin": pairs["product_id"].map(margins).astype(float),
-        }
+            "offer_product_id": product_ids,
+            "offer_name": names.reindex(product_ids).to_numpy(dtype=object),
+            "offer_category": table["consequent"].to_numpy(dtype=object)[pair_rule],
+            "because": table["antecedent"].to_numpy(dtype=object)[pair_rule],
+            "adoption": confidence[pair_rule],
+            "support": table["support"].to_numpy(dtype=float)[pair_rule],
+            "lift": table["lift"].to_numpy(dtype=float)[pair_rule],
+            "avg_margin": margins.reindex(product_ids).to_numpy(dtype=float),
+        },
     )
 
 
@@ -230,17 +362,31 @@ def upsell_candidates(
         if missing:
             raise ValueError(f"The {name} table lacks the columns {', '.join(missing)}.")
     margins = _offer_margin(owned)
+    coded = _Coded.of(customers, owned, rules)
     frames = [
         f
-        for f in (_ladder(customers, owned, products, margins, rules), _affinity(customers, owned, margins, rules))
+        for f in (
+            _ladder(customers, owned, products, margins, rules, coded),
+            _affinity(customers, owned, margins, rules, coded),
+        )
         if not f.empty
     ]
     if not frames:
         return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
     out = pd.concat(frames, ignore_index=True)
-    out = out.drop_duplicates(["customer_id", "offer_product_id"], keep="first")  # ladder rows come first
-    out["expected_value"] = out["p_alive"].astype(float) * out["adoption"].astype(float) * out["avg_margin"].fillna(0.0)
-    out = out[out["adoption"] > 0]
-    return out.sort_values(["expected_value", "customer_id"], ascending=[False, True]).reset_index(drop=True)[
-        list(CANDIDATE_COLUMNS)
-    ]
+    row = out.pop(_ROW).to_numpy(dtype=np.int64)
+    offer, offers = pd.factorize(out["offer_product_id"].to_numpy(dtype=object))
+    _, first, _ = _distinct(row * max(len(offers), 1) + offer)
+    once = np.zeros(len(out), dtype=bool)
+    once[first] = True  # one row per customer and offer: the ladder's rows come first
+    value = (
+        out["p_alive"].to_numpy(dtype=float)
+        * out["adoption"].to_numpy(dtype=float)
+        * np.nan_to_num(out["avg_margin"].to_numpy(dtype=float), nan=0.0)
+    )
+    kept = np.flatnonzero(once & (out["adoption"].to_numpy(dtype=float) > 0))
+    # best expected value first, then by customer id (both orders stable, as a sort by the two)
+    ranked = kept[np.lexsort((_id_rank(coded.columns["customer_id"])[row[kept]], -value[kept]))]
+    out = out.iloc[ranked].reset_index(drop=True)
+    out["expected_value"] = value[ranked]
+    return out[list(CANDIDATE_COLUMNS)]
