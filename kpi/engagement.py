@@ -97,7 +97,11 @@ def _lookup(values: pd.Series, keys: pd.Series) -> pd.Series:
 def _incremental(values: pd.Series, default: float) -> np.ndarray:
     """The probability that each referral brought someone who would not have come otherwise: the
     survey's answer (true 1, false 0), else ``default``. Text answers are read as yes/no."""
-    text = values.astype(object).map(lambda v: "" if pd.isna(v) else str(v).strip().lower())
+    raw = values.astype(object)
+    # a few distinct answers: each read once, then looked up row by row
+    codes, distinct = pd.factorize(raw)
+    read = np.array([str(v).strip().lower() for v in distinct] + [""], dtype=object)
+    text = pd.Series(read[codes], index=values.index)  # code -1 (missing): the last, ""
     yes = text.isin(("true", "1", "1.0", "yes", "y", "si", "sì", "s", "t", "vero"))
     no = text.isin(("false", "0", "0.0", "no", "n", "f", "falso"))
     return np.where(yes, 1.0, np.where(no, 0.0, default))
@@ -177,14 +181,15 @@ def influence_value(
         influencers = pairs.groupby("target")["customer_id"].transform("size")
         pairs["value"] = _lookup(clv, pairs["target"]).astype(float).fillna(0.0) / influencers
         pairs["share"] = 1.0 / influencers
-        civ = pairs.groupby("customer_id")[["value", "share"]].sum()
+        civ = pairs.groupby("customer_id", sort=False)[["value", "share"]].sum()
     else:
         civ = pd.DataFrame(columns=["value", "share"], dtype=float)
     untracked = shown[~has_target]
     if "reach" in untracked and len(untracked):
         reach = pd.to_numeric(untracked["reach"], errors="coerce").fillna(0.0).clip(lower=0.0)
-        rate = untracked["kind"].astype(str).map(params.rate).astype(float)
-        estimate = (reach * rate * float(new_customer_clv)).groupby(untracked["customer_id"]).sum()
+        kind = untracked["kind"].astype(str)
+        rate = kind.map({k: params.rate(k) for k in kind.unique()}).astype(float)
+        estimate = (reach * rate * float(new_customer_clv)).groupby(untracked["customer_id"], sort=False).sum()
     else:
         estimate = pd.Series(dtype=float)
     out = pd.DataFrame(
@@ -217,8 +222,8 @@ def knowledge_value(engagements: pd.DataFrame, params: EngagementParams) -> pd.D
             proposers = frame[["idea", "customer_id"]].drop_duplicates()
             count = proposers.groupby("idea")["customer_id"].transform("size")
             proposers = proposers.assign(value=proposers["idea"].map(worth) / count, share=1.0 / count)
-            parts.append(proposers.groupby("customer_id")["value"].sum())
-            shares = proposers.groupby("customer_id")["share"].sum()
+            parts.append(proposers.groupby("customer_id", sort=False)["value"].sum())
+            shares = proposers.groupby("customer_id", sort=False)["share"].sum()
     per_event = {
         "feedback": params.value_per_feedback,
         "survey": params.value_per_feedback,
@@ -228,8 +233,8 @@ def knowledge_value(engagements: pd.DataFrame, params: EngagementParams) -> pd.D
     each = kinds.map(per_event).astype(float)
     counted = each.notna() & (each > 0)
     if counted.any():
-        parts.append(each[counted].groupby(engagements["customer_id"][counted]).sum())
-    ckv = pd.concat(parts).groupby(level=0).sum() if parts else pd.Series(dtype=float)
+        parts.append(each[counted].groupby(engagements["customer_id"][counted], sort=False).sum())
+    ckv = pd.concat(parts).groupby(level=0, sort=False).sum() if parts else pd.Series(dtype=float)
     out = pd.DataFrame({"ckv": ckv}, index=ckv.index.union(shares.index))
     out["ideas_implemented"] = shares
     return out.fillna(0.0)
