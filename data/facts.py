@@ -320,7 +320,8 @@ def _order_days(source: Source, today: date) -> pa.Table:
         # 3.9 s and 0.35 GB). A server keeps its GROUP BY: the rows stay where they are.
         order_rows = sa.select(
             rows.c[REASON], rows.c.customer_id, rows.c.order_date, rows.c.revenue, rows.c.margin, rows.c.known
-        ).order_by(usable_first, rows.c.customer_id, rows.c.order_date)
+        ).order_by(usable_first, rows.c.customer_id, rows.c.order_date, rows.c.revenue, rows.c.margin)
+        # a day's orders by amount: each day's sum is added in one order, the same on every run
         return _summed_per_day(_arrow(source, order_rows))
     purchase = rows.c.revenue >= 0
     refund = rows.c.revenue < 0
@@ -429,6 +430,10 @@ def _customer_rows(source: Source, today: date) -> pd.DataFrame:
         .select_from(base)
         .subquery("customer_rows")
     )
+    if source.dialect == "duckdb":
+        # in process: a row per customer (usable ids are unique; the unusable are counted by reason
+        # afterwards), without grouping a million rows by every column (1M: 3.4 s against 2.4 s)
+        return _frame(source, sa.select(*rows.c, sa.literal(1).label("n")))
     stmt = sa.select(*rows.c, sa.func.count().label("n")).group_by(*rows.c)
     return _frame(source, stmt)
 
