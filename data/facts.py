@@ -346,7 +346,7 @@ def _order_days(source: Source, today: date) -> pa.Table:
 def _summed_per_day(rows: pa.Table) -> pa.Table:
     """Order rows (usable first, by customer and day; the excluded with their reason) summed as the
     GROUP BY of ``_order_days`` sums them: one row per customer and day, one per exclusion reason."""
-    usable = int(rows.num_rows - pc.sum(pc.is_valid(rows[REASON])).as_py())
+    usable = int(rows.num_rows - (pc.sum(pc.is_valid(rows[REASON])).as_py() or 0))
     kept, dropped = rows.slice(0, usable), rows.slice(usable)
     customer, day = kept["customer_id"].combine_chunks(), kept["order_date"].combine_chunks()
     if usable:
