@@ -405,6 +405,16 @@ class DayHistory:
         return {name: pd.Series(values).array for name, values in columns.items()}
 
     @cached_property
+    def dim_categories(self) -> dict[str, tuple[np.ndarray, pd.Index]]:
+        """Each customer's segment, region and channel as a code into the sorted labels, made once:
+        an earlier date's table holds a code per customer, not a text."""
+        out = {}
+        for name in ("segment", "region", "channel"):
+            codes, labels = pd.factorize(self.dims[name].to_numpy(), sort=True)
+            out[name] = (np.asarray(codes), pd.Index(labels))
+        return out
+
+    @cached_property
     def segment_codes(self) -> np.ndarray:
         """Each customer's segment as a number (-1: none), made once: the stage rules group by it."""
         codes, _ = pd.factorize(self.dims["segment"].to_numpy())
