@@ -203,6 +203,7 @@ def transitions(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     merged = after[["customer_id", "stage"]].merge(
         before[["customer_id", "stage"]], on="customer_id", how="left", suffixes=("", "_before")
     )
-    merged["stage_before"] = merged["stage_before"].fillna("not_yet")
+    # (an earlier date's stages may be categories, which take no new name: as names first)
+    merged["stage_before"] = merged["stage_before"].astype(object).fillna("not_yet")
     moves = merged.groupby(["stage_before", "stage"]).size().reset_index(name="customers")
     return moves.rename(columns={"stage_before": "source", "stage": "target"})

@@ -81,7 +81,7 @@ def test_past_stages_equal_the_stages_of_the_clv_table(demo_source: Source, when
     table = compute.clv_from_history(demo_source, past, when, anchor)
     want = compute.stages_at(demo_source, when, AS_OF, table)[compute.PAST_STAGE_COLUMNS]
     assert list(got.columns) == compute.PAST_STAGE_COLUMNS
-    dims = ("segment", "region", "channel")
+    dims = ("segment", "region", "channel", "stage")
     assert all(isinstance(got[d].dtype, pd.CategoricalDtype) for d in dims)  # a code per customer
     got = got.astype({d: want[d].dtype for d in dims})
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_exact=True)
