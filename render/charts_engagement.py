@@ -109,6 +109,17 @@ def _compressed_axis(values: pd.Series, unit: float, lang: str, currency: str) -
     }
 
 
+def _points_data(part: pd.DataFrame) -> np.ndarray:
+    """Each point's name, CLV, CRV, CEV and customer id, as the rows of one array."""
+    data = np.empty((len(part), 5), dtype=object)
+    data[:, 0] = [chart_text(str(n)) for n in part["name"]]
+    for column, name in enumerate(("clv", "crv", "cev"), start=1):
+        data[:, column] = part[name].to_numpy(dtype=float)
+    ids = part["customer_id"] if "customer_id" in part else pd.Series([""] * len(part), index=part.index)
+    data[:, 4] = [str(i) for i in ids]
+    return data
+
+
 def value_matrix_figure(
     points: pd.DataFrame, clv_median: float, crv_median: float, lang: str, currency: str, shown_of: int
 ) -> go.Figure:
@@ -135,17 +146,8 @@ def value_matrix_figure(
             marker={"color": QUADRANT_COLORS[quadrant], "size": 7, "opacity": 0.7, "line": {"width": 0}},
             # numbers formatted by Plotly (the layout's separators): no Python string per point
             # the customer's id last: a click on the point opens their card
-            customdata=[
-                [chart_text(str(n)), float(a), float(b), float(c), str(i)]
-                for n, a, b, c, i in zip(
-                    part["name"],
-                    part["clv"],
-                    part["crv"],
-                    part["cev"],
-                    part["customer_id"] if "customer_id" in part else [""] * len(part),
-                    strict=True,
-                )
-            ],
+            # one array, not a list per point: Plotly checks a list of lists value by value
+            customdata=_points_data(part),
             hovertemplate=(
                 f"<b>%{{customdata[0]}}</b><br>CLV {clv} · CRV {crv}<br>"
                 f"CEV {cev}<br><i>{t(f'engagement.action_short.{quadrant}', lang)}</i><extra></extra>"
