@@ -215,9 +215,10 @@ class _BGNBDData:
             xs_w, t0_w = xs_counts.astype(float), t0_counts.astype(float)
             x, t_x, T = x_all[repeat], t_x_all[repeat], T_all[repeat]
             w = np.ones(len(x))
-        ix, x_u = pd.factorize(x)
-        itx, tx_u = pd.factorize(t_x)
-        iT, T_u = pd.factorize(T)
+        # a NaN stays a value of its own (the likelihood is then NaN, as a NaN input makes it)
+        ix, x_u = pd.factorize(x, use_na_sentinel=False)
+        itx, tx_u = pd.factorize(t_x, use_na_sentinel=False)
+        iT, T_u = pd.factorize(T, use_na_sentinel=False)
         return cls(
             xs=np.asarray(xs, dtype=float),
             xs_w=np.asarray(xs_w, dtype=float),

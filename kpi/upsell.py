@@ -11,7 +11,10 @@ Two sources of candidates, ranked together by expected value
   lift = confidence ÷ P(B); a rule counts with support ≥ ``min_support`` and lift > 1, and its
   confidence is the adoption rate.
 
-Every row says why it was proposed, in words.
+Every row says why it was proposed, in words. Ties are settled the same way on every run: the
+product offered for a category is the one with the lower id among those with as many buyers, and
+of two rules of equal confidence the first met (by customer, then the order of what they hold). A
+product without a name is never offered.
 """
 
 from __future__ import annotations
@@ -93,16 +96,20 @@ class _Coded:
         owner = pd.Index(customers["customer_id"].to_numpy(dtype=object)).get_indexer(
             owned["customer_id"].to_numpy(dtype=object)
         )
+        # the rules alone (``affinity_rules``) need only the ids and segments
+        staged = "stage" in customers and "p_alive" in customers
+        columns = {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "segment": customers["segment"].to_numpy(dtype=object),
+        }
+        if staged:
+            columns["stage"] = customers["stage"].to_numpy(dtype=object)
+            columns["p_alive"] = customers["p_alive"].to_numpy(dtype=float)
         return cls(
-            columns={
-                "customer_id": customers["customer_id"].to_numpy(dtype=object),
-                "segment": customers["segment"].to_numpy(dtype=object),
-                "stage": customers["stage"].to_numpy(dtype=object),
-                "p_alive": customers["p_alive"].to_numpy(dtype=float),
-            },
+            columns=columns,
             segment=np.asarray(segment),
             segments=np.asarray(segments, dtype=object),
-            live=customers["stage"].isin(rules.live_stages).to_numpy(),
+            live=customers["stage"].isin(rules.live_stages).to_numpy() if staged else np.zeros(len(customers), bool),
             owner=np.asarray(owner),
             product=np.asarray(product),
             products=np.asarray(products, dtype=object),
@@ -262,20 +269,20 @@ def _affinity(
     if table.empty:
         return pd.DataFrame(columns=columns)
     n_cat = max(len(coded.categories), 1)
-    mine = coded.owner >= 0
+    mine = (coded.owner >= 0) & (coded.category >= 0)
     # the categories each customer holds, once, in the order first met (customer × category keys)
     key = coded.owner[mine].astype(np.int64) * n_cat + coded.category[mine]
     held_keys, first, _ = _distinct(key)
     has = key[np.sort(first)]
     has_customer, has_category = has // n_cat, has % n_cat
     # The product offered for a category, per segment: the one its buyers buy most (ties: the
-    # first by product id).
+    # first by product id; a product without a name is never offered).
     n_prod = max(len(coded.products), 1)
-    seg_of_row = coded.segment[coded.owner[mine]]
-    bought, _, _ = _distinct(coded.owner[mine].astype(np.int64) * n_prod + coded.product[mine])
+    offerable = mine & (coded.product >= 0) & owned["name"].notna().to_numpy()
+    bought, _, _ = _distinct(coded.owner[offerable].astype(np.int64) * n_prod + coded.product[offerable])
     buyer_seg, buyer_prod = coded.segment[bought // n_prod], bought % n_prod
     cat_of_prod = np.zeros(n_prod, dtype=np.int64)
-    cat_of_prod[coded.product[mine]] = coded.category[mine]
+    cat_of_prod[coded.product[offerable]] = coded.category[offerable]
     cells = (buyer_seg.astype(np.int64) * n_cat + cat_of_prod[buyer_prod]) * n_prod + buyer_prod
     cell, _, buyers = _distinct(cells[buyer_seg >= 0])
     best = np.lexsort((cell % n_prod, -buyers, cell // n_prod))  # per (segment, category): most buyers
@@ -283,7 +290,6 @@ def _affinity(
     seg_cat = cell // n_prod
     lead = np.concatenate([[True], seg_cat[1:] != seg_cat[:-1]]) if len(seg_cat) else np.zeros(0, bool)
     favourite = dict(zip(seg_cat[lead].tolist(), (cell[lead] % n_prod).tolist(), strict=True))
-    del seg_of_row
     # the rules by (segment, antecedent), as positions in the sorted codes
     seg_index = pd.Index(coded.segments)
     cat_index = pd.Index(coded.categories)

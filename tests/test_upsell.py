@@ -127,3 +127,61 @@ def test_demo_has_candidates_in_every_segment(demo_source: Source) -> None:
     assert set(top["stage"]) <= {"loyal", "active", "new", "reactivated"}
     assert top["p_alive"].min() > 0.7
     assert top["total_clv"].median() > stages["total_clv"].median()
+
+
+def _book(
+    products: list[tuple[str, str | None, str | None]], holdings: dict[int, list[str]]
+) -> tuple[pd.DataFrame, ...]:
+    """Customers of one segment, all active, holding the products given (id, name, category)."""
+    catalogue = pd.DataFrame(products, columns=["product_id", "name", "category"]).assign(ladder_step=np.nan)
+    by_id = catalogue.set_index("product_id")
+    owned = pd.DataFrame(
+        [
+            {
+                "customer_id": c,
+                "product_id": p,
+                "name": by_id.loc[p, "name"],
+                "category": by_id.loc[p, "category"],
+                "ladder_step": np.nan,
+                "lines": 1,
+                "margin": 10.0,
+            }
+            for c, held in holdings.items()
+            for p in held
+        ]
+    )
+    customers = pd.DataFrame({"customer_id": list(holdings), "segment": "S", "stage": "active", "p_alive": 1.0})
+    return customers, owned, catalogue
+
+
+def test_a_product_without_a_name_is_never_offered() -> None:
+    """X1 has no name: the two who hold A1 and X1 would make it the offer for customer 3."""
+    customers, owned, catalogue = _book(
+        [("A1", "Alfa", "A"), ("X1", None, "X")], {1: ["A1", "X1"], 2: ["A1", "X1"], 3: ["A1"], 4: []}
+    )
+    customers = customers[customers["customer_id"] != 4]
+    got = upsell_candidates(customers, owned, catalogue, UpsellRules(min_support=0.0))
+    assert "X1" not in set(got["offer_product_id"])
+
+
+def test_a_product_without_a_category_leaves_the_others_alone() -> None:
+    """N1 has no category (nor name): customer 2 still gets C1, as customers 1's basket says."""
+    customers, owned, catalogue = _book(
+        [("A1", "Alfa", "A"), ("B1", "Beta", "B"), ("C1", "Gamma", "C"), ("N1", None, None)],
+        {1: ["A1", "C1"], 2: ["A1"], 9: ["N1"], 3: ["B1"], 4: ["B1"]},
+    )
+    got = upsell_candidates(customers, owned, catalogue, UpsellRules(min_support=0.0))
+    mine = got[got["customer_id"] == 2]
+    assert list(mine["offer_product_id"]) == ["C1"]
+    assert mine["adoption"].iloc[0] == pytest.approx(0.5) and mine["lift"].iloc[0] == pytest.approx(2.0)
+
+
+def test_equal_buyers_offer_the_lower_product_id() -> None:
+    """P2 and P5 are each bought by three customers: customer 5, who holds only K0, is offered P2
+    (K0 → K1: confidence 4/5 against 4/7 of everyone holding K1), every run."""
+    customers, owned, catalogue = _book(
+        [("P0", "Zero", "K0"), ("P2", "Due", "K1"), ("P5", "Cinque", "K1"), ("Q", "Qu", "K2")],
+        {1: ["P0", "P2"], 2: ["P0", "P5"], 3: ["P0", "P2", "P5"], 4: ["P0", "P5", "P2"], 5: ["P0"], 6: ["Q"], 7: ["Q"]},
+    )
+    got = upsell_candidates(customers, owned, catalogue, UpsellRules(min_support=0.0))
+    assert list(got.loc[got["customer_id"] == 5, "offer_product_id"]) == ["P2"]
