@@ -51,7 +51,7 @@ from sqlalchemy.pool import StaticPool
 from data.engine import _interrupt_after, _translate_faults, release_freed_memory
 from data.source import MappingError, ResolvedEntity, Source, _placeholder
 
-__all__ = ["LOCAL_DIALECTS", "LocalCopy", "adbc_session", "clean_locally"]
+__all__ = ["LOCAL_DIALECTS", "LocalCopy", "adbc_session", "clean_locally", "runs_in_process"]
 
 #: dialects whose tables are copied and cleaned in memory under ``clean = "auto"``
 LOCAL_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mariadb"})
@@ -67,6 +67,13 @@ def clean_locally(source: Source) -> bool:
     if mode == "auto":
         return source.dialect in LOCAL_DIALECTS
     return mode == "in_memory"
+
+
+def runs_in_process(source: Source) -> bool:
+    """Whether statements to ``source`` run in this process: a DuckDB file, or a ``LocalCopy``. Its
+    rows need not be grouped to cross a wire, so the extraction can sum them here instead, in an
+    order of its choosing, without the hash table of a GROUP BY."""
+    return source.dialect == "duckdb"
 
 
 class LocalCopy(Source):

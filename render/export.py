@@ -116,24 +116,17 @@ def legend_rows(fig: go.Figure, width: int) -> int:
     return rows
 
 
-def _declutter_labels(fig: go.Figure) -> None:
-    """Text labels of a bubble chart (markers + text): alternate above and below from left to right,
-    so neighbours do not print over each other, and turn the outermost ones inwards."""
-    points = []
-    for i, trace in enumerate(fig.data):
-        if getattr(trace, "type", "") == "scatter" and trace.mode and "text" in trace.mode and trace.x is not None:
-            points += [(x, i, j) for j, x in enumerate(trace.x) if x is not None]
-    if len(points) < 2:
-        return
-    positions: dict[int, list[str]] = {i: ["top center"] * len(fig.data[i].x) for _, i, _ in points}
-    points.sort()
-    for rank, (_, i, j) in enumerate(points):
-        side = "top" if rank % 2 == 0 else "bottom"
-        across = "right" if rank == 0 else "center"
-        positions[i][j] = f"{side} {across}"
-    for i, where in positions.items():
-        fig.data[i].textposition = where
-        fig.data[i].cliponaxis = False
+def _category_labels_width(fig: go.Figure) -> int:
+    """Pixels the longest name on a vertical category axis takes (horizontal bars: segments,
+    campaigns, customers), at 0.6 em a character: the left margin holds it with room to spare, so
+    it starts where the title does instead of at the image's edge."""
+    longest = 0
+    for trace in fig.data:
+        values = getattr(trace, "y", None)
+        if getattr(trace, "orientation", None) == "h" and values is not None:
+            longest = max([longest, *(len(v) for v in values if isinstance(v, str))])
+    size = (fig.layout.font.size if fig.layout.font else None) or 13
+    return int(0.6 * size * longest) + 8 if longest else 0
 
 
 def prepare_figure(
@@ -149,7 +142,6 @@ def prepare_figure(
         out.update_layout(legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"})
     out.update_xaxes(automargin=True)
     out.update_yaxes(automargin=True)
-    _declutter_labels(out)
     margin = out.layout.margin
     legend_y = out.layout.legend.y if out.layout.legend else None
     above = legend_y is None or legend_y >= 1  # the template puts the legend above the plot
@@ -168,7 +160,7 @@ def prepare_figure(
         autosize=False,
         title={"x": 0, "xanchor": "left", "xref": "container", "y": 1, "yanchor": "top", "pad": {"l": 24, "t": 16}},
         margin={
-            "l": max(margin.l or 0, 24),
+            "l": max(margin.l or 0, 24 + _category_labels_width(out)),
             "r": max(margin.r or 0, 40),
             "t": max(margin.t or 0, 90 + legend_px),  # a figure's own larger margin already holds it
             "b": max(margin.b or 0, axis_px + caption_px),

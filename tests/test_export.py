@@ -17,6 +17,7 @@ from pypdf import PdfReader
 
 from render import export
 from render.charts import monthly_revenue_figure, segment_colors
+from render.charts_engagement import cev_segment_figure
 from render.charts_marketing import cac_vs_clv_figure
 from render.export import column_kind, figure_bytes, file_stem, table_bytes
 
@@ -165,6 +166,28 @@ def test_exported_svg_text_is_inside_the_image(which: str) -> None:
     caption_y = max(i["y"] for i in items if "23/11/2026" in i["text"])
     assert caption_y == max(i["y"] for i in items)  # the caption is under everything else
     assert (_w, height) == (1200, 675) or height > 675  # a fixed size
+
+
+def test_a_bar_total_stays_beside_its_bar_and_names_are_whole() -> None:
+    """The engagement value per segment: each bar's total is written right of the bar's end in the
+    file as on screen (not moved over the bar), and the longest segment name and legend entry are whole."""
+    parts = {"clv": [6980.0, 5380.0, 1620.0, 170.0], "crv": [250.0, 380.0, 350.0, 330.0]}
+    by_segment = pd.DataFrame({"segment": ["Rivenditori", "HoReCa", "Uffici", "Privati"], **parts})
+    by_segment["civ"], by_segment["civ_estimated"], by_segment["ckv"] = 30.0, 80.0, 10.0
+    by_segment["cev"] = by_segment[["clv", "crv", "civ", "civ_estimated", "ckv"]].sum(axis=1)
+    fig = cev_segment_figure(by_segment, "it", "EUR")
+    svg = figure_bytes(fig, "svg", LONG_CAPTION)
+    clipped, texts = _clipped(svg)
+    assert clipped == []
+    assert "Rivenditori" in texts and "Influenza stimata dalla portata" in texts
+    _w, _h, items = _svg_texts(svg)
+    totals = sorted((i for i in items if i["text"].startswith("€")), key=lambda i: i["y"])
+    assert [i["text"] for i in totals] == ["€ 7.350", "€ 5.880", "€ 2.090", "€ 620"]
+    assert {i["anchor"] for i in totals} == {"start"}  # "middle right": starting at the bar's end
+    ticks = {i["text"]: i["x"] for i in items if i["text"] in ("0", "2.000")}
+    per_euro = (ticks["2.000"] - ticks["0"]) / 2000
+    for item, total in zip(totals, sorted(by_segment["cev"], reverse=True), strict=True):
+        assert item["x"] >= ticks["0"] + per_euro * total - 1  # not over its own bar
 
 
 def test_a_legend_that_wraps_stays_under_the_title() -> None:

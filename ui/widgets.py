@@ -127,7 +127,9 @@ def chart(
         return
     caption = f"Cruscotto · {t(page, lang)} · {filters_text(ctx)} · {fmt_date(ctx.today, lang)}"
     stem = file_stem(f"{t(page, lang)}-{key}", "-".join(ctx.filters.segments), ctx.today)
-    config = {"toImageButtonOptions": {"filename": stem, "format": "png", "scale": 2}, "displaylogo": False}
+    # one PNG, the export menu's: Plotly's camera draws the screen's layout, without the caption
+    # (filters and date), and cuts long labels and legend entries off at the chart's edge
+    config = {"modeBarButtonsToRemove": ["toImage"], "displaylogo": False}
     if pick is None:
         st.plotly_chart(fig, key=key, config=config)
     else:

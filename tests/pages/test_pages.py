@@ -102,6 +102,9 @@ def test_overview_shows_cards_and_charts(app_env: Path, demo_source: Source) -> 
     following = last + timedelta(days=1)
     assert str(ahead[0]["x"][0]).startswith(date(following.year, following.month, 1).isoformat())
     assert any("Periodo" in c.value and "01/11/2025" in c.value for c in at.caption)
+    # one PNG per chart, the export menu's (with filters and date): Plotly's camera is taken off
+    for element in at.get("plotly_chart"):
+        assert json.loads(element.proto.config)["modeBarButtonsToRemove"] == ["toImage"]
 
 
 def test_segment_filter_changes_figures(app_env: Path, demo_source: Source) -> None:
