@@ -730,13 +730,15 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         )
         .subquery("line_rows")
     )
-    if runs_in_process(source):
+    in_process = runs_in_process(source)
+    if in_process:
         # in process: a line per row (``customer_products`` sums by customer and product at any
         # date); a GROUP BY by day would build a group per line (1M customers: 8.0 s against 5.3 s)
         table = _arrow(source, sa.select(*rows.c))
-        table = table.append_column("n", pa.array(np.ones(table.num_rows, dtype=np.int64)))
-        table = table.set_column(table.schema.get_field_index("holds"), "lines", table["holds"].cast(pa.int64()))
-        table = table.set_column(table.schema.get_field_index("margin"), "margin", pc.fill_null(table["margin"], 0.0))
+        excluded = table.filter(pc.is_valid(table[REASON]))  # the unusable lines: few
+        counts = _reason_counts(excluded.select([REASON]).to_pandas().assign(n=1))
+        counts[None] = table.num_rows - excluded.num_rows
+        keep = table["holds"].to_numpy(zero_copy_only=False) > 0  # held: of a usable line, order, product
     else:
         stmt = sa.select(
             rows.c[REASON],
@@ -748,7 +750,11 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
             sa.func.coalesce(sa.func.sum(rows.c.margin), 0).label("margin"),
         ).group_by(rows.c[REASON], rows.c.customer_id, rows.c.product_id, rows.c.order_date)
         table = _arrow(source, stmt)
-    health = {"order_lines": _health(_reason_counts(_per_reason(table)), None, None)}
+        counts = _reason_counts(_per_reason(table))
+        keep = table[REASON].is_null().to_numpy(zero_copy_only=False) & (
+            pc.fill_null(table["lines"], 0).to_numpy(zero_copy_only=False) > 0
+        )
+    health = {"order_lines": _health(counts, None, None)}
     raw = _whole_entity(source, "products", today)
     health["products"] = _health(_reason_counts(raw.assign(n=1)), None, None)
     if isinstance(source, LocalCopy):
@@ -767,13 +773,28 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         .reset_index(drop=True)
         .astype({"ladder_step": float})
     )
-    held = table.filter(pc.and_(pc.is_null(table[REASON]), pc.greater(table["lines"], 0)))
-    # numbers per row, never an object per row: the products through their few distinct ids
-    customer_id = _whole(pd.Series(held["customer_id"].to_numpy(zero_copy_only=False))).to_numpy()
-    products_held = held["product_id"].combine_chunks().dictionary_encode()
+    everyone = bool(keep.all())
+    mask = None if everyone else pa.array(keep)
+
+    def held(name: str) -> pa.ChunkedArray:
+        """A column's held lines: numbers per row, never an object per row where avoidable."""
+        return table[name] if mask is None else table[name].filter(mask)
+
+    customer_id = _whole(pd.Series(held("customer_id").to_numpy(zero_copy_only=False))).to_numpy()
+    products_held = held("product_id").combine_chunks().dictionary_encode()
     distinct = products_held.dictionary.to_numpy(zero_copy_only=False).astype(object)
     position = pd.Index(catalogue["product_id"].to_numpy(dtype=object)).get_indexer(distinct)
     product = position[products_held.indices.to_numpy(zero_copy_only=False)] if len(distinct) else np.zeros(0, int)
+    dates = held("order_date")
+    if pa.types.is_date32(dates.type):  # days since 1970 already
+        day = dates.cast(pa.int32()).to_numpy(zero_copy_only=False)
+    else:
+        day = _day_numbers(pd.Series(dates.to_numpy(zero_copy_only=False)))
+    if in_process:
+        line_counts = np.ones(len(day), dtype=np.int32)
+    else:
+        line_counts = held("lines").to_numpy(zero_copy_only=False).astype(np.int32)
+    margin = pc.fill_null(held("margin"), 0.0).to_numpy(zero_copy_only=False).astype(float)
     try:  # each row's customer by the customers' sorted ids: grouping by a number is fast
         rank, ranked_ids = pd.factorize(customer_id, sort=True)
     except TypeError:  # ids of mixed kinds cannot be sorted: in the order met
@@ -782,9 +803,9 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         rank=np.asarray(rank, dtype=np.int32),
         ranked_ids=np.asarray(ranked_ids, dtype=object),
         product=np.asarray(product, dtype=np.int32),
-        day=_day_numbers(pd.Series(held["order_date"].to_numpy(zero_copy_only=False))),
-        lines=held["lines"].to_numpy(zero_copy_only=False).astype(np.int32),
-        margin=held["margin"].to_numpy(zero_copy_only=False).astype(float),
+        day=np.asarray(day, dtype=np.int32),
+        lines=line_counts,
+        margin=margin,
         catalogue=catalogue,
         health=health,
     )

@@ -62,6 +62,38 @@ def _segment_medians(values: np.ndarray, segments: np.ndarray, fallback: float) 
     return np.where(np.isfinite(out), out, fallback)
 
 
+def _top_share(values: np.ndarray, segments: np.ndarray, share: float) -> np.ndarray:
+    """Per row: within the top ``share`` of its segment by ``values`` — a percentile rank, highest
+    first, ties at their average rank (pandas' ``groupby(...).rank(pct=True, ascending=False) <=
+    share``, the same floats). NaN values and rows without a segment are in no top.
+
+    The rank grows as the value falls, so the top is every value from a threshold up: one sort per
+    segment and a binary search for the threshold, instead of a rank per row."""
+    top = np.zeros(len(values), dtype=bool)
+    codes, uniques = pd.factorize(segments)  # NaN (no segment): -1
+    for k in range(len(uniques)):
+        rows = np.flatnonzero(codes == k)
+        ranked = values[rows]
+        ranked = np.sort(ranked[~np.isnan(ranked)])  # ascending
+        n = len(ranked)
+
+        def in_top(value: float, ranked: np.ndarray = ranked, n: int = n) -> bool:
+            above = n - np.searchsorted(ranked, value, side="right")
+            tied = n - above - np.searchsorted(ranked, value, side="left")
+            return bool((above + (tied + 1) / 2) / n <= share)
+
+        low, high = 0, n  # the smallest sorted position whose value is in the top (n: none is)
+        while low < high:
+            middle = (low + high) // 2
+            if in_top(float(ranked[middle])):
+                high = middle
+            else:
+                low = middle + 1
+        if low < n:
+            top[rows] = values[rows] >= ranked[low]  # NaN compares False
+    return top
+
+
 def rhythm_p_alive(
     x: np.ndarray, t_x: np.ndarray, T: np.ndarray, segments: np.ndarray | None = None, rules: StageRules | None = None
 ) -> np.ndarray:
@@ -162,8 +194,7 @@ def stage_numbers(
 
     recent_first = age < rules.new_days
     recent_last = (age - t_x) < rules.new_days
-    rank = pd.Series(total_clv).groupby(segments).rank(pct=True, ascending=False).to_numpy()
-    top = rank <= rules.loyal_top_share
+    top = _top_share(np.asarray(total_clv, dtype=float), segments, rules.loyal_top_share)
     stage = np.select(
         [
             recent_first,

@@ -8,6 +8,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data import queries
 from data.filters import Filters
@@ -15,7 +17,7 @@ from data.settings import ConfigError, load_settings
 from data.source import Source
 from kpi.clv import BGNBD
 from kpi.cohorts import cohort_matrices
-from kpi.lifecycle import STAGES, StageRules, assign_stages, rhythm_p_alive, stage_counts, transitions
+from kpi.lifecycle import STAGES, StageRules, _top_share, assign_stages, rhythm_p_alive, stage_counts, transitions
 
 AS_OF = pd.Timestamp("2026-06-30")
 
@@ -171,3 +173,24 @@ def test_segment_medians_are_the_group_by_medians() -> None:
         values[segments == 1] = np.nan  # a segment with no repeat buyer: the fallback
         want = pd.Series(values).groupby(segments).transform("median").fillna(-1.0).to_numpy()
         assert np.array_equal(_segment_medians(values, segments, -1.0), want)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 2)),  # segment (None: no segment)
+            st.one_of(st.just(float("nan")), st.sampled_from([0.0, 1.0, 2.5, 2.5, 7.0]), st.floats(-1e6, 1e6)),
+        ),
+        max_size=80,
+    ),
+    share=st.sampled_from([0.0, 0.05, 0.1, 0.2, 0.25, 1 / 3, 0.5, 1.0]),
+)
+def test_the_loyal_top_is_each_segments_percentile_rank(rows: list[tuple[int | None, float]], share: float) -> None:
+    """The top share of each segment by lifetime value is exactly pandas' percentile rank, highest
+    first, ties at their average rank, NaN and customers without a segment in no top: ties at the
+    edge, a share below one customer, everyone."""
+    segments = np.array([np.nan if s is None else float(s) for s, _ in rows])
+    values = np.array([v for _, v in rows], dtype=float)
+    rank = pd.Series(values, dtype=float).groupby(segments).rank(pct=True, ascending=False).to_numpy()
+    assert np.array_equal(_top_share(values, segments, share), rank <= share)
