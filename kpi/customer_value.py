@@ -110,7 +110,9 @@ def _expected_margin(
     # the model's population mean, moved by how a segment's repeat customers compare with everyone's
     # (one segment, or none large enough: the model's own mean, as published)
     population = model.population_mean
-    overall = sums.sum() / counts.sum() if counts.sum() else 0.0
+    # everyone's mean over the rows, not over the segments' sums: the same float however the
+    # segments are numbered
+    overall = float(np.asarray(m, dtype=float)[repeat].sum()) / counts.sum() if counts.sum() else 0.0
     ratio = np.where((counts >= MIN_REPEAT_CUSTOMERS) & (overall > 0), sums / np.maximum(counts, 1) / overall, 1.0)
     prior = (population * ratio)[shift]
     weight = model.p * x_eff / (model.p * x_eff + model.q - 1)
@@ -289,6 +291,21 @@ def _sum_between(cumulative: np.ndarray, start: np.ndarray, last: np.ndarray) ->
     return np.asarray(cumulative[last] - before)
 
 
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values, sort=True)`` (-1: none), from a categorical's codes where ``values``
+    is one: a million customers' labels are not hashed again."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        codes, labels = pd.factorize(values.to_numpy(), sort=True)
+        return np.asarray(codes), pd.Index(labels)
+    own = values.cat.codes.to_numpy()
+    present = np.flatnonzero(np.bincount(own[own >= 0], minlength=len(values.cat.categories)))
+    labels = values.cat.categories.to_numpy(dtype=object)[present]
+    order = np.argsort(labels, kind="stable")
+    remap = np.full(len(values.cat.categories) + 1, -1, dtype=np.int64)  # the last: none (-1)
+    remap[present[order]] = np.arange(len(present))
+    return remap[own], pd.Index(labels[order])
+
+
 @dataclass(frozen=True)
 class DayHistory:
     """Day-level history prepared once — sorted by customer and day, with running sums — so that
@@ -400,25 +417,26 @@ class DayHistory:
     def _columns(self) -> dict[str, Any]:
         """The per-customer text columns as pandas arrays, converted once: ``at`` takes rows of them
         (converting an object array to pandas' text type at every date costs more than the rest)."""
-        columns = {"customer_id": self.ids, "campaign_id": self.campaign}
-        columns.update({c: self.dims[c].to_numpy() for c in ("segment", "region", "channel")})
-        return {name: pd.Series(values).array for name, values in columns.items()}
+        columns = {"customer_id": pd.Series(self.ids).array, "campaign_id": pd.Series(self.campaign).array}
+        for name in ("segment", "region", "channel"):
+            values = self.dims[name]
+            if isinstance(values.dtype, pd.CategoricalDtype):  # a text per label, taken by code
+                labels = pd.Series(values.cat.categories.to_numpy(dtype=object)).array
+                columns[name] = labels.take(values.cat.codes.to_numpy(), allow_fill=True)
+            else:
+                columns[name] = pd.Series(values.to_numpy()).array
+        return columns
 
     @cached_property
     def dim_categories(self) -> dict[str, tuple[np.ndarray, pd.Index]]:
         """Each customer's segment, region and channel as a code into the sorted labels, made once:
         an earlier date's table holds a code per customer, not a text."""
-        out = {}
-        for name in ("segment", "region", "channel"):
-            codes, labels = pd.factorize(self.dims[name].to_numpy(), sort=True)
-            out[name] = (np.asarray(codes), pd.Index(labels))
-        return out
+        return {name: _sorted_codes(self.dims[name]) for name in ("segment", "region", "channel")}
 
     @cached_property
     def segment_codes(self) -> np.ndarray:
         """Each customer's segment as a number (-1: none), made once: the stage rules group by it."""
-        codes, _ = pd.factorize(self.dims["segment"].to_numpy())
-        return np.asarray(codes)
+        return _sorted_codes(self.dims["segment"])[0]
 
     def state_at(self, as_of: date) -> HistoryState:
         """Each customer's purchases, margin and tickets by ``as_of``, as arrays (the customers with

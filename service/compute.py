@@ -201,7 +201,10 @@ def day_history(facts: Facts, value: str = "margin") -> DayHistory:
         raise ValueError("value must be 'margin' or 'revenue'.")
 
     def make() -> DayHistory:
-        dims = pd.DataFrame({d: facts.labels[d][facts.dims[d]] for d in fx.DIMENSIONS})
+        # categories: a code per customer, not a text (the history's tables take labels by code)
+        dims = pd.DataFrame(
+            {d: pd.Categorical.from_codes(facts.dims[d], categories=facts.labels[d]) for d in fx.DIMENSIONS}
+        )
         return DayHistory.from_arrays(
             ids=facts.ids,
             dims=dims,
