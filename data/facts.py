@@ -318,10 +318,11 @@ def _order_days(source: Source, today: date) -> pa.Table:
         # are summed per customer and day here. A GROUP BY would build a hash table of about one
         # group per order (measured at a million customers: 7.7 s and a 0.9 GB result, against
         # 3.9 s and 0.35 GB). A server keeps its GROUP BY: the rows stay where they are.
+        # Sorted by customer and day only (an excluded row has no customer: last); the few days
+        # with several orders are put in order of amount here (1M: 7.3 → 3.8 s, 1.7 → 1.0 GB).
         order_rows = sa.select(
             rows.c[REASON], rows.c.customer_id, rows.c.order_date, rows.c.revenue, rows.c.margin, rows.c.known
-        ).order_by(usable_first, rows.c.customer_id, rows.c.order_date, rows.c.revenue, rows.c.margin)
-        # a day's orders by amount: each day's sum is added in one order, the same on every run
+        ).order_by(rows.c.customer_id.asc().nulls_last(), rows.c.order_date)
         return _summed_per_day(_arrow(source, order_rows))
     purchase = rows.c.revenue >= 0
     refund = rows.c.revenue < 0
@@ -345,8 +346,15 @@ def _order_days(source: Source, today: date) -> pa.Table:
 
 def _summed_per_day(rows: pa.Table) -> pa.Table:
     """Order rows (usable first, by customer and day; the excluded with their reason) summed as the
-    GROUP BY of ``_order_days`` sums them: one row per customer and day, one per exclusion reason."""
-    usable = int(rows.num_rows - (pc.sum(pc.is_valid(rows[REASON])).as_py() or 0))
+    GROUP BY of ``_order_days`` sums them: one row per customer and day, one per exclusion reason.
+
+    A day's orders are added in the order of their amounts (revenue, then margin), whatever order
+    they came in: every run gives the same sums to the last bit."""
+    excluded = pc.is_valid(rows[REASON])
+    usable = int(rows.num_rows - (pc.sum(excluded).as_py() or 0))
+    if pc.any(excluded.slice(0, usable)).as_py():  # an excluded row among the usable: put them last
+        order = np.argsort(excluded.to_numpy(zero_copy_only=False), kind="stable")
+        rows = rows.take(pa.array(order))
     kept, dropped = rows.slice(0, usable), rows.slice(usable)
     customer, day = kept["customer_id"].combine_chunks(), kept["order_date"].combine_chunks()
     if usable:
@@ -373,7 +381,14 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
         np.add.at(out, later_day, values[later_rows])
         return out
 
-    revenue, margin = numbers("revenue"), numbers("margin")
+    revenue, margin, known = numbers("revenue"), numbers("margin"), numbers("known")
+    if len(later_rows):  # the days with several orders: their orders by revenue, then margin
+        sizes = np.diff(np.append(starts, usable))
+        several = sizes > 1
+        shared = np.flatnonzero(np.repeat(several, sizes))  # their rows, in order
+        group = np.repeat(np.flatnonzero(several), sizes[several])
+        ranked = shared[np.lexsort((margin[shared], revenue[shared], group))]
+        revenue[shared], margin[shared] = revenue[ranked], margin[ranked]  # (``known``: a maximum)
     bought, refunded = revenue >= 0, revenue < 0
     per_day = {
         REASON: pa.nulls(len(starts), pa.string()),
@@ -387,7 +402,7 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
         "purchase_revenue": summed(np.where(bought, revenue, 0.0)),
         "refunds": summed(refunded.astype(np.int64)),
         "refund_amount": summed(np.where(refunded, -revenue, 0.0)),
-        "known": np.maximum.reduceat(numbers("known"), starts).astype(np.int64) if usable else np.zeros(0, np.int64),
+        "known": np.maximum.reduceat(known, starts).astype(np.int64) if usable else np.zeros(0, np.int64),
     }
     table = pa.table({k: pa.array(v) if isinstance(v, np.ndarray) else v for k, v in per_day.items()})
     if dropped.num_rows:

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pyarrow as pa
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -518,3 +519,39 @@ def test_the_layers_hold() -> None:
             assert not {m for m in imports if m.split(".")[0] in ("kpi", "service", "ui")}, rel
         if rel.parts[0] == "kpi":
             assert not {m for m in imports if m.split(".")[0] in ("streamlit", "sqlalchemy", "plotly", "ui")}, rel
+
+
+def _order_rows(rows: list[tuple[str | None, int | None, str | None, float | None]]) -> pa.Table:
+    """Rows as ``_order_days`` hands them to ``_summed_per_day``: reason, customer, day, revenue,
+    margin (40 % of revenue here), known."""
+    return pa.table(
+        {
+            "_reason": pa.array([r[0] for r in rows], pa.string()),
+            "customer_id": pa.array([r[1] for r in rows], pa.int64()),
+            "order_date": pa.array([date.fromisoformat(r[2]) if r[2] else None for r in rows], pa.date32()),
+            "revenue": pa.array([r[3] for r in rows], pa.float64()),
+            "margin": pa.array([None if r[3] is None else r[3] * 0.4 for r in rows], pa.float64()),
+            "known": pa.array([1 if r[0] is None else 0 for r in rows], pa.int32()),
+        }
+    )
+
+
+def test_a_days_orders_are_added_in_the_order_of_their_amounts() -> None:
+    """However the database hands a day's orders over, they are added smallest first: 1e16 + 1 + 1
+    and 1 + 1 + 1e16 differ in floating point, so the same day must give the same sum every run.
+    An excluded row handed over among the usable ones is still counted apart."""
+    usable = [(None, 7, "2025-01-02", 1e16), (None, 7, "2025-01-02", 1.0), (None, 7, "2025-01-02", 1.0)]
+    usable += [(None, 7, "2025-01-03", 5.0), (None, 9, "2025-01-02", 2.0)]
+    excluded = ("bad_amount", None, None, None)
+    want = 1.0 + 1.0 + 1e16  # the order of amounts: a different float from 1e16 + 1 + 1
+    assert want != 1e16 + 1.0 + 1.0
+    for order in ([0, 1, 2, 3, 4], [1, 0, 2, 3, 4], [2, 1, 0, 3, 4]):
+        for where in (5, 1):  # the excluded row last, as asked, or among the usable
+            rows = [usable[i] for i in order]
+            rows.insert(where, excluded)
+            got = fx._summed_per_day(_order_rows(rows)).to_pandas()
+            days = got[got["_reason"].isna()]
+            assert days["customer_id"].tolist() == [7, 7, 9] and days["n"].tolist() == [3, 1, 1]
+            assert days["revenue"].tolist() == [want, 5.0, 2.0]  # exactly, on every order
+            assert days["purchases"].tolist() == [3, 1, 1]
+            assert got.loc[got["_reason"] == "bad_amount", "n"].tolist() == [1]
