@@ -77,16 +77,22 @@ def customer_sums(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
     return found
 
 
+def _up_to(facts: Facts, as_of: date) -> slice | np.ndarray:
+    """The day rows up to ``as_of``: every row (a view, no copy) when ``as_of`` is past the last."""
+    keep = facts.d_day <= (as_of - date(1970, 1, 1)).days
+    return slice(None) if keep.all() else np.flatnonzero(keep)
+
+
 def _customer_sums(facts: Facts, as_of: date) -> dict[str, np.ndarray]:
     """Per customer code, up to ``as_of``: revenue, margin, purchase days and orders."""
-    keep = facts.d_day <= (as_of - date(1970, 1, 1)).days
-    code, n = facts.d_code[keep], facts.customers
-    bought = facts.d_purchases[keep] > 0
+    rows = _up_to(facts, as_of)
+    code, n = facts.d_code[rows], facts.customers
+    purchases = facts.d_purchases[rows]
     return {
-        "revenue": np.bincount(code, weights=facts.d_revenue[keep], minlength=n),
-        "margin": np.bincount(code, weights=facts.d_margin[keep], minlength=n),
-        "purchase_days": np.bincount(code[bought], minlength=n).astype(float),
-        "orders": np.bincount(code, weights=facts.d_purchases[keep], minlength=n),
+        "revenue": np.bincount(code, weights=facts.d_revenue[rows], minlength=n),
+        "margin": np.bincount(code, weights=facts.d_margin[rows], minlength=n),
+        "purchase_days": np.bincount(code[purchases > 0], minlength=n).astype(float),
+        "orders": np.bincount(code, weights=purchases, minlength=n),
     }
 
 
@@ -102,20 +108,21 @@ def _monthly(
     """The arguments of ``kpi.forecast.cohort_curves`` up to ``as_of``: per customer the month of the
     first purchase and the segment; per customer and month the revenue, margin, orders and whether
     they bought."""
-    keep = facts.d_day <= (as_of - date(1970, 1, 1)).days
-    code, month = facts.d_code[keep].astype(np.int64), facts.d_month[keep].astype(np.int64)
+    rows = _up_to(facts, as_of)
+    code, month = facts.d_code[rows], facts.d_month[rows]
     # rows sorted by customer then day: (customer, month) pairs are contiguous
     starts = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])])
-    pair_code, pair_month = code[starts], month[starts]
+    pair_code, pair_month = code[starts].astype(np.int64), month[starts].astype(np.int64)
 
     def summed(values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(np.asarray(values, dtype=float)[keep], starts) if len(starts) else np.zeros(0)
+        return np.add.reduceat(np.asarray(values[rows], dtype=float), starts) if len(starts) else np.zeros(0)
 
+    orders = summed(facts.d_purchases)
     values = {
         "revenue": summed(facts.d_revenue),
         "margin": summed(facts.d_margin),
-        "orders": summed(facts.d_purchases),
-        "active_customers": (summed(facts.d_purchases) > 0).astype(float),
+        "orders": orders,
+        "active_customers": (orders > 0).astype(float),
     }
     first = facts.first_purchase_day()
     first_month = np.where(first >= 0, first.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64), -(10**6))
