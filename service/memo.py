@@ -6,6 +6,13 @@ visitor asking for the same result waits for the first computation instead of st
 forgets a result ``ttl`` seconds after it was made, and evicts the results used longest ago while
 the total estimated size is above the budget. The newest result is always kept, whatever its size:
 a page must get what it asked for. Results are shared, not copied: callers treat them as read-only.
+
+What is read from the source (``SharedCache.kept``: the facts) stays for its ``ttl`` whatever the
+budget, and counts outside it: every other result is made from it, so forgetting it first — it is
+the largest and the one used longest ago — made each page read the source again while the results
+made from the first read still held it (at a million customers with a 1.5 GB budget: every page
+cold in 148 s instead of 62, and 7.7 GB at the peak instead of 5). The budget bounds what is made
+from it.
 """
 
 from __future__ import annotations
@@ -85,6 +92,7 @@ class _Entry:
     value: Any
     size: int
     made: float
+    kept: bool = False  # read from the source: outside the budget, forgotten only with age
 
 
 class SharedCache:
@@ -120,10 +128,16 @@ class SharedCache:
                 del self._entries[key]
 
     def _evict(self) -> None:
-        total = sum(e.size for e in self._entries.values())
-        while total > self.budget and len(self._entries) > 1:
-            _, entry = self._entries.popitem(last=False)
-            total -= entry.size
+        """Forget the results used longest ago while those in the budget are over it, never the
+        newest, nor one that is ``kept``."""
+        total = sum(e.size for e in self._entries.values() if not e.kept)
+        if total <= self.budget:
+            return
+        newest = next(reversed(self._entries))
+        for key in [k for k, e in self._entries.items() if not e.kept and k != newest]:
+            if total <= self.budget:
+                break
+            total -= self._entries.pop(key).size
 
     def _fresh(self, key: tuple[Hashable, ...]) -> _Entry | None:
         entry = self._entries.get(key)
@@ -136,6 +150,15 @@ class SharedCache:
         return entry
 
     def memo(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """``fn`` memoised in this cache, within its budget."""
+        return self._memo(fn, kept=False)
+
+    def kept(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """``fn`` memoised in this cache outside its budget (what is read from the source): its
+        results are forgotten only when they are ``ttl`` seconds old, or by ``clear``."""
+        return self._memo(fn, kept=True)
+
+    def _memo(self, fn: Callable[P, R], kept: bool) -> Callable[P, R]:
         signature = inspect.signature(fn)
         name = f"{fn.__module__}.{fn.__qualname__}"
 
@@ -158,7 +181,7 @@ class SharedCache:
                     value = fn(*args, **kwargs)
                     size = size_of(value)
                     with self._lock:
-                        self._entries[key] = _Entry(value, size, self.clock())
+                        self._entries[key] = _Entry(value, size, self.clock(), kept)
                         self._entries.move_to_end(key)
                         self._evict()
                     return value

@@ -661,6 +661,40 @@ def test_shared_results_stay_within_their_memory_budget() -> None:
     assert calls[-1] == 2 and calls.count(2) == 3  # older than the age limit: made again
 
 
+def test_what_is_read_from_the_source_outlives_the_budget() -> None:
+    """The facts (``kept``) are larger than the budget and used longest ago, yet the results made
+    from them are the ones that go: forgetting the facts first read the source again for every page."""
+    clock = _Clock()
+    cache = SharedCache(budget=2 * 8_000_000 + 1000, ttl=600, clock=clock)
+    reads: list[int] = []
+    made: list[int] = []
+
+    @cache.kept
+    def facts(n: int) -> pd.DataFrame:
+        reads.append(n)
+        return pd.DataFrame({"value": np.zeros(4_000_000)})  # 32 MB: twice the budget
+
+    @cache.memo
+    def page(n: int) -> pd.DataFrame:
+        facts(0)
+        made.append(n)
+        return pd.DataFrame({"value": np.zeros(1_000_000)})  # 8 MB
+
+    for n in (1, 2, 3, 4):
+        page(n)
+    assert reads == [0]  # read once, whatever the budget
+    assert len(cache) == 3  # the facts and the two newest pages: the budget holds two pages
+    page(3), page(4)
+    assert made == [1, 2, 3, 4]
+    page(1)
+    assert made[-1] == 1 and reads == [0]
+    cache.resize(1)  # smaller than anything: the facts and the newest page stay
+    assert len(cache) == 2 and reads == [0]
+    clock.now += 601  # old: read again
+    page(1)
+    assert reads == [0, 0]
+
+
 def test_a_shared_result_is_made_once_for_visitors_asking_together() -> None:
     cache = SharedCache(budget=1 << 30, ttl=600)
     calls: list[int] = []

@@ -121,13 +121,13 @@ def broad_privileges(_source: Source, key: str) -> list[str]:
     return _source.broad_privileges()
 
 
-@_shared
+@SHARED.kept
 def facts(_source: Source, key: str, today: date) -> Facts:
     """The source read and cleaned once per day (``data.facts``), shared by every session."""
     return fx.extract(_source, today)
 
 
-@_shared
+@SHARED.kept
 def holdings(_source: Source, key: str, today: date) -> Holdings:
     """The order lines by customer, product and day: read when a page first needs them."""
     return compute.holdings_for(_source, facts(_source, key, today))
