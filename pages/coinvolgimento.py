@@ -7,15 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from data.settings import EngagementParams
-from kpi.customer_value import select_customers
-from kpi.engagement import (
-    QUADRANTS,
-    engagement_overview,
-    referral_chains,
-    referral_programme,
-    referrals_of,
-    segment_engagement,
-)
 from render.charts_engagement import cev_segment_figure, referral_chains_figure, value_matrix_figure
 from render.export import file_stem
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
@@ -27,8 +18,6 @@ from ui.shell import shown_errors, start_page
 from ui.widgets import chart, static_table, table_downloads, visible_text
 
 PAGE = "page.engagement"
-#: points drawn in the value matrix at most: the most valuable customers, then a sample of the rest
-MATRIX_POINTS = 3000
 
 ctx = start_page("engagement.title")
 assert ctx.source and ctx.filters.start and ctx.filters.end  # start_page stopped otherwise
@@ -45,23 +34,20 @@ for name in ("referrals", "engagements"):
     if name not in mapped:
         st.caption(f":material/link_off: {t(f'engagement.missing_{name}', lang)}")
 
-with shown_errors(ctx):
-    everyone, detail, found = loaders.engagement(ctx.source, ctx.source_key, as_of, ctx.today)
 f = ctx.filters
-table = select_customers(everyone, f.segments, f.regions, f.channels)
-if table.empty:
+with shown_errors(ctx):
+    found = loaders.engagement(ctx.source, ctx.source_key, as_of, ctx.today)[2]
+    chosen = loaders.engagement_view(ctx.source, ctx.source_key, f, as_of, ctx.today)
+if chosen is None:
     st.info(t("empty.customers", lang), icon=":material/filter_alt_off:")
     st.stop()
-mine = referrals_of(detail, table)
-programme = referral_programme(mine)
-head = engagement_overview(table)
-referrers = int((table["referrals"] > 0).sum())
+programme, head, referrers = chosen.programme, chosen.head, chosen.referrers
 cards(
     [
         Card(
             t("engagement.card_avg_cev", lang),
             fmt_money(head["avg_cev"], lang, cur, 0),
-            help=t("engagement.card_avg_cev_help", lang, clv=fmt_money(table["clv"].mean(), lang, cur, 0)),
+            help=t("engagement.card_avg_cev_help", lang, clv=fmt_money(chosen.avg_clv, lang, cur, 0)),
         ),
         Card(
             t("engagement.card_share", lang),
@@ -90,13 +76,13 @@ cards(
         ),
         Card(
             t("engagement.card_ckv", lang),
-            fmt_money_short(table["ckv"].sum(), lang, cur),
+            fmt_money_short(chosen.total_ckv, lang, cur),
             help=t("engagement.card_ckv_help", lang),
         ),
     ]
 )
 
-by_segment = segment_engagement(table)
+by_segment = chosen.by_segment
 left, right = st.columns(2)
 with left:
     chart(
@@ -109,17 +95,12 @@ with left:
     )
 with right:
     # every customer would be a million points at a large company: the most valuable, then a sample
-    top = table.nlargest(MATRIX_POINTS // 2, "cev")
-    rest = table.drop(top.index)
-    sample = rest.sample(min(len(rest), MATRIX_POINTS - len(top)), random_state=7) if len(rest) else rest
-    points = pd.concat([top, sample])
+    points = chosen.points
     with shown_errors(ctx):
         names = loaders.customer_names(ctx.source, ctx.source_key, tuple(points["customer_id"].tolist()), ctx.today)
     points = points.assign(name=[names.get(c, c) for c in points["customer_id"]])
     chart(
-        value_matrix_figure(
-            points, float(table["clv"].median()), float(table["crv"].median()), lang, cur, shown_of=len(table)
-        ),
+        value_matrix_figure(points, *chosen.medians, lang, cur, shown_of=chosen.customers),
         points[["customer_id", "name", "segment", "clv", "crv", "civ", "civ_estimated", "ckv", "cev"]].assign(
             quadrant=[t(f"engagement.quadrant.{q}", lang) for q in points["quadrant"]]
         ),
@@ -131,12 +112,7 @@ with right:
     )
     follow_card(ctx, PAGE)
 
-quadrants = (
-    table.groupby("quadrant")
-    .agg(customers=("customer_id", "size"), clv=("clv", "mean"), crv=("crv", "mean"), cev=("cev", "mean"))
-    .reindex(list(QUADRANTS))
-    .dropna(subset=["customers"])
-)
+quadrants = chosen.quadrants
 static_table(
     pd.DataFrame(
         {
@@ -152,8 +128,7 @@ static_table(
 
 st.subheader(t("engagement.undervalued_title", lang))
 st.caption(t("engagement.undervalued_intro", lang))
-ranked = table.assign(clv_rank=table["clv"].rank(ascending=False, method="min").astype(int))
-by_cev, by_clv = ranked.nlargest(15, "cev"), ranked.nlargest(15, "clv")
+by_cev, by_clv = chosen.by_cev, chosen.by_clv
 with shown_errors(ctx):
     names = loaders.customer_names(
         ctx.source, ctx.source_key, tuple(pd.concat([by_cev, by_clv])["customer_id"].unique().tolist()), ctx.today
@@ -193,7 +168,7 @@ with right:
     )
     follow_card(ctx, PAGE)
 st.caption(f":material/ads_click: {t('table.card_hint', lang)}")
-newcomers = by_cev[by_cev["clv_rank"] > len(table) // 2]
+newcomers = by_cev[by_cev["clv_rank"] > chosen.customers // 2]
 if len(newcomers):
     st.markdown(
         tn(
@@ -208,7 +183,7 @@ if len(newcomers):
     )
 
 st.subheader(t("engagement.programme_title", lang))
-if "referrals" not in mapped or mine.empty:
+if "referrals" not in mapped or not chosen.referrals:
     st.info(t("engagement.no_referrals", lang), icon=":material/info:")
 else:
     st.markdown(
@@ -225,7 +200,7 @@ else:
             share=fmt_percent(params.incremental_share, lang, 0),
         )
     )
-    chains = referral_chains(mine)
+    chains = chosen.chains
     involved = [*chains["referrer_id"], *(c for people in chains["referred"] for c in people)]
     with shown_errors(ctx):
         chain_names = loaders.customer_names(ctx.source, ctx.source_key, tuple(involved), ctx.today)
@@ -253,8 +228,11 @@ st.caption(t("engagement.list_intro", lang))
 source = ctx.source
 
 
+contacts = chosen.contacts
+
+
 def _contact_list() -> pd.DataFrame:
-    wanted = table[table["quadrant"].isin(("affluents", "advocates", "champions"))].nlargest(2000, "cev")
+    wanted = contacts
     who = loaders.customer_names(source, ctx.source_key, tuple(wanted["customer_id"].tolist()), ctx.today)
     return pd.DataFrame(
         {

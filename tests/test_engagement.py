@@ -390,3 +390,51 @@ def test_value_matrix_axes_are_compressed_and_the_hover_gives_amounts() -> None:
         "C5",
     ]  # the id: a click opens her card
     assert "customdata[1]" in champion.hovertemplate and "%{x" not in champion.hovertemplate
+
+
+def test_the_engagement_pages_view_is_of_the_chosen_customers_only() -> None:
+    """The page's figures, kept per filters: a segment's customers, their referrals, the CLV rank
+    among them, and a contact list without the misers."""
+    from data.filters import Filters
+    from service.engagement import engagement_view
+
+    n = 40
+    everyone = pd.DataFrame(
+        {
+            "customer_id": list(range(1, n + 1)),
+            "segment": ["A" if i % 2 else "B" for i in range(1, n + 1)],
+            "region": "Nord",
+            "channel": "Web",
+            "clv": [float(10 * i) for i in range(1, n + 1)],
+            "crv": [float(100 if i % 5 == 0 else 0) for i in range(1, n + 1)],
+            "civ": 0.0,
+            "civ_estimated": 0.0,
+            "ckv": [1.0] * n,
+            "referrals": [1 if i % 5 == 0 else 0 for i in range(1, n + 1)],
+            "referred_customers": [1 if i % 5 == 0 else 0 for i in range(1, n + 1)],
+        }
+    )
+    everyone["cev"] = everyone["clv"] + everyone["crv"] + everyone["ckv"]
+    champion = (everyone["clv"] > 200) & (everyone["crv"] > 0)
+    everyone["quadrant"] = champion.map({True: "champions", False: "misers"})
+    referrers = everyone.loc[everyone["referrals"] > 0, "customer_id"].tolist()
+    detail = pd.DataFrame(
+        {
+            "referrer_id": referrers,
+            "referred_id": [1000 + r for r in referrers],
+            "converted": [True] * len(referrers),
+            "rewards": [10.0] * len(referrers),
+            "value": [90.0] * len(referrers),
+        }
+    )
+    view = engagement_view(everyone, detail, Filters(segments=("B",)))
+    assert view is not None
+    assert view.customers == 20 and view.referrers == 4  # 10, 20, 30, 40 are even: segment B
+    assert view.referrals == 4 and view.programme["rewards"] == 40.0
+    assert view.total_ckv == 20.0 and view.avg_clv == pytest.approx(210.0)  # the mean of 20, 40, …, 400
+    assert set(view.points["segment"]) == {"B"} and len(view.points) == 20
+    assert view.by_clv["customer_id"].tolist()[:3] == [40, 38, 36]
+    assert view.by_clv["clv_rank"].tolist()[:3] == [1, 2, 3]  # ranked among segment B only
+    assert view.contacts["customer_id"].tolist() == [40, 30]  # champions only, most valuable first
+    assert view.quadrants.index.tolist() == ["champions", "misers"]
+    assert engagement_view(everyone, detail, Filters(segments=("Z",))) is None

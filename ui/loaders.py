@@ -30,6 +30,7 @@ from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from kpi.whatif import Scenario
 from service import compute, overview
+from service import engagement as service_engagement
 from service import forecast as fc
 from service.alerts import Alert, find_alerts
 from service.memo import SharedCache, default_cache_bytes
@@ -57,6 +58,7 @@ __all__ = [
     "engagement",
     "engagement_by_campaign",
     "engagement_groups",
+    "engagement_view",
     "entity_health",
     "facts",
     "filter_options",
@@ -371,6 +373,15 @@ def engagement(
     page that shows engagement is opened."""
     value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def engagement_view(
+    _source: Source, key: str, filters: Filters, as_of: date, today: date
+) -> service_engagement.EngagementView | None:
+    """The engagement page's figures for the chosen customers (a few small tables, kept per filters)."""
+    everyone, detail, _found = engagement(_source, key, as_of, today)
+    return service_engagement.engagement_view(everyone, detail, filters)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
