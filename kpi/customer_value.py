@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.filters import UNASSIGNED
 from kpi.clv import (
     BGNBD,
     MIN_REPEAT_CUSTOMERS,
@@ -543,6 +544,32 @@ def inputs_at(
     ``customer_summary`` (margin) and ``customer_costs`` return at ``as_of``.
     """
     return DayHistory.build(days, tickets, acquisition).at(as_of)
+
+
+@dataclass(frozen=True)
+class CLVHistogram:
+    """Customers per band of total CLV, by segment: ``edges`` (``bins`` + 1, the top 5 % folded
+    into the last band), ``counts`` per segment (in the order given by ``segments``) and the median."""
+
+    edges: np.ndarray
+    segments: list[str]
+    counts: np.ndarray  # segments × bins
+    median: float
+
+
+def clv_histogram(table: pd.DataFrame, bins: int = 40) -> CLVHistogram:
+    """``CLVHistogram`` of ``table`` (a CLV table, at least one row): counted here, so a chart
+    carries ``bins`` numbers per segment, not every customer's value. Segments by name, the
+    unassigned last."""
+    values = table["total_clv"].to_numpy(dtype=float)
+    cap = float(np.quantile(values, 0.95))
+    low = float(min(values.min(), 0.0))
+    edges = np.linspace(low, cap, bins + 1) if cap > low else np.array([low, low + 1.0])
+    codes, names = pd.factorize(table["segment"].to_numpy(dtype=object))
+    order = sorted(range(len(names)), key=lambda k: (names[k] == UNASSIGNED, str(names[k])))
+    clipped = np.clip(values, low, edges[-1])
+    counts = np.array([np.histogram(clipped[codes == k], bins=edges)[0] for k in order]).reshape(len(order), -1)
+    return CLVHistogram(edges, [str(names[k]) for k in order], counts, float(table["total_clv"].median()))
 
 
 def segment_clv(table: pd.DataFrame, by: str = "segment") -> pd.DataFrame:

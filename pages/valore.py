@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from kpi.clv import MIN_REPEAT_CUSTOMERS
-from kpi.customer_value import clv_overview, segment_clv, select_customers
+from kpi.customer_value import select_customers
 from kpi.summary import TIME_UNITS
 from render.charts import segment_colors
 from render.charts_value import (
@@ -57,11 +57,13 @@ if result.unvalued:
     st.info(tn("value.unvalued", result.unvalued, lang, n=fmt_count(result.unvalued, lang)), icon=":material/info:")
 
 f = ctx.filters
-table = select_customers(result.table, f.segments, f.regions, f.channels)
-if table.empty:
+with shown_errors(ctx):
+    chosen = loaders.value_view(ctx.source, ctx.source_key, f, as_of, unit, ctx.today)
+if chosen is None:
     st.info(t("empty.customers", lang), icon=":material/filter_alt_off:")
     st.stop()
-head = clv_overview(table)
+table = select_customers(result.table, f.segments, f.regions, f.channels)  # for the exports
+head = chosen.head
 figures = (
     ("value.card_avg_clv", fmt_money(head["avg_clv"], lang, cur, 0)),
     ("value.card_hist", fmt_money(head["avg_historical"], lang, cur, 0)),
@@ -79,12 +81,13 @@ cards(
     ]
 )
 
-colors = segment_colors(ctx.options.get("segment", []) or list(table["segment"].unique()))
+colors = segment_colors(ctx.options.get("segment", []) or chosen.segments)
 left, right = st.columns(2)
 with left:
-    chart(clv_distribution_figure(table, colors, lang, cur), table, key="value_distribution", ctx=ctx, page=PAGE)
+    histogram = clv_distribution_figure(chosen.histogram, colors, lang, cur)
+    chart(histogram, table, key="value_distribution", ctx=ctx, page=PAGE)
 with right:
-    by_segment = segment_clv(table)
+    by_segment = chosen.by_segment
     chart(
         clv_segment_figure(by_segment, colors, lang, cur),
         by_segment,
@@ -104,12 +107,12 @@ with left:
         required=True,
         key="value_cac_by",
     )
-    by_group = by_segment if group == "segment" else segment_clv(table, by=group or "channel")
+    by_group = by_segment if group == "segment" else chosen.by_channel
     chart(clv_cac_figure(by_group, lang), by_group, key="value_clv_cac", ctx=ctx, page=PAGE, empty="value.no_cac")
 with right:
     if result.bgnbd is not None:
-        max_x = int(min(max(table["x"].quantile(0.95), 5), 40))
-        max_t = float(table["T"].max())
+        max_x = int(min(max(chosen.repeat_95, 5), 40))
+        max_t = chosen.longest
         alive_map = p_alive_map_figure(result.bgnbd, max_x, max_t, t(f"unit.{unit}", lang), lang)
         chart(alive_map, table[["customer_id", "x", "t_x", "T", "p_alive"]], key="value_alive", ctx=ctx, page=PAGE)
 
@@ -139,7 +142,7 @@ else:
         chart(holdout_figure(check.by_frequency, lang), check.by_frequency, key="value_holdout", ctx=ctx, page=PAGE)
 
 st.subheader(t("value.top_title", lang))
-top = table.nlargest(50, "total_clv")  # not a sort of every customer
+top = chosen.top
 # a customer chosen in a table here or on another page: their card opens below
 opened = st.session_state.pop(OPENED["customer"], None)
 if opened is not None and bool((table["customer_id"] == opened).any()):

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from data.filters import UNASSIGNED
 from kpi.clv import BGNBD
+from kpi.customer_value import CLVHistogram
 from render.charts import GREY, INK, TEMPLATE, percent_ticks
 from render.format import fmt_count, fmt_date, fmt_money, fmt_month, fmt_percent, plotly_separators
 from render.text import chart_text, t, tn
@@ -34,22 +34,18 @@ def _layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
     return fig
 
 
-def clv_distribution_figure(table: pd.DataFrame, colors: dict[str, str], lang: str, currency: str) -> go.Figure:
-    """Histogram of total CLV per customer, stacked by segment; the top 5 % is folded into the last bar."""
+def clv_distribution_figure(
+    histogram: CLVHistogram | None, colors: dict[str, str], lang: str, currency: str
+) -> go.Figure:
+    """Histogram of total CLV per customer (``kpi.customer_value.clv_histogram``), stacked by
+    segment; the top 5 % is folded into the last bar. None: no customer."""
     fig = go.Figure()
-    if table.empty:
+    if histogram is None:
         return _layout(fig, lang, t("empty.customers", lang))
-    values_all = table["total_clv"].to_numpy(dtype=float)
-    cap = float(np.quantile(values_all, 0.95))
-    low = float(min(values_all.min(), 0.0))
-    # counted here, 40 bars: the figure carries 40 numbers per segment, not every customer's value
-    # (a million customers made a 20 MB chart)
-    edges = np.linspace(low, cap, 41) if cap > low else np.array([low, low + 1.0])
+    edges = histogram.edges
     centres = (edges[:-1] + edges[1:]) / 2
     ranges = [f"{fmt_money(a, lang, currency, 0)} – {fmt_money(b, lang, currency, 0)}" for a, b in pairwise(edges)]
-    segments = table["segment"].to_numpy()
-    for segment in sorted(table["segment"].unique(), key=lambda s: (s == UNASSIGNED, s)):
-        counts, _ = np.histogram(np.clip(values_all[segments == segment], low, edges[-1]), bins=edges)
+    for segment, counts in zip(histogram.segments, histogram.counts, strict=True):
         fig.add_bar(
             x=centres,
             y=counts,
@@ -62,7 +58,7 @@ def clv_distribution_figure(table: pd.DataFrame, colors: dict[str, str], lang: s
                 f"{t('col.customers', lang)}: %{{y:,d}}<extra></extra>"
             ),
         )
-    median = float(table["total_clv"].median())
+    median = histogram.median
     fig.add_vline(x=median, line={"color": INK, "dash": "dot"})
     _layout(fig, lang, t("value.dist_title", lang, median=fmt_money(median, lang, currency, 0)))
     fig.update_layout(barmode="stack", bargap=0, legend_title_text="")

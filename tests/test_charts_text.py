@@ -66,10 +66,11 @@ def test_stage_counts_have_a_thousands_separator() -> None:
 
 
 def test_the_clv_histogram_counts_have_a_thousands_separator() -> None:
+    from kpi.customer_value import clv_histogram
     from render.charts_value import clv_distribution_figure
 
     table = pd.DataFrame({"segment": ["Privati"] * 3000 + ["HoReCa"] * 10, "total_clv": [100.0] * 3000 + [9000.0] * 10})
-    fig = clv_distribution_figure(table, {}, "it", "EUR")
+    fig = clv_distribution_figure(clv_histogram(table), {}, "it", "EUR")
     assert fig.layout.yaxis.tickformat == ",d"
     assert all(":,d}" in trace.hovertemplate for trace in fig.data)  # 3.000 clienti in the hover too
 

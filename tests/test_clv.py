@@ -334,3 +334,26 @@ def test_many_splines_at_once_are_scipys() -> None:
         got = _spline_values(grids, coefficients, np.full(len(at), s), at)
         want = CubicSpline(grids[s], values[s])(at)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_clv_histogram_by_hand() -> None:
+    """Twenty customers worth 0 … 1,900: the 95th percentile (1,805) caps the bands, so the
+    customer worth 1,900 falls in the last band with 1,800; a negative value opens the first band;
+    the unassigned segment comes last; the median is every customer's."""
+    from kpi.customer_value import clv_histogram
+
+    values = [100.0 * i for i in range(20)]
+    values[0] = -50.0
+    table = pd.DataFrame({"segment": ["n/d", "B", "A", "A"] * 5, "total_clv": values})
+    histogram = clv_histogram(table, bins=4)
+    cap = float(np.quantile(values, 0.95))
+    assert cap == pytest.approx(1805.0)
+    assert histogram.edges.tolist() == pytest.approx(np.linspace(-50.0, cap, 5).tolist())
+    assert histogram.segments == ["A", "B", "n/d"]
+    # bands of 463.75 from -50: [-50, 413.75), [413.75, 877.5), [877.5, 1341.25), [1341.25, 1805]
+    per = {s: c.tolist() for s, c in zip(histogram.segments, histogram.counts, strict=True)}
+    assert per["n/d"] == [2, 1, 1, 1]  # -50, 400 · 800 · 1200 · 1600
+    assert per["B"] == [1, 1, 2, 1]  # 100 · 500 · 900, 1300 · 1700
+    assert per["A"] == [2, 2, 2, 4]  # 200, 300 · 600, 700 · 1000, 1100 · 1400, 1500, 1800, 1900
+    assert histogram.counts.sum() == 20
+    assert histogram.median == float(np.median(values))

@@ -32,6 +32,7 @@ from kpi.whatif import Scenario
 from service import compute, overview
 from service import engagement as service_engagement
 from service import forecast as fc
+from service import value as service_value
 from service.alerts import Alert, find_alerts
 from service.memo import SharedCache, default_cache_bytes
 from service.overview import ValueFigures
@@ -78,6 +79,7 @@ __all__ = [
     "stages_before",
     "upsell",
     "value_figures",
+    "value_view",
 ]
 
 TTL = 600  # seconds: a fresh database read at most every ten minutes
@@ -373,6 +375,14 @@ def engagement(
     page that shows engagement is opened."""
     value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
+def value_view(
+    _source: Source, key: str, filters: Filters, as_of: date, unit: str, today: date
+) -> service_value.ValueView | None:
+    """The customer-value page's figures for the chosen customers (small tables, kept per filters)."""
+    return service_value.value_view(clv(_source, key, as_of, unit, today).table, filters)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
