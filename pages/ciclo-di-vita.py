@@ -7,8 +7,7 @@ import streamlit as st
 
 from data.filters import previous_period
 from kpi.cohorts import cohort_matrices
-from kpi.customer_value import select_customers
-from kpi.lifecycle import STAGES, StageRules, at_risk_value, stage_counts, transitions
+from kpi.lifecycle import STAGES, StageRules
 from kpi.overview import safe_ratio
 from kpi.registry import KPIS
 from render.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
@@ -42,19 +41,12 @@ st.caption(
 )
 
 
-def _stages(end: pd.Timestamp | object) -> pd.DataFrame:
-    """Stages at ``end``: exact at the period's end; earlier dates by the same model (one read)."""
-    assert as_of is not None
-    table = loaders.stages_before(source, ctx.source_key, pd.Timestamp(end).date(), as_of, rules, ctx.today)
-    return select_customers(table, f.segments, f.regions, f.channels)
-
-
 with shown_errors(ctx):
-    now = _stages(as_of)
     prospects = loaders.prospects(ctx.source, ctx.source_key, f, as_of, ctx.today)
     previous_end = previous_period(f.start, as_of)[1]
-    risk_now, risk_before = at_risk_value(now), at_risk_value(_stages(previous_end))
-counts = stage_counts(now)
+    standing = loaders.lifecycle_standing(source, ctx.source_key, f, as_of, previous_end, rules, ctx.today)
+risk_now, risk_before = standing.at_risk_now, standing.at_risk_before
+counts = standing.counts
 risk = KPIS["at_risk_value"]
 change = fmt_change(safe_ratio(risk_now - risk_before, abs(risk_before)), "relative", lang)
 cards(
@@ -101,8 +93,8 @@ months_back = st.segmented_control(
 )
 before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=int(months_back or 3))).date()
 with shown_errors(ctx):
-    before = _stages(before_date)
-moves = transitions(before, now)
+    moved = loaders.lifecycle_moves(source, ctx.source_key, f, as_of, before_date, rules, ctx.today)
+moves = moved.moves
 chart(
     stage_flow_figure(moves, lang, fmt_date(before_date, lang), fmt_date(as_of, lang)),
     moves,
@@ -138,12 +130,7 @@ with tab_margin:
 
 st.subheader(t("lifecycle.at_risk_title", lang))
 st.caption(t("lifecycle.at_risk_intro", lang, before=fmt_date(before_date, lang)))
-risky = now[now["stage"] == "at_risk"].merge(
-    before[["customer_id", "p_alive"]].rename(columns={"p_alive": "p_before"}), on="customer_id", how="left"
-)
-risky["p_before"] = risky["p_before"].fillna(1.0)
-risky["at_stake"] = risky["total_clv"].clip(lower=0) * (risky["p_before"] - risky["p_alive"]).clip(lower=0)
-risky = risky.sort_values("at_stake", ascending=False)
+risky = moved.at_risk  # the most at stake first
 if risky.empty:
     st.info(t("lifecycle.none_at_risk", lang))
 else:

@@ -194,3 +194,35 @@ def test_the_loyal_top_is_each_segments_percentile_rank(rows: list[tuple[int | N
     values = np.array([v for _, v in rows], dtype=float)
     rank = pd.Series(values, dtype=float).groupby(segments).rank(pct=True, ascending=False).to_numpy()
     assert np.array_equal(_top_share(values, segments, share), rank <= share)
+
+
+def test_the_lifecycle_pages_standing_and_moves_are_of_the_chosen_customers() -> None:
+    """Counts, value at risk, moves and the at-risk list for one segment, by hand."""
+    from data.filters import Filters
+    from service.lifecycle import moves, standing
+
+    now = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4, 5],
+            "segment": ["A", "A", "A", "B", "A"],
+            "region": "Nord",
+            "channel": "Web",
+            "stage": ["at_risk", "at_risk", "active", "at_risk", "new"],
+            "p_alive": [0.4, 0.5, 0.9, 0.3, 1.0],
+            "total_clv": [1000.0, -50.0, 300.0, 800.0, 10.0],
+            "last_purchase": pd.to_datetime(["2026-01-05"] * 5),
+        }
+    )
+    before = now.iloc[:4].assign(stage=["active", "at_risk", "active", "active"], p_alive=[0.9, 0.6, 0.8, 0.9])
+    chosen = Filters(segments=("A",))
+    got = standing(now, before, chosen)
+    assert got.counts.to_dict() == {"new": 1, "reactivated": 0, "loyal": 0, "active": 1, "at_risk": 2, "lapsed": 0}
+    assert got.at_risk_now == 1000.0  # customer 2 is worth less than nothing: counts as nothing
+    assert got.at_risk_before == 0.0  # before, customer 2 at risk was worth nothing either
+    moved = moves(now, before, chosen)
+    flows = {(r.source, r.target): r.customers for r in moved.moves.itertuples()}
+    assert flows == {("active", "at_risk"): 1, ("at_risk", "at_risk"): 1, ("active", "active"): 1, ("not_yet", "new"): 1}
+    # at stake: CLV (at least 0) × the fall of P(alive): 1000 × (0.9 − 0.4) = 500; customer 2: 0
+    assert moved.at_risk["customer_id"].tolist() == [1, 2]
+    assert moved.at_risk["at_stake"].tolist() == pytest.approx([500.0, 0.0])
+    assert moved.at_risk["p_before"].tolist() == pytest.approx([0.9, 0.6])

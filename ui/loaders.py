@@ -32,6 +32,7 @@ from kpi.whatif import Scenario
 from service import compute, overview
 from service import engagement as service_engagement
 from service import forecast as fc
+from service import lifecycle as service_lifecycle
 from service import value as service_value
 from service.alerts import Alert, find_alerts
 from service.memo import SharedCache, default_cache_bytes
@@ -66,7 +67,9 @@ __all__ = [
     "get_source",
     "history",
     "ladder_position",
+    "lifecycle_moves",
     "lifecycle_stages",
+    "lifecycle_standing",
     "marketing_roi",
     "monthly_by_segment",
     "order_date_range",
@@ -323,6 +326,24 @@ def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: S
         return lifecycle_stages(_source, key, anchor, rules, today)
     past = history(_source, key, anchor, today)
     return compute.past_stages(_source, past, as_of, clv(_source, key, anchor, "week", today), rules)
+
+
+@_shared
+def lifecycle_standing(
+    _source: Source, key: str, filters: Filters, as_of: date, earlier: date, rules: StageRules, today: date
+) -> service_lifecycle.Standing:
+    """The chosen customers per stage at ``as_of`` and the value at risk then and at ``earlier``."""
+    now = stages_before(_source, key, as_of, as_of, rules, today)
+    return service_lifecycle.standing(now, stages_before(_source, key, earlier, as_of, rules, today), filters)
+
+
+@_shared
+def lifecycle_moves(
+    _source: Source, key: str, filters: Filters, as_of: date, before: date, rules: StageRules, today: date
+) -> service_lifecycle.Moves:
+    """How the chosen customers moved from ``before`` to ``as_of``, and who is at risk now."""
+    now = stages_before(_source, key, as_of, as_of, rules, today)
+    return service_lifecycle.moves(now, stages_before(_source, key, before, as_of, rules, today), filters)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
