@@ -221,7 +221,12 @@ def test_the_lifecycle_pages_standing_and_moves_are_of_the_chosen_customers() ->
     assert got.at_risk_before == 0.0  # before, customer 2 at risk was worth nothing either
     moved = moves(now, before, chosen)
     flows = {(r.source, r.target): r.customers for r in moved.moves.itertuples()}
-    assert flows == {("active", "at_risk"): 1, ("at_risk", "at_risk"): 1, ("active", "active"): 1, ("not_yet", "new"): 1}
+    assert flows == {
+        ("active", "at_risk"): 1,
+        ("at_risk", "at_risk"): 1,
+        ("active", "active"): 1,
+        ("not_yet", "new"): 1,
+    }
     # at stake: CLV (at least 0) × the fall of P(alive): 1000 × (0.9 − 0.4) = 500; customer 2: 0
     assert moved.at_risk["customer_id"].tolist() == [1, 2]
     assert moved.at_risk["at_stake"].tolist() == pytest.approx([500.0, 0.0])
