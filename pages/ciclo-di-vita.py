@@ -13,6 +13,7 @@ from kpi.registry import KPIS
 from render.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent
 from render.text import t, tn
+from service.lifecycle import Moves, Standing
 from ui import loaders
 from ui.cards import Card, cards
 from ui.customer_card import follow_card, opens_card
@@ -44,7 +45,8 @@ st.caption(
 with shown_errors(ctx):
     prospects = loaders.prospects(ctx.source, ctx.source_key, f, as_of, ctx.today)
     previous_end = previous_period(f.start, as_of)[1]
-    standing = loaders.lifecycle_standing(source, ctx.source_key, f, as_of, previous_end, rules, ctx.today)
+    standing = loaders.lifecycle_view(source, ctx.source_key, f, as_of, previous_end, rules, ctx.today, "standing")
+    assert isinstance(standing, Standing)
 risk_now, risk_before = standing.at_risk_now, standing.at_risk_before
 counts = standing.counts
 risk = KPIS["at_risk_value"]
@@ -93,7 +95,8 @@ months_back = st.segmented_control(
 )
 before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=int(months_back or 3))).date()
 with shown_errors(ctx):
-    moved = loaders.lifecycle_moves(source, ctx.source_key, f, as_of, before_date, rules, ctx.today)
+    moved = loaders.lifecycle_view(source, ctx.source_key, f, as_of, before_date, rules, ctx.today, "moves")
+    assert isinstance(moved, Moves)
 moves = moved.moves
 chart(
     stage_flow_figure(moves, lang, fmt_date(before_date, lang), fmt_date(as_of, lang)),

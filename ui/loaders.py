@@ -67,9 +67,8 @@ __all__ = [
     "get_source",
     "history",
     "ladder_position",
-    "lifecycle_moves",
     "lifecycle_stages",
-    "lifecycle_standing",
+    "lifecycle_view",
     "marketing_roi",
     "monthly_by_segment",
     "order_date_range",
@@ -329,21 +328,15 @@ def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: S
 
 
 @_shared
-def lifecycle_standing(
-    _source: Source, key: str, filters: Filters, as_of: date, earlier: date, rules: StageRules, today: date
-) -> service_lifecycle.Standing:
-    """The chosen customers per stage at ``as_of`` and the value at risk then and at ``earlier``."""
+def lifecycle_view(
+    _source: Source, key: str, filters: Filters, as_of: date, other: date, rules: StageRules, today: date, part: str
+) -> service_lifecycle.Standing | service_lifecycle.Moves:
+    """For the chosen customers, ``part`` "standing": per stage at ``as_of`` and the value at risk
+    then and at ``other``; "moves": how they moved from ``other`` to ``as_of`` and who is at risk."""
     now = stages_before(_source, key, as_of, as_of, rules, today)
-    return service_lifecycle.standing(now, stages_before(_source, key, earlier, as_of, rules, today), filters)
-
-
-@_shared
-def lifecycle_moves(
-    _source: Source, key: str, filters: Filters, as_of: date, before: date, rules: StageRules, today: date
-) -> service_lifecycle.Moves:
-    """How the chosen customers moved from ``before`` to ``as_of``, and who is at risk now."""
-    now = stages_before(_source, key, as_of, as_of, rules, today)
-    return service_lifecycle.moves(now, stages_before(_source, key, before, as_of, rules, today), filters)
+    then = stages_before(_source, key, other, as_of, rules, today)
+    made = service_lifecycle.standing if part == "standing" else service_lifecycle.moves
+    return made(now, then, filters)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
