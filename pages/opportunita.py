@@ -12,6 +12,7 @@ from render.charts import segment_colors
 from render.charts_upsell import funnel_figure, offer_value_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
 from render.text import t, tn
+from service.upsell import UpsellChoice
 from ui import loaders
 from ui.cards import Card, cards
 from ui.customer_card import follow_card, opens_card
@@ -28,24 +29,26 @@ rules = ctx.settings.lifecycle if ctx.settings else StageRules()
 st.caption(t("upsell.intro", lang, as_of=fmt_date(as_of, lang)))
 
 with shown_errors(ctx):
-    result = loaders.upsell(source, ctx.source_key, as_of, rules, ctx.today)
-if result is None:
+    options = loaders.upsell_options(source, ctx.source_key, f, as_of, rules, ctx.today)
+if options is None:
     st.warning(t("upsell.missing", lang), icon=":material/inventory_2:")
     st.stop()
-candidates, funnel = result
-candidates = select_customers(candidates, f.segments, f.regions, f.channels)
+with shown_errors(ctx):
+    result = loaders.upsell(source, ctx.source_key, as_of, rules, ctx.today)
+assert result is not None
+funnel = result[1]
 
 left, middle, right = st.columns(3)
 stages = left.multiselect(
     t("upsell.filter_stage", lang),
-    [s for s in STAGES if s in set(candidates["stage"].unique())],
+    options[0],
     format_func=lambda s: t(f"stage.{s}", lang),
     key="upsell_stage",
     placeholder=t("filter.placeholder", lang),
 )
 offers = middle.multiselect(
     t("upsell.filter_offer", lang),
-    sorted(candidates["offer_name"].unique()),
+    options[1],
     key="upsell_offer",
     placeholder=t("filter.placeholder", lang),
 )
@@ -53,30 +56,29 @@ offers = middle.multiselect(
 minimum = right.number_input(
     t("upsell.filter_min", lang), min_value=0.0, value=0.0, step=10.0, format="%.0f", key="upsell_min"
 )
-shown = candidates[candidates["expected_value"] >= minimum]
 engaged = source.available("referrals") or source.available("engagements")
 group: pd.Series | None = None
+advocates_first = False
 if engaged:  # the customers who bring customers (Coinvolgimento) come first when asked
     with shown_errors(ctx):
         group = loaders.engagement_groups(source, ctx.source_key, as_of, ctx.today)
-    if st.toggle(
+    advocates_first = st.toggle(
         t("upsell.advocates_first", lang),
         value=True,
         key="upsell_advocates",
         help=t("upsell.advocates_first_help", lang),
-    ):
-        advocate = shown["customer_id"].isin(group.index[group.to_numpy() == "advocates"]).to_numpy()
-        shown = shown.iloc[np.r_[np.flatnonzero(advocate), np.flatnonzero(~advocate)]]
-if stages:
-    shown = shown[shown["stage"].isin(stages)]
-if offers:
-    shown = shown[shown["offer_name"].isin(offers)]
+    )
+choice = UpsellChoice(tuple(stages), tuple(offers), float(minimum), bool(advocates_first))
+with shown_errors(ctx):
+    picked = loaders.upsell_view(source, ctx.source_key, f, as_of, rules, ctx.today, choice)
+assert picked is not None
+shown = picked.first  # the first offers, in order (the whole list is made when downloaded)
 
 cards(
     [
-        Card(t("upsell.card_candidates", lang), fmt_count(len(shown), lang)),
-        Card(t("upsell.card_customers", lang), fmt_count(shown["customer_id"].nunique(), lang)),
-        Card(t("upsell.card_value", lang), fmt_money_short(float(shown["expected_value"].sum()), lang, cur)),
+        Card(t("upsell.card_candidates", lang), fmt_count(picked.offers, lang)),
+        Card(t("upsell.card_customers", lang), fmt_count(picked.customers, lang)),
+        Card(t("upsell.card_value", lang), fmt_money_short(picked.value, lang, cur)),
     ]
 )
 
@@ -199,7 +201,12 @@ else:
     follow_card(ctx, PAGE)
     st.caption(f":material/ads_click: {t('table.card_hint', lang)}")
     stem = f"{'opportunita' if lang == 'it' else 'opportunities'}-{as_of.isoformat()}"
-    table_downloads(lambda: _export(shown), stem, lang, key="upsell")
+    table_downloads(
+        lambda: _export(loaders.shown_offers(source, ctx.source_key, f, as_of, rules, ctx.today, choice)),
+        stem,
+        lang,
+        key="upsell",
+    )
 
 left, right = st.columns(2)
 with left:
@@ -217,7 +224,10 @@ with left:
     )
 with right:
     st.subheader(t("upsell.by_offer", lang))
-    chart(offer_value_figure(shown, lang, cur), shown, key="upsell_offers", ctx=ctx, page=PAGE, empty="upsell.none")
+    by_offer = picked.by_offer  # what the chart draws: the expected value per offer
+    chart(
+        offer_value_figure(by_offer, lang, cur), by_offer, key="upsell_offers", ctx=ctx, page=PAGE, empty="upsell.none"
+    )
 
 if engaged:
     st.subheader(t("upsell.asks_title", lang))

@@ -185,3 +185,32 @@ def test_equal_buyers_offer_the_lower_product_id() -> None:
     )
     got = upsell_candidates(customers, owned, catalogue, UpsellRules(min_support=0.0))
     assert list(got.loc[got["customer_id"] == 5, "offer_product_id"]) == ["P2"]
+
+
+def test_the_opportunities_pages_view_follows_its_choices() -> None:
+    """The offers within the filters and the page's choices: the minimum, advocates first (their
+    offers, in their order, then the others), the stages and offers chosen; counted once."""
+    from data.filters import Filters
+    from service.upsell import UpsellChoice, shown_offers, upsell_options, upsell_view
+
+    candidates = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4, 5, 1],
+            "segment": ["A", "A", "A", "B", "A", "A"],
+            "region": "Nord",
+            "channel": "Web",
+            "stage": ["active", "loyal", "at_risk", "active", "active", "active"],
+            "offer_name": ["X", "Y", "X", "X", "Y", "Z"],
+            "expected_value": [90.0, 80.0, 70.0, 60.0, 50.0, 5.0],
+        }
+    )
+    segment_a = Filters(segments=("A",))
+    assert upsell_options(candidates, segment_a) == (["loyal", "active", "at_risk"], ["X", "Y", "Z"])
+    choice = UpsellChoice(minimum=10.0, advocates_first=True)
+    got = shown_offers(candidates, segment_a, choice, pd.Index([3, 5]))
+    assert got["customer_id"].tolist() == [3, 5, 1, 2]  # advocates first, each group by value
+    view = upsell_view(candidates, segment_a, choice, pd.Index([3, 5]))
+    assert (view.offers, view.customers, view.value) == (4, 4, 290.0)
+    assert view.by_offer.to_dict("list") == {"offer_name": ["X", "Y"], "expected_value": [160.0, 130.0]}
+    narrow = UpsellChoice(stages=("active",), offers=("Y",), advocates_first=False)
+    assert shown_offers(candidates, segment_a, narrow, pd.Index([3, 5]))["customer_id"].tolist() == [5]

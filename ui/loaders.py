@@ -33,6 +33,7 @@ from service import compute, overview
 from service import engagement as service_engagement
 from service import forecast as fc
 from service import lifecycle as service_lifecycle
+from service import upsell as service_upsell
 from service import value as service_value
 from service.alerts import Alert, find_alerts
 from service.memo import SharedCache, default_cache_bytes
@@ -76,10 +77,13 @@ __all__ = [
     "prospects",
     "referral_asks",
     "segment_totals",
+    "shown_offers",
     "source_key",
     "stage_history",
     "stages_before",
     "upsell",
+    "upsell_options",
+    "upsell_view",
     "value_figures",
     "value_view",
 ]
@@ -397,6 +401,55 @@ def value_view(
 ) -> service_value.ValueView | None:
     """The customer-value page's figures for the chosen customers (small tables, kept per filters)."""
     return service_value.value_view(clv(_source, key, as_of, unit, today).table, filters)
+
+
+def _advocates(_source: Source, key: str, as_of: date, today: date) -> pd.Index | None:
+    """The customers who bring customers (engagement's advocates), None without engagement data."""
+    if not (_source.available("referrals") or _source.available("engagements")):
+        return None
+    group = engagement_groups(_source, key, as_of, today)
+    return group.index[group.to_numpy() == "advocates"]
+
+
+@_shared
+def upsell_options(
+    _source: Source, key: str, filters: Filters, as_of: date, rules: StageRules, today: date
+) -> tuple[list[str], list[str]] | None:
+    """The stages and offers among the chosen customers' offers (None without a catalogue)."""
+    found = upsell(_source, key, as_of, rules, today)
+    return None if found is None else service_upsell.upsell_options(found[0], filters)
+
+
+@_shared
+def upsell_view(
+    _source: Source,
+    key: str,
+    filters: Filters,
+    as_of: date,
+    rules: StageRules,
+    today: date,
+    choice: service_upsell.UpsellChoice,
+) -> service_upsell.UpsellView | None:
+    """The offers the opportunities page shows for the filters and its own choices, counted once."""
+    found = upsell(_source, key, as_of, rules, today)
+    if found is None:
+        return None
+    return service_upsell.upsell_view(found[0], filters, choice, _advocates(_source, key, as_of, today))
+
+
+def shown_offers(
+    _source: Source,
+    key: str,
+    filters: Filters,
+    as_of: date,
+    rules: StageRules,
+    today: date,
+    choice: service_upsell.UpsellChoice,
+) -> pd.DataFrame:
+    """Every offer the page shows, in order (for a download: made when asked)."""
+    found = upsell(_source, key, as_of, rules, today)
+    assert found is not None
+    return service_upsell.shown_offers(found[0], filters, choice, _advocates(_source, key, as_of, today))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
