@@ -12,7 +12,7 @@ from render.charts import segment_colors
 from render.charts_upsell import funnel_figure, offer_value_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
 from render.text import t, tn
-from service.upsell import UpsellChoice
+from service.upsell import UpsellChoice, shown_offers
 from ui import loaders
 from ui.cards import Card, cards
 from ui.customer_card import follow_card, opens_card
@@ -36,7 +36,7 @@ if options is None:
 with shown_errors(ctx):
     result = loaders.upsell(source, ctx.source_key, as_of, rules, ctx.today)
 assert result is not None
-funnel = result[1]
+candidates, funnel = result
 
 left, middle, right = st.columns(3)
 stages = left.multiselect(
@@ -202,7 +202,9 @@ else:
     st.caption(f":material/ads_click: {t('table.card_hint', lang)}")
     stem = f"{'opportunita' if lang == 'it' else 'opportunities'}-{as_of.isoformat()}"
     table_downloads(
-        lambda: _export(loaders.shown_offers(source, ctx.source_key, f, as_of, rules, ctx.today, choice)),
+        lambda: _export(
+            shown_offers(candidates, f, choice, loaders.advocates(source, ctx.source_key, as_of, ctx.today))
+        ),
         stem,
         lang,
         key="upsell",

@@ -46,6 +46,7 @@ from service.whatif import whatif as whatif_of
 __all__ = [
     "SHARED",
     "CachedInputs",
+    "advocates",
     "alerts",
     "broad_privileges",
     "campaign_monthly_margin",
@@ -77,7 +78,6 @@ __all__ = [
     "prospects",
     "referral_asks",
     "segment_totals",
-    "shown_offers",
     "source_key",
     "stage_history",
     "stages_before",
@@ -403,7 +403,7 @@ def value_view(
     return service_value.value_view(clv(_source, key, as_of, unit, today).table, filters)
 
 
-def _advocates(_source: Source, key: str, as_of: date, today: date) -> pd.Index | None:
+def advocates(_source: Source, key: str, as_of: date, today: date) -> pd.Index | None:
     """The customers who bring customers (engagement's advocates), None without engagement data."""
     if not (_source.available("referrals") or _source.available("engagements")):
         return None
@@ -434,22 +434,7 @@ def upsell_view(
     found = upsell(_source, key, as_of, rules, today)
     if found is None:
         return None
-    return service_upsell.upsell_view(found[0], filters, choice, _advocates(_source, key, as_of, today))
-
-
-def shown_offers(
-    _source: Source,
-    key: str,
-    filters: Filters,
-    as_of: date,
-    rules: StageRules,
-    today: date,
-    choice: service_upsell.UpsellChoice,
-) -> pd.DataFrame:
-    """Every offer the page shows, in order (for a download: made when asked)."""
-    found = upsell(_source, key, as_of, rules, today)
-    assert found is not None
-    return service_upsell.shown_offers(found[0], filters, choice, _advocates(_source, key, as_of, today))
+    return service_upsell.upsell_view(found[0], filters, choice, advocates(_source, key, as_of, today))
 
 
 @st.cache_data(ttl=TTL, show_spinner=False, max_entries=_ENTRIES)
