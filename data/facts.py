@@ -1104,30 +1104,93 @@ def segment_totals(facts: Facts, filters: Filters) -> pd.DataFrame:
     return df.sort_values(["revenue", "segment"], ascending=[False, True]).reset_index(drop=True)
 
 
-def cohort_activity(facts: Facts, filters: Filters, as_of: date) -> pd.DataFrame:
-    """``data.queries.cohort_activity`` (sorted by cohort and month)."""
-    keep = _rows(facts, filters, None, as_of)
-    first = facts.first_purchase_day()
+@dataclass(frozen=True)
+class _Cohorts:
+    """The day rows up to a date of the customers whose first purchase is by then, summed per
+    (cohort month, month) pair and combination of segment, region and channel ("dimension cell"):
+    made once per date and kept with the facts, so that a filter change only picks cells. A customer
+    has one cohort and one dimension cell, so distinct buyers add across cells."""
+
+    first_month: int
+    span: int  # months from the first to the last: a pair is ``cohort * span + month`` (offsets)
+    shape: tuple[int, ...]  # codes per dimension, plus one for none
+    pair: np.ndarray  # per entry: its (cohort, month) pair
+    cell: np.ndarray  # per entry: its dimension cell
+    margin: np.ndarray
+    buyers: np.ndarray  # distinct customers with a purchase that month
+
+
+def _cohorts(facts: Facts, as_of: date) -> _Cohorts | None:
+    key = ("cohorts", as_of)
+    found = facts._cache.get(key)
+    if found is not None:
+        return found[0]
     limit = _day(as_of)
-    cohort_day = first[facts.d_code]
-    keep &= (cohort_day >= 0) & (cohort_day <= limit)
-    if not keep.any():
+    first = facts.first_purchase_day()
+    started = (first >= 0) & (first <= limit)
+    keep = started[facts.d_code] & (facts.d_day <= limit)
+    made = None
+    if keep.any():
+        shape = tuple(len(facts.labels[d]) + 1 for d in DIMENSIONS)
+        cell_of = np.ravel_multi_index(tuple(facts.dims[d].astype(np.int64) + 1 for d in DIMENSIONS), shape)
+        code = facts.d_code[keep]
+        cohort = _months(np.where(started, first, 0).astype(np.int32)).astype(np.int64)[code]
+        month = facts.d_month[keep].astype(np.int64)
+        base = int(cohort.min())
+        span = int(month.max()) - base + 1
+        cells_n = int(np.prod(shape))
+        group = ((cohort - base) * span + (month - base)) * cells_n + cell_of[code]
+        size = span * span * cells_n
+        if size <= max(4 * len(group), 1 << 20):  # dense: a count per possible entry, no sort
+            entries = np.flatnonzero(np.bincount(group, minlength=size))
+            number = np.zeros(size, dtype=np.int64)
+            number[entries] = np.arange(len(entries))
+            entry = number[group]
+        else:
+            entries, entry = np.unique(group, return_inverse=True)
+        bought = facts.d_purchases[keep] > 0
+        # rows are sorted by customer then day: (customer, month) pairs are contiguous
+        firsts = _distinct_pairs(code[bought], month[bought])
+        made = _Cohorts(
+            first_month=base,
+            span=span,
+            shape=shape,
+            pair=entries // cells_n,
+            cell=entries % cells_n,
+            margin=np.bincount(entry, weights=facts.d_margin[keep], minlength=len(entries)),
+            buyers=np.bincount(entry[bought][firsts], minlength=len(entries)),
+        )
+    with _CUBE_LOCK:
+        kept = [c for c in facts._cache if isinstance(c, tuple) and c[:1] == ("cohorts",)]
+        for old in kept[: max(len(kept) - _CUBES_KEPT + 1, 0)]:
+            facts._cache.pop(old, None)
+        return facts._cache.setdefault(key, (made,))[0]
+
+
+def cohort_activity(facts: Facts, filters: Filters, as_of: date) -> pd.DataFrame:
+    """``data.queries.cohort_activity`` (sorted by cohort and month): per cohort of first purchase
+    and month, the buyers and the margin of the chosen customers."""
+    made = _cohorts(facts, as_of)
+    chosen = None
+    if made is not None:
+        picked = np.ones(made.shape, dtype=bool)
+        choices = (filters.segments, filters.regions, filters.channels)
+        for axis, (d, wanted) in enumerate(zip(DIMENSIONS, choices, strict=True)):
+            if wanted:
+                on = np.r_[False, np.isin(facts.labels[d], list(wanted))]  # none (code -1) never chosen
+                picked &= on.reshape([-1 if a == axis else 1 for a in range(len(made.shape))])
+        chosen = picked.ravel()[made.cell]
+    if made is None or chosen is None or not chosen.any():
         return pd.DataFrame({"cohort": pd.to_datetime([]), "month": pd.to_datetime([]), "customers": [], "margin": []})
-    cohort = _months(cohort_day[keep].astype(np.int32)).astype(np.int64)
-    month = facts.d_month[keep].astype(np.int64)
-    base_month = int(cohort.min())
-    span = int(month.max()) - base_month + 1
-    group = (cohort - base_month) * span + (month - base_month)
-    n_groups = span * span
-    margin = np.bincount(group, weights=facts.d_margin[keep], minlength=n_groups)
-    bought = facts.d_purchases[keep] > 0
-    firsts = _distinct_pairs(facts.d_code[keep][bought], group[bought])
-    customers = np.bincount(group[bought][firsts], minlength=n_groups)
-    cells = np.flatnonzero(np.bincount(group, minlength=n_groups))
+    pair = made.pair[chosen]
+    n_pairs = made.span * made.span
+    margin = np.bincount(pair, weights=made.margin[chosen], minlength=n_pairs)
+    customers = np.bincount(pair, weights=made.buyers[chosen], minlength=n_pairs)
+    cells = np.unique(pair)
     return pd.DataFrame(
         {
-            "cohort": _month_starts(cells // span + base_month),
-            "month": _month_starts(cells % span + base_month),
+            "cohort": _month_starts(cells // made.span + made.first_month),
+            "month": _month_starts(cells % made.span + made.first_month),
             "customers": customers[cells].astype(int),
             "margin": margin[cells].astype(float),
         }

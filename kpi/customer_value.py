@@ -659,15 +659,31 @@ def holdout_split(first: date, as_of: date) -> date | None:
     return as_of - pd.Timedelta(days=held).to_pytimedelta()
 
 
+def chosen_mask(
+    table: pd.DataFrame, segments: tuple[str, ...] = (), regions: tuple[str, ...] = (), channels: tuple[str, ...] = ()
+) -> np.ndarray | None:
+    """Per row: within the chosen segments, regions and channels; None when nothing is chosen (every
+    row). A column of categories is matched by its codes: a lookup per row, no text compared."""
+    mask: np.ndarray | None = None
+    for column, chosen in (("segment", segments), ("region", regions), ("channel", channels)):
+        if not chosen:
+            continue
+        values = table[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            wanted = np.append(values.cat.categories.isin(list(chosen)), False)  # code -1 (missing): last
+            hit = wanted[values.cat.codes.to_numpy()]
+        else:
+            hit = values.isin(chosen).to_numpy(dtype=bool)
+        mask = hit if mask is None else mask & hit
+    return mask
+
+
 def select_customers(
     table: pd.DataFrame, segments: tuple[str, ...] = (), regions: tuple[str, ...] = (), channels: tuple[str, ...] = ()
 ) -> pd.DataFrame:
     """The rows of the chosen segments, regions and channels (an empty choice keeps all)."""
-    mask = pd.Series(True, index=table.index)
-    for column, chosen in (("segment", segments), ("region", regions), ("channel", channels)):
-        if chosen:
-            mask &= table[column].isin(chosen)
-    return table[mask]
+    mask = chosen_mask(table, segments, regions, channels)
+    return table.copy(deep=False) if mask is None else table[mask]
 
 
 def clv_overview(table: pd.DataFrame) -> dict[str, float]:

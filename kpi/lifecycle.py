@@ -216,15 +216,32 @@ def stage_names(stage: np.ndarray) -> pd.Series:
     return names.to_pandas()
 
 
-def stage_counts(stages: pd.DataFrame) -> pd.Series:
-    """Customers per stage, in the order of ``STAGES`` (zeros included)."""
-    return stages["stage"].value_counts().reindex(list(STAGES), fill_value=0)
+def stage_counts(stages: pd.DataFrame, mask: np.ndarray | None = None) -> pd.Series:
+    """Customers per stage, in the order of ``STAGES`` (zeros included); of the rows in ``mask``
+    only, when given (``kpi.customer_value.chosen_mask``: no table of the chosen rows is made)."""
+    stage = stages["stage"]
+    if isinstance(stage.dtype, pd.CategoricalDtype) and list(stage.cat.categories) == list(STAGES):
+        codes = stage.cat.codes.to_numpy()
+        if mask is not None:
+            codes = codes[mask]
+        counts = np.bincount(codes[codes >= 0], minlength=len(STAGES)).astype(np.int64)
+        return pd.Series(counts, index=pd.Index(list(STAGES), dtype="str", name="stage"), name="count")
+    if mask is not None:
+        stage = stage[mask]
+    return stage.value_counts().reindex(list(STAGES), fill_value=0)
 
 
-def at_risk_value(stages: pd.DataFrame) -> float:
+def at_risk_value(stages: pd.DataFrame, mask: np.ndarray | None = None) -> float:
     """The value of the customers at risk: their lifetime value (``total_clv``; a customer worth
-    less than nothing counts as nothing) summed over the ``at_risk`` stage."""
-    risky = stages["stage"].to_numpy() == "at_risk"
+    less than nothing counts as nothing) summed over the ``at_risk`` stage (of the rows in
+    ``mask`` only, when given)."""
+    stage = stages["stage"]
+    if isinstance(stage.dtype, pd.CategoricalDtype):
+        risky = np.append(stage.cat.categories == "at_risk", False)[stage.cat.codes.to_numpy()]
+    else:
+        risky = (stage == "at_risk").to_numpy(dtype=bool, na_value=False)
+    if mask is not None:
+        risky = risky & mask
     return float(np.clip(stages["total_clv"].to_numpy(dtype=float)[risky], 0, None).sum())
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from data.filters import Filters
-from kpi.customer_value import select_customers
+from kpi.customer_value import chosen_mask, select_customers
 from kpi.lifecycle import at_risk_value, stage_counts, transitions
 
 __all__ = ["Moves", "Standing", "moves", "standing"]
@@ -35,9 +35,9 @@ class Moves:
 def standing(now: pd.DataFrame, earlier: pd.DataFrame, filters: Filters) -> Standing:
     """``Standing`` of the customers within ``filters``: ``now`` and ``earlier`` are every
     customer's stages at the two dates."""
-    chosen = select_customers(now, filters.segments, filters.regions, filters.channels)
-    then = select_customers(earlier, filters.segments, filters.regions, filters.channels)
-    return Standing(stage_counts(chosen), at_risk_value(chosen), at_risk_value(then))
+    chosen = chosen_mask(now, filters.segments, filters.regions, filters.channels)
+    then = chosen_mask(earlier, filters.segments, filters.regions, filters.channels)
+    return Standing(stage_counts(now, chosen), at_risk_value(now, chosen), at_risk_value(earlier, then))
 
 
 def moves(now: pd.DataFrame, before: pd.DataFrame, filters: Filters) -> Moves:

@@ -210,6 +210,41 @@ def test_a_filter_change_picks_cells_of_the_periods_cube(demo_sources: dict[str,
     assert sum(1 for key in facts._cache if isinstance(key, tuple) and key[0] == "cube") <= fx._CUBES_KEPT
 
 
+def test_a_filter_change_picks_cells_of_the_cohorts(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> None:
+    """The cohorts up to a date are summed once per (cohort, month, segment × region × channel);
+    another filter only picks cells of them, and gives what the rows give; the dates kept are bounded."""
+    _source, facts = demo_sources["duckdb"]
+    as_of = date(2026, 10, 31)
+    fx.cohort_activity(facts, Filters(), as_of)
+    made = fx._cohorts(facts, as_of)
+    for segment in SEGMENTS[:4]:  # the last has no customer
+        filters = Filters(segments=(segment,), regions=REGIONS[:2])
+        got = fx.cohort_activity(facts, filters, as_of)
+        assert fx._cohorts(facts, as_of) is made
+        # by hand from the rows: the chosen customers' rows up to the date, by cohort and month
+        first = facts.first_purchase_day()
+        chosen = fx.customer_mask(facts, filters) & (first >= 0) & (first <= fx._day(as_of))
+        rows = chosen[facts.d_code] & (facts.d_day <= fx._day(as_of))
+        frame = pd.DataFrame(
+            {
+                "cohort": fx._months(first[facts.d_code[rows]].astype(np.int32)),
+                "month": facts.d_month[rows],
+                "code": facts.d_code[rows],
+                "bought": facts.d_purchases[rows] > 0,
+                "margin": facts.d_margin[rows],
+            }
+        )
+        buyers = frame[frame["bought"]].groupby(["cohort", "month"])["code"].nunique()
+        want = frame.groupby(["cohort", "month"]).agg(margin=("margin", "sum"))
+        want["customers"] = buyers.reindex(want.index, fill_value=0)
+        assert len(got) == len(want) > 0
+        assert got["customers"].tolist() == want["customers"].tolist()
+        assert np.allclose(got["margin"], want["margin"], rtol=1e-12, atol=1e-6)
+    for day in range(1, 30):
+        fx.cohort_activity(facts, Filters(), date(2024, 1, day))
+    assert sum(1 for key in facts._cache if isinstance(key, tuple) and key[0] == "cohorts") <= fx._CUBES_KEPT
+
+
 def test_money_is_summed_to_the_cent(tmp_path: Path, default_settings: Settings) -> None:
     """Amounts are read as double precision: a four-byte float would round 140,566.79 to
     140,566.7901611328 and drift by euros over a million orders."""

@@ -231,3 +231,65 @@ def test_the_lifecycle_pages_standing_and_moves_are_of_the_chosen_customers() ->
     assert moved.at_risk["customer_id"].tolist() == [1, 2]
     assert moved.at_risk["at_stake"].tolist() == pytest.approx([500.0, 0.0])
     assert moved.at_risk["p_before"].tolist() == pytest.approx([0.9, 0.6])
+
+
+_LABELS = ["A", "B", "C"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([*_LABELS, None]),
+            st.sampled_from([*_LABELS, None]),
+            st.sampled_from(list(STAGES)),
+            st.floats(-100, 1000, allow_nan=False),
+        ),
+        min_size=0,
+        max_size=40,
+    ),
+    segments=st.lists(st.sampled_from([*_LABELS, "Z"]), max_size=2, unique=True),
+    regions=st.lists(st.sampled_from(_LABELS), max_size=2, unique=True),
+    categories=st.booleans(),
+)
+def test_counting_through_a_mask_is_counting_the_chosen_rows(
+    rows: list[tuple[str | None, str | None, str, float]], segments: list[str], regions: list[str], categories: bool
+) -> None:
+    """``chosen_mask`` picks what a row-by-row test picks (missing values never chosen), with the
+    dimensions and stages as categories (an earlier date's table) or as texts (the CLV table);
+    counts and the value at risk through the mask are those of the chosen rows."""
+    from kpi.customer_value import chosen_mask, select_customers
+    from kpi.lifecycle import at_risk_value
+
+    table = pd.DataFrame(
+        {
+            "customer_id": range(len(rows)),
+            "segment": [r[0] for r in rows],
+            "region": [r[1] for r in rows],
+            "channel": "Web",
+            "stage": [r[2] for r in rows],
+            "total_clv": [r[3] for r in rows],
+        }
+    )
+    if categories:
+        table = table.astype(
+            {
+                "segment": pd.CategoricalDtype(_LABELS),
+                "region": pd.CategoricalDtype(_LABELS),
+                "stage": pd.CategoricalDtype(list(STAGES)),
+            }
+        )
+    else:
+        table = table.astype({"segment": "str", "region": "str", "stage": "str"})
+    picked = tuple(segments), tuple(regions)
+    want = [i for i, r in enumerate(rows) if (not segments or r[0] in segments) and (not regions or r[1] in regions)]
+    mask = chosen_mask(table, *picked)
+    assert (mask is None) == (not segments and not regions)
+    chosen = select_customers(table, *picked)
+    assert chosen["customer_id"].tolist() == want
+    pd.testing.assert_series_equal(stage_counts(table, mask), stage_counts(chosen))
+    assert stage_counts(table, mask).sum() == len(want)
+    assert at_risk_value(table, mask) == at_risk_value(chosen)
+    assert at_risk_value(table, mask) == pytest.approx(
+        sum(max(rows[i][3], 0.0) for i in want if rows[i][2] == "at_risk"), abs=1e-9
+    )

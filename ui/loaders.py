@@ -25,7 +25,7 @@ from data.filters import Filters, previous_period
 from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
-from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split, select_customers
+from kpi.customer_value import CLVResult, HoldoutCheck, chosen_mask, holdout_split, select_customers
 from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from kpi.whatif import Scenario
@@ -353,7 +353,7 @@ def stage_history(
     for end in ends:
         table = stages_before(_source, key, end, anchor, rules, today)
         counts[pd.Timestamp(end)] = stage_counts(
-            select_customers(table, filters.segments, filters.regions, filters.channels)
+            table, chosen_mask(table, filters.segments, filters.regions, filters.channels)
         )
     return pd.DataFrame(counts).T
 
