@@ -151,15 +151,22 @@ def engagement_tables(
     return table, detail, found
 
 
-def engagement_by_campaign(facts: Facts, table: pd.DataFrame) -> pd.Series:
-    """The engagement value (CEV − CLV) of ``table``'s customers (an engagement table, filtered as
-    wanted) summed by the paid campaign that acquired them."""
-    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
-    known = code >= 0
-    campaign = np.full(len(code), None, dtype=object)
-    campaign[known] = facts.campaign_costed()[code[known]]
+def engagement_by_campaign(facts: Facts, table: pd.DataFrame, chosen: np.ndarray | None = None) -> pd.Series:
+    """The engagement value (CEV − CLV) of ``table``'s customers (an engagement table; of its rows
+    in ``chosen`` only, when given) summed by the paid campaign that acquired them. Each row's
+    campaign is found once per table (kept with the facts while the table lives)."""
+
+    def campaigns() -> tuple[np.ndarray, np.ndarray]:
+        code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+        known = code >= 0
+        campaign = np.full(len(code), None, dtype=object)
+        campaign[known] = facts.campaign_costed()[code[known]]
+        return campaign, pd.notna(campaign)
+
+    campaign, acquired = memo_of(facts, ("campaign_of_rows",), table, campaigns)
+    if chosen is not None:
+        acquired = acquired & chosen
     extra = (table["cev"] - table["clv"]).to_numpy(dtype=float)
-    acquired = pd.notna(campaign)
     return pd.Series(extra[acquired]).groupby(campaign[acquired]).sum()
 
 

@@ -438,3 +438,19 @@ def test_the_engagement_pages_view_is_of_the_chosen_customers_only() -> None:
     assert view.contacts["customer_id"].tolist() == [40, 30]  # champions only, most valuable first
     assert view.quadrants.index.tolist() == ["champions", "misers"]
     assert engagement_view(everyone, detail, Filters(segments=("Z",))) is None
+
+
+def test_engagement_value_by_acquiring_campaign_by_hand() -> None:
+    """CEV − CLV summed by the paid campaign that acquired each customer, for all rows and for the
+    rows of a mask; customers without a paid campaign, or unknown to the facts, count nowhere."""
+    from types import SimpleNamespace
+
+    from service.compute import engagement_by_campaign
+
+    campaign = np.array(["C1", None, "C2", "C1"], dtype=object)
+    facts = SimpleNamespace(ids=np.array([10, 11, 12, 13], dtype=object), campaign_costed=lambda: campaign, _cache={})
+    table = pd.DataFrame({"customer_id": [13, 11, 10, 99, 12], "cev": [50.0, 9.0, 30.0, 7.0, 5.0], "clv": 1.0})
+    every = engagement_by_campaign(facts, table)  # type: ignore[arg-type]
+    assert every.to_dict() == {"C1": 49.0 + 29.0, "C2": 4.0}
+    some = engagement_by_campaign(facts, table, np.array([True, True, False, True, True]))  # type: ignore[arg-type]
+    assert some.to_dict() == {"C1": 49.0, "C2": 4.0}

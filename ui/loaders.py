@@ -25,7 +25,7 @@ from data.filters import Filters, previous_period
 from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
-from kpi.customer_value import CLVResult, HoldoutCheck, chosen_mask, holdout_split, select_customers
+from kpi.customer_value import CLVResult, HoldoutCheck, chosen_mask, holdout_split
 from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from kpi.whatif import Scenario
@@ -450,8 +450,8 @@ def engagement_view(
 def engagement_by_campaign(_source: Source, key: str, filters: Filters, as_of: date, today: date) -> pd.Series:
     """The engagement value of the chosen customers, by the campaign that acquired them."""
     everyone = engagement(_source, key, as_of, today)[0]
-    chosen = select_customers(everyone, filters.segments, filters.regions, filters.channels)
-    return compute.engagement_by_campaign(facts(_source, key, today), chosen)
+    chosen = chosen_mask(everyone, filters.segments, filters.regions, filters.channels)
+    return compute.engagement_by_campaign(facts(_source, key, today), everyone, chosen)
 
 
 @_shared
