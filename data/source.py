@@ -132,6 +132,11 @@ class ResolvedEntity:
 
 def _friendly(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
+    # PyHive's error is the whole Thrift response (with the server's Java stack): its message alone
+    args = getattr(orig, "args", ())
+    message = getattr(getattr(args[0], "status", None), "errorMessage", None) if args else None
+    if isinstance(message, str) and message.strip():
+        return message.strip().splitlines()[0][:300]
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     return text[:300]
 
@@ -341,4 +346,13 @@ def _type_kind(dialect: str, type_code: Any) -> str | None:
         if name.startswith(("DATE", "TIMESTAMP")):
             return "date"
         return "number" if name.startswith(_DUCKDB_NUMBERS) else None
+    if dialect in ("hive", "databricks") and isinstance(type_code, str):
+        # PyHive names the Thrift type: DATE_TYPE, TIMESTAMP_TYPE, BIGINT_TYPE, DECIMAL_TYPE, …
+        name = type_code.upper().removesuffix("_TYPE")
+        if name in ("DATE", "TIMESTAMP", "TIMESTAMP_NTZ"):
+            return "date"
+        return "number" if name in _SPARK_NUMBERS else None
     return None
+
+
+_SPARK_NUMBERS = frozenset({"TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL"})
