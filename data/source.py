@@ -17,7 +17,7 @@ import sqlglot
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlglot import exp
 
-from data.engine import SourceUnavailable, make_readonly_engine, redact_url
+from data.engine import SourceUnavailable, driver_message, make_readonly_engine, redact_url
 from data.entities import ENTITIES, EntitySpec
 from data.messages import Explained
 from data.settings import EntityMapping, Settings
@@ -132,12 +132,8 @@ class ResolvedEntity:
 
 def _friendly(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
-    # PyHive's error is the whole Thrift response (with the server's Java stack): its message alone
-    args = getattr(orig, "args", ())
-    message = getattr(getattr(args[0], "status", None), "errorMessage", None) if args else None
-    if isinstance(message, str) and message.strip():
-        return message.strip().splitlines()[0][:300]
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    message = driver_message(orig).strip()  # PyHive's: the server's message, not the Thrift response
+    text = message.splitlines()[0] if message else type(orig).__name__
     return text[:300]
 
 
