@@ -655,6 +655,9 @@ def write_frames(
         if engine.dialect.name == "duckdb":
             _write_duckdb(engine, frames, dates, report)
             return
+        if engine.dialect.name in SPARK_DIALECTS:
+            _write_spark(engine, frames, dates, report)
+            return
         for i, (name, df) in enumerate(frames.items()):
             report(0.2 + 0.8 * i / len(frames), name)
             out = df.copy()
@@ -705,6 +708,73 @@ def _write_duckdb(
             con.execute(f'CREATE TABLE "{name}" AS SELECT {casts} FROM frame')  # noqa: S608 - own constants
             con.unregister("frame")
         con.execute("CHECKPOINT")
+    finally:
+        raw.close()
+
+
+#: SQLAlchemy dialects that speak Spark SQL (PyHive's ``hive://`` through the Thrift server, Databricks)
+SPARK_DIALECTS = frozenset({"hive", "databricks"})
+
+
+def _spark_type(series: pd.Series, is_date: bool) -> str:
+    if is_date:
+        return "DATE"
+    kind = series.dtype.kind
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "BOOLEAN"
+    if kind in "iu":
+        return "BIGINT"
+    if kind == "f":
+        return "DOUBLE"
+    if kind == "M":
+        return "TIMESTAMP"
+    return "STRING"
+
+
+def _spark_literal(value: Any, kind: str) -> str:
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return "NULL"
+    if kind == "DATE":
+        return f"DATE '{pd.Timestamp(value).date().isoformat()}'"
+    if kind == "TIMESTAMP":
+        return f"TIMESTAMP '{pd.Timestamp(value).isoformat(sep=' ')}'"
+    if kind == "BOOLEAN":
+        return "TRUE" if value else "FALSE"
+    if kind == "BIGINT":
+        return str(int(value))
+    if kind == "DOUBLE":
+        number = float(value)
+        if np.isinf(number):
+            return "CAST('Infinity' AS DOUBLE)" if number > 0 else "CAST('-Infinity' AS DOUBLE)"
+        text = repr(number)
+        return text if "e" in text else f"{text}D"  # 0.1 alone is a DECIMAL to Spark
+    # Spark reads backslash escapes in string literals
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _write_spark(
+    engine: sa.Engine, frames: dict[str, pd.DataFrame], dates: dict[str, list[str]], report: Progress
+) -> None:
+    """Spark SQL: each table created with Spark's own types, then filled by multi-row INSERTs of
+    literals (PyHive has no bulk path, and pandas' ``to_sql`` fails there: the dialect's table check
+    misreads Spark 4's "table not found", and its DATE is a TIMESTAMP)."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()  # the DBAPI cursor: without parameters PyHive leaves the text alone
+        for i, (name, df) in enumerate(frames.items()):
+            report(0.2 + 0.8 * i / len(frames), name)
+            kinds = [_spark_type(df[c], c in dates.get(name, [])) for c in df.columns]
+            columns = ", ".join(f"`{c}` {k}" for c, k in zip(df.columns, kinds, strict=True))
+            cursor.execute(f"DROP TABLE IF EXISTS `{name}`")
+            cursor.execute(f"CREATE TABLE `{name}` ({columns})")
+            cells = [df[c].astype(object).tolist() for c in df.columns]
+            for start in range(0, len(df), 5_000):
+                rows = (
+                    "(" + ", ".join(_spark_literal(col[r], k) for col, k in zip(cells, kinds, strict=True)) + ")"
+                    for r in range(start, min(start + 5_000, len(df)))
+                )
+                cursor.execute(f"INSERT INTO `{name}` VALUES " + ", ".join(rows))  # noqa: S608 - own literals
+        cursor.close()
     finally:
         raw.close()
 

@@ -9,6 +9,7 @@ transient: the pool pings connections before use, so the next rerun works once t
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import threading
 from pathlib import Path
@@ -95,7 +96,8 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
     SQLite opens the file with ``mode=ro``; DuckDB with ``read_only`` and no file access beyond it;
     PostgreSQL sessions start with ``default_transaction_read_only`` and ``statement_timeout``;
     MySQL/MariaDB sessions are
-    set ``READ ONLY`` with ``max_execution_time`` / ``max_statement_time``. SQLite and DuckDB
+    set ``READ ONLY`` with ``max_execution_time`` / ``max_statement_time``; Spark SQL (``hive://``)
+    sessions get ``spark.sql.thriftServer.queryTimeout``. SQLite and DuckDB
     have no server-side timeout: a timer interrupts the connection. Other dialects rely on the
     grants of the user in the URL and on the warehouse's own limits.
     """
@@ -137,6 +139,8 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
         engine = sa.create_engine(parsed, **kwargs)
         if backend in ("mysql", "mariadb"):
             _mysql_session(engine, timeout_ms)
+        elif backend == "hive":
+            _spark_session(engine, timeout_s)
     _translate_faults(engine, timeout_s)
     return engine
 
@@ -180,6 +184,18 @@ def _mysql_session(engine: sa.Engine, timeout_ms: int) -> None:
         cur.close()
 
 
+def _spark_session(engine: sa.Engine, timeout_s: float) -> None:
+    """Spark's Thrift server cancels a session's statement after ``queryTimeout`` (whole seconds:
+    a smaller unit is rounded down to none). Spark has no read-only session: the user's grants."""
+    seconds = max(1, math.ceil(timeout_s))
+
+    @sa.event.listens_for(engine, "connect")
+    def _timeout(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"SET spark.sql.thriftServer.queryTimeout={seconds}s")
+        cur.close()
+
+
 def _interrupt_after(engine: sa.Engine, timeout_s: float) -> None:
     """Interrupt a statement still running after ``timeout_s`` (embedded engines have no timeout).
 
@@ -210,11 +226,21 @@ def _interrupt_after(engine: sa.Engine, timeout_s: float) -> None:
         cancel(record.info)
 
 
+def driver_message(exc: BaseException) -> str:
+    """The server's own message where the driver wraps it: PyHive's error is the whole Thrift
+    response, Java stack included; its ``errorMessage`` alone. Else the exception's text."""
+    args = getattr(exc, "args", ())
+    message = getattr(getattr(args[0], "status", None), "errorMessage", None) if args else None
+    return message.strip() if isinstance(message, str) and message.strip() else str(exc)
+
+
 def _is_timeout(exc: BaseException) -> bool:
     name = type(exc).__name__
     text = str(exc).lower()
     if name == "InterruptException" or (name == "OperationalError" and text.strip() == "interrupted"):
         return True  # DuckDB, SQLite: interrupted by the timer
+    if name == "OperationalError" and driver_message(exc).endswith("but found TIMEDOUT"):
+        return True  # Spark's Thrift server (PyHive): spark.sql.thriftServer.queryTimeout
     if getattr(exc, "sqlstate", None) == "57014":
         return True  # PostgreSQL: query_canceled (statement_timeout)
     args = getattr(exc, "args", ())

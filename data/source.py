@@ -17,7 +17,7 @@ import sqlglot
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlglot import exp
 
-from data.engine import SourceUnavailable, make_readonly_engine, redact_url
+from data.engine import SourceUnavailable, driver_message, make_readonly_engine, redact_url
 from data.entities import ENTITIES, EntitySpec
 from data.messages import Explained
 from data.settings import EntityMapping, Settings
@@ -132,7 +132,8 @@ class ResolvedEntity:
 
 def _friendly(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    message = driver_message(orig).strip()  # PyHive's: the server's message, not the Thrift response
+    text = message.splitlines()[0] if message else type(orig).__name__
     return text[:300]
 
 
@@ -341,4 +342,13 @@ def _type_kind(dialect: str, type_code: Any) -> str | None:
         if name.startswith(("DATE", "TIMESTAMP")):
             return "date"
         return "number" if name.startswith(_DUCKDB_NUMBERS) else None
+    if dialect in ("hive", "databricks") and isinstance(type_code, str):
+        # PyHive names the Thrift type: DATE_TYPE, TIMESTAMP_TYPE, BIGINT_TYPE, DECIMAL_TYPE, …
+        name = type_code.upper().removesuffix("_TYPE")
+        if name in ("DATE", "TIMESTAMP", "TIMESTAMP_NTZ"):
+            return "date"
+        return "number" if name in _SPARK_NUMBERS else None
     return None
+
+
+_SPARK_NUMBERS = frozenset({"TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL"})

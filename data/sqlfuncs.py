@@ -194,6 +194,26 @@ def _date_trino(element: safe_date, compiler: Any, **kw: Any) -> str:
     return _either_form(element.order, group, iso)
 
 
+@compiles(safe_date, "hive")
+@compiles(safe_date, "databricks")
+def _date_spark(element: safe_date, compiler: Any, **kw: Any) -> str:
+    """Spark SQL (``hive://`` through the Thrift server, Databricks). Spark runs in ANSI mode: a
+    plain CAST of a bad value fails the statement, ``try_to_date`` gives NULL (impossible days too).
+    Raw literals (r'…') keep the patterns' backslashes."""
+    x = _arg(element, compiler, **kw)
+    s = f"CAST({x} AS STRING)"
+
+    def group(pattern: str, n: int) -> str:
+        return f"NULLIF(regexp_extract({s}, r'{pattern}', {n}), '')"
+
+    def make(y: str, m: str, d: str) -> str:
+        # year 0 is a date to java.time, not to the other engines: NULL by NULLIF
+        ymd = f"concat(NULLIF(lpad({y}, 4, '0'), '0000'), '-', lpad({m}, 2, '0'), '-', lpad({d}, 2, '0'))"
+        return f"try_to_date({ymd}, 'yyyy-MM-dd')"
+
+    return _either_form(element.order, group, make)
+
+
 @compiles(safe_number)
 def _number_default(element: safe_number, compiler: Any, **kw: Any) -> str:
     # DOUBLE, not FLOAT: FLOAT is four bytes on DuckDB and Spark, and money would lose its cents
@@ -217,6 +237,12 @@ def _number_mssql(element: safe_number, compiler: Any, **kw: Any) -> str:
 
 @compiles(safe_number, "trino")
 def _number_trino(element: safe_number, compiler: Any, **kw: Any) -> str:
+    return f"TRY_CAST({_arg(element, compiler, **kw)} AS DOUBLE)"
+
+
+@compiles(safe_number, "hive")
+@compiles(safe_number, "databricks")
+def _number_spark(element: safe_number, compiler: Any, **kw: Any) -> str:
     return f"TRY_CAST({_arg(element, compiler, **kw)} AS DOUBLE)"
 
 

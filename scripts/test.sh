@@ -44,6 +44,7 @@ cleanup() {
   kill "$MYPID" 2>/dev/null || true
   wait "$MYPID" 2>/dev/null || true
   rm -rf "$PGDIR" "$MYDIR"
+  if [ -n "${CRUSCOTTO_TEST_SPARK_URL:-}" ]; then bash scripts/spark.sh stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 export CRUSCOTTO_TEST_MARIADB_URL="mysql+pymysql://root@127.0.0.1:$MYPORT/mysql"
@@ -51,6 +52,14 @@ for _ in $(seq 1 60); do
   python3 -c "import sqlalchemy as sa; sa.create_engine('$CRUSCOTTO_TEST_MARIADB_URL').connect().close()" 2>/dev/null && break
   sleep 0.5
 done
+
+# Spark SQL, when asked for (CRUSCOTTO_TEST_SPARK=1): a local cluster takes about two minutes and
+# over a gigabyte, so it is not started by default. Its Thrift server's URL is the last line printed.
+if [ "${CRUSCOTTO_TEST_SPARK:-0}" = 1 ]; then
+  export SPARK_STATE_DIR=${SPARK_STATE_DIR:-$(mktemp -d /tmp/cruscotto-spark.XXXXXX)}
+  CRUSCOTTO_TEST_SPARK_URL=$(bash scripts/spark.sh start | tail -n 1)
+  export CRUSCOTTO_TEST_SPARK_URL
+fi
 
 python3 -m ruff check .
 python3 -m mypy app.py cli.py data kpi service render ui pages i18n

@@ -15,7 +15,11 @@ from data.settings import Settings, load_settings
 from data.source import Source
 from tests.fixtures import tiny_frames
 
-ENGINES = ("sqlite", "duckdb", "postgresql", "mariadb")
+#: Spark SQL joins when a Thrift server is given (bash scripts/spark.sh start prints its URL): a
+#: cluster takes about two minutes and a gigabyte and more, so it is asked for, not assumed
+ENGINES: tuple[str, ...] = ("sqlite", "duckdb", "postgresql", "mariadb") + (
+    ("spark",) if os.environ.get("CRUSCOTTO_TEST_SPARK_URL") else ()
+)
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 ALL_PAGES = (
     "pages/panoramica.py",
@@ -74,6 +78,19 @@ def _mariadb_url(stem: str) -> str:
     )
 
 
+def _spark_url(stem: str) -> str:
+    """A fresh database (schema) on the Spark Thrift server of ``CRUSCOTTO_TEST_SPARK_URL``."""
+    admin = os.environ.get("CRUSCOTTO_TEST_SPARK_URL")
+    if not admin:
+        pytest.skip("no Spark Thrift server (set CRUSCOTTO_TEST_SPARK_URL: bash scripts/spark.sh start)")
+    name = f"{stem}_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin)
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    engine.dispose()
+    return sa.engine.make_url(admin).set(database=name).render_as_string(hide_password=False)
+
+
 def _url_for(kind: str, tmp: Path, request: pytest.FixtureRequest, stem: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp / (stem + '.sqlite')}"
@@ -81,6 +98,8 @@ def _url_for(kind: str, tmp: Path, request: pytest.FixtureRequest, stem: str) ->
         return f"duckdb:///{tmp / (stem + '.duckdb')}"
     if kind == "mariadb":
         return _mariadb_url(stem)
+    if kind == "spark":
+        return _spark_url(stem)
     base: str = request.getfixturevalue("pg_database")
     schema_db = f"{stem}_{uuid.uuid4().hex[:6]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")

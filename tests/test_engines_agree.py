@@ -1,5 +1,5 @@
-"""The same demo company on SQLite, DuckDB, PostgreSQL and MariaDB (typed columns this time) gives the
-same figures on every engine."""
+"""The same demo company on SQLite, DuckDB, PostgreSQL, MariaDB and (when a server is given) Spark SQL
+(typed columns this time) gives the same figures on every engine."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from kpi.whatif import Scenario
 from service import compute
 from tests.conftest import ENGINES, _url_for
 
+#: every engine but DuckDB, whose figures are the reference
+OTHERS = tuple(kind for kind in ENGINES if kind != "duckdb")
 TODAY = date(2026, 11, 23)
 PERIOD = Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
 
@@ -37,6 +39,9 @@ def test_column_types_are_detected_where_the_driver_says(sources: dict[str, Sour
     assert sources["duckdb"].entity("orders").native_kind("order_date") == "date"
     assert sources["postgresql"].entity("orders").native_kind("revenue") == "number"
     assert sources["sqlite"].entity("orders").native_kind("order_date") is None
+    if "spark" in sources:
+        assert sources["spark"].entity("orders").native_kind("order_date") == "date"
+        assert sources["spark"].entity("orders").native_kind("revenue") == "number"
 
 
 NARROW = Filters(segments=("HoReCa", "Uffici"), regions=("Centro", "Sud"), start=PERIOD.start, end=PERIOD.end)
@@ -46,14 +51,14 @@ NARROW = Filters(segments=("HoReCa", "Uffici"), regions=("Centro", "Sud"), start
 def test_period_measures_agree(sources: dict[str, Source], filters: Filters) -> None:
     frames = {k: queries.period_measures(s, filters, TODAY) for k, s in sources.items()}
     assert frames["duckdb"].iloc[0]["revenue"] > 0
-    for kind in ("sqlite", "postgresql", "mariadb"):
+    for kind in OTHERS:
         pd.testing.assert_frame_equal(frames[kind], frames["duckdb"], check_dtype=False)
 
 
 def test_monthly_and_health_agree(sources: dict[str, Source]) -> None:
     monthly = {k: queries.monthly_by_segment(s, PERIOD, TODAY) for k, s in sources.items()}
     health = {k: queries.entity_health(s, "orders", TODAY) for k, s in sources.items()}
-    for kind in ("sqlite", "postgresql", "mariadb"):
+    for kind in OTHERS:
         pd.testing.assert_frame_equal(monthly[kind], monthly["duckdb"], check_dtype=False)
         assert health[kind] == health["duckdb"]
     assert health["duckdb"]["excluded"] == {"missing_customer": 2, "bad_amount": 1, "future_date": 2, "duplicate_id": 2}
@@ -75,7 +80,7 @@ def test_engagement_values_agree(sources: dict[str, Source]) -> None:
     base = tables["duckdb"]
     assert set(health["duckdb"]) == {"referrals", "engagements"}
     assert (base["crv"] > 0).sum() > 5 and (base["civ"] > 0).sum() > 0 and (base["ckv"] > 0).sum() > 0
-    for kind in ("sqlite", "postgresql", "mariadb"):
+    for kind in OTHERS:
         assert health[kind] == health["duckdb"], kind
         pd.testing.assert_frame_equal(details[kind], details["duckdb"], check_dtype=False)
         numbers = ["clv", "crv", "civ", "civ_estimated", "ckv", "cev"]
@@ -105,7 +110,7 @@ def test_forecast_agrees(sources: dict[str, Source]) -> None:
         views[kind] = view
     base = views["duckdb"]
     assert len(base.table) == 6 and base.table["revenue"].sum() > 0
-    for kind in ("sqlite", "postgresql", "mariadb"):
+    for kind in OTHERS:
         pd.testing.assert_frame_equal(views[kind].table, base.table, rtol=1e-6)
         assert base.backtest is not None and views[kind].backtest is not None  # three years of history
         pd.testing.assert_frame_equal(views[kind].backtest, base.backtest, rtol=1e-6)
@@ -161,7 +166,7 @@ def test_targets_agree(sources: dict[str, Source]) -> None:
     assert len(base) == len(kinds) and base["status"].notna().all()
     assert {"on_track", "off_track"} <= set(base["status"]), base[["kpi", "period", "segment", "status"]]
     assert set(base["basis"]) >= {"projection", "final", "current"}
-    for kind in ("sqlite", "postgresql", "mariadb"):
+    for kind in OTHERS:
         assert rows[kind]["status"].tolist() == base["status"].tolist(), kind
         pd.testing.assert_frame_equal(rows[kind], base, rtol=1e-6, obj=kind)
 
@@ -191,7 +196,7 @@ def test_whatif_agrees(sources: dict[str, Source]) -> None:
     assert base.scenario["leaving_12m"] < base.today["leaving_12m"] * 0.99
     assert base.steps["lever"].tolist() == ["churn", "frequency", "margin_pp"]
     assert len(base.channels) > 1 and (base.channels["roi_scenario"] != base.channels["roi_today"]).any()
-    for kind in ("sqlite", "postgresql", "mariadb"):
+    for kind in OTHERS:
         for when in ("today", "scenario"):
             figures, expected = getattr(found[kind], when), getattr(base, when)
             assert figures == pytest.approx(expected, rel=1e-6, nan_ok=True), (kind, when)

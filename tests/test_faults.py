@@ -27,6 +27,7 @@ SLOW_ORDERS = {
     "WHERE hash(r.range) % 1000003 = 7) >= 0",
     "postgresql": "SELECT * FROM orders WHERE pg_sleep(0.3) IS NOT NULL",
     "mysql": "SELECT * FROM orders WHERE SLEEP(0.3) = 0",
+    "hive": "SELECT * FROM orders WHERE java_method('java.lang.Thread', 'sleep', 300L) IS NULL",
 }
 
 
