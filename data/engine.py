@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -59,6 +60,11 @@ class SourceUnavailable(SourceFault):
 
 class QueryTimeout(SourceFault):
     """A statement ran past the timeout and was stopped."""
+
+
+class WriteRefused(Explained, RuntimeError):
+    """A statement that is not a read, refused before it reached a database that has no read-only
+    session of its own."""
 
 
 def redact_url(url: str | URL | None) -> str:
@@ -141,6 +147,8 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
             _mysql_session(engine, timeout_ms)
         elif backend == "hive":
             _spark_session(engine, timeout_s)
+        if backend not in ("mysql", "mariadb"):  # no read-only session here: reads only, checked
+            _reads_only(engine)
     _translate_faults(engine, timeout_s)
     return engine
 
@@ -194,6 +202,31 @@ def _spark_session(engine: sa.Engine, timeout_s: float) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"SET spark.sql.thriftServer.queryTimeout={seconds}s")
         cur.close()
+
+
+#: what a statement that only reads starts with (after comments and parentheses)
+_READS = re.compile(r"^(?:\s|--[^\n]*\n|/\*.*?\*/|\()*(?:SELECT|WITH|VALUES|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.I | re.S)
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`")
+#: a write anywhere in it (Spark accepts WITH … INSERT): refused too
+_WRITE_WORDS = re.compile(
+    r"\b(?:INSERT|UPDATE|DELETE|MERGE|UPSERT|CREATE|DROP|ALTER|TRUNCATE|GRANT|REVOKE|LOAD|COPY|CALL|EXEC|EXECUTE)\b",
+    re.I,
+)
+
+
+def _reads_only(engine: sa.Engine) -> None:
+    """Refuse, before it is sent, any statement that does not start as a read (a SELECT, WITH,
+    SHOW, DESCRIBE, EXPLAIN): for databases with no read-only session (Spark SQL, Databricks,
+    Trino, SQL Server, …), where otherwise only the user's grants stand in the way. Every statement
+    Cruscotto sends is a read; this keeps it so whatever a future change or a mapping does."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _check(_conn: sa.Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        bare = _QUOTED.sub(" ", statement)  # texts and quoted names may hold any word
+        if not _READS.match(bare) or _WRITE_WORDS.search(bare):
+            raise WriteRefused("source.write_refused", statement=" ".join(statement.split())[:80])
 
 
 def _interrupt_after(engine: sa.Engine, timeout_s: float) -> None:

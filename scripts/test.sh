@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Debian Chromium, PostgreSQL, MariaDB, Python packages),
-# start throwaway PostgreSQL and MariaDB servers on loopback, and run the whole test suite.
-# Extra arguments go to pytest, e.g.  bash scripts/test.sh -k overview
+# Install everything the tests need (Debian Chromium, PostgreSQL, MariaDB, Java, Python packages),
+# start throwaway PostgreSQL and MariaDB servers and a local Spark SQL cluster on loopback, and run
+# the whole test suite. Extra arguments go to pytest, e.g.  bash scripts/test.sh -k overview
+# CRUSCOTTO_TEST_SPARK=0 leaves Spark out (its cases are then not run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +13,28 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+SPARK=${CRUSCOTTO_TEST_SPARK:-1}
+[ "$SPARK" = 1 ] && ! command -v java >/dev/null 2>&1 && need+=(openjdk-17-jre-headless)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+# A local Spark SQL cluster (master, one worker, Thrift server), started in the background: it
+# installs pyspark and starts in one to two minutes while the servers below start and the first
+# tests run; the tests that need it wait for its URL (tests/conftest.py).
+if [ "$SPARK" = 1 ]; then
+  export SPARK_STATE_DIR=${SPARK_STATE_DIR:-$(mktemp -d /tmp/cruscotto-spark.XXXXXX)}
+  export CRUSCOTTO_TEST_SPARK_STATE="$SPARK_STATE_DIR"
+  (
+    set +e
+    bash scripts/spark.sh start >"$SPARK_STATE_DIR/start.log" 2>&1
+    echo $? >"$SPARK_STATE_DIR/start.status"
+  ) &
+  SPARK_STARTER=$!
+fi
 
 # A throwaway PostgreSQL cluster, owned by the postgres user when run as root (initdb refuses root).
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -44,7 +61,11 @@ cleanup() {
   kill "$MYPID" 2>/dev/null || true
   wait "$MYPID" 2>/dev/null || true
   rm -rf "$PGDIR" "$MYDIR"
-  if [ -n "${CRUSCOTTO_TEST_SPARK_URL:-}" ]; then bash scripts/spark.sh stop >/dev/null 2>&1 || true; fi
+  if [ "$SPARK" = 1 ]; then
+    wait "$SPARK_STARTER" 2>/dev/null || true
+    bash scripts/spark.sh stop >/dev/null 2>&1 || true
+    rm -rf "$SPARK_STATE_DIR"
+  fi
 }
 trap cleanup EXIT
 export CRUSCOTTO_TEST_MARIADB_URL="mysql+pymysql://root@127.0.0.1:$MYPORT/mysql"
@@ -52,14 +73,6 @@ for _ in $(seq 1 60); do
   python3 -c "import sqlalchemy as sa; sa.create_engine('$CRUSCOTTO_TEST_MARIADB_URL').connect().close()" 2>/dev/null && break
   sleep 0.5
 done
-
-# Spark SQL, when asked for (CRUSCOTTO_TEST_SPARK=1): a local cluster takes about two minutes and
-# over a gigabyte, so it is not started by default. Its Thrift server's URL is the last line printed.
-if [ "${CRUSCOTTO_TEST_SPARK:-0}" = 1 ]; then
-  export SPARK_STATE_DIR=${SPARK_STATE_DIR:-$(mktemp -d /tmp/cruscotto-spark.XXXXXX)}
-  CRUSCOTTO_TEST_SPARK_URL=$(bash scripts/spark.sh start | tail -n 1)
-  export CRUSCOTTO_TEST_SPARK_URL
-fi
 
 python3 -m ruff check .
 python3 -m mypy app.py cli.py data kpi service render ui pages i18n

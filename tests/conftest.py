@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,12 @@ from data.settings import Settings, load_settings
 from data.source import Source
 from tests.fixtures import tiny_frames
 
-#: Spark SQL joins when a Thrift server is given (bash scripts/spark.sh start prints its URL): a
-#: cluster takes about two minutes and a gigabyte and more, so it is asked for, not assumed
+#: Spark SQL joins when a Thrift server is given (``CRUSCOTTO_TEST_SPARK_URL``; bash scripts/spark.sh
+#: start prints it), or is being started by scripts/test.sh (``CRUSCOTTO_TEST_SPARK_STATE``: its state
+#: directory, where the URL appears once it answers). Without either, Spark's cases are not run.
+_SPARK_STATE = os.environ.get("CRUSCOTTO_TEST_SPARK_STATE")
 ENGINES: tuple[str, ...] = ("sqlite", "duckdb", "postgresql", "mariadb") + (
-    ("spark",) if os.environ.get("CRUSCOTTO_TEST_SPARK_URL") else ()
+    ("spark",) if os.environ.get("CRUSCOTTO_TEST_SPARK_URL") or _SPARK_STATE else ()
 )
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 ALL_PAGES = (
@@ -78,11 +81,33 @@ def _mariadb_url(stem: str) -> str:
     )
 
 
-def _spark_url(stem: str) -> str:
-    """A fresh database (schema) on the Spark Thrift server of ``CRUSCOTTO_TEST_SPARK_URL``."""
-    admin = os.environ.get("CRUSCOTTO_TEST_SPARK_URL")
-    if not admin:
+def spark_admin_url() -> str:
+    """The URL of the tests' Spark Thrift server; while scripts/test.sh is still starting it (in the
+    background, during the first tests), wait for it. A start that failed fails the test: when the
+    test command asked for Spark, its cases are not skipped."""
+    url = os.environ.get("CRUSCOTTO_TEST_SPARK_URL")
+    if url:
+        return url
+    if not _SPARK_STATE:
         pytest.skip("no Spark Thrift server (set CRUSCOTTO_TEST_SPARK_URL: bash scripts/spark.sh start)")
+    state = Path(_SPARK_STATE)
+    deadline = time.monotonic() + float(os.environ.get("SPARK_START_TIMEOUT_S", "600"))
+    while time.monotonic() < deadline:
+        status = state / "start.status"
+        if status.exists() and status.read_text().strip() not in ("", "0"):
+            log = (state / "start.log").read_text(errors="replace")[-3000:] if (state / "start.log").exists() else ""
+            pytest.fail(f"the local Spark cluster did not start:\n{log}")
+        if status.exists() and (state / "url").exists():
+            url = (state / "url").read_text().strip()
+            os.environ["CRUSCOTTO_TEST_SPARK_URL"] = url
+            return url
+        time.sleep(1)
+    pytest.fail(f"the local Spark cluster did not answer within the wait (state in {state})")
+
+
+def _spark_url(stem: str) -> str:
+    """A fresh database (schema) on the tests' Spark Thrift server."""
+    admin = spark_admin_url()
     name = f"{stem}_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(admin)
     with engine.connect() as conn:

@@ -202,3 +202,55 @@ def test_whatif_agrees(sources: dict[str, Source]) -> None:
             assert figures == pytest.approx(expected, rel=1e-6, nan_ok=True), (kind, when)
         pd.testing.assert_frame_equal(found[kind].steps, base.steps, rtol=1e-6, obj=kind)
         pd.testing.assert_frame_equal(found[kind].channels, base.channels, rtol=1e-6, obj=kind)
+
+
+AS_OF = date(2026, 10, 31)
+
+
+def test_every_pages_customer_figures_agree(sources: dict[str, Source]) -> None:
+    """Customer value, lifecycle, marketing, opportunities and data health from every engine: the
+    model's parameters to 1e-9, every customer's CLV to the cent, the same stage for every customer,
+    the same campaign ROI, cohorts and upsell list, the same data-health counts."""
+    from data import facts as fx
+
+    found = {}
+    for kind, source in sources.items():
+        facts = compute.facts_for(source, TODAY)
+        clv = compute.clv_at(source, AS_OF, TODAY, facts=facts)
+        stages = compute.stages_at(source, AS_OF, TODAY, clv)
+        found[kind] = {
+            "clv": clv,
+            "stages": stages,
+            "roi": compute.roi_table(source, PERIOD, AS_OF, TODAY, clv, facts=facts),
+            "cohorts": fx.cohort_activity(facts, NARROW, AS_OF),
+            "upsell": compute.upsell_tables(source, AS_OF, TODAY, stages, facts=facts),
+            "health": {
+                name: compute.entity_health(source, facts, name)
+                for name in ("orders", "customers", "campaigns", "leads", "tickets", "order_lines", "products")
+            },
+        }
+    base = found["duckdb"]
+    assert base["clv"].predicted and len(base["clv"].table) > 200
+    assert base["stages"]["stage"].nunique() >= 4 and len(base["upsell"][0]) > 0 and len(base["roi"]) >= 3
+    money = ["historical_clv", "residual_clv", "total_clv", "margin_to_date", "acquisition_cost", "service_cost"]
+    for kind in OTHERS:
+        got = found[kind]
+        for model in ("bgnbd", "gamma_gamma"):
+            mine, theirs = vars(getattr(got["clv"], model)), vars(getattr(base["clv"], model))
+            assert mine == pytest.approx(theirs, rel=1e-9), (kind, model)
+        table, reference = got["clv"].table, base["clv"].table
+        assert table["customer_id"].astype(str).tolist() == reference["customer_id"].astype(str).tolist(), kind
+        for column in money:
+            assert (table[column] - reference[column]).abs().max() < 0.005, (kind, column)
+        assert got["stages"]["stage"].tolist() == base["stages"]["stage"].tolist(), kind
+        pd.testing.assert_frame_equal(got["roi"], base["roi"], check_dtype=False, rtol=1e-9, obj=kind)
+        pd.testing.assert_frame_equal(got["cohorts"], base["cohorts"], check_dtype=False, rtol=1e-9, obj=kind)
+        for mine, theirs in zip(got["upsell"], base["upsell"], strict=True):
+            pd.testing.assert_frame_equal(
+                mine.astype({"customer_id": str}) if "customer_id" in mine else mine,
+                theirs.astype({"customer_id": str}) if "customer_id" in theirs else theirs,
+                check_dtype=False,
+                rtol=1e-9,
+                obj=kind,
+            )
+        assert got["health"] == base["health"], kind

@@ -61,3 +61,52 @@ def test_hostile_filter_values_are_just_values(tiny_source: Source) -> None:
     assert queries.monthly_by_segment(tiny_source, f, date(2025, 1, 15)).empty
     with tiny_source.engine.connect() as conn:  # the table is still there
         assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == 18
+
+
+WRITES = [
+    "CREATE TABLE x (a INT)",
+    "INSERT INTO orders VALUES (1)",
+    "  /* a comment */ DROP TABLE orders",
+    "WITH a AS (SELECT 1 AS v) INSERT INTO orders SELECT * FROM a",  # Spark accepts it
+    "SET spark.sql.ansi.enabled=false",
+    "(SELECT 1); DELETE FROM orders",
+]
+READS = [
+    "SELECT 1",
+    "  -- a comment\nSELECT 1 UNION ALL SELECT 2",
+    "WITH a AS (SELECT 1 AS v) SELECT v FROM a",
+    "SELECT 'DROP TABLE orders' AS words, 2 AS update_count",
+]
+
+
+def test_a_database_without_read_only_sessions_gets_reads_only() -> None:
+    """Where the engine has no read-only session (Spark SQL, Databricks, Trino, SQL Server), a
+    statement that would not only read is refused before it is sent, in the UI's language."""
+    from data.engine import WriteRefused, _reads_only
+
+    engine = sa.create_engine("sqlite://")
+    _reads_only(engine)
+    with engine.connect() as conn:
+        for sql in READS:
+            conn.execute(sa.text(sql)).fetchall()
+        for sql in WRITES:
+            with pytest.raises(WriteRefused) as refused:
+                conn.execute(sa.text(sql))
+            assert "istruzione rifiutata" in refused.value.localized("it")
+        assert conn.execute(sa.text("SELECT count(*) FROM sqlite_master")).scalar() == 0  # nothing made
+
+
+def test_spark_refuses_writes(tmp_path: Path) -> None:
+    """On a real Spark SQL server (the tests' local cluster): reads answer, writes are refused."""
+    from data.engine import WriteRefused, make_readonly_engine
+    from tests.conftest import spark_admin_url
+
+    engine = make_readonly_engine(spark_admin_url())
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+        for sql in WRITES:
+            with pytest.raises(WriteRefused):
+                conn.execute(sa.text(sql))
+        names = [row[1] for row in conn.execute(sa.text("SHOW TABLES")).fetchall()]
+        assert "x" not in names
+    engine.dispose()
