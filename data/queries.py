@@ -249,7 +249,9 @@ def _frame(source: Source, stmt: sa.Select[Any] | sa.Select[tuple[Any, ...]] | A
             df = native()
             df.columns = columns
         else:
-            df = pd.DataFrame(result.fetchall(), columns=columns)
+            # plain tuples: pandas probes each SQLAlchemy row for attributes it lacks (seconds per
+            # million rows on drivers that hand rows over, such as Spark's)
+            df = pd.DataFrame([tuple(row) for row in result.fetchall()], columns=columns)
     for label in _LABELS.intersection(df.columns):
         # a handful of distinct names repeated on every row: as categories, bytes instead of objects
         # (at a million customers the per-day history drops by gigabytes)

@@ -214,6 +214,13 @@ def _date_spark(element: safe_date, compiler: Any, **kw: Any) -> str:
     return _either_form(element.order, group, make)
 
 
+@compiles(sa.Date, "hive")
+def _date_type_spark(_type: sa.Date, _compiler: Any, **_kw: Any) -> str:
+    """A date is a DATE to Spark SQL: PyHive names it TIMESTAMP, whose values it parses one by one
+    (strptime: seconds per million rows) and which compares with a day's text as a time."""
+    return "DATE"
+
+
 @compiles(safe_number)
 def _number_default(element: safe_number, compiler: Any, **kw: Any) -> str:
     # DOUBLE, not FLOAT: FLOAT is four bytes on DuckDB and Spark, and money would lose its cents

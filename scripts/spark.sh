@@ -8,7 +8,8 @@
 #   bash scripts/spark.sh stop     # stops the three JVMs (and the executor the worker started)
 #
 # State (pids, logs, warehouse, metastore, worker dir) lives in ${SPARK_STATE_DIR:-/tmp/cruscotto-spark}.
-# Sizes: SPARK_WORKER_MEMORY (1g), SPARK_DRIVER_MEMORY (1g), SPARK_DAEMON_MEMORY (256m).
+# Sizes: SPARK_WORKERS (1), SPARK_WORKER_CORES (1) and SPARK_WORKER_MEMORY (1g) each, SPARK_DRIVER_MEMORY (1g),
+# SPARK_DAEMON_MEMORY (256m).
 set -euo pipefail
 
 STATE=${SPARK_STATE_DIR:-/tmp/cruscotto-spark}
@@ -69,16 +70,21 @@ start() {
   nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
     --host 127.0.0.1 --port "$mport" --webui-port "$mui" >"$STATE/logs/master.log" 2>&1 &
   echo $! >"$STATE/master.pid"
-  nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
-    --host 127.0.0.1 --port "$wport" --webui-port "$wui" --cores "${SPARK_WORKER_CORES:-1}" \
-    --memory "${SPARK_WORKER_MEMORY:-1g}" --work-dir "$STATE/work" "$master" >"$STATE/logs/worker.log" 2>&1 &
-  echo $! >"$STATE/worker.pid"
+  local n workers=${SPARK_WORKERS:-1} name
+  for n in $(seq 1 "$workers"); do
+    name=worker; [ "$n" -gt 1 ] && name="worker$n"
+    wport=$(free_port); wui=$(free_port)
+    nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+      --host 127.0.0.1 --port "$wport" --webui-port "$wui" --cores "${SPARK_WORKER_CORES:-1}" \
+      --memory "${SPARK_WORKER_MEMORY:-1g}" --work-dir "$STATE/work" "$master" >"$STATE/logs/$name.log" 2>&1 &
+    echo $! >"$STATE/$name.pid"
+  done
   # the launcher sizes the Thrift server's heap by SPARK_DAEMON_MEMORY, not by --driver-memory
   SPARK_DAEMON_MEMORY=${SPARK_DRIVER_MEMORY:-1g} \
     nohup "$SPARK_HOME/bin/spark-submit" --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
     --master "$master" --name cruscotto-thrift \
     --driver-memory "${SPARK_DRIVER_MEMORY:-1g}" --executor-memory "${SPARK_WORKER_MEMORY:-1g}" \
-    --total-executor-cores "${SPARK_WORKER_CORES:-1}" \
+    --total-executor-cores "$(( ${SPARK_WORKER_CORES:-1} * workers ))" \
     --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
     --conf spark.ui.enabled=false \
     --conf spark.sql.warehouse.dir="$STATE/warehouse" \
@@ -125,7 +131,7 @@ status() {
 stop() {
   local p pid waited
   # the Thrift server first (it releases its executor), then the worker (it kills any executor left)
-  for p in thrift worker master; do
+  for p in thrift $(cd "$STATE" 2>/dev/null && ls worker*.pid 2>/dev/null | sed 's/\.pid$//') master; do
     [ -f "$STATE/$p.pid" ] || continue
     pid=$(cat "$STATE/$p.pid")
     if kill -0 "$pid" 2>/dev/null; then
