@@ -1133,18 +1133,21 @@ def _cohorts(facts: Facts, as_of: date) -> _Cohorts | None:
     if keep.any():
         shape = tuple(len(facts.labels[d]) + 1 for d in DIMENSIONS)
         cell_of = np.ravel_multi_index(tuple(facts.dims[d].astype(np.int64) + 1 for d in DIMENSIONS), shape)
+        cohort_of = _months(np.where(started, first, 0).astype(np.int32)).astype(np.int64)
         code = facts.d_code[keep]
-        cohort = _months(np.where(started, first, 0).astype(np.int32)).astype(np.int64)[code]
-        month = facts.d_month[keep].astype(np.int64)
-        base = int(cohort.min())
+        month = facts.d_month[keep]
+        base = int(cohort_of[started].min())  # a started customer's first purchase is a kept row
         span = int(month.max()) - base + 1
         cells_n = int(np.prod(shape))
-        group = ((cohort - base) * span + (month - base)) * cells_n + cell_of[code]
         size = span * span * cells_n
+        kind = np.int32 if size < 2**31 else np.int64  # a number per kept row: the narrower, the better
+        # per customer, its cohort and cell; per row, the month added
+        of_customer = ((cohort_of - base) * span * cells_n + cell_of).astype(kind)
+        group = of_customer[code] + (month.astype(kind) - base) * cells_n
         if size <= max(4 * len(group), 1 << 20):  # dense: a count per possible entry, no sort
             entries = np.flatnonzero(np.bincount(group, minlength=size))
-            number = np.zeros(size, dtype=np.int64)
-            number[entries] = np.arange(len(entries))
+            number = np.zeros(size, dtype=kind)
+            number[entries] = np.arange(len(entries), dtype=kind)
             entry = number[group]
         else:
             entries, entry = np.unique(group, return_inverse=True)
