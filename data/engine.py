@@ -142,7 +142,11 @@ def make_readonly_engine(url: str | URL, timeout_s: float = STATEMENT_TIMEOUT_S)
         connect_args: dict[str, Any] = {"options": options, "connect_timeout": 10}
         engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
     else:
-        engine = sa.create_engine(parsed, **kwargs)
+        try:
+            engine = sa.create_engine(parsed, **kwargs)
+        except (sa.exc.NoSuchModuleError, ImportError):
+            package = DRIVER_PACKAGES.get(backend, f"the SQLAlchemy dialect for {backend}")
+            raise SourceUnavailable("source.no_driver", scheme=parsed.drivername, package=package) from None
         if backend in ("mysql", "mariadb"):
             _mysql_session(engine, timeout_ms)
         elif backend == "hive":
@@ -291,6 +295,26 @@ def _is_timeout(exc: BaseException) -> bool:
     return code in (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """A connection that cannot be opened or was lost, as drivers that are not DB-API errors say it:
+    a socket error, or the Thrift transport of PyHive (Spark SQL, Hive)."""
+    return isinstance(exc, OSError) or type(exc).__name__ == "TTransportException"
+
+
+#: the package that brings each dialect's driver, for the message when it is missing
+DRIVER_PACKAGES = {
+    "hive": "pyhive thrift thrift-sasl pure-sasl",
+    "databricks": "databricks-sqlalchemy",
+    "trino": "trino",
+    "mysql": "pymysql",
+    "mariadb": "pymysql",
+    "mssql": "pyodbc",
+    "snowflake": "snowflake-sqlalchemy",
+    "bigquery": "sqlalchemy-bigquery",
+    "oracle": "oracledb",
+}
+
+
 def _translate_faults(engine: sa.Engine, timeout_s: float) -> None:
     safe_url = redact_url(engine.url)
 
@@ -300,7 +324,7 @@ def _translate_faults(engine: sa.Engine, timeout_s: float) -> None:
         if _is_timeout(exc):
             raise QueryTimeout("source.timeout", seconds=f"{timeout_s:g}") from None
         text = str(exc).lower()
-        if context.is_disconnect or any(word in text for word in _DISCONNECT_WORDS):
+        if context.is_disconnect or connection_lost(exc) or any(word in text for word in _DISCONNECT_WORDS):
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             password = engine.url.password
             if password:

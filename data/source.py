@@ -17,7 +17,7 @@ import sqlglot
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlglot import exp
 
-from data.engine import SourceUnavailable, driver_message, make_readonly_engine, redact_url
+from data.engine import SourceUnavailable, connection_lost, driver_message, make_readonly_engine, redact_url
 from data.entities import ENTITIES, EntitySpec
 from data.messages import Explained
 from data.settings import EntityMapping, Settings
@@ -162,7 +162,11 @@ class Source:
         try:
             with self.engine.connect() as conn:
                 conn.execute(sa.select(sa.literal(1))).scalar()
-        except SQLAlchemyError as exc:
+        except SourceUnavailable:
+            raise
+        except Exception as exc:  # a driver that is not DB-API at connect (PyHive's Thrift transport)
+            if not isinstance(exc, SQLAlchemyError) and not connection_lost(exc):
+                raise
             raise SourceUnavailable("source.unreachable", url=self.safe_url, detail=_friendly(exc)) from None
 
     def _probe_columns(self, stmt: sa.Select[tuple[object, ...]] | sa.TextClause) -> list[str]:

@@ -187,6 +187,25 @@ def test_unreachable_database_is_a_clear_error(default_settings) -> None:  # typ
         make_readonly_engine("sqlite:////no/such/file.sqlite")
 
 
+def test_a_warehouse_that_does_not_answer_or_has_no_driver_is_a_clear_error(default_settings) -> None:  # type: ignore[no-untyped-def]
+    """A Spark SQL server that does not answer (PyHive's Thrift error is not a DB-API one), and a
+    URL whose driver is not installed: a sentence naming what to do, never a traceback."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyhive") is not None:
+        source = Source(settings=default_settings, url="hive://127.0.0.1:1/default")
+        with pytest.raises(SourceUnavailable, match=r"hive://127\.0\.0\.1:1/default does not answer"):
+            source.ping()
+    with pytest.raises(SourceUnavailable) as info:
+        make_readonly_engine("nosuchwarehouse://h/db")
+    assert info.value.code == "source.no_driver"
+    assert "pip install the SQLAlchemy dialect for nosuchwarehouse" in info.value.message
+    assert "pip install" in info.value.localized("it") and "driver" in info.value.localized("it")
+    if importlib.util.find_spec("databricks") is None:
+        with pytest.raises(SourceUnavailable, match="pip install databricks-sqlalchemy"):
+            make_readonly_engine("databricks://token:t@example.cloud.databricks.com?http_path=/sql/1.0/x")
+
+
 def test_sqlite_source_is_read_only(renamed_url: str) -> None:
     """SQLite refuses the write itself; Spark SQL has no read-only session: Cruscotto refuses it."""
     from data.engine import WriteRefused
