@@ -81,8 +81,10 @@ def cac_vs_clv_figure(roi: pd.DataFrame, lang: str, currency: str) -> go.Figure:
     fig.update_yaxes(
         title_text=f"{t('marketing.clv_per_customer', lang)} ({currency}, log)", type="log", tickformat=",.0f"
     )
-    fig.update_xaxes(range=[np.log10(low), np.log10(high)])
-    fig.update_yaxes(range=[np.log10(low), np.log10(high)])
+    # ticks at 1, 2 and 5 of each power of ten: over less than two decades Plotly labels every
+    # digit, and the labels run into each other
+    fig.update_xaxes(range=[np.log10(low), np.log10(high)], dtick="D2")
+    fig.update_yaxes(range=[np.log10(low), np.log10(high)], dtick="D2")
     fig.update_layout(
         legend_title_text="",
         height=500 + 22 * ((len(data) + 1) // 2),

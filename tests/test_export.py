@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from datetime import date
@@ -213,6 +214,37 @@ def test_a_legend_that_wraps_stays_under_the_title() -> None:
     assert len({round(i["y"]) for i in legend}) >= 3  # it does wrap
     title_bottom = title["y"] + (0.7 + 0.25) * title["size"]  # a title anchored at its top is drawn 0.7 em lower
     assert min(i["y"] - 0.8 * i["size"] for i in legend) > title_bottom
+    assert _clipped(svg)[0] == []
+
+
+def test_the_log_axes_of_cac_and_clv_keep_their_labels_apart() -> None:
+    """One campaign (a segment chosen): less than two decades on each log axis, where Plotly would
+    label every digit (300, 400, … 5.000, 6.000 ran into each other); ticks at 1, 2 and 5 only,
+    every label clear of the next."""
+    roi = pd.DataFrame(
+        {
+            "campaign_id": [1],
+            "name": ["Fiera HoReCa Rimini 2024"],
+            "channel": ["Fiere"],
+            "customers": [105],
+            "spend": [44100.0],
+            "cac": [420.0],
+            "clv_before_cac": [105 * 9300.0],
+            "verdict": ["pays_lifetime"],
+        }
+    )
+    svg = figure_bytes(cac_vs_clv_figure(roi, "it", "EUR"), "svg", CAPTION, width=800)
+    _w, _h, items = _svg_texts(svg)
+    numbers = [i for i in items if re.fullmatch(r"[\d.]+", i["text"]) and not i["rotated"]]
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for item in numbers:
+        rows.setdefault(round(item["y"]), []).append(item)
+    ticks = max(rows.values(), key=len)  # the x axis: the row with the most numbers
+    assert {i["text"] for i in ticks} >= {"500", "1.000", "2.000", "5.000"}
+    assert not {i["text"] for i in ticks} & {"600", "700", "3.000", "4.000"}
+    ticks.sort(key=lambda i: i["x"])
+    for left, right in itertools.pairwise(ticks):  # centred labels, 0.6 em per digit at most
+        assert right["x"] - left["x"] > 0.3 * right["size"] * (len(left["text"]) + len(right["text"]))
     assert _clipped(svg)[0] == []
 
 
