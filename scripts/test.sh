@@ -30,7 +30,8 @@ if [ "$SPARK" = 1 ]; then
   export CRUSCOTTO_TEST_SPARK_STATE="$SPARK_STATE_DIR"
   (
     set +e
-    bash scripts/spark.sh start >"$SPARK_STATE_DIR/start.log" 2>&1
+    # niced: its JVMs start while the browser tests run, and must not take their time slices
+    nice -n 10 bash scripts/spark.sh start >"$SPARK_STATE_DIR/start.log" 2>&1
     echo $? >"$SPARK_STATE_DIR/start.status"
   ) &
   SPARK_STARTER=$!
