@@ -42,8 +42,7 @@ def main() -> int:
                 old.unlink()
             local.execute(f"COPY (SELECT * FROM \"{name}\") TO '{folder / 'part-0.parquet'}' (FORMAT parquet)")  # noqa: S608 - our own table names
             conn.execute(sa.text(f"CREATE TABLE `{args.database}`.`{name}` USING parquet LOCATION 'file://{folder}'"))
-            counted = f"SELECT count(*) FROM `{args.database}`.`{name}`"  # noqa: S608 - our own names
-            rows = conn.execute(sa.text(counted)).scalar()
+            rows = conn.execute(sa.select(sa.func.count()).select_from(sa.table(name, schema=args.database))).scalar()
             print(f"{name}: {rows} rows", file=sys.stderr)
     engine.dispose()
     print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
