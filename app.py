@@ -6,6 +6,7 @@ import streamlit as st
 
 from render.text import t
 from ui.access import gate, is_open
+from ui.loaders import read_ahead
 from ui.shell import build_context, choose_language, page_turn, requested_language
 from ui.widgets import report_controls
 
@@ -55,4 +56,8 @@ gate(lang)  # a password or OIDC login when configured; open for the local demo
 with page_turn(lang):  # a fair share of the server: a few page runs at a time, in turn by visitor
     context = build_context(lang)
     report_controls(context)
-    page.run()
+    try:
+        page.run()
+    finally:
+        if context.source is not None and context.problem is None:
+            read_ahead(context.source, context.source_key, context.today)

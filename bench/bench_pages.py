@@ -6,6 +6,8 @@ Runs the pages in-process through Streamlit's AppTest (the same script run the s
 the browser) and reports, per page and in total:
 
 - cold: one visitor from empty caches visiting every page in turn (the sum is "all KPIs cold");
+  with ``--think S``, reading each page S seconds before opening the next (the server reads ahead
+  meanwhile: ``ui.loaders.read_ahead``);
 - query / transfer: seconds inside the database and moving rows into pandas (data.queries.STATS);
 - kpi + drawing: the rest of the cold run (models, KPI functions, figures, Streamlit);
 - warm switch: coming back to the page, caches full (what a page switch costs the server);
@@ -81,10 +83,10 @@ def _session(timeout: float, first: AppTest | None = None) -> AppTest:
     return at
 
 
-def run(url: str, timeout: float) -> dict[str, Any]:
+def run(url: str, timeout: float, think: float = 0.0) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
-    out: dict[str, Any] = {"url": url, "pages": {}}
+    out: dict[str, Any] = {"url": url, "think_s": think, "pages": {}}
     loaders.clear_all()
     at = _session(timeout)
     # One visitor opens the dashboard and visits every page in turn, from empty caches: each page
@@ -92,6 +94,7 @@ def run(url: str, timeout: float) -> dict[str, Any]:
     cold = {"overview": _timed(at)}
     segment = at.multiselect(key="segment").options[0] if at.multiselect else None
     for name, path in list(PAGES.items())[1:]:
+        time.sleep(think)  # the visitor reads the page before opening the next (not counted)
         cold[name] = _timed(at, path)
     for name, path in PAGES.items():
         warm = _timed(at, path)
@@ -126,8 +129,11 @@ def main() -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="seconds a visitor reads each cold page before the next (not counted)"
+    )
     args = parser.parse_args()
-    result = run(args.url, args.timeout)
+    result = run(args.url, args.timeout, args.think)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

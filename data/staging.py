@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool
 
 from data.engine import _interrupt_after, _translate_faults, release_freed_memory
 from data.source import MappingError, ResolvedEntity, Source, _placeholder
@@ -57,6 +57,10 @@ __all__ = ["LOCAL_DIALECTS", "LocalCopy", "adbc_session", "clean_locally", "runs
 LOCAL_DIALECTS = frozenset({"sqlite", "postgresql", "mysql", "mariadb"})
 
 _BATCH = 100_000
+
+#: how long a statement to the local copy waits for the one running before it (each is stopped by
+#: the statement timeout; a day is "as long as it takes")
+_WAIT_S = 86_400
 
 
 def clean_locally(source: Source) -> bool:
@@ -86,7 +90,13 @@ class LocalCopy(Source):
         self.settings = origin.settings
         self.url = origin.url
         self._last_kinds = {}
-        self.engine = sa.create_engine("duckdb:///:memory:", poolclass=StaticPool)
+        # The copied tables live in one connection (a DuckDB connection's registered tables are its
+        # own), and a DuckDB connection refuses a second statement while one runs: two visitors'
+        # pages reading the copy at once failed ("connection is busy", or a table not found). A pool
+        # of that one connection: each use waits for the one before it to end, its rows fetched.
+        self.engine = sa.create_engine(
+            "duckdb:///:memory:", poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=_WAIT_S
+        )
         sa.event.listen(self.engine, "connect", lambda conn, _record: release_freed_memory(conn.cursor()))
         _interrupt_after(self.engine, origin.settings.statement_timeout_s)
         _translate_faults(self.engine, origin.settings.statement_timeout_s)

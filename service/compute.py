@@ -56,6 +56,7 @@ __all__ = [
     "holdings_for",
     "holdout",
     "memo",
+    "read_ahead",
     "referral_cac",
     "roi_table",
     "stages_at",
@@ -63,6 +64,8 @@ __all__ = [
 ]
 
 _LOCK = threading.Lock()
+#: the values being made (``memo``), by facts object and key: one lock each while it is made
+_MAKING: dict[tuple[int, tuple[Any, ...]], threading.Lock] = {}
 _RECENT: OrderedDict[tuple[int, date], tuple[Source, Facts]] = OrderedDict()
 _KEEP = 2
 
@@ -86,14 +89,39 @@ def facts_for(source: Source, today: date) -> Facts:
 
 def memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
     """A value derived from the facts, made once per facts object (the facts live as long as their
-    cache entry, and so do these)."""
+    cache entry, and so do these). One making at a time per value: a caller asking while another
+    makes it (a page while ``read_ahead`` reads the order lines) waits for that one's result."""
     with _LOCK:
         if key in facts._cache:
             return facts._cache[key]
-    value = make()
-    with _LOCK:
-        facts._cache.setdefault(key, value)
-        return facts._cache[key]
+        making = _MAKING.setdefault((id(facts), key), threading.Lock())
+    try:
+        with making:
+            with _LOCK:
+                if key in facts._cache:
+                    return facts._cache[key]
+            value = make()
+            with _LOCK:
+                facts._cache.setdefault(key, value)
+                return facts._cache[key]
+    finally:
+        with _LOCK:
+            if _MAKING.get((id(facts), key)) is making:
+                del _MAKING[(id(facts), key)]
+
+
+def read_ahead(source: Source, facts: Facts) -> None:
+    """Read what the pages read after the facts — the referrals and engagements (the overview's
+    engagement value), then the order lines (the customer card and the opportunities) — so that
+    a server reads them while the first page computes, on the machine's other core. A failure is
+    left for the page that needs the value: it reads again and shows the message."""
+    try:
+        if source.available("referrals") or source.available("engagements"):
+            engagement_facts(source, facts)
+        if source.available("order_lines") and source.available("products"):
+            holdings_for(source, facts)
+    except Exception:  # the page's own read reports it, in the visitor's language
+        return
 
 
 def memo_of(facts: Facts, key: tuple[Any, ...], owner: Any, make: Any) -> Any:

@@ -4,11 +4,14 @@ filters and dates; a filter change sends no statement; money is summed exactly."
 from __future__ import annotations
 
 import ast
+import threading
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -476,6 +479,120 @@ def test_which_sources_are_copied(tmp_path: Path, default_settings: Settings) ->
     with pytest.raises(ConfigError) as err:
         _settings(tmp_path, "sometimes")
     assert err.value.key == "source.clean"
+
+
+def test_a_value_of_the_facts_is_made_once_for_callers_asking_together() -> None:
+    """A page asking for the order lines while the read-ahead reads them waits for that read."""
+    facts: Any = SimpleNamespace(_cache={})
+    calls: list[int] = []
+
+    def make() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 42
+
+    got: list[int] = []
+    threads = [threading.Thread(target=lambda: got.append(compute.memo(facts, ("slow",), make))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert got == [42] * 4 and calls == [1]
+    assert compute.memo(facts, ("slow",), lambda: 0) == 42  # kept
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
+def test_reading_ahead_reads_what_the_next_pages_read(tmp_path: Path, default_settings: Settings, kind: str) -> None:
+    """After ``read_ahead`` the order lines and the engagements are there: the customer card and
+    the engagement figures send no statement, and they are what a page reads by itself."""
+    url = f"{kind}:///{tmp_path / ('ahead.' + kind)}"
+    write_demo(url, customers=300, seed=5)
+    source = Source(settings=default_settings, url=url)
+    ahead = fx.extract(source, DEMO_TODAY)
+    compute.read_ahead(source, ahead)
+    queries.STATS.reset()
+    held, engaged = compute.holdings_for(source, ahead), compute.engagement_facts(source, ahead)
+    assert queries.STATS.queries == 0
+    again = Source(settings=default_settings, url=url)
+    alone = fx.extract(again, DEMO_TODAY)
+    _same(_lines(held), _lines(compute.holdings_for(again, alone)))
+    assert engaged.health == compute.engagement_facts(again, alone).health
+
+
+def test_a_failed_read_ahead_is_left_to_the_page(
+    tmp_path: Path, default_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-ahead says nothing of a failure: the page's own read meets it and reports it."""
+    url = f"duckdb:///{tmp_path / 'failing.duckdb'}"
+    write_demo(url, customers=300, seed=5)
+    source = Source(settings=default_settings, url=url)
+    facts = fx.extract(source, DEMO_TODAY)
+
+    def broken(*_args: object) -> fx.Holdings:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("the server went away"))
+
+    monkeypatch.setattr(fx, "extract_holdings", broken)
+    compute.read_ahead(source, facts)  # no exception
+    assert compute.engagement_facts(source, facts).referrals is not None  # read before the failure
+    with pytest.raises(sa.exc.OperationalError):
+        compute.holdings_for(source, facts)
+
+
+def _lines(held: fx.Holdings) -> pd.DataFrame:
+    lines = pd.DataFrame(
+        {"customer_id": held.customer_id, "product": held.product, "day": held.day, "lines": held.lines}
+    ).assign(margin=held.margin)
+    return lines.sort_values(list(lines.columns)).reset_index(drop=True)
+
+
+def test_two_pages_read_the_local_copy_at_once(tmp_path: Path, default_settings: Settings) -> None:
+    """Two visitors open pages that read the local copy at the same moment (one the order lines, the
+    other the referrals and engagements): both get what they get one after the other. The copy is
+    one DuckDB connection, which refused the second statement ("connection is busy") or lost a
+    table being copied while the other read."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    write_demo(url, customers=300, seed=5)
+
+    def read_at_once() -> dict[str, object]:
+        source = Source(settings=default_settings, url=url)
+        facts = fx.extract(source, DEMO_TODAY)
+        assert isinstance(facts._cache.get("local_copy"), LocalCopy)
+        start = threading.Barrier(2)
+        got: dict[str, object] = {}
+
+        def read(name: str, make: Callable[[], object]) -> None:
+            start.wait()
+            try:
+                got[name] = make()
+            except Exception as error:  # what a page would have shown
+                got[name] = error
+
+        threads = [
+            threading.Thread(target=read, args=("holdings", lambda: compute.holdings_for(source, facts))),
+            threading.Thread(target=read, args=("engagement", lambda: compute.engagement_facts(source, facts))),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        return got
+
+    source = Source(settings=default_settings, url=url)
+    alone = fx.extract(source, DEMO_TODAY)
+    held, engaged = compute.holdings_for(source, alone), compute.engagement_facts(source, alone)
+    for _ in range(3):
+        got = read_at_once()
+        assert not [v for v in got.values() if isinstance(v, Exception)], got
+        at_once, with_others = got["holdings"], got["engagement"]
+        assert isinstance(at_once, fx.Holdings) and isinstance(with_others, type(engaged))
+        _same(_lines(at_once), _lines(held))  # the lines come in no particular order
+        _same(fx.customer_products(at_once, DEMO_TODAY), fx.customer_products(held, DEMO_TODAY))
+        assert at_once.health == held.health
+        for name in ("referrals", "engagements"):
+            got_rows, want_rows = getattr(with_others, name), getattr(engaged, name)
+            assert want_rows is not None and len(want_rows) > 0 and got_rows is not None
+            _same(got_rows, want_rows, list(want_rows.columns))  # in no particular order either
+        assert with_others.health == engaged.health
 
 
 def test_a_local_copy_reads_each_entity_once_and_cleans_as_the_database(tmp_path: Path) -> None:

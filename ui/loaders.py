@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -76,6 +77,7 @@ __all__ = [
     "order_date_range",
     "period_measures",
     "prospects",
+    "read_ahead",
     "referral_asks",
     "segment_totals",
     "source_key",
@@ -98,6 +100,8 @@ SHARED = SharedCache(budget=default_cache_bytes(), ttl=TTL)
 _shared = SHARED.memo
 #: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
 _ENTRIES = 256
+#: one thread that reads ahead what the pages read after the facts (the order lines, ...)
+_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-read-ahead")
 
 
 def clear_all() -> None:
@@ -135,6 +139,14 @@ def broad_privileges(_source: Source, key: str) -> list[str]:
 def facts(_source: Source, key: str, today: date) -> Facts:
     """The source read and cleaned once per day (``data.facts``), shared by every session."""
     return fx.extract(_source, today)
+
+
+def read_ahead(_source: Source, key: str, today: date) -> None:
+    """Once per facts, after a page is drawn: read in the background what the next pages read from
+    the source (``compute.read_ahead``: the order lines, the referrals and engagements) while the
+    visitor reads this one. A page that needs them sooner waits for that read, never a second one."""
+    made = facts(_source, key, today)  # made by this run's filters already
+    compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(compute.read_ahead, _source, made))
 
 
 @SHARED.kept

@@ -742,3 +742,21 @@ def test_an_alert_opens_its_own_page_whatever_the_list_becomes(app_env: Path, de
     after = [b for b in at.button if (b.key or "").startswith("cruscotto_alert_")]
     assert after[0].label.startswith("Ricavi (HoReCa)") and not after[1].label.startswith("Ricavi")
     assert "escluse" in after[1].label or "esclusa" in after[1].label  # the data's alert: another page
+
+
+def test_the_next_pages_reads_are_made_while_the_overview_is_read(app_env: Path) -> None:
+    """Once the overview is drawn, the server reads the order lines and the engagements in the
+    background; the customer value page (its customer card) then sends no statement for them."""
+    from ui import loaders
+    from ui.shell import _CONTEXT_KEY
+
+    loaders.clear_all()
+    at = _run()
+    loaders._AHEAD.submit(lambda: None).result(timeout=120)  # the read-ahead before it is done
+    ctx = at.session_state[_CONTEXT_KEY]
+    facts = loaders.facts(ctx.source, ctx.source_key, ctx.today)
+    assert ("holdings",) in facts._cache and ("engagement",) in facts._cache
+    queries.STATS.reset()
+    at.switch_page("pages/valore.py").run()
+    assert not at.exception and at.title[0].value == "Valore clienti"
+    assert queries.STATS.rows < 1000  # one customer's orders for the card; no order lines
