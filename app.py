@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from kpi.lifecycle import StageRules
 from render.text import t
 from ui.access import gate, is_open
 from ui.loaders import read_ahead
@@ -60,4 +61,5 @@ with page_turn(lang):  # a fair share of the server: a few page runs at a time, 
         page.run()
     finally:
         if context.source is not None and context.problem is None:
-            read_ahead(context.source, context.source_key, context.today)
+            rules = context.settings.lifecycle if context.settings else StageRules()
+            read_ahead(context.source, context.source_key, context.today, context.filters, rules)

@@ -13,7 +13,7 @@ from kpi.registry import KPIS
 from render.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent
 from render.text import t, tn
-from service.lifecycle import Moves, Standing
+from service.lifecycle import MOVES_FROM, Moves, Standing, month_ends, moves_from
 from ui import loaders
 from ui.cards import Card, cards
 from ui.customer_card import follow_card, opens_card
@@ -66,14 +66,8 @@ cards(
 )
 
 # Month by month over the selected period (at most the last 12 month ends).
-month_ends = pd.date_range(pd.Timestamp(f.start), pd.Timestamp(as_of), freq="ME")
-if len(month_ends) == 0 or month_ends[-1] < pd.Timestamp(as_of):
-    month_ends = month_ends.append(pd.DatetimeIndex([pd.Timestamp(as_of)]))
-month_ends = month_ends[-12:]
 with shown_errors(ctx):
-    history = loaders.stage_history(
-        source, ctx.source_key, tuple(e.date() for e in month_ends), as_of, rules, f, ctx.today
-    )
+    history = loaders.stage_history(source, ctx.source_key, month_ends(f.start, as_of), as_of, rules, f, ctx.today)
 st.subheader(t("lifecycle.over_time", lang))
 chart(
     stages_over_time_figure(history, lang),
@@ -87,13 +81,13 @@ chart(
 st.subheader(t("lifecycle.flow", lang))
 months_back = st.segmented_control(
     t("lifecycle.flow_from", lang),
-    [3, 6, 12],
-    default=3,
+    list(MOVES_FROM),
+    default=MOVES_FROM[0],
     required=True,
     key="lifecycle_months",
     format_func=lambda n: tn("lifecycle.months_ago", n, lang),
 )
-before_date = (pd.Timestamp(as_of) - pd.DateOffset(months=int(months_back or 3))).date()
+before_date = moves_from(as_of, int(months_back or MOVES_FROM[0]))
 with shown_errors(ctx):
     moved = loaders.lifecycle_view(source, ctx.source_key, f, as_of, before_date, rules, ctx.today, "moves")
     assert isinstance(moved, Moves)

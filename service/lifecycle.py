@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,10 @@ from data.filters import Filters
 from kpi.customer_value import chosen_mask, select_customers
 from kpi.lifecycle import STAGES, at_risk_value, stage_counts, transitions
 
-__all__ = ["Moves", "Standing", "moves", "standing"]
+__all__ = ["MOVES_FROM", "Moves", "Standing", "month_ends", "moves", "moves_from", "standing"]
+
+#: the months back the lifecycle page offers to compare with (its first is the default)
+MOVES_FROM = (3, 6, 12)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,20 @@ class Moves:
 
     moves: pd.DataFrame  # ``transitions``
     at_risk: pd.DataFrame  # customer_id, segment, last_purchase, p_before, p_alive, total_clv, at_stake
+
+
+def month_ends(start: date, as_of: date) -> tuple[date, ...]:
+    """The dates of the lifecycle page's stages over time: the month ends from ``start`` to
+    ``as_of``, and ``as_of`` itself when it is not one; at most the last twelve."""
+    ends = pd.date_range(pd.Timestamp(start), pd.Timestamp(as_of), freq="ME")
+    if len(ends) == 0 or ends[-1] < pd.Timestamp(as_of):
+        ends = ends.append(pd.DatetimeIndex([pd.Timestamp(as_of)]))
+    return tuple(end.date() for end in ends[-12:])
+
+
+def moves_from(as_of: date, months_back: int) -> date:
+    """The earlier date of the lifecycle page's moves: ``months_back`` months before ``as_of``."""
+    return (pd.Timestamp(as_of) - pd.DateOffset(months=months_back)).date()
 
 
 def standing(now: pd.DataFrame, earlier: pd.DataFrame, filters: Filters) -> Standing:

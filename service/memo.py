@@ -105,6 +105,8 @@ class SharedCache:
         self._entries: OrderedDict[tuple[Hashable, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._making: dict[tuple[Hashable, ...], threading.Lock] = {}
+        #: counts the ``clear`` calls: a result being made when one came is not kept
+        self._cleared = 0
 
     @property
     def size(self) -> int:
@@ -126,6 +128,7 @@ class SharedCache:
         with self._lock:
             for key in [k for k in self._entries if name is None or k[0] == name]:
                 del self._entries[key]
+            self._cleared += 1
 
     def _evict(self) -> None:
         """Forget the results used longest ago while those in the budget are over it, never the
@@ -178,12 +181,15 @@ class SharedCache:
                     if entry is not None:
                         return entry.value
                 try:
+                    with self._lock:
+                        cleared = self._cleared
                     value = fn(*args, **kwargs)
                     size = size_of(value)
                     with self._lock:
-                        self._entries[key] = _Entry(value, size, self.clock(), kept)
-                        self._entries.move_to_end(key)
-                        self._evict()
+                        if self._cleared == cleared:  # else made from what was forgotten meanwhile
+                            self._entries[key] = _Entry(value, size, self.clock(), kept)
+                            self._entries.move_to_end(key)
+                            self._evict()
                     return value
                 finally:
                     with self._lock:

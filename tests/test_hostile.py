@@ -716,6 +716,30 @@ def test_a_shared_result_is_made_once_for_visitors_asking_together() -> None:
     assert results == [42] * 4 and calls == [21]
 
 
+def test_a_result_being_made_when_the_cache_is_cleared_is_not_kept() -> None:
+    """A result made in the background from what a clear forgot is handed to its caller, not kept."""
+    cache = SharedCache(budget=1 << 30, ttl=600)
+    started, go_on = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    @cache.memo
+    def slow(n: int) -> int:
+        calls.append(n)
+        started.set()
+        go_on.wait(5)
+        return n * 2
+
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(slow(21)))
+    thread.start()
+    started.wait(5)
+    cache.clear()
+    go_on.set()
+    thread.join(5)
+    assert results == [42] and len(cache) == 0
+    assert slow(21) == 42 and calls == [21, 21] and len(cache) == 1
+
+
 def test_size_estimates_count_numbers_exactly_and_shared_parts_once() -> None:
     numbers = np.arange(1000, dtype="int64")
     frame = pd.DataFrame({"a": numbers, "b": numbers.astype("float64")})

@@ -353,3 +353,20 @@ def test_moves_matched_by_position_are_the_moves_joined_by_customer(
     pd.testing.assert_frame_equal(got.moves, want.moves, check_dtype=False)
     pd.testing.assert_frame_equal(got.at_risk, want.at_risk, check_dtype=False)
     assert got.moves["customers"].sum() == len(select_customers(now, tuple(segments)))
+
+
+def test_the_lifecycle_pages_dates() -> None:
+    from service.lifecycle import month_ends, moves_from
+
+    assert month_ends(date(2026, 1, 15), date(2026, 4, 10)) == (
+        date(2026, 1, 31),
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+        date(2026, 4, 10),
+    )
+    assert month_ends(date(2026, 1, 1), date(2026, 3, 31)) == (date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31))
+    assert month_ends(date(2026, 4, 2), date(2026, 4, 10)) == (date(2026, 4, 10),)
+    longer = month_ends(date(2024, 1, 1), date(2026, 11, 23))
+    assert len(longer) == 12 and longer[0] == date(2025, 12, 31) and longer[-1] == date(2026, 11, 23)
+    assert moves_from(date(2026, 5, 31), 3) == date(2026, 2, 28)
+    assert moves_from(date(2026, 11, 23), 12) == date(2025, 11, 23)

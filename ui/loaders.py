@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -100,8 +101,10 @@ SHARED = SharedCache(budget=default_cache_bytes(), ttl=TTL)
 _shared = SHARED.memo
 #: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
 _ENTRIES = 256
-#: one thread that reads ahead what the pages read after the facts (the order lines, ...)
+#: one thread that makes ahead what the next pages need (``read_ahead``)
 _AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-read-ahead")
+_AHEAD_LOCK = threading.Lock()
+_WAITING: Future[None] | None = None  # the last period's tables to make ahead
 
 
 def clear_all() -> None:
@@ -141,12 +144,43 @@ def facts(_source: Source, key: str, today: date) -> Facts:
     return fx.extract(_source, today)
 
 
-def read_ahead(_source: Source, key: str, today: date) -> None:
-    """Once per facts, after a page is drawn: read in the background what the next pages read from
-    the source (``compute.read_ahead``: the order lines, the referrals and engagements) while the
-    visitor reads this one. A page that needs them sooner waits for that read, never a second one."""
+def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
+    """After a page is drawn, while the visitor reads it, make in the background what the next pages
+    need, one thing at a time:
+
+    - once per facts, what they read from the source (``compute.read_ahead``: the referrals and
+      engagements, the order lines);
+    - once per period, the shared tables of the customer card and of the opportunities (the upsell
+      candidates at the period's end) and the lifecycle page's stages at each month end and at its
+      moves' first date. A newer period takes the place of one still waiting.
+
+    A page that needs one of them sooner waits for the one being made, never makes it twice."""
     made = facts(_source, key, today)  # made by this run's filters already
     compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(compute.read_ahead, _source, made))
+    start, end = filters.start, filters.end
+    if start is None or end is None:
+        return
+
+    def submit() -> Future[None]:
+        global _WAITING
+        with _AHEAD_LOCK:
+            if _WAITING is not None:
+                _WAITING.cancel()  # not started yet: an earlier period nobody looks at any more
+            _WAITING = _AHEAD.submit(_compute_ahead, _source, key, today, start, end, rules)
+            return _WAITING
+
+    compute.memo(made, ("compute_ahead", start, end, rules), submit)
+
+
+def _compute_ahead(_source: Source, key: str, today: date, start: date, end: date, rules: StageRules) -> None:
+    try:
+        if _source.available("order_lines") and _source.available("products"):
+            upsell(_source, key, end, rules, today)
+        moves = service_lifecycle.moves_from(end, service_lifecycle.MOVES_FROM[0])
+        for earlier in (*service_lifecycle.month_ends(start, end), moves):
+            stages_before(_source, key, earlier, end, rules, today)
+    except Exception:  # the page's own call meets it again and shows it, in the visitor's language
+        return
 
 
 @SHARED.kept

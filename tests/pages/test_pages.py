@@ -744,19 +744,35 @@ def test_an_alert_opens_its_own_page_whatever_the_list_becomes(app_env: Path, de
     assert "escluse" in after[1].label or "esclusa" in after[1].label  # the data's alert: another page
 
 
-def test_the_next_pages_reads_are_made_while_the_overview_is_read(app_env: Path) -> None:
+def test_the_next_pages_reads_are_made_while_the_overview_is_read(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Once the overview is drawn, the server reads the order lines and the engagements in the
-    background; the customer value page (its customer card) then sends no statement for them."""
+    background, then makes the upsell candidates and the lifecycle's stages at each month end: the
+    customer value page (its customer card) then sends no statement for them, and the lifecycle
+    page judges no customer again."""
+    from service import compute
+    from service.lifecycle import month_ends
     from ui import loaders
     from ui.shell import _CONTEXT_KEY
 
     loaders.clear_all()
     at = _run()
-    loaders._AHEAD.submit(lambda: None).result(timeout=120)  # the read-ahead before it is done
+    for _ in range(2):  # the reading, then the making ahead (each queued behind the one before)
+        loaders._AHEAD.submit(lambda: None).result(timeout=120)
     ctx = at.session_state[_CONTEXT_KEY]
     facts = loaders.facts(ctx.source, ctx.source_key, ctx.today)
     assert ("holdings",) in facts._cache and ("engagement",) in facts._cache
+    made = [key[0] for key in loaders.SHARED._entries if ("key", ctx.source_key) in key]
+    assert "ui.loaders.upsell" in made
+    assert made.count("ui.loaders.stages_before") == len(month_ends(ctx.filters.start, ctx.filters.end)) + 1
     queries.STATS.reset()
     at.switch_page("pages/valore.py").run()
     assert not at.exception and at.title[0].value == "Valore clienti"
     assert queries.STATS.rows < 1000  # one customer's orders for the card; no order lines
+    judged: list[date] = []
+    past_stages = compute.past_stages
+    monkeypatch.setattr(compute, "past_stages", lambda *a, **k: judged.append(a[2]) or past_stages(*a, **k))
+    at.switch_page("pages/ciclo-di-vita.py").run()
+    assert not at.exception and at.title[0].value == "Ciclo di vita"
+    assert judged == []
