@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -41,6 +42,7 @@ from service.alerts import Alert, find_alerts
 from service.memo import SharedCache, default_cache_bytes
 from service.overview import ValueFigures
 from service.targets import CURRENT, TargetSet, targets_for
+from service.turns import PAGES
 from service.whatif import WhatIf
 from service.whatif import figures as whatif_figures
 from service.whatif import whatif as whatif_of
@@ -154,9 +156,11 @@ def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: 
       candidates at the period's end) and the lifecycle page's stages at each month end and at its
       moves' first date. A newer period takes the place of one still waiting.
 
-    A page that needs one of them sooner waits for the one being made, never makes it twice."""
+    Each starts when no page runs or waits (``_rest``): what is made ahead takes the time between
+    pages, not a page's time. A page that needs one of them sooner makes it itself, or waits for the
+    one being made; never is one made twice."""
     made = facts(_source, key, today)  # made by this run's filters already
-    compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(compute.read_ahead, _source, made))
+    compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(compute.read_ahead, _source, made, _rest))
     start, end = filters.start, filters.end
     if start is None or end is None:
         return
@@ -172,12 +176,20 @@ def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: 
     compute.memo(made, ("compute_ahead", start, end, rules), submit)
 
 
+def _rest() -> None:
+    """Wait while a page runs or waits for its turn (``service.turns.PAGES``)."""
+    while PAGES.busy:
+        time.sleep(0.05)
+
+
 def _compute_ahead(_source: Source, key: str, today: date, start: date, end: date, rules: StageRules) -> None:
     try:
         if _source.available("order_lines") and _source.available("products"):
+            _rest()
             upsell(_source, key, end, rules, today)
         moves = service_lifecycle.moves_from(end, service_lifecycle.MOVES_FROM[0])
         for earlier in (*service_lifecycle.month_ends(start, end), moves):
+            _rest()
             stages_before(_source, key, earlier, end, rules, today)
     except Exception:  # the page's own call meets it again and shows it, in the visitor's language
         return
