@@ -105,8 +105,10 @@ class SharedCache:
         self._entries: OrderedDict[tuple[Hashable, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._making: dict[tuple[Hashable, ...], threading.Lock] = {}
-        #: counts the ``clear`` calls: a result being made when one came is not kept
+        #: counts the ``clear`` calls, of all and per function: a result being made when one of
+        #: them came is not kept
         self._cleared = 0
+        self._cleared_of: dict[str, int] = {}
 
     @property
     def size(self) -> int:
@@ -128,7 +130,10 @@ class SharedCache:
         with self._lock:
             for key in [k for k in self._entries if name is None or k[0] == name]:
                 del self._entries[key]
-            self._cleared += 1
+            if name is None:
+                self._cleared += 1
+            else:
+                self._cleared_of[name] = self._cleared_of.get(name, 0) + 1
 
     def _evict(self) -> None:
         """Forget the results used longest ago while those in the budget are over it, never the
@@ -165,11 +170,20 @@ class SharedCache:
         signature = inspect.signature(fn)
         name = f"{fn.__module__}.{fn.__qualname__}"
 
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        def key_of(*args: Any, **kwargs: Any) -> tuple[Hashable, ...]:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            key: tuple[Hashable, ...] = (name, *((k, v) for k, v in bound.arguments.items() if not k.startswith("_")))
+            return (name, *((k, v) for k, v in bound.arguments.items() if not k.startswith("_")))
+
+        def made(*args: Any, **kwargs: Any) -> Any:
+            """The result for these arguments if it is kept, else None: never made here."""
+            with self._lock:
+                entry = self._fresh(key_of(*args, **kwargs))
+                return None if entry is None else entry.value
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            key = key_of(*args, **kwargs)
             with self._lock:
                 entry = self._fresh(key)
                 if entry is not None:
@@ -182,11 +196,12 @@ class SharedCache:
                         return entry.value
                 try:
                     with self._lock:
-                        cleared = self._cleared
+                        cleared = (self._cleared, self._cleared_of.get(name, 0))
                     value = fn(*args, **kwargs)
                     size = size_of(value)
                     with self._lock:
-                        if self._cleared == cleared:  # else made from what was forgotten meanwhile
+                        # else made from what was forgotten meanwhile: handed over, not kept
+                        if (self._cleared, self._cleared_of.get(name, 0)) == cleared:
                             self._entries[key] = _Entry(value, size, self.clock(), kept)
                             self._entries.move_to_end(key)
                             self._evict()
@@ -197,4 +212,5 @@ class SharedCache:
                             del self._making[key]
 
         wrapper.clear = lambda: self.clear(name)  # type: ignore[attr-defined]
+        wrapper.made = made  # type: ignore[attr-defined]
         return wrapper

@@ -737,7 +737,18 @@ def test_a_result_being_made_when_the_cache_is_cleared_is_not_kept() -> None:
     go_on.set()
     thread.join(5)
     assert results == [42] and len(cache) == 0
+    assert slow.made(22) is None and slow.made(21) is None  # type: ignore[attr-defined]
     assert slow(21) == 42 and calls == [21, 21] and len(cache) == 1
+    assert slow.made(21) == 42 and calls == [21, 21]  # type: ignore[attr-defined]
+    started.clear()
+    go_on.clear()
+    thread = threading.Thread(target=lambda: results.append(slow(5)))
+    thread.start()
+    started.wait(5)
+    cache.clear("some.other_function")  # forgets that one's results only
+    go_on.set()
+    thread.join(5)
+    assert slow.made(5) == 10 and slow.made(21) == 42  # type: ignore[attr-defined]
 
 
 def test_size_estimates_count_numbers_exactly_and_shared_parts_once() -> None:

@@ -9,10 +9,14 @@ Python; here results are cached with ``st.cache_resource`` (shared objects) and 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -158,22 +162,29 @@ def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: 
 
     Each starts when no page runs or waits (``_rest``): what is made ahead takes the time between
     pages, not a page's time. A page that needs one of them sooner makes it itself, or waits for the
-    one being made; never is one made twice."""
-    made = facts(_source, key, today)  # made by this run's filters already
-    compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(compute.read_ahead, _source, made, _rest))
+    one being made; never is one made twice. It never raises: it only speeds the next pages up."""
+    with contextlib.suppress(Exception):
+        _queue_ahead(_source, key, today, filters, rules)
+
+
+def _queue_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
+    made = facts.made(_source, key, today)  # type: ignore[attr-defined]
+    if made is None:  # not read (a problem), or forgotten since: the next page reads them
+        return
+    current = weakref.ref(made)  # a queued job keeps no old facts alive
+    compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(_read_ahead, _source, key, today, current))
     start, end = filters.start, filters.end
     if start is None or end is None:
         return
-
-    def submit() -> Future[None]:
-        global _WAITING
-        with _AHEAD_LOCK:
-            if _WAITING is not None:
-                _WAITING.cancel()  # not started yet: an earlier period nobody looks at any more
-            _WAITING = _AHEAD.submit(_compute_ahead, _source, key, today, start, end, rules)
-            return _WAITING
-
-    compute.memo(made, ("compute_ahead", start, end, rules), submit)
+    global _WAITING
+    with _AHEAD_LOCK:
+        known: Future[None] | None = made._cache.get(("compute_ahead", start, end, rules))
+        if known is not None and not known.cancelled():
+            return
+        if _WAITING is not None:
+            _WAITING.cancel()  # not started yet: an earlier period nobody looks at any more
+        _WAITING = _AHEAD.submit(_compute_ahead, _source, key, today, current, start, end, rules)
+        made._cache[("compute_ahead", start, end, rules)] = _WAITING
 
 
 def _rest() -> None:
@@ -182,15 +193,33 @@ def _rest() -> None:
         time.sleep(0.05)
 
 
-def _compute_ahead(_source: Source, key: str, today: date, start: date, end: date, rules: StageRules) -> None:
+def _still(_source: Source, key: str, today: date, current: weakref.ref[Facts]) -> Facts | None:
+    """The facts a job was queued for, if they are still the ones kept (else nobody needs it)."""
+    made = current()
+    return made if made is not None and facts.made(_source, key, today) is made else None  # type: ignore[attr-defined]
+
+
+def _read_ahead(_source: Source, key: str, today: date, current: weakref.ref[Facts]) -> None:
+    made = _still(_source, key, today, current)
+    if made is not None:
+        compute.read_ahead(_source, made, _rest)
+
+
+def _compute_ahead(
+    _source: Source, key: str, today: date, current: weakref.ref[Facts], start: date, end: date, rules: StageRules
+) -> None:
     try:
-        if _source.available("order_lines") and _source.available("products"):
-            _rest()
-            upsell(_source, key, end, rules, today)
         moves = service_lifecycle.moves_from(end, service_lifecycle.MOVES_FROM[0])
+        steps: list[Callable[[], object]] = []
+        if _source.available("order_lines") and _source.available("products"):
+            steps.append(lambda: upsell(_source, key, end, rules, today))
         for earlier in (*service_lifecycle.month_ends(start, end), moves):
+            steps.append(functools.partial(stages_before, _source, key, earlier, end, rules, today))
+        for step in steps:
             _rest()
-            stages_before(_source, key, earlier, end, rules, today)
+            if _still(_source, key, today, current) is None:  # the facts were read again meanwhile
+                return
+            step()
     except Exception:  # the page's own call meets it again and shows it, in the visitor's language
         return
 

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from data import queries
 from data.filters import Filters
+from data.settings import Settings
 from data.source import Source
 from render.format import fmt_money
 
@@ -776,3 +777,34 @@ def test_the_next_pages_reads_are_made_while_the_overview_is_read(
     at.switch_page("pages/ciclo-di-vita.py").run()
     assert not at.exception and at.title[0].value == "Ciclo di vita"
     assert judged == []
+
+
+def test_reading_ahead_never_reads_the_source_itself_and_takes_a_period_again(
+    app_env: Path, demo_url: str, default_settings: Settings
+) -> None:
+    """Without facts kept (a problem, or forgotten since) nothing is read ahead: the next page reads.
+    A period dropped for a newer one before its turn is made ahead when it is shown again."""
+    from service.turns import PAGES
+    from ui import loaders
+
+    loaders.clear_all()
+    source = loaders.get_source(demo_url, default_settings)
+    key = loaders.source_key(demo_url, default_settings)
+    today = date.today()
+    queries.STATS.reset()
+    first = Filters(start=date(2026, 1, 1), end=date(2026, 6, 30))
+    loaders.read_ahead(source, key, today, first, default_settings.lifecycle)
+    loaders._AHEAD.submit(lambda: None).result(timeout=60)
+    assert queries.STATS.queries == 0 and len(loaders.SHARED) == 0
+
+    made = loaders.facts(source, key, today)
+    other = Filters(start=date(2025, 7, 1), end=date(2025, 12, 31))
+    with PAGES.turn():  # a page runs: what is queued waits
+        loaders.read_ahead(source, key, today, first, default_settings.lifecycle)
+        loaders.read_ahead(source, key, today, other, default_settings.lifecycle)
+        assert made._cache[("compute_ahead", first.start, first.end, default_settings.lifecycle)].cancelled()
+        loaders.read_ahead(source, key, today, first, default_settings.lifecycle)
+        again = made._cache[("compute_ahead", first.start, first.end, default_settings.lifecycle)]
+        assert not again.cancelled()
+    again.result(timeout=120)
+    assert loaders.upsell.made(source, key, first.end, default_settings.lifecycle, today) is not None
