@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -752,23 +752,6 @@ def _spark_literal(value: Any, kind: str) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _spark_inserts(
-    name: str, df: pd.DataFrame, kinds: list[str], dialect: sa.Dialect, rows: int = 5_000
-) -> Iterator[str]:
-    """Multi-row INSERTs of ``df`` into the table ``name``, ``rows`` rows each, built with SQLAlchemy
-    Core: each value a Spark literal of its column's kind (``_spark_literal``), as text the driver
-    sends unchanged (no parameters: PyHive would quote them itself)."""
-    table = sa.table(name, *[sa.column(c) for c in df.columns])
-    cells = [df[c].astype(object).tolist() for c in df.columns]
-    for start in range(0, len(df), rows):
-        columns = list(zip(df.columns, cells, kinds, strict=True))
-        values: list[dict[str, Any]] = [
-            {c: sa.literal_column(_spark_literal(col[r], k)) for c, col, k in columns}
-            for r in range(start, min(start + rows, len(df)))
-        ]
-        yield str(sa.insert(table).values(values).compile(dialect=dialect))
-
-
 def _write_spark(
     engine: sa.Engine, frames: dict[str, pd.DataFrame], dates: dict[str, list[str]], report: Progress
 ) -> None:
@@ -784,8 +767,13 @@ def _write_spark(
             columns = ", ".join(f"`{c}` {k}" for c, k in zip(df.columns, kinds, strict=True))
             cursor.execute(f"DROP TABLE IF EXISTS `{name}`")
             cursor.execute(f"CREATE TABLE `{name}` ({columns})")
-            for insert in _spark_inserts(name, df, kinds, engine.dialect):
-                cursor.execute(insert)
+            cells = [df[c].astype(object).tolist() for c in df.columns]
+            for start in range(0, len(df), 5_000):
+                rows = (
+                    "(" + ", ".join(_spark_literal(col[r], k) for col, k in zip(cells, kinds, strict=True)) + ")"
+                    for r in range(start, min(start + 5_000, len(df)))
+                )
+                cursor.execute(f"INSERT INTO `{name}` VALUES " + ", ".join(rows))  # noqa: S608 - own literals
         cursor.close()
     finally:
         raw.close()

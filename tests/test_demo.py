@@ -46,29 +46,3 @@ def test_every_segment_has_recent_figures(demo_source: Source, segment: str) -> 
     f = Filters(segments=(segment,), start=date(2025, 11, 1), end=date(2026, 10, 31))
     cur = queries.period_measures(demo_source, f, date(2026, 11, 23)).iloc[0]
     assert cur["revenue"] > 0 and cur["active_customers"] > 0
-
-
-def test_the_spark_demo_is_inserted_as_spark_literals() -> None:
-    """The demo on Spark SQL: multi-row INSERTs of Spark literals, built by SQLAlchemy Core; a
-    quote, a backslash, a percent sign, a missing value and an infinite amount written as Spark
-    reads them."""
-    from pyhive.sqlalchemy_hive import HiveDialect
-
-    from data.demo import _spark_inserts, _spark_type
-
-    frame = pd.DataFrame(
-        {
-            "order_id": [1, 2, 3],
-            "order_date": pd.to_datetime(["2024-01-31", "2024-02-01", None]),
-            "revenue": [10.5, float("inf"), float("nan")],
-            "note": ["l'uno", "50% \\ off", None],
-        }
-    )
-    kinds = [_spark_type(frame[c], c == "order_date") for c in frame.columns]
-    assert kinds == ["BIGINT", "DATE", "DOUBLE", "STRING"]
-    inserts = list(_spark_inserts("orders", frame, kinds, HiveDialect(), rows=2))
-    assert inserts == [
-        "INSERT INTO TABLE `orders` VALUES (1, DATE '2024-01-31', 10.5D, 'l\\'uno'), "
-        "(2, DATE '2024-02-01', CAST('Infinity' AS DOUBLE), '50% \\\\ off')",
-        "INSERT INTO TABLE `orders` VALUES (3, NULL, NULL, NULL)",
-    ]
