@@ -8,6 +8,7 @@ Every problem is reported with the settings key to fix.
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -137,6 +138,31 @@ def _friendly(exc: BaseException) -> str:
     return text[:300]
 
 
+def _let_go(exc: BaseException) -> str:
+    """The failure's message, for the mapping error that replaces it; the failure is let go with its
+    frames cleared. SQLAlchemy's error handling holds its traceback in a local (a cycle that only a
+    full garbage collection frees) and a frame holds its callers: the first read of the facts, with
+    every order of the source, would stay in memory until then."""
+    detail = _friendly(exc)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+    return detail
+
+
+def _kept(exc: MappingError) -> MappingError:
+    """The error without its traceback and the error it replaced: kept for the source's lifetime,
+    a traceback would keep every frame of the caller that first asked alive with all its locals
+    (the first read of the facts: every order of the source)."""
+    exc.__context__ = None
+    exc.__cause__ = None
+    return exc.with_traceback(None)
+
+
 @dataclass
 class Source:
     """A database opened read-only with the entity mapping of ``settings``."""
@@ -191,7 +217,7 @@ class Source:
                 probe = sa.select(sa.text("*")).select_from(textual.columns().subquery("probe")).limit(0)
                 available = self._probe_columns(probe)
             except (OperationalError, DBAPIError) as exc:
-                raise MappingError(key, "mapping.sql_fails", detail=_friendly(exc)) from None
+                raise MappingError(key, "mapping.sql_fails", detail=_let_go(exc)) from None
             base: sa.FromClause = textual.columns(*[sa.column(c) for c in available]).subquery(f"src_{name}")
         else:
             key = f"{base_key}.table"
@@ -202,11 +228,9 @@ class Source:
                 available = self._probe_columns(sa.select(sa.text("*")).select_from(table).limit(0))
             except (OperationalError, DBAPIError) as exc:
                 if mapping.configured:
-                    raise MappingError(
-                        key, "mapping.table_unreadable", table=table_name, detail=_friendly(exc)
-                    ) from None
+                    raise MappingError(key, "mapping.table_unreadable", table=table_name, detail=_let_go(exc)) from None
                 raise MappingError(
-                    base_key, "mapping.table_default_missing", entity=name, table=table_name, detail=_friendly(exc)
+                    base_key, "mapping.table_default_missing", entity=name, table=table_name, detail=_let_go(exc)
                 ) from None
             base = sa.table(bare_name, *[sa.column(c) for c in available], schema=schema or None)
 
@@ -259,7 +283,7 @@ class Source:
             try:
                 out[name] = self._resolve(name)
             except MappingError as exc:
-                out[name] = exc
+                out[name] = _kept(exc)
         return out
 
     def entity(self, name: str) -> ResolvedEntity:

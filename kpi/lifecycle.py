@@ -43,22 +43,34 @@ __all__ = [
 STAGES: tuple[str, ...] = ("new", "reactivated", "loyal", "active", "at_risk", "lapsed")
 
 
+def _groups(segments: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each row's segment as a group number 0..n-1 (-1: no segment) and n. Whole numbers from 0 up
+    (the facts' segment codes, -1 for none) are their own groups: a million customers are not
+    hashed again at every date; anything else (labels, NaN for none) is factorized."""
+    segments = np.asarray(segments)
+    if segments.dtype.kind in "iu" and len(segments):
+        codes = segments.astype(np.int64, copy=False)
+        if codes.min() >= -1 and codes.max() < 2**15:  # codes, not ids: a group each is cheap
+            return codes, int(codes.max()) + 1
+    codes, uniques = pd.factorize(segments)
+    return np.asarray(codes, dtype=np.int64), len(uniques)
+
+
 def _segment_medians(values: np.ndarray, segments: np.ndarray, fallback: float) -> np.ndarray:
     """Per row, the median of ``values`` (NaN ignored) over the rows of its segment; ``fallback``
-    where the segment has no value or the row no segment. A handful of segments: one pass each."""
-    codes, uniques = pd.factorize(segments)
-    if len(uniques) > 64:  # many segments: a group-by sorts once
-        medians = pd.Series(values).groupby(codes).median()
-        out = np.array(medians.reindex(codes).to_numpy(dtype=float))
-    else:
-        out = np.full(len(values), np.nan)
-        for k in range(len(uniques)):
-            rows = codes == k
-            finite = values[rows]
-            finite = finite[np.isfinite(finite)]
-            if len(finite):
-                out[rows] = np.median(finite)
-    out[codes < 0] = np.nan
+    where the segment has no value or the row no segment. One stable sort of the finite values by
+    segment, then a median per segment's slice (the same values, so the same median)."""
+    codes, n = _groups(segments)
+    medians = np.full(n + 1, np.nan)  # the last: no segment
+    finite = np.flatnonzero(np.isfinite(values) & (codes >= 0))
+    if len(finite):
+        group = codes[finite]
+        order = np.argsort(group.astype(np.int16) if n < 2**15 else group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(n + 1))
+        ranked = values[finite[order]]
+        for k in np.flatnonzero(np.diff(bounds)):
+            medians[k] = np.median(ranked[bounds[k] : bounds[k + 1]])
+    out = medians[np.where(codes >= 0, codes, n)]
     return np.where(np.isfinite(out), out, fallback)
 
 
@@ -70,8 +82,8 @@ def _top_share(values: np.ndarray, segments: np.ndarray, share: float) -> np.nda
     The rank grows as the value falls, so the top is every value from a threshold up: one sort per
     segment and a binary search for the threshold, instead of a rank per row."""
     top = np.zeros(len(values), dtype=bool)
-    codes, uniques = pd.factorize(segments)  # NaN (no segment): -1
-    for k in range(len(uniques)):
+    codes, n_groups = _groups(segments)  # no segment: -1
+    for k in range(n_groups):
         rows = np.flatnonzero(codes == k)
         ranked = values[rows]
         ranked = np.sort(ranked[~np.isnan(ranked)])  # ascending
@@ -177,7 +189,14 @@ def stage_numbers(
     the P(alive) it was judged on. ``x`` repeat purchases; ``t_x``, ``age`` and ``t_prev`` days from
     the first purchase to the last, to the date and to the purchase before the last (0 for
     one-time buyers); ``segments`` numbers (-1: no segment, in no group)."""
-    segments = np.where(segments < 0, np.nan, segments)
+    segments = np.asarray(segments)
+    # the groups once for the three uses below (numbers below 0, or NaN, are no segment)
+    none = (segments < 0) | (np.isnan(segments) if segments.dtype.kind == "f" else False)
+    segments = _groups(
+        np.where(none, -1, segments).astype(np.int64)
+        if segments.dtype.kind in "iub"
+        else np.where(none, np.nan, segments)
+    )[0]
 
     def alive(x_: np.ndarray, t_x_: np.ndarray, age_: np.ndarray) -> np.ndarray:
         """The model where a repeat purchase lets it judge, the customer's rhythm otherwise."""

@@ -7,6 +7,9 @@ import math
 from datetime import date
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from render.format import fmt_change, fmt_count, fmt_date, fmt_money, fmt_percent, fmt_value
 from render.text import _CATALOGUE, has_key, t
 
@@ -33,6 +36,36 @@ def test_numbers_percent_dates() -> None:
     assert fmt_date(date(2026, 10, 31), "en") == "31 Oct 2026"
     assert fmt_value(0.5, "percent", "it") == "50,0 %"
     assert fmt_value(1500, "money", "it") == "€ 1.500"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.one_of(
+        st.floats(-1e13, 1e13, allow_nan=False),
+        st.integers(-(10**12), 10**12),
+        st.sampled_from([0.0, -0.0, 0.005, 0.015, 0.125, 2.5, -2.5, 1234.565, 999_999.995]),
+    ),
+    lang=st.sampled_from(["it", "en"]),
+    decimals=st.sampled_from([0, 1, 2]),
+)
+def test_the_formats_are_babels_own(value: float, lang: str, decimals: int) -> None:
+    """Each pattern is parsed once and kept: the text is exactly what Babel's ``format_*`` functions
+    give, rounding, grouping and signs included."""
+    from babel.numbers import format_currency, format_decimal, format_percent
+
+    locale = {"it": "it_IT", "en": "en_IE"}[lang]
+    zeros = "." + "0" * decimals if decimals else ""
+    money = f"¤ #,##0{zeros}" if lang == "it" else f"¤#,##0{zeros}"
+    assert fmt_money(value, lang, decimals=decimals) == format_currency(
+        value, "EUR", format=money, locale=locale, currency_digits=False
+    )
+    percent = f"#,##0{zeros} %" if lang == "it" else f"#,##0{zeros}%"
+    assert fmt_percent(value, lang, decimals=decimals) == format_percent(value, percent, locale=locale)
+    assert fmt_count(value, lang) == format_decimal(round(float(value)), locale=locale)
+    assert fmt_value(value, "ratio", lang) == format_decimal(value, "#,##0.00", locale=locale)
+    assert fmt_change(value, "points", lang).endswith(
+        format_decimal(abs(value) * 100, "#,##0.0", locale=locale) + " pp"
+    )
 
 
 def test_every_catalogue_entry_has_both_languages() -> None:

@@ -174,6 +174,9 @@ def test_segment_medians_are_the_group_by_medians() -> None:
         values[segments == 1] = np.nan  # a segment with no repeat buyer: the fallback
         want = pd.Series(values).groupby(segments).transform("median").fillna(-1.0).to_numpy()
         assert np.array_equal(_segment_medians(values, segments, -1.0), want)
+        # the facts' segment codes (-1: none) are their own groups, not hashed again: the same
+        codes = np.where(np.isnan(segments), -1, segments).astype(np.int16)
+        assert np.array_equal(_segment_medians(values, codes, -1.0), want)
 
 
 @settings(max_examples=300, deadline=None)
@@ -195,6 +198,8 @@ def test_the_loyal_top_is_each_segments_percentile_rank(rows: list[tuple[int | N
     values = np.array([v for _, v in rows], dtype=float)
     rank = pd.Series(values, dtype=float).groupby(segments).rank(pct=True, ascending=False).to_numpy()
     assert np.array_equal(_top_share(values, segments, share), rank <= share)
+    codes = np.where(np.isnan(segments), -1, segments).astype(np.int64)
+    assert np.array_equal(_top_share(values, codes, share), rank <= share)
 
 
 def test_the_lifecycle_pages_standing_and_moves_are_of_the_chosen_customers() -> None:

@@ -94,6 +94,32 @@ def test_unmapped_default_table_says_what_was_expected(tmp_path: Path, renamed_u
     assert "a table named 'orders' was expected" in err.message
 
 
+def test_a_kept_mapping_error_keeps_no_caller_alive(tmp_path: Path, renamed_url: str) -> None:
+    """The source keeps each entity's mapping error for its lifetime; the error must not keep the
+    frames of whoever first asked (the first read of the facts: all its locals, every order of the
+    source held for good)."""
+    import gc
+    import weakref
+
+    import numpy as np
+
+    source = Source(settings=_settings(tmp_path, TABLE_MAPPING, renamed_url), url=renamed_url)
+
+    def first_asker() -> weakref.ref[np.ndarray]:
+        orders_in_memory = np.ones(1_000)  # a local of the caller, as the facts' orders are
+        assert not source.available("tickets")  # resolves every entity: the unmapped ones fail
+        return weakref.ref(orders_in_memory)
+
+    held = first_asker()
+    gc.collect()
+    assert held() is None
+    kept = source.resolution["tickets"]
+    assert isinstance(kept, MappingError)
+    assert kept.__traceback__ is None and kept.__context__ is None
+    with pytest.raises(MappingError, match=r"^entities\.tickets"):
+        source.entity("tickets")  # raised again as before
+
+
 def test_missing_column_names_the_key_and_lists_columns(tmp_path: Path, renamed_url: str) -> None:
     settings = _settings(tmp_path, TABLE_MAPPING.replace('order_date = "data"', 'order_date = "giorno"'), renamed_url)
     source = Source(settings=settings, url=renamed_url)
