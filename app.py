@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from kpi.lifecycle import StageRules
 from render.text import t
 from ui.access import gate, is_open
 from ui.loaders import read_ahead
@@ -61,5 +60,5 @@ with page_turn(lang):  # a fair share of the server: a few page runs at a time, 
         page.run()
     finally:
         if context.source is not None and context.problem is None:
-            rules = context.settings.lifecycle if context.settings else StageRules()
+            rules = context.stage_rules
             read_ahead(context.source, context.source_key, context.today, context.filters, rules)

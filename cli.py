@@ -5,7 +5,7 @@
     python cli.py overview [--segment S ...] [--from D] [--to D] [--json] [--out FILE.csv|.xlsx]
     python cli.py roi [--segment S ...] [--json] [--out FILE]
     python cli.py upsell [--segment S ...] [--top N] [--json] [--out FILE]
-    python cli.py report --format pdf|pptx|html [--lang it|en] --out FILE
+    python cli.py report --format pdf|pptx|html [--lang it|en] [--out FILE]
     python cli.py report --mail-to a@b.it,c@d.it [--subject S] [--lang it|en] [--segment S ...]
     python cli.py lifecycle [--as-of D] [--compare-months 3] [--json] [--out FILE]
     python cli.py clv [--as-of D] [--unit day|week|month] [--holdout-from D] [--json] [--out FILE]
@@ -728,7 +728,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     today = date.today()
     filters = _filters(args, source, today)
     fmt = args.format
-    out = args.out or Path(f"cruscotto-report.{fmt}")
+    # by default the name the app's download gives: dated, so last month's report is not overwritten
+    out = args.out or Path(f"{report_stem(args.lang, filters.segments, today)}.{fmt}")
     if out.suffix.lower() != f".{fmt}":
         raise InputError(f"--out: a {fmt} report goes to a .{fmt} file, not '{out.name}'.")
     if fmt in ("pdf", "pptx") and not images_available():

@@ -131,12 +131,15 @@ def compute_clv(
     annual_discount_rate: float = 0.10,
     min_repeat_customers: int = 50,
     models: tuple[BGNBD, GammaGamma] | None = None,
+    fitted_bgnbd: BGNBD | None = None,
 ) -> CLVResult:
     """CLV of every customer in ``rfm`` (``data.queries.customer_rfm`` with margin values).
 
     ``margins`` has ``customer_id`` and ``margin`` (margin to date, refunds included); ``costs``
     has ``customer_id``, ``tickets``, ``service_cost`` and ``acquisition_cost``. The models are
-    fitted on all the customers given: pass every customer, filter the result.
+    fitted on all the customers given: pass every customer, filter the result. ``models``: both
+    fitted elsewhere (at a later date), only evaluated here; ``fitted_bgnbd``: the BG/NBD already
+    fitted on these very customers at ``as_of`` (the same fit, made once), the Gamma-Gamma fitted here.
     """
     summary = rfm_summary(rfm, as_of, unit)
     if len(summary) == len(rfm):  # every customer had bought by as_of (always so from a day history)
@@ -175,7 +178,7 @@ def compute_clv(
         bgnbd, gamma_gamma = models
     else:
         try:
-            bgnbd = fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
+            bgnbd = fitted_bgnbd or fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
             gamma_gamma = fit_gamma_gamma(summary, min_repeat_customers=min_repeat_customers)
             _ = gamma_gamma.population_mean
         except ModelError as exc:
@@ -614,15 +617,17 @@ def holdout_check(
     end: date,
     unit: str = "week",
     min_repeat_customers: int = 50,
+    model: BGNBD | None = None,
 ) -> HoldoutCheck:
     """Fit BG/NBD on ``calibration`` (``customer_rfm`` as of ``calibration_end``) and predict each
     customer's repeat purchases up to ``end``; ``full`` is ``customer_rfm`` as of ``end``.
+    ``model``: that fit, made already (the CLV at ``calibration_end`` fits the same).
 
     Raises ``ModelError`` when the calibration history is too short to fit."""
     if end <= calibration_end:
         raise ValueError("The holdout must end after the calibration period.")
     summary = rfm_summary(calibration, calibration_end, unit)
-    model = fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
+    model = model or fit_bgnbd(summary, min_repeat_customers=min_repeat_customers)
     length = (pd.Timestamp(end) - pd.Timestamp(calibration_end)).days / TIME_UNITS[unit]
     predicted = model.expected_purchases(length, summary["x"], summary["t_x"], summary["T"])
     later = full.set_index("customer_id")["purchase_days"]

@@ -7,7 +7,7 @@ import streamlit as st
 
 from data.filters import previous_period
 from kpi.cohorts import cohort_matrices
-from kpi.lifecycle import STAGES, StageRules
+from kpi.lifecycle import STAGES
 from kpi.overview import safe_ratio
 from kpi.registry import KPIS
 from render.charts_lifecycle import cohort_figure, stage_flow_figure, stages_over_time_figure
@@ -28,7 +28,7 @@ f = ctx.filters
 as_of = f.end
 assert as_of is not None and f.start is not None
 source = ctx.source
-rules = ctx.settings.lifecycle if ctx.settings else StageRules()
+rules = ctx.stage_rules
 st.caption(
     t(
         "lifecycle.intro",

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from kpi.customer_value import select_customers
-from kpi.lifecycle import STAGES, StageRules
+from kpi.lifecycle import STAGES
 from render.charts import segment_colors
 from render.charts_upsell import funnel_figure, offer_value_figure
 from render.format import fmt_count, fmt_date, fmt_money, fmt_money_short, fmt_percent
@@ -25,7 +25,7 @@ assert ctx.source and ctx.filters.start and ctx.filters.end and ctx.first_date  
 lang, cur = ctx.lang, ctx.currency
 f, as_of, source = ctx.filters, ctx.filters.end, ctx.source
 assert as_of is not None
-rules = ctx.settings.lifecycle if ctx.settings else StageRules()
+rules = ctx.stage_rules
 st.caption(t("upsell.intro", lang, as_of=fmt_date(as_of, lang)))
 
 with shown_errors(ctx):

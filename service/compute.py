@@ -27,6 +27,7 @@ from data.facts import Facts, Holdings
 from data.filters import Filters
 from data.source import Source
 from data.targets import read_targets_table
+from kpi.clv import BGNBD, ModelError, fit_bgnbd
 from kpi.customer_value import (
     CLVResult,
     DayHistory,
@@ -38,11 +39,12 @@ from kpi.customer_value import (
 from kpi.engagement import engagement_table
 from kpi.lifecycle import STAGES, StageRules, assign_stages, stage_numbers
 from kpi.roi import CUSTOMER_SUMS, roi_from_sums
-from kpi.summary import TIME_UNITS
+from kpi.summary import TIME_UNITS, rfm_summary
 from kpi.upsell import ladder_funnel, upsell_candidates
 
 __all__ = [
     "History",
+    "bgnbd_at",
     "clv_at",
     "clv_from_history",
     "day_history",
@@ -266,6 +268,7 @@ def _clv(
     as_of: date,
     unit: str,
     models: tuple[Any, Any] | None = None,
+    fitted_bgnbd: BGNBD | None = None,
 ) -> CLVResult:
     """``compute_clv`` with the business settings of ``source``."""
     business = source.settings.business
@@ -276,7 +279,17 @@ def _clv(
         horizon_months=business.clv_horizon_months,
         annual_discount_rate=business.annual_discount_rate,
         models=models,
+        fitted_bgnbd=fitted_bgnbd,
     )
+
+
+def bgnbd_at(facts: Facts, rfm: pd.DataFrame, as_of: date, unit: str) -> BGNBD:
+    """The BG/NBD fitted on every customer's purchase days up to ``as_of`` (``rfm``: the day
+    history there), once per date and unit: the CLV at a date, the model check calibrated there and
+    the backtest starting there fit the same (a year before a month's end, the check's calibration
+    end is the backtest's start). The purchase days do not depend on the value counted per
+    purchase. Raises ``ModelError`` as ``fit_bgnbd`` does (a failed fit is not kept)."""
+    return memo(facts, ("bgnbd", as_of, unit), lambda: fit_bgnbd(rfm_summary(rfm, as_of, unit)))
 
 
 def clv_at(
@@ -289,7 +302,12 @@ def clv_at(
 ) -> CLVResult:
     """The CLV of every customer as of ``as_of``: the model sees every customer; callers filter."""
     facts = facts or facts_for(source, today)
-    return _clv(source, day_history(facts, value).at(as_of), as_of, unit)
+    inputs = day_history(facts, value).at(as_of)
+    try:
+        fitted: BGNBD | None = bgnbd_at(facts, inputs[0], as_of, unit)
+    except ModelError:
+        fitted = None  # ``compute_clv`` meets it again and says why
+    return _clv(source, inputs, as_of, unit, fitted_bgnbd=fitted)
 
 
 def fits(source: Source, today: date, facts: Facts | None = None) -> Callable[[date], CLVResult]:
@@ -334,8 +352,14 @@ def holdout(
     """The model check: fitted on the history up to ``calibration_end``, compared with what
     happened up to ``as_of`` (``kpi.customer_value.holdout_check``; raises ``ModelError``)."""
     days = day_history(facts, value)
+    calibration = days.at(calibration_end)[0]
     return holdout_check(
-        days.at(calibration_end)[0], days.at(as_of)[0], calibration_end=calibration_end, end=as_of, unit=unit
+        calibration,
+        days.at(as_of)[0],
+        calibration_end=calibration_end,
+        end=as_of,
+        unit=unit,
+        model=bgnbd_at(facts, calibration, calibration_end, unit),
     )
 
 

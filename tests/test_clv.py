@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -194,6 +195,40 @@ def test_clv_on_the_demo_and_holdout(demo_source: Source) -> None:
     assert check.actual > 0
     assert check.predicted == pytest.approx(check.actual, rel=0.25)
     assert list(check.by_frequency["x_bucket"]) == list(range(8))
+
+
+def test_the_clv_and_the_model_check_at_one_date_share_one_fit(
+    demo_source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year before a month's end the model check's calibration ends where the backtest starts:
+    the CLV there and the check fit BG/NBD once between them, with the figures each gave when it
+    fitted its own (the same customers' purchase days)."""
+    from kpi import customer_value
+    from service import compute
+
+    as_of, cal = date(2026, 10, 31), date(2025, 10, 31)
+    today = date(2026, 11, 5)
+    facts = compute.facts_for(demo_source, today)
+    days = compute.day_history(facts)
+    own_fit = compute_clv(*days.at(cal), as_of=cal)
+    own_check = holdout_check(days.at(cal)[0], days.at(as_of)[0], calibration_end=cal, end=as_of)
+
+    fitted = []
+    real_fit = compute.fit_bgnbd
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        fitted.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(compute, "fit_bgnbd", counted)
+    monkeypatch.setattr(customer_value, "fit_bgnbd", counted)
+    shared = compute.clv_at(demo_source, cal, today, facts=facts)
+    check = compute.holdout(facts, cal, as_of)
+    assert len(fitted) == 1
+    assert shared.bgnbd == own_fit.bgnbd
+    pd.testing.assert_frame_equal(shared.table, own_fit.table)
+    assert (check.actual, check.predicted) == (own_check.actual, own_check.predicted)
+    pd.testing.assert_frame_equal(check.per_customer, own_check.per_customer)
 
 
 def test_cli_clv_reproduces_the_reference(

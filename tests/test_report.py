@@ -232,3 +232,10 @@ def test_cli_report(
     assert "Segmento: HoReCa" in PdfReader(out).pages[0].extract_text()
     assert cli.main(["report", "--config", str(config), "--format", "pptx", "--out", str(tmp_path / "r.pdf")]) == 2
     assert "--out:" in capsys.readouterr().err
+
+    # without --out: the app's file name, dated (the html report: no browser needed), where it runs
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["report", "--config", str(config), "--format", "html", "--lang", "en"]) == 0
+    written = f"cruscotto-report-{date.today().isoformat()}.html"
+    assert (tmp_path / written).read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+    assert f"report written to {written}" in capsys.readouterr().out

@@ -10,7 +10,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from kpi.lifecycle import StageRules
 from render.charts_value import customer_timeline_figure
 from render.format import fmt_count, fmt_money, fmt_percent
 from render.text import md, t
@@ -44,7 +43,7 @@ def customer_card(ctx: AppContext, row: pd.Series, as_of: date, page: str, key: 
             Card(t("col.tickets", lang), fmt_count(row["tickets"], lang)),
         ]
     )
-    rules = ctx.settings.lifecycle if ctx.settings else StageRules()
+    rules = ctx.stage_rules
     with shown_errors(ctx):
         orders = loaders.customer_orders(ctx.source, ctx.source_key, picked, as_of, ctx.today)
         offers = loaders.upsell(ctx.source, ctx.source_key, as_of, rules, ctx.today)

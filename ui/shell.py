@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from data.demo import DEMO_PATH, demo_ready, ensure_demo_database
 from data.engine import QueryTimeout, SourceFault
 from data.filters import Filters, previous_period
-from data.settings import ConfigError, ServerLimits, Settings, load_settings
+from data.settings import ConfigError, ServerLimits, Settings, StageRules, load_settings
 from data.source import MappingError, Source
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from render.format import fmt_date
@@ -73,6 +73,11 @@ class AppContext:
     @property
     def currency(self) -> str:
         return self.settings.business.currency if self.settings else "EUR"
+
+    @property
+    def stage_rules(self) -> StageRules:
+        """The lifecycle rules of the settings (the defaults before settings are read)."""
+        return self.settings.lifecycle if self.settings else StageRules()
 
 
 def _language() -> str:
