@@ -156,6 +156,34 @@ def test_segments_and_the_referral_programme(result: tuple[pd.DataFrame, pd.Data
     assert programme["referred_customers"] == 3
 
 
+def test_someone_engaged_who_never_bought_is_not_in_the_table(result: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """An idea and a review by someone with no purchase (not in the CLV table) add no row and change
+    nobody else's value; every part of every customer is as without them."""
+    extra = pd.DataFrame(
+        {
+            "customer_id": ["Z", "Z"],
+            "occurred_at": pd.to_datetime(["2024-03-01", "2024-05-01"]),
+            "kind": ["idea", "review"],
+            "reach": [None, None],
+            "influenced_customer_id": [None, "G"],
+            "status": ["implemented", None],
+            "value": [500, None],
+            "idea_id": ["Y", None],
+        }
+    )
+    engagements = pd.concat([_engagements(), extra], ignore_index=True)
+    with_z, _ = engagement_table(_customers(), _referrals(), engagements, EngagementParams(), AS_OF, CAC)
+    table, _ = result
+    assert list(with_z["customer_id"]) == list(table["customer_id"])
+    parts = ["crv", "civ", "civ_estimated", "ckv", "referrals", "referred_customers", "ideas_implemented"]
+    same = [p for p in parts if p != "civ"]
+    pd.testing.assert_frame_equal(with_z[same], table[same])
+    # G's arrival is now shared by three influencers (A, B and Z): A's and B's share is a third each
+    civ = with_z.set_index("customer_id")["civ"]
+    assert civ["A"] == pytest.approx(600.0 / 3) and civ["B"] == pytest.approx(600.0 / 3)
+    assert not with_z[parts].isna().any().any()
+
+
 def test_without_referrals_or_engagements_cev_is_clv() -> None:
     table, detail = engagement_table(_customers(), None, None, EngagementParams(), AS_OF, CAC)
     assert (table["cev"] == table["clv"]).all() and detail.empty
