@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -752,6 +752,25 @@ def _spark_literal(value: Any, kind: str) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _spark_inserts(
+    name: str, df: pd.DataFrame, kinds: list[str], dialect: sa.Dialect, rows: int = 5_000
+) -> Iterator[str]:
+    """Multi-row INSERTs of ``df`` into the table ``name``, ``rows`` rows each, built with SQLAlchemy
+    Core for ``dialect``: each value the Spark literal of its column's kind (``_spark_literal``: PyHive
+    would send a date or an infinity as text Spark does not take for those columns), as a text clause
+    with its colons escaped (a column clause would lose what a dot precedes: Hive's compiler reads
+    ``'20.04.2024'`` as a table-qualified name)."""
+    table = sa.table(name, *[sa.column(c) for c in df.columns])
+    cells = [df[c].astype(object).tolist() for c in df.columns]
+    columns = list(zip(df.columns, cells, kinds, strict=True))
+    for start in range(0, len(df), rows):
+        values = [
+            {c: sa.text(_spark_literal(col[r], k).replace(":", "\\:")) for c, col, k in columns}
+            for r in range(start, min(start + rows, len(df)))
+        ]
+        yield str(sa.insert(table).values(values).compile(dialect=dialect))
+
+
 def _write_spark(
     engine: sa.Engine, frames: dict[str, pd.DataFrame], dates: dict[str, list[str]], report: Progress
 ) -> None:
@@ -767,13 +786,8 @@ def _write_spark(
             columns = ", ".join(f"`{c}` {k}" for c, k in zip(df.columns, kinds, strict=True))
             cursor.execute(f"DROP TABLE IF EXISTS `{name}`")
             cursor.execute(f"CREATE TABLE `{name}` ({columns})")
-            cells = [df[c].astype(object).tolist() for c in df.columns]
-            for start in range(0, len(df), 5_000):
-                rows = (
-                    "(" + ", ".join(_spark_literal(col[r], k) for col, k in zip(cells, kinds, strict=True)) + ")"
-                    for r in range(start, min(start + 5_000, len(df)))
-                )
-                cursor.execute(f"INSERT INTO `{name}` VALUES " + ", ".join(rows))  # noqa: S608 - own literals
+            for insert in _spark_inserts(name, df, kinds, engine.dialect):
+                cursor.execute(insert, {})  # no values to bind: the driver only turns "%%" back into "%"
         cursor.close()
     finally:
         raw.close()

@@ -46,3 +46,27 @@ def test_every_segment_has_recent_figures(demo_source: Source, segment: str) -> 
     f = Filters(segments=(segment,), start=date(2025, 11, 1), end=date(2026, 10, 31))
     cur = queries.period_measures(demo_source, f, date(2026, 11, 23)).iloc[0]
     assert cur["revenue"] > 0 and cur["active_customers"] > 0
+
+
+def test_the_spark_inserts_keep_every_value_as_its_literal() -> None:
+    """The Spark demo's INSERTs, built with SQLAlchemy Core for the Hive dialect, send each value as
+    its Spark literal once the driver has read the text (``%%`` → ``%`` with no values to bind):
+    dots, colons, quotes, backslashes, percent signs and empty text unchanged."""
+    import sqlalchemy as sa
+
+    from data.demo import _spark_inserts
+
+    dialect = sa.create_engine("hive://127.0.0.1:1/default", connect_args={"auth": "NONE"}).dialect
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "when": ["20.04.2024", "2024-05-05 10:30:00"],
+            "note": ["50% off: it's a :bind", "a\\b"],
+            "empty": ["", "x.y.z"],
+        }
+    )
+    sent = [text % {} for text in _spark_inserts("t", frame, ["BIGINT", "STRING", "STRING", "STRING"], dialect, rows=1)]
+    assert sent == [
+        "INSERT INTO TABLE `t` VALUES (1, '20.04.2024', '50% off: it\\'s a :bind', '')",
+        "INSERT INTO TABLE `t` VALUES (2, '2024-05-05 10:30:00', 'a\\\\b', 'x.y.z')",
+    ]
