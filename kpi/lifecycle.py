@@ -45,12 +45,12 @@ STAGES: tuple[str, ...] = ("new", "reactivated", "loyal", "active", "at_risk", "
 
 def _groups(segments: np.ndarray) -> tuple[np.ndarray, int]:
     """Each row's segment as a group number 0..n-1 (-1: no segment) and n. Whole numbers from 0 up
-    (the facts' segment codes, -1 for none) are their own groups: a million customers are not
+    (the facts' segment codes, below 0 for none) are their own groups: a million customers are not
     hashed again at every date; anything else (labels, NaN for none) is factorized."""
     segments = np.asarray(segments)
     if segments.dtype.kind in "iu" and len(segments):
-        codes = segments.astype(np.int64, copy=False)
-        if codes.min() >= -1 and codes.max() < 2**15:  # codes, not ids: a group each is cheap
+        codes = np.maximum(segments.astype(np.int64, copy=False), -1)  # below 0: no segment
+        if codes.max() < 2**15:  # codes, not ids: a group each is cheap
             return codes, int(codes.max()) + 1
     codes, uniques = pd.factorize(segments)
     return np.asarray(codes, dtype=np.int64), len(uniques)
@@ -190,13 +190,9 @@ def stage_numbers(
     the first purchase to the last, to the date and to the purchase before the last (0 for
     one-time buyers); ``segments`` numbers (-1: no segment, in no group)."""
     segments = np.asarray(segments)
-    # the groups once for the three uses below (numbers below 0, or NaN, are no segment)
-    none = (segments < 0) | (np.isnan(segments) if segments.dtype.kind == "f" else False)
-    segments = _groups(
-        np.where(none, -1, segments).astype(np.int64)
-        if segments.dtype.kind in "iub"
-        else np.where(none, np.nan, segments)
-    )[0]
+    if segments.dtype.kind == "f":  # below 0 or NaN: no segment
+        segments = np.where(segments < 0, np.nan, segments)
+    segments = _groups(segments)[0]  # once, for the three uses below
 
     def alive(x_: np.ndarray, t_x_: np.ndarray, age_: np.ndarray) -> np.ndarray:
         """The model where a repeat purchase lets it judge, the customer's rhythm otherwise."""
