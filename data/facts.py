@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -525,9 +526,29 @@ def _count_unreadable(health: dict[str, dict[str, Any]], local: LocalCopy) -> No
             health[name]["unreadable_text"] = count
 
 
+def _side_reads(source: Source, today: date) -> dict[str, Future[pd.DataFrame]]:
+    """The customers, tickets, leads and campaigns, read on a thread of their own while the order
+    days are read (at 100k customers the facts took 0.9–1.1 s read one after the other, 0.8 s so; at
+    a million the same, the orders' statement taking both cores). ``source.resolution`` is made
+    first, on the caller's thread."""
+    wanted = {"customers": lambda: _customer_rows(source, today)}
+    if source.available("tickets"):
+        wanted["tickets"] = lambda: _ticket_days(source, today)
+    if source.available("leads"):
+        wanted["leads"] = lambda: _lead_rows(source, today)
+    if source.available("campaigns"):
+        wanted["campaigns"] = lambda: _whole_entity(source, "campaigns", today)
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-facts")
+    try:
+        return {name: side.submit(read) for name, read in wanted.items()}
+    finally:
+        side.shutdown(wait=False)  # the reads go on; the thread ends after the last
+
+
 def _extract(source: Source, today: date) -> Facts:
     health: dict[str, dict[str, Any]] = {}
 
+    side = _side_reads(source, today)
     days = _order_days(source, today)  # Arrow columns: no Python object per row
     order_counts = _reason_counts(_per_reason(days))
     is_usable = pc.is_null(days[REASON]).to_numpy(zero_copy_only=False)
@@ -541,7 +562,7 @@ def _extract(source: Source, today: date) -> Facts:
 
     d_day_unsorted = _day_numbers(pd.Series(usable_column("order_date")))
 
-    people = _customer_rows(source, today)
+    people = side["customers"].result()
     if source.available("customers"):
         customer_counts = _reason_counts(people)
         people = people[people[REASON].isna()].reset_index(drop=True)
@@ -556,7 +577,7 @@ def _extract(source: Source, today: date) -> Facts:
 
     has_tickets = source.available("tickets")
     tickets = (
-        _ticket_days(source, today)
+        side["tickets"].result()
         if has_tickets
         else pd.DataFrame(columns=[REASON, "customer_id", "opened_at", "n", "service_cost"])
     )
@@ -614,7 +635,7 @@ def _extract(source: Source, today: date) -> Facts:
     campaigns_frame: pd.DataFrame | None = None
     has_leads = source.available("leads")
     open_lead_days = np.zeros(0, dtype=np.int32)
-    lead_rows = _lead_rows(source, today) if has_leads else None
+    lead_rows = side["leads"].result() if has_leads else None
     if lead_rows is not None:
         lead_counts = _reason_counts(lead_rows)
         lead_rows = lead_rows[lead_rows[REASON].isna()].reset_index(drop=True)
@@ -625,7 +646,7 @@ def _extract(source: Source, today: date) -> Facts:
         unconverted = lead_rows["converted"].to_numpy(dtype=np.int64) == 0
         open_lead_days = np.sort(np.repeat(created[unconverted], lead_rows["n"].to_numpy(dtype=np.int64)[unconverted]))
     if source.available("campaigns"):
-        raw = _whole_entity(source, "campaigns", today)
+        raw = side["campaigns"].result()
         campaign_counts = _reason_counts(raw.assign(n=1))
         camp = raw[raw[REASON].isna()].drop(columns=[REASON]).sort_values("campaign_id").reset_index(drop=True)
         starts = _day_numbers(camp["start_date"].dropna()) if "start_date" in camp else np.zeros(0)

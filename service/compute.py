@@ -112,17 +112,14 @@ def memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
                 del _MAKING[(id(facts), key)]
 
 
-def read_ahead(source: Source, facts: Facts, rest: Callable[[], None] = lambda: None) -> None:
+def read_ahead(source: Source, facts: Facts) -> None:
     """Read what the pages read after the facts — the referrals and engagements (the overview's
     engagement value), then the order lines (the customer card and the opportunities) — ahead of
-    them. ``rest`` is called before each read (the app waits there while pages run). A failure is
-    left for the page that needs the value: it reads again and shows the message."""
+    them. A failure is left for the page that needs the value: it reads again and shows the message."""
     try:
         if source.available("referrals") or source.available("engagements"):
-            rest()
             engagement_facts(source, facts)
         if source.available("order_lines") and source.available("products"):
-            rest()
             holdings_for(source, facts)
     except Exception:  # the page's own read reports it, in the visitor's language
         return
