@@ -25,8 +25,10 @@ def _status(p: float, lang: str) -> str:
     return t("status.active" if p >= 0.7 else "status.at_risk" if p >= 0.3 else "status.lapsed", lang)
 
 
-def customer_card(ctx: AppContext, row: pd.Series, as_of: date, page: str, key: str) -> None:
-    """The card of the customer of ``row`` (a row of the CLV table) as of ``as_of``."""
+def customer_card(ctx: AppContext, row: pd.Series, as_of: date, page: str, key: str, wait: bool = False) -> None:
+    """The card of the customer of ``row`` (a row of the CLV table) as of ``as_of``. The ladder line
+    needs the offers of every customer: unless ``wait`` (in a window, which a rerun would close),
+    the card says they are being made and draws them when they are ready."""
     lang, cur = ctx.lang, ctx.currency
     assert ctx.source is not None
     picked = row["customer_id"]
@@ -43,10 +45,29 @@ def customer_card(ctx: AppContext, row: pd.Series, as_of: date, page: str, key: 
             Card(t("col.tickets", lang), fmt_count(row["tickets"], lang)),
         ]
     )
-    rules = ctx.stage_rules
     with shown_errors(ctx):
         orders = loaders.customer_orders(ctx.source, ctx.source_key, picked, as_of, ctx.today)
-        offers = loaders.upsell(ctx.source, ctx.source_key, as_of, rules, ctx.today)
+    ready = (ctx.source, ctx.source_key, as_of, ctx.stage_rules, ctx.today)
+    if wait or loaders.upsell_ready(*ready):
+        _ladder(ctx, picked, as_of)
+    else:
+
+        @st.fragment(run_every=2)
+        def later() -> None:
+            if loaders.upsell_ready(*ready):
+                st.rerun()  # the whole page: the card draws the line itself now
+            st.markdown(f"**{t('value.ladder', lang)}:** {t('value.offers_pending', lang)}")
+
+        later()
+    chart(customer_timeline_figure(orders, lang, cur), orders, key=key, ctx=ctx, page=page)
+
+
+def _ladder(ctx: AppContext, picked: Any, as_of: date) -> None:
+    """The customer's step on the product ladder and their best offer."""
+    lang, cur = ctx.lang, ctx.currency
+    assert ctx.source is not None
+    with shown_errors(ctx):
+        offers = loaders.upsell(ctx.source, ctx.source_key, as_of, ctx.stage_rules, ctx.today)
     if offers is not None:
         candidates, funnel = offers
         step, name = loaders.ladder_position(ctx.source, ctx.source_key, picked, as_of, ctx.today)
@@ -66,7 +87,6 @@ def customer_card(ctx: AppContext, row: pd.Series, as_of: date, page: str, key: 
                 value=fmt_money(best["expected_value"], lang, cur, 0),
             )
         st.markdown(f"**{t('value.ladder', lang)}:** {ladder}")
-    chart(customer_timeline_figure(orders, lang, cur), orders, key=key, ctx=ctx, page=page)
 
 
 def opens_card(key: str, ids: list[Any]) -> dict[str, Any]:
@@ -102,6 +122,6 @@ def follow_card(ctx: AppContext, page: str) -> None:
             st.info(t("value.card_missing", ctx.lang))
             return
         st.markdown(f"**{md(names.get(chosen, chosen))}** ({md(chosen)}) · {md(row.iloc[0]['segment'])}")
-        customer_card(ctx, row.iloc[0], as_of, page, key="card_window_timeline")
+        customer_card(ctx, row.iloc[0], as_of, page, key="card_window_timeline", wait=True)
 
     window()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -232,8 +233,62 @@ def test_customer_value_page(app_env: Path) -> None:
     assert any("il modello prevedeva" in md.value for md in at.markdown)
     top = at.dataframe[0].value
     assert len(top) == 50 and "CLV" in top.columns
+    from ui import loaders
+
+    for pool in (loaders._SOON, loaders._AHEAD):  # the offers, if the card did not wait for them
+        pool.submit(lambda: None).result(timeout=120)
+    at.run()
     ladder = next(md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**"))
     assert "Passo" in ladder or "Non ancora sulla scala" in ladder
+
+
+def test_the_customer_card_draws_its_offers_when_they_are_ready(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card does not hold its page while every customer's offers are made: it says they are on
+    their way and they are made in the background, once; a failure is met by the page itself."""
+    from ui import loaders
+    from ui.shell import _CONTEXT_KEY
+
+    loaders.clear_all()
+    at = _run()
+    loaders._AHEAD.submit(lambda: None).result(timeout=120)  # the reading ahead, then nothing queued
+    ctx = at.session_state[_CONTEXT_KEY]
+    args = (ctx.source, ctx.source_key, ctx.filters.end, ctx.stage_rules, ctx.today)
+    loaders.upsell.clear()
+    started = threading.Event()
+    release = threading.Event()
+    upsell = loaders.upsell
+
+    def slow(*a: object) -> object:
+        started.set()
+        assert release.wait(timeout=120)
+        return upsell(*a)
+
+    monkeypatch.setattr(loaders, "upsell", slow)
+    monkeypatch.setattr(loaders.upsell, "made", upsell.made, raising=False)
+    at.switch_page("pages/valore.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    ladder = [md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**")]
+    assert ladder == ["**Scala prodotti:** proposte in calcolo, compaiono qui tra pochi secondi"]
+    assert started.wait(timeout=60)  # being made in the background
+    assert not loaders.upsell_ready(*args)  # asked again: still the one job
+    assert len(loaders._SOON_JOBS) == 1
+    release.set()
+    loaders._SOON.submit(lambda: None).result(timeout=120)
+    assert loaders.upsell_ready(*args)
+    at.run()
+    ladder = [md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**")]
+    assert len(ladder) == 1 and ("Passo" in ladder[0] or "Non ancora sulla scala" in ladder[0])
+
+    # a failure in the background: the page asks itself, and shows why
+    upsell.clear()
+    monkeypatch.setattr(loaders, "upsell", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(loaders.upsell, "made", lambda *a: None, raising=False)
+    loaders._SOON_JOBS.clear()
+    assert not loaders.upsell_ready(*args)
+    loaders._SOON.submit(lambda: None).result(timeout=120)
+    assert loaders.upsell_ready(*args) and not loaders._SOON_JOBS
 
 
 def test_customer_value_follows_the_segment_filter(app_env: Path) -> None:
