@@ -242,9 +242,7 @@ def test_customer_value_page(app_env: Path) -> None:
     assert "Passo" in ladder or "Non ancora sulla scala" in ladder
 
 
-def test_the_customer_card_draws_its_offers_when_they_are_ready(
-    app_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The card does not hold its page while every customer's offers are made: it says they are on
     their way and they are made in the background, once; a failure is met by the page itself."""
     from ui import loaders
