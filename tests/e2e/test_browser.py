@@ -205,18 +205,27 @@ def test_targets_form_saves_a_target(page: Page, app_url: str, app_config: Path)
 
         def value(text: str) -> None:
             """Type ``text`` into the first row's value, where the table is now (on a busy machine
-            the expander may still be opening at the first double click: again, from where the
-            table is then)."""
+            the expander may still be opening at the first double click, or the page still growing
+            above the table: again, from where the table is then, the cell chosen and edited by
+            the grid's own key)."""
             editor = page.locator("#portal textarea, #portal input").first
             for attempt in range(3):
+                grid.scroll_into_view_if_needed()  # the page may have grown above it meanwhile
                 box = grid.bounding_box()
                 assert box is not None
-                page.mouse.dblclick(box["x"] + box["width"] * 0.9, box["y"] + 52)  # under the header
+                x, y = box["x"] + box["width"] * 0.9, box["y"] + 52  # the first row, under the header
+                if attempt == 0:
+                    page.mouse.dblclick(x, y)
+                else:  # the cell chosen, then the grid's own key for editing it
+                    page.mouse.click(x, y)
+                    page.wait_for_timeout(300)
+                    page.keyboard.press("Enter")
                 try:
                     editor.wait_for(timeout=5_000)
                     break
                 except PlaywrightTimeout:
                     if attempt == 2:
+                        page.screenshot(path=str(ARTIFACTS / "overview-targets-form-failed.png"), full_page=True)
                         raise
                     page.wait_for_timeout(1_000)
             editor.fill(text)
