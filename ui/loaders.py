@@ -511,6 +511,8 @@ def upsell_ready(_source: Source, key: str, as_of: date, rules: StageRules, toda
         return True
     job_key = (key, as_of, rules, today)
     with _SOON_LOCK:
+        for done in [k for k, j in _SOON_JOBS.items() if k != job_key and j.done()]:
+            del _SOON_JOBS[done]  # nobody asked again: kept or forgotten since, their page gone
         job = _SOON_JOBS.get(job_key)
         if job is None:
             job = _SOON_JOBS[job_key] = _SOON.submit(_make_quietly, upsell, _source, key, as_of, rules, today)

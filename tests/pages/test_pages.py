@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -265,13 +266,15 @@ def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, m
 
     monkeypatch.setattr(loaders, "upsell", slow)
     monkeypatch.setattr(loaders.upsell, "made", upsell.made, raising=False)
+    monkeypatch.setattr(loaders, "_SOON_JOBS", {})  # none of the earlier tests' jobs
+    monkeypatch.setattr(loaders, "_SOON", ThreadPoolExecutor(max_workers=1))
     at.switch_page("pages/valore.py").run()
     assert not at.exception, [e.value for e in at.exception]
     ladder = [md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**")]
     assert ladder == ["**Scala prodotti:** proposte in calcolo, compaiono qui tra pochi secondi"]
     assert started.wait(timeout=60)  # being made in the background
     assert not loaders.upsell_ready(*args)  # asked again: still the one job
-    assert len(loaders._SOON_JOBS) == 1
+    assert list(loaders._SOON_JOBS) == [args[1:]]
     release.set()
     loaders._SOON.submit(lambda: None).result(timeout=120)
     assert loaders.upsell_ready(*args)
@@ -287,6 +290,13 @@ def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, m
     assert not loaders.upsell_ready(*args)
     loaders._SOON.submit(lambda: None).result(timeout=120)
     assert loaders.upsell_ready(*args) and not loaders._SOON_JOBS
+
+    # a finished job nobody asks about again is dropped when another is asked for
+    finished: Future[None] = Future()
+    finished.set_result(None)
+    loaders._SOON_JOBS[("another page",)] = finished
+    loaders.upsell_ready(*args)
+    assert ("another page",) not in loaders._SOON_JOBS
 
 
 def test_customer_value_follows_the_segment_filter(app_env: Path) -> None:
