@@ -271,7 +271,7 @@ def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, m
     at.switch_page("pages/valore.py").run()
     assert not at.exception, [e.value for e in at.exception]
     ladder = [md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**")]
-    assert ladder == ["**Scala prodotti:** proposte in calcolo, compaiono qui tra pochi secondi"]
+    assert ladder == ["**Scala prodotti:** proposte in calcolo: compaiono qui tra pochi secondi"]
     assert started.wait(timeout=60)  # being made in the background
     assert not loaders.upsell_ready(*args)  # asked again: still the one job
     assert list(loaders._SOON_JOBS) == [args[1:]]
