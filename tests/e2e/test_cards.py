@@ -32,6 +32,11 @@ def test_no_card_value_is_cut(browser: Browser, app_url: str, width: int, lang: 
         expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=90_000)
         values = page.locator('[data-testid="stMetricValue"]')
         expect(values.first).to_be_visible(timeout=30_000)
+        # the cards of a row arrive one by one (the page's run may not show as running yet)
+        page.wait_for_function(
+            "document.querySelectorAll('[data-testid=\"stMetricValue\"]').length >= 3", timeout=30_000
+        )
+        expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=90_000)
         assert values.count() >= 3, address
         assert page.evaluate(CUT_VALUES) == [], (address, width, lang)
         assert page.evaluate(LABEL_CUT) == [], (address, width, lang)
