@@ -209,9 +209,17 @@ def customer_timeline_figure(orders: pd.DataFrame, lang: str, currency: str) -> 
     if orders.empty:
         return _layout(fig, lang, t("empty.customers", lang))
     labels = [fmt_date(d, lang) for d in orders["order_date"]]
+    first, last = pd.Timestamp(orders["order_date"].min()), pd.Timestamp(orders["order_date"].max())
+    # a few weeks of orders (a new customer): a window of three months around them, bars a few days
+    # wide, the margin as points (else one bar fills the chart, without a date, and one point draws
+    # no line)
+    short = last - first < pd.Timedelta(days=60)
+    if short:
+        first, last = first - pd.Timedelta(days=45), last + pd.Timedelta(days=45)
     fig.add_bar(
         x=orders["order_date"],
         y=orders["revenue"],
+        width=3 * 86_400_000 if short else None,  # milliseconds on a date axis
         name=t("col.revenue", lang),
         marker_color=[GREY if v < 0 else "#0072B2" for v in orders["revenue"]],
         customdata=[[lab, fmt_money(v, lang, currency)] for lab, v in zip(labels, orders["revenue"], strict=True)],
@@ -222,7 +230,7 @@ def customer_timeline_figure(orders: pd.DataFrame, lang: str, currency: str) -> 
         x=orders["order_date"],
         y=cumulative,
         name=t("value.cumulative_margin", lang),
-        mode="lines",
+        mode="lines+markers" if short else "lines",
         line={"color": INK, "shape": "hv"},
         yaxis="y2",
         customdata=[fmt_money(v, lang, currency, 0) for v in cumulative],
@@ -259,7 +267,7 @@ def customer_timeline_figure(orders: pd.DataFrame, lang: str, currency: str) -> 
         height=340,
     )
     # month names in the page's language (Plotly's date axis writes "Jan", "Jul" in English)
-    fig.update_xaxes(**month_ticks(orders["order_date"].min(), orders["order_date"].max(), lang))
+    fig.update_xaxes(**month_ticks(first, last, lang), range=[first, last] if short else None)
     return fig
 
 

@@ -33,6 +33,20 @@ def test_customer_timeline_months_in_the_page_language(lang: str, january: str) 
     assert fig.layout.yaxis2.tickmode == "auto" and fig.layout.yaxis2.rangemode == "tozero"
 
 
+def test_a_single_order_shows_its_date_a_narrow_bar_and_its_margin() -> None:
+    """A new customer's one order: a window of months around it with a dated tick, a bar a few days
+    wide (not the whole chart) and the cumulative margin as a point."""
+    one = _orders().iloc[[2]].assign(revenue=300.0, margin=120.0)
+    fig = customer_timeline_figure(one, "it", "EUR")
+    low, high = (pd.Timestamp(v) for v in fig.layout.xaxis.range)
+    assert low < pd.Timestamp("2025-01-15") < high and (high - low).days >= 90
+    assert fig.layout.xaxis.ticktext and "gen 2025" in fig.layout.xaxis.ticktext
+    assert fig.data[0].width == 3 * 86_400_000
+    assert "markers" in fig.data[1].mode
+    many = customer_timeline_figure(_orders(), "it", "EUR")
+    assert many.layout.xaxis.range is None and many.data[0].width is None and many.data[1].mode == "lines"
+
+
 def test_month_ticks_are_few_and_on_month_starts() -> None:
     ticks = month_ticks(pd.Timestamp("2023-11-04"), pd.Timestamp("2026-10-30"), "it")
     assert 2 <= len(ticks["tickvals"]) <= 8
