@@ -4,6 +4,7 @@ filters and dates; a filter change sends no statement; money is summed exactly."
 from __future__ import annotations
 
 import ast
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data import facts as fx
-from data import queries
+from data import queries, staging
 from data.demo import write_demo, write_frames
+from data.engine import QueryTimeout
 from data.filters import Filters
 from data.settings import ConfigError, Settings, load_settings
 from data.source import MappingError, Source
@@ -656,6 +658,73 @@ def test_a_local_copy_reads_each_entity_once_and_cleans_as_the_database(tmp_path
     mixed = fx.extract(Source(settings=_settings(tmp_path, "in_memory"), url=url), today)
     assert sorted(mixed.ids.astype(str)) == ["7", "8", "9"]
     assert mixed.health["orders"]["excluded"] == {"bad_date": 2, "bad_amount": 2, "duplicate_id": 1}
+
+
+def _sqlite_table(path: Path, rows: list[tuple[Any, ...]]) -> Source:
+    """A SQLite file with one table ``orders`` (four columns of no declared type) holding ``rows``."""
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:
+        conn.execute(sa.text("CREATE TABLE orders (order_id, customer_id, order_date, revenue)"))
+        for row in rows:
+            conn.execute(sa.text("INSERT INTO orders VALUES (:a, :b, :c, :d)"), dict(zip("abcd", row, strict=True)))
+    return Source(settings=_settings(path.parent, "in_memory"), url=f"sqlite:///{path}")
+
+
+def _both_reads(source: Source) -> tuple[pa.Table | None, pa.Table]:
+    """The orders as the SQLite driver into Arrow reads them (None: it gave way) and as Python's."""
+    entity = source.resolution["orders"]
+    assert not isinstance(entity, MappingError)
+    names = [c for c in entity.spec.columns if entity.has(c)]
+    return staging._read_sqlite(source, entity.selectable, names), staging._read(source, entity.selectable, names, {})
+
+
+def test_a_sqlite_copy_is_read_straight_into_arrow_with_the_same_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite tables come into the local copy through ADBC, a step of rows at a time, and give the
+    very table Python's driver gives: whole numbers, fractions, text, NULLs, whole numbers mixed
+    with text (as text: "8"). Where ADBC would give another table it gives way to Python's driver:
+    a column whose values change type from one step to the next, text mixed with fractions (ADBC
+    writes 2.5 as 2.500000e+00), bytes, text that is not UTF-8. The source file is not written."""
+    monkeypatch.setattr(staging, "_SQLITE_BATCH", 2)
+    clean = [(1, 7, "2024-03-01", 100.5), (2, "7", None, 20.0), (3, 8, "2024-03-02", None), (4, "8", "x", -3.25)]
+    source = _sqlite_table(tmp_path / "clean.sqlite", clean)
+    before = (tmp_path / "clean.sqlite").read_bytes()
+    arrow, python = _both_reads(source)
+    assert arrow is not None and arrow.equals(python), (arrow, python)
+    assert arrow.column("customer_id").to_pylist() == ["7", "7", "8", "8"]
+    assert arrow.column("revenue").to_pylist() == [100.5, 20.0, None, -3.25]
+    assert (tmp_path / "clean.sqlite").read_bytes() == before
+
+    gives_way = {
+        "a type changes between steps": [(1, 7, "2024-03-01", 1), (2, 7, "2024-03-01", 2), (3, 7, "d", 2.5)],
+        "text with fractions": [(1, 7, "2024-03-01", "12"), (2, 7, "2024-03-01", 2.5)],
+        "bytes": [(1, 7, "2024-03-01", b"\x00\x01"), (2, 7, "2024-03-01", 2.0)],
+        "not UTF-8": [(1, 7, "2024-03-01", 1.0), (2, 7, b"\x41\xff", 2.0)],
+    }
+    for case, rows in gives_way.items():
+        path = tmp_path / f"{case.replace(' ', '_')}.sqlite"
+        source = _sqlite_table(path, rows)
+        if case == "not UTF-8":
+            with sqlite3.connect(path) as conn:
+                conn.execute("UPDATE orders SET order_date = CAST(order_date AS TEXT)")
+        arrow, python = _both_reads(source)
+        assert arrow is None, case
+        entity = source.resolution["orders"]
+        names = [c for c in entity.spec.columns if entity.has(c)]
+        assert staging._read(source, entity.selectable, names, {}, plain=True).equals(python), case
+
+
+def test_a_sqlite_copy_stops_at_the_statement_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ADBC's SQLite driver cannot interrupt a statement: the copy checks the time between steps of
+    rows and stops with the statement timeout's error, as an interrupted statement does."""
+    monkeypatch.setattr(staging, "_SQLITE_BATCH", 2)
+    source = _sqlite_table(tmp_path / "slow.sqlite", [(i, 7, "2024-03-01", 1.0) for i in range(10)])
+    clock = iter(range(0, 10_000, 30))  # each look at the clock 30 s after the one before
+    monkeypatch.setattr(staging.time, "monotonic", lambda: float(next(clock)))
+    entity = source.resolution["orders"]
+    names = [c for c in entity.spec.columns if entity.has(c)]
+    with pytest.raises(QueryTimeout):
+        staging._read(source, entity.selectable, names, {}, plain=True)
 
 
 def _imports(path: Path) -> set[str]:
