@@ -43,6 +43,7 @@ from service import lifecycle as service_lifecycle
 from service import upsell as service_upsell
 from service import value as service_value
 from service.alerts import Alert, find_alerts
+from service.cores import on_two_cores
 from service.memo import SharedCache, default_cache_bytes
 from service.overview import ValueFigures
 from service.targets import CURRENT, TargetSet, targets_for
@@ -438,12 +439,11 @@ def stage_history(
 ) -> pd.DataFrame:
     """Customers per stage at each of ``ends`` (rows) within the filters: a small table, kept per
     filters, so that coming back to the lifecycle page counts nothing again."""
-    counts = {}
-    for end in ends:
-        table = stages_before(_source, key, end, anchor, rules, today)
-        counts[pd.Timestamp(end)] = stage_counts(
-            table, chosen_mask(table, filters.segments, filters.regions, filters.channels)
-        )
+    tables = on_two_cores([functools.partial(stages_before, _source, key, end, anchor, rules, today) for end in ends])
+    counts = {
+        pd.Timestamp(end): stage_counts(table, chosen_mask(table, filters.segments, filters.regions, filters.channels))
+        for end, table in zip(ends, tables, strict=True)
+    }
     return pd.DataFrame(counts).T
 
 
