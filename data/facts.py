@@ -1235,27 +1235,61 @@ def campaign_monthly_margin(facts: Facts, filters: Filters, as_of: date) -> pd.D
     chosen = cell.chosen(facts, filters) & pd.notna(cell.campaign)
     if not chosen.any():
         return empty
-    c = cube(facts, None, as_of)
+    first_month, months, cell_margin, cell_rows = _margin_months(facts, as_of)
     n_cells = len(cell)
-    picked = np.tile(chosen, c.months) & (c.rows > 0)
+    picked = np.tile(chosen, months) & (cell_rows > 0)
     if not picked.any():
         return empty
     campaign_codes, campaign_ids = pd.factorize(cell.campaign[chosen])
     campaign_of = np.full(n_cells, -1, dtype=np.int64)
     campaign_of[chosen] = campaign_codes
-    month = np.repeat(np.arange(c.months, dtype=np.int64), n_cells)[picked]
-    group = np.tile(campaign_of, c.months)[picked] * c.months + month
-    size = len(campaign_ids) * c.months
-    margin = np.bincount(group, weights=c.margin[picked], minlength=size)
+    month = np.repeat(np.arange(months, dtype=np.int64), n_cells)[picked]
+    group = np.tile(campaign_of, months)[picked] * months + month
+    size = len(campaign_ids) * months
+    margin = np.bincount(group, weights=cell_margin[picked], minlength=size)
     present = np.flatnonzero(np.bincount(group, minlength=size))
     df = pd.DataFrame(
         {
-            "campaign_id": np.asarray(campaign_ids, dtype=object)[present // c.months],
-            "month": _month_starts(present % c.months + c.first_month),
+            "campaign_id": np.asarray(campaign_ids, dtype=object)[present // months],
+            "month": _month_starts(present % months + first_month),
             "margin": margin[present].astype(float),
         }
     )
     return df.sort_values(["campaign_id", "month"], kind="stable").reset_index(drop=True)
+
+
+def _margin_months(facts: Facts, as_of: date) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Per month and cell, of the day rows up to ``as_of`` (inclusive): the margin and the rows,
+    month by month from ``first_month`` for ``months`` months — the two things the campaigns' curves
+    take from a cube of everything up to ``as_of``, without its distinct counts. The whole months
+    are summed once per facts (a pass over every day row: 0.2 s at a million customers, against
+    0.65 s for each date's cube); the month of ``as_of``, up to its day, from that month's rows.
+    The same rows are added in the same order as in the cube: the same sums to the last bit."""
+    cell = cells(facts)
+    k = len(cell)
+    whole = facts._cache.get("margin_months")
+    if whole is None:
+        month = facts.d_month.astype(np.int64)
+        first = int(month.min()) if len(month) else 0
+        group = (month - first) * k + cell.of_customer[facts.d_code]
+        size = (int(month.max()) - first + 1) * k if len(month) else 0
+        margin = np.bincount(group, weights=facts.d_margin, minlength=size)
+        whole = facts._cache.setdefault("margin_months", (first, margin, np.bincount(group, minlength=size)))
+    first, margin, rows = whole
+    day = _day(as_of)
+    in_month = int(_months(np.array([day]))[0]) - first  # as_of's month, from the first month
+    if len(facts.d_day) == 0 or day < int(facts.d_day.min()):
+        return first, 0, margin[:0], rows[:0]
+    if in_month >= len(margin) // max(k, 1) or day >= int(facts.d_day.max()):  # after the data: all of it
+        return first, len(margin) // max(k, 1), margin, rows
+    if int(_months(np.array([day + 1]))[0]) - first > in_month:  # the month's last day: whole months
+        return first, in_month + 1, margin[: (in_month + 1) * k], rows[: (in_month + 1) * k]
+    upto = in_month * k
+    partial = np.flatnonzero((facts.d_month == in_month + first) & (facts.d_day <= day))
+    of_row = cell.of_customer[facts.d_code[partial]]
+    last_margin = np.bincount(of_row, weights=facts.d_margin[partial], minlength=k)
+    last_rows = np.bincount(of_row, minlength=k)
+    return first, in_month + 1, np.concatenate([margin[:upto], last_margin]), np.concatenate([rows[:upto], last_rows])
 
 
 def prospects(facts: Facts, filters: Filters, as_of: date) -> int:

@@ -161,6 +161,26 @@ def test_random_filters_and_dates_agree(
     _agree(source, facts, filters, as_of, DEMO_TODAY)
 
 
+def test_the_campaigns_monthly_margin_is_the_cubes_to_the_last_bit(
+    demo_sources: dict[str, tuple[Source, fx.Facts]],
+) -> None:
+    """The campaigns' curves take the margin and the rows per month and cell from whole months
+    summed once and the last month up to its day: exactly what the cube of everything up to that
+    day holds, on a month's last day, within a month, before the first order and after the last."""
+    facts = demo_sources["duckdb"][1]
+    first, last = facts.date_range()
+    assert first is not None and last is not None
+    days = [first - timedelta(days=1), first, date(2024, 2, 29), date(2024, 3, 1), date(2025, 6, 15)]
+    days += [date(2025, 12, 31), last - timedelta(days=1), last, last + timedelta(days=40)]
+    for day in days:
+        c = fx.cube(facts, None, day)
+        first_month, months, margin, rows = fx._margin_months(facts, day)
+        assert months == c.months, day
+        if months:
+            assert first_month == c.first_month, day
+        assert np.array_equal(margin, c.margin) and np.array_equal(rows, c.rows), day
+
+
 @pytest.mark.skipif("spark" not in ENGINES, reason="no Spark SQL server for this run")
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=_filters())
