@@ -20,7 +20,7 @@ does for columns of one name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,9 @@ class EngagementFacts:
     referrals: pd.DataFrame | None
     engagements: pd.DataFrame | None
     health: dict[str, dict[str, Any]]
+    #: per entity, per id column, each usable row's customer as a position in the facts' customers
+    #: (-1: none given): the ids as numbers, for computations that only match them
+    codes: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def _key(value: Any) -> Any:
@@ -118,7 +121,7 @@ def _mark(frame: pd.DataFrame, broken: np.ndarray, reason: str) -> None:
     frame.loc[usable & broken, REASON] = reason
 
 
-def _referrals(raw: pd.DataFrame, customers: _Customers) -> pd.DataFrame:
+def _referrals(raw: pd.DataFrame, customers: _Customers) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     frame = raw.copy()
     referrer = customers.codes(frame["referrer_id"])
     referred = customers.codes(frame["referred_id"])
@@ -136,10 +139,10 @@ def _referrals(raw: pd.DataFrame, customers: _Customers) -> pd.DataFrame:
     frame["referrer_id"] = customers.ids_at(referrer)
     frame["referred_id"] = customers.ids_at(referred)
     frame["referred_at"] = pd.to_datetime(frame["referred_at"], errors="coerce")
-    return frame
+    return frame, {"referrer_id": referrer, "referred_id": referred}
 
 
-def _engagements(raw: pd.DataFrame, customers: _Customers) -> pd.DataFrame:
+def _engagements(raw: pd.DataFrame, customers: _Customers) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     frame = raw.copy()
     kind = frame["kind"].astype("string").str.strip().str.lower().astype(object)
     _mark(frame, ~kind.isin(ENGAGEMENT_KINDS).to_numpy(), "unknown_kind")
@@ -152,7 +155,7 @@ def _engagements(raw: pd.DataFrame, customers: _Customers) -> pd.DataFrame:
     frame["customer_id"] = customers.ids_at(who)
     frame["influenced_customer_id"] = customers.ids_at(target)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], errors="coerce")
-    return frame
+    return frame, {"customer_id": who, "influenced_customer_id": target}
 
 
 def extract_engagement(source: Source, facts: Facts) -> EngagementFacts:
@@ -166,14 +169,17 @@ def extract_engagement(source: Source, facts: Facts) -> EngagementFacts:
     customers = _Customers(facts) if names else None
     health: dict[str, dict[str, Any]] = {}
     found: dict[str, pd.DataFrame] = {}
+    codes: dict[str, dict[str, np.ndarray]] = {}
     for name, check in (("referrals", _referrals), ("engagements", _engagements)):
         if name not in names or customers is None:
             continue
         raw = _whole_entity(reader, name, facts.today)
-        frame = check(raw, customers)
+        frame, coded = check(raw, customers)
         counts = _reason_counts(frame.assign(n=1))
         date_column = "referred_at" if name == "referrals" else "occurred_at"
-        usable = frame[frame[REASON].isna()].drop(columns=[REASON]).reset_index(drop=True)
+        kept = frame[REASON].isna().to_numpy()
+        codes[name] = {column: np.asarray(code)[kept] for column, code in coded.items()}
+        usable = frame[kept].drop(columns=[REASON]).reset_index(drop=True)
         days = usable[date_column].dropna()
         first = int(_days(pd.Series([days.min()]))[0]) if len(days) else None
         last = int(_days(pd.Series([days.max()]))[0]) if len(days) else None
@@ -186,4 +192,4 @@ def extract_engagement(source: Source, facts: Facts) -> EngagementFacts:
         for name, count in reader.unreadable.items():
             if name in health and count:
                 health[name]["unreadable_text"] = count
-    return EngagementFacts(found.get("referrals"), found.get("engagements"), health)
+    return EngagementFacts(found.get("referrals"), found.get("engagements"), health, codes)

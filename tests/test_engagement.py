@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.demo import write_frames
+from data.demo import write_demo, write_frames
 from data.settings import EngagementParams, load_settings
 from data.source import Source
 from kpi.engagement import engagement_table, referral_programme, segment_engagement, value_matrix
@@ -313,6 +313,39 @@ def test_bad_referrals_and_engagements_are_counted_by_reason(engagement_source: 
     assert by_id["cev"].to_numpy() == pytest.approx(
         (by_id["clv"] + by_id["crv"] + by_id["civ"] + by_id["civ_estimated"] + by_id["ckv"]).to_numpy()
     )
+
+
+DEMO_TODAY = date(2026, 11, 23)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def demo_engagement_source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Source:
+    url = _url_for(request.param, tmp_path_factory.mktemp(f"engdemo_{request.param}"), request, "engdemo")
+    write_demo(url, customers=400, seed=11)
+    return Source(settings=load_settings(None, env={}, secrets_path="/nonexistent"), url=url)
+
+
+def test_the_engagement_value_on_positions_is_the_one_on_ids(demo_engagement_source: Source) -> None:
+    """The service matches customers by their position in the facts, not by their ids: the same
+    tables to the last bit as ``engagement_table`` on the ids, at two dates (the second leaves out
+    the referrals and engagements after it), with the ids given back."""
+    source = demo_engagement_source
+    facts = compute.facts_for(source, DEMO_TODAY)
+    found = compute.engagement_facts(source, facts)
+    assert found.referrals is not None and found.engagements is not None
+    assert len(found.referrals) > 20 and found.engagements["influenced_customer_id"].notna().sum() > 5
+    for as_of in (DEMO_TODAY, date(2025, 6, 30)):
+        clv = compute.clv_at(source, as_of, DEMO_TODAY, facts=facts)
+        table, detail, _ = compute.engagement_tables(source, facts, clv, as_of)
+        stamp = pd.Timestamp(as_of)
+        referrals = found.referrals[found.referrals["referred_at"] <= stamp]
+        engagements = found.engagements[found.engagements["occurred_at"] <= stamp]
+        want, want_detail = engagement_table(
+            clv.table, referrals, engagements, source.settings.engagement, as_of, compute.referral_cac(facts)
+        )
+        assert (want["crv"] > 0).any() and (want["civ"] > 0).any() and (want["ckv"] > 0).any()
+        pd.testing.assert_frame_equal(table, want, check_exact=True)
+        pd.testing.assert_frame_equal(detail, want_detail, check_exact=True)
 
 
 def test_campaign_roi_on_engagement_value() -> None:
