@@ -39,6 +39,7 @@ import sqlalchemy as sa
 
 from data.entities import EXCLUSION_REASONS
 from data.filters import UNASSIGNED, Filters, previous_period
+from data.memory import tune_allocators
 from data.queries import REASON, STATS, _attribution, _frame, _number_param, _sum_if, cleaned, margin_of
 from data.source import Source
 from data.staging import LocalCopy, clean_locally, runs_in_process
@@ -510,6 +511,7 @@ def extract(source: Source, today: date) -> Facts:
     """Read and clean the source once: the facts of ``source`` as of ``today``. SQLite, PostgreSQL
     and MySQL/MariaDB are read as they are and cleaned in memory (``data.staging``); the copy stays
     with the facts for the order lines (``extract_holdings``)."""
+    tune_allocators()
     local = LocalCopy(source, _FACT_ENTITIES) if clean_locally(source) else None
     facts = _extract(local or source, today)
     if local is not None:
