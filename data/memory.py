@@ -1,15 +1,17 @@
 """How the process takes memory from the system: set once, by each entry point (``app.py``,
 ``cli.py``) and, to be sure, before the first source is read (``data.facts.extract``).
 
-Two settings, each measured on a whole visit of every page (bench/RESULTS.md):
+Two settings:
 
 - Arrow's columns come from the C library's allocator, as numpy's arrays do, instead of Arrow's
-  own (mimalloc), which kept its freed pages apart: at a hundred thousand customers the visit took
-  4.8 s instead of 5.2 s and 0.88 GB at the peak instead of 0.94 GB (a third less system time:
-  fewer first touches of fresh pages, which cost about 7 µs each on a virtual machine);
-- the C library keeps at most two arenas (one per core of a small server) instead of eight per
-  core: memory freed by one thread is reused by the next instead of lying in another arena (1M
-  customers: 4.6 GB at the peak instead of 4.9 GB).
+  own (mimalloc), which kept its freed pages apart from numpy's;
+- the C library keeps at most two arenas (one per core of a small server) instead of up to eight
+  per core: memory freed by one thread is reused by the next instead of lying in another arena.
+
+Measured together on a whole visit of every page (bench/RESULTS.md): at a hundred thousand
+customers 0.87–0.89 GB at the peak instead of 0.91–0.94 GB, at a million 4.8–4.9 GB instead of
+5.1–5.2 GB and the visit 40–41 s instead of 42.5 s (fewer fresh pages touched, each costing a few
+microseconds of system time on a virtual machine).
 
 Neither changes a result. Both are skipped where the platform lacks them."""
 
