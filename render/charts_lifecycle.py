@@ -67,6 +67,11 @@ def stages_over_time_figure(counts: pd.DataFrame, lang: str) -> go.Figure:
     return fig
 
 
+#: the Sankey's labels: near-black text outlined in white, readable on any band under it
+LABEL_INK = "#111827"
+LABEL_HALO = "0 0 3px #ffffff, 0 0 3px #ffffff, 0 0 2px #ffffff"
+
+
 def stage_flow_figure(moves: pd.DataFrame, lang: str, before_label: str, after_label: str) -> go.Figure:
     """Sankey of the moves between stages from one date to another."""
     order = ["not_yet", *STAGES]
@@ -82,6 +87,9 @@ def stage_flow_figure(moves: pd.DataFrame, lang: str, before_label: str, after_l
         go.Sankey(
             arrangement="snap",
             node={"label": labels, "color": colors, "pad": 14, "thickness": 16},
+            # the labels sit on the pale bands of the moves: dark text with a white halo, else the
+            # template's grey text was unreadable on them
+            textfont={"color": LABEL_INK, "size": 13, "shadow": LABEL_HALO},
             link={
                 "source": [index_source[s] for s in moves["source"]],
                 "target": [index_target[s] for s in moves["target"]],

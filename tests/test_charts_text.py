@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from render.charts_lifecycle import stages_over_time_figure
+from render.charts_lifecycle import stage_flow_figure, stages_over_time_figure
 from render.charts_value import clv_cac_figure, clv_segment_figure, customer_timeline_figure, month_ticks
 from render.export import table_bytes
 
@@ -77,6 +77,40 @@ def test_stage_counts_have_a_thousands_separator() -> None:
     months = pd.date_range("2025-11-30", periods=3, freq="ME")
     counts = pd.DataFrame({"active": [1200, 1500, 3000], "at_risk": [200, 250, 372]}, index=months)
     assert stages_over_time_figure(counts, "it").layout.yaxis.tickformat == ",d"
+
+
+def _rgb(color: str) -> tuple[float, float, float]:
+    """A "#rrggbb" or "rgba(r, g, b, a)" colour as drawn on white."""
+    if color.startswith("#"):
+        return tuple(int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+    r, g, b, a = (float(v) for v in color[color.index("(") + 1 : -1].split(","))
+    return tuple((c / 255) * a + (1 - a) for c in (r, g, b))  # type: ignore[return-value]
+
+
+def _contrast(one: str, other: str) -> float:
+    def luminance(color: str) -> float:
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in _rgb(color)]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(one), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_moves_labels_are_readable_on_every_band() -> None:
+    """The Sankey's labels lie on the pale bands of the moves: dark enough on each of them (WCAG's
+    4.5:1 for text), with a white halo where a band's edge or another band passes under a word."""
+    moves = pd.DataFrame(
+        {
+            "source": ["active", "loyal", "at_risk", "lapsed", "new", "not_yet", "reactivated"],
+            "target": ["at_risk", "loyal", "lapsed", "lapsed", "active", "new", "active"],
+            "customers": [120, 300, 80, 900, 40, 60, 10],
+        }
+    )
+    sankey = stage_flow_figure(moves, "it", "31/07/2026", "31/10/2026").data[0]
+    ink = sankey.textfont.color
+    for band in set(sankey.link.color):
+        assert _contrast(ink, band) >= 4.5, band
+    assert "#ffffff" in sankey.textfont.shadow
 
 
 def test_the_clv_histogram_counts_have_a_thousands_separator() -> None:
