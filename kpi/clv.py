@@ -12,6 +12,7 @@ References:
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +155,30 @@ def _grouped(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     return [np.asarray(c, dtype=float)[first] for c in columns], np.bincount(inverse).astype(float)
 
 
+_BLAS_ONCE = threading.Lock()
+_blas_held = False
+
+
+def _one_blas_thread() -> None:
+    """Hold BLAS to one thread for the rest of the process, the first time a model is fitted.
+
+    A limit per fit (threadpoolctl's ``with`` block) was undone by whichever fit ended first: with
+    two fits on two threads (a page and a helper), the other went on with as many BLAS threads as
+    cores, its long dot products summed in another order (tested). Seven fits started at once gave
+    other parameters in the last digits in one run of twenty; with one thread for good, none of
+    twenty. (The "line search did not converge" warnings seen when fits run at once come from
+    Python's warning filters, which threads share: scipy silences that warning of its fallback
+    search for its own block, and another thread's block ending lets it through. The fit is not
+    changed by it.)"""
+    global _blas_held
+    if _blas_held:
+        return
+    with _BLAS_ONCE:
+        if not _blas_held:
+            threadpool_limits(limits=1, user_api="blas")
+            _blas_held = True
+
+
 def _minimize(objective: Any, start: np.ndarray) -> optimize.OptimizeResult:
     """Quasi-Newton (BFGS) on the log-parameters, which are unconstrained; L-BFGS-B if it fails.
 
@@ -164,9 +189,11 @@ def _minimize(objective: Any, start: np.ndarray) -> optimize.OptimizeResult:
     search: below it, BFGS spent 60–100 more evaluations on steps it could not take, for the same
     parameters to the last digit (measured at 100k and 1M customers).
 
-    BLAS is held to one thread: the dot products are short, and on a busy machine BLAS threads
-    spin waiting for a core (measured: the fit took 3.5–4.7 s instead of 0.9–1.4 s)."""
-    with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    BLAS is held to one thread (``_one_blas_thread``): the dot products are short, and on a busy
+    machine BLAS threads spin waiting for a core (measured: the fit took 3.5–4.7 s instead of
+    0.9–1.4 s)."""
+    _one_blas_thread()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         result = optimize.minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
         if not result.success and not (np.isfinite(result.fun) and np.linalg.norm(result.jac) < 1e-6):
             result = optimize.minimize(

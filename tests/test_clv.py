@@ -392,3 +392,67 @@ def test_the_clv_histogram_by_hand() -> None:
     assert per["A"] == [2, 2, 2, 4]  # 200, 300 · 600, 700 · 1000, 1100 · 1400, 1500, 1800, 1900
     assert histogram.counts.sum() == 20
     assert histogram.median == float(np.median(values))
+
+
+_TWO_FITS = """
+import threading
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_info
+import kpi.clv as clv
+
+def blas_threads():
+    return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+default = blas_threads()
+rng = np.random.default_rng(1)
+T = rng.uniform(10, 100, 300)
+x = rng.poisson(2, 300).astype(float)
+summary = pd.DataFrame({"x": x, "t_x": np.where(x > 0, T * rng.uniform(0, 1, 300), 0.0), "T": T})
+b_started, a_started, b_done = threading.Event(), threading.Event(), threading.Event()
+seen = []
+negll = clv._bgnbd_negll
+
+def watched(theta, data):
+    name = threading.current_thread().name
+    if name == "B" and not a_started.is_set():
+        b_started.set()
+        a_started.wait(10)  # B is inside its fit when A starts its own
+    if name == "A":
+        if not a_started.is_set():
+            a_started.set()
+            b_done.wait(10)  # A goes on after B's fit has ended
+        seen.append(blas_threads())
+    return negll(theta, data)
+
+clv._bgnbd_negll = watched
+
+def fit_b():
+    clv.fit_bgnbd(summary)
+    b_done.set()
+
+b = threading.Thread(target=fit_b, name="B")
+b.start()
+b_started.wait(10)
+a = threading.Thread(target=lambda: clv.fit_bgnbd(summary), name="A")
+a.start()
+a.join(); b.join()
+print(default, max(seen))
+"""
+
+
+def test_a_fit_keeps_one_blas_thread_when_another_fit_ends_beside_it() -> None:
+    """Two fits on two threads (a page and a helper): the one that ends first must not give BLAS
+    its threads back under the other, whose long dot products would then be summed in another
+    order (other parameters in the last digits, a failed line search). Run in a fresh process: the
+    limit, once set, holds for the rest of a process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _TWO_FITS], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1]
+    ).stdout.split()
+    default, during = int(out[0]), int(out[1])
+    if default < 2:
+        pytest.skip("BLAS has one thread on this machine: nothing to give back")
+    assert during == 1
