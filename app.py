@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from data.memory import tune_allocators
 from render.text import t
 from ui.access import gate, is_open
 from ui.loaders import read_ahead
 from ui.shell import build_context, choose_language, page_turn, requested_language
 from ui.widgets import report_controls
 
-tune_allocators()  # before anything reads a source (see data.memory)
 st.set_page_config(page_title="Cruscotto", page_icon=":material/speed:", layout="wide")
 
 # The language before any widget exists: the switch's state, else the link's ``lang``.

@@ -43,7 +43,6 @@ from data.demo import DEMO_PATH, build_demo_frames, ensure_demo_database, write_
 from data.engine import SourceFault
 from data.entities import ENTITIES
 from data.filters import Filters
-from data.memory import tune_allocators
 from data.settings import ConfigError, load_settings
 from data.source import MappingError, Source
 from kpi.customer_value import clv_overview, select_customers
@@ -824,7 +823,6 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    tune_allocators()  # see data.memory
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

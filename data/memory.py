@@ -1,5 +1,5 @@
-"""How the process takes memory from the system: set once, by each entry point (``app.py``,
-``cli.py``) and, to be sure, before the first source is read (``data.facts.extract``).
+"""How the process takes memory from the system: set once, before the first source is read
+(``data.facts.extract``, the one way every page, command and report reads a source).
 
 Two settings:
 
