@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,13 @@ def _per_kind(kinds: pd.Series, value: Callable[[str], float]) -> np.ndarray:
     codes, distinct = pd.factorize(kinds)
     read = np.array([float(value(str(k))) for k in distinct] + [np.nan])
     return read[codes]  # code -1 (no kind): the last, NaN
+
+
+def _where(values: pd.Series, test: Callable[[Any], bool]) -> np.ndarray:
+    """Per row: ``test`` of its value (a missing value: False), asked once per distinct value (a
+    million events hold a few kinds and statuses: converting each to text cost more than the rest)."""
+    codes, distinct = pd.factorize(values)
+    return np.array([bool(test(v)) for v in distinct] + [False])[codes]
 
 
 def _incremental(values: pd.Series, default: float) -> np.ndarray:
@@ -172,8 +180,7 @@ def influence_value(
     split among the customers who brought them), ``influenced_customers`` (their share of such
     customers) and ``civ_estimated`` (people reached × conversion rate × ``new_customer_clv``, for
     events of those kinds without a tracked conversion). Indexed by customer id."""
-    kinds = engagements["kind"].astype(str)
-    shown = engagements[kinds.isin(INFLUENCE_KINDS)]
+    shown = engagements[_where(engagements["kind"], lambda kind: str(kind) in INFLUENCE_KINDS)]
     has_target = (
         shown["influenced_customer_id"].notna()
         if "influenced_customer_id" in shown
@@ -185,7 +192,8 @@ def influence_value(
         target = tracked["influenced_customer_id"]
         first = pd.to_datetime(_lookup(first_purchase, target))
         new = (first >= at.dt.normalize()) & (first <= _months_after(at, params.referral_window_months))
-        keep = new & ~target.isin(list(referred)) & (target != tracked["customer_id"])
+        known = referred if isinstance(referred, pd.Index) else list(referred)
+        keep = new & ~target.isin(known) & (target != tracked["customer_id"])
         pairs = pd.DataFrame({"customer_id": tracked["customer_id"][keep], "target": target[keep]}).drop_duplicates()
         influencers = pairs.groupby("target")["customer_id"].transform("size")
         pairs["value"] = _lookup(clv, pairs["target"]).astype(float).fillna(0.0) / influencers
@@ -196,8 +204,7 @@ def influence_value(
     untracked = shown[~has_target]
     if "reach" in untracked and len(untracked):
         reach = pd.to_numeric(untracked["reach"], errors="coerce").fillna(0.0).clip(lower=0.0)
-        kind = untracked["kind"].astype(str)
-        rate = pd.Series(_per_kind(kind, params.rate), index=kind.index)
+        rate = pd.Series(_per_kind(untracked["kind"], params.rate), index=untracked.index)
         estimate = (reach * rate * float(new_customer_clv)).groupby(untracked["customer_id"], sort=False).sum()
     else:
         estimate = pd.Series(dtype=float)
@@ -213,13 +220,17 @@ def knowledge_value(engagements: pd.DataFrame, params: EngagementParams) -> pd.D
     """Per customer: ``ckv`` (implemented ideas at the owner's value, split among who proposed each,
     plus feedback, survey answers, new-product trials and data consents at the values per event) and
     ``ideas_implemented`` (their share of implemented ideas). Indexed by customer id."""
-    kinds = engagements["kind"].astype(str)
-    status = engagements["status"].astype(str).str.strip().str.lower() if "status" in engagements else None
+    kinds = engagements["kind"]
+    status = engagements.get("status")
     values = pd.to_numeric(engagements["value"], errors="coerce") if "value" in engagements else None
     parts: list[pd.Series] = []
     shares = pd.Series(dtype=float)
     if status is not None and values is not None:
-        implemented = (kinds == "idea") & (status == IDEA_STATUS_IMPLEMENTED) & (values > 0)
+        implemented = (
+            _where(kinds, lambda kind: str(kind) == "idea")
+            & _where(status, lambda said: str(said).strip().lower() == IDEA_STATUS_IMPLEMENTED)
+            & (values > 0)
+        )
         ideas = engagements[implemented]
         if len(ideas):
             if "idea_id" in ideas and ideas["idea_id"].notna().any():
@@ -252,14 +263,12 @@ def knowledge_value(engagements: pd.DataFrame, params: EngagementParams) -> pd.D
 def value_matrix(clv: pd.Series, crv: pd.Series) -> pd.Series:
     """The quadrant of each customer: above the median CLV and/or above the median CRV (most
     customers refer nobody, so the median CRV is usually 0 and any referral value above it is high)."""
-    high_clv = clv > clv.median()
-    high_crv = crv > crv.median()
-    quadrant = np.select(
-        [high_clv & high_crv, high_clv & ~high_crv, ~high_clv & high_crv],
-        ["champions", "affluents", "advocates"],
-        "misers",
-    )
-    return pd.Series(quadrant, index=clv.index, dtype=object)
+    high_clv = (clv > clv.median()).to_numpy(dtype=bool)
+    high_crv = (crv > crv.median()).to_numpy(dtype=bool)
+    # 2 × (high CLV) + (high CRV): misers, advocates, affluents, champions (a number per customer,
+    # then a name per number: choosing among texts customer by customer cost ten times more)
+    names = np.array(["misers", "advocates", "affluents", "champions"], dtype=object)
+    return pd.Series(names[2 * high_clv.astype(np.int8) + high_crv], index=clv.index, dtype=object)
 
 
 def engagement_table(
@@ -278,8 +287,9 @@ def engagement_table(
     not mapped: its part is 0). ``cac_saved``: the acquisition cost a referral saves (the average
     paid CAC)."""
     ids = clv_table["customer_id"]
-    clv = pd.Series(clv_table["total_clv"].to_numpy(dtype=float), index=ids)
-    first = pd.Series(pd.to_datetime(clv_table["first_purchase"]).to_numpy(), index=ids)
+    index = pd.Index(ids)  # one index for both: each customer's lookups hash the ids once
+    clv = pd.Series(clv_table["total_clv"].to_numpy(dtype=float), index=index)
+    first = pd.Series(pd.to_datetime(clv_table["first_purchase"]).to_numpy(), index=index)
     out = clv_table[["customer_id", "segment", "region", "channel"]].reset_index(drop=True).copy()
     out["clv"] = clv.to_numpy()
     if referrals is not None and len(referrals):
@@ -308,18 +318,20 @@ def engagement_table(
     else:
         influence = pd.DataFrame(columns=["civ", "influenced_customers", "civ_estimated"], dtype=float)
         knowledge = pd.DataFrame(columns=["ckv", "ideas_implemented"], dtype=float)
-    # one lookup of every part by customer id (a referrer, an influencer or a proposer is a customer)
-    parts = pd.concat(
-        [
-            by_referrer[["crv", "referrals", "referred_customers"]].astype(float),
-            influence[["civ", "civ_estimated", "influenced_customers"]].astype(float),
-            knowledge[["ckv", "ideas_implemented"]].astype(float),
-        ],
-        axis=1,
-    )
-    found = parts.reindex(ids.to_numpy()).fillna(0.0)
-    for column in parts.columns:
-        out[column] = found[column].to_numpy()
+    # each part looked up by customer id (a referrer, an influencer or a proposer is a customer);
+    # a customer without a part, or with a missing value, has 0
+    every = ids.to_numpy()
+    for part, columns in (
+        (by_referrer, ("crv", "referrals", "referred_customers")),
+        (influence, ("civ", "civ_estimated", "influenced_customers")),
+        (knowledge, ("ckv", "ideas_implemented")),
+    ):
+        row = part.index.get_indexer(every)
+        has = row >= 0
+        for column in columns:
+            values = np.zeros(len(every))
+            values[has] = part[column].astype(float).to_numpy()[row[has]]
+            out[column] = np.where(np.isnan(values), 0.0, values)
     out["cev"] = out["clv"] + out["crv"] + out["civ"] + out["civ_estimated"] + out["ckv"]
     engaged = out["cev"] - out["clv"]
     out["engagement_share"] = np.where(out["cev"] > 0, engaged / out["cev"].where(out["cev"] > 0), np.nan)

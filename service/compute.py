@@ -196,13 +196,12 @@ def _coded(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     """The CLV table, referrals and engagements with each customer id replaced by the customer's
     position in the facts (an influenced customer not given: NaN)."""
-    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+    code = fx.positions(facts, table["customer_id"])
     if (code < 0).any():
         raise ValueError("The CLV table holds customers the facts do not know.")
     out: dict[str, pd.DataFrame | None] = {}
     for name, frame in frames.items():
-        if frame is not None:
-            frame = frame.copy()
+        if frame is not None:  # the rows picked by date: a frame of the caller's own, not copied
             for column, values in found.codes[name].items():
                 values = values[picked[name]]
                 frame[column] = values if column != "influenced_customer_id" else np.where(values >= 0, values, np.nan)
@@ -216,7 +215,7 @@ def engagement_by_campaign(facts: Facts, table: pd.DataFrame, chosen: np.ndarray
     campaign is found once per table (kept with the facts while the table lives)."""
 
     def campaigns() -> tuple[np.ndarray, np.ndarray]:
-        code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+        code = fx.positions(facts, table["customer_id"])
         known = code >= 0
         campaign = np.full(len(code), None, dtype=object)
         campaign[known] = facts.campaign_costed()[code[known]]
@@ -476,7 +475,7 @@ def _campaign_cells(facts: Facts, result: CLVResult) -> _CampaignCells:
     if isinstance(found, _CampaignCells) and found.table is table:
         return found
     every = fx.cells(facts)
-    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+    code = fx.positions(facts, table["customer_id"])
     if (code < 0).any():
         raise ValueError("The CLV table holds customers the facts do not know.")
     cell = every.of_customer[code].astype(np.int64)

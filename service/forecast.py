@@ -222,7 +222,7 @@ def _known(facts: Facts, clv: CLVResult, as_of: date) -> dict[str, Any]:
     and expected revenue, margin and orders per purchase day (today's)."""
     assert clv.gamma_gamma is not None
     table = clv.table
-    code = pd.Index(facts.ids).get_indexer(pd.Index(table["customer_id"].to_numpy(dtype=object)))
+    code = fx.positions(facts, table["customer_id"])
     known = code >= 0
     table, code = table[known], code[known]
     sums = customer_sums(facts, as_of)

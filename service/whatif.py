@@ -137,7 +137,7 @@ def _revenue(facts: Facts, clv: CLVResult, as_of: date) -> np.ndarray:
     """Per row of ``clv``'s table, the expected revenue of a purchase (0 for a customer the facts do
     not know): what the margin lever adds a share of."""
     assert clv.gamma_gamma is not None
-    code = pd.Index(facts.ids).get_indexer(pd.Index(clv.table["customer_id"].to_numpy(dtype=object)))
+    code = fx.positions(facts, clv.table["customer_id"])
     sums = customer_sums(facts, as_of)
     safe = np.maximum(code, 0)
     revenue = per_purchase(
@@ -307,12 +307,12 @@ def referred_customers(source: Source, facts: Facts, as_of: date) -> tuple[np.nd
         days = facts.first_purchase_day()
         first = pd.Series(pd.to_datetime(np.where(days >= 0, days, np.nan), unit="D"), index=facts.ids)
         detail = referral_detail(referrals, pd.Series(dtype=float), first, source.settings.engagement, 0.0)
-        code = pd.Index(facts.ids).get_indexer(pd.Index(detail["referred_id"].to_numpy(dtype=object)))
+        code = fx.positions(facts, detail["referred_id"])
         known = code >= 0
         converted = detail["converted"].to_numpy(dtype=bool) & known
         np.maximum.at(brought, code[converted], detail["p_incremental"].to_numpy(dtype=float)[converted])
         brought[facts.costed] = 0.0  # one lever each: a customer a campaign paid for is the spend's
-        by = pd.Index(facts.ids).get_indexer(pd.Index(detail["referrer_id"].to_numpy(dtype=object)))
+        by = fx.positions(facts, detail["referrer_id"])
         at = pd.to_datetime(detail["referred_at"])
         recent = (by >= 0) & (at > pd.Timestamp(add_months(as_of, -12))).to_numpy()
         recent &= (at <= pd.Timestamp(as_of)).to_numpy()

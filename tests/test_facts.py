@@ -523,6 +523,40 @@ def test_a_value_of_the_facts_is_made_once_for_callers_asking_together() -> None
     assert compute.memo(facts, ("slow",), lambda: 0) == 42  # kept
 
 
+_KNOWN_IDS: dict[str, list[Any]] = {
+    "whole numbers": [7, 3, 42, 10**12, -5, 1],
+    "texts": ["C7", "C3", "42", " x"],
+    "numbers and texts": [7, "7", 3, "C3"],
+    "fractions": [1.5, 2.0, 3],
+    "huge numbers": [2**63 + 5, 1],
+}
+_ASKED: list[Any] = [
+    np.array([42, 7, 8, -5, 10**12], dtype=np.int64),
+    np.array([42.0, 7.0, 1.5, np.nan, 3.0]),
+    np.array([42.0, 7.0, 1.5, 3.0]),
+    np.array([42, "7", None, 3, True, 2**63 + 5], dtype=object),
+    np.array([7, 3, 42], dtype=np.uint64),
+    pd.Series(["C3", "42", "nobody"]),
+    pd.Series([3, 42, 7], dtype=object),
+    pd.Index([2.0, 3, 1.5], dtype=object),
+    np.array([], dtype=object),
+]
+
+
+@pytest.mark.parametrize("kind", sorted(_KNOWN_IDS))
+def test_positions_are_those_of_an_index_of_the_ids(kind: str) -> None:
+    """``positions`` (ids indexed once, whole numbers matched as numbers) finds every id where a
+    new index of the ids as Python objects finds it, whatever kinds of ids the two sides hold."""
+    facts: Any = SimpleNamespace(ids=np.array(_KNOWN_IDS[kind], dtype=object), _cache={})
+    plain = pd.Index(facts.ids)
+    for asked in _ASKED:
+        values = asked.to_numpy() if isinstance(asked, (pd.Series, pd.Index)) else asked
+        want = plain.get_indexer(pd.Index(np.asarray(values).astype(object), dtype=object))
+        got = fx.positions(facts, asked)
+        assert got.dtype == np.int64 and got.tolist() == want.tolist(), (kind, asked)
+    assert (fx.positions(facts, facts.ids) == np.arange(len(facts.ids))).all()  # the index is kept
+
+
 @pytest.mark.parametrize("kind", ["duckdb", "sqlite"])
 def test_reading_ahead_reads_what_the_next_pages_read(tmp_path: Path, default_settings: Settings, kind: str) -> None:
     """After ``read_ahead`` the order lines and the engagements are there: the customer card and
