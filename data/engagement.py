@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.entities import ENGAGEMENT_KINDS, entity_spec
-from data.facts import REASON, Facts, _health, _reason_counts, _whole, _whole_entity
+from data.entities import ENGAGEMENT_KINDS
+from data.facts import REASON, Facts, _health, _reason_counts, _whole, _whole_entity, number_index, whole_numbers
 from data.source import Source
 from data.staging import LocalCopy
 
@@ -66,10 +66,7 @@ class _Customers:
     def __init__(self, facts: Facts) -> None:
         self._ids = facts.ids
         self._first = facts.first_purchase_day()
-        self._numbers: pd.Index | None = None
-        as_array = np.asarray(facts.ids.tolist()) if len(facts.ids) else np.zeros(0, dtype=np.int64)
-        if as_array.dtype.kind in "iu":  # ids kept as objects, all whole numbers
-            self._numbers = pd.Index(as_array.astype(np.int64))
+        self._numbers = number_index(facts)  # ids all whole numbers: matched as numbers
         self._text: pd.Index | None = None
 
     def codes(self, ids: pd.Series) -> np.ndarray:
@@ -77,11 +74,10 @@ class _Customers:
         present = ids.notna().to_numpy()
         values = ids[present]
         if self._numbers is not None and pd.api.types.is_numeric_dtype(values.dtype):
-            numbers = values.to_numpy(dtype=float)
-            if np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0):
-                # whole numbers on both sides (the usual case): no text, no Python per id
+            numbers = whole_numbers(values.to_numpy(dtype=float))
+            if numbers is not None:  # whole numbers on both sides (the usual case): no text, no Python per id
                 out = np.full(len(ids), -1, dtype=np.int64)
-                out[present] = self._numbers.get_indexer(numbers.astype(np.int64))
+                out[present] = self._numbers.get_indexer(numbers)
                 return out
         if self._text is None:
             self._text = pd.Index([_key(v) for v in self._ids.tolist()])
@@ -158,32 +154,6 @@ def _engagements(raw: pd.DataFrame, customers: _Customers) -> tuple[pd.DataFrame
     return frame, {"customer_id": who, "influenced_customer_id": target}
 
 
-def _in_content_order(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    """The rows ordered by their values alone — the entity's key, or when it does not tell every
-    row apart, every column — not by the order the database sent them in, which a parallel scan
-    changes from one read to the next. What depends on the order then never changes: which of two
-    referrals of one customer on one day is the repeated one, and every sum to the last digit."""
-    if len(frame) < 2:
-        return frame
-    if key in frame and pd.api.types.is_numeric_dtype(frame[key].dtype) and frame[key].notna().all():
-        numbers = frame[key].to_numpy(dtype=float if frame[key].dtype.kind == "f" else np.int64)
-        order = np.argsort(numbers, kind="stable")  # numbered rows (the usual case): a sort, no hashing
-        if (np.diff(numbers[order]) > 0).all():
-            return frame.iloc[order].reset_index(drop=True)
-    columns = [key, *(c for c in frame.columns if c != key)] if key in frame else list(frame.columns)
-    ranks: list[np.ndarray] = []
-    for column in columns:
-        try:
-            codes, distinct = pd.factorize(frame[column], sort=True)
-        except TypeError:  # values of mixed kinds: ranked by their text
-            codes, distinct = pd.factorize(frame[column].astype(str), sort=True)
-        ranks.append(codes)
-        if column == key and len(distinct) == len(frame) and (codes >= 0).all():
-            break  # a key on every row, each once: it alone orders the rows
-    order = np.lexsort(ranks[::-1])
-    return frame.iloc[order].reset_index(drop=True)
-
-
 def extract_engagement(source: Source, facts: Facts) -> EngagementFacts:
     """Read, clean and check the referrals and engagements of ``source`` against ``facts``."""
     names = [n for n in ENGAGEMENT_ENTITIES if source.available(n)]
@@ -199,7 +169,7 @@ def extract_engagement(source: Source, facts: Facts) -> EngagementFacts:
     for name, check in (("referrals", _referrals), ("engagements", _engagements)):
         if name not in names or customers is None:
             continue
-        raw = _in_content_order(_whole_entity(reader, name, facts.today), entity_spec(name).key)
+        raw = _whole_entity(reader, name, facts.today)
         frame, coded = check(raw, customers)
         counts = _reason_counts(frame.assign(n=1))
         date_column = "referred_at" if name == "referrals" else "occurred_at"

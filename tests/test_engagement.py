@@ -525,16 +525,17 @@ def test_the_engagement_read_does_not_depend_on_the_order_rows_arrive_in(
     whatever the order, so the engagement value is the same to the last digit from one read to the
     next (it differed in the last digits of about one referrer in five thousand)."""
     import data.engagement as engagement_read
+    import data.facts as facts_read
 
     source = demo_engagement_source
     facts = compute.facts_for(source, DEMO_TODAY)
     want = engagement_read.extract_engagement(source, facts)
-    real = engagement_read._whole_entity
+    real = facts_read._frame
 
-    def shuffled(*args: object) -> pd.DataFrame:
+    def shuffled(*args: object) -> pd.DataFrame:  # the rows as the database sends them, in another order
         return real(*args).sample(frac=1.0, random_state=5).reset_index(drop=True)
 
-    monkeypatch.setattr(engagement_read, "_whole_entity", shuffled)
+    monkeypatch.setattr(facts_read, "_frame", shuffled)
     got = engagement_read.extract_engagement(source, facts)
     for name in ("referrals", "engagements"):
         pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=True)
@@ -547,7 +548,7 @@ def test_the_engagement_read_does_not_depend_on_the_order_rows_arrive_in(
 def test_rows_without_a_key_are_ordered_by_every_value() -> None:
     """Without a key on every row (unmapped, blank or repeated), every column orders the rows,
     values of mixed kinds by their text; with one, the key alone."""
-    from data.engagement import _in_content_order
+    from data.facts import _in_content_order
 
     frame = pd.DataFrame(
         {
