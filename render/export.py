@@ -149,10 +149,8 @@ def prepare_figure(
     legend_px = LEGEND_ROW * max(legend_rows(out, plot_width) - 1, 0) if above else 0
     lines = _wrap_caption(caption, width) if caption else []
     caption_px = 10 + 16 * len(lines) if lines else 0
-    has_axes = any(
-        getattr(trace, "xaxis", None) is not None or trace.type in {"bar", "scatter", "histogram", "box"}
-        for trace in out.data
-    )
+    # any trace drawn on x and y axes (bars, lines, WebGL points, heat maps…), not a Sankey or a pie
+    has_axes = any("xaxis" in trace for trace in out.data)
     axis_px = 70 if has_axes else 10  # tick labels and the axis title; automargin adds more if needed
     out.update_layout(
         width=width,

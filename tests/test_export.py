@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from datetime import date
 from typing import Any
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import plotly.graph_objects as go
@@ -18,7 +19,7 @@ from pypdf import PdfReader
 
 from render import export
 from render.charts import monthly_revenue_figure, segment_colors
-from render.charts_engagement import cev_segment_figure
+from render.charts_engagement import cev_segment_figure, value_matrix_figure
 from render.charts_marketing import cac_vs_clv_figure
 from render.export import column_kind, figure_bytes, file_stem, table_bytes
 
@@ -150,14 +151,34 @@ LONG_CAPTION = (
 )
 
 
-@pytest.mark.parametrize("which", ["monthly", "scatter"])
+def _matrix_points() -> pd.DataFrame:
+    """Customers of the engagement page's value matrix (WebGL points), some of them below zero."""
+    clv = np.array([-150.0, -80.0, 40.0, 120.0, 900.0, 12_000.0, 1_000_000.0])
+    crv = np.array([0.0, 500.0, 0.0, 2_000.0, 0.0, 15_000.0, 300.0])
+    return pd.DataFrame(
+        {
+            "name": [f"Cliente {i}" for i in range(len(clv))],
+            "customer_id": range(len(clv)),
+            "clv": clv,
+            "crv": crv,
+            "cev": clv + crv,
+            "quadrant": ["misers", "advocates", "misers", "champions", "affluents", "champions", "affluents"],
+            "segment": "Privati",
+        }
+    )
+
+
+@pytest.mark.parametrize("which", ["monthly", "scatter", "matrix"])
 def test_exported_svg_text_is_inside_the_image(which: str) -> None:
     if which == "monthly":
         fig = monthly_revenue_figure(_big_monthly(), segment_colors(["HoReCa", "Rivenditori", "Uffici"]), "it")
         long_tick = "1.200.000"
-    else:
+    elif which == "scatter":
         fig = cac_vs_clv_figure(_roi(), "it", "EUR")
         long_tick = "1.000.000"
+    else:  # points drawn with WebGL: the caption under the axis all the same
+        fig = value_matrix_figure(_matrix_points(), 120.0, 300.0, "it", "EUR", shown_of=7)
+        long_tick = "€ 100.000"
     svg = figure_bytes(fig, "svg", LONG_CAPTION)
     clipped, texts = _clipped(svg)
     assert long_tick in texts  # the full money tick label, not its tail ("00")
