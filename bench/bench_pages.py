@@ -14,6 +14,9 @@ the browser) and reports, per page and in total:
 - filter change: one segment chosen on the page (new queries; shared model fits stay cached);
 - peak memory of the process (ru_maxrss).
 
+It runs with the memory settings ``serve.py`` starts the server with (``data.memory``);
+``--plain-allocator`` measures with the C library's defaults, as ``streamlit run app.py`` runs.
+
 Every session shares the first one's registry of Streamlit components, as the server's sessions
 share the one it builds at start: AppTest otherwise scans every installed package again for each
 new session (about 0.1 s that no visitor of a real server waits for).
@@ -32,6 +35,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from data.memory import tuned, tuned_environment  # noqa: E402
+
+if __name__ == "__main__" and "--plain-allocator" not in sys.argv and not tuned():
+    # measured as ``serve.py`` runs the server: with its memory settings, which the C library reads
+    # when a process starts
+    os.execve(sys.executable, [sys.executable, *sys.argv], tuned_environment(os.environ))
 
 import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -131,6 +141,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument(
         "--think", type=float, default=0.0, help="seconds a visitor reads each cold page before the next (not counted)"
+    )
+    parser.add_argument(
+        "--plain-allocator", action="store_true", help="the C library's memory defaults (streamlit run app.py)"
     )
     args = parser.parse_args()
     result = run(args.url, args.timeout, args.think)

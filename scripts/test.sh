@@ -76,7 +76,7 @@ for _ in $(seq 1 60); do
 done
 
 python3 -m ruff check .
-python3 -m mypy app.py cli.py data kpi service render ui pages i18n
+python3 -m mypy app.py cli.py serve.py data kpi service render ui pages i18n
 # DuckDB's bindings may print reference-leak notes at interpreter exit, after pytest's summary:
 # repeat the summary as the last line so it is what a reader (or CI) sees last.
 LOG=$(mktemp)

@@ -1,10 +1,22 @@
-"""data.memory: the allocators are chosen once per process, and a user's choice stays."""
+"""data.memory and serve.py: the allocators are chosen once per process (the C library's when it
+starts, through ``serve.py``), and a user's choice stays."""
 
 from __future__ import annotations
 
+import os
+import platform
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from data.memory import TUNABLES, tuned_environment
+from serve import server_command
 
 
 def _run(code: str, env: dict[str, str]) -> str:
@@ -43,3 +55,145 @@ def test_a_pool_the_user_chose_stays() -> None:
         {"PATH": "/usr/bin:/bin", "PYTHONPATH": ".", "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
     )
     assert out == "mimalloc"
+
+
+def test_the_arenas_a_process_started_with_stay() -> None:
+    """``tune_allocators`` sets two arenas, unless the process started with a number of its own
+    (``serve.py`` starts it with one)."""
+    code = """
+        import ctypes
+        calls = []
+        class FakeC:
+            def mallopt(self, parameter, value):
+                calls.append((parameter, value))
+                return 1
+        ctypes.CDLL = lambda name: FakeC()
+        from data.memory import tune_allocators
+        tune_allocators()
+        print(calls)
+        """
+    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "."}
+    assert _run(code, base) == "[(-8, 2)]"
+    assert _run(code, {**base, "GLIBC_TUNABLES": "glibc.malloc.arena_max=1"}) == "[]"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def _tunables(env: dict[str, str]) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in env.get("GLIBC_TUNABLES", "").split(":") if item)
+
+
+def test_the_tunables_are_added_to_the_environment() -> None:
+    env = tuned_environment({"PATH": "/bin"}, glibc=True)
+    assert env["PATH"] == "/bin"
+    assert _tunables(env) == TUNABLES
+    assert {
+        "glibc.malloc.arena_max": "1",
+        "glibc.malloc.mmap_max": "0",
+        "glibc.malloc.trim_threshold": str(512 * 1024 * 1024),
+    } == TUNABLES
+
+
+def test_the_operators_own_tunables_are_kept_and_win() -> None:
+    given = "glibc.malloc.arena_max=4:glibc.malloc.tcache_count=0"
+    env = tuned_environment({"GLIBC_TUNABLES": given}, glibc=True)
+    assert env["GLIBC_TUNABLES"].startswith(given + ":")
+    assert _tunables(env) == {
+        "glibc.malloc.arena_max": "4",
+        "glibc.malloc.tcache_count": "0",
+        "glibc.malloc.mmap_max": "0",
+        "glibc.malloc.trim_threshold": str(512 * 1024 * 1024),
+    }
+    again = tuned_environment(env, glibc=True)
+    assert again == env  # nothing added twice
+
+
+def test_nothing_changes_without_glibc() -> None:
+    assert tuned_environment({"PATH": "/bin"}, glibc=False) == {"PATH": "/bin"}
+
+
+_CHURN = textwrap.dedent(
+    """
+    import resource, threading
+    import numpy as np
+
+    def work():
+        for _ in range(20):  # a column of ten million rows made and freed, as a page does
+            column = np.ones(10_000_000)
+            del column
+
+    worker = threading.Thread(target=work)  # a page runs in a thread of its own
+    worker.start()
+    worker.join()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+    """
+)
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's tunables")
+def test_the_settings_make_freed_memory_serve_the_next_array() -> None:
+    """Twenty 80 MB arrays made and freed in a thread: with glibc's defaults each is a fresh
+    mapping whose pages are all faulted in again (20 × 19,532 pages); with the settings the later
+    ones reuse the first one's pages."""
+    plain = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    plain["NUMPY_MADVISE_HUGEPAGE"] = "0"  # 4 KB pages: a fault per page, whatever the kernel's setting
+
+    def faults(env: dict[str, str]) -> int:
+        done = subprocess.run([sys.executable, "-c", _CHURN], env=env, capture_output=True, text=True, check=True)
+        return int(done.stdout.strip())
+
+    default, tuned = faults(plain), faults(tuned_environment(plain))
+    assert default > 20 * 19_000  # every array faulted in afresh
+    assert tuned < default / 5, (tuned, default)
+
+
+def test_serve_hands_over_to_streamlit_with_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve.py`` becomes ``streamlit run app.py`` in the same process (the options passed on),
+    with the settings in its environment (read there by the C library when it starts)."""
+    import serve
+
+    calls: list[tuple[str, list[str], dict[str, str]]] = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: calls.append((path, list(argv), dict(env))))
+    monkeypatch.setattr(os, "name", "posix")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
+    serve.main(["--server.port", "8599"])
+    [(path, argv, env)] = calls
+    assert argv == [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", "8599"]
+    assert path == sys.executable
+    assert env == tuned_environment(os.environ)
+    assert _tunables(env)["glibc.malloc.tcache_count"] == "0"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_serves_the_dashboard(tmp_path: Path) -> None:
+    """``python3 serve.py`` (the README's command) starts the server, in the process it was given."""
+    port = _free_port()
+    config = tmp_path / "cruscotto.toml"
+    config.write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "CRUSCOTTO_DB_URL"}
+    env["CRUSCOTTO_CONFIG"] = str(config)
+    args = ["--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1"]
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, "serve.py", *args], cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        deadline, healthy = time.time() + 60, False
+        while time.time() < deadline and not healthy:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                    healthy = resp.status == 200
+            except OSError:
+                time.sleep(0.3)
+        assert healthy, (tmp_path / "serve.log").read_text()
+        if sys.platform.startswith("linux"):
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+            assert cmdline == server_command(args)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

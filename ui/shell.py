@@ -314,7 +314,7 @@ def page_context() -> AppContext:
         _hand_over_to_app()
     ctx = st.session_state.get(_CONTEXT_KEY)
     if not isinstance(ctx, AppContext):
-        st.error("Open the dashboard through app.py (streamlit run app.py).")
+        st.error("Open the dashboard through app.py (python3 serve.py, or streamlit run app.py).")
         st.stop()
     return ctx
 

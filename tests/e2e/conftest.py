@@ -51,9 +51,10 @@ def _free_port() -> int:
 
 
 class StreamlitServer:
-    """``streamlit run app.py`` on a free port with ``env``; its output goes to ``log``."""
+    """The dashboard as the README starts it (``python3 serve.py``, which becomes ``streamlit run
+    app.py`` with its memory settings) on a free port with ``env``; its output goes to ``log``."""
 
-    def __init__(self, env: dict[str, str], log: Path, script: str = "app.py") -> None:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
@@ -61,10 +62,7 @@ class StreamlitServer:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                script,
+                "serve.py",
                 "--server.port",
                 str(self.port),
                 "--server.headless",
