@@ -12,7 +12,8 @@ the browser) and reports, per page and in total:
 - kpi + drawing: the rest of the cold run (models, KPI functions, figures, Streamlit);
 - warm switch: coming back to the page, caches full (what a page switch costs the server);
 - filter change: one segment chosen on the page (new queries; shared model fits stay cached);
-- peak memory of the process (ru_maxrss).
+- peak memory of the process (ru_maxrss), and the process's CPU seconds (every thread, user and
+  system) during the cold visit: the machines are shared, so wall seconds alone say little.
 
 It runs with the memory settings ``serve.py`` starts the server with (``data.memory``);
 ``--plain-allocator`` measures with the C library's defaults, as ``streamlit run app.py`` runs.
@@ -96,9 +97,16 @@ def _session(timeout: float, first: AppTest | None = None) -> AppTest:
 def run(url: str, timeout: float, think: float = 0.0) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
-    out: dict[str, Any] = {"url": url, "think_s": think, "pages": {}}
+    out: dict[str, Any] = {
+        "url": url,
+        "think_s": think,
+        "allocator": "tuned" if tuned() else "plain",
+        "load_at_start": os.getloadavg()[0],
+        "pages": {},
+    }
     loaders.clear_all()
     at = _session(timeout)
+    cpu_started = time.process_time()
     # One visitor opens the dashboard and visits every page in turn, from empty caches: each page
     # pays for what it is first to need (the overview also opens the source and fits the model).
     cold = {"overview": _timed(at)}
@@ -106,6 +114,7 @@ def run(url: str, timeout: float, think: float = 0.0) -> dict[str, Any]:
     for name, path in list(PAGES.items())[1:]:
         time.sleep(think)  # the visitor reads the page before opening the next (not counted)
         cold[name] = _timed(at, path)
+    cold_cpu = time.process_time() - cpu_started  # every thread of the process, user + system
     for name, path in PAGES.items():
         warm = _timed(at, path)
         changed: dict[str, float] = {}
@@ -128,9 +137,14 @@ def run(url: str, timeout: float, think: float = 0.0) -> dict[str, Any]:
             flush=True,
         )
     out["all_pages_cold"] = {k: sum(c[k] for c in cold.values()) for k in ("total_s", "query_s", "transfer_s", "kpi_s")}
+    out["all_pages_cold"]["cpu_s"] = cold_cpu
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = out["all_pages_cold"]["total_s"]
-    print(f"all pages cold in a row: {total:.2f} s · peak memory {out['peak_rss_mb']:.0f} MB", flush=True)
+    print(
+        f"all pages cold in a row: {total:.2f} s (process CPU {cold_cpu:.2f} s) · peak memory "
+        f"{out['peak_rss_mb']:.0f} MB · allocator {out['allocator']} · load at start {out['load_at_start']:.2f}",
+        flush=True,
+    )
     return out
 
 

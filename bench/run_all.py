@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("overview", "customer_value", "marketing", "lifecycle", "upsell", "data_health")
+PAGES = ("overview", "customer_value", "marketing", "lifecycle", "upsell", "engagement", "data_health")
 CONFIGS = (
     ("DuckDB", "10k", "duckdb:////tmp/bench/d10000.duckdb"),
     ("DuckDB", "100k", "duckdb:////tmp/bench/d100000.duckdb"),
@@ -61,6 +61,11 @@ def table(results: dict[str, dict]) -> str:  # type: ignore[type-arg]
         "**all pages cold, one visitor**",
         [f"**{r['pages']['all_pages_cold']['total_s']:.2f}**" for r in results.values()],
     )
+    row(
+        "process CPU s during it (all threads)",
+        [f"{r['pages']['all_pages_cold'].get('cpu_s', float('nan')):.2f}" for r in results.values()],
+    )
+    row("load average at the start", [f"{r['pages'].get('load_at_start', float('nan')):.2f}" for r in results.values()])
     row(
         "filter change, slowest page",
         [f"{max(p[g]['filter_change'].get('total_s', 0) for g in PAGES):.2f}" for p in pages.values()],
