@@ -15,8 +15,9 @@ took 1.7–2.9 s there, against 0.1 s for memory the process had just freed. Wit
 - ``trim_threshold``: up to 512 MB freed at the heap's top stay for the next array.
 
 So what is freed serves the next array. Measured (bench/RESULTS.md): at a million customers every
-page cold 4–7 s faster and the peak 0.4–0.5 GB lower. The price: the process keeps what it freed
-(up to what its peak held anyway) for the next read, instead of handing it back.
+page cold in 41–44 s instead of 48–49 s, the peak 4.8–4.9 GB instead of 5.2–5.3 GB. The price:
+the process keeps what it freed (up to what its peak held anyway) for the next read, instead of
+handing it back.
 
 **Before the first source is read** (``tune_allocators``, from ``data.facts.extract``, the one way
 every page, command and report reads a source), two settings a running process can still change:
