@@ -754,6 +754,43 @@ def test_a_local_copy_reads_each_entity_once_and_cleans_as_the_database(tmp_path
     assert mixed.health["orders"]["excluded"] == {"bad_date": 2, "bad_amount": 2, "duplicate_id": 1}
 
 
+def test_the_copy_is_held_as_compressed_tables(tmp_path: Path) -> None:
+    """The copied entities are DuckDB tables, compressed, not the Arrow arrays they were read into:
+    a hundred thousand orders of a few repeated values take a fraction of their Arrow size, and the
+    facts are those of cleaning at the source. A table with a column that holds no value at all
+    (Arrow's null type, which no table column can have) stays a view over its arrays."""
+    path = tmp_path / "many.sqlite"
+    n = 100_000
+    dates = [f"2024-0{1 + i % 9}-1{i % 10}" for i in range(n)]
+    with sa.create_engine(f"sqlite:///{path}").begin() as conn:
+        conn.execute(
+            sa.text("CREATE TABLE orders (order_id INTEGER, customer_id INTEGER, order_date TEXT, revenue REAL)")
+        )
+        conn.execute(
+            sa.text("INSERT INTO orders VALUES (:a, :b, :c, :d)"),
+            [{"a": i, "b": i % 500, "c": dates[i], "d": float(i % 50)} for i in range(n)],
+        )
+    today = date(2025, 1, 1)
+    copied = Source(settings=_settings(tmp_path, "in_memory"), url=f"sqlite:///{path}")
+    local_facts = fx.extract(copied, today)
+    _same_facts(local_facts, fx.extract(Source(settings=_settings(tmp_path, "in_database"), url=copied.url), today))
+    local = local_facts._cache["local_copy"]
+    local._register("probe", pa.table({"nothing": pa.nulls(3), "number": [1, 2, 3]}))
+    raw = local.engine.raw_connection()
+    try:
+        connection: Any = raw.driver_connection
+        tables = {row[0] for row in connection.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+        held = connection.sql("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0]
+        probed = connection.sql("SELECT count(*), sum(number) FROM copy_probe").fetchall()
+    finally:
+        raw.close()
+    assert "copy_orders" in tables and isinstance(local._tables["orders"], pa.Schema)  # the arrays let go
+    assert "copy_probe" not in tables and isinstance(local._tables["probe"], pa.Table)
+    assert probed == [(3, 6)]
+    arrow_bytes = n * (8 + 8 + 8) + sum(len(d) + 4 for d in dates)
+    assert held < arrow_bytes / 3, (held, arrow_bytes)
+
+
 def _sqlite_table(path: Path, rows: list[tuple[Any, ...]]) -> Source:
     """A SQLite file with one table ``orders`` (four columns of no declared type) holding ``rows``."""
     with sa.create_engine(f"sqlite:///{path}").begin() as conn:
