@@ -166,9 +166,9 @@ class LocalCopy(Source):
         raw = self.engine.raw_connection()
         try:
             connection: Any = raw.driver_connection
-            connection.execute(f'DROP TABLE IF EXISTS "{view}"')
             with contextlib.suppress(Exception):
-                connection.unregister(view)
+                connection.unregister(view)  # a view of it (first: DROP TABLE refuses a view's name)
+            connection.execute(f'DROP TABLE IF EXISTS "{view}"')
             if any(pa.types.is_null(field.type) for field in table.schema):
                 connection.register(view, table)
                 self._tables[name] = table
