@@ -2,7 +2,7 @@
 
     python bench/bench_fair_share.py --url duckdb:////tmp/bench/d100000.duckdb --runs 2
 
-Starts ``streamlit run app.py`` on the database and, through Streamlit's own websocket protocol
+Starts the server as ``serve.py`` does on the database and, through Streamlit's own websocket protocol
 (``tests/e2e/visitor.py``, no browser), measures a visitor's overview in a new session three times
 alone, then three times while eight sessions from another loopback address (127.0.0.2) each open
 the overview four times with a custom period of their own (each a new model fit). Once with the
