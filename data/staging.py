@@ -168,17 +168,13 @@ class LocalCopy(Source):
             connection: Any = raw.driver_connection
             with contextlib.suppress(Exception):
                 connection.unregister(view)  # a view of it (first: DROP TABLE refuses a view's name)
-            connection.execute(f'DROP TABLE IF EXISTS "{view}"')
+            drop = sa.schema.DropTable(sa.Table(view, sa.MetaData()), if_exists=True)
+            connection.execute(str(drop.compile(dialect=self.engine.dialect)))
             if any(pa.types.is_null(field.type) for field in table.schema):
                 connection.register(view, table)
                 self._tables[name] = table
             else:
-                connection.register("incoming", table)
-                try:
-                    # ``name`` is one of ``data.entities``' names, never text from outside
-                    connection.execute(f'CREATE TABLE "{view}" AS SELECT * FROM incoming')  # noqa: S608
-                finally:
-                    connection.unregister("incoming")
+                connection.from_arrow(table).create(view)
                 connection.execute("CHECKPOINT")
                 self._tables[name] = table.schema
         finally:
@@ -192,7 +188,7 @@ class LocalCopy(Source):
         raw = self.engine.raw_connection()
         try:
             connection: Any = raw.driver_connection
-            return connection.sql(f'SELECT * FROM "copy_{name}"').to_arrow_table()  # noqa: S608
+            return connection.table(f"copy_{name}").to_arrow_table()
         finally:
             raw.close()
 
