@@ -15,6 +15,10 @@ the browser) and reports, per page and in total:
 - peak memory of the process (ru_maxrss), and the process's CPU seconds (every thread, user and
   system) during the cold visit: the machines are shared, so wall seconds alone say little.
 
+With ``--read-ahead`` the source is first read as ``serve.py`` reads it when it starts (the facts
+and the overview's figures, ``ui.loaders.read_ahead_once``; timed apart), then the same visit: what
+the first visitor after a start waits for.
+
 It runs with the memory settings ``serve.py`` starts the server with (``data.memory``);
 ``--plain-allocator`` measures with the C library's defaults, as ``streamlit run app.py`` runs.
 
@@ -94,7 +98,7 @@ def _session(timeout: float, first: AppTest | None = None) -> AppTest:
     return at
 
 
-def run(url: str, timeout: float, think: float = 0.0) -> dict[str, Any]:
+def run(url: str, timeout: float, think: float = 0.0, read_ahead: bool = False) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
     out: dict[str, Any] = {
@@ -105,6 +109,12 @@ def run(url: str, timeout: float, think: float = 0.0) -> dict[str, Any]:
         "pages": {},
     }
     loaders.clear_all()
+    if read_ahead:  # as ``serve.py`` does when it starts, before anybody visits
+        started, cpu = time.perf_counter(), time.process_time()
+        loaders.read_ahead_once(lambda line: None)
+        out["read_ahead"] = {"total_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
+        ahead = out["read_ahead"]
+        print(f"read ahead at the start: {ahead['total_s']:.2f} s (process CPU {ahead['cpu_s']:.2f} s)", flush=True)
     at = _session(timeout)
     cpu_started = time.process_time()
     # One visitor opens the dashboard and visits every page in turn, from empty caches: each page
@@ -159,8 +169,13 @@ def main() -> int:
     parser.add_argument(
         "--plain-allocator", action="store_true", help="the C library's memory defaults (streamlit run app.py)"
     )
+    parser.add_argument(
+        "--read-ahead",
+        action="store_true",
+        help="the visit after the server read the source as it started (serve.py; [server] read_at_start)",
+    )
     args = parser.parse_args()
-    result = run(args.url, args.timeout, args.think)
+    result = run(args.url, args.timeout, args.think, args.read_ahead)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -317,6 +317,9 @@ class ServerLimits:
     pages_at_once: int = 0
     #: memory for the results shared by every visitor, in MB; 0: a quarter of the machine's memory
     cache_mb: int = 0
+    #: ``python3 serve.py`` reads the source and makes the overview as it starts and at midnight,
+    #: before anybody asks (``ui.loaders.warm_up``)
+    read_at_start: bool = True
 
 
 @dataclass(frozen=True)
@@ -650,7 +653,7 @@ def _builtin_alerts(raw: Any) -> BuiltinAlerts:
 
 
 def _server_limits(raw: Any) -> ServerLimits:
-    """``[server] pages_at_once`` and ``cache_mb``, checked."""
+    """``[server] pages_at_once``, ``cache_mb`` and ``read_at_start``, checked."""
     if not isinstance(raw, Mapping):
         raise ConfigError("server", "config.section_table")
     allowed = set(ServerLimits.__dataclass_fields__)
@@ -658,7 +661,10 @@ def _server_limits(raw: Any) -> ServerLimits:
         if k not in allowed:
             raise ConfigError(f"server.{k}", "config.unknown_setting", names=", ".join(sorted(allowed)))
         value = raw[k]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if k == "read_at_start":
+            if not isinstance(value, bool):
+                raise ConfigError(f"server.{k}", "config.boolean")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"server.{k}", "config.whole_number")
     return ServerLimits(**raw)
 

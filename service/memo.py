@@ -13,6 +13,11 @@ the largest and the one used longest ago — made each page read the source agai
 made from the first read still held it (at a million customers with a 1.5 GB budget: every page
 cold in 148 s instead of 62, and 7.7 GB at the peak instead of 5). The budget bounds what is made
 from it.
+
+``SharedCache.renewed`` is ``kept`` for a result nobody should wait for once it exists: when it is
+``ttl`` seconds old, the next caller still gets it at once and ``on_stale`` is told, once, to make
+a newer one in the background and hand it over with ``put`` (``failed`` when that did not work:
+asked again ``retry_s`` later).
 """
 
 from __future__ import annotations
@@ -93,6 +98,9 @@ class _Entry:
     size: int
     made: float
     kept: bool = False  # read from the source: outside the budget, forgotten only with age
+    renewing: bool = False  # a newer one is being made (``renewed``)
+    renewed: bool = False  # served old (``renewed``): forgotten when nobody asked for it for ``ttl``
+    used: float = 0.0
 
 
 class SharedCache:
@@ -109,6 +117,10 @@ class SharedCache:
         #: them came is not kept
         self._cleared = 0
         self._cleared_of: dict[str, int] = {}
+        #: the last ``clear_where`` calls, numbered: a result being made when one matching it came
+        #: is not kept either
+        self._cleared_where: list[tuple[int, Callable[[tuple[Hashable, ...]], bool]]] = []
+        self._wheres = 0
 
     @property
     def size(self) -> int:
@@ -135,9 +147,41 @@ class SharedCache:
             else:
                 self._cleared_of[name] = self._cleared_of.get(name, 0) + 1
 
+    def clear_where(self, matches: Callable[[tuple[Hashable, ...]], bool]) -> None:
+        """Forget the results whose key ``matches`` (a key is the function's name, then its
+        arguments as (name, value) pairs), kept or not."""
+        with self._lock:
+            for key in [k for k in self._entries if matches(k)]:
+                del self._entries[key]
+            self._wheres += 1
+            self._cleared_where = [*self._cleared_where[-15:], (self._wheres, matches)]
+
+    def _forgotten_since(self, key: tuple[Hashable, ...], since: int) -> bool:
+        """Whether a ``clear_where`` after the ``since``-th matched ``key`` (under the lock)."""
+        if since < self._wheres - len(self._cleared_where):  # older than those remembered: say so
+            return True
+        return any(n > since and matches(key) for n, matches in self._cleared_where)
+
     def _evict(self) -> None:
-        """Forget the results used longest ago while those in the budget are over it, never the
-        newest, nor one that is ``kept``."""
+        """Forget the results past their age (a ``renewed`` one: not asked for in ``ttl`` while its
+        function made another since — a day's facts once the next day's are read), then the
+        results used longest ago while those in the budget are over it, never the newest, nor one
+        that is ``kept``."""
+        now = self.clock()
+        latest: dict[Hashable, float] = {}
+        for k, e in self._entries.items():
+            latest[k[0]] = max(latest.get(k[0], e.made), e.made)
+
+        def past(key: tuple[Hashable, ...], entry: _Entry) -> bool:
+            if not entry.renewed:
+                return now - entry.made > self.ttl
+            # not asked for in ``ttl`` while the function has made a newer one (another day's)
+            return now - entry.used > self.ttl and not entry.renewing and latest[key[0]] > entry.used
+
+        for key in [k for k, e in self._entries.items() if past(k, e)]:
+            del self._entries[key]
+        if not self._entries:
+            return
         total = sum(e.size for e in self._entries.values() if not e.kept)
         if total <= self.budget:
             return
@@ -166,7 +210,27 @@ class SharedCache:
         results are forgotten only when they are ``ttl`` seconds old, or by ``clear``."""
         return self._memo(fn, kept=True)
 
-    def _memo(self, fn: Callable[P, R], kept: bool) -> Callable[P, R]:
+    def renewed(
+        self, on_stale: Callable[..., None], retry_s: float = 60.0
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """``kept``, but a result older than ``ttl`` is still returned at once, and ``on_stale`` is
+        called with the same arguments, once, to make a newer one without anybody waiting for it:
+        it hands it over with ``wrapper.put(value, *args)`` or, when it could not be made,
+        ``wrapper.failed(*args)``, and the old one is renewed again ``retry_s`` later. Only a
+        caller that finds none waits for it to be made."""
+
+        def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+            return self._memo(fn, kept=True, on_stale=on_stale, retry_s=retry_s)
+
+        return decorate
+
+    def _memo(
+        self,
+        fn: Callable[P, R],
+        kept: bool,
+        on_stale: Callable[..., None] | None = None,
+        retry_s: float = 60.0,
+    ) -> Callable[P, R]:
         signature = inspect.signature(fn)
         name = f"{fn.__module__}.{fn.__qualname__}"
 
@@ -176,19 +240,71 @@ class SharedCache:
             return (name, *((k, v) for k, v in bound.arguments.items() if not k.startswith("_")))
 
         def made(*args: Any, **kwargs: Any) -> Any:
-            """The result for these arguments if it is kept, else None: never made here."""
+            """The result for these arguments if it is kept (old or not, for ``renewed``), else
+            None: never made here."""
             with self._lock:
-                entry = self._fresh(key_of(*args, **kwargs))
+                key = key_of(*args, **kwargs)
+                entry = self._entries.get(key) if on_stale is not None else self._fresh(key)
                 return None if entry is None else entry.value
+
+        def stale(key: tuple[Hashable, ...]) -> tuple[_Entry | None, bool]:
+            """(The entry to hand out even though it is old, whether to renew it now); under the lock."""
+            entry = self._entries.get(key)
+            if on_stale is None or entry is None:
+                return None, False
+            self._entries.move_to_end(key)
+            entry.used = self.clock()
+            starts = not entry.renewing
+            entry.renewing = True
+            return entry, starts
+
+        def put(value: R, *args: Any, **kwargs: Any) -> bool:
+            """Hand over a newer result (``renewed``); False when there is no entry to renew any
+            more (cleared meanwhile): then it is not kept."""
+            key = key_of(*args, **kwargs)
+            with self._lock:
+                if key not in self._entries:
+                    return False
+                now = self.clock()
+                self._entries[key] = _Entry(value, size_of(value), now, kept, renewed=True, used=now)
+                self._entries.move_to_end(key)
+                self._evict()
+                return True
+
+        def failed(*args: Any, **kwargs: Any) -> None:
+            """The newer result could not be made: keep the one in hand, try again ``retry_s`` later."""
+            with self._lock:
+                entry = self._entries.get(key_of(*args, **kwargs))
+                if entry is not None:
+                    entry.renewing = False
+                    entry.made = self.clock() - self.ttl + retry_s
+
+        def renewing(*args: Any, **kwargs: Any) -> bool:
+            """Whether a newer result is being made (``renewed``)."""
+            with self._lock:
+                entry = self._entries.get(key_of(*args, **kwargs))
+                return entry is not None and entry.renewing
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             key = key_of(*args, **kwargs)
             with self._lock:
-                entry = self._fresh(key)
-                if entry is not None:
+                entry = self._entries.get(key)
+                if entry is not None and self.clock() - entry.made <= self.ttl:
+                    self._entries.move_to_end(key)
+                    entry.used = self.clock()
                     return entry.value
-                making = self._making.setdefault(key, threading.Lock())
+                old, renew = stale(key)
+                if old is None:
+                    self._fresh(key)  # forgets it when old
+                    making = self._making.setdefault(key, threading.Lock())
+            if old is not None:
+                if renew and on_stale is not None:
+                    try:
+                        on_stale(*args, **kwargs)
+                    except Exception:  # not even started: the old one serves, renewed later
+                        failed(*args, **kwargs)
+                return old.value
             with making:  # one computation per key at a time; the others wait for its result
                 with self._lock:
                     entry = self._fresh(key)
@@ -197,12 +313,16 @@ class SharedCache:
                 try:
                     with self._lock:
                         cleared = (self._cleared, self._cleared_of.get(name, 0))
+                        wheres = self._wheres
                     value = fn(*args, **kwargs)
                     size = size_of(value)
                     with self._lock:
                         # else made from what was forgotten meanwhile: handed over, not kept
-                        if (self._cleared, self._cleared_of.get(name, 0)) == cleared:
-                            self._entries[key] = _Entry(value, size, self.clock(), kept)
+                        if (self._cleared, self._cleared_of.get(name, 0)) == cleared and not self._forgotten_since(
+                            key, wheres
+                        ):
+                            now = self.clock()
+                            self._entries[key] = _Entry(value, size, now, kept, renewed=on_stale is not None, used=now)
                             self._entries.move_to_end(key)
                             self._evict()
                     return value
@@ -213,4 +333,7 @@ class SharedCache:
 
         wrapper.clear = lambda: self.clear(name)  # type: ignore[attr-defined]
         wrapper.made = made  # type: ignore[attr-defined]
+        wrapper.put = put  # type: ignore[attr-defined]
+        wrapper.failed = failed  # type: ignore[attr-defined]
+        wrapper.renewing = renewing  # type: ignore[attr-defined]
         return wrapper

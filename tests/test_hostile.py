@@ -695,6 +695,84 @@ def test_what_is_read_from_the_source_outlives_the_budget() -> None:
     assert reads == [0, 0]
 
 
+def test_an_old_renewed_result_is_served_while_a_newer_one_is_made() -> None:
+    """``renewed``: nobody waits for a result that exists. Once old, it is still handed out, the
+    renewal is asked for once however many callers come, and the newer one replaces it when handed
+    over; a renewal that fails keeps the old one and is asked for again after ``retry_s``."""
+    clock = _Clock()
+    cache = SharedCache(budget=1 << 30, ttl=600, clock=clock)
+    asked: list[int] = []
+    reads: list[int] = []
+
+    @cache.renewed(lambda n: asked.append(n), retry_s=60)
+    def facts(n: int) -> str:
+        reads.append(n)
+        return f"read {len(reads)}"
+
+    assert facts(1) == "read 1" and reads == [1] and asked == []  # none yet: made while the caller waits
+    clock.now += 601
+    assert facts.made(1) == "read 1"  # type: ignore[attr-defined]  # old, yet not forgotten
+    assert [facts(1), facts(1), facts(1)] == ["read 1"] * 3  # old: served at once, renewal asked once
+    assert asked == [1] and reads == [1] and facts.renewing(1)  # type: ignore[attr-defined]
+    assert facts.put("read 2", 1)  # type: ignore[attr-defined]  # the newer one, made elsewhere
+    assert facts(1) == "read 2" and not facts.renewing(1) and asked == [1]  # type: ignore[attr-defined]
+    clock.now += 601
+    assert facts(1) == "read 2" and asked == [1, 1]
+    facts.failed(1)  # type: ignore[attr-defined]  # could not be made: the old one stays
+    assert facts(1) == "read 2" and asked == [1, 1] and not facts.renewing(1)  # type: ignore[attr-defined]
+    clock.now += 59
+    assert facts(1) == "read 2" and asked == [1, 1]  # not asked again before retry_s
+    clock.now += 2
+    assert facts(1) == "read 2" and asked == [1, 1, 1]
+    cache.clear()  # forgotten meanwhile: the newer one is not kept, the next caller makes one
+    assert not facts.put("read 3", 1)  # type: ignore[attr-defined]
+    assert facts(1) == "read 2" and reads == [1, 1]  # (made again: the second read)
+
+    def broken(n: int) -> None:
+        raise RuntimeError("no thread")
+
+    @cache.renewed(broken)
+    def other(n: int) -> int:
+        return n
+
+    assert other(5) == 5
+    clock.now += 601
+    assert other(5) == 5 and not other.renewing(5)  # type: ignore[attr-defined]  # failed to start: later
+    cache.clear_where(lambda k: str(k[0]).endswith("other"))
+    assert other.made(5) is None  # type: ignore[attr-defined]
+    assert facts.made(1) == "read 2"  # type: ignore[attr-defined]  # only what matched was forgotten
+
+
+def test_what_nobody_asks_for_any_more_is_forgotten() -> None:
+    """A day's facts are never asked for again once the day is over: they go when nobody asked for
+    them for ``ttl`` (they stayed for the server's life, a day's worth of memory each day), while
+    the facts still served, old or being renewed, stay."""
+    clock = _Clock()
+    cache = SharedCache(budget=1 << 30, ttl=600, clock=clock)
+
+    @cache.renewed(lambda day: None)
+    def facts(day: int) -> np.ndarray:
+        return np.zeros(1000)
+
+    @cache.kept
+    def lines(day: int) -> np.ndarray:
+        return np.zeros(10)
+
+    facts(1), lines(1)
+    clock.now += 3600
+    facts(1)  # an hour without visitors: still served (old), not forgotten
+    facts.failed(1)  # type: ignore[attr-defined]  # (its renewal could not read the source)
+    assert facts.made(1) is not None and len(cache) == 2  # type: ignore[attr-defined]
+    clock.now += 400
+    facts(2)  # the next day
+    assert facts.made(1) is not None and lines.made(1) is None  # type: ignore[attr-defined]  # asked for lately
+    assert len(cache) == 2
+    clock.now += 601
+    facts(2)  # old: served, and being renewed
+    facts(3)
+    assert facts.made(1) is None and facts.made(2) is not None and len(cache) == 2  # type: ignore[attr-defined]
+
+
 def test_a_shared_result_is_made_once_for_visitors_asking_together() -> None:
     cache = SharedCache(budget=1 << 30, ttl=600)
     calls: list[int] = []
@@ -749,6 +827,16 @@ def test_a_result_being_made_when_the_cache_is_cleared_is_not_kept() -> None:
     go_on.set()
     thread.join(5)
     assert slow.made(5) == 10 and slow.made(21) == 42  # type: ignore[attr-defined]
+    for n, kept in ((7, False), (8, True)):  # forgotten by its key while being made: not kept
+        started.clear()
+        go_on.clear()
+        thread = threading.Thread(target=lambda n=n: results.append(slow(n)))
+        thread.start()
+        started.wait(5)
+        cache.clear_where(lambda key: ("n", 7) in key)
+        go_on.set()
+        thread.join(5)
+        assert results[-1] == 2 * n and (slow.made(n) is not None) == kept  # type: ignore[attr-defined]
 
 
 def test_size_estimates_count_numbers_exactly_and_shared_parts_once() -> None:
@@ -765,6 +853,8 @@ def test_size_estimates_count_numbers_exactly_and_shared_parts_once() -> None:
         ("[server]\npages_at_once = -1\n", "server.pages_at_once"),
         ('[server]\ncache_mb = "molti"\n', "server.cache_mb"),
         ("[server]\nworkers = 2\n", "server.workers"),
+        ('[server]\nread_at_start = "sì"\n', "server.read_at_start"),
+        ("[server]\nread_at_start = 1\n", "server.read_at_start"),
     ],
 )
 def test_server_limits_are_checked(tmp_path: Path, text: str, key: str) -> None:
@@ -777,7 +867,9 @@ def test_server_limits_are_checked(tmp_path: Path, text: str, key: str) -> None:
     assert raised.value.key == key
     config.write_text("[server]\npages_at_once = 3\ncache_mb = 2048\n")
     limits = load_settings(config, env={}, secrets_path="/nonexistent").server
-    assert (limits.pages_at_once, limits.cache_mb) == (3, 2048)
+    assert (limits.pages_at_once, limits.cache_mb, limits.read_at_start) == (3, 2048, True)
+    config.write_text("[server]\nread_at_start = false\n")
+    assert not load_settings(config, env={}, secrets_path="/nonexistent").server.read_at_start
 
 
 def test_a_postgresql_user_that_may_do_more_than_read_is_pointed_out(

@@ -11,10 +11,12 @@ import sys
 import textwrap
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from data.demo import write_demo
 from data.memory import TUNABLES, tuned_environment
 from serve import server_command
 
@@ -149,21 +151,27 @@ def test_the_settings_make_freed_memory_serve_the_next_array() -> None:
     assert tuned < default / 5, (tuned, default)
 
 
-def test_serve_hands_over_to_streamlit_with_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``serve.py`` becomes ``streamlit run app.py`` in the same process (the options passed on),
-    with the settings in its environment (read there by the C library when it starts)."""
+def test_serve_starts_itself_again_with_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve.py`` starts itself again in the same process (the options passed on), with the
+    settings in its environment (read there by the C library when it starts); there it serves."""
     import serve
 
     calls: list[tuple[str, list[str], dict[str, str]]] = []
     monkeypatch.setattr(os, "execve", lambda path, argv, env: calls.append((path, list(argv), dict(env))))
     monkeypatch.setattr(os, "name", "posix")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
+    monkeypatch.delenv(serve.SERVING, raising=False)
     serve.main(["--server.port", "8599"])
     [(path, argv, env)] = calls
-    assert argv == [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", "8599"]
+    assert argv == [sys.executable, str(ROOT / "serve.py"), "--server.port", "8599"]
     assert path == sys.executable
-    assert env == tuned_environment(os.environ)
+    assert env == {**tuned_environment(os.environ), serve.SERVING: "1"}
     assert _tunables(env)["glibc.malloc.tcache_count"] == "0"
+    served: list[list[str]] = []
+    monkeypatch.setattr(serve, "serve", served.append)
+    monkeypatch.setenv(serve.SERVING, "1")
+    serve.main(["--server.port", "8599"])  # started again: it serves, no third start
+    assert served == [["--server.port", "8599"]] and len(calls) == 1
 
 
 def _free_port() -> int:
@@ -173,12 +181,14 @@ def _free_port() -> int:
 
 
 def test_serve_serves_the_dashboard(tmp_path: Path) -> None:
-    """``python3 serve.py`` (the README's command) starts the server, in the process it was given."""
+    """``python3 serve.py`` (the README's command) starts the server, in the process it was given,
+    and reads the source before anybody visits."""
     port = _free_port()
     config = tmp_path / "cruscotto.toml"
     config.write_text("")
-    env = {k: v for k, v in os.environ.items() if k != "CRUSCOTTO_DB_URL"}
-    env["CRUSCOTTO_CONFIG"] = str(config)
+    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    write_demo(url, customers=300, seed=3)
+    env = {**os.environ, "CRUSCOTTO_DB_URL": url, "CRUSCOTTO_CONFIG": str(config)}
     args = ["--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1"]
     with (tmp_path / "serve.log").open("w") as log:
         proc = subprocess.Popen([sys.executable, "serve.py", *args], cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -194,6 +204,11 @@ def test_serve_serves_the_dashboard(tmp_path: Path) -> None:
         if sys.platform.startswith("linux"):
             cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
             assert cmdline == server_command(args)
+            assert b"GLIBC_TUNABLES=glibc.malloc.arena_max=1" in Path(f"/proc/{proc.pid}/environ").read_bytes()
+        log = tmp_path / "serve.log"
+        while time.time() < deadline + 60 and "are ready" not in log.read_text():
+            time.sleep(0.2)
+        assert f"Cruscotto: the figures of {date.today().isoformat()} are ready" in log.read_text(), log.read_text()
     finally:
         proc.terminate()
         proc.wait(timeout=20)

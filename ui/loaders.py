@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -26,15 +27,17 @@ import streamlit as st
 
 from data import facts as fx
 from data import queries
+from data.demo import DEMO_PATH, demo_ready
 from data.engagement import EngagementFacts
 from data.facts import Facts, Holdings
 from data.filters import Filters, previous_period
-from data.settings import Settings
+from data.settings import Settings, load_settings
 from data.source import Source
 from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, chosen_mask, holdout_split
 from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
+from kpi.periods import resolve_period
 from kpi.whatif import Scenario
 from service import compute, overview
 from service import engagement as service_engagement
@@ -84,10 +87,15 @@ __all__ = [
     "monthly_by_segment",
     "order_date_range",
     "period_measures",
+    "prepare_overview",
     "prospects",
     "read_ahead",
+    "read_ahead_once",
+    "read_at",
     "referral_asks",
+    "renewing",
     "segment_totals",
+    "served_key",
     "source_key",
     "stage_history",
     "stages_before",
@@ -97,6 +105,7 @@ __all__ = [
     "upsell_view",
     "value_figures",
     "value_view",
+    "warm_up",
 ]
 
 TTL = 600  # seconds: a fresh database read at most every ten minutes
@@ -117,11 +126,18 @@ _WAITING: Future[None] | None = None  # the last period's tables to make ahead
 _SOON = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-soon")
 _SOON_LOCK = threading.Lock()
 _SOON_JOBS: dict[tuple[Any, ...], Future[None]] = {}
+#: the facts of each read by its served key (``served_key``): a rerun keeps the facts it started with
+_SERVED: weakref.WeakValueDictionary[str, Facts] = weakref.WeakValueDictionary()
+_SERVED_LOCK = threading.Lock()
+_SERVED_MARK = "~"
+_READS = itertools.count(1)
 
 
 def clear_all() -> None:
     """Forget every result: the shared ones and Streamlit's caches (a cold start without a restart)."""
     SHARED.clear()
+    with _SERVED_LOCK:
+        _SERVED.clear()
     st.cache_data.clear()
     st.cache_resource.clear()
 
@@ -150,17 +166,138 @@ def broad_privileges(_source: Source, key: str) -> list[str]:
     return _source.broad_privileges()
 
 
-@SHARED.kept
-def facts(_source: Source, key: str, today: date) -> Facts:
-    """The source read and cleaned once per day (``data.facts``), shared by every session.
-
-    What the next pages read from the source besides (the referrals and engagements, the order
-    lines: ``compute.read_ahead``) starts reading at once, in the background: the database works on
-    the second core while the overview's models take the first (at a million customers a visit of
-    every page is 5–6 s shorter; the overview shares its cores for about 2 s of it)."""
+def _read_facts(_source: Source, key: str, today: date) -> Facts:
+    """The source read and cleaned (``data.facts``), given a served key of their own
+    (``served_key``); what the next pages read besides starts being read in the background."""
     made = fx.extract(_source, today)
+    served = f"{key}{_SERVED_MARK}{next(_READS)}"
+    made._cache[_SERVED_MARK] = (served, time.time())
+    with _SERVED_LOCK:
+        _SERVED[served] = made
     compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(compute.read_ahead, _source, made))
     return made
+
+
+def _renew(_source: Source, key: str, today: date) -> None:
+    """Read the source again in the background (``facts``), make the overview's figures from the
+    new facts, then serve them in place of the old; the results made from the old go with them."""
+    threading.Thread(target=_renewal, args=(_source, key, today), name="cruscotto-renew", daemon=True).start()
+
+
+def _renewal(_source: Source, key: str, today: date) -> None:
+    try:
+        made = _read_facts(_source, key, today)
+    except Exception:  # the figures in hand stay; the next visit after a minute tries again
+        _day_facts.failed(_source, key, today)  # type: ignore[attr-defined]
+        return
+    with contextlib.suppress(Exception):  # a figure that cannot be made: the page says why
+        prepare_overview(_source, served_key(made), today)
+    old = _day_facts.made(_source, key, today)  # type: ignore[attr-defined]
+    if _day_facts.put(made, _source, key, today) and old is not None:  # type: ignore[attr-defined]
+        gone = served_key(old)
+        SHARED.clear_where(lambda k: ("key", gone) in k)
+
+
+@SHARED.renewed(_renew)
+def _day_facts(_source: Source, key: str, today: date) -> Facts:
+    return _read_facts(_source, key, today)
+
+
+def facts(_source: Source, key: str, today: date) -> Facts:
+    """The source read and cleaned once (``data.facts``), shared by every session: the facts
+    ``key`` was served (``served_key``), or those of the source ``key`` names.
+
+    They are read again when ``TTL`` seconds old, without anybody waiting: the visitor who finds
+    them old is served them, and a thread reads the source again, makes the overview's figures from
+    it and only then serves the new facts (``_renew``); a rerun started before keeps the facts it
+    began with (its key names them). What the next pages read from the source besides (the
+    referrals and engagements, the order lines: ``compute.read_ahead``) starts reading at once, in
+    the background: the database works on the second core while the overview's models take the
+    first (at a million customers a visit of every page is 5–6 s shorter)."""
+    with _SERVED_LOCK:
+        found = _SERVED.get(key)
+    if found is not None and found.today == today:
+        return found
+    return _day_facts(_source, key.split(_SERVED_MARK)[0], today)
+
+
+def _read_already(_source: Source, key: str, today: date) -> Facts | None:
+    """The facts ``key`` names if they are read already (None: not read, or forgotten since)."""
+    with _SERVED_LOCK:
+        found = _SERVED.get(key)
+    if found is not None and found.today == today:
+        return found
+    return _day_facts.made(_source, key.split(_SERVED_MARK)[0], today)  # type: ignore[attr-defined]
+
+
+def served_key(made: Facts) -> str:
+    """The key every result made from ``made`` is kept under: the source's, and which read."""
+    return str(made._cache[_SERVED_MARK][0])
+
+
+def read_at(made: Facts) -> float:
+    """When ``made`` was read (seconds since the epoch)."""
+    return float(made._cache[_SERVED_MARK][1])
+
+
+def renewing(_source: Source, key: str, today: date) -> bool:
+    """Whether newer facts than those ``key`` was served are being read or are served already."""
+    base = key.split(_SERVED_MARK)[0]
+    current = _day_facts.made(_source, base, today)  # type: ignore[attr-defined]
+    if current is None:
+        return False
+    return served_key(current) != key or bool(_day_facts.renewing(_source, base, today))  # type: ignore[attr-defined]
+
+
+def warm_up(log: Callable[[str], None], ready: Callable[[], bool]) -> None:
+    """``python3 serve.py``'s reading ahead (``[server] read_at_start``): once the server is up
+    (``ready``), ``read_ahead_once``, then again after each midnight, so that the day's first
+    visitor does not wait either."""
+    limit = time.monotonic() + 120
+    while not ready() and time.monotonic() < limit:
+        time.sleep(0.1)
+    while read_ahead_once(log):
+        today = date.today()
+        tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time())
+        time.sleep(max((tomorrow - datetime.now()).total_seconds(), 0) + 5)
+
+
+def read_ahead_once(log: Callable[[str], None]) -> bool:
+    """Read the configured source and make the overview's figures before the first visitor comes;
+    False when ``[server] read_at_start`` is off. Never raises: what fails here, the page meets
+    again and says, in the visitor's language. The embedded demo is read only once it is built (its
+    first visitor builds it, with a progress bar)."""
+    started, today = time.perf_counter(), date.today()
+    try:
+        settings = load_settings()
+        if not settings.server.read_at_start:
+            return False
+        url = settings.url or (f"duckdb:///{DEMO_PATH}" if demo_ready() else None)
+        if url is not None:
+            source = get_source(url, settings)
+            if "orders" not in source.errors():
+                key = served_key(facts(source, source_key(url, settings), today))
+                prepare_overview(source, key, today)
+                took = time.perf_counter() - started
+                log(f"Cruscotto: the figures of {today.isoformat()} are ready ({took:.1f} s).")
+    except Exception as exc:  # the first visit meets it again and says it to the visitor
+        log(f"Cruscotto: the figures could not be read ahead ({type(exc).__name__}); the first visit reads them.")
+    return True
+
+
+def prepare_overview(_source: Source, key: str, today: date) -> None:
+    """Make what the overview shows first — its figures for the whole company over the last twelve
+    months and the forecast — for the facts ``key`` names: at a server's start and before newer
+    facts are served, so that nobody waits for them."""
+    made = facts(_source, key, today)
+    first, last = made.date_range()
+    if first is None or last is None:
+        return
+    start, end = resolve_period("12m", first, last)
+    chosen = Filters(start=start, end=end)
+    value_figures(_source, key, chosen, previous_period(start, end)[1], today)
+    forecast_backtest(_source, key, last, today)
+    forecast_cells(_source, key, last, today)
 
 
 def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
@@ -178,7 +315,7 @@ def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: 
 
 
 def _queue_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
-    made = facts.made(_source, key, today)  # type: ignore[attr-defined]
+    made = _read_already(_source, key, today)
     if made is None:  # not read (a problem), or forgotten since: the next page reads them
         return
     current = weakref.ref(made)  # a queued job keeps no old facts alive
@@ -205,7 +342,9 @@ def _rest() -> None:
 def _still(_source: Source, key: str, today: date, current: weakref.ref[Facts]) -> Facts | None:
     """The facts a job was queued for, if they are still the ones kept (else nobody needs it)."""
     made = current()
-    return made if made is not None and facts.made(_source, key, today) is made else None  # type: ignore[attr-defined]
+    if made is None:
+        return None
+    return made if _day_facts.made(_source, key.split(_SERVED_MARK)[0], today) is made else None  # type: ignore[attr-defined]
 
 
 def _compute_ahead(

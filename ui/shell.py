@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import NoReturn
 
 import streamlit as st
@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from data.demo import DEMO_PATH, demo_ready, ensure_demo_database
 from data.engine import QueryTimeout, SourceFault
+from data.facts import Facts
 from data.filters import Filters, previous_period
 from data.settings import ConfigError, ServerLimits, Settings, StageRules, load_settings
 from data.source import MappingError, Source
@@ -265,6 +266,9 @@ def build_context(lang: str) -> AppContext:
     try:
         # The first load after a start reads the source: say so from the first moment.
         with st.spinner(t("loading", lang), show_time=True):
+            made = loaders.facts(source, key, today)
+            # every result of this rerun is made from these facts (newer ones may be read meanwhile)
+            key = loaders.served_key(made)
             options = loaders.filter_options(source, key, today)
             first, last = loaders.order_date_range(source, key, today)
     except SourceFault as exc:
@@ -275,10 +279,12 @@ def build_context(lang: str) -> AppContext:
     if first is None or last is None:
         first = last = today
     filters, preset = _sidebar_filters(lang, options, first, last)
+    _read_when(made, loaders.renewing(source, key, today), lang)
     return _store(
         AppContext(
             **{
                 **ctx.__dict__,
+                "source_key": key,
                 "options": options,
                 "first_date": first,
                 "last_date": last,
@@ -287,6 +293,12 @@ def build_context(lang: str) -> AppContext:
             }
         )
     )
+
+
+def _read_when(made: Facts, renewing: bool, lang: str) -> None:
+    """When the figures shown were read from the source, and whether newer ones are on their way."""
+    at = datetime.fromtimestamp(loaders.read_at(made)).strftime("%H:%M")
+    st.sidebar.caption(t("sidebar.renewing" if renewing else "sidebar.read_at", lang, time=at))
 
 
 def _fault_problem(exc: SourceFault, lang: str) -> Problem:

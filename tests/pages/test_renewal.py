@@ -1,0 +1,161 @@
+"""Figures older than ten minutes are read again without anybody waiting: the page is served the
+figures in hand and says newer ones are on their way; a thread reads the source, makes the
+overview's figures from it, and only then serves them."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from data import queries
+from data.demo import write_demo
+from data.filters import Filters
+from data.settings import load_settings
+from data.source import Source
+from render.format import fmt_money
+from service import compute
+from tests.conftest import APP
+from ui import loaders
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.sidebar.caption)
+
+
+def _served(_at: AppTest) -> str:
+    keys = {k[1][1] for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}
+    assert len(keys) == 1, keys
+    return str(keys.pop())
+
+
+def _until(done: object, timeout: float = 120) -> None:
+    limit = time.monotonic() + timeout
+    while not done():  # type: ignore[operator]
+        assert time.monotonic() < limit, "the renewal did not finish"
+        time.sleep(0.1)
+
+
+def _read_ahead_done(served: str) -> None:
+    """Wait for what the facts read ahead in the background (statements a page would not send)."""
+    made = loaders.facts(None, served, date.today())  # type: ignore[arg-type]  # the served key names them
+    made._cache[("read_ahead",)].result(60)
+
+
+@pytest.fixture
+def old_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The shared results' clock, moved forward by the test (``offset[0]`` seconds)."""
+    offset = [0.0]
+    monkeypatch.setattr(loaders.SHARED, "clock", lambda: time.monotonic() + offset[0])
+    return offset
+
+
+def test_old_figures_are_served_while_newer_ones_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_clock: list[float]
+) -> None:
+    path = tmp_path / "source.sqlite"
+    url = f"sqlite:///{path}"
+    write_demo(url, customers=300, seed=3)
+    config = tmp_path / "cruscotto.toml"
+    config.write_text("")
+    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
+    loaders.clear_all()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    before = _metric(at, "Ricavi")
+    first = _served(at)
+    assert "Dati aggiornati alle" in _captions(at) and "in lettura" not in _captions(at)
+
+    # the company records a large order; ten minutes pass
+    with sqlite3.connect(path) as conn:
+        day = conn.execute("SELECT max(order_date) FROM orders WHERE order_date <= ?", (date.today().isoformat(),))
+        conn.execute("INSERT INTO orders VALUES (999999, 12, ?, 100000.0, 40000.0)", (day.fetchone()[0],))
+    old_clock[0] += loaders.TTL + 1
+    queries.STATS.reset()
+    at.run()  # served at once, from the figures in hand
+    assert not at.exception
+    assert _metric(at, "Ricavi") == before
+    assert "in lettura e compaiono al prossimo clic" in _captions(at)
+
+    def served() -> set[str]:
+        return {str(k[1][1]) for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}
+
+    _until(lambda: len(served()) == 1 and served() != {first})
+    newer = _served(at)
+    _read_ahead_done(newer)
+    # the overview's models were made from the new figures before they were served, and nothing
+    # made from the old ones is kept
+    assert not [k for k in loaders.SHARED._entries if ("key", first) in k]
+    assert [k for k in loaders.SHARED._entries if k[0] == "ui.loaders.clv" and ("key", newer) in k]
+    queries.STATS.reset()
+    at.run()
+    assert not at.exception
+    assert queries.STATS.queries == 0  # the new figures were read already
+    source = Source(settings=load_settings(), url=url)
+    period = Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
+    now = fmt_money(queries.period_measures(source, period, date.today()).iloc[0]["revenue"], "it", decimals=0)
+    assert _metric(at, "Ricavi") == now != before  # the database's own sum, with the new order
+    assert "Dati aggiornati alle" in _captions(at) and "in lettura" not in _captions(at)
+
+
+def _source_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_text: str = "") -> str:
+    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    write_demo(url, customers=300, seed=3)
+    config = tmp_path / "cruscotto.toml"
+    config.write_text(config_text)
+    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
+    loaders.clear_all()
+    return url
+
+
+def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve.py``'s reading ahead: the first visitor's overview sends no statement and fits no model."""
+    _source_env(tmp_path, monkeypatch)
+    lines: list[str] = []
+    threading.Thread(target=loaders.warm_up, args=(lines.append, lambda: True), daemon=True).start()
+    _until(lambda: lines)
+    assert lines == [f"Cruscotto: the figures of {date.today().isoformat()} are ready ({lines[0].split('(')[1]}"]
+    _read_ahead_done(_served(None))  # type: ignore[arg-type]
+    fitted: list[date] = []
+    fit = compute.clv_at
+    monkeypatch.setattr(compute, "clv_at", lambda *a, **k: fitted.append(a[1]) or fit(*a, **k))
+    queries.STATS.reset()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception and len(at.metric) >= 8
+    assert queries.STATS.queries == 0 and fitted == []
+
+
+def test_reading_ahead_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _source_env(tmp_path, monkeypatch, "[server]\nread_at_start = false\n")
+    lines: list[str] = []
+    thread = threading.Thread(target=loaders.warm_up, args=(lines.append, lambda: True), daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and lines == [] and len(loaders.SHARED) == 0
+
+
+def test_a_source_that_cannot_be_read_ahead_is_left_to_the_first_visit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _source_env(tmp_path, monkeypatch)
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", f"sqlite:///{tmp_path / 'missing.sqlite'}")
+    lines: list[str] = []
+    threading.Thread(target=loaders.warm_up, args=(lines.append, lambda: True), daemon=True).start()
+    _until(lambda: lines)
+    assert "could not be read ahead" in lines[0] and "the first visit reads them" in lines[0]
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception and at.error  # the page says it, in the visitor's language
