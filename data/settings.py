@@ -320,6 +320,8 @@ class ServerLimits:
     #: ``python3 serve.py`` reads the source and makes the overview as it starts and at midnight,
     #: before anybody asks (``ui.loaders.warm_up``)
     read_at_start: bool = True
+    #: figures this many minutes old are read again (in the background); 0: once a day
+    refresh_minutes: int = 10
 
 
 @dataclass(frozen=True)

@@ -163,10 +163,10 @@ class SharedCache:
         return any(n > since and matches(key) for n, matches in self._cleared_where)
 
     def _evict(self) -> None:
-        """Forget the results past their age (a ``renewed`` one: not asked for in ``ttl`` while its
-        function made another since — a day's facts once the next day's are read), then the
-        results used longest ago while those in the budget are over it, never the newest, nor one
-        that is ``kept``."""
+        """Forget the results past their age (a ``renewed`` one: not asked for in ``ttl``, ten
+        minutes at most, while its function made another since — a day's facts once the next
+        day's are read), then the results used longest ago while those in the budget are over
+        it, never the newest, nor one that is ``kept``."""
         now = self.clock()
         latest: dict[Hashable, float] = {}
         for k, e in self._entries.items():
@@ -175,8 +175,10 @@ class SharedCache:
         def past(key: tuple[Hashable, ...], entry: _Entry) -> bool:
             if not entry.renewed:
                 return now - entry.made > self.ttl
-            # not asked for in ``ttl`` while the function has made a newer one (another day's)
-            return now - entry.used > self.ttl and not entry.renewing and latest[key[0]] > entry.used
+            # not asked for in ``ttl`` (ten minutes at most) while the function has made a newer
+            # one (another day's)
+            idle = now - entry.used > min(self.ttl, 600.0)
+            return idle and not entry.renewing and latest[key[0]] > entry.used
 
         for key in [k for k, e in self._entries.items() if past(k, e)]:
             del self._entries[key]

@@ -855,6 +855,7 @@ def test_size_estimates_count_numbers_exactly_and_shared_parts_once() -> None:
         ("[server]\nworkers = 2\n", "server.workers"),
         ('[server]\nread_at_start = "sì"\n', "server.read_at_start"),
         ("[server]\nread_at_start = 1\n", "server.read_at_start"),
+        ("[server]\nrefresh_minutes = -5\n", "server.refresh_minutes"),
     ],
 )
 def test_server_limits_are_checked(tmp_path: Path, text: str, key: str) -> None:
@@ -868,8 +869,10 @@ def test_server_limits_are_checked(tmp_path: Path, text: str, key: str) -> None:
     config.write_text("[server]\npages_at_once = 3\ncache_mb = 2048\n")
     limits = load_settings(config, env={}, secrets_path="/nonexistent").server
     assert (limits.pages_at_once, limits.cache_mb, limits.read_at_start) == (3, 2048, True)
-    config.write_text("[server]\nread_at_start = false\n")
-    assert not load_settings(config, env={}, secrets_path="/nonexistent").server.read_at_start
+    assert limits.refresh_minutes == 10
+    config.write_text("[server]\nread_at_start = false\nrefresh_minutes = 0\n")
+    limits = load_settings(config, env={}, secrets_path="/nonexistent").server
+    assert not limits.read_at_start and limits.refresh_minutes == 0
 
 
 def test_a_postgresql_user_that_may_do_more_than_read_is_pointed_out(

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import itertools
+import math
 import os
 import threading
 import time
@@ -31,7 +32,7 @@ from data.demo import DEMO_PATH, demo_ready
 from data.engagement import EngagementFacts
 from data.facts import Facts, Holdings
 from data.filters import Filters, previous_period
-from data.settings import Settings, load_settings
+from data.settings import ServerLimits, Settings, load_settings
 from data.source import Source
 from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, chosen_mask, holdout_split
@@ -60,6 +61,7 @@ __all__ = [
     "CachedInputs",
     "advocates",
     "alerts",
+    "apply_limits",
     "broad_privileges",
     "campaign_monthly_margin",
     "campaigns",
@@ -108,7 +110,7 @@ __all__ = [
     "warm_up",
 ]
 
-TTL = 600  # seconds: a fresh database read at most every ten minutes
+TTL = 600  # seconds: figures read again when ten minutes old (``[server] refresh_minutes``)
 
 #: Large per-customer results (a row per customer) are shared, not copied: ``st.cache_data`` would
 #: keep a pickled copy and unpickle a new one on every hit — seconds and gigabytes at a million
@@ -131,6 +133,14 @@ _SERVED: weakref.WeakValueDictionary[str, Facts] = weakref.WeakValueDictionary()
 _SERVED_LOCK = threading.Lock()
 _SERVED_MARK = "~"
 _READS = itertools.count(1)
+
+
+def apply_limits(limits: ServerLimits) -> None:
+    """The server's ``[server]`` settings for the shared results: their memory budget, and how old
+    the figures read from the source may get before they are read again (``refresh_minutes``; 0:
+    once a day, at the server's start and after midnight)."""
+    SHARED.resize(limits.cache_mb << 20 if limits.cache_mb else default_cache_bytes())
+    SHARED.ttl = limits.refresh_minutes * 60.0 if limits.refresh_minutes else math.inf
 
 
 def clear_all() -> None:
@@ -272,6 +282,7 @@ def read_ahead_once(log: Callable[[str], None]) -> bool:
         settings = load_settings()
         if not settings.server.read_at_start:
             return False
+        apply_limits(settings.server)
         url = settings.url or (f"duckdb:///{DEMO_PATH}" if demo_ready() else None)
         if url is not None:
             source = get_source(url, settings)

@@ -26,7 +26,6 @@ from data.source import MappingError, Source
 from kpi.periods import PERIOD_PRESETS, resolve_period
 from render.format import fmt_date
 from render.text import LANGUAGES, md, t, tn
-from service.memo import default_cache_bytes
 from service.turns import PAGES
 from ui import loaders
 from ui.access import client_address
@@ -228,7 +227,7 @@ def page_turn(lang: str) -> Iterator[None]:
     ahead; the notice goes as the turn comes."""
     limits = _server_limits()
     PAGES.resize(limits.pages_at_once or max(os.cpu_count() or 2, 2))
-    loaders.SHARED.resize(limits.cache_mb << 20 if limits.cache_mb else default_cache_bytes())
+    loaders.apply_limits(limits)
     notice = None
 
     def waiting(ahead: int) -> None:

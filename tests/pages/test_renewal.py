@@ -159,3 +159,16 @@ def test_a_source_that_cannot_be_read_ahead_is_left_to_the_first_visit(
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception and at.error  # the page says it, in the visitor's language
+
+
+def test_how_often_figures_are_read_again_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from data.settings import ServerLimits
+
+    monkeypatch.setattr(loaders.SHARED, "ttl", loaders.SHARED.ttl)
+    monkeypatch.setattr(loaders.SHARED, "budget", loaders.SHARED.budget)
+    loaders.apply_limits(ServerLimits())
+    assert loaders.SHARED.ttl == 600 == loaders.TTL
+    loaders.apply_limits(ServerLimits(refresh_minutes=60, cache_mb=100))
+    assert loaders.SHARED.ttl == 3600 and loaders.SHARED.budget == 100 << 20
+    loaders.apply_limits(ServerLimits(refresh_minutes=0))  # once a day: at the start and after midnight
+    assert loaders.SHARED.ttl == float("inf")
