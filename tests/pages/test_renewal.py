@@ -7,8 +7,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -172,3 +173,17 @@ def test_how_often_figures_are_read_again_is_a_setting(monkeypatch: pytest.Monke
     assert loaders.SHARED.ttl == 3600 and loaders.SHARED.budget == 100 << 20
     loaders.apply_limits(ServerLimits(refresh_minutes=0))  # once a day: at the start and after midnight
     assert loaders.SHARED.ttl == float("inf")
+
+
+def test_the_server_reads_again_after_each_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``warm_up``: a read at the start, then one just after each midnight, until reading ahead is off."""
+    reads: list[str] = []
+    slept: list[float] = []
+    monkeypatch.setattr(loaders, "read_ahead_once", lambda log: reads.append("read") or len(reads) < 3)
+    clock = SimpleNamespace(sleep=slept.append, monotonic=time.monotonic, perf_counter=time.perf_counter)
+    monkeypatch.setattr(loaders, "time", clock)
+    loaders.warm_up(lambda line: None, lambda: True)
+    assert reads == ["read"] * 3 and len(slept) == 2
+    now = datetime.now()
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
+    assert all(0 <= s - ((midnight - now).total_seconds() + 5) < 5 for s in slept)  # five seconds past midnight
