@@ -15,9 +15,9 @@ cold in 148 s instead of 62, and 7.7 GB at the peak instead of 5). The budget bo
 from it.
 
 ``SharedCache.renewed`` is ``kept`` for a result nobody should wait for once it exists: when it is
-``ttl`` seconds old, the next caller still gets it at once and ``on_stale`` is told, once, to make
-a newer one in the background and hand it over with ``put`` (``failed`` when that did not work:
-asked again ``retry_s`` later).
+``renew_after`` seconds old, the next caller still gets it at once and ``on_stale`` is told, once,
+to make a newer one in the background and hand it over with ``put`` (``failed`` when that did not
+work: asked again ``retry_s`` later). It is never forgotten for its age, only replaced or cleared.
 """
 
 from __future__ import annotations
@@ -98,17 +98,24 @@ class _Entry:
     size: int
     made: float
     kept: bool = False  # read from the source: outside the budget, forgotten only with age
-    renewing: bool = False  # a newer one is being made (``renewed``)
-    renewed: bool = False  # served old (``renewed``): forgotten when nobody asked for it for ``ttl``
-    used: float = 0.0
+    renewed: bool = False  # renewed when ``renew_after`` old, never forgotten for its age
+    renewing: bool = False  # a newer one is being made
 
 
 class SharedCache:
     """One memory budget (bytes) and one age limit (seconds) for every function it memoises."""
 
-    def __init__(self, budget: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        budget: int,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+        renew_after: float | None = None,
+    ) -> None:
         self.budget = int(budget)
         self.ttl = float(ttl)
+        #: age at which a ``renewed`` result is made anew (``ttl`` unless given)
+        self.renew_after = float(ttl if renew_after is None else renew_after)
         self.clock = clock
         self._entries: OrderedDict[tuple[Hashable, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
@@ -163,24 +170,11 @@ class SharedCache:
         return any(n > since and matches(key) for n, matches in self._cleared_where)
 
     def _evict(self) -> None:
-        """Forget the results past their age (a ``renewed`` one: not asked for in ``ttl``, ten
-        minutes at most, while its function made another since — a day's facts once the next
-        day's are read), then the results used longest ago while those in the budget are over
-        it, never the newest, nor one that is ``kept``."""
+        """Forget the results older than ``ttl`` (a ``renewed`` one is renewed instead), then the
+        results used longest ago while those in the budget are over it, never the newest, nor one
+        that is ``kept``."""
         now = self.clock()
-        latest: dict[Hashable, float] = {}
-        for k, e in self._entries.items():
-            latest[k[0]] = max(latest.get(k[0], e.made), e.made)
-
-        def past(key: tuple[Hashable, ...], entry: _Entry) -> bool:
-            if not entry.renewed:
-                return now - entry.made > self.ttl
-            # not asked for in ``ttl`` (ten minutes at most) while the function has made a newer
-            # one (another day's)
-            idle = now - entry.used > min(self.ttl, 600.0)
-            return idle and not entry.renewing and latest[key[0]] > entry.used
-
-        for key in [k for k, e in self._entries.items() if past(k, e)]:
+        for key in [k for k, e in self._entries.items() if not e.renewed and now - e.made > self.ttl]:
             del self._entries[key]
         if not self._entries:
             return
@@ -215,11 +209,11 @@ class SharedCache:
     def renewed(
         self, on_stale: Callable[..., None], retry_s: float = 60.0
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-        """``kept``, but a result older than ``ttl`` is still returned at once, and ``on_stale`` is
-        called with the same arguments, once, to make a newer one without anybody waiting for it:
-        it hands it over with ``wrapper.put(value, *args)`` or, when it could not be made,
-        ``wrapper.failed(*args)``, and the old one is renewed again ``retry_s`` later. Only a
-        caller that finds none waits for it to be made."""
+        """``kept``, but a result older than ``renew_after`` is still returned at once, and
+        ``on_stale`` is called with the same arguments, once, to make a newer one without anybody
+        waiting for it: it hands it over with ``wrapper.put(value, *args)`` or, when it could not
+        be made, ``wrapper.failed(*args)``, and the old one is renewed again ``retry_s`` later.
+        Only a caller that finds none waits for it to be made."""
 
         def decorate(fn: Callable[P, R]) -> Callable[P, R]:
             return self._memo(fn, kept=True, on_stale=on_stale, retry_s=retry_s)
@@ -255,7 +249,6 @@ class SharedCache:
             if on_stale is None or entry is None:
                 return None, False
             self._entries.move_to_end(key)
-            entry.used = self.clock()
             starts = not entry.renewing
             entry.renewing = True
             return entry, starts
@@ -267,8 +260,7 @@ class SharedCache:
             with self._lock:
                 if key not in self._entries:
                     return False
-                now = self.clock()
-                self._entries[key] = _Entry(value, size_of(value), now, kept, renewed=True, used=now)
+                self._entries[key] = _Entry(value, size_of(value), self.clock(), kept, renewed=True)
                 self._entries.move_to_end(key)
                 self._evict()
                 return True
@@ -279,7 +271,7 @@ class SharedCache:
                 entry = self._entries.get(key_of(*args, **kwargs))
                 if entry is not None:
                     entry.renewing = False
-                    entry.made = self.clock() - self.ttl + retry_s
+                    entry.made = self.clock() - self.renew_after + retry_s
 
         def renewing(*args: Any, **kwargs: Any) -> bool:
             """Whether a newer result is being made (``renewed``)."""
@@ -292,9 +284,9 @@ class SharedCache:
             key = key_of(*args, **kwargs)
             with self._lock:
                 entry = self._entries.get(key)
-                if entry is not None and self.clock() - entry.made <= self.ttl:
+                limit = self.renew_after if on_stale is not None else self.ttl
+                if entry is not None and self.clock() - entry.made <= limit:
                     self._entries.move_to_end(key)
-                    entry.used = self.clock()
                     return entry.value
                 old, renew = stale(key)
                 if old is None:
@@ -323,8 +315,8 @@ class SharedCache:
                         if (self._cleared, self._cleared_of.get(name, 0)) == cleared and not self._forgotten_since(
                             key, wheres
                         ):
-                            now = self.clock()
-                            self._entries[key] = _Entry(value, size, now, kept, renewed=on_stale is not None, used=now)
+                            renewed = on_stale is not None
+                            self._entries[key] = _Entry(value, size, self.clock(), kept, renewed=renewed)
                             self._entries.move_to_end(key)
                             self._evict()
                     return value

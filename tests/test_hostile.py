@@ -743,14 +743,14 @@ def test_an_old_renewed_result_is_served_while_a_newer_one_is_made() -> None:
     assert facts.made(1) == "read 2"  # type: ignore[attr-defined]  # only what matched was forgotten
 
 
-def test_what_nobody_asks_for_any_more_is_forgotten() -> None:
-    """A day's facts are never asked for again once the day is over: they go when nobody asked for
-    them for ``ttl`` (they stayed for the server's life, a day's worth of memory each day), while
-    the facts still served, old or being renewed, stay."""
+def test_a_renewed_result_is_never_forgotten_for_its_age() -> None:
+    """Results older than ``ttl`` go at the next result made (they stayed until asked for again,
+    and some never are); a ``renewed`` one is renewed when ``renew_after`` old, never forgotten."""
     clock = _Clock()
-    cache = SharedCache(budget=1 << 30, ttl=600, clock=clock)
+    cache = SharedCache(budget=1 << 30, ttl=3600, clock=clock, renew_after=600)
+    asked: list[int] = []
 
-    @cache.renewed(lambda day: None)
+    @cache.renewed(asked.append)
     def facts(day: int) -> np.ndarray:
         return np.zeros(1000)
 
@@ -758,19 +758,18 @@ def test_what_nobody_asks_for_any_more_is_forgotten() -> None:
     def lines(day: int) -> np.ndarray:
         return np.zeros(10)
 
-    facts(1), lines(1)
-    clock.now += 3600
-    facts(1)  # an hour without visitors: still served (old), not forgotten
-    facts.failed(1)  # type: ignore[attr-defined]  # (its renewal could not read the source)
-    assert facts.made(1) is not None and len(cache) == 2  # type: ignore[attr-defined]
-    clock.now += 400
-    facts(2)  # the next day
-    assert facts.made(1) is not None and lines.made(1) is None  # type: ignore[attr-defined]  # asked for lately
-    assert len(cache) == 2
+    @cache.memo
+    def page(n: int) -> int:
+        return n
+
+    facts(1), lines(1), page(1)
     clock.now += 601
-    facts(2)  # old: served, and being renewed
-    facts(3)
-    assert facts.made(1) is None and facts.made(2) is not None and len(cache) == 2  # type: ignore[attr-defined]
+    facts(1)  # old: served, renewal asked for
+    assert asked == [1] and len(cache) == 3
+    clock.now += 3000
+    page(2)  # made: the results past their age go, the renewed one stays
+    assert facts.made(1) is not None and lines.made(1) is None and page.made(1) is None  # type: ignore[attr-defined]
+    assert len(cache) == 2 and asked == [1]
 
 
 def test_a_shared_result_is_made_once_for_visitors_asking_together() -> None:

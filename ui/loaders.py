@@ -95,6 +95,7 @@ __all__ = [
     "read_ahead_once",
     "read_at",
     "referral_asks",
+    "renewal_failed",
     "renewing",
     "segment_totals",
     "served_key",
@@ -111,12 +112,15 @@ __all__ = [
 ]
 
 TTL = 600  # seconds: figures read again when ten minutes old (``[server] refresh_minutes``)
+#: results made from a read live as long as it is served (a newer read, or the next day's, clears
+#: them); a day at most
+_DAY = 86_400.0
 
 #: Large per-customer results (a row per customer) are shared, not copied: ``st.cache_data`` would
 #: keep a pickled copy and unpickle a new one on every hit — seconds and gigabytes at a million
 #: customers. Callers treat them as read-only (pandas copy-on-write keeps derived frames apart).
 #: They share one memory budget (``[server] cache_mb``): the results used longest ago go first.
-SHARED = SharedCache(budget=default_cache_bytes(), ttl=TTL)
+SHARED = SharedCache(budget=default_cache_bytes(), ttl=_DAY, renew_after=TTL)
 _shared = SHARED.memo
 #: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
 _ENTRIES = 256
@@ -133,6 +137,7 @@ _SERVED: weakref.WeakValueDictionary[str, Facts] = weakref.WeakValueDictionary()
 _SERVED_LOCK = threading.Lock()
 _SERVED_MARK = "~"
 _READS = itertools.count(1)
+_FAILED: dict[str, float] = {}  # source key → when reading it again last failed
 
 
 def apply_limits(limits: ServerLimits) -> None:
@@ -140,7 +145,7 @@ def apply_limits(limits: ServerLimits) -> None:
     the figures read from the source may get before they are read again (``refresh_minutes``; 0:
     once a day, at the server's start and after midnight)."""
     SHARED.resize(limits.cache_mb << 20 if limits.cache_mb else default_cache_bytes())
-    SHARED.ttl = limits.refresh_minutes * 60.0 if limits.refresh_minutes else math.inf
+    SHARED.renew_after = limits.refresh_minutes * 60.0 if limits.refresh_minutes else math.inf
 
 
 def clear_all() -> None:
@@ -148,6 +153,7 @@ def clear_all() -> None:
     SHARED.clear()
     with _SERVED_LOCK:
         _SERVED.clear()
+    _FAILED.clear()
     st.cache_data.clear()
     st.cache_resource.clear()
 
@@ -198,8 +204,10 @@ def _renewal(_source: Source, key: str, today: date) -> None:
     try:
         made = _read_facts(_source, key, today)
     except Exception:  # the figures in hand stay; the next visit after a minute tries again
+        _FAILED[key] = time.time()
         _day_facts.failed(_source, key, today)  # type: ignore[attr-defined]
         return
+    _FAILED.pop(key, None)
     with contextlib.suppress(Exception):  # a figure that cannot be made: the page says why
         prepare_overview(_source, served_key(made), today)
     old = _day_facts.made(_source, key, today)  # type: ignore[attr-defined]
@@ -210,7 +218,13 @@ def _renewal(_source: Source, key: str, today: date) -> None:
 
 @SHARED.renewed(_renew)
 def _day_facts(_source: Source, key: str, today: date) -> Facts:
+    # a new day: what the past days' reads made is never asked for again
+    SHARED.clear_where(functools.partial(_of_another_day, today))
     return _read_facts(_source, key, today)
+
+
+def _of_another_day(today: date, key: tuple[Any, ...]) -> bool:
+    return any(pair[0] == "today" and pair[1] != today for pair in key[1:])
 
 
 def facts(_source: Source, key: str, today: date) -> Facts:
@@ -248,6 +262,11 @@ def served_key(made: Facts) -> str:
 def read_at(made: Facts) -> float:
     """When ``made`` was read (seconds since the epoch)."""
     return float(made._cache[_SERVED_MARK][1])
+
+
+def renewal_failed(key: str) -> float | None:
+    """When reading the source ``key`` names again last failed (None: it did not since it worked)."""
+    return _FAILED.get(key.split(_SERVED_MARK)[0])
 
 
 def renewing(_source: Source, key: str, today: date) -> bool:

@@ -278,7 +278,7 @@ def build_context(lang: str) -> AppContext:
     if first is None or last is None:
         first = last = today
     filters, preset = _sidebar_filters(lang, options, first, last)
-    _read_when(made, loaders.renewing(source, key, today), lang)
+    _read_when(made, loaders.renewing(source, key, today), loaders.renewal_failed(key), lang)
     return _store(
         AppContext(
             **{
@@ -294,10 +294,17 @@ def build_context(lang: str) -> AppContext:
     )
 
 
-def _read_when(made: Facts, renewing: bool, lang: str) -> None:
-    """When the figures shown were read from the source, and whether newer ones are on their way."""
+def _read_when(made: Facts, renewing: bool, failed: float | None, lang: str) -> None:
+    """When the figures shown were read from the source, and whether newer ones are on their way
+    (or could not be read: the source is tried again a minute later)."""
     at = datetime.fromtimestamp(loaders.read_at(made)).strftime("%H:%M")
-    st.sidebar.caption(t("sidebar.renewing" if renewing else "sidebar.read_at", lang, time=at))
+    if renewing:
+        st.sidebar.caption(t("sidebar.renewing", lang, time=at))
+    elif failed is not None and failed > loaders.read_at(made):
+        when = datetime.fromtimestamp(failed).strftime("%H:%M")
+        st.sidebar.warning(t("sidebar.renewal_failed", lang, time=at, failed=when), icon=":material/sync_problem:")
+    else:
+        st.sidebar.caption(t("sidebar.read_at", lang, time=at))
 
 
 def _fault_problem(exc: SourceFault, lang: str) -> Problem:

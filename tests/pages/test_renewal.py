@@ -83,10 +83,15 @@ def test_old_figures_are_served_while_newer_ones_are_read(
         day = conn.execute("SELECT max(order_date) FROM orders WHERE order_date <= ?", (date.today().isoformat(),))
         conn.execute("INSERT INTO orders VALUES (999999, 12, ?, 100000.0, 40000.0)", (day.fetchone()[0],))
     old_clock[0] += loaders.TTL + 1
-    queries.STATS.reset()
-    at.run()  # served at once, from the figures in hand
+    fitted: list[str] = []
+    fit = compute.clv_at
+    monkeypatch.setattr(
+        compute, "clv_at", lambda *a, **k: fitted.append(threading.current_thread().name) or fit(*a, **k)
+    )
+    at.run()  # served at once, from the figures in hand and what was made from them
     assert not at.exception
     assert _metric(at, "Ricavi") == before
+    assert set(fitted) <= {"cruscotto-renew"}  # no model fitted for the page: only for the new figures
     assert "in lettura e compaiono al prossimo clic" in _captions(at)
 
     def served() -> set[str]:
@@ -165,14 +170,14 @@ def test_a_source_that_cannot_be_read_ahead_is_left_to_the_first_visit(
 def test_how_often_figures_are_read_again_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from data.settings import ServerLimits
 
-    monkeypatch.setattr(loaders.SHARED, "ttl", loaders.SHARED.ttl)
+    monkeypatch.setattr(loaders.SHARED, "renew_after", loaders.SHARED.renew_after)
     monkeypatch.setattr(loaders.SHARED, "budget", loaders.SHARED.budget)
     loaders.apply_limits(ServerLimits())
-    assert loaders.SHARED.ttl == 600 == loaders.TTL
+    assert loaders.SHARED.renew_after == 600 == loaders.TTL
     loaders.apply_limits(ServerLimits(refresh_minutes=60, cache_mb=100))
-    assert loaders.SHARED.ttl == 3600 and loaders.SHARED.budget == 100 << 20
+    assert loaders.SHARED.renew_after == 3600 and loaders.SHARED.budget == 100 << 20
     loaders.apply_limits(ServerLimits(refresh_minutes=0))  # once a day: at the start and after midnight
-    assert loaders.SHARED.ttl == float("inf")
+    assert loaders.SHARED.renew_after == float("inf")
 
 
 def test_the_server_reads_again_after_each_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,3 +192,51 @@ def test_the_server_reads_again_after_each_midnight(monkeypatch: pytest.MonkeyPa
     now = datetime.now()
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
     assert all(0 <= s - ((midnight - now).total_seconds() + 5) < 5 for s in slept)  # five seconds past midnight
+
+
+def test_a_source_away_when_read_again_leaves_the_figures_in_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_clock: list[float]
+) -> None:
+    """The database is away when the figures are read again: the pages keep showing those in hand,
+    say when reading them again failed, and try again a minute later."""
+    url = _source_env(tmp_path, monkeypatch)
+    path = Path(url.removeprefix("sqlite:///"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    before = _metric(at, "Ricavi")
+    first = _served(at)
+    path.rename(tmp_path / "away.sqlite")
+    old_clock[0] += loaders.TTL + 1
+    at.run()
+    assert not at.exception and not at.error and _metric(at, "Ricavi") == before
+    source = loaders.get_source(url, load_settings())  # the one the pages use (kept since the first)
+    _until(lambda: loaders.renewal_failed(first) is not None and not loaders.renewing(source, first, date.today()))
+    at.run()
+    assert not at.exception and not at.error and _metric(at, "Ricavi") == before
+    assert any("non è riuscita; nuovo tentativo tra un minuto" in w.value for w in at.sidebar.warning)
+    (tmp_path / "away.sqlite").rename(path)  # back; a minute later the figures are read again
+    at.run()
+    assert _served(at) == first  # not before the minute is over
+    old_clock[0] += 61
+    at.run()
+    _until(lambda: _served(at) != first)
+    at.run()
+    assert not at.exception and not at.sidebar.warning and loaders.renewal_failed(first) is None
+    assert "Dati aggiornati alle" in _captions(at)
+
+
+def test_a_new_days_read_forgets_what_the_past_days_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = _source_env(tmp_path, monkeypatch)
+    settings = load_settings()
+    source, key = loaders.get_source(url, settings), loaders.source_key(url, settings)
+    today = date.today()
+    made = loaders.facts(source, key, today)
+    loaders.prepare_overview(source, loaders.served_key(made), today)
+    loaders.holdings(source, loaders.served_key(made), today)
+    assert len(loaders.SHARED) >= 4
+    tomorrow = today + timedelta(days=1)
+    later = loaders.facts(source, key, tomorrow)
+    assert later is not made
+    assert [k for k in loaders.SHARED._entries if ("today", tomorrow) in k] and not [
+        k for k in loaders.SHARED._entries if ("today", today) in k
+    ]
