@@ -33,7 +33,8 @@ def _captions(at: AppTest) -> str:
     return " ".join(c.value for c in at.sidebar.caption)
 
 
-def _served(_at: AppTest) -> str:
+def _served() -> str:
+    """The served key of the figures the overview's forecast was made from (one read kept)."""
     keys = {k[1][1] for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}
     assert len(keys) == 1, keys
     return str(keys.pop())
@@ -52,6 +53,17 @@ def _read_ahead_done(served: str) -> None:
     made._cache[("read_ahead",)].result(60)
 
 
+def _source_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_text: str = "") -> str:
+    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    write_demo(url, customers=300, seed=3)
+    config = tmp_path / "cruscotto.toml"
+    config.write_text(config_text)
+    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
+    loaders.clear_all()
+    return url
+
+
 @pytest.fixture
 def old_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The shared results' clock, moved forward by the test (``offset[0]`` seconds)."""
@@ -63,19 +75,13 @@ def old_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def test_old_figures_are_served_while_newer_ones_are_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_clock: list[float]
 ) -> None:
-    path = tmp_path / "source.sqlite"
-    url = f"sqlite:///{path}"
-    write_demo(url, customers=300, seed=3)
-    config = tmp_path / "cruscotto.toml"
-    config.write_text("")
-    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
-    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
-    loaders.clear_all()
+    url = _source_env(tmp_path, monkeypatch)
+    path = Path(url.removeprefix("sqlite:///"))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     before = _metric(at, "Ricavi")
-    first = _served(at)
+    first = _served()
     assert "Dati aggiornati alle" in _captions(at) and "in lettura" not in _captions(at)
 
     # the company records a large order; ten minutes pass
@@ -98,7 +104,7 @@ def test_old_figures_are_served_while_newer_ones_are_read(
         return {str(k[1][1]) for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}
 
     _until(lambda: len(served()) == 1 and served() != {first})
-    newer = _served(at)
+    newer = _served()
     _read_ahead_done(newer)
     # the overview's models were made from the new figures before they were served, and nothing
     # made from the old ones is kept
@@ -115,17 +121,6 @@ def test_old_figures_are_served_while_newer_ones_are_read(
     assert "Dati aggiornati alle" in _captions(at) and "in lettura" not in _captions(at)
 
 
-def _source_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config_text: str = "") -> str:
-    url = f"sqlite:///{tmp_path / 'source.sqlite'}"
-    write_demo(url, customers=300, seed=3)
-    config = tmp_path / "cruscotto.toml"
-    config.write_text(config_text)
-    monkeypatch.setenv("CRUSCOTTO_CONFIG", str(config))
-    monkeypatch.setenv("CRUSCOTTO_DB_URL", url)
-    loaders.clear_all()
-    return url
-
-
 def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``serve.py``'s reading ahead: the first visitor's overview sends no statement and fits no model."""
     _source_env(tmp_path, monkeypatch)
@@ -133,7 +128,7 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
     threading.Thread(target=loaders.warm_up, args=(lines.append, lambda: True), daemon=True).start()
     _until(lambda: lines)
     assert lines == [f"Cruscotto: the figures of {date.today().isoformat()} are ready ({lines[0].split('(')[1]}"]
-    _read_ahead_done(_served(None))  # type: ignore[arg-type]
+    _read_ahead_done(_served())
     fitted: list[date] = []
     fit = compute.clv_at
     monkeypatch.setattr(compute, "clv_at", lambda *a, **k: fitted.append(a[1]) or fit(*a, **k))
@@ -204,7 +199,7 @@ def test_a_source_away_when_read_again_leaves_the_figures_in_hand(
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     before = _metric(at, "Ricavi")
-    first = _served(at)
+    first = _served()
     path.rename(tmp_path / "away.sqlite")
     old_clock[0] += loaders.TTL + 1
     at.run()
@@ -216,10 +211,10 @@ def test_a_source_away_when_read_again_leaves_the_figures_in_hand(
     assert any("non è riuscita; nuovo tentativo tra un minuto" in w.value for w in at.sidebar.warning)
     (tmp_path / "away.sqlite").rename(path)  # back; a minute later the figures are read again
     at.run()
-    assert _served(at) == first  # not before the minute is over
+    assert _served() == first  # not before the minute is over
     old_clock[0] += 61
     at.run()
-    _until(lambda: _served(at) != first)
+    _until(lambda: _served() != first)
     at.run()
     assert not at.exception and not at.sidebar.warning and loaders.renewal_failed(first) is None
     assert "Dati aggiornati alle" in _captions(at)
