@@ -292,10 +292,11 @@ def warm_up(log: Callable[[str], None], ready: Callable[[], bool]) -> None:
 
 
 def read_ahead_once(log: Callable[[str], None]) -> bool:
-    """Read the configured source and make the overview's figures before the first visitor comes;
-    False when ``[server] read_at_start`` is off. Never raises: what fails here, the page meets
-    again and says, in the visitor's language. The embedded demo is read only once it is built (its
-    first visitor builds it, with a progress bar)."""
+    """Read the configured source and make the overview's figures before the first visitor comes,
+    then what the other pages share for the same period (``read_ahead``); False when ``[server]
+    read_at_start`` is off. Never raises: what fails here, the page meets again and says, in the
+    visitor's language. The embedded demo is read only once it is built (its first visitor builds
+    it, with a progress bar)."""
     started, today = time.perf_counter(), date.today()
     try:
         settings = load_settings()
@@ -306,8 +307,13 @@ def read_ahead_once(log: Callable[[str], None]) -> bool:
         if url is not None:
             source = get_source(url, settings)
             if "orders" not in source.errors():
-                key = served_key(facts(source, source_key(url, settings), today))
-                prepare_overview(source, key, today)
+                made = facts(source, source_key(url, settings), today)
+                chosen = prepare_overview(source, served_key(made), today)
+                if chosen is not None:  # then what the other pages share, as after a visitor's first page
+                    read_ahead(source, served_key(made), today, chosen, settings.lifecycle)
+                    ahead = made._cache.get(("compute_ahead", chosen.start, chosen.end, settings.lifecycle))
+                    if ahead is not None:
+                        ahead.result()
                 took = time.perf_counter() - started
                 log(f"Cruscotto: the figures of {today.isoformat()} are ready ({took:.1f} s).")
     except Exception as exc:  # the first visit meets it again and says it to the visitor
@@ -315,19 +321,20 @@ def read_ahead_once(log: Callable[[str], None]) -> bool:
     return True
 
 
-def prepare_overview(_source: Source, key: str, today: date) -> None:
+def prepare_overview(_source: Source, key: str, today: date) -> Filters | None:
     """Make what the overview shows first — its figures for the whole company over the last twelve
     months and the forecast — for the facts ``key`` names: at a server's start and before newer
-    facts are served, so that nobody waits for them."""
+    facts are served, so that nobody waits for them. Returns those filters (None: no orders)."""
     made = facts(_source, key, today)
     first, last = made.date_range()
     if first is None or last is None:
-        return
+        return None
     start, end = resolve_period("12m", first, last)
     chosen = Filters(start=start, end=end)
     value_figures(_source, key, chosen, previous_period(start, end)[1], today)
     forecast_backtest(_source, key, last, today)
     forecast_cells(_source, key, last, today)
+    return chosen
 
 
 def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:

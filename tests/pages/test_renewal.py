@@ -133,10 +133,16 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
     fit = compute.clv_at
     monkeypatch.setattr(compute, "clv_at", lambda *a, **k: fitted.append(a[1]) or fit(*a, **k))
     queries.STATS.reset()
+    staged: list[date] = []
+    stages = compute.past_stages
+    monkeypatch.setattr(compute, "past_stages", lambda *a, **k: staged.append(a[2]) or stages(*a, **k))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception and len(at.metric) >= 8
     assert queries.STATS.queries == 0 and fitted == []
+    at.switch_page("pages/ciclo-di-vita.py").run()  # its stages at each month end: made ahead too
+    assert not at.exception and len(at.metric) >= 4
+    assert queries.STATS.queries == 0 and fitted == [] and staged == []
 
 
 def test_reading_ahead_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
