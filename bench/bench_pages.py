@@ -158,11 +158,17 @@ def run(url: str, timeout: float, think: float = 0.0, read_ahead: bool = False) 
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser_for(doc: str) -> argparse.ArgumentParser:
+    """The options every in-process page benchmark takes: the database, the JSON out, the timeout."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--timeout", type=float, default=900)
+    return parser
+
+
+def main() -> int:
+    parser = parser_for(__doc__ or "")
     parser.add_argument(
         "--think", type=float, default=0.0, help="seconds a visitor reads each cold page before the next (not counted)"
     )

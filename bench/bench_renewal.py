@@ -13,7 +13,6 @@ seconds meanwhile (every thread), and the peak memory before and after it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -31,7 +30,7 @@ from data.memory import tuned, tuned_environment  # noqa: E402
 if __name__ == "__main__" and not tuned():
     os.execve(sys.executable, [sys.executable, *sys.argv], tuned_environment(os.environ))
 
-from bench.bench_pages import _session, _timed  # noqa: E402
+from bench.bench_pages import _session, _timed, parser_for  # noqa: E402
 from data.settings import load_settings  # noqa: E402
 from ui import loaders  # noqa: E402
 
@@ -83,11 +82,7 @@ def run(url: str, timeout: float) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--json", type=Path)
-    parser.add_argument("--timeout", type=float, default=900)
-    args = parser.parse_args()
+    args = parser_for(__doc__ or "").parse_args()
     result = run(args.url, args.timeout)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
