@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import traceback
+import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -174,6 +175,9 @@ class Source:
 
     def __post_init__(self) -> None:
         self.engine = make_readonly_engine(self.url, self.settings.statement_timeout_s)
+        # a source let go (a newer one cached in its place, a test's) closes its pooled connections
+        # then, politely, instead of leaving them to the garbage collector
+        weakref.finalize(self, self.engine.dispose)
 
     @property
     def dialect(self) -> str:

@@ -4,6 +4,7 @@ gone."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from data.demo import DATE_COLUMNS, build_demo_frames, write_frames
+from data.settings import load_settings
 from tests.conftest import ALL_PAGES, APP, _url_for
 from tests.fixtures import tiny_frames
 from tests.proxy import CuttableProxy
@@ -104,8 +106,23 @@ def test_the_database_going_away_and_coming_back(
         assert not at.error, _error_text(at)
         filtered = [m.value for m in at.metric]
         assert filtered and filtered != revenue  # the segment's own figures
-        # the day's facts expire while the database is away: the next read says so
-        loaders.facts.clear()
+        # the figures grow old while the database is away: the pages go on with those in hand, and
+        # the sidebar says that reading them again failed
+        offset = loaders.TTL + 1
+        monkeypatch.setattr(loaders.SHARED, "clock", lambda: time.monotonic() + offset)
+        at.run()
+        assert not at.exception and not at.error, _error_text(at)
+        assert [m.value for m in at.metric] == filtered
+        key = loaders.source_key(url, load_settings())
+        deadline = time.monotonic() + 60
+        while loaders.renewal_failed(key) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        at.run()
+        assert not at.exception and not at.error and [m.value for m in at.metric] == filtered
+        assert any("non è riuscita" in w.value for w in at.sidebar.warning)
+        # the day's figures are gone (a new day, a restart) while the database is away: the next
+        # read says so
+        loaders.SHARED.clear()
         st.cache_data.clear()
         at.run()
         assert not at.exception, [e.value for e in at.exception]
