@@ -111,7 +111,10 @@ def run(url: str, timeout: float, think: float = 0.0, read_ahead: bool = False) 
     loaders.clear_all()
     if read_ahead:  # as ``serve.py`` does when it starts, before anybody visits
         started, cpu = time.perf_counter(), time.process_time()
-        loaders.read_ahead_once(lambda line: None)
+        said: list[str] = []
+        loaders.read_ahead_once(said.append)
+        if not any("are ready" in line for line in said):
+            raise RuntimeError(f"the source was not read ahead: {said}")
         out["read_ahead"] = {"total_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
         ahead = out["read_ahead"]
         print(f"read ahead at the start: {ahead['total_s']:.2f} s (process CPU {ahead['cpu_s']:.2f} s)", flush=True)
