@@ -45,7 +45,7 @@ import sys
 import threading
 from collections.abc import Mapping
 
-__all__ = ["TUNABLES", "tune_allocators", "tuned", "tuned_environment"]
+__all__ = ["TUNABLES", "available_bytes", "resident_bytes", "tune_allocators", "tuned", "tuned_environment"]
 
 #: glibc's tunables (``GLIBC_TUNABLES``) the server starts with
 TUNABLES: dict[str, str] = {
@@ -111,3 +111,25 @@ def tune_allocators() -> None:
             if mallopt is not None and not started_with:
                 mallopt(_M_ARENA_MAX, _ARENAS)
         _done.set()
+
+
+def available_bytes(meminfo: str = "/proc/meminfo") -> int | None:
+    """The memory the machine can still give without swapping (Linux's ``MemAvailable``); None
+    where it does not say."""
+    try:
+        with open(meminfo) as lines:
+            for line in lines:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def resident_bytes() -> int | None:
+    """The memory this process holds now (its resident set); None where the system does not say."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None

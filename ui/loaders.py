@@ -32,6 +32,7 @@ from data.demo import DEMO_PATH, demo_ready
 from data.engagement import EngagementFacts
 from data.facts import Facts, Holdings
 from data.filters import Filters, previous_period
+from data.memory import available_bytes, resident_bytes
 from data.settings import ServerLimits, Settings, load_settings
 from data.source import Source
 from kpi.clv import ModelError
@@ -200,7 +201,20 @@ def _renew(_source: Source, key: str, today: date) -> None:
     threading.Thread(target=_renewal, args=(_source, key, today), name="cruscotto-renew", daemon=True).start()
 
 
+def _room_to_renew() -> bool:
+    """Whether the machine can hold a second read beside the one served: as much memory free as
+    the server holds now (a read and its overview take about as much as what they replace)."""
+    free, held = available_bytes(), resident_bytes()
+    return free is None or held is None or free >= held
+
+
 def _renewal(_source: Source, key: str, today: date) -> None:
+    old = _day_facts.made(_source, key, today)  # type: ignore[attr-defined]
+    if old is not None and not _room_to_renew():
+        # short of memory: what was made from the old read goes first (a page opened meanwhile
+        # makes it again from the old figures); the old figures themselves stay served
+        gone = served_key(old)
+        SHARED.clear_where(lambda k: ("key", gone) in k)
     try:
         made = _read_facts(_source, key, today)
     except Exception:  # the figures in hand stay; the next visit after a minute tries again

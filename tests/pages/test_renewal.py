@@ -241,3 +241,46 @@ def test_a_new_days_read_forgets_what_the_past_days_made(tmp_path: Path, monkeyp
     assert [k for k in loaders.SHARED._entries if ("today", tomorrow) in k] and not [
         k for k in loaders.SHARED._entries if ("today", today) in k
     ]
+
+
+@pytest.mark.parametrize("room", [True, False])
+def test_short_of_memory_what_was_made_from_the_old_read_goes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_clock: list[float], room: bool
+) -> None:
+    """With as much memory free as the server holds, the old read's models stay served while the
+    new read is made; short of it, they go before the new read starts (the old figures stay)."""
+    _source_env(tmp_path, monkeypatch)
+    monkeypatch.setattr(loaders, "_room_to_renew", lambda: room)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    before, first = _metric(at, "Ricavi"), _served()
+    kept_then: list[int] = []
+    read = loaders._read_facts
+
+    def counted(*args: object) -> object:
+        kept_then.append(len([k for k in loaders.SHARED._entries if ("key", first) in k]))
+        return read(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loaders, "_read_facts", counted)
+    old_clock[0] += loaders.TTL + 1
+    at.run()
+    assert not at.exception and _metric(at, "Ricavi") == before  # the old figures, either way
+    _until(
+        lambda: (
+            len({str(k[1][1]) for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}) == 1
+            and _served() != first
+        )
+    )
+    assert len(kept_then) == 1 and (kept_then[0] > 0) == room
+
+
+def test_the_memory_the_machine_can_give_is_read_from_the_system(tmp_path: Path) -> None:
+    from data.memory import available_bytes, resident_bytes
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   2000000 kB\n")
+    assert available_bytes(str(meminfo)) == 2_048_000_000
+    meminfo.write_text("MemTotal:       24000000 kB\n")
+    assert available_bytes(str(meminfo)) is None and available_bytes(str(tmp_path / "none")) is None
+    held = resident_bytes()
+    assert held is None or 10 << 20 < held < 64 << 30
