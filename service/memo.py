@@ -326,6 +326,7 @@ class SharedCache:
                             del self._making[key]
 
         wrapper.clear = lambda: self.clear(name)  # type: ignore[attr-defined]
+        wrapper.name = name  # type: ignore[attr-defined]
         wrapper.made = made  # type: ignore[attr-defined]
         wrapper.put = put  # type: ignore[attr-defined]
         wrapper.failed = failed  # type: ignore[attr-defined]
