@@ -104,10 +104,7 @@ def test_old_figures_are_served_while_newer_ones_are_read(
     assert set(fitted) <= {"cruscotto-renew"}  # no model fitted for the page: only for the new figures
     assert "in lettura e compaiono al prossimo clic" in _captions(at)
 
-    def served() -> set[str]:
-        return {str(k[1][1]) for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}
-
-    _until(lambda: len(served()) == 1 and served() != {first})
+    _until(lambda: len(_served_keys()) == 1 and _served_keys() != {first})
     newer = _served()
     _read_ahead_done(newer)
     # the overview's models were made from the new figures before they were served, and nothing
@@ -224,7 +221,7 @@ def test_a_source_away_when_read_again_leaves_the_figures_in_hand(
     assert _served() == first  # not before the minute is over
     old_clock[0] += 61
     at.run()
-    _until(lambda: _served() != first)
+    _until(lambda: len(_served_keys()) == 1 and _served_keys() != {first})
     at.run()
     assert not at.exception and not at.sidebar.warning and loaders.renewal_failed(first) is None
     assert "Dati aggiornati alle" in _captions(at)
