@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -79,6 +80,9 @@ def test_shared_link_opens_the_same_view(page: Page, app_url: str) -> None:
     sidebar = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first
     expect(sidebar.get_by_role("button", name="Remove Uffici")).to_have_count(1)
     expect(page.get_by_text("Rows excluded by reason")).to_be_visible()
+    # when the figures were read, in the link's language
+    read = page.locator('[data-testid="stSidebar"]').get_by_text(re.compile(r"^Figures updated at \d\d:\d\d\.$"))
+    expect(read).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "data-health-en.png"), full_page=True)
 
 
