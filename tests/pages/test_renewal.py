@@ -289,3 +289,46 @@ def test_the_memory_the_machine_can_give_is_read_from_the_system(tmp_path: Path)
     assert available_bytes(str(meminfo)) is None and available_bytes(str(tmp_path / "none")) is None
     held = resident_bytes()
     assert held is None or 10 << 20 < held < 64 << 30
+
+
+def test_many_visitors_at_once_start_one_read_and_never_go_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_clock: list[float]
+) -> None:
+    """Eight threads ask for the figures while they turn old: the source is read again once, and
+    no thread, once served the new read, is served the old one again."""
+    url = _source_env(tmp_path, monkeypatch)
+    settings = load_settings()
+    source, key = loaders.get_source(url, settings), loaders.source_key(url, settings)
+    today = date.today()
+    first = loaders.served_key(loaders.facts(source, key, today))
+    reads: list[str] = []
+    read = loaders._read_facts
+    monkeypatch.setattr(loaders, "_read_facts", lambda *a: reads.append(threading.current_thread().name) or read(*a))
+    old_clock[0] += loaders.TTL + 1
+    order: dict[int, list[str]] = {}
+    problems: list[BaseException] = []
+
+    def visitor(n: int) -> None:
+        mine = order.setdefault(n, [])
+        try:
+            for _ in range(400):
+                served = loaders.served_key(loaders.facts(source, key, today))
+                loaders.clv(source, served, date(2026, 10, 31), "week", today)
+                mine.append(served)
+                if len(mine) > 20 and mine[-1] != first and mine[-20] != first:
+                    return
+                time.sleep(0.01)
+        except BaseException as exc:  # reported below
+            problems.append(exc)
+
+    threads = [threading.Thread(target=visitor, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not problems, problems
+    assert reads == ["cruscotto-renew"]  # one read again, in the background
+    for seen in order.values():
+        assert seen[-1] != first
+        changed = seen.index(seen[-1])
+        assert set(seen[:changed]) <= {first} and set(seen[changed:]) == {seen[-1]}  # never back
