@@ -406,6 +406,10 @@ def _compute_ahead(
     try:
         moves = service_lifecycle.moves_from(end, service_lifecycle.MOVES_FROM[0])
         steps: list[Callable[[], object]] = []
+        made = current()
+        first = made.date_range()[0] if made is not None else None
+        if first is not None:  # the customer value page's model check, in weeks as it opens
+            steps.append(lambda: clv_holdout(_source, key, first, end, "week", today))
         if _source.available("order_lines") and _source.available("products"):
             steps.append(lambda: upsell(_source, key, end, rules, today))
         for earlier in (*service_lifecycle.month_ends(start, end), moves):

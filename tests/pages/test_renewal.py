@@ -144,6 +144,12 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
     at.switch_page("pages/ciclo-di-vita.py").run()  # its stages at each month end: made ahead too
     assert not at.exception and len(at.metric) >= 4
     assert queries.STATS.queries == 0 and fitted == [] and staged == []
+    checked: list[date] = []
+    check = compute.holdout
+    monkeypatch.setattr(compute, "holdout", lambda *a, **k: checked.append(a[2]) or check(*a, **k))
+    at.switch_page("pages/valore.py").run()  # the model check on held-out months: made ahead too
+    assert not at.exception and len(at.metric) >= 4
+    assert fitted == [] and checked == []  # (its customer card reads that customer's orders)
 
 
 def test_reading_ahead_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
