@@ -4,8 +4,9 @@ example ``--server.port 8502``). The same server as ``streamlit run app.py``, wi
 - it starts with the memory settings of ``data.memory`` (at a million customers every page cold
   some 12 % faster and 0.4 GB lighter): they are read by the C library when a process starts, so
   this process starts itself again with them, under the same pid;
-- as soon as it is up it reads the source and makes the overview's figures, before the first
-  visitor comes, and again after each midnight (``ui.loaders.warm_up``; ``[server] read_at_start``).
+- as soon as it is up it reads the source before the first visitor comes, and again after each
+  midnight, then with the overview's figures made too (``service.served.warm_up``; ``[server]
+  read_at_start``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def serve(args: list[str]) -> None:
 def _read_ahead() -> None:
     from streamlit.runtime import Runtime
 
-    from ui.loaders import warm_up
+    from service.served import warm_up
 
     warm_up(lambda line: print(line, file=sys.stderr, flush=True), Runtime.exists)
 

@@ -15,9 +15,11 @@ the browser) and reports, per page and in total:
 - peak memory of the process (ru_maxrss), and the process's CPU seconds (every thread, user and
   system) during the cold visit: the machines are shared, so wall seconds alone say little.
 
-With ``--read-ahead`` the source is first read as ``serve.py`` reads it when it starts (the facts
-and the overview's figures, ``ui.loaders.read_ahead_once``; timed apart), then the same visit: what
-the first visitor after a start waits for.
+With ``--read-ahead start`` the source is first read as ``serve.py`` reads it when it starts (the
+facts, the order lines and the engagements: ``service.served.read_ahead_once``; timed apart), then
+the same visit: what the first visitor after a start waits for. With ``--read-ahead midnight``, as
+it reads it again after each midnight, the pages' module loaded: the overview's figures and what
+the other pages share made too.
 
 It runs with the memory settings ``serve.py`` starts the server with (``data.memory``);
 ``--plain-allocator`` measures with the C library's defaults, as ``streamlit run app.py`` runs.
@@ -52,6 +54,7 @@ import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from data.queries import STATS  # noqa: E402
+from service import served  # noqa: E402
 from ui import loaders  # noqa: E402
 
 PAGES = {
@@ -98,7 +101,7 @@ def _session(timeout: float, first: AppTest | None = None) -> AppTest:
     return at
 
 
-def run(url: str, timeout: float, think: float = 0.0, read_ahead: bool = False) -> dict[str, Any]:
+def run(url: str, timeout: float, think: float = 0.0, read_ahead: str | None = None) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
     out: dict[str, Any] = {
@@ -112,7 +115,13 @@ def run(url: str, timeout: float, think: float = 0.0, read_ahead: bool = False) 
     if read_ahead:  # as ``serve.py`` does when it starts, before anybody visits
         started, cpu = time.perf_counter(), time.process_time()
         said: list[str] = []
-        loaders.read_ahead_once(said.append)
+        steps = list(served.PREPARE)
+        if read_ahead == "start":  # the pages' module is not loaded before a server's first visit
+            served.PREPARE.clear()
+        try:
+            served.read_ahead_once(said.append)
+        finally:
+            served.PREPARE[:] = steps
         if not any("are ready" in line for line in said):
             raise RuntimeError(f"the source was not read ahead: {said}")
         out["read_ahead"] = {"total_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
@@ -180,8 +189,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--read-ahead",
-        action="store_true",
-        help="the visit after the server read the source as it started (serve.py; [server] read_at_start)",
+        choices=("start", "midnight"),
+        help="the visit after serve.py read the source: at its start (the facts), or after midnight "
+        "(the overview's figures and what the pages share made too)",
     )
     args = parser.parse_args()
     result = run(args.url, args.timeout, args.think, args.read_ahead)

@@ -34,6 +34,7 @@ if __name__ == "__main__" and not tuned():
 
 from bench.bench_pages import _session, _timed, parser_for  # noqa: E402
 from data.settings import load_settings  # noqa: E402
+from service import served  # noqa: E402
 from ui import loaders  # noqa: E402
 
 
@@ -46,15 +47,15 @@ def run(url: str, timeout: float, short_of_memory: bool = False) -> dict[str, An
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
     loaders.clear_all()
     if short_of_memory:  # as on a machine with less memory free than the server holds
-        loaders._room_to_renew = lambda: False
+        served._room_to_renew = lambda: False
     offset = [0.0]
     loaders.SHARED.clock = lambda: time.monotonic() + offset[0]
     at = _session(timeout)
     out: dict[str, Any] = {"url": url, "load_at_start": os.getloadavg()[0], "short_of_memory": short_of_memory}
     out["first_visit_s"] = _timed(at)["total_s"]
     out["peak_before_mb"] = _peak_mb()
-    served = [k for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"]
-    first_key = str(served[0][1][1])
+    forecasts = [k for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"]
+    first_key = str(forecasts[0][1][1])
     offset[0] += loaders.TTL + 1
     started, cpu = time.perf_counter(), time.process_time()
     during = _timed(at)

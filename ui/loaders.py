@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import itertools
-import math
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -28,12 +25,10 @@ import streamlit as st
 
 from data import facts as fx
 from data import queries
-from data.demo import DEMO_PATH, demo_ready
 from data.engagement import EngagementFacts
 from data.facts import Facts, Holdings
 from data.filters import Filters, previous_period
-from data.memory import available_bytes, resident_bytes
-from data.settings import ServerLimits, Settings, load_settings
+from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, chosen_mask, holdout_split
@@ -41,7 +36,7 @@ from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from kpi.periods import resolve_period
 from kpi.whatif import Scenario
-from service import compute, overview
+from service import compute, overview, served
 from service import engagement as service_engagement
 from service import forecast as fc
 from service import lifecycle as service_lifecycle
@@ -49,8 +44,18 @@ from service import upsell as service_upsell
 from service import value as service_value
 from service.alerts import Alert, find_alerts
 from service.cores import on_two_cores
-from service.memo import SharedCache, default_cache_bytes
 from service.overview import ValueFigures
+from service.served import (
+    SHARED,
+    TTL,
+    apply_limits,
+    facts,
+    read_at,
+    renewal_failed,
+    renewing,
+    served_key,
+    source_key,
+)
 from service.targets import CURRENT, TargetSet, targets_for
 from service.turns import PAGES
 from service.whatif import WhatIf
@@ -93,7 +98,6 @@ __all__ = [
     "prepare_overview",
     "prospects",
     "read_ahead",
-    "read_ahead_once",
     "read_at",
     "referral_asks",
     "renewal_failed",
@@ -109,59 +113,26 @@ __all__ = [
     "upsell_view",
     "value_figures",
     "value_view",
-    "warm_up",
 ]
 
-TTL = 600  # seconds: figures read again when ten minutes old (``[server] refresh_minutes``)
-#: results made from a read live as long as it is served (a newer read, or the next day's, clears
-#: them); a day at most
-_DAY = 86_400.0
-
-#: Large per-customer results (a row per customer) are shared, not copied: ``st.cache_data`` would
-#: keep a pickled copy and unpickle a new one on every hit — seconds and gigabytes at a million
-#: customers. Callers treat them as read-only (pandas copy-on-write keeps derived frames apart).
-#: They share one memory budget (``[server] cache_mb``): the results used longest ago go first.
-SHARED = SharedCache(budget=default_cache_bytes(), ttl=_DAY, renew_after=TTL)
 _shared = SHARED.memo
 #: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
 _ENTRIES = 256
-#: one thread that makes ahead what the next pages need (``read_ahead``)
-_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-read-ahead")
+#: one thread that makes ahead what the next pages need (``read_ahead``): the one that reads ahead
+_AHEAD = served.AHEAD
 _AHEAD_LOCK = threading.Lock()
 _WAITING: Future[None] | None = None  # the last period's tables to make ahead
 #: one thread that makes what a page shows when ready instead of waiting for it (``upsell_ready``)
 _SOON = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-soon")
 _SOON_LOCK = threading.Lock()
 _SOON_JOBS: dict[tuple[Any, ...], Future[None]] = {}
-#: the facts of each read by its served key (``served_key``): a rerun keeps the facts it started with
-_SERVED: weakref.WeakValueDictionary[str, Facts] = weakref.WeakValueDictionary()
-_SERVED_LOCK = threading.Lock()
-_SERVED_MARK = "~"
-_READS = itertools.count(1)
-_FAILED: dict[str, float] = {}  # source key → when reading it again last failed
-
-
-def apply_limits(limits: ServerLimits) -> None:
-    """The server's ``[server]`` settings for the shared results: their memory budget, and how old
-    the figures read from the source may get before they are read again (``refresh_minutes``; 0:
-    once a day, at the server's start and after midnight)."""
-    SHARED.resize(limits.cache_mb << 20 if limits.cache_mb else default_cache_bytes())
-    SHARED.renew_after = limits.refresh_minutes * 60.0 if limits.refresh_minutes else math.inf
 
 
 def clear_all() -> None:
     """Forget every result: the shared ones and Streamlit's caches (a cold start without a restart)."""
-    SHARED.clear()
-    with _SERVED_LOCK:
-        _SERVED.clear()
-    _FAILED.clear()
+    served.clear()
     st.cache_data.clear()
     st.cache_resource.clear()
-
-
-def source_key(url: str, settings: Settings) -> str:
-    """A fingerprint of the source and its mapping, for cache keys (no secret in clear)."""
-    return hashlib.sha256(f"{url}|{settings!r}".encode()).hexdigest()[:16]
 
 
 @st.cache_resource(show_spinner=False)
@@ -183,160 +154,6 @@ def broad_privileges(_source: Source, key: str) -> list[str]:
     return _source.broad_privileges()
 
 
-def _read_facts(_source: Source, key: str, today: date) -> Facts:
-    """The source read and cleaned (``data.facts``), given a served key of their own
-    (``served_key``); what the next pages read besides starts being read in the background."""
-    made = fx.extract(_source, today)
-    served = f"{key}{_SERVED_MARK}{next(_READS)}"
-    made._cache[_SERVED_MARK] = (served, time.time())
-    with _SERVED_LOCK:
-        _SERVED[served] = made
-    compute.memo(made, ("read_ahead",), lambda: _AHEAD.submit(compute.read_ahead, _source, made))
-    return made
-
-
-def _renew(_source: Source, key: str, today: date) -> None:
-    """Read the source again in the background (``facts``), make the overview's figures from the
-    new facts, then serve them in place of the old; the results made from the old go with them."""
-    threading.Thread(target=_renewal, args=(_source, key, today), name="cruscotto-renew", daemon=True).start()
-
-
-def _room_to_renew() -> bool:
-    """Whether the machine can hold a second read beside the one served: as much memory free as
-    the server holds now (a read and its overview take about as much as what they replace; at a
-    million customers the peak was 8.4 GB with both, 5.6 GB reading while the visitor waits)."""
-    free, held = available_bytes(), resident_bytes()
-    return free is None or held is None or free >= held
-
-
-def _renewal(_source: Source, key: str, today: date) -> None:
-    old = _day_facts.made(_source, key, today)  # type: ignore[attr-defined]
-    if old is not None and not _room_to_renew():
-        # short of memory for two reads at once: the old one and all made from it go, and the next
-        # visitor reads the source while waiting, as at the start (the page says so meanwhile)
-        gone, day = served_key(old), _day_facts.name  # type: ignore[attr-defined]
-        SHARED.clear_where(lambda k: ("key", gone) in k or (k[0] == day and ("key", key) in k))
-        return
-    try:
-        made = _read_facts(_source, key, today)
-    except Exception:  # the figures in hand stay; the next visit after a minute tries again
-        _FAILED[key] = time.time()
-        _day_facts.failed(_source, key, today)  # type: ignore[attr-defined]
-        return
-    _FAILED.pop(key, None)
-    with contextlib.suppress(Exception):  # a figure that cannot be made: the page says why
-        prepare_overview(_source, served_key(made), today)
-    old = _day_facts.made(_source, key, today)  # type: ignore[attr-defined]
-    if _day_facts.put(made, _source, key, today) and old is not None:  # type: ignore[attr-defined]
-        gone = served_key(old)
-        SHARED.clear_where(lambda k: ("key", gone) in k)
-
-
-@SHARED.renewed(_renew)
-def _day_facts(_source: Source, key: str, today: date) -> Facts:
-    # a new day: what the past days' reads made is never asked for again
-    SHARED.clear_where(functools.partial(_of_another_day, today))
-    return _read_facts(_source, key, today)
-
-
-def _of_another_day(today: date, key: tuple[Any, ...]) -> bool:
-    return any(pair[0] == "today" and pair[1] != today for pair in key[1:])
-
-
-def facts(_source: Source, key: str, today: date) -> Facts:
-    """The source read and cleaned once (``data.facts``), shared by every session: the facts
-    ``key`` was served (``served_key``), or those of the source ``key`` names.
-
-    They are read again when ``TTL`` seconds old, without anybody waiting: the visitor who finds
-    them old is served them, and a thread reads the source again, makes the overview's figures from
-    it and only then serves the new facts (``_renew``); a rerun started before keeps the facts it
-    began with (its key names them). What the next pages read from the source besides (the
-    referrals and engagements, the order lines: ``compute.read_ahead``) starts reading at once, in
-    the background: the database works on the second core while the overview's models take the
-    first (at a million customers a visit of every page is 5–6 s shorter)."""
-    with _SERVED_LOCK:
-        found = _SERVED.get(key)
-    if found is not None and found.today == today:
-        return found
-    return _day_facts(_source, key.split(_SERVED_MARK)[0], today)
-
-
-def _read_already(_source: Source, key: str, today: date) -> Facts | None:
-    """The facts ``key`` names if they are read already (None: not read, or forgotten since)."""
-    with _SERVED_LOCK:
-        found = _SERVED.get(key)
-    if found is not None and found.today == today:
-        return found
-    return _day_facts.made(_source, key.split(_SERVED_MARK)[0], today)  # type: ignore[attr-defined]
-
-
-def served_key(made: Facts) -> str:
-    """The key every result made from ``made`` is kept under: the source's, and which read."""
-    return str(made._cache[_SERVED_MARK][0])
-
-
-def read_at(made: Facts) -> float:
-    """When ``made`` was read (seconds since the epoch)."""
-    return float(made._cache[_SERVED_MARK][1])
-
-
-def renewal_failed(key: str) -> float | None:
-    """When reading the source ``key`` names again last failed (None: it did not since it worked)."""
-    return _FAILED.get(key.split(_SERVED_MARK)[0])
-
-
-def renewing(_source: Source, key: str, today: date) -> bool:
-    """Whether newer facts than those ``key`` was served are being read or are served already."""
-    base = key.split(_SERVED_MARK)[0]
-    current = _day_facts.made(_source, base, today)  # type: ignore[attr-defined]
-    if current is None:
-        return False
-    return served_key(current) != key or bool(_day_facts.renewing(_source, base, today))  # type: ignore[attr-defined]
-
-
-def warm_up(log: Callable[[str], None], ready: Callable[[], bool]) -> None:
-    """``python3 serve.py``'s reading ahead (``[server] read_at_start``): once the server is up
-    (``ready``), ``read_ahead_once``, then again after each midnight, so that the day's first
-    visitor does not wait either."""
-    limit = time.monotonic() + 120
-    while not ready() and time.monotonic() < limit:
-        time.sleep(0.1)
-    while read_ahead_once(log):
-        today = date.today()
-        tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time())
-        time.sleep(max((tomorrow - datetime.now()).total_seconds(), 0) + 5)
-
-
-def read_ahead_once(log: Callable[[str], None]) -> bool:
-    """Read the configured source and make the overview's figures before the first visitor comes,
-    then what the other pages share for the same period (``read_ahead``); False when ``[server]
-    read_at_start`` is off. Never raises: what fails here, the page meets again and says, in the
-    visitor's language. The embedded demo is read only once it is built (its first visitor builds
-    it, with a progress bar)."""
-    started, today = time.perf_counter(), date.today()
-    try:
-        settings = load_settings()
-        if not settings.server.read_at_start:
-            return False
-        apply_limits(settings.server)
-        url = settings.url or (f"duckdb:///{DEMO_PATH}" if demo_ready() else None)
-        if url is not None:
-            source = get_source(url, settings)
-            if "orders" not in source.errors():
-                made = facts(source, source_key(url, settings), today)
-                chosen = prepare_overview(source, served_key(made), today)
-                if chosen is not None:  # then what the other pages share, as after a visitor's first page
-                    read_ahead(source, served_key(made), today, chosen, settings.lifecycle)
-                    ahead = made._cache.get(("compute_ahead", chosen.start, chosen.end, settings.lifecycle))
-                    if ahead is not None:
-                        ahead.result()
-                took = time.perf_counter() - started
-                log(f"Cruscotto: the figures of {today.isoformat()} are ready ({took:.1f} s).")
-    except Exception as exc:  # the first visit meets it again and says it to the visitor
-        log(f"Cruscotto: the figures could not be read ahead ({type(exc).__name__}); the first visit reads them.")
-    return True
-
-
 def prepare_overview(_source: Source, key: str, today: date) -> Filters | None:
     """Make what the overview shows first — its figures for the whole company over the last twelve
     months and the forecast — for the facts ``key`` names: at a server's start and before newer
@@ -351,6 +168,22 @@ def prepare_overview(_source: Source, key: str, today: date) -> Filters | None:
     forecast_backtest(_source, key, last, today)
     forecast_cells(_source, key, last, today)
     return chosen
+
+
+def _prepare(_source: Source, key: str, today: date, settings: Settings) -> None:
+    """What a new read is served with (``served.PREPARE``): the overview's figures, then what the
+    other pages share for the same period, made ahead (``read_ahead``) and waited for."""
+    chosen = prepare_overview(_source, key, today)
+    if chosen is None:
+        return
+    read_ahead(_source, key, today, chosen, settings.lifecycle)
+    made = served.read_already(_source, key, today)
+    ahead = made._cache.get(("compute_ahead", chosen.start, chosen.end, settings.lifecycle)) if made else None
+    if ahead is not None:
+        ahead.result()
+
+
+served.PREPARE.append(_prepare)
 
 
 def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
@@ -368,7 +201,7 @@ def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: 
 
 
 def _queue_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
-    made = _read_already(_source, key, today)
+    made = served.read_already(_source, key, today)
     if made is None:  # not read (a problem), or forgotten since: the next page reads them
         return
     current = weakref.ref(made)  # a queued job keeps no old facts alive
@@ -397,7 +230,7 @@ def _still(_source: Source, key: str, today: date, current: weakref.ref[Facts]) 
     made = current()
     if made is None:
         return None
-    return made if _day_facts.made(_source, key.split(_SERVED_MARK)[0], today) is made else None  # type: ignore[attr-defined]
+    return made if served.read_already(_source, key.split("~")[0], today) is made else None
 
 
 def _compute_ahead(

@@ -20,7 +20,7 @@ from data.filters import Filters
 from data.settings import load_settings
 from data.source import Source
 from render.format import fmt_money
-from service import compute
+from service import compute, served
 from tests.conftest import APP
 from ui import loaders
 
@@ -126,7 +126,7 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
     """``serve.py``'s reading ahead: the first visitor's overview sends no statement and fits no model."""
     _source_env(tmp_path, monkeypatch)
     lines: list[str] = []
-    threading.Thread(target=loaders.warm_up, args=(lines.append, lambda: True), daemon=True).start()
+    threading.Thread(target=served.warm_up, args=(lines.append, lambda: True), daemon=True).start()
     _until(lambda: lines)
     assert lines == [f"Cruscotto: the figures of {date.today().isoformat()} are ready ({lines[0].split('(')[1]}"]
     _read_ahead_done(_served())
@@ -155,7 +155,7 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
 def test_reading_ahead_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _source_env(tmp_path, monkeypatch, "[server]\nread_at_start = false\n")
     lines: list[str] = []
-    thread = threading.Thread(target=loaders.warm_up, args=(lines.append, lambda: True), daemon=True)
+    thread = threading.Thread(target=served.warm_up, args=(lines.append, lambda: True), daemon=True)
     thread.start()
     thread.join(30)
     assert not thread.is_alive() and lines == [] and len(loaders.SHARED) == 0
@@ -167,7 +167,7 @@ def test_a_source_that_cannot_be_read_ahead_is_left_to_the_first_visit(
     _source_env(tmp_path, monkeypatch)
     monkeypatch.setenv("CRUSCOTTO_DB_URL", f"sqlite:///{tmp_path / 'missing.sqlite'}")
     lines: list[str] = []
-    threading.Thread(target=loaders.warm_up, args=(lines.append, lambda: True), daemon=True).start()
+    threading.Thread(target=served.warm_up, args=(lines.append, lambda: True), daemon=True).start()
     _until(lambda: lines)
     assert "could not be read ahead" in lines[0] and "the first visit reads them" in lines[0]
     at = AppTest.from_file(APP, default_timeout=120)
@@ -192,10 +192,10 @@ def test_the_server_reads_again_after_each_midnight(monkeypatch: pytest.MonkeyPa
     """``warm_up``: a read at the start, then one just after each midnight, until reading ahead is off."""
     reads: list[str] = []
     slept: list[float] = []
-    monkeypatch.setattr(loaders, "read_ahead_once", lambda log: reads.append("read") or len(reads) < 3)
+    monkeypatch.setattr(served, "read_ahead_once", lambda log: reads.append("read") or len(reads) < 3)
     clock = SimpleNamespace(sleep=slept.append, monotonic=time.monotonic, perf_counter=time.perf_counter)
-    monkeypatch.setattr(loaders, "time", clock)
-    loaders.warm_up(lambda line: None, lambda: True)
+    monkeypatch.setattr(served, "time", clock)
+    served.warm_up(lambda line: None, lambda: True)
     assert reads == ["read"] * 3 and len(slept) == 2
     now = datetime.now()
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
@@ -258,19 +258,19 @@ def test_short_of_memory_the_source_is_read_again_as_at_the_start(
     while the new read is made; short of it, they go, and the next visit reads the source while it
     waits (two reads at once do not fit)."""
     _source_env(tmp_path, monkeypatch)
-    monkeypatch.setattr(loaders, "_room_to_renew", lambda: room)
+    monkeypatch.setattr(served, "_room_to_renew", lambda: room)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     before, first = _metric(at, "Ricavi"), _served()
     kept_then: list[tuple[str, int]] = []
-    read = loaders._read_facts
+    read = served._read_facts
 
     def counted(*args: object) -> object:
         held = len([k for k in loaders.SHARED._entries if ("key", first) in k])
         kept_then.append((threading.current_thread().name, held))
         return read(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(loaders, "_read_facts", counted)
+    monkeypatch.setattr(served, "_read_facts", counted)
     old_clock[0] += loaders.TTL + 1
     at.run()
     assert not at.exception and _metric(at, "Ricavi") == before  # the old figures, either way
@@ -308,8 +308,8 @@ def test_many_visitors_at_once_start_one_read_and_never_go_back(
     today = date.today()
     first = loaders.served_key(loaders.facts(source, key, today))
     reads: list[str] = []
-    read = loaders._read_facts
-    monkeypatch.setattr(loaders, "_read_facts", lambda *a: reads.append(threading.current_thread().name) or read(*a))
+    read = served._read_facts
+    monkeypatch.setattr(served, "_read_facts", lambda *a: reads.append(threading.current_thread().name) or read(*a))
     old_clock[0] += loaders.TTL + 1
     order: dict[int, list[str]] = {}
     problems: list[BaseException] = []
