@@ -44,6 +44,7 @@ __all__ = [
     "TTL",
     "apply_limits",
     "clear",
+    "current",
     "facts",
     "read_ahead_once",
     "read_already",
@@ -189,6 +190,11 @@ def read_already(source: Source, key: str, today: date) -> Facts | None:
         found = _SERVED.get(key)
     if found is not None and found.today == today:
         return found
+    return _day_facts.made(source, key.split(_SERVED_MARK)[0], today)  # type: ignore[attr-defined]
+
+
+def current(source: Source, key: str, today: date) -> Facts | None:
+    """The facts served now for the source ``key`` names (whichever read ``key`` itself names)."""
     return _day_facts.made(source, key.split(_SERVED_MARK)[0], today)  # type: ignore[attr-defined]
 
 

@@ -230,7 +230,7 @@ def _still(_source: Source, key: str, today: date, current: weakref.ref[Facts]) 
     made = current()
     if made is None:
         return None
-    return made if served.read_already(_source, key.split("~")[0], today) is made else None
+    return made if served.current(_source, key, today) is made else None
 
 
 def _compute_ahead(
