@@ -5,8 +5,8 @@ example ``--server.port 8502``). The same server as ``streamlit run app.py``, wi
   some 12 % faster and 0.4 GB lighter): they are read by the C library when a process starts, so
   this process starts itself again with them, under the same pid;
 - as soon as it is up it reads the source before the first visitor comes, and again after each
-  midnight, then with the overview's figures made too (``service.served.warm_up``; ``[server]
-  read_at_start``).
+  midnight, and makes what the overview shows and what the other pages share
+  (``service.served.warm_up`` with ``service.shared.prepare``; ``[server] read_at_start``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def serve(args: list[str]) -> None:
 def _read_ahead() -> None:
     from streamlit.runtime import Runtime
 
+    from service import shared  # noqa: F401  (adds its step to what a read is prepared with)
     from service.served import warm_up
 
     warm_up(lambda line: print(line, file=sys.stderr, flush=True), Runtime.exists)

@@ -7,7 +7,7 @@ the browser) and reports, per page and in total:
 
 - cold: one visitor from empty caches visiting every page in turn (the sum is "all KPIs cold");
   with ``--think S``, reading each page S seconds before opening the next (the server reads ahead
-  meanwhile: ``ui.loaders.read_ahead``);
+  meanwhile: ``service.shared.read_ahead``);
 - query / transfer: seconds inside the database and moving rows into pandas (data.queries.STATS);
 - kpi + drawing: the rest of the cold run (models, KPI functions, figures, Streamlit);
 - warm switch: coming back to the page, caches full (what a page switch costs the server);
@@ -15,18 +15,17 @@ the browser) and reports, per page and in total:
 - peak memory of the process (ru_maxrss), and the process's CPU seconds (every thread, user and
   system) during the cold visit: the machines are shared, so wall seconds alone say little.
 
-With ``--read-ahead start`` the source is first read as ``serve.py`` reads it when it starts (the
-facts, the order lines and the engagements: ``service.served.read_ahead_once``; timed apart), then
-the same visit: what the first visitor after a start waits for. With ``--read-ahead midnight``, as
-it reads it again after each midnight, the pages' module loaded: the overview's figures and what
-the other pages share made too.
+With ``--read-ahead`` the source is first read as ``serve.py`` reads it when it starts and after
+each midnight (the facts, the order lines and the engagements, then the overview's figures and what
+the other pages share: ``service.served.read_ahead_once`` with ``service.shared.prepare``; timed
+apart), then the same visit: what the first visitor after a start waits for.
 
 It runs with the memory settings ``serve.py`` starts the server with (``data.memory``);
 ``--plain-allocator`` measures with the C library's defaults, as ``streamlit run app.py`` runs.
 
-Every session shares the first one's registry of Streamlit components, as the server's sessions
-share the one it builds at start: AppTest otherwise scans every installed package again for each
-new session (about 0.1 s that no visitor of a real server waits for).
+Every session shares one registry of Streamlit components, built before anything is timed, as a
+server builds it when it starts: AppTest otherwise scans every installed package for each new
+session (0.1–0.3 s that no visitor of a real server waits for).
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ if __name__ == "__main__" and "--plain-allocator" not in sys.argv and not tuned(
     os.execve(sys.executable, [sys.executable, *sys.argv], tuned_environment(os.environ))
 
 import streamlit as st  # noqa: E402
+from streamlit.components.v2.component_manager import BidiComponentManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from data.queries import STATS  # noqa: E402
@@ -93,15 +93,24 @@ def _timed(at: AppTest, page: str | None = None) -> dict[str, float]:
     }
 
 
+def _components() -> BidiComponentManager:
+    """Streamlit's registry of installed components, as a server builds it when it starts."""
+    registry = BidiComponentManager()
+    registry.discover_and_register_components(start_file_watching=False)
+    return registry
+
+
+_REGISTRY = _components()
+
+
 def _session(timeout: float, first: AppTest | None = None) -> AppTest:
-    """A new visitor's session; after the first, with the first one's component registry."""
+    """A new visitor's session, with the first one's component registry (or the server's)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
-    if first is not None:
-        at._bidi_component_manager = first._bidi_component_manager
+    at._bidi_component_manager = first._bidi_component_manager if first is not None else _REGISTRY
     return at
 
 
-def run(url: str, timeout: float, think: float = 0.0, read_ahead: str | None = None) -> dict[str, Any]:
+def run(url: str, timeout: float, think: float = 0.0, read_ahead: bool = False) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
     out: dict[str, Any] = {
@@ -115,13 +124,7 @@ def run(url: str, timeout: float, think: float = 0.0, read_ahead: str | None = N
     if read_ahead:  # as ``serve.py`` does when it starts, before anybody visits
         started, cpu = time.perf_counter(), time.process_time()
         said: list[str] = []
-        steps = list(served.PREPARE)
-        if read_ahead == "start":  # the pages' module is not loaded before a server's first visit
-            served.PREPARE.clear()
-        try:
-            served.read_ahead_once(said.append)
-        finally:
-            served.PREPARE[:] = steps
+        served.read_ahead_once(said.append)
         if not any("are ready" in line for line in said):
             raise RuntimeError(f"the source was not read ahead: {said}")
         out["read_ahead"] = {"total_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
@@ -189,9 +192,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--read-ahead",
-        choices=("start", "midnight"),
-        help="the visit after serve.py read the source: at its start (the facts), or after midnight "
-        "(the overview's figures and what the pages share made too)",
+        action="store_true",
+        help="the visit after serve.py read the source, at its start or after a midnight",
     )
     args = parser.parse_args()
     result = run(args.url, args.timeout, args.think, args.read_ahead)

@@ -6,7 +6,7 @@ In-process (Streamlit's AppTest, as ``bench_pages.py``), with the memory setting
 starts the server with: a visitor opens the overview (from empty caches: the source is read), the
 clock of the shared results is moved ten minutes on, and the visitor opens the overview again. It
 is served the figures in hand while a thread reads the source again and makes the overview's
-figures from it (``ui.loaders.facts``); the visitor opens the overview once more after the new
+figures from it (``service.served.facts``); the visitor opens the overview once more after the new
 figures are served. Reports each visit's seconds, how long the renewal took, the process's CPU
 seconds meanwhile (every thread), and the peak memory before and after it. With
 ``--short-of-memory``, as on a machine with less memory free than the server holds: what was made
@@ -54,7 +54,7 @@ def run(url: str, timeout: float, short_of_memory: bool = False) -> dict[str, An
     out: dict[str, Any] = {"url": url, "load_at_start": os.getloadavg()[0], "short_of_memory": short_of_memory}
     out["first_visit_s"] = _timed(at)["total_s"]
     out["peak_before_mb"] = _peak_mb()
-    forecasts = [k for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"]
+    forecasts = [k for k in loaders.SHARED._entries if k[0] == "service.shared.forecast_cells"]
     first_key = str(forecasts[0][1][1])
     offset[0] += loaders.TTL + 1
     started, cpu = time.perf_counter(), time.process_time()

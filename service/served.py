@@ -9,8 +9,8 @@ new read, and only then serves it in place of the old one, with everything made 
 run asks for comes from one read. Short of memory for two reads at once, the old one goes instead
 and the next visitor reads the source while waiting, as at the start.
 
-Plain Python: the Streamlit pages (``ui.loaders``) and ``serve.py`` share it; ``ui.loaders`` adds its
-``PREPARE`` step (the overview's figures and what the other pages share) when it is imported.
+Plain Python: the Streamlit pages (``ui.loaders``) and ``serve.py`` share it; ``service.shared`` adds
+its ``PREPARE`` step (the overview's figures and what the other pages share) when it is imported.
 """
 
 from __future__ import annotations
@@ -112,12 +112,16 @@ def _read_facts(source: Source, key: str, today: date) -> Facts:
     return made
 
 
-def _prepare(source: Source, key: str, today: date) -> None:
+def _prepare(source: Source, key: str, today: date) -> bool:
     """The ``PREPARE`` steps for the read ``key`` names; a figure that cannot be made is left to the
-    page, which says why."""
+    page, which says why. Whether there were steps and every one made its figures."""
+    made = bool(PREPARE)
     for step in PREPARE:
-        with contextlib.suppress(Exception):
+        try:
             step(source, key, today, source.settings)
+        except Exception:
+            made = False
+    return made
 
 
 def _renew(_source: Source, key: str, today: date) -> None:
@@ -238,8 +242,7 @@ def warm_up(log: Callable[[str], None], ready: Callable[[], bool]) -> None:
 def read_ahead_once(log: Callable[[str], None]) -> bool:
     """Read the configured source before the first visitor comes — the facts, the order lines and
     the engagements — and let the ``PREPARE`` steps make what the first pages show (the overview's
-    figures and what the other pages share, once the pages' module is loaded: after a server's
-    first visit, so at each midnight); False when ``[server] read_at_start`` is off. Never raises:
+    figures and what the other pages share: ``service.shared``); False when ``[server] read_at_start`` is off. Never raises:
     what fails here, the page meets again and says, in the visitor's language. The embedded demo
     is read only once it is built (its first visitor builds it, with a progress bar)."""
     started, today = time.perf_counter(), date.today()
@@ -254,9 +257,10 @@ def read_ahead_once(log: Callable[[str], None]) -> bool:
             if "orders" not in source.errors():
                 made = facts(source, source_key(url, settings), today)
                 made._cache[("read_ahead",)].result()
-                _prepare(source, served_key(made), today)
+                pages = _prepare(source, served_key(made), today)
                 took = time.perf_counter() - started
-                log(f"Cruscotto: the figures of {today.isoformat()} are ready ({took:.1f} s).")
+                what = "the first pages' figures made too" if pages else "the first pages make their figures"
+                log(f"Cruscotto: the figures of {today.isoformat()} are ready ({took:.1f} s; {what}).")
     except Exception as exc:  # the first visit meets it again and says it to the visitor
         log(f"Cruscotto: the figures could not be read ahead ({type(exc).__name__}); the first visit reads them.")
     return True

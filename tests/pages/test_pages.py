@@ -828,8 +828,8 @@ def test_the_next_pages_reads_are_made_while_the_overview_is_read(
     facts = loaders.facts(ctx.source, ctx.source_key, ctx.today)
     assert ("holdings",) in facts._cache and ("engagement",) in facts._cache
     made = [key[0] for key in loaders.SHARED._entries if ("key", ctx.source_key) in key]
-    assert "ui.loaders.upsell" in made
-    assert made.count("ui.loaders.stages_before") == len(month_ends(ctx.filters.start, ctx.filters.end)) + 1
+    assert "service.shared.upsell" in made
+    assert made.count("service.shared.stages_before") == len(month_ends(ctx.filters.start, ctx.filters.end)) + 1
     queries.STATS.reset()
     at.switch_page("pages/valore.py").run()
     assert not at.exception and at.title[0].value == "Valore clienti"

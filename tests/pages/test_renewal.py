@@ -35,13 +35,13 @@ def _captions(at: AppTest) -> str:
 
 def _served() -> str:
     """The served key of the figures the overview's forecast was made from (one read kept)."""
-    keys = {k[1][1] for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}
+    keys = {k[1][1] for k in loaders.SHARED._entries if k[0] == "service.shared.forecast_cells"}
     assert len(keys) == 1, keys
     return str(keys.pop())
 
 
 def _served_keys() -> set[str]:
-    return {str(k[1][1]) for k in loaders.SHARED._entries if k[0] == "ui.loaders.forecast_cells"}
+    return {str(k[1][1]) for k in loaders.SHARED._entries if k[0] == "service.shared.forecast_cells"}
 
 
 def _until(done: object, timeout: float = 120) -> None:
@@ -110,7 +110,7 @@ def test_old_figures_are_served_while_newer_ones_are_read(
     # the overview's models were made from the new figures before they were served, and nothing
     # made from the old ones is kept
     assert not [k for k in loaders.SHARED._entries if ("key", first) in k]
-    assert [k for k in loaders.SHARED._entries if k[0] == "ui.loaders.clv" and ("key", newer) in k]
+    assert [k for k in loaders.SHARED._entries if k[0] == "service.shared.clv" and ("key", newer) in k]
     queries.STATS.reset()
     at.run()
     assert not at.exception
@@ -129,6 +129,7 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
     threading.Thread(target=served.warm_up, args=(lines.append, lambda: True), daemon=True).start()
     _until(lambda: lines)
     assert lines == [f"Cruscotto: the figures of {date.today().isoformat()} are ready ({lines[0].split('(')[1]}"]
+    assert lines[0].endswith("; the first pages' figures made too).")
     _read_ahead_done(_served())
     fitted: list[date] = []
     fit = compute.clv_at
