@@ -15,7 +15,6 @@ its ``PREPARE`` step (the overview's figures and what the other pages share) whe
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import itertools
@@ -242,9 +241,10 @@ def warm_up(log: Callable[[str], None], ready: Callable[[], bool]) -> None:
 def read_ahead_once(log: Callable[[str], None]) -> bool:
     """Read the configured source before the first visitor comes — the facts, the order lines and
     the engagements — and let the ``PREPARE`` steps make what the first pages show (the overview's
-    figures and what the other pages share: ``service.shared``); False when ``[server] read_at_start`` is off. Never raises:
-    what fails here, the page meets again and says, in the visitor's language. The embedded demo
-    is read only once it is built (its first visitor builds it, with a progress bar)."""
+    figures and what the other pages share: ``service.shared``); False when ``[server]
+    read_at_start`` is off. Never raises: what fails here, the page meets again and says, in the
+    visitor's language. The embedded demo is read only once it is built (its first visitor builds
+    it, with a progress bar)."""
     started, today = time.perf_counter(), date.today()
     try:
         settings = load_settings()

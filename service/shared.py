@@ -30,6 +30,7 @@ from data.settings import Settings
 from data.source import Source
 from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split
+from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules
 from kpi.periods import resolve_period
 from service import compute, overview, served
@@ -45,6 +46,7 @@ __all__ = [
     "clv_before",
     "clv_holdout",
     "engagement",
+    "engagement_groups",
     "forecast_backtest",
     "forecast_cells",
     "history",
@@ -53,6 +55,7 @@ __all__ = [
     "prepare",
     "prepare_overview",
     "read_ahead",
+    "referral_asks",
     "stages_before",
     "upsell",
 ]
@@ -130,9 +133,10 @@ class SharedInputs:
 
 def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
     """After a page is drawn, while the visitor reads it, make in the background what the next pages
-    need, one thing at a time, once per period: the shared tables of the customer card and of the
-    opportunities (the upsell candidates at the period's end) and the lifecycle page's stages at
-    each month end and at its moves' first date. A newer period takes the place of one still waiting
+    need, one thing at a time, once per period: the customer value page's model check, the shared
+    tables of the customer card and of the opportunities (the upsell candidates, the engagement
+    groups and the customers to ask for a referral, at the period's end) and the lifecycle page's
+    stages at each month end and at its moves' first date. A newer period takes the place of one still waiting
     (what they read from the source is read with the facts: ``facts``).
 
     Each starts when no page runs or waits (``_rest``): what is made ahead takes the time between
@@ -187,6 +191,9 @@ def _compute_ahead(
             steps.append(lambda: clv_holdout(_source, key, first, end, "week", today))
         if _source.available("order_lines") and _source.available("products"):
             steps.append(lambda: upsell(_source, key, end, rules, today))
+        if _source.available("referrals") or _source.available("engagements"):  # the opportunities'
+            steps.append(lambda: engagement_groups(_source, key, end, today))
+            steps.append(lambda: referral_asks(_source, key, end, today))
         for earlier in (*service_lifecycle.month_ends(start, end), moves):
             steps.append(functools.partial(stages_before, _source, key, earlier, end, rules, today))
         for step in steps:
@@ -303,3 +310,23 @@ def engagement(
     page that shows engagement is opened."""
     value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
+
+
+@_shared
+def engagement_groups(_source: Source, key: str, as_of: date, today: date) -> pd.Series:
+    """Each customer's group in the value matrix at ``as_of`` (champions, affluents, advocates,
+    misers), by customer id."""
+    everyone = engagement(_source, key, as_of, today)[0]
+    return pd.Series(everyone["quadrant"].to_numpy(), index=everyone["customer_id"].to_numpy())
+
+
+@_shared
+def referral_asks(_source: Source, key: str, as_of: date, today: date) -> pd.DataFrame:
+    """The affluents to ask for a referral at ``as_of``, every one, ranked (``kpi.engagement.
+    referral_asks``), with region and channel for the filters."""
+    everyone = engagement(_source, key, as_of, today)[0]
+    value = clv(_source, key, as_of, "week", today).table
+    p_alive = pd.Series(value["p_alive"].to_numpy(dtype=float), index=value["customer_id"].to_numpy())
+    return asks_for(everyone, p_alive).merge(
+        everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
+    )

@@ -28,7 +28,6 @@ from data.filters import Filters, previous_period
 from data.settings import Settings
 from data.source import Source
 from kpi.customer_value import chosen_mask
-from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules, stage_counts
 from kpi.whatif import Scenario
 from service import compute, overview, served
@@ -58,6 +57,7 @@ from service.shared import (
     clv_before,
     clv_holdout,
     engagement,
+    engagement_groups,
     forecast_backtest,
     forecast_cells,
     history,
@@ -65,6 +65,7 @@ from service.shared import (
     lifecycle_stages,
     prepare_overview,
     read_ahead,
+    referral_asks,
     stages_before,
     upsell,
 )
@@ -398,26 +399,6 @@ def engagement_by_campaign(_source: Source, key: str, filters: Filters, as_of: d
     everyone = engagement(_source, key, as_of, today)[0]
     chosen = chosen_mask(everyone, filters.segments, filters.regions, filters.channels)
     return compute.engagement_by_campaign(facts(_source, key, today), everyone, chosen)
-
-
-@_shared
-def engagement_groups(_source: Source, key: str, as_of: date, today: date) -> pd.Series:
-    """Each customer's group in the value matrix at ``as_of`` (champions, affluents, advocates,
-    misers), by customer id."""
-    everyone = engagement(_source, key, as_of, today)[0]
-    return pd.Series(everyone["quadrant"].to_numpy(), index=everyone["customer_id"].to_numpy())
-
-
-@_shared
-def referral_asks(_source: Source, key: str, as_of: date, today: date) -> pd.DataFrame:
-    """The affluents to ask for a referral at ``as_of``, every one, ranked (``kpi.engagement.
-    referral_asks``), with region and channel for the filters."""
-    everyone = engagement(_source, key, as_of, today)[0]
-    value = clv(_source, key, as_of, "week", today).table
-    p_alive = pd.Series(value["p_alive"].to_numpy(dtype=float), index=value["customer_id"].to_numpy())
-    return asks_for(everyone, p_alive).merge(
-        everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
-    )
 
 
 class CachedInputs(SharedInputs):

@@ -20,7 +20,7 @@ from data.filters import Filters
 from data.settings import load_settings
 from data.source import Source
 from render.format import fmt_money
-from service import compute, served
+from service import compute, served, shared
 from tests.conftest import APP
 from ui import loaders
 
@@ -151,6 +151,15 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
     at.switch_page("pages/valore.py").run()  # the model check on held-out months: made ahead too
     assert not at.exception and len(at.metric) >= 4
     assert fitted == [] and checked == []  # (its customer card reads that customer's orders)
+    offered: list[date] = []
+    offers = compute.upsell_tables
+    monkeypatch.setattr(compute, "upsell_tables", lambda *a, **k: offered.append(a[1]) or offers(*a, **k))
+    asked: list[int] = []
+    ask = shared.asks_for
+    monkeypatch.setattr(shared, "asks_for", lambda *a, **k: asked.append(len(a[0])) or ask(*a, **k))
+    at.switch_page("pages/opportunita.py").run()  # the offers and the customers to ask: made ahead too
+    assert not at.exception and "Chiedi una segnalazione" in [h.value for h in at.subheader]
+    assert fitted == [] and offered == [] and asked == []
 
 
 def test_reading_ahead_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
