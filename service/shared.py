@@ -196,6 +196,8 @@ def _compute_ahead(
             steps.append(lambda: referral_asks(_source, key, end, today))
         for earlier in (*service_lifecycle.month_ends(start, end), moves):
             steps.append(functools.partial(stages_before, _source, key, earlier, end, rules, today))
+        # the lifecycle page's cohorts by month (kept with the facts; a filter then picks cells)
+        steps.append(lambda: fx.cohort_activity(facts(_source, key, today), Filters(start=start, end=end), end))
         for step in steps:
             _rest()
             if _still(_source, key, today, current) is None:  # the facts were read again meanwhile

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from data import facts as fx
 from data import queries
 from data.demo import write_demo
 from data.filters import Filters
@@ -142,9 +143,15 @@ def test_the_server_reads_ahead_before_the_first_visit(tmp_path: Path, monkeypat
     at.run()
     assert not at.exception and len(at.metric) >= 8
     assert queries.STATS.queries == 0 and fitted == []
+    grouped: list[bool] = []  # per call of the cohorts by month: whether they were made already
+    cohorts = fx._cohorts
+    monkeypatch.setattr(
+        fx, "_cohorts", lambda f, as_of: grouped.append(("cohorts", as_of) in f._cache) or cohorts(f, as_of)
+    )
     at.switch_page("pages/ciclo-di-vita.py").run()  # its stages at each month end: made ahead too
     assert not at.exception and len(at.metric) >= 4
     assert queries.STATS.queries == 0 and fitted == [] and staged == []
+    assert grouped and all(grouped)  # its cohorts: made ahead too
     checked: list[date] = []
     check = compute.holdout
     monkeypatch.setattr(compute, "holdout", lambda *a, **k: checked.append(a[2]) or check(*a, **k))
