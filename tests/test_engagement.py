@@ -564,3 +564,36 @@ def test_rows_without_a_key_are_ordered_by_every_value() -> None:
         pd.testing.assert_frame_equal(again, want)
     keyed = frame.assign(engagement_id=[5, 2, 9, 1, 3])
     assert _in_content_order(keyed, "engagement_id")["engagement_id"].tolist() == [1, 2, 3, 5, 9]
+
+
+def test_clv_ranks_share_the_best_place_on_ties() -> None:
+    """The "most valuable" tables' ``clv_rank``: 1 the highest CLV among the chosen customers, tied
+    customers sharing the best place and the next place skipped (as a sports table: 1, 2, 2, 4)."""
+    from data.filters import Filters
+    from service.engagement import engagement_view
+
+    clv = [500.0, 300.0, 300.0, 100.0, 50.0, 300.0, 20.0]
+    everyone = pd.DataFrame(
+        {
+            "customer_id": list(range(1, 8)),
+            "segment": "A",
+            "region": "Nord",
+            "channel": "web",
+            "clv": clv,
+            "crv": 0.0,
+            "civ": 0.0,
+            "civ_estimated": 0.0,
+            "ckv": [7.0, 1.0, 2.0, 6.0, 5.0, 3.0, 4.0],
+            "referrals": 0,
+            "referred_customers": 0,
+            "quadrant": "misers",
+        }
+    )
+    everyone["cev"] = everyone["clv"] + everyone["ckv"]
+    detail = pd.DataFrame(columns=["referrer_id", "referred_id", "converted", "rewards", "value"])
+    view = engagement_view(everyone, detail, Filters())
+    assert view is not None
+    by_clv = dict(zip(view.by_clv["customer_id"], view.by_clv["clv_rank"], strict=True))
+    assert by_clv == {1: 1, 2: 2, 3: 2, 6: 2, 4: 5, 5: 6, 7: 7}
+    by_cev = dict(zip(view.by_cev["customer_id"], view.by_cev["clv_rank"], strict=True))
+    assert by_cev == by_clv and view.by_cev["customer_id"].tolist()[:4] == [1, 6, 3, 2]  # CEV 507, 303, 302, 301
