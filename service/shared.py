@@ -1,6 +1,6 @@
 """What every visitor's pages share, made once per read of the source and kept in ``SHARED``: the
 models and CLV of every customer, the stages, the engagement and upsell tables, the forecast and
-its backtest. Pages filter them; nothing here depends on a visitor's filters.
+its backtest. Pages filter them: what is kept here depends on no visitor's filters.
 
 Plain Python, like ``service.served``: the pages (``ui.loaders``) and ``serve.py`` share it.
 Importing it adds ``prepare`` to ``served.PREPARE``, so that a server reads ahead at its very start
@@ -56,6 +56,7 @@ __all__ = [
     "prepare_overview",
     "read_ahead",
     "referral_asks",
+    "roi",
     "stages_before",
     "upsell",
 ]
@@ -101,8 +102,8 @@ served.PREPARE.append(prepare)
 
 
 class SharedInputs:
-    """``service.overview.Inputs`` from the shared results (the campaigns' returns computed here: the
-    pages keep theirs per filters, ``ui.loaders.CachedInputs``)."""
+    """``service.overview.Inputs`` from the shared results (the campaigns' returns computed each
+    time: the pages keep theirs per filters, ``ui.loaders.CachedInputs``)."""
 
     def __init__(self, source: Source, key: str, today: date) -> None:
         self.source, self.key, self.today = source, key, today
@@ -117,27 +118,31 @@ class SharedInputs:
         return engagement(self.source, self.key, as_of, self.today, anchor if as_of < anchor else None)[0]
 
     def roi(self, filters: Filters, as_of: date, anchor: date) -> pd.DataFrame | None:
-        if not self.source.available("campaigns"):
-            return None
-        got = facts(self.source, self.key, self.today)
-        return compute.roi_table(
-            self.source,
-            filters,
-            as_of,
-            self.today,
-            self.clv(as_of, anchor) if as_of < anchor else clv(self.source, self.key, as_of, "week", self.today),
-            fx.campaign_monthly_margin(got, filters, as_of),
-            facts=got,
-        )
+        return roi(self.source, self.key, filters, as_of, self.today, anchor if as_of < anchor else None)
+
+
+def roi(
+    _source: Source, key: str, filters: Filters, as_of: date, today: date, anchor: date | None = None
+) -> pd.DataFrame | None:
+    """The campaign ROI table for the filters, or None without a usable campaigns entity. With
+    ``anchor``, the customers' lifetime value comes from ``clv_before`` (for a comparison). Not
+    kept here: it depends on the filters (the pages keep it per filters)."""
+    if not _source.available("campaigns"):
+        return None
+    value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
+    got = facts(_source, key, today)
+    return compute.roi_table(
+        _source, filters, as_of, today, value, fx.campaign_monthly_margin(got, filters, as_of), facts=got
+    )
 
 
 def read_ahead(_source: Source, key: str, today: date, filters: Filters, rules: StageRules) -> None:
     """After a page is drawn, while the visitor reads it, make in the background what the next pages
     need, one thing at a time, once per period: the customer value page's model check, the shared
     tables of the customer card and of the opportunities (the upsell candidates, the engagement
-    groups and the customers to ask for a referral, at the period's end) and the lifecycle page's
-    stages at each month end and at its moves' first date. A newer period takes the place of one still waiting
-    (what they read from the source is read with the facts: ``facts``).
+    groups and the customers to ask for a referral, at the period's end), and the lifecycle page's
+    stages at each month end and at its moves' first date, and its cohorts. A newer period takes
+    the place of one still waiting (what they read from the source is read with the facts).
 
     Each starts when no page runs or waits (``_rest``): what is made ahead takes the time between
     pages, not a page's time. A page that needs one of them sooner makes it itself, or waits for the

@@ -66,6 +66,7 @@ from service.shared import (
     prepare_overview,
     read_ahead,
     referral_asks,
+    roi,
     stages_before,
     upsell,
 )
@@ -263,20 +264,8 @@ def customer_orders(_source: Source, key: str, customer_id: Any, as_of: date, to
 def marketing_roi(
     _source: Source, key: str, filters: Filters, as_of: date, today: date, anchor: date | None = None
 ) -> pd.DataFrame | None:
-    """The campaign ROI table for the filters, or None without a usable campaigns entity. With
-    ``anchor``, the customers' lifetime value comes from ``clv_before`` (for a comparison)."""
-    if not _source.available("campaigns"):
-        return None
-    value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
-    return compute.roi_table(
-        _source,
-        filters,
-        as_of,
-        today,
-        value,
-        campaign_monthly_margin(_source, key, filters, as_of, today),
-        facts=facts(_source, key, today),
-    )
+    """The campaign ROI table for the filters (``service.shared.roi``), kept per filters."""
+    return roi(_source, key, filters, as_of, today, anchor)
 
 
 @_shared
