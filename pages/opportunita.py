@@ -174,11 +174,11 @@ else:
     widths: dict[str, int] = {
         "col.customer": 160,
         "col.segment": 90,
-        "col.stage": 80,
+        "col.stage": 100,  # "Reactivated" on one line
         "col.offer": 140,
         "col.expected_value": 95,
         "col.p_alive": 100,
-        "col.why": 270,  # and the row-choosing column
+        "col.why": 250,  # and the row-choosing column
     }
     st.dataframe(
         visible_text(view),
