@@ -383,7 +383,18 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
         np.add.at(out, later_day, values[later_rows])
         return out
 
-    revenue, margin, known = numbers("revenue"), numbers("margin"), numbers("known")
+    def summed_where(keep: np.ndarray, values: np.ndarray, sign: float = 1.0) -> np.ndarray:
+        """``summed(np.where(keep, sign * values, 0.0))``, the same sums, with no array a row long
+        in between (at a million customers each is 80 MB of new memory)."""
+        out = np.where(keep[starts], sign * values[starts], 0.0)
+        np.add.at(out, later_day, np.where(keep[later_rows], sign * values[later_rows], 0.0))
+        return out
+
+    def counted(keep: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(keep, starts, dtype=np.int64) if usable else np.zeros(0, np.int64)
+
+    revenue, margin = numbers("revenue"), numbers("margin")
+    known = pc.fill_null(kept["known"], 0).to_numpy(zero_copy_only=False)
     if len(later_rows):  # the days with several orders: their orders by revenue, then margin
         sizes = np.diff(np.append(starts, usable))
         several = sizes > 1
@@ -397,13 +408,13 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
         "customer_id": customer.take(pa.array(starts)),
         "order_date": day.take(pa.array(starts)),
         "n": np.diff(np.append(starts, usable)).astype(np.int64),
-        "purchases": summed(bought.astype(np.int64)),
+        "purchases": counted(bought),
         "revenue": summed(revenue),
         "margin": summed(margin),
-        "purchase_margin": summed(np.where(bought, margin, 0.0)),
-        "purchase_revenue": summed(np.where(bought, revenue, 0.0)),
-        "refunds": summed(refunded.astype(np.int64)),
-        "refund_amount": summed(np.where(refunded, -revenue, 0.0)),
+        "purchase_margin": summed_where(bought, margin),
+        "purchase_revenue": summed_where(bought, revenue),
+        "refunds": counted(refunded),
+        "refund_amount": summed_where(refunded, revenue, -1.0),
         "known": np.maximum.reduceat(known, starts).astype(np.int64) if usable else np.zeros(0, np.int64),
     }
     table = pa.table({k: pa.array(v) if isinstance(v, np.ndarray) else v for k, v in per_day.items()})
