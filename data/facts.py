@@ -61,6 +61,7 @@ __all__ = [
     "entity_health",
     "extract",
     "extract_holdings",
+    "month_numbers",
     "monthly_by_segment",
     "period_measures",
     "prospects",
@@ -87,9 +88,18 @@ def _to_date(day: int) -> date:
     return (_EPOCH + np.timedelta64(int(day), "D")).astype(object)
 
 
-def _months(days: np.ndarray) -> np.ndarray:
-    """Months since January 1970 of day numbers."""
-    return (days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)).astype(np.int32)
+def month_numbers(days: np.ndarray) -> np.ndarray:
+    """Months since January 1970 of day numbers (int32). Each distinct day between the first and
+    the last is converted once and looked up: numpy's day-to-month conversion works out a calendar
+    date per element (at a million customers, ten million orders: 1 s against 0.05 s)."""
+    days = np.asarray(days)
+    if len(days) == 0 or days.dtype.kind not in "iu":
+        return (days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)).astype(np.int32)
+    low, high = int(days.min()), int(days.max())
+    if high - low > max(len(days), 1 << 16):  # days far apart and few: one by one
+        return (days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)).astype(np.int32)
+    month_of = np.arange(low, high + 1).astype("datetime64[D]").astype("datetime64[M]").astype(np.int32)
+    return month_of[days - low]
 
 
 def _month_starts(months: np.ndarray) -> pd.Series:
@@ -750,7 +760,7 @@ def _extract(source: Source, today: date) -> Facts:
         costed=costed,
         d_code=d_code,
         d_day=d_day,
-        d_month=_months(d_day),
+        d_month=month_numbers(d_day),
         d_orders=col("n", np.int32),
         d_purchases=col("purchases", np.int32),
         d_revenue=col("revenue", np.float64),
@@ -1194,7 +1204,7 @@ def _cohorts(facts: Facts, as_of: date) -> _Cohorts | None:
     if keep.any():
         shape = tuple(len(facts.labels[d]) + 1 for d in DIMENSIONS)
         cell_of = np.ravel_multi_index(tuple(facts.dims[d].astype(np.int64) + 1 for d in DIMENSIONS), shape)
-        cohort_of = _months(np.where(started, first, 0).astype(np.int32)).astype(np.int64)
+        cohort_of = month_numbers(np.where(started, first, 0).astype(np.int32)).astype(np.int64)
         code = facts.d_code[keep]
         month = facts.d_month[keep]
         base = int(cohort_of[started].min())  # a started customer's first purchase is a kept row
@@ -1317,12 +1327,12 @@ def _margin_months(facts: Facts, as_of: date) -> tuple[int, int, np.ndarray, np.
         whole = facts._cache.setdefault("margin_months", (first, margin, np.bincount(group, minlength=size)))
     first, margin, rows = whole
     day = _day(as_of)
-    in_month = int(_months(np.array([day]))[0]) - first  # as_of's month, from the first month
+    in_month = int(month_numbers(np.array([day]))[0]) - first  # as_of's month, from the first month
     if len(facts.d_day) == 0 or day < int(facts.d_day.min()):
         return first, 0, margin[:0], rows[:0]
     if in_month >= len(margin) // max(k, 1) or day >= int(facts.d_day.max()):  # after the data: all of it
         return first, len(margin) // max(k, 1), margin, rows
-    if int(_months(np.array([day + 1]))[0]) - first > in_month:  # the month's last day: whole months
+    if int(month_numbers(np.array([day + 1]))[0]) - first > in_month:  # the month's last day: whole months
         return first, in_month + 1, margin[: (in_month + 1) * k], rows[: (in_month + 1) * k]
     upto = in_month * k
     partial = np.flatnonzero((facts.d_month == in_month + first) & (facts.d_day <= day))

@@ -125,7 +125,7 @@ def _monthly(
         "active_customers": (orders > 0).astype(float),
     }
     first = facts.first_purchase_day()
-    first_month = np.where(first >= 0, first.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64), -(10**6))
+    first_month = np.where(first >= 0, fx.month_numbers(first).astype(np.int64), -(10**6))
     segment = facts.dims["segment"].astype(np.int64)
     return first_month, segment, len(facts.labels["segment"]), pair_code, pair_month, values
 

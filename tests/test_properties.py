@@ -169,3 +169,26 @@ def test_documented_errors_only() -> None:
             pd.Timestamp("2026-01-01").date(),
             "year",
         )
+
+
+@SETTINGS
+@given(
+    st.one_of(
+        st.lists(st.integers(min_value=-200_000, max_value=200_000), max_size=300),  # far apart
+        st.lists(st.integers(min_value=-400, max_value=21_000), max_size=300),  # a span: looked up
+    ),
+    st.sampled_from([np.int32, np.int64]),
+)
+def test_month_numbers_are_the_calendar_months_of_days(days: list[int], kind: type) -> None:
+    """``data.facts.month_numbers`` (a lookup over the days' span) gives numpy's own month of every
+    day, whatever the days: none, one, far apart, before 1970, repeated."""
+    from data.facts import month_numbers
+
+    values = np.asarray(days, dtype=kind)
+    want = values.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    got = month_numbers(values)
+    assert got.dtype == np.int32 and got.tolist() == want.tolist()
+    # a month starts on its first day and holds the day before the next month's first
+    if len(values):
+        firsts = got.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+        assert (firsts <= values).all() and (values - firsts < 31).all()
