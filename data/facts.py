@@ -610,7 +610,11 @@ def _extract(source: Source, today: date) -> Facts:
         values = days[name].slice(0, len(usable)) if leading else days[name].take(usable)
         return values.to_numpy(zero_copy_only=False)
 
-    d_day_unsorted = _day_numbers(pd.Series(usable_column("order_date")))
+    dates = days["order_date"].slice(0, len(usable)) if leading else days["order_date"].take(usable)
+    if pa.types.is_date32(dates.type):  # days since 1970 already (a usable order has its date)
+        d_day_unsorted = dates.cast(pa.int32()).to_numpy(zero_copy_only=False)
+    else:
+        d_day_unsorted = _day_numbers(pd.Series(dates.to_numpy(zero_copy_only=False)))
 
     people = side["customers"].result()
     if source.available("customers"):
