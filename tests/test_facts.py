@@ -304,7 +304,7 @@ def test_a_filter_change_picks_cells_of_the_cohorts(demo_sources: dict[str, tupl
         rows = chosen[facts.d_code] & (facts.d_day <= fx._day(as_of))
         frame = pd.DataFrame(
             {
-                "cohort": fx._months(first[facts.d_code[rows]].astype(np.int32)),
+                "cohort": first[facts.d_code[rows]].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64),
                 "month": facts.d_month[rows],
                 "code": facts.d_code[rows],
                 "bought": facts.d_purchases[rows] > 0,
