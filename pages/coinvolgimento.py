@@ -3,6 +3,8 @@ shares that brought new customers, ideas and feedback (customer engagement value
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -133,6 +135,17 @@ with shown_errors(ctx):
     names = loaders.customer_names(
         ctx.source, ctx.source_key, tuple(pd.concat([by_cev, by_clv])["customer_id"].unique().tolist()), ctx.today
     )
+# Side by side, each table fits half the page at 1440 px without scrolling sideways: the amounts,
+# the rank and the group get the width they need, the names the rest (a long one is cut, whole in
+# the customer's card).
+_TOP_CEV_WIDTHS = (150, 66, 66, 70, 86)  # customer, CEV, CLV, rank by CLV, group
+_TOP_CLV_WIDTHS = (190, 70, 70, 90)  # customer, CLV, CEV, group
+
+
+def _fitted(view: pd.DataFrame, widths: tuple[int, ...]) -> dict[str, Any]:
+    return {name: st.column_config.TextColumn(width=w) for name, w in zip(view.columns, widths, strict=True)}
+
+
 left, right = st.columns(2)
 with left:
     st.markdown(f"**{t('engagement.top_cev', lang)}**")
@@ -148,6 +161,7 @@ with left:
     st.dataframe(
         visible_text(view),
         hide_index=True,
+        column_config=_fitted(view, _TOP_CEV_WIDTHS),
         **opens_card("engagement_top_cev", by_cev["customer_id"].tolist()),
     )
     follow_card(ctx, PAGE)
@@ -164,6 +178,7 @@ with right:
     st.dataframe(
         visible_text(view),
         hide_index=True,
+        column_config=_fitted(view, _TOP_CLV_WIDTHS),
         **opens_card("engagement_top_clv", by_clv["customer_id"].tolist()),
     )
     follow_card(ctx, PAGE)

@@ -58,3 +58,21 @@ def test_sales_list_fits_and_the_reason_is_whole(page: Page, app_url: str) -> No
     # The reason wraps inside its cell (rows taller than 4rem) instead of being cut.
     assert page.locator(GRID).first.evaluate("(g) => g.getBoundingClientRect().height") > 300
     page.screenshot(path=str(ARTIFACTS / "opportunita-table.png"), full_page=True)
+
+
+@pytest.mark.parametrize("lang", ["Italiano", "English"])
+def test_most_valuable_tables_fit_side_by_side(page: Page, app_url: str, lang: str) -> None:
+    """Engagement's two "most valuable" tables, side by side at 1440 px: neither scrolls sideways,
+    so the group and the rank are never cut (the CEV table was 508–515 px in 480)."""
+    page.goto(f"{app_url}/coinvolgimento?lang={lang}")
+    _settle(page)
+    group = "Gruppo" if lang == "Italiano" else "Group"
+    for key in ("engagement_top_cev", "engagement_top_clv"):
+        grid = page.locator(f'[class*="st-key-{key}"] {GRID}').first
+        expect(grid).to_be_visible(timeout=90_000)
+        grid.locator(".dvn-scroller").wait_for(timeout=30_000)
+        page.wait_for_timeout(500)  # column widths settle after the first paint
+        sizes = grid.evaluate(OVERFLOW)
+        assert sizes["scroll"] <= sizes["client"] + 1, (key, sizes)
+        assert grid.evaluate(HEADERS)[-1] == group
+    page.screenshot(path=str(ARTIFACTS / f"engagement-top-{lang}.png"), full_page=True)
