@@ -34,7 +34,7 @@ if __name__ == "__main__" and not tuned():
 
 from bench.bench_pages import _session, _timed, parser_for  # noqa: E402
 from data.settings import load_settings  # noqa: E402
-from service import served  # noqa: E402
+from service import served, shared  # noqa: E402
 from ui import loaders  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def run(url: str, timeout: float, short_of_memory: bool = False) -> dict[str, An
     out: dict[str, Any] = {"url": url, "load_at_start": os.getloadavg()[0], "short_of_memory": short_of_memory}
     out["first_visit_s"] = _timed(at)["total_s"]
     out["peak_before_mb"] = _peak_mb()
-    forecasts = [k for k in loaders.SHARED._entries if k[0] == "service.shared.forecast_cells"]
+    forecasts = [k for k in loaders.SHARED._entries if k[0] == shared.forecast_cells.name]
     first_key = str(forecasts[0][1][1])
     offset[0] += loaders.TTL + 1
     started, cpu = time.perf_counter(), time.process_time()

@@ -184,7 +184,7 @@ def facts(source: Source, key: str, today: date) -> Facts:
         found = _SERVED.get(key)
     if found is not None and found.today == today:
         return found
-    return _day_facts(source, key.split(_SERVED_MARK)[0], today)
+    return _day_facts(source, _source_part(key), today)
 
 
 def read_already(source: Source, key: str, today: date) -> Facts | None:
@@ -193,12 +193,17 @@ def read_already(source: Source, key: str, today: date) -> Facts | None:
         found = _SERVED.get(key)
     if found is not None and found.today == today:
         return found
-    return _day_facts.made(source, key.split(_SERVED_MARK)[0], today)  # type: ignore[attr-defined]
+    return _day_facts.made(source, _source_part(key), today)  # type: ignore[attr-defined]
 
 
 def current(source: Source, key: str, today: date) -> Facts | None:
     """The facts served now for the source ``key`` names (whichever read ``key`` itself names)."""
-    return _day_facts.made(source, key.split(_SERVED_MARK)[0], today)  # type: ignore[attr-defined]
+    return _day_facts.made(source, _source_part(key), today)  # type: ignore[attr-defined]
+
+
+def _source_part(key: str) -> str:
+    """The source's own key in ``key``, whether ``key`` names a read (``served_key``) or not."""
+    return key.split(_SERVED_MARK)[0]
 
 
 def served_key(made: Facts) -> str:
@@ -213,12 +218,12 @@ def read_at(made: Facts) -> float:
 
 def renewal_failed(key: str) -> float | None:
     """When reading the source ``key`` names again last failed (None: it did not since it worked)."""
-    return _FAILED.get(key.split(_SERVED_MARK)[0])
+    return _FAILED.get(_source_part(key))
 
 
 def renewing(source: Source, key: str, today: date) -> bool:
     """Whether newer facts than those ``key`` was served are being read or are served already."""
-    base = key.split(_SERVED_MARK)[0]
+    base = _source_part(key)
     current = _day_facts.made(source, base, today)  # type: ignore[attr-defined]
     if current is None:
         return False

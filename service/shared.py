@@ -129,7 +129,7 @@ def roi(
     kept here: it depends on the filters (the pages keep it per filters)."""
     if not _source.available("campaigns"):
         return None
-    value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
+    value = _judged(_source, key, as_of, today, anchor)
     got = facts(_source, key, today)
     return compute.roi_table(
         _source, filters, as_of, today, value, fx.campaign_monthly_margin(got, filters, as_of), facts=got
@@ -263,10 +263,16 @@ def clv_before(_source: Source, key: str, as_of: date, anchor: date, today: date
     """The CLV of every customer at ``as_of`` before ``anchor``, by the model fitted at ``anchor`` on
     the customers' history up to ``as_of`` (no statement, no refit): the yardstick of a change
     between two dates stays the same."""
-    if as_of >= anchor:
-        return clv(_source, key, anchor, "week", today)
     current = clv(_source, key, anchor, "week", today)
+    if as_of >= anchor:
+        return current
     return compute.clv_from_history(_source, history(_source, key, anchor, today), as_of, current)
+
+
+def _judged(_source: Source, key: str, as_of: date, today: date, anchor: date | None) -> CLVResult:
+    """The CLV at ``as_of``: by the model fitted at ``anchor`` when given (a comparison between two
+    dates, ``clv_before``), else by its own fit."""
+    return clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
 
 
 @_shared
@@ -315,7 +321,7 @@ def engagement(
     """Every customer's engagement value at ``as_of``, the referrals one by one, and what was read.
     With ``anchor`` (a comparison), the CLV inside comes from ``clv_before``. Read the first time a
     page that shows engagement is opened."""
-    value = clv_before(_source, key, as_of, anchor, today) if anchor else clv(_source, key, as_of, "week", today)
+    value = _judged(_source, key, as_of, today, anchor)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
 
 

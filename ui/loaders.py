@@ -51,7 +51,6 @@ from service.served import (
     source_key,
 )
 from service.shared import (
-    AHEAD,
     SharedInputs,
     clv,
     clv_before,
@@ -131,8 +130,6 @@ __all__ = [
 _shared = SHARED.memo
 #: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
 _ENTRIES = 256
-#: one thread that makes ahead what the next pages need (``read_ahead``): the one that reads ahead
-_AHEAD = AHEAD
 #: one thread that makes what a page shows when ready instead of waiting for it (``upsell_ready``)
 _SOON = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-soon")
 _SOON_LOCK = threading.Lock()

@@ -19,6 +19,7 @@ from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
 from render.format import fmt_money
+from service import shared
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -236,7 +237,7 @@ def test_customer_value_page(app_env: Path) -> None:
     assert len(top) == 50 and "CLV" in top.columns
     from ui import loaders
 
-    for pool in (loaders._SOON, loaders._AHEAD):  # the offers, if the card did not wait for them
+    for pool in (loaders._SOON, shared.AHEAD):  # the offers, if the card did not wait for them
         pool.submit(lambda: None).result(timeout=120)
     at.run()
     ladder = next(md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**"))
@@ -251,7 +252,7 @@ def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, m
 
     loaders.clear_all()
     at = _run()
-    loaders._AHEAD.submit(lambda: None).result(timeout=120)  # the reading ahead, then nothing queued
+    shared.AHEAD.submit(lambda: None).result(timeout=120)  # the reading ahead, then nothing queued
     ctx = at.session_state[_CONTEXT_KEY]
     args = (ctx.source, ctx.source_key, ctx.filters.end, ctx.stage_rules, ctx.today)
     loaders.upsell.clear()
@@ -823,13 +824,13 @@ def test_the_next_pages_reads_are_made_while_the_overview_is_read(
     loaders.clear_all()
     at = _run()
     for _ in range(2):  # the reading, then the making ahead (each queued behind the one before)
-        loaders._AHEAD.submit(lambda: None).result(timeout=120)
+        shared.AHEAD.submit(lambda: None).result(timeout=120)
     ctx = at.session_state[_CONTEXT_KEY]
     facts = loaders.facts(ctx.source, ctx.source_key, ctx.today)
     assert ("holdings",) in facts._cache and ("engagement",) in facts._cache
     made = [key[0] for key in loaders.SHARED._entries if ("key", ctx.source_key) in key]
-    assert "service.shared.upsell" in made
-    assert made.count("service.shared.stages_before") == len(month_ends(ctx.filters.start, ctx.filters.end)) + 1
+    assert shared.upsell.name in made
+    assert made.count(shared.stages_before.name) == len(month_ends(ctx.filters.start, ctx.filters.end)) + 1
     queries.STATS.reset()
     at.switch_page("pages/valore.py").run()
     assert not at.exception and at.title[0].value == "Valore clienti"
@@ -857,7 +858,7 @@ def test_reading_ahead_never_reads_the_source_itself_and_takes_a_period_again(
     queries.STATS.reset()
     first = Filters(start=date(2026, 1, 1), end=date(2026, 6, 30))
     loaders.read_ahead(source, key, today, first, default_settings.lifecycle)
-    loaders._AHEAD.submit(lambda: None).result(timeout=60)
+    shared.AHEAD.submit(lambda: None).result(timeout=60)
     assert queries.STATS.queries == 0 and len(loaders.SHARED) == 0
 
     made = loaders.facts(source, key, today)

@@ -36,13 +36,13 @@ def _captions(at: AppTest) -> str:
 
 def _served() -> str:
     """The served key of the figures the overview's forecast was made from (one read kept)."""
-    keys = {k[1][1] for k in loaders.SHARED._entries if k[0] == "service.shared.forecast_cells"}
+    keys = {k[1][1] for k in loaders.SHARED._entries if k[0] == shared.forecast_cells.name}
     assert len(keys) == 1, keys
     return str(keys.pop())
 
 
 def _served_keys() -> set[str]:
-    return {str(k[1][1]) for k in loaders.SHARED._entries if k[0] == "service.shared.forecast_cells"}
+    return {str(k[1][1]) for k in loaders.SHARED._entries if k[0] == shared.forecast_cells.name}
 
 
 def _until(done: object, timeout: float = 120) -> None:
@@ -111,7 +111,7 @@ def test_old_figures_are_served_while_newer_ones_are_read(
     # the overview's models were made from the new figures before they were served, and nothing
     # made from the old ones is kept
     assert not [k for k in loaders.SHARED._entries if ("key", first) in k]
-    assert [k for k in loaders.SHARED._entries if k[0] == "service.shared.clv" and ("key", newer) in k]
+    assert [k for k in loaders.SHARED._entries if k[0] == shared.clv.name and ("key", newer) in k]
     queries.STATS.reset()
     at.run()
     assert not at.exception
