@@ -30,11 +30,14 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from data.entities import ENTITIES
+
 __all__ = [
     "DEMO_END",
     "DEMO_PATH",
     "DEMO_START",
     "build_demo_frames",
+    "demo_keys",
     "demo_ready",
     "ensure_demo_database",
     "write_demo",
@@ -44,7 +47,7 @@ __all__ = [
 DEMO_START = date(2023, 11, 1)
 DEMO_END = date(2026, 10, 31)
 DEMO_PATH = Path(__file__).resolve().parent / "demo.duckdb"
-DEMO_VERSION = 4
+DEMO_VERSION = 5  # 5: the keys of the tables whose ids never repeat are declared unique
 
 Progress = Callable[[float, str], None]
 
@@ -632,9 +635,24 @@ def write_demo(
     report = progress or (lambda _f, _m: None)
     report(0.05, "generating")
     frames = build_demo_frames(customers=customers, seed=seed, intensity=intensity)
-    write_frames(url, frames, DATE_COLUMNS, progress=report)
+    write_frames(url, frames, DATE_COLUMNS, progress=report, keys=demo_keys(frames))
     report(1.0, "done")
     return {name: len(df) for name, df in frames.items()}
+
+
+def demo_keys(frames: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """The tables whose key the demo declares unique, as a company's database does: those whose
+    ids are whole numbers, each once. The orders and customers repeat a few ids on purpose (the
+    data health page shows them), so their keys are not declared."""
+    keys = {}
+    for name, frame in frames.items():
+        spec = ENTITIES.get(name)
+        if spec is None or spec.key not in frame:
+            continue
+        ids = frame[spec.key]
+        if pd.api.types.is_integer_dtype(ids.dtype) and ids.notna().all() and ids.is_unique:
+            keys[name] = spec.key
+    return keys
 
 
 def write_frames(
@@ -642,18 +660,21 @@ def write_frames(
     frames: dict[str, pd.DataFrame],
     date_columns: dict[str, list[str]] | None = None,
     progress: Progress | None = None,
+    keys: dict[str, str] | None = None,
 ) -> None:
     """Write DataFrames as tables (replacing them) at ``url``: DuckDB natively, others via pandas.
 
     ``date_columns`` names, per table, the columns stored as SQL DATE; other columns keep the
-    type pandas gives them. This is the only code that writes, and never to a dashboard source:
-    it is for the demo, benchmarks and tests."""
+    type pandas gives them. ``keys`` names, per table, a column declared unique (a unique index;
+    not on Spark, which has none). This is the only code that writes, and never to a dashboard
+    source: it is for the demo, benchmarks and tests."""
     report = progress or (lambda _f, _m: None)
     dates = date_columns or {}
     engine = sa.create_engine(url)
     try:
         if engine.dialect.name == "duckdb":
             _write_duckdb(engine, frames, dates, report)
+            _declare_keys(engine, keys or {})
             return
         if engine.dialect.name in SPARK_DIALECTS:
             _write_spark(engine, frames, dates, report)
@@ -674,8 +695,17 @@ def write_frames(
             chunk = max(1, 30_000 // max(1, len(out.columns)))
             method = None if engine.dialect.name == "sqlite" else "multi"  # executemany is SQLite's fast path
             out.to_sql(name, engine, if_exists="replace", index=False, dtype=types, chunksize=chunk, method=method)
+        _declare_keys(engine, keys or {})
     finally:
         engine.dispose()
+
+
+def _declare_keys(engine: sa.Engine, keys: dict[str, str]) -> None:
+    """A unique index on each table's key column (``keys``: table → column)."""
+    with engine.begin() as conn:
+        for table, column in keys.items():
+            held = sa.Table(table, sa.MetaData(), sa.Column(column))
+            sa.Index(f"ux_{table}_{column}", held.c[column], unique=True).create(conn)
 
 
 def _copy_postgresql(engine: sa.Engine, name: str, frame: pd.DataFrame) -> None:

@@ -71,7 +71,8 @@ def cleaned(entity: ResolvedEntity, today: date, customer: Any = None) -> sa.Sub
     Rules, in order (a row counts under the first it breaks): missing id, missing customer,
     missing date, unparseable date, date before 1900, non-numeric or missing amount, an amount that
     is not finite or beyond ±10¹², date after ``today``, and a repeated id (the first usable row of
-    an id is kept).
+    an id is kept; not looked for where the database declares the key unique, ``unique_key``: no id
+    can repeat there, and the rule would sort every row by id to find none).
 
     ``customer``: only the rows that share an id with a row of this customer (an entity with a
     customer reference), cleaned exactly as in the whole table — the repeated-id rule sees every
@@ -124,7 +125,7 @@ def cleaned(entity: ResolvedEntity, today: date, customer: Any = None) -> sa.Sub
         .where(*where)
         .subquery(f"typed_{spec.name}")
     )
-    if has_key:
+    if has_key and not entity.unique_key:  # a key the database declares unique cannot repeat
         usable = sa.case((inner.c._first.is_(None), 0), else_=1)
         order = [inner.c[spec.needs_date]] if spec.needs_date else []
         order += [inner.c[c] for c in spec.columns if c != spec.key and c != spec.needs_date][:2]

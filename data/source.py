@@ -3,6 +3,12 @@
 A mapping is checked by running it with ``LIMIT 0`` and reading the column names the database
 returns, never by reflecting the schema (reflection fails on DuckDB with recent SQLAlchemy).
 Every problem is reported with the settings key to fix.
+
+Where an entity is a table whose key column the database declares unique (a primary key, a unique
+constraint or a unique index on that column alone), no row can repeat an id: the cleaning then
+skips the repeated-id rule, which is the costliest part of reading a large table (a sort of every
+row by id). The question is asked of DuckDB's catalog, or of SQLAlchemy's inspector elsewhere; an
+answer the database cannot give counts as "not declared", and the rule is applied.
 """
 
 from __future__ import annotations
@@ -124,6 +130,8 @@ class ResolvedEntity:
     native: tuple[tuple[str, str], ...] = ()
     #: how dates with the year last are read: "DMY" or "MDY"
     date_order: str = "DMY"
+    #: the database declares the key column unique: no id can repeat (the cleaning skips that rule)
+    unique_key: bool = False
 
     def native_kind(self, column: str) -> str | None:
         return dict(self.native).get(column)
@@ -172,6 +180,8 @@ class Source:
     url: str
     engine: sa.Engine = field(init=False)
     _last_kinds: dict[str, str | None] = field(init=False, default_factory=dict, repr=False)
+    #: per schema, the tables' columns declared unique (``_unique_columns``)
+    _unique: dict[str | None, dict[str, frozenset[str]]] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.engine = make_readonly_engine(self.url, self.settings.statement_timeout_s)
@@ -270,6 +280,7 @@ class Source:
             if kind is not None:
                 native.append((canonical, kind))
         selectable = sa.select(*columns).select_from(base).subquery(f"e_{name}")
+        key_column = by_lower.get(mapping.source_column(spec.key).lower()) if mapping.sql is None else None
         return ResolvedEntity(
             spec=spec,
             mapping=mapping,
@@ -277,7 +288,57 @@ class Source:
             present=frozenset(present),
             native=tuple(native),
             date_order=self.settings.date_order,
+            unique_key=key_column is not None and self._declared_unique(mapping.table or name, key_column),
         )
+
+    def _declared_unique(self, table_name: str, column: str) -> bool:
+        """Whether the database declares ``column`` of the table unique on its own (a primary key,
+        a unique constraint or a unique index of that one column). False where it cannot tell."""
+        schema, _, table = table_name.rpartition(".")
+        try:
+            declared = self._unique_columns(schema or None)
+        except Exception:  # a catalog the database or its driver cannot read: not declared
+            return False
+        return column.lower() in declared.get(table.lower(), frozenset())
+
+    def _unique_columns(self, schema: str | None) -> dict[str, frozenset[str]]:
+        """Per table of ``schema`` (lowercased names): the columns declared unique on their own. One
+        question for every mapped table of the schema, once: DuckDB's catalog, else SQLAlchemy's
+        inspector."""
+        if schema in self._unique:
+            return self._unique[schema]
+        found: dict[str, set[str]] = {}
+        singles: list[tuple[str, list[Any]]] = []
+        with self.engine.connect() as conn:
+            if self.dialect == "duckdb":
+                mine = {"schema": schema}
+                for table, columns in conn.execute(_DUCKDB_UNIQUE_CONSTRAINTS, mine).all():
+                    singles.append((table, list(columns)))
+                for table, expressions in conn.execute(_DUCKDB_UNIQUE_INDEXES, mine).all():
+                    # the indexed expressions as text, "[id]": one plain column name counts
+                    singles.append((table, [e.strip().strip("'\"") for e in str(expressions).strip("[]").split(",")]))
+            else:
+                names = sorted(
+                    {
+                        bare
+                        for entity in ENTITIES
+                        for owner, _, bare in [(self.settings.mapping(entity).table or entity).rpartition(".")]
+                        if (owner or None) == schema
+                    }
+                )
+                catalog = sa.inspect(conn)
+                for (_, table), pk in catalog.get_multi_pk_constraint(schema=schema, filter_names=names).items():
+                    singles.append((table, pk.get("constrained_columns") or []))
+                declared = catalog.get_multi_unique_constraints(schema=schema, filter_names=names)
+                for (_, table), unique in declared.items():
+                    singles += [(table, u.get("column_names") or []) for u in unique]
+                for (_, table), indexes in catalog.get_multi_indexes(schema=schema, filter_names=names).items():
+                    singles += [(table, i.get("column_names") or []) for i in indexes if i.get("unique")]
+        for table, columns in singles:
+            if len(columns) == 1 and columns[0] is not None:
+                found.setdefault(str(table).lower(), set()).add(str(columns[0]).lower())
+        self._unique[schema] = {table: frozenset(columns) for table, columns in found.items()}
+        return self._unique[schema]
 
     @cached_property
     def resolution(self) -> dict[str, ResolvedEntity | MappingError]:
@@ -328,6 +389,18 @@ class Source:
             if isinstance(got, MappingError) and (name == "orders" or self.settings.mapping(name).configured):
                 out[name] = got
         return out
+
+
+#: DuckDB's catalog: the constraints and indexes that make columns of a table unique
+_DUCKDB_UNIQUE_CONSTRAINTS = sa.text(
+    "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+    "WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND database_name = current_database() "
+    "AND schema_name = coalesce(:schema, current_schema())"
+)
+_DUCKDB_UNIQUE_INDEXES = sa.text(
+    "SELECT table_name, expressions FROM duckdb_indexes() WHERE is_unique AND database_name = current_database() "
+    "AND schema_name = coalesce(:schema, current_schema())"
+)
 
 
 def _placeholder(spec: EntitySpec, column: str) -> sa.ColumnElement[Any]:

@@ -155,6 +155,7 @@ class LocalCopy(Source):
             present=entity.present,
             native=entity.native,
             date_order=entity.date_order,
+            unique_key=entity.unique_key,  # the same rows: what the origin declares holds here
         )
 
     def _register(self, name: str, table: pa.Table) -> None:
