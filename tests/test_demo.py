@@ -20,6 +20,14 @@ def test_demo_is_deterministic() -> None:
     assert not build_demo_frames(400, seed=4)["orders"].equals(a["orders"])
 
 
+def test_no_two_customers_of_the_demo_share_a_name() -> None:
+    """A table lists customers by name: the demo's are all different (a reader could not tell two
+    "Bar Giulia Esposito" apart). The one customer listed twice on purpose keeps its name."""
+    customers = build_demo_frames(customers=3000)["customers"].drop_duplicates("customer_id")
+    assert customers["name"].is_unique
+    assert customers["name"].str.len().max() <= 40
+
+
 def test_demo_shape() -> None:
     frames = build_demo_frames(3000)
     customers, orders = frames["customers"], frames["orders"]
