@@ -15,6 +15,7 @@ its ``PREPARE`` step (the overview's figures and what the other pages share) whe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -37,6 +38,7 @@ from service import compute
 from service.memo import SharedCache, default_cache_bytes
 
 __all__ = [
+    "AFTER_READ",
     "AHEAD",
     "PREPARE",
     "SHARED",
@@ -69,6 +71,9 @@ SHARED = SharedCache(budget=default_cache_bytes(), ttl=_DAY, renew_after=TTL)
 AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-read-ahead")
 #: what to make from a new read before anybody is served it: (source, served key, day, settings)
 PREPARE: list[Callable[[Source, str, date, Settings], None]] = []
+#: what to make in the background once what the next pages read besides the facts is read: (source,
+#: served key, day)
+AFTER_READ: list[Callable[[Source, str, date], None]] = []
 
 #: the facts of each read by its served key (``served_key``): a rerun keeps the facts it started with
 _SERVED: weakref.WeakValueDictionary[str, Facts] = weakref.WeakValueDictionary()
@@ -107,8 +112,17 @@ def _read_facts(source: Source, key: str, today: date) -> Facts:
     made._cache[_SERVED_MARK] = (served, time.time())
     with _SERVED_LOCK:
         _SERVED[served] = made
-    compute.memo(made, ("read_ahead",), lambda: AHEAD.submit(compute.read_ahead, source, made))
+    compute.memo(made, ("read_ahead",), lambda: AHEAD.submit(_ahead, source, served, made))
     return made
+
+
+def _ahead(source: Source, key: str, made: Facts) -> None:
+    """What the next pages read from the source (``compute.read_ahead``), then the ``AFTER_READ``
+    steps for the read ``key`` names; a step that fails is left to the page that needs it."""
+    compute.read_ahead(source, made)
+    for step in AFTER_READ:
+        with contextlib.suppress(Exception):
+            step(source, key, made.today)
 
 
 def _prepare(source: Source, key: str, today: date) -> bool:

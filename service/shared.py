@@ -101,6 +101,19 @@ def prepare(_source: Source, key: str, today: date, settings: Settings) -> None:
 served.PREPARE.append(prepare)
 
 
+def _backtest_ahead(_source: Source, key: str, today: date) -> None:
+    """The forecast's backtest at the facts' last day, which the overview shows by default: its own
+    model fit at an earlier date, made on the second core while the overview's page fits the model
+    at the period's end (``served.AFTER_READ``)."""
+    made = served.read_already(_source, key, today)
+    last = made.date_range()[1] if made is not None else None
+    if last is not None:
+        forecast_backtest(_source, key, last, today)
+
+
+served.AFTER_READ.append(_backtest_ahead)
+
+
 class SharedInputs:
     """``service.overview.Inputs`` from the shared results (the campaigns' returns computed each
     time: the pages keep theirs per filters, ``ui.loaders.CachedInputs``)."""

@@ -5,6 +5,7 @@ error reported) and from the command line."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 import cli
 from data.filters import Filters
-from data.settings import ConfigError, ForecastParams, load_settings
+from data.settings import ConfigError, ForecastParams, Settings, load_settings
 from data.source import Source
 from kpi.clv import BGNBD, GammaGamma
 from kpi.forecast import (
@@ -323,3 +324,41 @@ def test_the_next_twelve_months_to_the_day() -> None:
     assert len(weights) == 13 and weights[0] == 1 and weights[-1] == pytest.approx(30 / 31)
     assert weights[1:-1].tolist() == [1.0] * 11
     assert span_weights(date(2026, 10, 31), 12).tolist() == [1.0] * 12
+
+
+def test_the_backtest_is_made_in_the_background_once_the_source_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_settings: Settings
+) -> None:
+    """The overview's forecast is judged by a backtest with a model fit of its own: once the facts
+    are read it is made on the read-ahead thread (``served.AFTER_READ``), while the overview's page
+    fits the model at the period's end; the page then finds it made."""
+    from data.demo import write_demo
+    from service import forecast as service_forecast
+    from service import served, shared
+
+    url = f"duckdb:///{tmp_path / 'ahead.duckdb'}"
+    write_demo(url, customers=300, seed=5)
+    settings = default_settings
+    source = Source(settings=settings, url=url)
+    made_on: list[str] = []
+    real = service_forecast.backtest_cells
+
+    def counted(*args: object, **kwargs: object) -> object:
+        made_on.append(threading.current_thread().name)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_forecast, "backtest_cells", counted)
+    served.clear()
+    try:
+        today = date(2026, 11, 23)
+        key = served.source_key(url, settings)
+        facts = served.facts(source, key, today)
+        facts._cache[("read_ahead",)].result(timeout=120)  # the read-ahead thread is done
+        served_as = served.served_key(facts)
+        last = facts.date_range()[1]
+        assert shared.forecast_backtest.made(source, served_as, last, today) is not None  # type: ignore[attr-defined]
+        assert made_on == ["cruscotto-read-ahead_0"]
+        shared.forecast_backtest(source, served_as, last, today)  # the page's call: found made
+        assert len(made_on) == 1
+    finally:
+        served.clear()
