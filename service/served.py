@@ -107,7 +107,7 @@ def clear() -> None:
 def _read_facts(source: Source, key: str, today: date) -> Facts:
     """The source read and cleaned (``data.facts``), given a served key of their own
     (``served_key``); what the next pages read besides starts being read in the background."""
-    made = fx.extract(source, today)
+    made = fx.extract(source, today, lines_ahead=True)  # the order lines are read right after
     served = f"{key}{_SERVED_MARK}{next(_READS)}"
     made._cache[_SERVED_MARK] = (served, time.time())
     with _SERVED_LOCK:

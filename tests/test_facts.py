@@ -616,6 +616,53 @@ def test_reading_ahead_reads_what_the_next_pages_read(tmp_path: Path, default_se
     assert engaged.health == compute.engagement_facts(again, alone).health
 
 
+def test_the_order_lines_read_with_the_facts_are_those_read_after(tmp_path: Path, default_settings: Settings) -> None:
+    """A server reads the facts with ``lines_ahead``: from a DuckDB file the order lines' statement
+    starts once the orders' rows are in, and the holdings take its rows (only the products are
+    read then), the same as reading them after. Elsewhere nothing is read ahead."""
+    url = f"duckdb:///{tmp_path / 'lines.duckdb'}"
+    write_demo(url, customers=300, seed=5)
+    source = Source(settings=default_settings, url=url)
+    ahead = fx.extract(source, DEMO_TODAY, lines_ahead=True)
+    assert fx._LINES_AHEAD in ahead._cache
+    queries.STATS.reset()
+    held = compute.holdings_for(source, ahead)
+    assert queries.STATS.queries == 1  # the products
+    assert fx._LINES_AHEAD not in ahead._cache  # taken: not held twice
+    alone = fx.extract(Source(settings=default_settings, url=url), DEMO_TODAY)
+    queries.STATS.reset()
+    held_alone = compute.holdings_for(source, alone)
+    assert queries.STATS.queries == 2  # the order lines, then the products
+    _same(_lines(held), _lines(held_alone))
+    assert held.health == held_alone.health
+    sqlite = f"sqlite:///{tmp_path / 'lines.sqlite'}"
+    write_demo(sqlite, customers=300, seed=5)
+    copied = fx.extract(Source(settings=default_settings, url=sqlite), DEMO_TODAY, lines_ahead=True)
+    assert fx._LINES_AHEAD not in copied._cache  # read from the copy when needed, as before
+
+
+def test_order_lines_read_ahead_that_fail_are_left_to_the_page(
+    tmp_path: Path, default_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The facts are made whatever happens to the order lines read beside them; the holdings meet
+    the failure, and the page's next try reads them again."""
+    url = f"duckdb:///{tmp_path / 'failing_lines.duckdb'}"
+    write_demo(url, customers=300, seed=5)
+    source = Source(settings=default_settings, url=url)
+    real = fx._line_rows
+
+    def broken(*_args: object) -> sa.Subquery:
+        raise sa.exc.OperationalError("SELECT", {}, Exception("the server went away"))
+
+    monkeypatch.setattr(fx, "_line_rows", broken)
+    facts = fx.extract(source, DEMO_TODAY, lines_ahead=True)
+    assert facts.customers > 0
+    with pytest.raises(sa.exc.OperationalError):
+        compute.holdings_for(source, facts)
+    monkeypatch.setattr(fx, "_line_rows", real)
+    assert len(compute.holdings_for(source, facts).day) > 0
+
+
 def test_a_failed_read_ahead_is_left_to_the_page(
     tmp_path: Path, default_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

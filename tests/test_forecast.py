@@ -332,6 +332,7 @@ def test_the_backtest_is_made_in_the_background_once_the_source_is_read(
     """The overview's forecast is judged by a backtest with a model fit of its own: once the facts
     are read it is made on the read-ahead thread (``served.AFTER_READ``), while the overview's page
     fits the model at the period's end; the page then finds it made."""
+    from data import facts as fx
     from data.demo import write_demo
     from service import forecast as service_forecast
     from service import served, shared
@@ -348,6 +349,9 @@ def test_the_backtest_is_made_in_the_background_once_the_source_is_read(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service_forecast, "backtest_cells", counted)
+    lines_read_with_the_facts: list[object] = []
+    real_lines = fx._lines_ahead
+    monkeypatch.setattr(fx, "_lines_ahead", lambda *args: lines_read_with_the_facts.append(real_lines(*args)))
     served.clear()
     try:
         today = date(2026, 11, 23)
@@ -358,6 +362,7 @@ def test_the_backtest_is_made_in_the_background_once_the_source_is_read(
         last = facts.date_range()[1]
         assert shared.forecast_backtest.made(source, served_as, last, today) is not None  # type: ignore[attr-defined]
         assert made_on == ["cruscotto-read-ahead_0"]
+        assert len(lines_read_with_the_facts) == 1  # the server reads the order lines with the facts
         shared.forecast_backtest(source, served_as, last, today)  # the page's call: found made
         assert len(made_on) == 1
     finally:
