@@ -575,7 +575,7 @@ def extract(source: Source, today: date, lines_ahead: bool = False) -> Facts:
     ``lines_ahead`` (a server, which reads the order lines right after): from a DuckDB file, the
     order lines' statement starts as soon as the orders' rows are in, on a thread of its own, while
     they are summed here; ``extract_holdings`` takes its rows (at 100k customers every page cold
-    0.2 s sooner, the peak 30–40 MB lower: the statement no longer runs beside the overview's
+    0.3 s sooner, the peak 30–40 MB lower: the statement no longer runs beside the overview's
     models)."""
     tune_allocators()
     local = LocalCopy(source, _FACT_ENTITIES) if clean_locally(source) else None
