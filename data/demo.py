@@ -47,7 +47,7 @@ __all__ = [
 DEMO_START = date(2023, 11, 1)
 DEMO_END = date(2026, 10, 31)
 DEMO_PATH = Path(__file__).resolve().parent / "demo.duckdb"
-DEMO_VERSION = 5  # 5: the keys of the tables whose ids never repeat are declared unique
+DEMO_VERSION = 5  # 5: the keys of the ids that never repeat declared unique; no two customers named alike
 
 Progress = Callable[[float, str], None]
 
@@ -223,22 +223,23 @@ _LAST = [
     "Moretti",
 ]
 _PREFIX = {"Privati": "", "Uffici": "Studio ", "HoReCa": "Bar ", "Rivenditori": "Distribuzione "}
-#: towns that tell apart customers of the same name, once every first and last name pair is taken
-_TOWNS = (
-    "Bergamo", "Brescia", "Como", "Cremona", "Lecco", "Lodi", "Mantova", "Monza", "Pavia", "Varese",
-    "Verona", "Vicenza", "Padova", "Treviso", "Udine", "Trento", "Bolzano", "Parma", "Modena", "Ferrara",
-    "Ravenna", "Rimini", "Pesaro", "Ancona", "Perugia", "Arezzo", "Siena", "Pisa", "Lucca", "Livorno",
-    "Viterbo", "Latina", "Pescara", "Lecce", "Bari", "Salerno", "Cosenza", "Sassari", "Cagliari", "Trapani",
+#: provinces (their codes, as Italian customer lists write them) that tell apart customers of the
+#: same name, once every first and last name pair is taken
+_PROVINCES = (
+    "BG", "BS", "CO", "CR", "LC", "LO", "MN", "MB", "PV", "VA", "VR", "VI", "PD", "TV", "UD", "TN", "BZ", "PR",
+    "MO", "FE", "RA", "RN", "PU", "AN", "PG", "AR", "SI", "PI", "LU", "LI", "VT", "LT", "PE", "LE", "BA", "SA",
+    "CS", "SS", "CA", "TP",
 )  # fmt: skip
 
 
 def _customer_name(i: int) -> str:
     """The ``i``-th customer's name: every first and last name pair in turn, then the pairs again
-    with a town (none twice among the first 13,120 customers: a table's reader tells them apart)."""
+    with a province (none twice among the first 13,120 customers: a table's reader tells them
+    apart)."""
     pairs = len(_FIRST) * len(_LAST)
     name = f"{_FIRST[i % len(_FIRST)]} {_LAST[(i // len(_FIRST)) % len(_LAST)]}"
-    round_ = (i // pairs) % (len(_TOWNS) + 1)
-    return f"{name}, {_TOWNS[round_ - 1]}" if round_ else name
+    round_ = (i // pairs) % (len(_PROVINCES) + 1)
+    return f"{name} ({_PROVINCES[round_ - 1]})" if round_ else name
 
 
 def _simulate_orders(
