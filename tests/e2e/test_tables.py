@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import ARTIFACTS
 
@@ -31,10 +31,17 @@ def _grid_fits(page: Page) -> list[str]:
     grid = page.locator(GRID).first
     expect(grid).to_be_visible(timeout=90_000)
     grid.locator(".dvn-scroller").wait_for(timeout=30_000)
+    _headers_drawn(grid)
     page.wait_for_timeout(500)  # column widths settle after the first paint
     sizes = grid.evaluate(OVERFLOW)
     assert sizes["scroll"] <= sizes["client"] + 1, sizes  # no horizontal scroll
     return list(grid.evaluate(HEADERS))
+
+
+def _headers_drawn(grid: Locator) -> None:
+    """Wait for the grid's accessible copy to name its columns: on a busy machine it comes after
+    the canvas (a check right after the first paint once found no header at all)."""
+    expect(grid.locator("table thead th").first).to_be_attached(timeout=30_000)
 
 
 @pytest.mark.parametrize("lang", ["Italiano", "English"])
@@ -71,6 +78,7 @@ def test_most_valuable_tables_fit_side_by_side(page: Page, app_url: str, lang: s
         grid = page.locator(f'[class*="st-key-{key}"] {GRID}').first
         expect(grid).to_be_visible(timeout=90_000)
         grid.locator(".dvn-scroller").wait_for(timeout=30_000)
+        _headers_drawn(grid)
         page.wait_for_timeout(500)  # column widths settle after the first paint
         sizes = grid.evaluate(OVERFLOW)
         assert sizes["scroll"] <= sizes["client"] + 1, (key, sizes)
