@@ -297,7 +297,8 @@ class Source:
         schema, _, table = table_name.rpartition(".")
         try:
             declared = self._unique_columns(schema or None)
-        except Exception:  # a catalog the database or its driver cannot read: not declared
+        except Exception:  # a catalog the database or its driver cannot read: not declared, nor asked again
+            self._unique[schema or None] = {}
             return False
         return column.lower() in declared.get(table.lower(), frozenset())
 

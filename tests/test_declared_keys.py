@@ -125,3 +125,21 @@ def test_a_key_in_a_two_column_index_or_a_query_is_not_declared(tmp_path: Path, 
     assert source.entity("order_lines").unique_key is False
     assert source.entity("tickets").unique_key is False
     assert source.entity("leads").unique_key is False
+
+
+def test_a_catalog_that_cannot_be_read_declares_nothing_and_is_asked_once(
+    tmp_path: Path, default_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'closed.sqlite'}"
+    frames = build_demo_frames(customers=120, seed=2)
+    write_frames(url, frames, DATE_COLUMNS, keys=demo_keys(frames))
+    asked: list[object] = []
+
+    def refused(*args: object) -> object:
+        asked.append(args)
+        raise sa.exc.OperationalError("PRAGMA", {}, Exception("not authorized"))
+
+    monkeypatch.setattr(sa, "inspect", refused)
+    source = Source(settings=default_settings, url=url)
+    assert all(source.entity(name).unique_key is False for name in KEYED)
+    assert len(asked) == 1
