@@ -1109,7 +1109,8 @@ def cube(facts: Facts, start: date | None, end: date | None) -> Cube:
         p_new=np.bincount(cell.of_customer[new], minlength=k),
     )
     with _CUBE_LOCK:
-        kept = [c for c in facts._cache if isinstance(c, tuple) and c[:1] == ("cube",)]
+        # over a copy of the keys: other threads add to the facts' cache meanwhile
+        kept = [c for c in list(facts._cache) if isinstance(c, tuple) and c[:1] == ("cube",)]
         for old in kept[: max(len(kept) - _CUBES_KEPT + 1, 0)]:
             facts._cache.pop(old, None)
         return facts._cache.setdefault(key, made)
@@ -1280,7 +1281,7 @@ def _cohorts(facts: Facts, as_of: date) -> _Cohorts | None:
             buyers=np.bincount(entry[bought][firsts], minlength=len(entries)),
         )
     with _CUBE_LOCK:
-        kept = [c for c in facts._cache if isinstance(c, tuple) and c[:1] == ("cohorts",)]
+        kept = [c for c in list(facts._cache) if isinstance(c, tuple) and c[:1] == ("cohorts",)]
         for old in kept[: max(len(kept) - _CUBES_KEPT + 1, 0)]:
             facts._cache.pop(old, None)
         return facts._cache.setdefault(key, (made,))[0]

@@ -501,7 +501,7 @@ def _campaign_cells(facts: Facts, result: CLVResult) -> _CampaignCells:
         campaign_ids=np.asarray(campaign_ids, dtype=object),
     )
     with _LOCK:
-        stale = [c for c in facts._cache if isinstance(c, tuple) and c[:1] == ("campaign_cells",)]
+        stale = [c for c in list(facts._cache) if isinstance(c, tuple) and c[:1] == ("campaign_cells",)]
         for old in stale[: max(len(stale) - 7, 0)]:
             facts._cache.pop(old, None)
         facts._cache[key] = made

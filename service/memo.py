@@ -72,9 +72,11 @@ def size_of(value: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
         return int(value.nbytes) + (value.size * _OBJECT_CELL if value.dtype is np.dtype(object) else 0)
     if isinstance(value, (str, bytes, int, float, bool)) or value is None:
         return sys.getsizeof(value)
+    # A dict is read through a copy of its items, made at once: another thread may add to it
+    # meanwhile (the facts' own cache, while the read-ahead thread makes what the next pages need).
     if isinstance(value, dict):
         return sys.getsizeof(value) + sum(
-            size_of(k, seen, _depth + 1) + size_of(v, seen, _depth + 1) for k, v in value.items()
+            size_of(k, seen, _depth + 1) + size_of(v, seen, _depth + 1) for k, v in list(value.items())
         )
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
@@ -85,10 +87,10 @@ def size_of(value: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         names = [f.name for f in dataclasses.fields(value)]
         parts = [getattr(value, n, None) for n in names]
-        parts += [v for k, v in getattr(value, "__dict__", {}).items() if k not in names]
+        parts += [v for k, v in list(getattr(value, "__dict__", {}).items()) if k not in names]
         return sys.getsizeof(value) + sum(size_of(v, seen, _depth + 1) for v in parts)
     if hasattr(value, "__dict__"):
-        return sys.getsizeof(value) + sum(size_of(v, seen, _depth + 1) for v in vars(value).values())
+        return sys.getsizeof(value) + sum(size_of(v, seen, _depth + 1) for v in list(vars(value).values()))
     return sys.getsizeof(value)
 
 

@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from data.demo import write_demo
@@ -215,3 +217,28 @@ def test_serve_serves_the_dashboard(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_dict_another_thread_adds_to_is_measured_without_error() -> None:
+    """The facts' own cache grows while the read-ahead thread works: measuring it meanwhile must not
+    fail ("dictionary changed size during iteration", met once by a page)."""
+    from service.memo import size_of
+
+    held: dict[tuple[str, int], np.ndarray] = {("part", i): np.zeros(1000) for i in range(300)}
+    stop = threading.Event()
+
+    def grow() -> None:
+        i = 0
+        while not stop.is_set():
+            held[("new", i)] = np.zeros(10)
+            held.pop(("new", i - 50), None)
+            i += 1
+
+    other = threading.Thread(target=grow)
+    other.start()
+    try:
+        for _ in range(300):
+            assert size_of(held) >= 300 * 8000
+    finally:
+        stop.set()
+        other.join()
