@@ -23,9 +23,11 @@ apart), then the same visit: what the first visitor after a start waits for.
 It runs with the memory settings ``serve.py`` starts the server with (``data.memory``);
 ``--plain-allocator`` measures with the C library's defaults, as ``streamlit run app.py`` runs.
 
-Every session shares one registry of Streamlit components, built before anything is timed, as a
-server builds it when it starts: AppTest otherwise scans every installed package for each new
-session (0.1–0.3 s that no visitor of a real server waits for).
+What the pages import and the source's driver are imported before anything is timed, as
+``serve.py`` imports them when it starts (``ui.shell.preload``). Every session shares one registry
+of Streamlit components, built before anything is timed, as a server builds it when it starts:
+AppTest otherwise scans every installed package for each new session (0.1–0.3 s that no visitor of
+a real server waits for).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from data.queries import STATS  # noqa: E402
 from service import served  # noqa: E402
 from ui import loaders  # noqa: E402
+from ui.shell import preload  # noqa: E402
 
 PAGES = {
     "overview": "pages/panoramica.py",
@@ -113,6 +116,7 @@ def _session(timeout: float, first: AppTest | None = None) -> AppTest:
 def run(url: str, timeout: float, think: float = 0.0, read_ahead: bool = False) -> dict[str, Any]:
     os.environ["CRUSCOTTO_DB_URL"] = url
     os.environ["CRUSCOTTO_CONFIG"] = str(ROOT / "bench" / "bench.toml")
+    preload(url)  # as ``serve.py`` does when it starts
     out: dict[str, Any] = {
         "url": url,
         "think_s": think,

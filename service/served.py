@@ -244,13 +244,15 @@ def renewing(source: Source, key: str, today: date) -> bool:
     return served_key(current) != key or bool(_day_facts.renewing(source, base, today))  # type: ignore[attr-defined]
 
 
-def warm_up(log: Callable[[str], None], ready: Callable[[], bool]) -> None:
+def warm_up(log: Callable[[str], None], ready: Callable[[], bool], first: Callable[[], None] | None = None) -> None:
     """``python3 serve.py``'s reading ahead (``[server] read_at_start``): once the server is up
-    (``ready``), ``read_ahead_once``, then again after each midnight, so that the day's first
-    visitor does not wait either."""
+    (``ready``), ``first`` (its imports), then ``read_ahead_once``, then again after each midnight,
+    so that the day's first visitor does not wait either."""
     limit = time.monotonic() + 120
     while not ready() and time.monotonic() < limit:
         time.sleep(0.1)
+    if first is not None:
+        first()
     while read_ahead_once(log):
         today = date.today()
         tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time())

@@ -3,6 +3,7 @@ starts, through ``serve.py``), and a user's choice stays."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
@@ -14,6 +15,7 @@ import time
 import urllib.request
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -242,3 +244,59 @@ def test_a_dict_another_thread_adds_to_is_measured_without_error() -> None:
     finally:
         stop.set()
         other.join()
+
+
+def test_preload_imports_what_the_pages_import_and_the_sources_driver(tmp_path: Path) -> None:
+    """``ui.shell.preload`` (``serve.py``, as it starts) imports every module the pages import, what
+    they load on first use, and the driver of the source, so the first visit imports none of them.
+    In a fresh interpreter: before it, none of them is loaded."""
+    code = """
+import ast, json, sys
+from pathlib import Path
+from ui.shell import _LOADED_ON_USE, preload
+wanted = set(_LOADED_ON_USE) | {"duckdb_engine"}
+for script in Path("pages").glob("*.py"):
+    for node in ast.parse(script.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__":
+            wanted.add(node.module)
+before = sorted(wanted & set(sys.modules))
+preload(sys.argv[1])
+print(json.dumps({"wanted": sorted(wanted), "before": before, "missing": sorted(wanted - set(sys.modules))}))
+"""
+    url = f"duckdb:///{tmp_path / 'nowhere.duckdb'}"
+    done = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"ui.customer_card", "ui.targets_form", "render.charts"} <= set(got["wanted"])  # read from the pages
+    assert {"pandas.io.formats.style", "duckdb_engine", "ui.customer_card", "ui.targets_form"}.isdisjoint(got["before"])
+    assert got["missing"] == []
+    assert not (tmp_path / "nowhere.duckdb").exists()  # the driver is loaded, no database is opened
+
+
+def test_a_bad_url_or_setting_does_not_stop_the_preload() -> None:
+    from ui.shell import preload
+
+    preload("nosuchdriver://x")  # the page says what is wrong, in the visitor's language
+    preload(None)
+
+
+def test_the_server_imports_once_it_is_up_and_before_its_first_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve.py`` hands ``preload`` of the configured source to the warm-up, which calls it once
+    the server is up (Streamlit's caches are declared with its runtime) and before reading."""
+    import serve
+    from service import served
+    from ui import shell
+
+    calls: list[Any] = []
+    monkeypatch.setattr(served, "read_ahead_once", lambda log: calls.append("read") or False)
+    served.warm_up(lambda line: None, lambda: bool(calls.append("ready?")) or True, lambda: calls.append("first"))
+    assert calls == ["ready?", "first", "read"]
+
+    handed: list[Any] = []
+    monkeypatch.setattr(served, "warm_up", lambda log, ready, first: handed.append(first))
+    monkeypatch.setattr(shell, "preload", lambda url: calls.append(("preload", url)))
+    monkeypatch.setenv("CRUSCOTTO_DB_URL", "sqlite:///somewhere.sqlite")
+    serve._read_ahead()
+    [first] = handed
+    first()
+    assert calls[-1] == ("preload", "sqlite:///somewhere.sqlite")
