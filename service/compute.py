@@ -338,14 +338,21 @@ def clv_at(
 
 def fits(source: Source, today: date, facts: Facts | None = None) -> Callable[[date], CLVResult]:
     """``clv_at`` for any date, each date fitted once (a forecast and its backtest, the report's
-    sections): for one command or one report, not shared between visitors."""
+    sections), whichever thread asks: for one command or one report, not shared between visitors."""
     facts = facts or facts_for(source, today)
     done: dict[date, CLVResult] = {}
+    locks: dict[date, threading.Lock] = {}
+    guard = threading.Lock()
 
     def fitted(day: date) -> CLVResult:
-        if day not in done:
-            done[day] = clv_at(source, day, today, facts=facts)
-        return done[day]
+        # two threads asking for one date (the overview's two dates on two cores): one fits, the
+        # other waits for it
+        with guard:
+            lock = locks.setdefault(day, threading.Lock())
+        with lock:
+            if day not in done:
+                done[day] = clv_at(source, day, today, facts=facts)
+            return done[day]
 
     return fitted
 

@@ -25,6 +25,7 @@ from kpi.engagement import engagement_overview
 from kpi.lifecycle import at_risk_value, stage_counts
 from kpi.roi import marketing_summary
 from service import compute
+from service.cores import on_two_cores
 
 __all__ = ["DirectInputs", "Inputs", "ValueFigures", "value_figures"]
 
@@ -96,12 +97,9 @@ def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end
     assert filters.end is not None
     anchor = filters.end
     engaged = source.available("referrals") or source.available("engagements")
-    value: dict[str, dict[str, float]] = {}
-    not_paying: dict[str, list[Any]] = {}  # campaign ids
-    paid: list[Any] = []
-    names: dict[Any, str] = {}
     f = filters
-    for when, end in (("now", anchor), ("before", previous_end)):
+
+    def figures_at(end: date) -> tuple[dict[str, float], pd.DataFrame | None]:
         figures = clv_overview(select_customers(inputs.clv(end, anchor).table, f.segments, f.regions, f.channels))
         if engaged:
             everyone = inputs.engagement(end, anchor)
@@ -110,18 +108,25 @@ def value_figures(source: Source, inputs: Inputs, filters: Filters, previous_end
         summary = marketing_summary(roi) if roi is not None and len(roi) else {}
         figures["marketing_roi"] = summary.get("roi_lifetime", math.nan)
         figures["marketing_roi_to_date"] = summary.get("roi_to_date", math.nan)
-        not_paying[when] = [] if roi is None else list(roi.loc[roi["verdict"] == "does_not_pay", "campaign_id"])
-        if when == "now" and roi is not None:
-            names = dict(zip(roi["campaign_id"], roi["name"], strict=True))
-        if when == "before":  # a campaign stopped paying back if it did then (not: if it was not there)
-            paying = roi["verdict"].isin(["pays_first", "pays_lifetime"]) if roi is not None else None
-            paid = [] if roi is None else list(roi.loc[paying, "campaign_id"])
         stages = select_customers(inputs.stages(end, anchor), f.segments, f.regions, f.channels)
         counts = stage_counts(stages)
         figures["at_risk_customers"] = float(counts["at_risk"])
         figures["lapsed_customers"] = float(counts["lapsed"])
         figures["at_risk_value"] = at_risk_value(stages)
-        value[when] = figures
+        return figures, roi
+
+    # the two dates on two cores: the earlier one is judged by the model fitted at the period's
+    # end, so its thread waits for that fit, then makes its tables while the other makes today's
+    (now, roi), (before, roi_before) = on_two_cores([lambda: figures_at(anchor), lambda: figures_at(previous_end)])
+    value = {"now": now, "before": before}
+    not_paying = {
+        when: [] if table is None else list(table.loc[table["verdict"] == "does_not_pay", "campaign_id"])
+        for when, table in (("now", roi), ("before", roi_before))
+    }
+    names: dict[Any, str] = {} if roi is None else dict(zip(roi["campaign_id"], roi["name"], strict=True))
+    # a campaign stopped paying back if it did then (not: if it was not there)
+    paying = roi_before["verdict"].isin(["pays_first", "pays_lifetime"]) if roi_before is not None else None
+    paid: list[Any] = [] if roi_before is None else list(roi_before.loc[paying, "campaign_id"])
     stopped = tuple(c for c in not_paying["now"] if c in set(paid))
     return ValueFigures(
         value["now"],

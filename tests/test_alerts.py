@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import replace
 from datetime import date
 from email.message import EmailMessage
@@ -1092,3 +1093,34 @@ def test_the_mailed_report_carries_the_periods_alerts(
     for alert in want:
         assert f"- {alert_text(alert, 'en')} (https://x.example/{alert.page}?lang=en" in text
     assert "https://x.example/panoramica?lang=en&segment=Uffici&period=Last%2012%20months" in text
+
+
+def test_the_two_dates_are_made_on_two_threads_with_one_fit(demo_source: Source) -> None:
+    """The overview's figures at the period's end and at the previous period's end are made at once
+    on two threads (``service.cores``); the earlier date waits for the model fitted at the end
+    instead of fitting it again, and the figures are those made one after the other."""
+    import service.overview as overview_module
+    from service import compute
+
+    threads: dict[date, set[str]] = {}
+    fits: list[date] = []
+    real_clv_at = compute.clv_at
+
+    def counted_fit(source: Source, day: date, *args: Any, **kwargs: Any) -> Any:
+        fits.append(day)
+        return real_clv_at(source, day, *args, **kwargs)
+
+    class Watched(DirectInputs):
+        def clv(self, as_of: date, anchor: date) -> Any:
+            threads.setdefault(as_of, set()).add(threading.current_thread().name)
+            return super().clv(as_of, anchor)
+
+    serial = value_figures(demo_source, DirectInputs(demo_source, TODAY), YEAR, PREV_END)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compute, "clv_at", counted_fit)
+        both = overview_module.value_figures(demo_source, Watched(demo_source, TODAY), YEAR, PREV_END)
+    assert fits == [YEAR.end]  # one fit, at the period's end, for both dates
+    assert len(threads[YEAR.end] | threads[PREV_END]) == 2, threads
+    assert both.now == pytest.approx(serial.now, nan_ok=True)
+    assert both.before == pytest.approx(serial.before, nan_ok=True)
+    assert (both.to_stop, both.stopped, both.to_stop_ids) == (serial.to_stop, serial.stopped, serial.to_stop_ids)

@@ -326,12 +326,13 @@ def test_the_next_twelve_months_to_the_day() -> None:
     assert span_weights(date(2026, 10, 31), 12).tolist() == [1.0] * 12
 
 
-def test_the_backtest_is_made_in_the_background_once_the_source_is_read(
+def test_the_backtest_and_the_forecast_are_made_in_the_background_once_the_source_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_settings: Settings
 ) -> None:
     """The overview's forecast is judged by a backtest with a model fit of its own: once the facts
     are read it is made on the read-ahead thread (``served.AFTER_READ``), while the overview's page
-    fits the model at the period's end; the page then finds it made."""
+    fits the model at the period's end; then the forecast itself, from that fit. The page then
+    finds both made."""
     from data import facts as fx
     from data.demo import write_demo
     from service import forecast as service_forecast
@@ -349,6 +350,14 @@ def test_the_backtest_is_made_in_the_background_once_the_source_is_read(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service_forecast, "backtest_cells", counted)
+    forecast_on: list[tuple[str, object]] = []  # (thread, as of): the backtest makes one too, earlier
+    real_cells = service_forecast.forecast_cells
+
+    def cells_counted(*args: object, **kwargs: object) -> object:
+        forecast_on.append((threading.current_thread().name, args[2]))
+        return real_cells(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_forecast, "forecast_cells", cells_counted)
     lines_read_with_the_facts: list[object] = []
     real_lines = fx._lines_ahead
     monkeypatch.setattr(fx, "_lines_ahead", lambda *args: lines_read_with_the_facts.append(real_lines(*args)))
@@ -365,5 +374,8 @@ def test_the_backtest_is_made_in_the_background_once_the_source_is_read(
         assert len(lines_read_with_the_facts) == 1  # the server reads the order lines with the facts
         shared.forecast_backtest(source, served_as, last, today)  # the page's call: found made
         assert len(made_on) == 1
+        assert [on for on, as_of in forecast_on if as_of == last] == ["cruscotto-read-ahead_0"]
+        shared.forecast_cells(source, served_as, last, today)  # the page's call: found made
+        assert [on for on, as_of in forecast_on if as_of == last] == ["cruscotto-read-ahead_0"]
     finally:
         served.clear()
