@@ -295,6 +295,12 @@ def _sum_between(cumulative: np.ndarray, start: np.ndarray, last: np.ndarray) ->
     return np.asarray(cumulative[last] - before)
 
 
+def _sum_before(cumulative: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The running sums just before rows ``start`` (0 before the first row): what ``_sum_between``
+    takes off."""
+    return np.asarray(np.where(start > 0, cumulative[np.maximum(start - 1, 0)], 0))
+
+
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(values, sort=True)`` (-1: none), from a categorical's codes where ``values``
     is one: a million customers' labels are not hashed again."""
@@ -442,36 +448,65 @@ class DayHistory:
         """Each customer's segment as a number (-1: none), made once: the stage rules group by it."""
         return _sorted_codes(self.dims["segment"])[0]
 
+    @cached_property
+    def _buyers(self) -> dict[str, np.ndarray]:
+        """Per customer with a purchase, in code order, what no date changes: the code, the first
+        purchase's row, day and value, the running sums before the customer's first rows, the first
+        ticket row and the acquisition cost. Made once: ``state_at`` then gathers from the
+        customers' day rows only what a date moves (at a million customers, 0.24 → 0.1 s a date)."""
+        code = np.flatnonzero(self.p_start >= 0)
+        start = self.p_start[code]
+        a_start, t_start = self.a_start[code], self.t_start[code]
+        t_before = np.zeros((len(code), 2))
+        has = t_start > 0  # (with tickets, and not the first customer's)
+        t_before[has] = self.t_cum[t_start[has] - 1]
+        fixed = {
+            "code": code,
+            "key": code * _SPAN,
+            "start": start,
+            "first_day": self.p_day[start],
+            "first_value": _sum_between(self.p_cum, start, start),
+            "p_before": _sum_before(self.p_cum, start),
+            "a_before": _sum_before(self.a_cum, a_start),
+            "t_start": t_start,
+            "t_before": t_before,
+            "acquisition_cost": self.acquisition_cost[code],
+        }
+        for values in fixed.values():
+            values.setflags(write=False)  # handed out as they are where every customer had bought
+        return fixed
+
     def state_at(self, as_of: date) -> HistoryState:
         """Each customer's purchases, margin and tickets by ``as_of``, as arrays (the customers with
         a purchase by then, in code order): a few binary searches over the running sums."""
         m = np.int64((pd.Timestamp(as_of) - pd.Timestamp(0)).days)
-        code = np.flatnonzero(self.p_start >= 0)
-        start = self.p_start[code]
-        last = np.searchsorted(self.p_key, code * _SPAN + m, side="right") - 1
-        bought = last >= start
-        code, start, last = code[bought], start[bought], last[bought]
-        count = last - start + 1
-        a_last = np.searchsorted(self.a_key, code * _SPAN + m, side="right") - 1
-        t_start = self.t_start[code]
-        t_last = np.searchsorted(self.t_key, code * _SPAN + m, side="right") - 1
+        fixed = self._buyers
+        key = fixed["key"] + m
+        last = np.searchsorted(self.p_key, key, side="right") - 1
+        bought = last >= fixed["start"]
+        rows: slice | np.ndarray = slice(None) if bought.all() else np.flatnonzero(bought)
+        got = {name: values[rows] for name, values in fixed.items()} if isinstance(rows, np.ndarray) else fixed
+        key, last = key[rows], last[rows]
+        a_last = np.searchsorted(self.a_key, key, side="right") - 1
+        t_start = got["t_start"]
+        t_last = np.searchsorted(self.t_key, key, side="right") - 1
         with_tickets = (t_start >= 0) & (t_last >= t_start)
-        served = np.zeros((len(code), 2))
+        served = np.zeros((len(last), 2))
         if with_tickets.any():
-            served[with_tickets] = _sum_between(self.t_cum, t_start[with_tickets], t_last[with_tickets])
+            served[with_tickets] = self.t_cum[t_last[with_tickets]] - got["t_before"][with_tickets]
         return HistoryState(
             day=int(m),
-            code=code,
-            first_day=self.p_day[start],
+            code=got["code"],
+            first_day=got["first_day"],
             last_day=self.p_day[last],
             previous_day=self.p_day[np.maximum(last - 1, 0)],
-            purchase_days=count,
-            total_value=_sum_between(self.p_cum, start, last),
-            first_value=_sum_between(self.p_cum, start, start),
-            margin=_sum_between(self.a_cum, self.a_start[code], a_last),
+            purchase_days=last - got["start"] + 1,
+            total_value=self.p_cum[last] - got["p_before"],
+            first_value=got["first_value"],
+            margin=self.a_cum[a_last] - got["a_before"],
             tickets=served[:, 0].round().astype(int),
             service_cost=served[:, 1],
-            acquisition_cost=self.acquisition_cost[code],
+            acquisition_cost=got["acquisition_cost"],
         )
 
     def at(self, as_of: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

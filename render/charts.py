@@ -21,6 +21,7 @@ from render.text import chart_text, t
 __all__ = [
     "TEMPLATE",
     "campaign_colors",
+    "load_plotly",
     "monthly_revenue_figure",
     "percent_ticks",
     "segment_colors",
@@ -52,6 +53,24 @@ pio.templates[TEMPLATE] = go.layout.Template(
         hoverlabel={"bgcolor": "white", "font": {"size": 13}},
     )
 )
+
+
+def load_plotly() -> None:
+    """Make and throw away a figure with every kind of trace and shape the charts draw: Plotly loads
+    each kind's classes, and the table that checks every property, on first use (0.1–0.2 s of the
+    first page otherwise). A server does it as it starts (``ui.shell.preload``)."""
+    fig = go.Figure()
+    fig.add_bar(x=[0], y=[0])
+    fig.add_scatter(x=[0], y=[0])
+    fig.add_scattergl(x=[0], y=[0])
+    fig.add_heatmap(z=[[0]])
+    fig.add_trace(go.Sankey(node={"label": ["a"]}, link={"source": [0], "target": [0], "value": [1]}))
+    fig.add_trace(go.Waterfall(x=["a"], y=[0]))
+    fig.add_vline(x=0)
+    fig.add_hline(y=0)
+    fig.add_annotation(text="a", x=0, y=0)
+    fig.update_layout(title="a", separators=",.")
+    fig.to_plotly_json()
 
 
 def segment_colors(all_segments: Sequence[str]) -> dict[str, str]:

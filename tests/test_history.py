@@ -71,6 +71,20 @@ def test_a_date_before_any_purchase_gives_no_customers(demo_source: Source) -> N
     assert rfm.empty and margins.empty and costs.empty
 
 
+def test_what_no_date_changes_is_made_once_and_cannot_be_changed(demo_source: Source) -> None:
+    """A state where every customer had bought hands out the history's own per-customer arrays (made
+    once for every date): they are read-only, so nobody changes another date's figures; an earlier
+    date gets its own rows of them."""
+    days = compute.history(demo_source, AS_OF, AS_OF).days
+    now, earlier = days.state_at(AS_OF), days.state_at(date(2025, 3, 31))
+    assert now.code is days._buyers["code"]
+    for values in (now.code, now.first_day, now.first_value, now.acquisition_cost):
+        with pytest.raises(ValueError):
+            values[:1] = 0
+    assert len(earlier.code) < len(now.code) and earlier.code.flags.writeable
+    assert set(earlier.code) <= set(now.code)
+
+
 @pytest.mark.parametrize("when", [date(2024, 6, 30), date(2025, 3, 31), date(2026, 7, 31), AS_OF])
 def test_past_stages_equal_the_stages_of_the_clv_table(demo_source: Source, when: date) -> None:
     """The month ends of the lifecycle page come from arrays (``past_stages``): the very stages

@@ -248,8 +248,8 @@ def test_a_dict_another_thread_adds_to_is_measured_without_error() -> None:
 
 def test_preload_imports_what_the_pages_import_and_the_sources_driver(tmp_path: Path) -> None:
     """``ui.shell.preload`` (``serve.py``, as it starts) imports every module the pages import, what
-    they load on first use, and the driver of the source, so the first visit imports none of them.
-    In a fresh interpreter: before it, none of them is loaded."""
+    they load on first use (Plotly's kinds of trace too), and the driver of the source, so the
+    first visit imports none of them. In a fresh interpreter: before it, none of them is loaded."""
     code = """
 import ast, json, sys
 from pathlib import Path
@@ -261,7 +261,9 @@ for script in Path("pages").glob("*.py"):
             wanted.add(node.module)
 before = sorted(wanted & set(sys.modules))
 preload(sys.argv[1])
-print(json.dumps({"wanted": sorted(wanted), "before": before, "missing": sorted(wanted - set(sys.modules))}))
+loaded = {"plotly.graph_objs._bar", "plotly.graph_objs._sankey", "plotly.graph_objs._waterfall"} <= set(sys.modules)
+missing = sorted(wanted - set(sys.modules))
+print(json.dumps({"wanted": sorted(wanted), "before": before, "missing": missing, "plotly": loaded}))
 """
     url = f"duckdb:///{tmp_path / 'nowhere.duckdb'}"
     done = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -270,6 +272,7 @@ print(json.dumps({"wanted": sorted(wanted), "before": before, "missing": sorted(
     assert {"ui.customer_card", "ui.targets_form", "render.charts"} <= set(got["wanted"])  # read from the pages
     assert {"pandas.io.formats.style", "duckdb_engine", "ui.customer_card", "ui.targets_form"}.isdisjoint(got["before"])
     assert got["missing"] == []
+    assert got["plotly"]  # Plotly's kinds of trace, loaded on a figure's first use, are loaded
     assert not (tmp_path / "nowhere.duckdb").exists()  # the driver is loaded, no database is opened
 
 
