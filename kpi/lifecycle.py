@@ -117,11 +117,20 @@ def rhythm_p_alive(
     ``lapsed_gaps``. Any time unit, as long as all three arrays share it."""
     rules = rules or StageRules()
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    return _by_rhythm(_gaps(x, t_x, T, segments), t_x, T, rules)
+
+
+def _gaps(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, segments: np.ndarray | None) -> np.ndarray:
+    """Per customer, the gap between purchases their silence is measured against
+    (``rhythm_p_alive``): their own mean gap, else their segment's median, else everyone's."""
     own = np.where(x > 0, t_x / np.maximum(x, 1), np.nan)
     own = np.where(own > 0, own, np.nan)
     overall = float(np.nanmedian(own)) if np.isfinite(own).any() else float(np.nanmax(T, initial=1.0))
     typical = np.full(len(x), overall) if segments is None else _segment_medians(own, np.asarray(segments), overall)
-    gap = np.where(np.isfinite(own), own, typical)
+    return np.where(np.isfinite(own), own, typical)
+
+
+def _by_rhythm(gap: np.ndarray, t_x: np.ndarray, T: np.ndarray, rules: StageRules) -> np.ndarray:
     ratio = (T - t_x) / np.maximum(gap, 1e-9)
     return np.clip((rules.lapsed_gaps - ratio) / (rules.lapsed_gaps - rules.alive_gaps), 0.0, 1.0)
 
@@ -194,21 +203,27 @@ def stage_numbers(
         segments = np.where(segments < 0, np.nan, segments)
     segments = _groups(segments)[0]  # once, for the three uses below
 
-    def alive(x_: np.ndarray, t_x_: np.ndarray, age_: np.ndarray) -> np.ndarray:
-        """The model where a repeat purchase lets it judge, the customer's rhythm otherwise."""
-        by_rhythm = rhythm_p_alive(x_, t_x_, age_, segments, rules)
+    x, t_x, age, t_prev = (np.asarray(v, dtype=float) for v in (x, t_x, age, t_prev))
+
+    def alive(x_: np.ndarray, t_x_: np.ndarray, age_: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """At ``rows``: the model where a repeat purchase lets it judge, the customer's rhythm
+        otherwise (the rhythm's typical gaps are of every customer)."""
+        gap = _gaps(x_, t_x_, age_, segments)[rows]
+        x_, t_x_, age_ = x_[rows], t_x_[rows], age_[rows]
+        by_rhythm = _by_rhythm(gap, t_x_, age_, rules)
         if model is None:
             return by_rhythm
         by_model = model.p_alive(x_, t_x_ / unit_days, age_ / unit_days)
         return np.where(x_ > 0, by_model, by_rhythm)
 
-    p_alive = alive(x, t_x, age)
-    # Just before the last purchase, was the customer lapsed? (Same rule, at that moment.)
-    before = alive(np.maximum(x - 1, 0), t_prev, t_x)
-    was_lapsed = (x > 0) & (before < rules.lapsed_below)
-
+    p_alive = alive(x, t_x, age, slice(None))
     recent_first = age < rules.new_days
     recent_last = (age - t_x) < rules.new_days
+    # Just before the last purchase, was the customer lapsed? (Same rule, at that moment.) It
+    # decides only the stage of a repeat buyer who bought lately and not first: judged for them.
+    judged = np.flatnonzero((x > 0) & recent_last & ~recent_first)
+    was_lapsed = np.zeros(len(x), dtype=bool)
+    was_lapsed[judged] = alive(np.maximum(x - 1, 0), t_prev, t_x, judged) < rules.lapsed_below
     top = _top_share(np.asarray(total_clv, dtype=float), segments, rules.loyal_top_share)
     stage = np.select(
         [
