@@ -375,3 +375,71 @@ def test_the_lifecycle_pages_dates() -> None:
     assert len(longer) == 12 and longer[0] == date(2025, 12, 31) and longer[-1] == date(2026, 11, 23)
     assert moves_from(date(2026, 5, 31), 3) == date(2026, 2, 28)
     assert moves_from(date(2026, 11, 23), 12) == date(2025, 11, 23)
+
+
+def _stages_judging_everyone(
+    x: np.ndarray,
+    t_x: np.ndarray,
+    age: np.ndarray,
+    t_prev: np.ndarray,
+    segments: np.ndarray,
+    total_clv: np.ndarray,
+    rules: StageRules,
+    model: BGNBD | None,
+) -> np.ndarray:
+    """The stage rules as written in the module's docstring, every customer judged at both moments."""
+
+    def alive(x_: np.ndarray, t_x_: np.ndarray, age_: np.ndarray) -> np.ndarray:
+        by_rhythm = rhythm_p_alive(x_, t_x_, age_, segments, rules)
+        if model is None:
+            return by_rhythm
+        return np.where(x_ > 0, model.p_alive(x_, t_x_ / 7.0, age_ / 7.0), by_rhythm)
+
+    p_alive = alive(x, t_x, age)
+    was_lapsed = (x > 0) & (alive(np.maximum(x - 1, 0), t_prev, t_x) < rules.lapsed_below)
+    top = _top_share(total_clv, segments, rules.loyal_top_share)
+    recent_last = (age - t_x) < rules.new_days
+    return np.select(
+        [
+            age < rules.new_days,
+            recent_last & was_lapsed,
+            (p_alive >= rules.active_min) & top,
+            p_alive >= rules.active_min,
+            p_alive >= rules.lapsed_below,
+        ],
+        [0, 1, 2, 3, 4],
+        default=5,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 80), with_model=st.booleans())
+def test_was_lapsed_is_judged_where_it_decides_the_stage(seed: int, size: int, with_model: bool) -> None:
+    """``stage_numbers`` judges "lapsed just before the last purchase" only for the repeat buyers
+    who bought lately and not first — the only ones whose stage it decides — and gives the stages
+    of judging everyone, with the model and by rhythm alone (customers drawn at random: about one
+    in twelve is reactivated)."""
+    from kpi.lifecycle import stage_numbers
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 13, size).astype(float)  # repeat purchases
+    t_x = np.where(x > 0, rng.integers(0, 901, size), 0.0)  # days from the first purchase to the last
+    age = t_x + rng.integers(0, 401, size)  # … to the date
+    t_prev = np.where(x > 0, np.minimum(rng.integers(0, 901, size), t_x), 0.0)  # … to the one before the last
+    segments, total_clv = rng.integers(-1, 3, size), rng.uniform(-50, 5000, size)
+    rules = StageRules()
+    model = BGNBD(r=0.8, alpha=9.0, a=0.6, b=2.5, log_likelihood=0, customers=0, repeat_customers=0)
+    chosen = model if with_model else None
+    stage, _ = stage_numbers(
+        x=x,
+        t_x=t_x,
+        age=age,
+        t_prev=t_prev,
+        segments=segments,
+        total_clv=total_clv,
+        rules=rules,
+        model=chosen,
+        unit_days=7.0,
+    )
+    want = _stages_judging_everyone(x, t_x, age, t_prev, segments, total_clv, rules, chosen)
+    assert stage.tolist() == want.tolist()
