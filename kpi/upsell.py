@@ -58,17 +58,36 @@ def _offer_margin(owned: pd.DataFrame) -> pd.Series:
 
 
 def ladder_funnel(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
-    """Per segment and ladder step: ``customers`` who reached it and ``share`` of the segment's buyers."""
+    """Per segment and ladder step: ``customers`` who reached it and ``share`` of the segment's buyers
+    (segments in sorted order, customers without a segment left out)."""
     steps = sorted(products["ladder_step"].dropna().unique())
     if not steps:
         return pd.DataFrame(columns=["segment", "step", "customers", "share"])
-    reached = owned.dropna(subset=["ladder_step"]).groupby("customer_id")["ladder_step"].max()
-    table = customers[["customer_id", "segment"]].assign(step=customers["customer_id"].map(reached).fillna(0))
-    rows = []
-    for segment, part in table.groupby("segment"):
-        for step in steps:
-            n = int((part["step"] >= step).sum())
-            rows.append({"segment": segment, "step": int(step), "customers": n, "share": n / len(part)})
+    # each customer's highest step reached (0: none), by position: no group-by over ids
+    held = owned["ladder_step"].to_numpy(dtype=float)
+    on = np.flatnonzero(~np.isnan(held))
+    ids = customers["customer_id"].to_numpy(dtype=object)
+    owner_ids = owned["customer_id"].to_numpy(dtype=object)[on]
+    known = pd.Index(ids)
+    if not known.is_unique:  # a customer on two rows: each row takes their step
+        owner, who = pd.factorize(np.concatenate([owner_ids, ids]))
+        best = np.full(len(who), -np.inf)
+        np.maximum.at(best, owner[: len(on)], held[on])
+        reached = best[owner[len(on) :]]
+    else:
+        row = known.get_indexer(owner_ids)
+        reached = np.full(len(ids), -np.inf)
+        np.maximum.at(reached, row[row >= 0], held[on][row >= 0])
+    reached[np.isneginf(reached)] = 0.0
+    segment, segments = pd.factorize(customers["segment"].to_numpy(dtype=object), sort=True)
+    in_one = segment >= 0
+    sizes = np.bincount(segment[in_one], minlength=len(segments))
+    at_step = [np.bincount(segment[in_one & (reached >= step)], minlength=len(segments)) for step in steps]
+    rows = [
+        {"segment": label, "step": int(step), "customers": int(n[k]), "share": int(n[k]) / int(sizes[k])}
+        for k, label in enumerate(segments)
+        for step, n in zip(steps, at_step, strict=True)
+    ]
     return pd.DataFrame(rows)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from data.source import Source
 from kpi.upsell import UpsellRules, affinity_rules, ladder_funnel, upsell_candidates
+from service import compute
 from service.compute import stages_at, upsell_tables
 
 PRODUCTS = pd.DataFrame(
@@ -214,3 +215,36 @@ def test_the_opportunities_pages_view_follows_its_choices() -> None:
     assert view.by_offer.to_dict("list") == {"offer_name": ["X", "Y"], "expected_value": [160.0, 130.0]}
     narrow = UpsellChoice(stages=("active",), offers=("Y",), advocates_first=False)
     assert shown_offers(candidates, segment_a, narrow, pd.Index([3, 5]))["customer_id"].tolist() == [5]
+
+
+def _funnel_by_group_by(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """The ladder funnel by pandas' group-by, as the definition reads."""
+    steps = sorted(products["ladder_step"].dropna().unique())
+    reached = owned.dropna(subset=["ladder_step"]).groupby("customer_id")["ladder_step"].max()
+    table = customers[["customer_id", "segment"]].assign(step=customers["customer_id"].map(reached).fillna(0))
+    rows = []
+    for segment, part in table.groupby("segment"):
+        for step in steps:
+            n = int((part["step"] >= step).sum())
+            rows.append({"segment": segment, "step": int(step), "customers": n, "share": n / len(part)})
+    return pd.DataFrame(rows)
+
+
+def test_the_ladder_funnel_equals_the_group_by(demo_source: Source) -> None:
+    """On the demo (every segment, customers on no step, customers not in the holdings, one without a
+    segment, one listed twice): the same rows as the group-by, to the last digit."""
+    as_of = date(2026, 10, 31)
+    facts = compute.facts_for(demo_source, date.today())
+    stages = stages_at(demo_source, as_of, date.today())
+    owned = compute.owned_products(demo_source, facts, as_of)
+    catalogue = compute.holdings_for(demo_source, facts).catalogue
+    customers = stages[["customer_id", "segment"]].copy()
+    customers.loc[customers.index[3], "segment"] = None
+    newcomer = pd.DataFrame({"customer_id": [10**9], "segment": [customers["segment"].iloc[0]]})  # no product yet
+    customers = pd.concat([customers, newcomer], ignore_index=True)
+    for table in (customers, pd.concat([customers, customers.iloc[[5]]], ignore_index=True)):
+        got = ladder_funnel(table, owned, catalogue)
+        want = _funnel_by_group_by(table, owned, catalogue)
+        assert len(got) == len(want) > 0
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+        assert got["share"].tolist() == want["share"].tolist()
