@@ -101,19 +101,19 @@ def prepare(_source: Source, key: str, today: date, settings: Settings) -> None:
 served.PREPARE.append(prepare)
 
 
-def _forecast_ahead(_source: Source, key: str, today: date) -> None:
-    """The forecast at the facts' last day, which the overview shows by default, made on the second
-    core while the overview's page makes its other figures (``served.AFTER_READ``): first the
-    backtest, its own model fit at an earlier date, while the page fits the model at the period's
-    end; then the forecast itself, from that fit (waited for if the page is still making it)."""
+def _backtest_ahead(_source: Source, key: str, today: date) -> None:
+    """The forecast's backtest at the facts' last day, which the overview shows by default: its own
+    model fit at an earlier date, made on the second core while the overview's page fits the model
+    at the period's end (``served.AFTER_READ``). (The forecast itself stays with the page: made here
+    too, it waited for the page's fit on the read-ahead thread, and a renewal test then saw the
+    source's figures read twice at once, one run in two to four.)"""
     made = served.read_already(_source, key, today)
     last = made.date_range()[1] if made is not None else None
     if last is not None:
         forecast_backtest(_source, key, last, today)
-        forecast_cells(_source, key, last, today)
 
 
-served.AFTER_READ.append(_forecast_ahead)
+served.AFTER_READ.append(_backtest_ahead)
 
 
 class SharedInputs:
