@@ -165,13 +165,19 @@ def _duckdb_locked(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _lock(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        # connections to one file share its database, and its settings: locked by the first one
-        cur.execute("SELECT current_setting('lock_configuration')")
-        if not cur.fetchone()[0]:
-            release_freed_memory(cur)
-            cur.execute("SET enable_external_access = false")
-            cur.execute("SET lock_configuration = true")
+        # connections to one file share its database, and its settings: locked by the first one.
+        # One connection at a time looks and locks: two at once (a visitor's page and the server's
+        # read ahead) both found it unlocked, and the second failed to set what the first had locked.
+        with _LOCKING:
+            cur.execute("SELECT current_setting('lock_configuration')")
+            if not cur.fetchone()[0]:
+                release_freed_memory(cur)
+                cur.execute("SET enable_external_access = false")
+                cur.execute("SET lock_configuration = true")
         cur.close()
+
+
+_LOCKING = threading.Lock()
 
 
 def release_freed_memory(cursor: Any) -> None:

@@ -110,3 +110,40 @@ def test_spark_refuses_writes(tmp_path: Path) -> None:
         names = [row[1] for row in conn.execute(sa.text("SHOW TABLES")).fetchall()]
         assert "x" not in names
     engine.dispose()
+
+
+def test_connections_opened_at_once_lock_the_database_once(tmp_path: Path) -> None:
+    """Connections to one DuckDB file share its settings: sixteen opened at the same moment (a
+    visitor's page and the server's read ahead, after a start) all open, locked, where the second
+    used to fail on setting what the first had just locked."""
+    import threading
+
+    import duckdb
+
+    from data.engine import make_readonly_engine
+
+    path = tmp_path / "at_once.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    for _ in range(5):
+        engines = [make_readonly_engine(f"duckdb:///{path}") for _ in range(16)]
+        start, errors, answers = threading.Barrier(16), [], []
+
+        def open_one(
+            engine: sa.Engine, start: threading.Barrier = start, errors: list = errors, answers: list = answers
+        ) -> None:
+            start.wait()
+            try:
+                with engine.connect() as conn:
+                    answers.append(conn.execute(sa.text("SELECT current_setting('lock_configuration')")).scalar())
+            except Exception as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_one, args=(e,)) for e in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for engine in engines:
+            engine.dispose()
+        assert errors == [] and answers == [True] * 16, errors[:1]
