@@ -5,7 +5,7 @@ example ``--server.port 8502``). The same server as ``streamlit run app.py``, wi
   some 12 % faster and 0.4 GB lighter): they are read by the C library when a process starts, so
   this process starts itself again with them, under the same pid;
 - as soon as it is up it imports what the pages import and the source's driver
-  (``ui.shell.preload``), then reads the source before the first visitor comes, and again after each
+  (``service.served.preload``), then reads the source before the first visitor comes, and again after each
   midnight, and makes what the overview shows and what the other pages share
   (``service.served.warm_up`` with ``service.shared.prepare``; ``[server] read_at_start``).
 """
@@ -56,8 +56,7 @@ def _read_ahead() -> None:
     from streamlit.runtime import Runtime
 
     from service import shared  # noqa: F401  (adds its step to what a read is prepared with)
-    from service.served import warm_up
-    from ui.shell import preload
+    from service.served import preload, warm_up
 
     # (imported once the server is up: Streamlit's caches are declared with its runtime there)
     warm_up(lambda line: print(line, file=sys.stderr, flush=True), Runtime.exists, lambda: preload(_source_url()))

@@ -24,7 +24,7 @@ It runs with the memory settings ``serve.py`` starts the server with (``data.mem
 ``--plain-allocator`` measures with the C library's defaults, as ``streamlit run app.py`` runs.
 
 What the pages import and the source's driver are imported before anything is timed, as
-``serve.py`` imports them when it starts (``ui.shell.preload``). Every session shares one registry
+``serve.py`` imports them when it starts (``service.served.preload``). Every session shares one registry
 of Streamlit components, built before anything is timed, as a server builds it when it starts:
 AppTest otherwise scans every installed package for each new session (0.1–0.3 s that no visitor of
 a real server waits for).
@@ -57,8 +57,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from data.queries import STATS  # noqa: E402
 from service import served  # noqa: E402
+from service.served import preload  # noqa: E402
 from ui import loaders  # noqa: E402
-from ui.shell import preload  # noqa: E402
 
 PAGES = {
     "overview": "pages/panoramica.py",

@@ -58,7 +58,7 @@ pio.templates[TEMPLATE] = go.layout.Template(
 def load_plotly() -> None:
     """Make and throw away a figure with every kind of trace and shape the charts draw: Plotly loads
     each kind's classes, and the table that checks every property, on first use (0.1–0.2 s of the
-    first page otherwise). A server does it as it starts (``ui.shell.preload``)."""
+    first page otherwise). A server does it as it starts (``service.served.preload``)."""
     fig = go.Figure()
     fig.add_bar(x=[0], y=[0])
     fig.add_scatter(x=[0], y=[0])

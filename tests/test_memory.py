@@ -247,13 +247,13 @@ def test_a_dict_another_thread_adds_to_is_measured_without_error() -> None:
 
 
 def test_preload_imports_what_the_pages_import_and_the_sources_driver(tmp_path: Path) -> None:
-    """``ui.shell.preload`` (``serve.py``, as it starts) imports every module the pages import, what
+    """``service.served.preload`` (``serve.py``, as it starts) imports every module the pages import, what
     they load on first use (Plotly's kinds of trace too), and the driver of the source, so the
     first visit imports none of them. In a fresh interpreter: before it, none of them is loaded."""
     code = """
 import ast, json, sys
 from pathlib import Path
-from ui.shell import _LOADED_ON_USE, preload
+from service.served import _LOADED_ON_USE, preload
 wanted = set(_LOADED_ON_USE) | {"duckdb_engine"}
 for script in Path("pages").glob("*.py"):
     for node in ast.parse(script.read_text()).body:
@@ -277,7 +277,7 @@ print(json.dumps({"wanted": sorted(wanted), "before": before, "missing": missing
 
 
 def test_a_bad_url_or_setting_does_not_stop_the_preload() -> None:
-    from ui.shell import preload
+    from service.served import preload
 
     preload("nosuchdriver://x")  # the page says what is wrong, in the visitor's language
     preload(None)
@@ -288,7 +288,6 @@ def test_the_server_imports_once_it_is_up_and_before_its_first_read(monkeypatch:
     the server is up (Streamlit's caches are declared with its runtime) and before reading."""
     import serve
     from service import served
-    from ui import shell
 
     calls: list[Any] = []
     monkeypatch.setattr(served, "read_ahead_once", lambda log: calls.append("read") or False)
@@ -297,7 +296,7 @@ def test_the_server_imports_once_it_is_up_and_before_its_first_read(monkeypatch:
 
     handed: list[Any] = []
     monkeypatch.setattr(served, "warm_up", lambda log, ready, first: handed.append(first))
-    monkeypatch.setattr(shell, "preload", lambda url: calls.append(("preload", url)))
+    monkeypatch.setattr(served, "preload", lambda url: calls.append(("preload", url)))
     monkeypatch.setenv("CRUSCOTTO_DB_URL", "sqlite:///somewhere.sqlite")
     serve._read_ahead()
     [first] = handed

@@ -7,18 +7,13 @@ can be shared as a link and survives page changes.
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import NoReturn
 
-import sqlalchemy as sa
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,7 +24,6 @@ from data.filters import Filters, previous_period
 from data.settings import ConfigError, ServerLimits, Settings, StageRules, load_settings
 from data.source import MappingError, Source
 from kpi.periods import PERIOD_PRESETS, resolve_period
-from render.charts import load_plotly
 from render.format import fmt_date
 from render.text import LANGUAGES, md, t, tn
 from service.turns import PAGES
@@ -43,41 +37,11 @@ __all__ = [
     "choose_language",
     "page_context",
     "page_turn",
-    "preload",
     "requested_language",
     "show_active_filters",
     "shown_errors",
     "start_page",
 ]
-
-#: what the pages load on first use rather than when imported: pandas' table styles (the marketing
-#: page's verdicts), Arrow's group-by (the facts' exclusion counts), the report's builder (the sidebar)
-_LOADED_ON_USE = ("pandas.io.formats.style", "pyarrow.acero", "service.report")
-
-
-def preload(url: str | None) -> None:
-    """Import every module the pages import and the driver of the source at ``url``, and let Plotly
-    load what it loads on first use (``render.charts.load_plotly``), now instead of during the
-    first visit: what a server does as it starts (``serve.py``). At a hundred thousand customers
-    the first visit of every page spent 0.4 s on them. Never raises: what cannot be imported, the
-    page that needs it meets and says."""
-    names = set(_LOADED_ON_USE)
-    for script in sorted((Path(__file__).resolve().parent.parent / "pages").glob("*.py")):
-        with contextlib.suppress(OSError, SyntaxError, ValueError):
-            for node in ast.parse(script.read_text(encoding="utf-8")).body:
-                if isinstance(node, ast.Import):
-                    names.update(alias.name for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names.add(node.module)
-    for name in sorted(names - {"__future__"}):
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
-    with contextlib.suppress(Exception):
-        load_plotly()
-    if url:
-        with contextlib.suppress(Exception):
-            sa.engine.make_url(url).get_dialect()  # the driver's module, found through its entry point
-
 
 _CONTEXT_KEY = "cruscotto_context"
 _LANG_SHOWN_KEY = "cruscotto_lang_shown"
