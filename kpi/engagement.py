@@ -393,9 +393,10 @@ def referral_asks(table: pd.DataFrame, p_alive: pd.Series) -> pd.DataFrame:
     rates = champions.groupby("segment").size().reindex(peers.index, fill_value=0) / peers
     values = champions.groupby("segment")["crv"].mean().reindex(peers.index)
     asked = table[table["quadrant"] == "affluents"][["customer_id", "segment", "clv"]].copy()
-    own = asked["segment"].map(peers).fillna(0) >= MIN_PEERS
-    seg_rate = asked["segment"].map(rates).astype(float)
-    seg_value = asked["segment"].map(values).astype(float)
+    segment = asked["segment"].astype(object)  # a label per row (mapped to numbers below)
+    own = segment.map(peers).fillna(0) >= MIN_PEERS
+    seg_rate = segment.map(rates).astype(float)
+    seg_value = segment.map(values).astype(float)
     use_own = own & seg_value.notna() & (seg_rate > 0)
     asked["referral_rate"] = np.where(use_own, seg_rate, overall_rate)
     asked["value_per_referrer"] = np.where(use_own, seg_value, overall_value)

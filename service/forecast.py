@@ -37,6 +37,7 @@ from kpi.periods import add_months
 from kpi.summary import TIME_UNITS
 from kpi.whatif import Scenario, newcomer_factor, scenario_model
 from service.compute import memo, memo_of
+from service.cores import on_two_cores
 
 __all__ = [
     "ForecastCells",
@@ -157,25 +158,35 @@ def forecast_cells(
     shared = {} if shared is None else shared
     cell = fx.cells(facts)
     k = len(cell)
-    # today's amounts and histories: the same for every scenario, kept while the table lives
-    known = memo_of(facts, ("forecast_known", as_of), clv.table, lambda: _known(facts, clv, as_of))
     bgnbd = clv.bgnbd
-    purchases = kept(
-        shared,
-        ("purchases", as_of, months, scenario.churn, scenario.frequency),
-        lambda: known_purchases(
-            scenario_model(bgnbd, scenario.churn),  # the purchases to come; who is left: today's model
-            known["x"],
-            known["t_x"],
-            known["T"],
-            known["cell"],
-            k,
-            as_of,
-            months,
-            TIME_UNITS[clv.unit] / (1.0 + scenario.frequency),  # buying more often: the months pass faster
-            alive_from=bgnbd,
-        ),
-    )
+
+    def purchases_to_come() -> tuple[dict[str, Any], Any]:
+        # today's amounts and histories: the same for every scenario, kept while the table lives
+        known = memo_of(facts, ("forecast_known", as_of), clv.table, lambda: _known(facts, clv, as_of))
+        return known, kept(
+            shared,
+            ("purchases", as_of, months, scenario.churn, scenario.frequency),
+            lambda: known_purchases(
+                scenario_model(bgnbd, scenario.churn),  # the purchases to come; who is left: today's model
+                known["x"],
+                known["t_x"],
+                known["T"],
+                known["cell"],
+                k,
+                as_of,
+                months,
+                TIME_UNITS[clv.unit] / (1.0 + scenario.frequency),  # buying more often: the months pass faster
+                alive_from=bgnbd,
+            ),
+        )
+
+    def newcomers_curves() -> Curves:
+        return memo(facts, ("cohort_curves", as_of, months), lambda: newcomer_curves(facts, as_of, months))
+
+    # the newcomers' curves need only the facts: made beside the known customers' purchases (at a
+    # million customers each is about a second)
+    made: list[Any] = on_two_cores([purchases_to_come, newcomers_curves])
+    (known, purchases), curves = made
     amounts = dict(known["amounts"])
     amounts["margin"] = amounts["margin"] + scenario.margin_pp * amounts["revenue"]
     known_part = purchases.forecast(amounts, measures)
@@ -196,7 +207,6 @@ def forecast_cells(
         # each counted by the chance the referral brought them (who would have come anyway stays)
         referred_pace = np.bincount(cell.of_customer[last_year], weights=referred[last_year], minlength=k) / 12
         per_month = np.maximum(per_month + scenario.referral * referred_pace, 0.0)
-    curves: Curves = memo(facts, ("cohort_curves", as_of, months), lambda: newcomer_curves(facts, as_of, months))
     if not scenario.is_today:
         curves = moved_curves(curves, scenario)
     to_come = newcomers(per_month, cell.dims["segment"].astype(np.int64), curves, as_of, months, measures)

@@ -363,7 +363,9 @@ def test_campaign_roi_on_engagement_value() -> None:
     assert np.isnan(got.iloc[2])  # no spend: no ROI
 
 
-def test_affluents_to_ask_for_a_referral_by_hand() -> None:
+@pytest.mark.parametrize("labels", ["text", "category"])
+def test_affluents_to_ask_for_a_referral_by_hand(labels: str) -> None:
+    """The same whether the segments are texts or categories (as the customer tables hold them)."""
     from kpi.engagement import referral_asks
 
     rows = [
@@ -377,6 +379,8 @@ def test_affluents_to_ask_for_a_referral_by_hand() -> None:
         ("m1", "S2", 10.0, 0.0, "misers"),
     ]
     table = pd.DataFrame(rows, columns=["customer_id", "segment", "clv", "crv", "quadrant"])
+    if labels == "category":
+        table["segment"] = table["segment"].astype("category")
     p_alive = pd.Series({"a1": 0.5, "a2": 1.0, "a3": 0.9, "a4": 0.8})
     asks = referral_asks(table, p_alive).set_index("customer_id")
     # S1: five high-CLV customers, two of whom referred (0.4), bringing 200 on average; S2 has two:
@@ -597,3 +601,16 @@ def test_clv_ranks_share_the_best_place_on_ties() -> None:
     assert by_clv == {1: 1, 2: 2, 3: 2, 6: 2, 4: 5, 5: 6, 7: 7}
     by_cev = dict(zip(view.by_cev["customer_id"], view.by_cev["clv_rank"], strict=True))
     assert by_cev == by_clv and view.by_cev["customer_id"].tolist()[:4] == [1, 6, 3, 2]  # CEV 507, 303, 302, 301
+
+
+def test_the_kinds_of_engagement_are_one_text_each() -> None:
+    """A million engagements of five kinds hold five texts, not a million: the cleaned kinds are
+    the same values, each distinct text one object shared by its rows; NULL stays NULL."""
+    from data.engagement import _one_text_per_kind
+
+    cleaned = pd.Series([" Review", "review", None, "IDEA", "idea "]).astype("string").str.strip().str.lower()
+    got = _one_text_per_kind(cleaned)
+    assert got.dtype == object
+    assert got.equals(cleaned.astype(object))
+    assert got[0] is got[1] and got[3] is got[4]
+    assert got.isna().tolist() == [False, False, True, False, False]

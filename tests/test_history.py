@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data import queries
 from data.filters import Filters
 from data.source import Source
-from kpi.customer_value import CLVResult, inputs_at
+from kpi.customer_value import CLVResult, DayHistory, inputs_at
 from kpi.lifecycle import STAGES
 from service import compute
 
@@ -113,3 +116,69 @@ def test_past_stages_without_a_model_at_the_anchor_take_the_dates_own_judgement(
     want = compute.stages_at(demo_source, when, AS_OF, compute.clv_from_history(demo_source, past, when, no_model))
     pd.testing.assert_frame_equal(got, want[compute.PAST_STAGE_COLUMNS])
     assert len(got) > 0 and set(got["stage"]) <= set(STAGES)
+
+
+@st.composite
+def _day_rows(draw: st.DrawFn) -> tuple[int, list[tuple[int, int, int, float, float]]]:
+    """A few customers' order days, sorted by customer then day: (code, day, purchases, purchase
+    value, margin); a day without purchases is a refund."""
+    n = draw(st.integers(1, 5))
+    rows = []
+    for code in range(n):
+        days = sorted(draw(st.sets(st.integers(0, 40), max_size=6)))
+        for day in days:
+            purchases = draw(st.sampled_from([0, 1, 2]))
+            value = float(draw(st.integers(1, 90))) if purchases else 0.0
+            rows.append((code, day, purchases, value, float(draw(st.integers(-30, 60)))))
+    return n, rows
+
+
+@given(data=_day_rows(), when=st.integers(-1, 42))
+@settings(max_examples=150, deadline=None)
+def test_the_state_at_a_date_is_each_customers_own_days_up_to_it(
+    data: tuple[int, list[tuple[int, int, int, float, float]]], when: int
+) -> None:
+    """Every customer's purchases, last and previous purchase day, value and margin by a date, from
+    the running sums, equal those counted from the customer's own rows; customers with refunds
+    only, or whose first row comes after the date, are left out (the search for the last purchase
+    goes through the last order day, which may be another customer's)."""
+    n, rows = data
+    frame = pd.DataFrame(rows, columns=["code", "day", "purchases", "value", "margin"])
+    days = DayHistory.from_arrays(
+        ids=np.arange(n).astype(object),
+        dims=pd.DataFrame(index=range(n), columns=["segment", "region", "channel"], dtype=object),
+        code=frame["code"].to_numpy(),
+        day=frame["day"].to_numpy(),
+        purchases=frame["purchases"].to_numpy(),
+        purchase_value=frame["value"].to_numpy(),
+        day_margin=frame["margin"].to_numpy(),
+        t_code=np.zeros(0, dtype=np.int64),
+        t_day=np.zeros(0, dtype=np.int64),
+        t_values=np.zeros((0, 2)),
+        campaign=np.full(n, None, dtype=object),
+        acquisition_cost=np.zeros(n),
+    )
+    state = days.state_at(date(1970, 1, 1) + timedelta(days=when))
+    expected = []
+    for code in range(n):
+        own = frame[(frame["code"] == code) & (frame["day"] <= when)]
+        bought = own[own["purchases"] > 0]
+        if len(bought):
+            expected.append(
+                (
+                    code,
+                    len(bought),
+                    bought["day"].iloc[-1],
+                    bought["day"].iloc[-2] if len(bought) > 1 else None,
+                    bought["value"].sum(),
+                    own["margin"].sum(),  # refunds before the first purchase too
+                )
+            )
+    assert state.code.tolist() == [e[0] for e in expected]
+    assert state.purchase_days.tolist() == [e[1] for e in expected]
+    assert state.last_day.tolist() == [e[2] for e in expected]
+    for got, e in zip(state.previous_day.tolist(), expected, strict=True):
+        if e[3] is not None:
+            assert got == e[3]
+    assert np.allclose(state.total_value, [e[4] for e in expected])
+    assert np.allclose(state.margin, [e[5] for e in expected])
