@@ -37,6 +37,7 @@ __all__ = [
     "stage_counts",
     "stage_names",
     "stage_numbers",
+    "stage_tally",
     "transitions",
 ]
 
@@ -248,17 +249,55 @@ def stage_names(stage: np.ndarray) -> pd.Series:
 
 def stage_counts(stages: pd.DataFrame, mask: np.ndarray | None = None) -> pd.Series:
     """Customers per stage, in the order of ``STAGES`` (zeros included); of the rows in ``mask``
-    only, when given (``kpi.customer_value.chosen_mask``: no table of the chosen rows is made)."""
+    only, when given (``kpi.customer_value.chosen_mask``: no table of the chosen rows is made). A
+    ``stage_tally`` counts each of its rows as its ``customers``."""
     stage = stages["stage"]
+    weights = stages["customers"].to_numpy() if TALLIED in stages.columns else None
     if isinstance(stage.dtype, pd.CategoricalDtype) and list(stage.cat.categories) == list(STAGES):
         codes = stage.cat.codes.to_numpy()
         if mask is not None:
             codes = codes[mask]
-        counts = np.bincount(codes[codes >= 0], minlength=len(STAGES)).astype(np.int64)
+            weights = None if weights is None else weights[mask]
+        staged = codes >= 0
+        counts = np.bincount(
+            codes[staged], weights=None if weights is None else weights[staged], minlength=len(STAGES)
+        ).astype(np.int64)
         return pd.Series(counts, index=pd.Index(list(STAGES), dtype="str", name="stage"), name="count")
     if mask is not None:
         stage = stage[mask]
+    if weights is not None:
+        own = weights if mask is None else weights[mask]
+        return pd.Series(own, index=stage.index).groupby(stage).sum().reindex(list(STAGES), fill_value=0)
     return stage.value_counts().reindex(list(STAGES), fill_value=0)
+
+
+#: the column of a ``stage_tally`` that counts its customers
+TALLIED = "customers"
+_TALLY_BY = ("segment", "region", "channel", "stage")
+
+
+def stage_tally(stages: pd.DataFrame) -> pd.DataFrame:
+    """``stages`` (a stage table of every customer) counted per segment, region, channel and stage:
+    one row per combination met, with its ``customers``, the four columns as they were. What
+    ``stage_counts`` and ``kpi.customer_value.chosen_mask`` give on it for any filters, they give
+    on the table itself: a month end of the lifecycle page's stages over time is a few hundred rows
+    instead of a row per customer (at a million customers, 20–28 MB a month end)."""
+    columns = [stages[name] for name in _TALLY_BY]
+    if all(isinstance(c.dtype, pd.CategoricalDtype) for c in columns):  # codes: one count per row
+        sizes = [len(c.cat.categories) + 1 for c in columns]  # +1: missing (code -1)
+        key = np.zeros(len(stages), dtype=np.int64)
+        for c, size in zip(columns, sizes, strict=True):
+            key = key * size + (c.cat.codes.to_numpy().astype(np.int64) + 1)
+        counts = np.bincount(key, minlength=int(np.prod(sizes)))
+        found = np.flatnonzero(counts)
+        out: dict[str, Any] = {}
+        rest = found
+        for name, c, size in reversed(list(zip(_TALLY_BY, columns, sizes, strict=True))):
+            out[name] = pd.Categorical.from_codes(rest % size - 1, dtype=c.dtype)
+            rest = rest // size
+        return pd.DataFrame({name: out[name] for name in _TALLY_BY} | {TALLIED: counts[found].astype(np.int64)})
+    grouped = stages.groupby(list(_TALLY_BY), dropna=False, observed=True, sort=False).size()
+    return grouped.rename(TALLIED).reset_index()
 
 
 def at_risk_value(stages: pd.DataFrame, mask: np.ndarray | None = None) -> float:

@@ -32,6 +32,7 @@ from kpi.clv import ModelError
 from kpi.customer_value import CLVResult, HoldoutCheck, holdout_split
 from kpi.engagement import referral_asks as asks_for
 from kpi.lifecycle import StageRules
+from kpi.lifecycle import stage_tally as stage_tally_of
 from kpi.periods import resolve_period
 from service import compute, overview, served
 from service import forecast as fc
@@ -57,6 +58,7 @@ __all__ = [
     "read_ahead",
     "referral_asks",
     "roi",
+    "stage_tally",
     "stages_before",
     "upsell",
 ]
@@ -214,8 +216,9 @@ def _compute_ahead(
         if _source.available("referrals") or _source.available("engagements"):  # the opportunities'
             steps.append(lambda: engagement_groups(_source, key, end, today))
             steps.append(lambda: referral_asks(_source, key, end, today))
-        for earlier in (*service_lifecycle.month_ends(start, end), moves):
-            steps.append(functools.partial(stages_before, _source, key, earlier, end, rules, today))
+        steps.append(functools.partial(stages_before, _source, key, moves, end, rules, today))
+        for earlier in service_lifecycle.month_ends(start, end):  # counted (``stage_tally``)
+            steps.append(functools.partial(stage_tally, _source, key, earlier, end, rules, today))
         # the lifecycle page's cohorts by month (kept with the facts; a filter then picks cells)
         steps.append(lambda: fx.cohort_activity(facts(_source, key, today), Filters(start=start, end=end), end))
         for step in steps:
@@ -313,6 +316,22 @@ def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: S
         return lifecycle_stages(_source, key, anchor, rules, today)
     past = history(_source, key, anchor, today)
     return compute.past_stages(_source, past, as_of, clv(_source, key, anchor, "week", today), rules)
+
+
+@_shared
+def stage_tally(_source: Source, key: str, as_of: date, anchor: date, rules: StageRules, today: date) -> pd.DataFrame:
+    """``stages_before`` counted per segment, region, channel and stage (``kpi.lifecycle.
+    stage_tally``): the lifecycle page's stages over time. The table of every customer behind it is
+    kept only where a page shows its customers too — at ``anchor``, and at the first date the page
+    compares with (``service.lifecycle.MOVES_FROM``), or when a page made it already; at the other
+    month ends it is counted and let go (at a million customers 0.2 GB less for a dozen months)."""
+    made = stages_before.made(_source, key, as_of, anchor, rules, today)  # type: ignore[attr-defined]
+    compared = service_lifecycle.moves_from(anchor, service_lifecycle.MOVES_FROM[0])
+    if made is None and as_of < anchor and as_of != compared:
+        made = stages_before.__wrapped__(_source, key, as_of, anchor, rules, today)  # type: ignore[attr-defined]
+    if made is None:
+        made = stages_before(_source, key, as_of, anchor, rules, today)
+    return stage_tally_of(made)
 
 
 @_shared

@@ -443,3 +443,50 @@ def test_was_lapsed_is_judged_where_it_decides_the_stage(seed: int, size: int, w
     )
     want = _stages_judging_everyone(x, t_x, age, t_prev, segments, total_clv, rules, chosen)
     assert stage.tolist() == want.tolist()
+
+
+_TALLY_LABELS = {"segment": ["A", "B", "C"], "region": ["Nord", "Sud"], "channel": ["web", "agenti", "negozio"]}
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([*_TALLY_LABELS["segment"], None]),
+            st.sampled_from([*_TALLY_LABELS["region"], None]),
+            st.sampled_from([*_TALLY_LABELS["channel"], None]),
+            st.sampled_from([*STAGES, None]),
+        ),
+        max_size=60,
+    ),
+    segments=st.lists(st.sampled_from(_TALLY_LABELS["segment"]), max_size=2, unique=True),
+    regions=st.lists(st.sampled_from(_TALLY_LABELS["region"]), max_size=1, unique=True),
+    channels=st.lists(st.sampled_from(_TALLY_LABELS["channel"]), max_size=2, unique=True),
+    categories=st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_a_stage_tally_counts_as_the_table_under_any_filters(
+    rows: list[tuple[str | None, ...]],
+    segments: list[str],
+    regions: list[str],
+    channels: list[str],
+    categories: bool,
+) -> None:
+    """The lifecycle page's stages over time are counted per segment, region, channel and stage;
+    any choice of filters then gives, on that tally, the customers per stage the whole table gives
+    (missing labels and stages included), whether the columns are categories or texts."""
+    from kpi.customer_value import chosen_mask
+    from kpi.lifecycle import stage_tally
+
+    table = pd.DataFrame(rows, columns=["segment", "region", "channel", "stage"], dtype=object)
+    if categories:
+        for name, labels in _TALLY_LABELS.items():
+            table[name] = pd.Categorical(table[name], categories=labels)
+        table["stage"] = pd.Categorical(table["stage"], categories=list(STAGES))
+    table["customer_id"] = range(len(table))
+    tally = stage_tally(table)
+    assert len(tally) <= len(table) and int(tally["customers"].sum()) == len(table)
+    chosen = (tuple(segments), tuple(regions), tuple(channels))
+    expected = stage_counts(table, chosen_mask(table, *chosen))
+    got = stage_counts(tally, chosen_mask(tally, *chosen))
+    assert got.tolist() == expected.tolist()
+    assert list(got.index) == list(STAGES)

@@ -66,6 +66,7 @@ from service.shared import (
     read_ahead,
     referral_asks,
     roi,
+    stage_tally,
     stages_before,
     upsell,
 )
@@ -283,10 +284,10 @@ def stage_history(
 ) -> pd.DataFrame:
     """Customers per stage at each of ``ends`` (rows) within the filters: a small table, kept per
     filters, so that coming back to the lifecycle page counts nothing again."""
-    tables = on_two_cores([functools.partial(stages_before, _source, key, end, anchor, rules, today) for end in ends])
+    tallies = on_two_cores([functools.partial(stage_tally, _source, key, end, anchor, rules, today) for end in ends])
     counts = {
-        pd.Timestamp(end): stage_counts(table, chosen_mask(table, filters.segments, filters.regions, filters.channels))
-        for end, table in zip(ends, tables, strict=True)
+        pd.Timestamp(end): stage_counts(tally, chosen_mask(tally, filters.segments, filters.regions, filters.channels))
+        for end, tally in zip(ends, tallies, strict=True)
     }
     return pd.DataFrame(counts).T
 

@@ -816,8 +816,9 @@ def test_the_next_pages_reads_are_made_while_the_overview_is_read(
     background, then makes the upsell candidates and the lifecycle's stages at each month end: the
     customer value page (its customer card) then sends no statement for them, and the lifecycle
     page judges no customer again."""
+    from data.filters import previous_period
     from service import compute
-    from service.lifecycle import month_ends
+    from service.lifecycle import MOVES_FROM, month_ends, moves_from
     from ui import loaders
     from ui.shell import _CONTEXT_KEY
 
@@ -830,7 +831,20 @@ def test_the_next_pages_reads_are_made_while_the_overview_is_read(
     assert ("holdings",) in facts._cache and ("engagement",) in facts._cache
     made = [key[0] for key in loaders.SHARED._entries if ("key", ctx.source_key) in key]
     assert shared.upsell.name in made
-    assert made.count(shared.stages_before.name) == len(month_ends(ctx.filters.start, ctx.filters.end)) + 1
+    ends = month_ends(ctx.filters.start, ctx.filters.end)
+    assert made.count(shared.stage_tally.name) == len(ends)  # the stages over time: counted
+    # customer by customer only at the dates whose customers a page lists: the period's end, the
+    # first date the lifecycle page compares with, and the previous period's end (the overview's)
+    listed = {
+        dict(key[1:])["as_of"]
+        for key in loaders.SHARED._entries
+        if key[0] == shared.stages_before.name and ("key", ctx.source_key) in key
+    }
+    assert listed == {
+        ctx.filters.end,
+        moves_from(ctx.filters.end, MOVES_FROM[0]),
+        previous_period(ctx.filters.start, ctx.filters.end)[1],
+    }
     queries.STATS.reset()
     at.switch_page("pages/valore.py").run()
     assert not at.exception and at.title[0].value == "Valore clienti"
