@@ -65,7 +65,7 @@ cards(
     ]
 )
 
-# Month by month over the selected period (at most the last 12 month ends).
+# Month by month over the selected period, from its start (at most the last 12 month ends).
 with shown_errors(ctx):
     history = loaders.stage_history(source, ctx.source_key, month_ends(f.start, as_of), as_of, rules, f, ctx.today)
 st.subheader(t("lifecycle.over_time", lang))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -41,12 +41,15 @@ class Moves:
 
 
 def month_ends(start: date, as_of: date) -> tuple[date, ...]:
-    """The dates of the lifecycle page's stages over time: the month ends from ``start`` to
-    ``as_of``, and ``as_of`` itself when it is not one; at most the last twelve."""
+    """The dates of the lifecycle page's stages over time: where the period starts (the day before
+    ``start``: the previous period's end, the date the overview compares with, so that both pages
+    say the same "from … to …"), then each month end up to ``as_of``, and ``as_of`` itself when it
+    is not one. A period of more than twelve month ends: the last twelve only."""
     ends = pd.date_range(pd.Timestamp(start), pd.Timestamp(as_of), freq="ME")
     if len(ends) == 0 or ends[-1] < pd.Timestamp(as_of):
         ends = ends.append(pd.DatetimeIndex([pd.Timestamp(as_of)]))
-    return tuple(end.date() for end in ends[-12:])
+    dates = tuple(end.date() for end in ends)
+    return dates[-12:] if len(dates) > 12 else (start - timedelta(days=1), *dates)
 
 
 def moves_from(as_of: date, months_back: int) -> date:

@@ -322,12 +322,13 @@ def stages_before(_source: Source, key: str, as_of: date, anchor: date, rules: S
 def stage_tally(_source: Source, key: str, as_of: date, anchor: date, rules: StageRules, today: date) -> pd.DataFrame:
     """``stages_before`` counted per segment, region, channel and stage (``kpi.lifecycle.
     stage_tally``): the lifecycle page's stages over time. The table of every customer behind it is
-    kept only where a page shows its customers too — at ``anchor``, and at the first date the page
-    compares with (``service.lifecycle.MOVES_FROM``), or when a page made it already; at the other
-    month ends it is counted and let go (at a million customers 0.2 GB less for a dozen months)."""
+    kept only where a page shows its customers too — at ``anchor``, and at the dates the lifecycle
+    page compares with (``service.lifecycle.MOVES_FROM``; the last is the previous period's end), or
+    when a page made it already; at the other month ends it is counted and let go (at a million
+    customers 0.2 GB less for a dozen months)."""
     made = stages_before.made(_source, key, as_of, anchor, rules, today)  # type: ignore[attr-defined]
-    compared = service_lifecycle.moves_from(anchor, service_lifecycle.MOVES_FROM[0])
-    if made is None and as_of < anchor and as_of != compared:
+    compared = {service_lifecycle.moves_from(anchor, months) for months in service_lifecycle.MOVES_FROM}
+    if made is None and as_of < anchor and as_of not in compared:
         made = stages_before.__wrapped__(_source, key, as_of, anchor, rules, today)  # type: ignore[attr-defined]
     if made is None:
         made = stages_before(_source, key, as_of, anchor, rules, today)

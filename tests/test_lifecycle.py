@@ -363,15 +363,24 @@ def test_moves_matched_by_position_are_the_moves_joined_by_customer(
 def test_the_lifecycle_pages_dates() -> None:
     from service.lifecycle import month_ends, moves_from
 
+    # from where the period starts (the previous period's end) to its end
     assert month_ends(date(2026, 1, 15), date(2026, 4, 10)) == (
+        date(2026, 1, 14),
         date(2026, 1, 31),
         date(2026, 2, 28),
         date(2026, 3, 31),
         date(2026, 4, 10),
     )
-    assert month_ends(date(2026, 1, 1), date(2026, 3, 31)) == (date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31))
-    assert month_ends(date(2026, 4, 2), date(2026, 4, 10)) == (date(2026, 4, 10),)
-    longer = month_ends(date(2024, 1, 1), date(2026, 11, 23))
+    assert month_ends(date(2026, 1, 1), date(2026, 3, 31)) == (
+        date(2025, 12, 31),
+        date(2026, 1, 31),
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+    )
+    assert month_ends(date(2026, 4, 2), date(2026, 4, 10)) == (date(2026, 4, 1), date(2026, 4, 10))
+    year = month_ends(date(2025, 11, 1), date(2026, 10, 31))  # the last twelve months: 13 dates
+    assert len(year) == 13 and year[0] == date(2025, 10, 31) and year[-1] == date(2026, 10, 31)
+    longer = month_ends(date(2024, 1, 1), date(2026, 11, 23))  # longer than a year: the last twelve
     assert len(longer) == 12 and longer[0] == date(2025, 12, 31) and longer[-1] == date(2026, 11, 23)
     assert moves_from(date(2026, 5, 31), 3) == date(2026, 2, 28)
     assert moves_from(date(2026, 11, 23), 12) == date(2025, 11, 23)

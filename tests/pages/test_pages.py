@@ -436,7 +436,7 @@ def test_lifecycle_page_with_filters(app_env: Path) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Lifecycle"
     assert set(at.dataframe[0].value["Segment"]) <= {"HoReCa"}
-    assert len(_array(_charts(at)[0]["data"][0]["y"])) == 6  # six month ends
+    assert len(_array(_charts(at)[0]["data"][0]["y"])) == 7  # where the period starts, six month ends
 
 
 def test_upsell_page(app_env: Path) -> None:
@@ -833,18 +833,17 @@ def test_the_next_pages_reads_are_made_while_the_overview_is_read(
     assert shared.upsell.name in made
     ends = month_ends(ctx.filters.start, ctx.filters.end)
     assert made.count(shared.stage_tally.name) == len(ends)  # the stages over time: counted
-    # customer by customer only at the dates whose customers a page lists: the period's end, the
-    # first date the lifecycle page compares with, and the previous period's end (the overview's)
+    # customer by customer only at the dates whose customers a page lists: the period's end and the
+    # dates the lifecycle page compares with (3, 6 and 12 months before; the last is the previous
+    # period's end, which the overview compares with too)
     listed = {
         dict(key[1:])["as_of"]
         for key in loaders.SHARED._entries
         if key[0] == shared.stages_before.name and ("key", ctx.source_key) in key
     }
-    assert listed == {
-        ctx.filters.end,
-        moves_from(ctx.filters.end, MOVES_FROM[0]),
-        previous_period(ctx.filters.start, ctx.filters.end)[1],
-    }
+    compared = {moves_from(ctx.filters.end, months) for months in MOVES_FROM}
+    assert previous_period(ctx.filters.start, ctx.filters.end)[1] in compared
+    assert listed == {ctx.filters.end} | compared
     queries.STATS.reset()
     at.switch_page("pages/valore.py").run()
     assert not at.exception and at.title[0].value == "Valore clienti"
