@@ -247,17 +247,23 @@ def stage_names(stage: np.ndarray) -> pd.Series:
     return names.to_pandas()
 
 
+#: the column of a ``stage_tally`` that counts its customers
+TALLIED = "customers"
+_TALLY_BY = ("segment", "region", "channel", "stage")
+
+
 def stage_counts(stages: pd.DataFrame, mask: np.ndarray | None = None) -> pd.Series:
     """Customers per stage, in the order of ``STAGES`` (zeros included); of the rows in ``mask``
     only, when given (``kpi.customer_value.chosen_mask``: no table of the chosen rows is made). A
     ``stage_tally`` counts each of its rows as its ``customers``."""
     stage = stages["stage"]
-    weights = stages["customers"].to_numpy() if TALLIED in stages.columns else None
+    weights = stages[TALLIED].to_numpy() if TALLIED in stages.columns else None
+    if mask is not None and weights is not None:
+        weights = weights[mask]
     if isinstance(stage.dtype, pd.CategoricalDtype) and list(stage.cat.categories) == list(STAGES):
         codes = stage.cat.codes.to_numpy()
         if mask is not None:
             codes = codes[mask]
-            weights = None if weights is None else weights[mask]
         staged = codes >= 0
         counts = np.bincount(
             codes[staged], weights=None if weights is None else weights[staged], minlength=len(STAGES)
@@ -265,15 +271,9 @@ def stage_counts(stages: pd.DataFrame, mask: np.ndarray | None = None) -> pd.Ser
         return pd.Series(counts, index=pd.Index(list(STAGES), dtype="str", name="stage"), name="count")
     if mask is not None:
         stage = stage[mask]
-    if weights is not None:
-        own = weights if mask is None else weights[mask]
-        return pd.Series(own, index=stage.index).groupby(stage).sum().reindex(list(STAGES), fill_value=0)
-    return stage.value_counts().reindex(list(STAGES), fill_value=0)
-
-
-#: the column of a ``stage_tally`` that counts its customers
-TALLIED = "customers"
-_TALLY_BY = ("segment", "region", "channel", "stage")
+    if weights is None:
+        return stage.value_counts().reindex(list(STAGES), fill_value=0)
+    return pd.Series(weights, index=stage.index).groupby(stage).sum().reindex(list(STAGES), fill_value=0)
 
 
 def stage_tally(stages: pd.DataFrame) -> pd.DataFrame:

@@ -326,13 +326,12 @@ def stage_tally(_source: Source, key: str, as_of: date, anchor: date, rules: Sta
     page compares with (``service.lifecycle.MOVES_FROM``; the last is the previous period's end), or
     when a page made it already; at the other month ends it is counted and let go (at a million
     customers 0.2 GB less for a dozen months)."""
-    made = stages_before.made(_source, key, as_of, anchor, rules, today)  # type: ignore[attr-defined]
     compared = {service_lifecycle.moves_from(anchor, months) for months in service_lifecycle.MOVES_FROM}
-    if made is None and as_of < anchor and as_of not in compared:
-        made = stages_before.__wrapped__(_source, key, as_of, anchor, rules, today)  # type: ignore[attr-defined]
-    if made is None:
-        made = stages_before(_source, key, as_of, anchor, rules, today)
-    return stage_tally_of(made)
+    if as_of >= anchor or as_of in compared:  # its customers are listed too: kept
+        return stage_tally_of(stages_before(_source, key, as_of, anchor, rules, today))
+    kept = stages_before.made(_source, key, as_of, anchor, rules, today)  # type: ignore[attr-defined]
+    unkept = stages_before.__wrapped__  # type: ignore[attr-defined]
+    return stage_tally_of(kept if kept is not None else unkept(_source, key, as_of, anchor, rules, today))
 
 
 @_shared
