@@ -6,9 +6,10 @@ applying the cleaning rules of ``data.queries.cleaned`` exactly once and groupin
 
 - per customer: segment, region and channel as small integer codes, name, acquisition campaign and
   its cost (CAC), whether the customer is on record;
-- the customer-day activity: one row per customer and day with a usable order (orders, purchases,
-  revenue, margin, purchase margin and revenue, refunds), sorted by customer and day, from which the
-  state of every customer at any date comes by binary search (``kpi.customer_value.DayHistory``);
+- the customer-day activity: one row per customer and day with a usable order (purchases, revenue,
+  margin; the purchases' margin and revenue where a refund makes them differ), sorted by customer
+  and day, from which the state of every customer at any date comes by binary search
+  (``kpi.customer_value.DayHistory``);
 - ticket days, the campaigns with their lead counts, the unconverted leads by day;
 - the rows read, used and excluded by reason of each entity, the filter options and the date range.
 
@@ -127,15 +128,16 @@ class Facts:
     d_code: np.ndarray
     d_day: np.ndarray
     d_month: np.ndarray
-    d_orders: np.ndarray
     d_purchases: np.ndarray
     d_revenue: np.ndarray
     d_margin: np.ndarray
-    d_purchase_margin: np.ndarray
-    d_purchase_revenue: np.ndarray
-    d_refunds: np.ndarray
-    d_refund_amount: np.ndarray
-    d_known: np.ndarray
+    #: the days with an order that is not a purchase (a refund): their rows in ``d_*`` and the
+    #: purchases' margin and revenue there; on every other day they are the day's margin and revenue
+    mixed_rows: np.ndarray
+    mixed_purchase_margin: np.ndarray
+    mixed_purchase_revenue: np.ndarray
+    #: ``data_warnings``, summed once (refunds, orders of customers not on record…)
+    warnings: dict[str, float]
     t_code: np.ndarray
     t_day: np.ndarray
     t_tickets: np.ndarray
@@ -174,6 +176,18 @@ class Facts:
             self._cache["first_purchase"] = first
         return self._cache["first_purchase"]
 
+    def purchase_values(self, value: str = "margin") -> np.ndarray:
+        """Per customer-day row, the purchases' margin (or revenue): the day's own, refunds left
+        out (a new array)."""
+        values, mixed = (
+            (self.d_margin, self.mixed_purchase_margin)
+            if value == "margin"
+            else (self.d_revenue, self.mixed_purchase_revenue)
+        )
+        out = values.copy()
+        out[self.mixed_rows] = mixed
+        return out
+
     def campaign_costed(self) -> np.ndarray:
         """Per customer, the acquisition campaign where it is a usable campaign (else None): the
         campaign ``data.queries.customer_costs`` reports beside the acquisition cost."""
@@ -200,7 +214,7 @@ class Holdings:
 
     product: np.ndarray  # index into ``catalogue``
     day: np.ndarray
-    lines: np.ndarray
+    lines: np.ndarray | None  # the lines of each row (None: one each)
     margin: np.ndarray
     catalogue: pd.DataFrame  # product_id, name, category, ladder_step (``data.queries.products``)
     health: dict[str, dict[str, Any]]
@@ -787,6 +801,32 @@ def _extract(source: Source, today: date, lines_ahead: bool = False) -> Facts:
         values = usable_column(name).astype(dtype, copy=False)  # (read-only where no copy is made)
         return values if order is None else values[order]
 
+    # what only the data-health page's warnings read of the refunds and the customers not on
+    # record: summed here, once, instead of four more columns a row long (160 MB at a million
+    # customers); the purchases' margin and revenue differ from the day's only on the days with a
+    # refund: kept there
+    orders, purchases = col("n", np.int32), col("purchases", np.int32)
+    mixed_rows = np.flatnonzero(purchases != orders)
+
+    def at_mixed(name: str) -> np.ndarray:
+        values = usable_column(name).astype(np.float64, copy=False)
+        return values[mixed_rows if order is None else order[mixed_rows]]
+
+    day_warnings: dict[str, float] = {
+        "refunds": int(col("refunds", np.int32).sum()),
+        "refund_amount": float(col("refund_amount", np.float64).sum()),
+    }
+    revenue = col("revenue", np.float64)
+    if source.available("customers"):
+        unknown = ~col("known", bool)
+        day_warnings["orders_unknown_customer"] = int(orders[unknown].sum())
+        day_warnings["revenue_unknown_customer"] = float(revenue[unknown].sum())
+        with_orders = np.zeros(n, dtype=bool)
+        with_orders[d_code] = True
+        day_warnings["customers_without_orders"] = int((listed & ~with_orders).sum())
+        del unknown, with_orders
+    del orders
+
     t_order = np.lexsort((t_day_unsorted, t_code_unsorted))
     options: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
     if source.available("customers"):
@@ -806,15 +846,13 @@ def _extract(source: Source, today: date, lines_ahead: bool = False) -> Facts:
         d_code=d_code,
         d_day=d_day,
         d_month=month_numbers(d_day),
-        d_orders=col("n", np.int32),
-        d_purchases=col("purchases", np.int32),
-        d_revenue=col("revenue", np.float64),
+        d_purchases=purchases,
+        d_revenue=revenue,
         d_margin=col("margin", np.float64),
-        d_purchase_margin=col("purchase_margin", np.float64),
-        d_purchase_revenue=col("purchase_revenue", np.float64),
-        d_refunds=col("refunds", np.int32),
-        d_refund_amount=col("refund_amount", np.float64),
-        d_known=col("known", bool),
+        mixed_rows=mixed_rows,
+        mixed_purchase_margin=at_mixed("purchase_margin"),
+        mixed_purchase_revenue=at_mixed("purchase_revenue"),
+        warnings=day_warnings,
         t_code=t_code_unsorted[t_order],
         t_day=t_day_unsorted[t_order],
         t_tickets=tickets["n"].to_numpy(dtype=np.int32)[t_order],
@@ -935,10 +973,7 @@ def extract_holdings(source: Source, facts: Facts) -> Holdings:
         day = dates.cast(pa.int32()).to_numpy(zero_copy_only=False)
     else:
         day = _day_numbers(pd.Series(dates.to_numpy(zero_copy_only=False)))
-    if in_process:
-        line_counts = np.ones(len(day), dtype=np.int32)
-    else:
-        line_counts = held("lines").to_numpy(zero_copy_only=False).astype(np.int32)
+    line_counts = None if in_process else held("lines").to_numpy(zero_copy_only=False).astype(np.int32)
     margin = pc.fill_null(held("margin"), 0.0).to_numpy(zero_copy_only=False).astype(float)
     try:  # each row's customer by the customers' sorted ids: grouping by a number is fast
         rank, ranked_ids = pd.factorize(customer_id, sort=True)
@@ -1489,18 +1524,7 @@ def entity_health(facts: Facts, name: str, holdings: Holdings | None = None) -> 
 
 def data_warnings(facts: Facts) -> dict[str, float]:
     """``data.queries.data_warnings``."""
-    out: dict[str, float] = {
-        "refunds": int(facts.d_refunds.sum()),
-        "refund_amount": float(facts.d_refund_amount.sum()),
-    }
-    if facts.has_customers:
-        unknown = ~facts.d_known
-        out["orders_unknown_customer"] = int(facts.d_orders[unknown].sum())
-        out["revenue_unknown_customer"] = float(facts.d_revenue[unknown].sum())
-        with_orders = np.zeros(facts.customers, dtype=bool)
-        with_orders[facts.d_code] = True
-        out["customers_without_orders"] = int((facts.listed & ~with_orders).sum())
-    return out
+    return dict(facts.warnings)
 
 
 #: the order lines' margins are added in whole steps of 2^-28 of the currency (about four billionths):
@@ -1530,7 +1554,10 @@ def customer_products(holdings: Holdings, as_of: date) -> pd.DataFrame:
     width = max(len(holdings.catalogue), 1)
     key = holdings.rank[keep].astype(np.int64) * width + holdings.product[keep]
     inverse, groups = pd.factorize(key, sort=True)  # np.unique's result, by hashing (1M customers: 1.2 → 0.9 s)
-    lines = np.bincount(inverse, weights=holdings.lines[keep], minlength=len(groups))
+    if holdings.lines is None:  # a row a line
+        lines = np.bincount(inverse, minlength=len(groups))
+    else:
+        lines = np.bincount(inverse, weights=holdings.lines[keep], minlength=len(groups))
     margin = _summed_in_steps(inverse, holdings.margin[keep], len(groups))
     per = pd.DataFrame(
         {

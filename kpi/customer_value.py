@@ -316,6 +316,23 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return remap[own], pd.Index(labels[order])
 
 
+#: what ``DayHistory._buyers`` holds per customer with a purchase (it holds too, per customer with
+#: order days, where their rows start, and where each buyer is among them)
+_PER_BUYER = (
+    "code",
+    "key",
+    "start",
+    "first_day",
+    "first_value",
+    "p_before",
+    "a_before",
+    "t_start",
+    "t_before",
+    "acquisition_cost",
+    "a_start",
+)
+
+
 @dataclass(frozen=True)
 class DayHistory:
     """Day-level history prepared once — sorted by customer and day, with running sums — so that
@@ -326,9 +343,9 @@ class DayHistory:
     p_day: np.ndarray  # purchase days: day numbers, running purchase value
     p_cum: np.ndarray
     p_start: np.ndarray
-    a_key: np.ndarray  # every order day (refunds too): sort keys, running margin, and the purchase
-    a_cum: np.ndarray  # days up to and including it (a count: the last purchase's row, plus one)
-    a_bought: np.ndarray
+    a_day: np.ndarray  # every order day (refunds too): day numbers, running margin, and the
+    a_cum: np.ndarray  # purchase days up to and including it (a count: the last purchase's row,
+    a_bought: np.ndarray  # plus one)
     a_start: np.ndarray
     t_key: np.ndarray  # ticket days: running tickets and service cost
     t_cum: np.ndarray
@@ -402,11 +419,10 @@ class DayHistory:
         days (``purchases``, the purchases' ``purchase_value``, the ``day_margin`` with refunds) and
         ticket days (``t_values``: tickets and service cost)."""
         n = len(ids)
-        code, day = np.asarray(code, dtype=np.int64), np.asarray(day, dtype=np.int64)
+        code, day = np.asarray(code), np.asarray(day)  # (the caller's: held as they are, not copied)
         bought = np.asarray(purchases) > 0
-        a_key = code * _SPAN + day
         # purchase days up to each order day: the last purchase by a date is found from the last
-        # order day by it (one binary search a date, not two; half the memory of a second key)
+        # order day by it (one count a date, not two; half the memory of a second key)
         a_bought = np.cumsum(bought, dtype=np.int32 if len(bought) < 2**31 else np.int64)
         t_code, t_day = np.asarray(t_code, dtype=np.int64), np.asarray(t_day, dtype=np.int64)
         return cls(
@@ -415,7 +431,7 @@ class DayHistory:
             p_day=day[bought].astype(np.int32),
             p_cum=np.cumsum(np.asarray(purchase_value, dtype=float)[bought]),
             p_start=_starts(code[bought], n),
-            a_key=a_key,
+            a_day=day,
             a_cum=np.cumsum(np.asarray(day_margin, dtype=float)),
             a_bought=a_bought,
             a_start=_starts(code, n),
@@ -457,6 +473,9 @@ class DayHistory:
         code = np.flatnonzero(self.p_start >= 0)
         start = self.p_start[code]
         a_start, t_start = self.a_start[code], self.t_start[code]
+        # every customer with order days, by their first row (in code order, so in row order):
+        # a date's order days per customer are counted over these runs of rows
+        runs = np.flatnonzero(self.a_start >= 0)
         t_before = np.zeros((len(code), 2))
         has = t_start > 0  # (with tickets, and not the first customer's)
         t_before[has] = self.t_cum[t_start[has] - 1]
@@ -471,18 +490,27 @@ class DayHistory:
             "t_start": t_start,
             "t_before": t_before,
             "acquisition_cost": self.acquisition_cost[code],
+            "a_start": a_start,
         }
         for values in fixed.values():
             values.setflags(write=False)  # handed out as they are where every customer had bought
-        return fixed
+        return {**fixed, "runs": self.a_start[runs], "run": np.searchsorted(runs, code)}
 
     def state_at(self, as_of: date) -> HistoryState:
         """Each customer's purchases, margin and tickets by ``as_of``, as arrays (the customers with
-        a purchase by then, in code order): a few binary searches over the running sums."""
+        a purchase by then, in code order): a count of order days and a few binary searches over
+        the running sums."""
         m = np.int64((pd.Timestamp(as_of) - pd.Timestamp(0)).days)
-        fixed = self._buyers
+        buyers = self._buyers
+        fixed = {name: buyers[name] for name in _PER_BUYER}
         key = fixed["key"] + m
-        a_last = np.searchsorted(self.a_key, key, side="right") - 1  # the last order day by then
+        # the last order day by then: each customer's days are sorted, so it is the customer's
+        # first row plus the count of their days by then, less one (the row before their first
+        # where they have none by then)
+        by_then = (
+            np.add.reduceat(self.a_day <= m, buyers["runs"], dtype=np.int64) if len(self.a_day) else buyers["runs"]
+        )
+        a_last = fixed["a_start"] + by_then[buyers["run"]] - 1
         last = self.a_bought[np.maximum(a_last, 0)].astype(np.int64) - 1  # the last purchase day
         last[a_last < 0] = -1
         bought = last >= fixed["start"]

@@ -276,7 +276,7 @@ def day_history(facts: Facts, value: str = "margin") -> DayHistory:
             code=facts.d_code,
             day=facts.d_day,
             purchases=facts.d_purchases,
-            purchase_value=facts.d_purchase_margin if value == "margin" else facts.d_purchase_revenue,
+            purchase_value=facts.purchase_values(value),
             day_margin=facts.d_margin,
             t_code=facts.t_code,
             t_day=facts.t_day,

@@ -231,7 +231,7 @@ def test_what_each_customer_holds_does_not_depend_on_the_order_of_the_lines(
         shuffled = fx.Holdings(
             product=held.product[order],
             day=held.day[order],
-            lines=held.lines[order],
+            lines=None if held.lines is None else held.lines[order],
             margin=held.margin[order],
             catalogue=held.catalogue,
             health=held.health,
@@ -684,7 +684,12 @@ def test_a_failed_read_ahead_is_left_to_the_page(
 
 def _lines(held: fx.Holdings) -> pd.DataFrame:
     lines = pd.DataFrame(
-        {"customer_id": held.customer_id, "product": held.product, "day": held.day, "lines": held.lines}
+        {
+            "customer_id": held.customer_id,
+            "product": held.product,
+            "day": held.day,
+            "lines": np.ones(len(held.day), dtype=np.int32) if held.lines is None else held.lines,
+        }
     ).assign(margin=held.margin)
     return lines.sort_values(list(lines.columns)).reset_index(drop=True)
 
