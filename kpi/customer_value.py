@@ -508,7 +508,9 @@ class DayHistory:
         # first row plus the count of their days by then, less one (the row before their first
         # where they have none by then)
         by_then = (
-            np.add.reduceat(self.a_day <= m, buyers["runs"], dtype=np.int64) if len(self.a_day) else buyers["runs"]
+            np.add.reduceat((self.a_day <= m).view(np.int8), buyers["runs"], dtype=np.int32)
+            if len(self.a_day)
+            else buyers["runs"]
         )
         a_last = fixed["a_start"] + by_then[buyers["run"]] - 1
         last = self.a_bought[np.maximum(a_last, 0)].astype(np.int64) - 1  # the last purchase day

@@ -110,7 +110,7 @@ def _monthly(
     first purchase and the segment; per customer and month the revenue, margin, orders and whether
     they bought."""
     rows = _up_to(facts, as_of)
-    code, month = facts.d_code[rows], facts.d_month[rows]
+    code, month = facts.d_code[rows], facts.months(rows)
     # rows sorted by customer then day: (customer, month) pairs are contiguous
     starts = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])])
     pair_code, pair_month = code[starts].astype(np.int64), month[starts].astype(np.int64)
@@ -314,7 +314,7 @@ def actual_cells(facts: Facts, start: date, months: int) -> dict[str, np.ndarray
         & (facts.d_day <= (end - date(1970, 1, 1)).days)
         & (facts.d_purchases > 0)
     )
-    code, month = facts.d_code[rows], facts.d_month[rows].astype(np.int64) - first_month
+    code, month = facts.d_code[rows], facts.months(rows).astype(np.int64) - first_month
     fresh = np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])] if len(code) else np.zeros(0, bool)
     where = month[fresh] * k + fx.cells(facts).of_customer[code[fresh]]
     out["active_customers"] = np.bincount(where, minlength=months * k)[: months * k].reshape(months, k).astype(float)

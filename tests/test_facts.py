@@ -306,7 +306,7 @@ def test_a_filter_change_picks_cells_of_the_cohorts(demo_sources: dict[str, tupl
         frame = pd.DataFrame(
             {
                 "cohort": first[facts.d_code[rows]].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64),
-                "month": facts.d_month[rows],
+                "month": facts.months(rows),
                 "code": facts.d_code[rows],
                 "bought": facts.d_purchases[rows] > 0,
                 "margin": facts.d_margin[rows],
