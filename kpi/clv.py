@@ -295,8 +295,13 @@ def _bgnbd_negll(log_params: np.ndarray, data: _BGNBDData) -> tuple[float, np.nd
         rx = r + data.x
         a3 = -rx * log_T
         a4 = (math.log(a) - np.log(b + data.x_u - 1))[data.ix] - rx * log_tx
-        ll += float(np.dot(w, np.logaddexp(a3, a4)))
-        w4 = w * special.expit(a4 - a3)  # each row's weight times the share of exp(A4) in the sum
+        # log(exp(A3) + exp(A4)) = max(A3, A4) + log(1 + e) and the share of exp(A4) in the sum,
+        # from one exponential e = exp(−|A4 − A3|) (``np.logaddexp`` and ``expit`` take one each and
+        # were half of an evaluation at a million customers: 16 of 32 ms, now 7)
+        d = a4 - a3
+        e = np.exp(-np.abs(d))
+        ll += float(np.dot(w, np.maximum(a3, a4) + np.log1p(e)))
+        w4 = w * (np.where(d >= 0, 1.0, e) / (1.0 + e))  # each row's weight times the share of exp(A4)
         w3 = w - w4
         d_r -= float(np.dot(w3, log_T) + np.dot(w4, log_tx))
         d_alpha -= float(
