@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from data.demo import write_demo
-from data.memory import TUNABLES, tuned_environment
+from data.memory import ENVIRONMENT, TUNABLES, tuned_environment
 from serve import server_command
 
 
@@ -95,6 +95,7 @@ def test_the_tunables_are_added_to_the_environment() -> None:
     env = tuned_environment({"PATH": "/bin"}, glibc=True)
     assert env["PATH"] == "/bin"
     assert _tunables(env) == TUNABLES
+    assert env["NUMPY_MADVISE_HUGEPAGE"] == "0" and ENVIRONMENT == {"NUMPY_MADVISE_HUGEPAGE": "0"}
     assert {
         "glibc.malloc.arena_max": "1",
         "glibc.malloc.mmap_max": "0",
@@ -114,6 +115,21 @@ def test_the_operators_own_tunables_are_kept_and_win() -> None:
     }
     again = tuned_environment(env, glibc=True)
     assert again == env  # nothing added twice
+    assert tuned_environment({"NUMPY_MADVISE_HUGEPAGE": "1"}, glibc=True)["NUMPY_MADVISE_HUGEPAGE"] == "1"
+
+
+@pytest.mark.skipif(not GLIBC, reason="the settings are added on Linux with glibc")
+def test_numpy_starts_on_ordinary_pages() -> None:
+    """numpy reads ``NUMPY_MADVISE_HUGEPAGE`` when it is imported: in a process started with the
+    settings it no longer asks the kernel for huge pages (it does by default)."""
+    probe = "import numpy._core.multiarray as m; print(m._set_madvise_hugepage(True))"
+    plain = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+
+    def asks(env: dict[str, str]) -> str:
+        return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+
+    assert asks(plain).strip() == "True"
+    assert asks(tuned_environment(plain)).strip() == "False"
 
 
 def test_nothing_changes_without_glibc() -> None:
