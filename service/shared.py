@@ -47,6 +47,7 @@ __all__ = [
     "clv_before",
     "clv_holdout",
     "engagement",
+    "engagement_before",
     "engagement_groups",
     "forecast_backtest",
     "forecast_cells",
@@ -132,7 +133,9 @@ class SharedInputs:
         return stages_before(self.source, self.key, as_of, anchor, self.source.settings.lifecycle, self.today)
 
     def engagement(self, as_of: date, anchor: date) -> pd.DataFrame:
-        return engagement(self.source, self.key, as_of, self.today, anchor if as_of < anchor else None)[0]
+        if as_of >= anchor:
+            return engagement(self.source, self.key, as_of, self.today)[0]
+        return engagement_before(self.source, self.key, as_of, anchor, self.today)
 
     def roi(self, filters: Filters, as_of: date, anchor: date) -> pd.DataFrame | None:
         return roi(self.source, self.key, filters, as_of, self.today, anchor if as_of < anchor else None)
@@ -353,13 +356,30 @@ def upsell(
 
 @_shared
 def engagement(
-    _source: Source, key: str, as_of: date, today: date, anchor: date | None = None
+    _source: Source, key: str, as_of: date, today: date
 ) -> tuple[pd.DataFrame, pd.DataFrame, EngagementFacts]:
     """Every customer's engagement value at ``as_of``, the referrals one by one, and what was read.
-    With ``anchor`` (a comparison), the CLV inside comes from ``clv_before``. Read the first time a
-    page that shows engagement is opened."""
-    value = _judged(_source, key, as_of, today, anchor)
+    Read the first time a page that shows engagement is opened."""
+    value = clv(_source, key, as_of, "week", today)
     return compute.engagement_tables(_source, facts(_source, key, today), value, as_of)
+
+
+#: the columns of an engagement table at an earlier date that a comparison sums (the overview's
+#: ``kpi.engagement.engagement_overview`` of the chosen customers)
+COMPARED_ENGAGEMENT_COLUMNS = ["customer_id", "segment", "region", "channel", "clv", "cev"]
+
+
+@_shared
+def engagement_before(_source: Source, key: str, as_of: date, anchor: date, today: date) -> pd.DataFrame:
+    """Every customer's CLV and engagement value at ``as_of`` before ``anchor`` (the CLV from
+    ``clv_before``), with the customer's segment, region and channel: what a comparison sums. The
+    rest of the table and the referrals one by one are not kept (at a million customers 80 MB and
+    16 MB less for the previous period)."""
+    if as_of >= anchor:
+        return engagement(_source, key, as_of, today)[0][COMPARED_ENGAGEMENT_COLUMNS]
+    value = clv_before(_source, key, as_of, anchor, today)
+    table = compute.engagement_tables(_source, facts(_source, key, today), value, as_of)[0]
+    return table[COMPARED_ENGAGEMENT_COLUMNS].copy()  # a copy: the whole table's columns go
 
 
 @_shared
