@@ -26,7 +26,6 @@ lang = ctx.lang
 
 with shown_errors(ctx):
     args = (ctx.source, ctx.source_key, ctx.filters, ctx.today)
-    loaders.clv_soon(ctx.source, ctx.source_key, ctx.filters.end, ctx.today)  # the value figures' fit, meanwhile
     measures = loaders.period_measures(*args)
     monthly = loaders.monthly_by_segment(*args)
     totals = loaders.segment_totals(*args)

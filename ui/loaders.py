@@ -88,7 +88,6 @@ __all__ = [
     "clv",
     "clv_before",
     "clv_holdout",
-    "clv_soon",
     "cohort_activity",
     "customer_names",
     "customer_orders",
@@ -338,21 +337,6 @@ def upsell_ready(_source: Source, key: str, as_of: date, rules: StageRules, toda
             del _SOON_JOBS[job_key]
             return True
     return False
-
-
-def clv_soon(_source: Source, key: str, as_of: date, today: date) -> None:
-    """Start the customers' value at ``as_of`` (the model's fit) on a thread of its own, once, while
-    the page draws what the facts give at once: the overview's figures of the period take a second
-    at a million customers, in which the fit would otherwise wait. The page's own ``clv`` then waits
-    for it (or makes it, if the thread is still busy with something else)."""
-    if clv.made(_source, key, as_of, "week", today) is not None:  # type: ignore[attr-defined]
-        return
-    job_key = ("clv", key, as_of, today)
-    with _SOON_LOCK:
-        for done in [k for k, j in _SOON_JOBS.items() if k != job_key and j.done()]:
-            del _SOON_JOBS[done]
-        if job_key not in _SOON_JOBS:
-            _SOON_JOBS[job_key] = _SOON.submit(_make_quietly, clv, _source, key, as_of, "week", today)
 
 
 def _make_quietly(make: Callable[..., object], *args: Any) -> None:
