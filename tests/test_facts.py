@@ -48,6 +48,8 @@ def _same(got: pd.DataFrame, want: pd.DataFrame, sort: list[str] | None = None) 
         for col in frame.columns:
             if pd.api.types.is_datetime64_any_dtype(frame[col]):
                 frame[col] = frame[col].astype("datetime64[ns]")
+            elif isinstance(frame[col].dtype, pd.CategoricalDtype):  # a text as a code: its text
+                frame[col] = frame[col].astype(object)
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False, rtol=1e-9, atol=1e-6
     )
