@@ -25,6 +25,7 @@ a mask over arrays, never a new statement.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 import warnings
@@ -317,7 +318,47 @@ def _when(ok: sa.ColumnElement[bool], value: sa.ColumnElement[Any]) -> sa.Column
     return sa.case((ok, value), else_=sa.null())
 
 
-def _order_days(source: Source, today: date, fetched: Callable[[], None] | None = None) -> pa.Table:
+#: what the order days' statement sums on a server and ``_Days`` holds otherwise
+_SPARSE_COLUMNS = ("purchase_margin", "purchase_revenue", "refunds", "refund_amount")
+
+
+@dataclass(frozen=True)
+class _Days:
+    """The usable orders summed per customer and day: ``table``, one row per customer and day with a
+    usable order (``n``, ``purchases``, ``revenue``, ``margin``, ``known``), then one per exclusion
+    reason. What only a few days differ in, or only the data-health warnings sum, is held apart
+    instead of four more columns a row long (at a million customers 0.27 GB less while the source is
+    read): the days with a refund (``mixed``: their positions among the usable rows, ascending),
+    the purchases' margin and revenue there (on every other day the day's own, to the last bit),
+    and the refunds and their amount summed."""
+
+    table: pa.Table
+    mixed: np.ndarray
+    mixed_purchase_margin: np.ndarray
+    mixed_purchase_revenue: np.ndarray
+    refunds: int
+    refund_amount: float
+
+
+def _apart(grouped: pa.Table) -> _Days:
+    """``_Days`` of a table with every sum a column (a server's GROUP BY)."""
+    usable = np.flatnonzero(pc.is_null(grouped[REASON]).to_numpy(zero_copy_only=False))
+
+    def numbers(name: str, dtype: Any) -> np.ndarray:
+        return grouped[name].take(pa.array(usable)).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+
+    mixed = np.flatnonzero(numbers("purchases", np.int64) != numbers("n", np.int64))
+    return _Days(
+        table=grouped.drop_columns(list(_SPARSE_COLUMNS)),
+        mixed=mixed,
+        mixed_purchase_margin=numbers("purchase_margin", np.float64)[mixed],
+        mixed_purchase_revenue=numbers("purchase_revenue", np.float64)[mixed],
+        refunds=int(numbers("refunds", np.int64).sum()),
+        refund_amount=math.fsum(numbers("refund_amount", np.float64).tolist()),
+    )
+
+
+def _order_days(source: Source, today: date, fetched: Callable[[], None] | None = None) -> _Days:
     """One row per customer and day with a usable order, plus one row per exclusion reason.
     ``fetched`` is called once the database has sent the rows (in process: before they are summed
     here, while the database's cores are free)."""
@@ -381,10 +422,10 @@ def _order_days(source: Source, today: date, fetched: Callable[[], None] | None 
     grouped = _arrow(source, stmt.order_by(usable_first, rows.c.customer_id, rows.c.order_date))
     if fetched is not None:
         fetched()
-    return grouped
+    return _apart(grouped)
 
 
-def _summed_per_day(rows: pa.Table) -> pa.Table:
+def _summed_per_day(rows: pa.Table) -> _Days:
     """Order rows (usable first, by customer and day; the excluded with their reason) summed as the
     GROUP BY of ``_order_days`` sums them: one row per customer and day, one per exclusion reason.
 
@@ -441,6 +482,16 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
     def counted(keep: np.ndarray) -> np.ndarray:
         return np.add.reduceat(keep, starts, dtype=np.int32) if usable else np.zeros(0, np.int32)
 
+    def summed_where_on(days: np.ndarray, keep: np.ndarray, values: np.ndarray, sign: float = 1.0) -> np.ndarray:
+        """``summed_where(…)[days]`` (``days`` ascending), the same sums, only for those days."""
+        first = starts[days]
+        out = values[first] * sign if sign != 1.0 else values[first]
+        out[~keep[first]] = 0.0
+        on = np.flatnonzero(np.isin(later_day, days))
+        rows_on = later_rows[on]
+        np.add.at(out, np.searchsorted(days, later_day[on]), np.where(keep[rows_on], sign * values[rows_on], 0.0))
+        return out
+
     revenue, margin = numbers("revenue"), numbers("margin")
     known = pc.fill_null(kept["known"], 0).to_numpy(zero_copy_only=False)
     if len(later_rows):  # the days with several orders: their orders by revenue, then margin
@@ -450,6 +501,9 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
         ranked = shared[np.lexsort((margin[shared], revenue[shared], group))]
         revenue[shared], margin[shared] = revenue[ranked], margin[ranked]  # (``known``: a maximum)
     bought, refunded = revenue >= 0, revenue < 0
+    refunds = counted(refunded)
+    mixed = np.flatnonzero(refunds)  # the days with a refund: there a purchase's sums differ
+    refund_amount = summed_where_on(mixed, refunded, revenue, -1.0)
     per_day = {
         REASON: pa.nulls(len(starts), pa.string()),
         "customer_id": customer.take(pa.array(starts)),
@@ -458,10 +512,6 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
         "purchases": counted(bought),
         "revenue": summed(revenue),
         "margin": summed(margin),
-        "purchase_margin": summed_where(bought, margin),
-        "purchase_revenue": summed_where(bought, revenue),
-        "refunds": counted(refunded),
-        "refund_amount": summed_where(refunded, revenue, -1.0),
         "known": np.maximum.reduceat(known, starts) > 0 if usable else np.zeros(0, bool),
     }
     table = pa.table({k: pa.array(v) if isinstance(v, np.ndarray) else v for k, v in per_day.items()})
@@ -471,7 +521,14 @@ def _summed_per_day(rows: pa.Table) -> pa.Table:
         excluded[REASON] = reasons[REASON].cast(pa.string())
         excluded["n"] = reasons["count_all"].cast(table.schema.field("n").type)
         table = pa.concat_tables([table, pa.table(excluded)])
-    return table
+    return _Days(
+        table=table,
+        mixed=mixed,
+        mixed_purchase_margin=summed_where_on(mixed, bought, margin),
+        mixed_purchase_revenue=summed_where_on(mixed, bought, revenue),
+        refunds=int(refunds.sum()),
+        refund_amount=math.fsum(refund_amount.tolist()),
+    )
 
 
 def _customer_rows(source: Source, today: date) -> pd.DataFrame:
@@ -658,7 +715,8 @@ def _extract(source: Source, today: date, lines_ahead: bool = False) -> Facts:
 
     side = _side_reads(source, today)
     fetched = functools.partial(_lines_ahead, source, today, early) if lines_ahead else None
-    days = _order_days(source, today, fetched)  # Arrow columns: no Python object per row
+    summed = _order_days(source, today, fetched)
+    days = summed.table  # Arrow columns: no Python object per row
     order_counts = _reason_counts(_per_reason(days))
     is_usable = pc.is_null(days[REASON]).to_numpy(zero_copy_only=False)
     usable = np.flatnonzero(is_usable)
@@ -811,15 +869,10 @@ def _extract(source: Source, today: date, lines_ahead: bool = False) -> Facts:
     # refund: kept there
     orders, purchases = col("n", np.int32), col("purchases", np.int32)
     mixed_rows = np.flatnonzero(purchases != orders)
+    # their places among the usable rows as read, where the summed days hold their sums
+    apart = np.searchsorted(summed.mixed, mixed_rows if order is None else order[mixed_rows])
 
-    def at_mixed(name: str) -> np.ndarray:
-        values = usable_column(name).astype(np.float64, copy=False)
-        return values[mixed_rows if order is None else order[mixed_rows]]
-
-    day_warnings: dict[str, float] = {
-        "refunds": int(col("refunds", np.int32).sum()),
-        "refund_amount": float(col("refund_amount", np.float64).sum()),
-    }
+    day_warnings: dict[str, float] = {"refunds": summed.refunds, "refund_amount": summed.refund_amount}
     revenue = col("revenue", np.float64)
     if source.available("customers"):
         unknown = ~col("known", bool)
@@ -853,8 +906,8 @@ def _extract(source: Source, today: date, lines_ahead: bool = False) -> Facts:
         d_revenue=revenue,
         d_margin=col("margin", np.float64),
         mixed_rows=mixed_rows,
-        mixed_purchase_margin=at_mixed("purchase_margin"),
-        mixed_purchase_revenue=at_mixed("purchase_revenue"),
+        mixed_purchase_margin=summed.mixed_purchase_margin[apart],
+        mixed_purchase_revenue=summed.mixed_purchase_revenue[apart],
         warnings=day_warnings,
         t_code=t_code_unsorted[t_order],
         t_day=t_day_unsorted[t_order],

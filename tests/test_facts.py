@@ -978,7 +978,7 @@ def test_a_days_orders_are_added_in_the_order_of_their_amounts() -> None:
         for where in (5, 1):  # the excluded row last, as asked, or among the usable
             rows = [usable[i] for i in order]
             rows.insert(where, excluded)
-            got = fx._summed_per_day(_order_rows(rows)).to_pandas()
+            got = fx._summed_per_day(_order_rows(rows)).table.to_pandas()
             days = got[got["_reason"].isna()]
             assert days["customer_id"].tolist() == [7, 7, 9] and days["n"].tolist() == [3, 1, 1]
             assert days["revenue"].tolist() == [want, 5.0, 2.0]  # exactly, on every order
