@@ -65,7 +65,9 @@ EARLIEST_DATE = date(1900, 1, 1)
 LARGEST_AMOUNT = 1e12
 
 
-def cleaned(entity: ResolvedEntity, today: date, customer: Any = None) -> sa.Subquery:
+def cleaned(
+    entity: ResolvedEntity, today: date, customer: Any = None, part: tuple[str, int, int] | None = None
+) -> sa.Subquery:
     """The entity with typed columns and a ``_reason`` column: NULL for usable rows.
 
     Rules, in order (a row counts under the first it breaks): missing id, missing customer,
@@ -77,9 +79,17 @@ def cleaned(entity: ResolvedEntity, today: date, customer: Any = None) -> sa.Sub
     ``customer``: only the rows that share an id with a row of this customer (an entity with a
     customer reference), cleaned exactly as in the whole table — the repeated-id rule sees every
     row of those ids — without reading the rest past the first filter (one customer's card).
+
+    ``part``: (column, k, n), only the rows whose value of the column falls in part k of n by
+    DuckDB's ``hash`` (a missing value in part 0), filtered before the rules: cleaned exactly as in
+    the whole table where the column is the key, or the repeated-id rule is not looked for.
     """
     spec, src = entity.spec, entity.selectable
     where: list[sa.ColumnElement[bool]] = []
+    if part is not None:
+        column, k, n = part  # as numbers in the statement: a bound one keeps the filter above the rules
+        share = sa.func.hash(src.c[column]) % sa.literal_column(str(int(n)))
+        where.append(sa.func.coalesce(share, sa.literal_column("0")) == sa.literal_column(str(int(k))))
     if customer is not None:
         if not spec.customer_ref:
             raise ValueError(f"The {spec.name} entity has no customer reference.")

@@ -193,6 +193,16 @@ class Source:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def between_reads(self) -> None:
+        """Let the database's memory go until the next read: a DuckDB file's pooled connections are
+        closed, and with the last one the blocks of the tables it read, which DuckDB keeps in memory
+        while the file is open (at a million customers 0.16 GB, for the rest of the day); the next
+        read opens the file again (milliseconds). A statement still running keeps its connection.
+        Other databases keep theirs (a server's memory is not this process's)."""
+        database = self.engine.url.database or ""
+        if self.dialect == "duckdb" and database not in ("", ":memory:") and not database.startswith("md:"):
+            self.engine.dispose()
+
     @property
     def safe_url(self) -> str:
         return redact_url(self.url)

@@ -124,8 +124,10 @@ def _read_facts(source: Source, key: str, today: date) -> Facts:
 
 def _ahead(source: Source, key: str, made: Facts) -> None:
     """What the next pages read from the source (``compute.read_ahead``), then the ``AFTER_READ``
-    steps for the read ``key`` names; a step that fails is left to the page that needs it."""
+    steps for the read ``key`` names; a step that fails is left to the page that needs it. Between
+    the two the source lets its memory go (``Source.between_reads``): every read of the day is done."""
     compute.read_ahead(source, made)
+    source.between_reads()
     for step in AFTER_READ:
         with contextlib.suppress(Exception):
             step(source, key, made.today)

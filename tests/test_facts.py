@@ -217,6 +217,48 @@ def test_holdings_agree(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> Non
             assert compute.entity_health(source, facts, name) == queries.entity_health(source, name, DEMO_TODAY), kind
 
 
+def test_the_order_lines_read_in_parts_are_the_lines_read_at_once(
+    demo_sources: dict[str, tuple[Source, fx.Facts]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many orders are read a share of the order ids at a time (the database cleans and joins a
+    part at a time): every line comes once, with the reason, customer, product, day and margin it
+    has in one statement — the orders' repeated ids (here two) judged within their part as in the
+    whole table."""
+    source, facts = demo_sources["duckdb"]
+    assert facts.health["orders"]["excluded"].get("duplicate_id", 0) > 0
+    orders = int(facts.health["orders"]["rows_read"])
+    assert fx._line_parts(source, orders) == 1  # a few thousand orders: one statement
+    whole = fx._read_lines(source, DEMO_TODAY, orders).to_pandas()
+    monkeypatch.setattr(fx, "_ORDERS_A_PART", orders // 4)
+    assert fx._line_parts(source, orders) == 5
+    parts = fx._read_lines(source, DEMO_TODAY, orders).to_pandas()
+    assert len(parts) == len(whole) > 1000
+    columns = ["_reason", "customer_id", "product_id", "order_date", "margin", "holds"]
+    _same(parts, whole, columns)
+
+
+def test_a_duckdb_file_is_let_go_between_reads(tmp_path: Path, default_settings: Settings) -> None:
+    """Once the day's reads are done (the facts, then the order lines and engagements read ahead),
+    the file's connections are closed — DuckDB lets go of the table blocks it kept — and the next
+    read opens it again."""
+    from service import served
+
+    path = tmp_path / "shop.duckdb"
+    write_demo(f"duckdb:///{path}", customers=120, seed=4)
+    url = f"duckdb:///{path}"
+    source = Source(settings=default_settings, url=url)
+    try:
+        made = served.facts(source, served.source_key(url, default_settings), DEMO_TODAY)
+        made._cache[("read_ahead",)].result()
+        import duckdb
+
+        duckdb.connect(str(path)).close()  # read-write: refused while this process holds it read-only
+        again = queries.entity_health(source, "orders", DEMO_TODAY)
+        assert again["rows_read"] == made.health["orders"]["rows_read"] > 0
+    finally:
+        served.clear()
+
+
 def test_what_each_customer_holds_does_not_depend_on_the_order_of_the_lines(
     demo_sources: dict[str, tuple[Source, fx.Facts]],
 ) -> None:
