@@ -112,10 +112,11 @@ def run(url: str, timeout: float, read_ahead: bool) -> dict[str, Any]:
         config.write_text(f"{settings}\n[server]\nread_at_start = {'true' if read_ahead else 'false'}\n")
         server = StreamlitServer(server_env(config, CRUSCOTTO_DB_URL=url), Path(tmp) / "server.log")
         try:
-            _settled(server)  # the server's start loads its modules (``serve.py``): done before the visit
+            started, cpu = time.perf_counter(), server.cpu_seconds()  # the server answers
             out: dict[str, Any] = {"url": url, "read_ahead": read_ahead, "load_at_start": os.getloadavg()[0]}
-            if read_ahead:
-                started, cpu = time.perf_counter(), server.cpu_seconds()
+            if not read_ahead:
+                _settled(server)  # the server's start loads its modules (``serve.py``): done before the visit
+            else:  # from the server answering to the source read and the overview made
                 while "are ready" not in server.output():
                     if time.perf_counter() - started > timeout or server.proc.poll() is not None:
                         raise RuntimeError(f"the server did not read the source ahead:\n{server.output()[-2000:]}")
