@@ -469,21 +469,12 @@ def _summed_per_day(rows: pa.Table) -> _Days:
         np.add.at(out, later_day, values[later_rows])
         return out
 
-    def summed_where(keep: np.ndarray, values: np.ndarray, sign: float = 1.0) -> np.ndarray:
-        """``summed(np.where(keep, sign * values, 0.0))``, the same sums, with no array a row long
-        in between."""
-        out = values[starts]
-        if sign != 1.0:
-            np.multiply(out, sign, out=out)
-        out[~keep[starts]] = 0.0
-        np.add.at(out, later_day, np.where(keep[later_rows], sign * values[later_rows], 0.0))
-        return out
-
     def counted(keep: np.ndarray) -> np.ndarray:
         return np.add.reduceat(keep, starts, dtype=np.int32) if usable else np.zeros(0, np.int32)
 
     def summed_where_on(days: np.ndarray, keep: np.ndarray, values: np.ndarray, sign: float = 1.0) -> np.ndarray:
-        """``summed_where(…)[days]`` (``days`` ascending), the same sums, only for those days."""
+        """``summed(np.where(keep, sign * values, 0.0))[days]`` (``days`` ascending), the same sums
+        to the last bit, with no array a row long in between."""
         first = starts[days]
         out = values[first] * sign if sign != 1.0 else values[first]
         out[~keep[first]] = 0.0
@@ -863,10 +854,9 @@ def _extract(source: Source, today: date, lines_ahead: bool = False) -> Facts:
         values = usable_column(name).astype(dtype, copy=False)  # (read-only where no copy is made)
         return values if order is None else values[order]
 
-    # what only the data-health page's warnings read of the refunds and the customers not on
-    # record: summed here, once, instead of four more columns a row long (160 MB at a million
-    # customers); the purchases' margin and revenue differ from the day's only on the days with a
-    # refund: kept there
+    # what only the data-health page's warnings read of the customers not on record: summed here,
+    # once (the refunds were summed with the days); the purchases' margin and revenue differ from
+    # the day's only on the days with a refund: kept there
     orders, purchases = col("n", np.int32), col("purchases", np.int32)
     mixed_rows = np.flatnonzero(purchases != orders)
     # their places among the usable rows as read, where the summed days hold their sums
