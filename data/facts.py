@@ -1606,19 +1606,24 @@ def data_warnings(facts: Facts) -> dict[str, float]:
 _MARGIN_STEP = 2.0**-28
 
 
-def _summed_in_steps(group: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
-    """``values`` summed per group, the same whatever the order of the rows: the order lines come in
-    the order the database sends them, which a parallel scan changes from one read to the next, and
-    a sum of fractions in floating point changes with the order in its last digits. Each value is
-    rounded to a whole number of ``_MARGIN_STEP`` and those are added (exact while a group's steps
-    stay below 2^52: 16.7 million in the currency per customer and product); a group beyond that is
-    summed as before, in the order of the rows."""
-    steps = np.rint(values / _MARGIN_STEP)
-    exact = np.bincount(group, weights=steps, minlength=groups) * _MARGIN_STEP
-    within = np.bincount(group, weights=np.abs(steps), minlength=groups) < 2.0**52
+def _summed_in_steps(group: np.ndarray, values: Callable[[], np.ndarray], groups: int) -> np.ndarray:
+    """The values ``values()`` gives (a new array at each call, changed in place here: at a million
+    customers each copy is 90 MB) summed per group, the same whatever the order of the rows: the
+    order lines come in the order the database sends them, which a parallel scan changes from one
+    read to the next, and a sum of fractions in floating point changes with the order in its last
+    digits. Each value is rounded to a whole number of ``_MARGIN_STEP`` and those are added (exact
+    while a group's steps stay below 2^52: 16.7 million in the currency per customer and product); a
+    group beyond that is summed as before, in the order of the rows."""
+    steps = values()
+    steps /= _MARGIN_STEP
+    np.rint(steps, out=steps)
+    exact = np.bincount(group, weights=steps, minlength=groups)
+    exact *= _MARGIN_STEP
+    within = np.bincount(group, weights=np.abs(steps, out=steps), minlength=groups) < 2.0**52
+    del steps
     if within.all():
         return exact
-    return np.where(within, exact, np.bincount(group, weights=values, minlength=groups))
+    return np.where(within, exact, np.bincount(group, weights=values(), minlength=groups))
 
 
 def customer_products(holdings: Holdings, as_of: date) -> pd.DataFrame:
@@ -1626,13 +1631,27 @@ def customer_products(holdings: Holdings, as_of: date) -> pd.DataFrame:
     sorted by customer and product."""
     keep = (holdings.day <= _day(as_of)) & (holdings.product >= 0)
     width = max(len(holdings.catalogue), 1)
-    key = holdings.rank[keep].astype(np.int64) * width + holdings.product[keep]
-    inverse, groups = pd.factorize(key, sort=True)  # np.unique's result, by hashing (1M customers: 1.2 → 0.9 s)
+    key = holdings.rank[keep].astype(np.int64)
+    key *= width
+    key += holdings.product[keep]  # each row's customer and product as one number, in their order
+    cells = len(holdings.ranked_ids) * width
+    if cells <= max(2 * len(key), 1 << 20):
+        # every customer and product a cell of their own: summed by counting into the cells, the
+        # cells held picked after (at a million customers 0.6 s and 0.15 GB less than numbering them)
+        group, size = key, cells
+        counted = np.bincount(group, minlength=size)
+        groups = picked = np.flatnonzero(counted)
+    else:  # too many cells for the rows: the pairs held numbered in their order
+        group, groups = pd.factorize(key, sort=True)  # np.unique's result, by hashing
+        size, picked = len(groups), slice(None)
+        counted = np.bincount(group, minlength=size)
+    del key
     if holdings.lines is None:  # a row a line
-        lines = np.bincount(inverse, minlength=len(groups))
+        lines = counted[picked]
     else:
-        lines = np.bincount(inverse, weights=holdings.lines[keep], minlength=len(groups))
-    margin = _summed_in_steps(inverse, holdings.margin[keep], len(groups))
+        lines = np.bincount(group, weights=holdings.lines[keep], minlength=size)[picked]
+    del counted
+    margin = _summed_in_steps(group, lambda: holdings.margin[keep], size)[picked]
     per = pd.DataFrame(
         {
             "customer_id": holdings.ranked_ids[groups // width],

@@ -4,6 +4,7 @@ filters and dates; a filter change sends no statement; money is summed exactly."
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import sqlite3
 import threading
@@ -291,11 +292,30 @@ def test_what_each_customer_holds_does_not_depend_on_the_order_of_the_lines(
     assert (error <= summed["size"].to_numpy() * 2.0**-29 + 1e-9 * np.abs(summed["sum"].to_numpy())).all()
 
 
+def test_what_each_customer_holds_is_the_same_counted_by_cells_or_by_pairs(
+    demo_sources: dict[str, tuple[Source, fx.Facts]],
+) -> None:
+    """Customers times products are counted as cells of their own when they are few beside the
+    lines; with many more customers than lines the pairs held are numbered instead: the same table."""
+    source, facts = demo_sources["duckdb"]
+    held = compute.holdings_for(source, facts)
+    want = fx.customer_products(held, DEMO_TODAY)
+    width = len(held.catalogue)
+    unseen = (1 << 20) // width + 1  # customers without lines, enough for too many cells
+    assert (len(held.ranked_ids) + unseen) * width > max(2 * len(held.day), 1 << 20)
+    many = dataclasses.replace(
+        held, ranked_ids=np.concatenate([held.ranked_ids, np.array([f"~{k}" for k in range(unseen)], dtype=object)])
+    )
+    pd.testing.assert_frame_equal(fx.customer_products(many, DEMO_TODAY), want, check_exact=True)
+    kept = (held.day <= fx._day(DEMO_TODAY)) & (held.product >= 0)
+    assert len(want) and want["lines"].sum() == (kept.sum() if held.lines is None else held.lines[kept].sum())
+
+
 def test_a_group_too_large_for_steps_is_summed_as_it_comes() -> None:
     """Beyond 2^52 steps a group is summed in floating point (still right, not exact in steps)."""
     group = np.array([0, 0, 1, 1, 1])
     values = np.array([1.5, 2.25, 3e7, 3e7, -1.0])
-    got = fx._summed_in_steps(group, values, 2)
+    got = fx._summed_in_steps(group, values.copy, 2)
     assert got[0] == 3.75 and got[1] == 6e7 - 1.0
 
 
