@@ -4,8 +4,9 @@ example ``--server.port 8502``). The same server as ``streamlit run app.py``, wi
 - it starts with the memory settings of ``data.memory`` (at a million customers every page cold
   some 12 % faster and 0.4 GB lighter): they are read by the C library when a process starts, so
   this process starts itself again with them, under the same pid;
-- as soon as it is up it imports what the pages import and the source's driver
-  (``service.served.preload``), then reads the source before the first visitor comes, and again after each
+- as soon as it is up it imports what the pages import and the source's driver, and leaves what
+  the imports made out of the garbage collections after each page run (``service.served.preload``),
+  then reads the source before the first visitor comes, and again after each
   midnight, and makes what the overview shows and what the other pages share
   (``service.served.warm_up`` with ``service.shared.prepare``; ``[server] read_at_start``).
 """

@@ -292,6 +292,31 @@ print(json.dumps({"wanted": sorted(wanted), "before": before, "missing": missing
     assert not (tmp_path / "nowhere.duckdb").exists()  # the driver is loaded, no database is opened
 
 
+def test_preload_leaves_what_the_imports_made_out_of_later_collections(tmp_path: Path) -> None:
+    """After ``preload`` a full garbage collection (Streamlit runs one after every page run, while the
+    visitor waits for the page's end) goes through what was made since, not through every object
+    the imports made; what was garbage already is collected, not kept for good. In a fresh
+    interpreter."""
+    code = """
+import gc, json, sys, weakref
+from service.served import preload
+gc.disable()  # only preload's own collection may find the cycle
+class Cycle: pass
+garbage = Cycle(); garbage.me = garbage
+gone = weakref.ref(garbage)
+del garbage
+preload(sys.argv[1])
+print(json.dumps({"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects()), "kept": gone() is not None}))
+"""
+    url = f"duckdb:///{tmp_path / 'nowhere.duckdb'}"
+    done = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["frozen"] > 100_000  # pandas, Plotly, Streamlit, the pages' modules
+    assert got["tracked"] < got["frozen"] / 20
+    assert not got["kept"]
+
+
 def test_a_bad_url_or_setting_does_not_stop_the_preload() -> None:
     from service.served import preload
 
