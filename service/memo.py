@@ -35,6 +35,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = ["SharedCache", "default_cache_bytes", "size_of"]
 
@@ -70,6 +71,8 @@ def size_of(value: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
         return total + (len(value) * _OBJECT_CELL if value.dtype is np.dtype(object) else 0)
     if isinstance(value, np.ndarray):
         return int(value.nbytes) + (value.size * _OBJECT_CELL if value.dtype is np.dtype(object) else 0)
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        return int(value.nbytes)
     if isinstance(value, (str, bytes, int, float, bool)) or value is None:
         return sys.getsizeof(value)
     # A dict is read through a copy of its items, made at once: another thread may add to it

@@ -260,6 +260,16 @@ def test_a_duckdb_file_is_let_go_between_reads(tmp_path: Path, default_settings:
         served.clear()
 
 
+def test_the_names_are_held_by_code_as_text() -> None:
+    """Each customer's name by code: the listed customers' in their order, none for a customer not
+    listed or without a name; a name the source holds as a number is its text, as shown."""
+    read = pd.Series(["Rossi", None, "Bianchi"], dtype="str")
+    assert fx._names_by_code(read, np.array([3, 0, 1]), 5).to_pylist() == [None, "Bianchi", None, "Rossi", None]
+    numbers = pd.Series([7, None], dtype=object)
+    assert fx._names_by_code(numbers, np.array([1, 0]), 2).to_pylist() == [None, "7"]
+    assert fx._names_by_code(None, np.array([0]), 2).to_pylist() == [None, None]
+
+
 def test_what_each_customer_holds_does_not_depend_on_the_order_of_the_lines(
     demo_sources: dict[str, tuple[Source, fx.Facts]],
 ) -> None:
