@@ -1474,6 +1474,26 @@ def campaign_monthly_margin(facts: Facts, filters: Filters, as_of: date) -> pd.D
     return df.sort_values(["campaign_id", "month"], kind="stable").reset_index(drop=True)
 
 
+_WHOLE_MONTHS_LOCK = threading.Lock()
+
+
+def _whole_months(facts: Facts, cell: Cells) -> tuple[int, np.ndarray, np.ndarray]:
+    """The first month, and per month and cell from it the margin and the rows of every day row
+    (the numbers worked in place: at a million customers each copy is 80 MB)."""
+    k = len(cell)
+    month = facts.months()
+    if not len(month):
+        return 0, np.zeros(0), np.zeros(0, dtype=np.int64)
+    first, last = int(month.min()), int(month.max())
+    group = month.astype(np.int64)
+    del month
+    group -= first
+    group *= k
+    group += cell.of_customer[facts.d_code]
+    size = (last - first + 1) * k
+    return first, np.bincount(group, weights=facts.d_margin, minlength=size), np.bincount(group, minlength=size)
+
+
 def _margin_months(facts: Facts, as_of: date) -> tuple[int, int, np.ndarray, np.ndarray]:
     """Per month and cell, of the day rows up to ``as_of`` (inclusive): the margin and the rows,
     month by month from ``first_month`` for ``months`` months — the two things the campaigns' curves
@@ -1483,14 +1503,10 @@ def _margin_months(facts: Facts, as_of: date) -> tuple[int, int, np.ndarray, np.
     The same rows are added in the same order as in the cube: the same sums to the last bit."""
     cell = cells(facts)
     k = len(cell)
-    whole = facts._cache.get("margin_months")
-    if whole is None:
-        month = facts.months().astype(np.int64)
-        first = int(month.min()) if len(month) else 0
-        group = (month - first) * k + cell.of_customer[facts.d_code]
-        size = (int(month.max()) - first + 1) * k if len(month) else 0
-        margin = np.bincount(group, weights=facts.d_margin, minlength=size)
-        whole = facts._cache.setdefault("margin_months", (first, margin, np.bincount(group, minlength=size)))
+    with _WHOLE_MONTHS_LOCK:  # the two periods of a page ask at once: made once, by one of them
+        whole = facts._cache.get("margin_months")
+        if whole is None:
+            whole = facts._cache.setdefault("margin_months", _whole_months(facts, cell))
     first, margin, rows = whole
     day = _day(as_of)
     in_month = int(month_numbers(np.array([day]))[0]) - first  # as_of's month, from the first month

@@ -116,7 +116,7 @@ def _monthly(
     pair_code, pair_month = code[starts].astype(np.int64), month[starts].astype(np.int64)
 
     def summed(values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(np.asarray(values[rows], dtype=float), starts) if len(starts) else np.zeros(0)
+        return np.add.reduceat(values[rows], starts, dtype=float) if len(starts) else np.zeros(0)
 
     orders = summed(facts.d_purchases)
     values = {

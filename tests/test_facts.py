@@ -260,6 +260,35 @@ def test_a_duckdb_file_is_let_go_between_reads(tmp_path: Path, default_settings:
         served.clear()
 
 
+def test_the_whole_months_are_summed_once_when_two_periods_ask_at_once(
+    demo_sources: dict[str, tuple[Source, fx.Facts]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's two periods ask for the campaigns' months at the same moment: one of them sums every
+    day row by month and cell, the other waits for it (both summed them, twice the memory at once)."""
+    _source, made = demo_sources["duckdb"]
+    made._cache.pop("margin_months", None)
+    calls: list[int] = []
+    whole = fx._whole_months
+
+    def slow(*args: Any) -> Any:
+        calls.append(1)
+        time.sleep(0.3)
+        return whole(*args)
+
+    monkeypatch.setattr(fx, "_whole_months", slow)
+    filters = Filters(start=date(2025, 11, 1), end=date(2026, 10, 31))
+    got: list[pd.DataFrame] = []
+    threads = [
+        threading.Thread(target=lambda d=d: got.append(fx.campaign_monthly_margin(made, filters, d)))
+        for d in (date(2025, 10, 31), date(2026, 10, 31))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 2 and all(len(g) for g in got)
+
+
 def test_the_names_are_held_by_code_as_text() -> None:
     """Each customer's name by code: the listed customers' in their order, none for a customer not
     listed or without a name; a name the source holds as a number is its text, as shown."""

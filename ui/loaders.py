@@ -15,7 +15,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import date
 from typing import Any
 
@@ -37,7 +37,7 @@ from service import lifecycle as service_lifecycle
 from service import upsell as service_upsell
 from service import value as service_value
 from service.alerts import Alert, find_alerts
-from service.cores import on_two_cores
+from service.cores import beside, on_two_cores
 from service.overview import ValueFigures
 from service.served import (
     SHARED,
@@ -131,8 +131,7 @@ __all__ = [
 _shared = SHARED.memo
 #: results per filters (small frames) kept per loader: bounded, whatever the visitors ask for
 _ENTRIES = 256
-#: one thread that makes what a page shows when ready instead of waiting for it (``upsell_ready``)
-_SOON = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruscotto-soon")
+#: what a page shows when ready instead of waiting for it (``upsell_ready``), made beside the pages
 _SOON_LOCK = threading.Lock()
 _SOON_JOBS: dict[tuple[Any, ...], Future[None]] = {}
 
@@ -332,7 +331,7 @@ def upsell_ready(_source: Source, key: str, as_of: date, rules: StageRules, toda
             del _SOON_JOBS[done]  # nobody asked again: kept or forgotten since, their page gone
         job = _SOON_JOBS.get(job_key)
         if job is None:
-            job = _SOON_JOBS[job_key] = _SOON.submit(_make_quietly, upsell, _source, key, as_of, rules, today)
+            job = _SOON_JOBS[job_key] = beside(_make_quietly, upsell, _source, key, as_of, rules, today)
         elif job.done():  # not kept (a failure, or forgotten since): the caller makes them
             del _SOON_JOBS[job_key]
             return True

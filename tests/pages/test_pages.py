@@ -19,7 +19,7 @@ from data.filters import Filters
 from data.settings import Settings
 from data.source import Source
 from render.format import fmt_money
-from service import shared
+from service import cores, shared
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -235,9 +235,8 @@ def test_customer_value_page(app_env: Path) -> None:
     assert any("il modello prevedeva" in md.value for md in at.markdown)
     top = at.dataframe[0].value
     assert len(top) == 50 and "CLV" in top.columns
-    from ui import loaders
 
-    for pool in (loaders._SOON, shared.AHEAD):  # the offers, if the card did not wait for them
+    for pool in (cores._HELPER, shared.AHEAD):  # the offers, if the card did not wait for them
         pool.submit(lambda: None).result(timeout=120)
     at.run()
     ladder = next(md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**"))
@@ -268,7 +267,8 @@ def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, m
     monkeypatch.setattr(loaders, "upsell", slow)
     monkeypatch.setattr(loaders.upsell, "made", upsell.made, raising=False)
     monkeypatch.setattr(loaders, "_SOON_JOBS", {})  # none of the earlier tests' jobs
-    monkeypatch.setattr(loaders, "_SOON", ThreadPoolExecutor(max_workers=1))
+    soon = ThreadPoolExecutor(max_workers=1)  # the background's thread, none of the earlier tests' work
+    monkeypatch.setattr(loaders, "beside", soon.submit)
     at.switch_page("pages/valore.py").run()
     assert not at.exception, [e.value for e in at.exception]
     ladder = [md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**")]
@@ -277,7 +277,7 @@ def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, m
     assert not loaders.upsell_ready(*args)  # asked again: still the one job
     assert list(loaders._SOON_JOBS) == [args[1:]]
     release.set()
-    loaders._SOON.submit(lambda: None).result(timeout=120)
+    soon.submit(lambda: None).result(timeout=120)
     assert loaders.upsell_ready(*args)
     at.run()
     ladder = [md.value for md in at.markdown if md.value.startswith("**Scala prodotti:**")]
@@ -289,7 +289,7 @@ def test_the_customer_card_draws_its_offers_when_they_are_ready(app_env: Path, m
     monkeypatch.setattr(loaders.upsell, "made", lambda *a: None, raising=False)
     loaders._SOON_JOBS.clear()
     assert not loaders.upsell_ready(*args)
-    loaders._SOON.submit(lambda: None).result(timeout=120)
+    soon.submit(lambda: None).result(timeout=120)
     assert loaders.upsell_ready(*args) and not loaders._SOON_JOBS
 
     # a finished job nobody asks about again is dropped when another is asked for
