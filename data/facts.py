@@ -1651,8 +1651,8 @@ def _summed_in_steps(group: np.ndarray, values: Callable[[], np.ndarray], groups
     steps = values()
     steps /= _MARGIN_STEP
     np.rint(steps, out=steps)
-    exact = np.bincount(group, weights=steps, minlength=groups)
-    np.multiply(exact, _MARGIN_STEP, out=exact)
+    exact = np.bincount(group, weights=steps, minlength=groups).astype(np.float64, copy=False)  # (none: ints)
+    exact *= _MARGIN_STEP
     within = np.bincount(group, weights=np.abs(steps, out=steps), minlength=groups) < 2.0**52
     del steps
     if within.all():

@@ -408,7 +408,8 @@ def engagement_groups(_source: Source, key: str, as_of: date, today: date) -> pd
     """Each customer's group in the value matrix at ``as_of`` (champions, affluents, advocates,
     misers), by customer id."""
     everyone = engagement(_source, key, as_of, today)[0]
-    return pd.Series(everyone["quadrant"].to_numpy(), index=everyone["customer_id"].to_numpy())
+    # the table's own column of texts, shared, not a Python text per customer made and converted back
+    return pd.Series(everyone["quadrant"].array, index=everyone["customer_id"].to_numpy())
 
 
 @_shared

@@ -356,6 +356,8 @@ def test_a_group_too_large_for_steps_is_summed_as_it_comes() -> None:
     values = np.array([1.5, 2.25, 3e7, 3e7, -1.0])
     got = fx._summed_in_steps(group, values.copy, 2)
     assert got[0] == 3.75 and got[1] == 6e7 - 1.0
+    nothing = fx._summed_in_steps(np.zeros(0, dtype=np.int64), lambda: np.zeros(0), 2)
+    assert nothing.dtype == np.float64 and nothing.tolist() == [0.0, 0.0]  # no lines: amounts, not counts
 
 
 def test_a_filter_change_sends_no_statement(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> None:

@@ -313,7 +313,7 @@ def advocates(_source: Source, key: str, as_of: date, today: date) -> pd.Index |
     if not (_source.available("referrals") or _source.available("engagements")):
         return None
     group = engagement_groups(_source, key, as_of, today)
-    return group.index[group.to_numpy() == "advocates"]
+    return group.index[(group == "advocates").to_numpy(dtype=bool)]
 
 
 def upsell_ready(_source: Source, key: str, as_of: date, rules: StageRules, today: date) -> bool:
