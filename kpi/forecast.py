@@ -244,7 +244,7 @@ def known_purchases(
     valued = np.isfinite(odds) & np.isfinite(by_month).all(axis=1)
     # (months, valued customers): the purchase days expected by each month's end, then in each month,
     # worked in place from the last month back (a million customers: 100 MB a copy)
-    expected = np.ascontiguousarray(by_month.T) if valued.all() else by_month.T.compress(valued, axis=1)
+    expected = by_month.T.copy() if valued.all() else by_month.T.compress(valued, axis=1)  # (copies)
     del by_month
     for month in range(len(expected) - 1, 0, -1):
         expected[month] -= expected[month - 1]
