@@ -29,7 +29,7 @@ import math
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -65,6 +65,7 @@ __all__ = [
     "entity_health",
     "extract",
     "extract_holdings",
+    "made_once",
     "month_numbers",
     "monthly_by_segment",
     "period_measures",
@@ -1169,6 +1170,35 @@ class Cube:
 _CUBES_KEPT = 16
 
 
+_ONCE_LOCK = threading.Lock()
+#: the values being made (``made_once``), by facts object and key: one lock each while it is made
+_MAKING: dict[tuple[int, Hashable], threading.Lock] = {}
+
+
+def made_once(facts: Facts, key: Hashable, make: Callable[[], Any]) -> Any:
+    """A value derived from the facts, made once per facts object and kept with them (the facts live
+    as long as their cache entry, and so do these). One making at a time per value: a caller asking
+    while another makes it (a page while the read ahead reads the order lines, a page's two periods
+    at once) waits for that one's result; other values are made meanwhile."""
+    with _ONCE_LOCK:
+        if key in facts._cache:
+            return facts._cache[key]
+        making = _MAKING.setdefault((id(facts), key), threading.Lock())
+    try:
+        with making:
+            with _ONCE_LOCK:
+                if key in facts._cache:
+                    return facts._cache[key]
+            value = make()
+            with _ONCE_LOCK:
+                facts._cache.setdefault(key, value)
+                return facts._cache[key]
+    finally:
+        with _ONCE_LOCK:
+            if _MAKING.get((id(facts), key)) is making:
+                del _MAKING[(id(facts), key)]
+
+
 def cube(facts: Facts, start: date | None, end: date | None) -> Cube:
     """The ``Cube`` of the day rows from ``start`` to ``end`` (inclusive; None: open), made on first
     use and kept with the facts (the last ``_CUBES_KEPT`` periods)."""
@@ -1474,9 +1504,6 @@ def campaign_monthly_margin(facts: Facts, filters: Filters, as_of: date) -> pd.D
     return df.sort_values(["campaign_id", "month"], kind="stable").reset_index(drop=True)
 
 
-_WHOLE_MONTHS_LOCK = threading.Lock()
-
-
 def _whole_months(facts: Facts, cell: Cells) -> tuple[int, np.ndarray, np.ndarray]:
     """The first month, and per month and cell from it the margin and the rows of every day row
     (the numbers worked in place: at a million customers each copy is 80 MB)."""
@@ -1503,11 +1530,8 @@ def _margin_months(facts: Facts, as_of: date) -> tuple[int, int, np.ndarray, np.
     The same rows are added in the same order as in the cube: the same sums to the last bit."""
     cell = cells(facts)
     k = len(cell)
-    with _WHOLE_MONTHS_LOCK:  # the two periods of a page ask at once: made once, by one of them
-        whole = facts._cache.get("margin_months")
-        if whole is None:
-            whole = facts._cache.setdefault("margin_months", _whole_months(facts, cell))
-    first, margin, rows = whole
+    # (the two periods of a page ask at once: made once, by one of them)
+    first, margin, rows = made_once(facts, "margin_months", lambda: _whole_months(facts, cell))
     day = _day(as_of)
     in_month = int(month_numbers(np.array([day]))[0]) - first  # as_of's month, from the first month
     if len(facts.d_day) == 0 or day < int(facts.d_day.min()):
@@ -1574,26 +1598,21 @@ def positions(facts: Facts, ids: Any) -> np.ndarray:
     asked = whole_numbers(values) if by_number is not None else None
     if by_number is not None and asked is not None:
         return np.asarray(by_number.get_indexer(asked), dtype=np.int64)
-    with _INDEX_LOCK:
-        by_object = facts._cache.get("object_index")
-        if by_object is None:
-            by_object = facts._cache["object_index"] = pd.Index(facts.ids, dtype=object)
+    by_object = made_once(facts, "object_index", lambda: pd.Index(facts.ids, dtype=object))
     return np.asarray(by_object.get_indexer(pd.Index(values.astype(object, copy=False), dtype=object)), dtype=np.int64)
 
 
 def number_index(facts: Facts) -> pd.Index | None:
     """The facts' customer ids as an index of 64-bit numbers, made once per facts; None unless
     every id is a whole number (then ids are matched as objects or as text)."""
-    with _INDEX_LOCK:
-        if "number_index" not in facts._cache:
-            numbers = whole_numbers(np.asarray(facts.ids))
-            index = pd.Index(numbers) if numbers is not None else None
-            facts._cache["number_index"] = index if index is not None and index.is_unique else None
-        found: pd.Index | None = facts._cache["number_index"]
-        return found
 
+    def make() -> pd.Index | None:
+        numbers = whole_numbers(np.asarray(facts.ids))
+        index = pd.Index(numbers) if numbers is not None else None
+        return index if index is not None and index.is_unique else None
 
-_INDEX_LOCK = threading.Lock()
+    found: pd.Index | None = made_once(facts, "number_index", make)
+    return found
 
 
 def customer_names(facts: Facts, customer_ids: list[Any]) -> dict[Any, str]:

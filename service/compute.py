@@ -66,8 +66,6 @@ __all__ = [
 ]
 
 _LOCK = threading.Lock()
-#: the values being made (``memo``), by facts object and key: one lock each while it is made
-_MAKING: dict[tuple[int, tuple[Any, ...]], threading.Lock] = {}
 _RECENT: OrderedDict[tuple[int, date], tuple[Source, Facts]] = OrderedDict()
 _KEEP = 2
 
@@ -89,27 +87,8 @@ def facts_for(source: Source, today: date) -> Facts:
     return made
 
 
-def memo(facts: Facts, key: tuple[Any, ...], make: Any) -> Any:
-    """A value derived from the facts, made once per facts object (the facts live as long as their
-    cache entry, and so do these). One making at a time per value: a caller asking while another
-    makes it (a page while ``read_ahead`` reads the order lines) waits for that one's result."""
-    with _LOCK:
-        if key in facts._cache:
-            return facts._cache[key]
-        making = _MAKING.setdefault((id(facts), key), threading.Lock())
-    try:
-        with making:
-            with _LOCK:
-                if key in facts._cache:
-                    return facts._cache[key]
-            value = make()
-            with _LOCK:
-                facts._cache.setdefault(key, value)
-                return facts._cache[key]
-    finally:
-        with _LOCK:
-            if _MAKING.get((id(facts), key)) is making:
-                del _MAKING[(id(facts), key)]
+#: a value derived from the facts, made once per facts object (``data.facts.made_once``)
+memo = fx.made_once
 
 
 def read_ahead(source: Source, facts: Facts) -> None:
