@@ -1387,6 +1387,15 @@ class _Cohorts:
     buyers: np.ndarray  # distinct customers with a purchase that month
 
 
+#: the day rows go into the cohorts this many at a time (whole customers): the working memory is a
+#: few arrays of this length, not of every row (at a million customers, some 0.25 GB less at once)
+_COHORT_ROWS = 1 << 21
+#: up to this many possible entries ((cohort, month) pairs × dimension cells) the cohorts are summed
+#: into an array of every entry (three numbers each: at most 48 MB), beyond it the entries met are
+#: sorted out part by part
+_COHORT_DENSE = 1 << 21
+
+
 def _cohorts(facts: Facts, as_of: date) -> _Cohorts | None:
     key = ("cohorts", as_of)
     found = facts._cache.get(key)
@@ -1395,40 +1404,72 @@ def _cohorts(facts: Facts, as_of: date) -> _Cohorts | None:
     limit = _day(as_of)
     first = facts.first_purchase_day()
     started = (first >= 0) & (first <= limit)
-    keep = started[facts.d_code] & (facts.d_day <= limit)
     made = None
-    if keep.any():
+    if started.any() and facts.last_day is not None:
         shape = tuple(len(facts.labels[d]) + 1 for d in DIMENSIONS)
         cell_of = np.ravel_multi_index(tuple(facts.dims[d].astype(np.int64) + 1 for d in DIMENSIONS), shape)
         cohort_of = month_numbers(np.where(started, first, 0).astype(np.int32)).astype(np.int64)
-        code = facts.d_code[keep]
-        month = facts.months(keep)
         base = int(cohort_of[started].min())  # a started customer's first purchase is a kept row
-        span = int(month.max()) - base + 1
+        last = int(month_numbers(np.array([min(limit, facts.last_day)], dtype=np.int32))[0])
+        span = last - base + 1  # no kept row is later (the pairs are decoded by it, nothing else)
         cells_n = int(np.prod(shape))
         size = span * span * cells_n
         kind = np.int32 if size < 2**31 else np.int64  # a number per kept row: the narrower, the better
         # per customer, its cohort and cell; per row, the month added
         of_customer = ((cohort_of - base) * span * cells_n + cell_of).astype(kind)
-        group = of_customer[code] + (month.astype(kind) - base) * cells_n
-        if size <= max(4 * len(group), 1 << 20):  # dense: a count per possible entry, no sort
-            entries = np.flatnonzero(np.bincount(group, minlength=size))
-            number = np.zeros(size, dtype=kind)
-            number[entries] = np.arange(len(entries), dtype=kind)
-            entry = number[group]
-        else:
-            entries, entry = np.unique(group, return_inverse=True)
-        bought = facts.d_purchases[keep] > 0
-        # rows are sorted by customer then day: (customer, month) pairs are contiguous
-        firsts = _distinct_pairs(code[bought], month[bought])
+        dense = size <= _COHORT_DENSE  # a sum per possible entry, no sort
+        if dense:
+            rows_n, margin_n, buyers_n = (np.zeros(size, dtype=t) for t in (np.int64, np.float64, np.int64))
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        # whole customers at a time (rows are sorted by customer, then day): a (customer, month)
+        # pair is never split between two parts
+        cuts = np.searchsorted(facts.d_code, facts.d_code[::_COHORT_ROWS][1:], side="left")
+        for low, high in zip(np.r_[0, cuts], np.r_[cuts, len(facts.d_code)], strict=True):
+            code, day = facts.d_code[low:high], facts.d_day[low:high]
+            keep = started[code] & (day <= limit)
+            if not keep.any():
+                continue
+            code = code[keep]
+            month = month_numbers(day[keep])
+            group = of_customer[code]
+            offset = month.astype(kind)  # the month's part of the entry, worked in place
+            np.subtract(offset, base, out=offset)
+            np.multiply(offset, cells_n, out=offset)
+            np.add(group, offset, out=group)
+            del offset
+            bought = facts.d_purchases[low:high][keep] > 0
+            firsts = _distinct_pairs(code[bought], month[bought])
+            del code, month
+            margin = facts.d_margin[low:high][keep]
+            if dense:
+                rows_n += np.bincount(group, minlength=size)
+                margin_n += np.bincount(group, weights=margin, minlength=size)
+                buyers_n += np.bincount(group[bought][firsts], minlength=size)
+            else:
+                entries, entry = np.unique(group, return_inverse=True)
+                parts.append(
+                    (
+                        entries,
+                        np.bincount(entry, weights=margin, minlength=len(entries)),
+                        np.bincount(entry[bought][firsts], minlength=len(entries)),
+                    )
+                )
+        if dense:
+            entries = np.flatnonzero(rows_n)
+            margins, buyers = margin_n[entries], buyers_n[entries]
+        else:  # the parts' entries, summed where two parts share one
+            entries, entry = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+            margins = np.bincount(entry, weights=np.concatenate([p[1] for p in parts]), minlength=len(entries))
+            buyers = np.bincount(entry, weights=np.concatenate([p[2] for p in parts]), minlength=len(entries))
+            buyers = np.rint(buyers).astype(np.int64)
         made = _Cohorts(
             first_month=base,
             span=span,
             shape=shape,
             pair=entries // cells_n,
             cell=entries % cells_n,
-            margin=np.bincount(entry, weights=facts.d_margin[keep], minlength=len(entries)),
-            buyers=np.bincount(entry[bought][firsts], minlength=len(entries)),
+            margin=margins,
+            buyers=buyers,
         )
     with _CUBE_LOCK:
         kept = [c for c in list(facts._cache) if isinstance(c, tuple) and c[:1] == ("cohorts",)]

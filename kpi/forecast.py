@@ -272,6 +272,10 @@ class Curves:
     square: dict[str, np.ndarray]
 
 
+#: the newcomers whose curves are drawn: those whose first purchase fell in this many months
+NEWCOMER_WINDOW = 24
+
+
 def cohort_curves(
     first_month: np.ndarray,
     group: np.ndarray,
@@ -281,14 +285,15 @@ def cohort_curves(
     values: dict[str, np.ndarray],
     last_month: int,
     ages: int,
-    window: int = 24,
+    window: int = NEWCOMER_WINDOW,
 ) -> Curves:
     """The newcomers' curves (``Curves``) from the customers whose first purchase fell in the
     ``window`` months up to ``last_month`` (the last whole month of history): at age a, the mean over
     the customers already that old. ``first_month``, ``group``: per customer; ``month_code``,
     ``month``, ``values``: per customer and month with activity (``values`` holds ``revenue``,
-    ``margin``, ``orders``; ``active_customers`` is 1 for a month with a purchase). An age no customer has
-    reached yet repeats the last age seen."""
+    ``margin``, ``orders``; ``active_customers`` is 1 for a month with a purchase; the months of other
+    customers and after ``last_month`` may be left out). An age no customer has reached yet repeats
+    the last age seen."""
     first_month = np.asarray(first_month, dtype=np.int64)
     recent = (first_month > last_month - window) & (first_month <= last_month)
     age = first_month[month_code]

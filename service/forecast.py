@@ -19,6 +19,7 @@ from data.settings import ForecastParams
 from kpi.customer_value import CLVResult
 from kpi.forecast import (
     MEASURES,
+    NEWCOMER_WINDOW,
     CellForecast,
     Curves,
     backtest_band,
@@ -104,16 +105,23 @@ def _last_whole_month(as_of: date) -> int:
 
 
 def _monthly(
-    facts: Facts, as_of: date
+    facts: Facts, as_of: date, joined_after: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The arguments of ``kpi.forecast.cohort_curves`` up to ``as_of``: per customer the month of the
     first purchase and the segment; per customer and month the revenue, margin, orders and whether
-    they bought."""
-    rows = _up_to(facts, as_of)
+    they bought — of every customer, or only of those whose first purchase came after the month
+    ``joined_after`` (months since January 1970), the only ones the curves look at."""
+    first = facts.first_purchase_day()
+    first_month = np.where(first >= 0, fx.month_numbers(first).astype(np.int64), -(10**6))
+    if joined_after is None:
+        rows = _up_to(facts, as_of)
+    else:  # the newcomers' rows only: at a million customers a few million pairs, not nine
+        rows = np.flatnonzero((first_month > joined_after)[facts.d_code] & (facts.d_day <= _day_number(as_of)))
     code, month = facts.d_code[rows], facts.months(rows)
     # rows sorted by customer then day: (customer, month) pairs are contiguous
-    starts = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])])
+    starts = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])]) if len(code) else code
     pair_code, pair_month = code[starts].astype(np.int64), month[starts].astype(np.int64)
+    del code, month
 
     def summed(values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values[rows], starts, dtype=float) if len(starts) else np.zeros(0)
@@ -125,10 +133,12 @@ def _monthly(
         "orders": orders,
         "active_customers": (orders > 0).astype(float),
     }
-    first = facts.first_purchase_day()
-    first_month = np.where(first >= 0, fx.month_numbers(first).astype(np.int64), -(10**6))
     segment = facts.dims["segment"].astype(np.int64)
     return first_month, segment, len(facts.labels["segment"]), pair_code, pair_month, values
+
+
+def _day_number(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
 
 
 def forecast_cells(
@@ -253,7 +263,10 @@ def _known(facts: Facts, clv: CLVResult, as_of: date) -> dict[str, Any]:
 
 
 def newcomer_curves(facts: Facts, as_of: date, months: int) -> Curves:
-    first_month, segment_of, segments, pair_code, pair_month, values = _monthly(facts, as_of)
+    last_month = _last_whole_month(as_of)
+    first_month, segment_of, segments, pair_code, pair_month, values = _monthly(
+        facts, as_of, joined_after=last_month - NEWCOMER_WINDOW
+    )
     return cohort_curves(
         first_month,
         segment_of,
@@ -261,8 +274,9 @@ def newcomer_curves(facts: Facts, as_of: date, months: int) -> Curves:
         pair_code,
         pair_month,
         values,
-        _last_whole_month(as_of),
+        last_month,
         len(forecast_months(as_of, months)),
+        window=NEWCOMER_WINDOW,
     )
 
 

@@ -428,6 +428,34 @@ def test_a_filter_change_picks_cells_of_the_cohorts(demo_sources: dict[str, tupl
     assert sum(1 for key in facts._cache if isinstance(key, tuple) and key[0] == "cohorts") <= fx._CUBES_KEPT
 
 
+def test_the_cohorts_are_the_same_summed_a_few_customers_at_a_time(
+    demo_sources: dict[str, tuple[Source, fx.Facts]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day rows go into the cohorts a share of the customers at a time (at a million customers,
+    a few arrays of two million rows instead of ten), into a sum per possible entry or, where the
+    entries are many, by the entries met: parts of a few rows, either way, give what one pass gives."""
+    _source, facts = demo_sources["duckdb"]
+    as_of = date(2026, 10, 31)
+    filters = Filters(segments=tuple(SEGMENTS[:2]), regions=tuple(REGIONS[:3]))
+
+    def made(rows: int, dense: int) -> tuple[fx._Cohorts, pd.DataFrame]:
+        monkeypatch.setattr(fx, "_COHORT_ROWS", rows)
+        monkeypatch.setattr(fx, "_COHORT_DENSE", dense)
+        for key in [k for k in facts._cache if isinstance(k, tuple) and k[0] == "cohorts"]:
+            del facts._cache[key]
+        return fx._cohorts(facts, as_of), fx.cohort_activity(facts, filters, as_of)
+
+    whole, shown = made(len(facts.d_code) + 1, 1 << 30)
+    assert whole is not None and len(shown) > 20
+    for rows, dense in ((997, 1 << 30), (997, 0), (len(facts.d_code) + 1, 0), (1, 1 << 30)):
+        parts, got = made(rows, dense)
+        assert parts is not None
+        assert parts.pair.tolist() == whole.pair.tolist() and parts.cell.tolist() == whole.cell.tolist()
+        assert parts.buyers.tolist() == whole.buyers.tolist()
+        assert np.allclose(parts.margin, whole.margin, rtol=1e-12, atol=1e-6)
+        pd.testing.assert_frame_equal(got, shown, check_exact=False, rtol=1e-12)
+
+
 def test_money_is_summed_to_the_cent(tmp_path: Path, default_settings: Settings) -> None:
     """Amounts are read as double precision: a four-byte float would round 140,566.79 to
     140,566.7901611328 and drift by euros over a million orders."""

@@ -19,6 +19,7 @@ from data.settings import ConfigError, ForecastParams, Settings, load_settings
 from data.source import Source
 from kpi.clv import BGNBD, GammaGamma
 from kpi.forecast import (
+    NEWCOMER_WINDOW,
     Z_80,
     CellForecast,
     backtest_errors,
@@ -239,6 +240,28 @@ def test_demo_forecast_adds_up_and_is_backtested(demo_forecast: tuple[Source, ob
     short = forecast_for(facts, Filters(), ForecastParams(months=3), as_of, fitted)
     assert short is not None
     assert short.table["revenue"].to_numpy() == pytest.approx(whole.table["revenue"].to_numpy()[:3], rel=1e-9)
+
+
+def test_the_newcomers_curves_are_made_from_the_newcomers_rows_alone(demo_forecast: tuple[Source, object]) -> None:
+    """The curves look at the customers who joined in the last two years: made from those customers'
+    rows alone (at a million customers 5.5 million months instead of nine), they are the same to
+    the last bit as from every customer's, at a month's end and in the middle of a month."""
+    from service import forecast as fc
+
+    _source, (facts, _fitted) = demo_forecast  # type: ignore[misc]
+    for as_of in (date(2026, 10, 31), date(2026, 6, 17), date(2025, 1, 31)):
+        last = fc._last_whole_month(as_of)
+        everyone = fc._monthly(facts, as_of)
+        newcomers_only = fc._monthly(facts, as_of, joined_after=last - NEWCOMER_WINDOW)
+        assert 0 < len(newcomers_only[3]) <= len(everyone[3])
+        if as_of.year == 2026:  # two years after the first customers: fewer customer months
+            assert len(newcomers_only[3]) < len(everyone[3])
+        want = cohort_curves(*everyone, last, len(forecast_months(as_of, 12)))
+        got = fc.newcomer_curves(facts, as_of, 12)
+        for k in want.mean:
+            assert got.mean[k].tolist() == want.mean[k].tolist()
+            assert got.square[k].tolist() == want.square[k].tolist()
+        assert want.mean["revenue"].sum() > 0
 
 
 def test_forecast_from_the_command_line(
