@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,8 +68,8 @@ def ladder_funnel(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.Dat
     # each customer's highest step reached (0: none), by position: no group-by over ids
     held = owned["ladder_step"].to_numpy(dtype=float)
     on = np.flatnonzero(~np.isnan(held))
-    ids = customers["customer_id"].to_numpy(dtype=object)
-    owner_ids = owned["customer_id"].to_numpy(dtype=object)[on]
+    ids = _ids(customers["customer_id"])  # whole numbers matched as numbers (the same matches)
+    owner_ids = _ids(owned["customer_id"])[on]
     known = pd.Index(ids)
     if not known.is_unique:  # a customer on two rows: each row takes their step
         owner, who = pd.factorize(np.concatenate([owner_ids, ids]))
@@ -80,7 +81,7 @@ def ladder_funnel(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.Dat
         reached = np.full(len(ids), -np.inf)
         np.maximum.at(reached, row[row >= 0], held[on][row >= 0])
     reached[np.isneginf(reached)] = 0.0
-    segment, segments = pd.factorize(customers["segment"].to_numpy(dtype=object), sort=True)
+    segment, segments = pd.factorize(customers["segment"], sort=True)
     in_one = segment >= 0
     sizes = np.bincount(segment[in_one], minlength=len(segments))
     at_step = [np.bincount(segment[in_one & (reached >= step)], minlength=len(segments)) for step in steps]
@@ -96,9 +97,9 @@ def ladder_funnel(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.Dat
 class _Coded:
     """The inputs as numbers: each customer's row, segment (sorted codes, -1 none) and liveness;
     each owned row's customer (-1: not among the customers), product and category; the customers'
-    columns a candidate row repeats, converted once."""
+    ids (candidates rank by them)."""
 
-    columns: dict[str, np.ndarray]
+    customer_id: np.ndarray
     segment: np.ndarray
     segments: np.ndarray
     live: np.ndarray
@@ -110,21 +111,15 @@ class _Coded:
 
     @classmethod
     def of(cls, customers: pd.DataFrame, owned: pd.DataFrame, rules: UpsellRules) -> _Coded:
-        segment, segments = pd.factorize(customers["segment"].to_numpy(dtype=object), sort=True)
+        # (the column as it is: text is coded without a Python string per customer)
+        segment, segments = pd.factorize(customers["segment"], sort=True)
         product, products = pd.factorize(owned["product_id"].to_numpy(dtype=object), sort=True)
         category, categories = pd.factorize(owned["category"].to_numpy(dtype=object), sort=True)
         owner = pd.Index(_ids(customers["customer_id"])).get_indexer(_ids(owned["customer_id"]))
         # the rules alone (``affinity_rules``) need only the ids and segments
         staged = "stage" in customers and "p_alive" in customers
-        columns = {
-            "customer_id": customers["customer_id"].to_numpy(),
-            "segment": customers["segment"].to_numpy(dtype=object),
-        }
-        if staged:
-            columns["stage"] = customers["stage"].to_numpy(dtype=object)
-            columns["p_alive"] = customers["p_alive"].to_numpy(dtype=float)
         return cls(
-            columns=columns,
+            customer_id=customers["customer_id"].to_numpy(),
             segment=np.asarray(segment),
             segments=np.asarray(segments, dtype=object),
             live=customers["stage"].isin(rules.live_stages).to_numpy() if staged else np.zeros(len(customers), bool),
@@ -173,12 +168,20 @@ def _id_rank(ids: np.ndarray) -> np.ndarray:
     return np.asarray(codes)
 
 
-def _rows(coded: _Coded, rows: np.ndarray, values: dict[str, object]) -> pd.DataFrame:
-    """Candidate rows for the customers at positions ``rows`` (``CANDIDATE_COLUMNS`` but the
-    expected value, and the customer's position)."""
-    out = {name: column[rows] for name, column in coded.columns.items()}
-    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
-    return pd.DataFrame({**out, **values, _ROW: rows})[[*columns, _ROW]]
+#: candidate rows as columns of arrays (``CANDIDATE_COLUMNS`` but the expected value, and the
+#: customer's position): joined and ranked as arrays, made a table once, when ranked
+_Part = dict[str, np.ndarray]
+
+
+def _rows(rows: np.ndarray, values: dict[str, object]) -> _Part:
+    """Candidate rows for the customers at positions ``rows``: ``values`` (one value for every row,
+    or an array a value per row) and the customer's position (their own columns are taken by it
+    once the rows are ranked)."""
+    out: _Part = {}
+    for name, value in values.items():
+        out[name] = value if isinstance(value, np.ndarray) else np.full(len(rows), value)
+    out[_ROW] = rows
+    return out
 
 
 def _ladder(
@@ -188,11 +191,10 @@ def _ladder(
     margins: pd.Series,
     rules: UpsellRules,
     coded: _Coded,
-) -> pd.DataFrame:
+) -> list[_Part]:
     ladder = products.dropna(subset=["ladder_step"])
-    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
     if ladder.empty:
-        return pd.DataFrame(columns=columns)
+        return []
     # each customer's highest step reached (0: none)
     held = owned["ladder_step"].to_numpy(dtype=float)
     on = (coded.owner >= 0) & np.isfinite(held)
@@ -229,7 +231,6 @@ def _ladder(
         offer = offer_at[target]
         frames.append(
             _rows(
-                coded,
                 group,
                 {
                     "source": "ladder",
@@ -244,9 +245,7 @@ def _ladder(
                 },
             )
         )
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)
+    return frames
 
 
 def affinity_rules(
@@ -295,11 +294,10 @@ def affinity_rules(
 
 def _affinity(
     customers: pd.DataFrame, owned: pd.DataFrame, margins: pd.Series, rules: UpsellRules, coded: _Coded
-) -> pd.DataFrame:
-    columns = [c for c in CANDIDATE_COLUMNS if c != "expected_value"]
+) -> list[_Part]:
     table = affinity_rules(customers, owned, rules.min_support, coded)
     if table.empty:
-        return pd.DataFrame(columns=columns)
+        return []
     n_cat = max(len(coded.categories), 1)
     mine = (coded.owner >= 0) & (coded.category >= 0)
     # the categories each customer holds, once, in the order first met (customer × category keys)
@@ -359,11 +357,10 @@ def _affinity(
     found = offered >= 0
     pair_customer, pair_rule, offered = pair_customer[found], pair_rule[found], offered[found]
     if not len(pair_customer):
-        return pd.DataFrame(columns=columns)
+        return []
     names = owned.drop_duplicates("product_id").set_index("product_id")["name"]
     product_ids = coded.products[offered]
-    return _rows(
-        coded,
+    part = _rows(
         pair_customer,
         {
             "source": "affinity",
@@ -377,12 +374,18 @@ def _affinity(
             "avg_margin": margins.reindex(product_ids).to_numpy(dtype=float),
         },
     )
+    return [part]
 
 
 def upsell_candidates(
-    customers: pd.DataFrame, owned: pd.DataFrame, products: pd.DataFrame, rules: UpsellRules | None = None
+    customers: pd.DataFrame,
+    owned: pd.DataFrame,
+    products: pd.DataFrame,
+    rules: UpsellRules | None = None,
+    carry: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """The ranked candidates (``CANDIDATE_COLUMNS``), best expected value first.
+    """The ranked candidates (``CANDIDATE_COLUMNS``, then the customers' columns named in ``carry``),
+    best expected value first.
 
     ``customers``: ``customer_id``, ``segment``, ``stage``, ``p_alive`` (every customer: the
     non-live ones still count as peers). ``owned``: ``customer_id``, ``product_id``, ``name``,
@@ -401,30 +404,59 @@ def upsell_candidates(
             raise ValueError(f"The {name} table lacks the columns {', '.join(missing)}.")
     margins = _offer_margin(owned)
     coded = _Coded.of(customers, owned, rules)
-    frames = [
-        f
-        for f in (
-            _ladder(customers, owned, products, margins, rules, coded),
-            _affinity(customers, owned, margins, rules, coded),
+    parts = [
+        part
+        for part in (
+            *_ladder(customers, owned, products, margins, rules, coded),
+            *_affinity(customers, owned, margins, rules, coded),
         )
-        if not f.empty
+        if len(part[_ROW])
     ]
-    if not frames:
-        return pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
-    out = pd.concat(frames, ignore_index=True)
-    row = out.pop(_ROW).to_numpy(dtype=np.int64)
-    offer, offers = pd.factorize(out["offer_product_id"].to_numpy(dtype=object))
+    if not parts:
+        return pd.DataFrame(columns=[*CANDIDATE_COLUMNS, *carry])
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([part[name] for part in parts]) if len(parts) > 1 else parts[0][name]
+
+    row = joined(_ROW).astype(np.int64, copy=False)
+    offer, offers = pd.factorize(joined("offer_product_id"))
     _, first, _ = _distinct(row * max(len(offers), 1) + offer)
-    once = np.zeros(len(out), dtype=bool)
+    once = np.zeros(len(row), dtype=bool)
     once[first] = True  # one row per customer and offer: the ladder's rows come first
+    adoption = joined("adoption").astype(float, copy=False)
     value = (
-        out["p_alive"].to_numpy(dtype=float)
-        * out["adoption"].to_numpy(dtype=float)
-        * np.nan_to_num(out["avg_margin"].to_numpy(dtype=float), nan=0.0)
+        customers["p_alive"].to_numpy(dtype=float)[row]
+        * adoption
+        * np.nan_to_num(joined("avg_margin").astype(float, copy=False), nan=0.0)
     )
-    kept = np.flatnonzero(once & (out["adoption"].to_numpy(dtype=float) > 0))
+    kept = np.flatnonzero(once & (adoption > 0))
     # best expected value first, then by customer id (both orders stable, as a sort by the two)
-    ranked = kept[np.lexsort((_id_rank(coded.columns["customer_id"])[row[kept]], -value[kept]))]
-    out = out.iloc[ranked].reset_index(drop=True)
-    out["expected_value"] = value[ranked]
-    return out[list(CANDIDATE_COLUMNS)]
+    ranked = kept[np.lexsort((_id_rank(coded.customer_id)[row[kept]], -value[kept]))]
+    who = row[ranked]
+    # the table made once, of the ranked rows: the customers' columns taken by position, the
+    # offers' column by column
+    out: dict[str, Any] = {}
+    for name in (*CANDIDATE_COLUMNS, *carry):
+        if name == "expected_value":
+            out[name] = value[ranked]
+        elif name == "p_alive":
+            out[name] = customers["p_alive"].to_numpy(dtype=float)[who]
+        elif name in carry:  # as the customers hold them (categories stay categories)
+            out[name] = customers[name].array.take(who)
+        elif name in _CUSTOMER_COLUMNS:
+            out[name] = _taken(customers[name], who)
+        else:
+            out[name] = joined(name)[ranked]
+    return pd.DataFrame(out)
+
+
+#: the candidates' columns that are the customer's own
+_CUSTOMER_COLUMNS = ("customer_id", "segment", "stage")
+
+
+def _taken(column: pd.Series, rows: np.ndarray) -> Any:
+    """``column``'s values at ``rows``, as a table makes them of an array of values: text held as
+    text is taken as it is (no Python string per value)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.array.take(rows)
+    return column.to_numpy()[rows]

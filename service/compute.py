@@ -564,7 +564,5 @@ def upsell_tables(
     everyone = stages if stages is not None else stages_at(source, as_of, today)
     held = holdings_for(source, facts)
     owned = owned_products(source, facts, as_of)
-    candidates = upsell_candidates(everyone, owned, held.catalogue).merge(
-        everyone[["customer_id", "region", "channel"]], on="customer_id", how="left"
-    )
+    candidates = upsell_candidates(everyone, owned, held.catalogue, carry=("region", "channel"))
     return candidates, ladder_funnel(everyone, owned, held.catalogue)
