@@ -179,7 +179,10 @@ def _rows(rows: np.ndarray, values: dict[str, object]) -> _Part:
     once the rows are ranked)."""
     out: _Part = {}
     for name, value in values.items():
-        out[name] = value if isinstance(value, np.ndarray) else np.full(len(rows), value)
+        if isinstance(value, np.ndarray):
+            out[name] = value
+        else:  # one value: a text shared by every row (not a fixed-width copy a row), numbers as numbers
+            out[name] = np.full(len(rows), value, dtype=object if isinstance(value, str) else None)
     out[_ROW] = rows
     return out
 
