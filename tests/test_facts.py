@@ -350,14 +350,55 @@ def test_what_each_customer_holds_is_the_same_counted_by_cells_or_by_pairs(
     assert len(want) and want["lines"].sum() == (kept.sum() if held.lines is None else held.lines[kept].sum())
 
 
-def test_a_group_too_large_for_steps_is_summed_as_it_comes() -> None:
-    """Beyond 2^52 steps a group is summed in floating point (still right, not exact in steps)."""
-    group = np.array([0, 0, 1, 1, 1])
-    values = np.array([1.5, 2.25, 3e7, 3e7, -1.0])
-    got = fx._summed_in_steps(group, values.copy, 2)
-    assert got[0] == 3.75 and got[1] == 6e7 - 1.0
-    nothing = fx._summed_in_steps(np.zeros(0, dtype=np.int64), lambda: np.zeros(0), 2)
-    assert nothing.dtype == np.float64 and nothing.tolist() == [0.0, 0.0]  # no lines: amounts, not counts
+def _hand_holdings(margin: list[float], rank: list[int], product: list[int]) -> fx.Holdings:
+    catalogue = pd.DataFrame(
+        {"product_id": ["P1", "P2"], "name": ["Uno", "Due"], "category": ["A", "B"], "ladder_step": [1.0, np.nan]}
+    )
+    n = len(margin)
+    return fx.Holdings(
+        product=np.array(product, dtype=np.int32),
+        day=np.zeros(n, dtype=np.int32),
+        lines=None,
+        margin=np.array(margin),
+        catalogue=catalogue,
+        health={},
+        rank=np.array(rank, dtype=np.int32),
+        ranked_ids=np.array([10, 11], dtype=np.int64),
+    )
+
+
+@pytest.mark.parametrize("part", [1 << 21, 2])
+def test_a_group_too_large_for_steps_is_summed_as_it_comes(monkeypatch: pytest.MonkeyPatch, part: int) -> None:
+    """Beyond 2^52 steps a group is summed in floating point (still right, not exact in steps); the
+    others in steps, whatever the parts the lines are counted in."""
+    monkeypatch.setattr(fx, "_HOLDINGS_ROWS", part)
+    held = _hand_holdings([1.5, 2.25, 3e7, 3e7, -1.0], rank=[0, 0, 1, 1, 1], product=[0, 0, 1, 1, 1])
+    got = fx.customer_products(held, date(1970, 1, 1))
+    assert got["customer_id"].tolist() == [10, 11] and got["product_id"].astype(str).tolist() == ["P1", "P2"]
+    assert got["margin"].tolist() == [3.75, 6e7 - 1.0] and got["lines"].tolist() == [2, 3]
+    nothing = fx.customer_products(_hand_holdings([], rank=[], product=[]), date(1970, 1, 1))
+    assert nothing.empty and nothing["margin"].dtype == np.float64  # no lines: amounts, not counts
+
+
+def test_what_each_customer_holds_is_the_same_counted_a_part_at_a_time(
+    demo_sources: dict[str, tuple[Source, fx.Facts]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lines are counted a part at a time (at a million customers two million lines, not eleven):
+    parts of a few lines give the very table of one part, counted by cells or by pairs."""
+    source, facts = demo_sources["duckdb"]
+    held = compute.holdings_for(source, facts)
+    width = len(held.catalogue)
+    unseen = (1 << 20) // width + 1  # customers without lines, enough for too many cells
+    many = dataclasses.replace(
+        held, ranked_ids=np.concatenate([held.ranked_ids, np.array([f"~{k}" for k in range(unseen)], dtype=object)])
+    )
+    for holdings in (held, many):
+        for as_of in (DEMO_TODAY, date(2025, 3, 15)):
+            monkeypatch.setattr(fx, "_HOLDINGS_ROWS", len(held.day) + 1)
+            whole = fx.customer_products(holdings, as_of)
+            assert len(whole) > 100
+            monkeypatch.setattr(fx, "_HOLDINGS_ROWS", 997)
+            pd.testing.assert_frame_equal(fx.customer_products(holdings, as_of), whole, check_exact=True)
 
 
 def test_a_filter_change_sends_no_statement(demo_sources: dict[str, tuple[Source, fx.Facts]]) -> None:
