@@ -387,6 +387,7 @@ def test_what_each_customer_holds_is_the_same_counted_a_part_at_a_time(
     parts of a few lines give the very table of one part, counted by cells or by pairs."""
     source, facts = demo_sources["duckdb"]
     held = compute.holdings_for(source, facts)
+    assert held.product.dtype == np.int8 and len(held.catalogue) == 7  # a code into seven products: a byte
     width = len(held.catalogue)
     unseen = (1 << 20) // width + 1  # customers without lines, enough for too many cells
     many = dataclasses.replace(
