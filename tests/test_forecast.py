@@ -244,7 +244,7 @@ def test_demo_forecast_adds_up_and_is_backtested(demo_forecast: tuple[Source, ob
 
 def test_the_newcomers_curves_are_made_from_the_newcomers_rows_alone(demo_forecast: tuple[Source, object]) -> None:
     """The curves look at the customers who joined in the last two years: made from those customers'
-    rows alone (at a million customers 5.5 million months instead of nine), they are the same to
+    rows alone (at a million customers 2.9 million customer months instead of 5.6), they are the same to
     the last bit as from every customer's, at a month's end and in the middle of a month."""
     from service import forecast as fc
 
