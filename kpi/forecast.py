@@ -272,7 +272,8 @@ class Curves:
     square: dict[str, np.ndarray]
 
 
-#: the newcomers whose curves are drawn: those whose first purchase fell in this many months
+#: the newcomers whose curves are drawn: those whose first purchase fell in this many whole months up
+#: to the last one
 NEWCOMER_WINDOW = 24
 
 
@@ -291,8 +292,8 @@ def cohort_curves(
     ``window`` months up to ``last_month`` (the last whole month of history): at age a, the mean over
     the customers already that old. ``first_month``, ``group``: per customer; ``month_code``,
     ``month``, ``values``: per customer and month with activity (``values`` holds ``revenue``,
-    ``margin``, ``orders``; ``active_customers`` is 1 for a month with a purchase; the months of other
-    customers and after ``last_month`` may be left out). An age no customer has reached yet repeats
+    ``margin``, ``orders``; ``active_customers`` is 1 for a month with a purchase; the months of
+    customers outside the window and after ``last_month`` may be left out). An age no customer has reached yet repeats
     the last age seen."""
     first_month = np.asarray(first_month, dtype=np.int64)
     recent = (first_month > last_month - window) & (first_month <= last_month)

@@ -81,7 +81,7 @@ def ladder_funnel(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.Dat
         reached = np.full(len(ids), -np.inf)
         np.maximum.at(reached, row[row >= 0], held[on][row >= 0])
     reached[np.isneginf(reached)] = 0.0
-    segment, segments = pd.factorize(customers["segment"], sort=True)
+    segment, segments = _sorted_codes(customers["segment"])
     in_one = segment >= 0
     sizes = np.bincount(segment[in_one], minlength=len(segments))
     at_step = [np.bincount(segment[in_one & (reached >= step)], minlength=len(segments)) for step in steps]
@@ -111,8 +111,7 @@ class _Coded:
 
     @classmethod
     def of(cls, customers: pd.DataFrame, owned: pd.DataFrame, rules: UpsellRules) -> _Coded:
-        # (the column as it is: text is coded without a Python string per customer)
-        segment, segments = pd.factorize(customers["segment"], sort=True)
+        segment, segments = _sorted_codes(customers["segment"])
         product, products = pd.factorize(owned["product_id"].to_numpy(dtype=object), sort=True)
         category, categories = pd.factorize(owned["category"].to_numpy(dtype=object), sort=True)
         owner = pd.Index(_ids(customers["customer_id"])).get_indexer(_ids(owned["customer_id"]))
@@ -129,6 +128,16 @@ class _Coded:
             category=np.asarray(category),
             categories=np.asarray(categories, dtype=object),
         )
+
+
+def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of ``column``'s values, sorted by their text (-1: none): text held as text is
+    coded as it is, without a Python string per customer; categories by their text, not their order."""
+    if isinstance(column.dtype, pd.CategoricalDtype) or not isinstance(column.dtype, pd.StringDtype):
+        codes, labels = pd.factorize(column.to_numpy(dtype=object), sort=True)
+    else:
+        codes, labels = pd.factorize(column, sort=True)
+    return np.asarray(codes), np.asarray(labels, dtype=object)
 
 
 def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -415,8 +424,9 @@ def upsell_candidates(
         )
         if len(part[_ROW])
     ]
-    if not parts:
-        return pd.DataFrame(columns=[*CANDIDATE_COLUMNS, *carry])
+    if not parts:  # no candidate: the columns, the carried ones as the customers hold them
+        empty = pd.DataFrame(columns=list(CANDIDATE_COLUMNS))
+        return empty.assign(**{name: customers[name].array[:0] for name in carry})
 
     def joined(name: str) -> np.ndarray:
         return np.concatenate([part[name] for part in parts]) if len(parts) > 1 else parts[0][name]
@@ -458,8 +468,8 @@ _CUSTOMER_COLUMNS = ("customer_id", "segment", "stage")
 
 
 def _taken(column: pd.Series, rows: np.ndarray) -> Any:
-    """``column``'s values at ``rows``, as a table makes them of an array of values: text held as
-    text is taken as it is (no Python string per value)."""
-    if isinstance(column.dtype, pd.StringDtype):
+    """``column``'s values at ``rows``, as a table makes them of an array of values: pandas' own
+    text (NaN for none) is taken as it is, without a Python string per value."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.na_value is np.nan:
         return column.array.take(rows)
     return column.to_numpy()[rows]

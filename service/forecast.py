@@ -116,7 +116,9 @@ def _monthly(
     if joined_after is None:
         rows = _up_to(facts, as_of)
     else:  # the newcomers' rows only: at a million customers 2.9 million pairs, not 5.6
-        rows = np.flatnonzero((first_month > joined_after)[facts.d_code] & (facts.d_day <= _day_number(as_of)))
+        joined = (first_month > joined_after)[facts.d_code]
+        rows = np.flatnonzero(joined & (facts.d_day <= (as_of - date(1970, 1, 1)).days))
+        del joined
     code, month = facts.d_code[rows], facts.months(rows)
     # rows sorted by customer then day: (customer, month) pairs are contiguous
     starts = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (month[1:] != month[:-1])]) if len(code) else code
@@ -135,10 +137,6 @@ def _monthly(
     }
     segment = facts.dims["segment"].astype(np.int64)
     return first_month, segment, len(facts.labels["segment"]), pair_code, pair_month, values
-
-
-def _day_number(day: date) -> int:
-    return (day - date(1970, 1, 1)).days
 
 
 def forecast_cells(

@@ -372,10 +372,12 @@ def test_a_group_too_large_for_steps_is_summed_as_it_comes(monkeypatch: pytest.M
     """Beyond 2^52 steps a group is summed in floating point (still right, not exact in steps); the
     others in steps, whatever the parts the lines are counted in."""
     monkeypatch.setattr(fx, "_HOLDINGS_ROWS", part)
-    held = _hand_holdings([1.5, 2.25, 3e7, 3e7, -1.0], rank=[0, 0, 1, 1, 1], product=[0, 0, 1, 1, 1])
+    step = 2.0**-28
+    held = _hand_holdings([1.5, 2.25, 0.4 * step, 0.4 * step, 2.0**24], rank=[0, 0, 1, 1, 1], product=[0, 0, 1, 1, 1])
     got = fx.customer_products(held, date(1970, 1, 1))
     assert got["customer_id"].tolist() == [10, 11] and got["product_id"].astype(str).tolist() == ["P1", "P2"]
-    assert got["margin"].tolist() == [3.75, 6e7 - 1.0] and got["lines"].tolist() == [2, 3]
+    # the second: 2^52 steps, summed as the lines come (whole steps alone would lose the two fractions)
+    assert got["margin"].tolist() == [3.75, 2.0**24 + step] and got["lines"].tolist() == [2, 3]
     nothing = fx.customer_products(_hand_holdings([], rank=[], product=[]), date(1970, 1, 1))
     assert nothing.empty and nothing["margin"].dtype == np.float64  # no lines: amounts, not counts
 

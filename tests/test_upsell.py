@@ -269,3 +269,43 @@ def test_ids_given_as_numbers_or_as_objects_give_the_same_candidates(demo_source
     assert len(as_objects) > 100
     for other in (as_numbers, with_a_stranger):
         pd.testing.assert_frame_equal(other.astype({"customer_id": object}), as_objects)
+
+
+def test_the_carried_columns_are_the_merge_by_id(demo_source: Source) -> None:
+    """Region and channel are carried onto each candidate by the customer's position: the very table
+    a merge by customer id gives, categories kept, and with no candidate the same empty columns."""
+    as_of = date(2026, 10, 31)
+    facts = compute.facts_for(demo_source, date.today())
+    stages = stages_at(demo_source, as_of, date.today())
+    owned = compute.owned_products(demo_source, facts, as_of)
+    catalogue = compute.holdings_for(demo_source, facts).catalogue
+    assert isinstance(stages["region"].dtype, pd.CategoricalDtype)
+    for customers in (stages, stages.assign(stage="lost")):  # the second: nobody live, no candidate
+        got = upsell_candidates(customers, owned, catalogue, carry=("region", "channel"))
+        merged = upsell_candidates(customers, owned, catalogue).merge(
+            customers[["customer_id", "region", "channel"]], on="customer_id", how="left"
+        )
+        assert list(got.columns) == list(merged.columns)
+        assert list(got.dtypes) == list(merged.dtypes)
+        pd.testing.assert_frame_equal(got, merged)
+    assert len(got) == 0 and len(upsell_candidates(stages, owned, catalogue)) > 100
+
+
+def test_segments_held_as_categories_are_ordered_by_their_text() -> None:
+    """A segment column of categories in any order: the funnel and the rules list the segments by
+    their text, as for plain text."""
+    customers = pd.concat(
+        [CUSTOMERS, CUSTOMERS.assign(customer_id=CUSTOMERS["customer_id"] + 10, segment="Alberghi")], ignore_index=True
+    )
+    owned = pd.concat([OWNED, OWNED.assign(customer_id=OWNED["customer_id"] + 10)], ignore_index=True)
+    as_categories = customers.assign(
+        segment=pd.Categorical(customers["segment"], categories=["Bar", "Alberghi"])  # not in text order
+    )
+    for call, by_segment in (
+        (lambda c: ladder_funnel(c, owned, PRODUCTS), True),
+        (lambda c: affinity_rules(c, owned, 0.02), True),
+        (lambda c: upsell_candidates(c, owned, PRODUCTS), False),  # by expected value
+    ):
+        want, got = call(customers), call(as_categories)
+        assert len(want) > 0 and (want["segment"].iloc[0] == "Alberghi" or not by_segment)
+        pd.testing.assert_frame_equal(got.astype({"segment": str}), want.astype({"segment": str}))
