@@ -37,6 +37,7 @@ __all__ = [
     "compute_clv",
     "holdout_check",
     "segment_clv",
+    "sorted_codes",
     "total_clv_of",
 ]
 
@@ -306,9 +307,14 @@ def _sum_before(cumulative: np.ndarray, start: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(start > 0, cumulative[np.maximum(start - 1, 0)], 0))
 
 
-def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """``pd.factorize(values, sort=True)`` (-1: none), from a categorical's codes where ``values``
-    is one: a million customers' labels are not hashed again."""
+def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(values, sort=True)`` (-1: none; labels sorted by their text, a categorical's
+    too, whatever the order of its categories): from a categorical's codes where ``values`` is one,
+    so a million customers' labels are not hashed again; pandas' own text coded as it is held,
+    without a Python string per value."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is np.nan:
+        codes, labels = pd.factorize(values, sort=True)
+        return np.asarray(codes), pd.Index(labels)
     if not isinstance(values.dtype, pd.CategoricalDtype):
         codes, labels = pd.factorize(values.to_numpy(), sort=True)
         return np.asarray(codes), pd.Index(labels)
@@ -445,7 +451,7 @@ class DayHistory:
     def dim_categories(self) -> dict[str, tuple[np.ndarray, pd.Index]]:
         """Each customer's segment, region and channel as a code into the sorted labels, made once:
         an earlier date's table holds a code per customer, not a text."""
-        return {name: _sorted_codes(self.dims[name]) for name in ("segment", "region", "channel")}
+        return {name: sorted_codes(self.dims[name]) for name in ("segment", "region", "channel")}
 
     @property
     def segment_codes(self) -> np.ndarray:

@@ -293,8 +293,8 @@ def cohort_curves(
     the customers already that old. ``first_month``, ``group``: per customer; ``month_code``,
     ``month``, ``values``: per customer and month with activity (``values`` holds ``revenue``,
     ``margin``, ``orders``; ``active_customers`` is 1 for a month with a purchase; the months of
-    customers outside the window and after ``last_month`` may be left out). An age no customer has reached yet repeats
-    the last age seen."""
+    customers outside the window and after ``last_month`` may be left out). An age no customer has
+    reached yet repeats the last age seen."""
     first_month = np.asarray(first_month, dtype=np.int64)
     recent = (first_month > last_month - window) & (first_month <= last_month)
     age = first_month[month_code]

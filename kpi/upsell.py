@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kpi.customer_value import sorted_codes
+
 __all__ = ["UpsellRules", "affinity_rules", "ladder_funnel", "upsell_candidates"]
 
 CANDIDATE_COLUMNS = (
@@ -81,7 +83,7 @@ def ladder_funnel(customers: pd.DataFrame, owned: pd.DataFrame, products: pd.Dat
         reached = np.full(len(ids), -np.inf)
         np.maximum.at(reached, row[row >= 0], held[on][row >= 0])
     reached[np.isneginf(reached)] = 0.0
-    segment, segments = _sorted_codes(customers["segment"])
+    segment, segments = sorted_codes(customers["segment"])
     in_one = segment >= 0
     sizes = np.bincount(segment[in_one], minlength=len(segments))
     at_step = [np.bincount(segment[in_one & (reached >= step)], minlength=len(segments)) for step in steps]
@@ -111,7 +113,7 @@ class _Coded:
 
     @classmethod
     def of(cls, customers: pd.DataFrame, owned: pd.DataFrame, rules: UpsellRules) -> _Coded:
-        segment, segments = _sorted_codes(customers["segment"])
+        segment, segments = sorted_codes(customers["segment"])
         product, products = pd.factorize(owned["product_id"].to_numpy(dtype=object), sort=True)
         category, categories = pd.factorize(owned["category"].to_numpy(dtype=object), sort=True)
         owner = pd.Index(_ids(customers["customer_id"])).get_indexer(_ids(owned["customer_id"]))
@@ -128,16 +130,6 @@ class _Coded:
             category=np.asarray(category),
             categories=np.asarray(categories, dtype=object),
         )
-
-
-def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize`` of ``column``'s values, sorted by their text (-1: none): text held as text is
-    coded as it is, without a Python string per customer; categories by their text, not their order."""
-    if isinstance(column.dtype, pd.CategoricalDtype) or not isinstance(column.dtype, pd.StringDtype):
-        codes, labels = pd.factorize(column.to_numpy(dtype=object), sort=True)
-    else:
-        codes, labels = pd.factorize(column, sort=True)
-    return np.asarray(codes), np.asarray(labels, dtype=object)
 
 
 def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
